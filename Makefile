@@ -1,0 +1,41 @@
+# Two commands do all set-up on a fresh machine: `make run` and `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+PYTHON ?= python3
+
+.PHONY: run test install migrate lint typecheck pytest locales clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+migrate: install
+	$(VENV)/bin/linli migrate
+
+# The console chat with the demo district, or the real platform when a token is in .env.
+run: migrate
+	$(VENV)/bin/linli run
+
+lint: install
+	$(VENV)/bin/ruff check bot handlers storage tests bench
+
+typecheck: install
+	$(VENV)/bin/mypy bot handlers storage bench
+
+# pytest's exit code 5 ("no tests collected") is a failure here: there must be tests.
+pytest: install
+	@$(PY) -m pytest; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests were collected"; fi; exit $$rc
+
+test: lint typecheck pytest
+
+# Adds texts found in the code to locales/*/LC_MESSAGES/*.po and lists those still untranslated.
+locales: install
+	$(PY) -m bot.core.i18n_tool
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

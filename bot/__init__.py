@@ -1,0 +1,1 @@
+"""linli (邻里): a chatbot for running residential compounds together."""

@@ -1,0 +1,112 @@
+"""One entry point wires everything: settings, engine, core with every feature's router, transports,
+outbox worker, scheduler and the web server."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.core.clock import Clock
+from bot.core.dispatcher import Core
+from bot.core.router import Router
+from bot.outbox import OutboxWorker
+from bot.scheduler import Scheduler
+from bot.settings import Settings
+from bot.transports.base import Transport
+from bot.transports.console import PLATFORM as CONSOLE
+from bot.transports.console import ConsoleTransport
+from handlers import membership, start
+from storage.db import make_engine
+
+log = logging.getLogger(__name__)
+
+
+def routers() -> list[Router]:
+    """Every feature's router, in one place. Order does not matter: a clash fails at start-up."""
+    return [
+        start.router,
+        membership.router,
+    ]
+
+
+@dataclass
+class App:
+    settings: Settings
+    engine: AsyncEngine
+    core: Core
+    transports: dict[str, Transport]
+    worker: OutboxWorker
+    scheduler: Scheduler
+    # Photos sent in the console, by file id (what a platform's file API is elsewhere).
+    console_files: dict[str, bytes] = field(default_factory=dict)
+
+    async def close(self) -> None:
+        self.scheduler.shutdown()
+        await self.engine.dispose()
+
+
+def build_app(
+    settings: Settings,
+    clock: Clock | None = None,
+    transports: Sequence[Transport] | None = None,
+    engine: AsyncEngine | None = None,
+) -> App:
+    engine = engine or make_engine(settings.database_url)
+    core = Core(settings, engine, routers(), clock=clock)
+    chosen: dict[str, Transport] = {t.platform: t for t in (transports or [ConsoleTransport()])}
+    worker = OutboxWorker(core, chosen)
+    core.on_outbox = worker.wake
+    app = App(settings, engine, core, chosen, worker, Scheduler(core, worker))
+
+    async def fetch_console_file(file_id: str) -> bytes:
+        return app.console_files[file_id]
+
+    core.file_fetchers[CONSOLE] = fetch_console_file
+    return app
+
+
+def make_web_app(app: App) -> web.Application:
+    """The one HTTP server: /healthz, and the platform webhooks that transports add to it."""
+    web_app = web.Application(client_max_size=20 * 1024 * 1024)
+
+    async def healthz(_request: web.Request) -> web.Response:
+        return web.json_response({"ok": True})
+
+    web_app.router.add_get("/healthz", healthz)
+    return web_app
+
+
+async def serve(settings: Settings) -> None:
+    """`linli run` with a platform configured: transports, outbox worker, scheduler and web server until
+    SIGINT/SIGTERM."""
+    platform_transports: list[Transport] = []
+    if settings.telegram_bot_token:
+        log.error("TELEGRAM_BOT_TOKEN is set, but the Telegram transport is not available in this version yet.")
+    if settings.wecom_bot_id or settings.wecom_callback_token:
+        log.error("WeCom settings are present, but the WeCom transport is not available in this version yet.")
+    if not platform_transports:
+        raise SystemExit(
+            "No platform transport is available for the configured tokens. Remove them from .env to use the console."
+        )
+    app = build_app(settings, transports=platform_transports)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    web_app = make_web_app(app)
+    runner = web.AppRunner(web_app)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.http_host, settings.http_port)
+    await site.start()
+    app.scheduler.start()
+    worker_task = asyncio.create_task(app.worker.run(stop))
+    await stop.wait()
+    await worker_task
+    await runner.cleanup()
+    await app.close()

@@ -1,0 +1,159 @@
+"""The `linli` command: migrate, run, console, and the deployer's tools (compounds, rosters, exports)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from bot.settings import Settings
+from storage import migrate as migrations
+from storage.db import make_engine, make_sessionmaker, transaction
+
+
+def _settings() -> Settings:
+    return Settings()
+
+
+def _run_async(factory: Callable[[], Awaitable[int | None]]) -> int:
+    return asyncio.run(factory()) or 0  # type: ignore[arg-type]
+
+
+async def _with_session(settings: Settings, work: Callable[..., Awaitable[int | None]]) -> int:
+    engine = make_engine(settings.database_url)
+    try:
+        async with transaction(make_sessionmaker(engine)) as session:
+            return (await work(session)) or 0
+    finally:
+        await engine.dispose()
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    settings = _settings()
+    migrations.upgrade(settings.database_url)
+    print(f"database is up to date ({_redact(settings.database_url)})")
+    return 0
+
+
+def _redact(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url
+
+
+def _platform_configured(settings: Settings) -> bool:
+    return bool(settings.telegram_bot_token or settings.wecom_bot_id or settings.wecom_callback_token)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    settings = _settings()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not _platform_configured(settings):
+        return cmd_console(args)
+    from bot.app import serve
+
+    asyncio.run(serve(settings))
+    return 0
+
+
+def cmd_console(args: argparse.Namespace) -> int:
+    settings = _settings()
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    script = getattr(args, "script", None)
+
+    async def main() -> int:
+        from bot.app import build_app
+        from bot.core.clock import Clock
+        from bot.transports.console import run_console
+        from storage.demo import seed_demo
+
+        app = build_app(settings, clock=Clock())
+        if settings.demo:
+            async with transaction(app.core.sessions) as session:
+                if await seed_demo(session):
+                    print("Seeded the demo compound 幸福里 (invite code XFL2026). Try `:as 王书记` then /help.\n")
+        source = open(script, encoding="utf-8") if script else None  # noqa: ASYNC230
+        app.scheduler.start()
+        try:
+            await run_console(app, source, echo=bool(script) or not sys.stdin.isatty())
+        finally:
+            if source is not None:
+                source.close()
+            await app.close()
+        return 0
+
+    return asyncio.run(main())
+
+
+def cmd_compound_create(args: argparse.Namespace) -> int:
+    from storage.compounds import compound_by_code, create_compound
+
+    async def work(session: object) -> int:
+        from sqlmodel.ext.asyncio.session import AsyncSession
+
+        assert isinstance(session, AsyncSession)
+        if await compound_by_code(session, args.code) is not None:
+            print(f"A compound with the code {args.code.upper()} already exists.", file=sys.stderr)
+            return 1
+        compound = await create_compound(session, args.name, args.code, timezone=args.timezone, street=args.street)
+        compound.community = args.community
+        session.add(compound)
+        print(f"Created {compound.name} ({compound.code}).")
+        print(f"Invite code for residents:      {compound.invite_code}")
+        print(f"One-time secretary claim code:  {compound.claim_code}   (the secretary sends /claim CODE privately)")
+        return 0
+
+    return asyncio.run(_with_session(_settings(), work))
+
+
+def cmd_roster_import(args: argparse.Namespace) -> int:
+    from storage.roster import import_roster_cli
+
+    return asyncio.run(import_roster_cli(_settings(), Path(args.file), args.compound))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="linli", description="邻里 linli — a chatbot for running compounds together")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("migrate", help="apply database migrations").set_defaults(func=cmd_migrate)
+
+    run = sub.add_parser("run", help="start the bot (the console when no platform token is configured)")
+    run.add_argument("--workers", type=int, default=1, help="worker processes sharing one database")
+    run.set_defaults(func=cmd_run)
+
+    console = sub.add_parser("console", help="a terminal chat with simulated people and groups")
+    console.add_argument("--script", help="read console lines from this file")
+    console.set_defaults(func=cmd_console)
+
+    compound = sub.add_parser("compound", help="compounds").add_subparsers(dest="action", required=True)
+    create = compound.add_parser("create", help="create a compound and print its invite and claim codes")
+    create.add_argument("--name", required=True)
+    create.add_argument("--code", required=True, help="short code used in case numbers, e.g. XFL")
+    create.add_argument("--timezone", default="Asia/Shanghai")
+    create.add_argument("--street", default="", help="街道: the street office that oversees it")
+    create.add_argument("--community", default="", help="社区: the community it belongs to")
+    create.set_defaults(func=cmd_compound_create)
+
+    roster = sub.add_parser("roster", help="rosters").add_subparsers(dest="action", required=True)
+    importer = roster.add_parser("import", help="load buildings, units, rooms and owners from CSV or XLSX")
+    importer.add_argument("file")
+    importer.add_argument("--compound", required=True, help="the compound's code")
+    importer.set_defaults(func=cmd_roster_import)
+
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    return func(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

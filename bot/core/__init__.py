@@ -1,0 +1,1 @@
+"""The transport-neutral core: types, routing, conversation state, i18n, roles."""

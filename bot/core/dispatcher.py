@@ -1,0 +1,570 @@
+"""The core: turns one `Incoming` into replies. Everything a conversation needs between messages is in the
+database, inside the same transaction as the handler's own writes, so `kill -9` loses nothing."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.core.clock import Clock
+from bot.core.context import Context, Convo, JobContext
+from bot.core.i18n import N_, Catalogs, Translator, normalize_language
+from bot.core.router import Route, Router, Routes
+from bot.core.types import (
+    Button,
+    Incoming,
+    OutButton,
+    OutMessage,
+    Replies,
+    Reply,
+    Target,
+    ToChat,
+    ToPerson,
+)
+from bot.settings import Settings
+from storage import outbox as outbox_store
+from storage.compounds import Chat, Compound, group_chats
+from storage.conversations import (
+    ButtonToken,
+    Conversation,
+    claim_update,
+    get_token,
+    load_conversation,
+    new_token,
+)
+from storage.db import make_sessionmaker, transaction
+from storage.people import Identity, Person, Role, compounds_of, roles_in
+from storage.schedule import claim_job
+
+log = logging.getLogger(__name__)
+
+# Internal button actions: a step answer, and a command continued in a private chat.
+STEP_ACTION = "~step"
+COMMAND_ACTION = "~command"
+
+ROLE_NAMES = {
+    Role.RESIDENT: N_("resident"),
+    Role.OWNER: N_("owner"),
+    Role.BUILDING_LEADER: N_("building leader"),
+    Role.PARTY_MEMBER: N_("party member"),
+    Role.SECRETARY: N_("secretary"),
+    Role.COMMITTEE: N_("committee member"),
+    Role.PROPERTY: N_("property staff"),
+    Role.OFFICIAL: N_("official"),
+}
+
+
+def role_name(t: Translator, role: Role) -> str:
+    return t(ROLE_NAMES[role])
+
+
+class Core:
+    def __init__(
+        self,
+        settings: Settings,
+        engine: AsyncEngine,
+        routers: Iterable[Router],
+        clock: Clock | None = None,
+        catalogs: Catalogs | None = None,
+    ) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.sessions = make_sessionmaker(engine)
+        self.routes = Routes.join(routers)
+        self.clock = clock or Clock()
+        self.catalogs = catalogs or Catalogs()
+        # Told when new outbox rows exist, so delivery starts at once instead of at the next tick.
+        self.on_outbox: Callable[[], None] = lambda: None
+        # Transports that can fetch a photo's bytes, by platform.
+        self.file_fetchers: dict[str, Callable[[str], Awaitable[bytes]]] = {}
+        self.bot_usernames: dict[str, str] = {}
+
+    # ---- intake -------------------------------------------------------------------------------------
+
+    async def handle(self, incoming: Incoming) -> list[OutMessage]:
+        """Process one update; returns what to send back into the same chat right away."""
+        now = self.clock.now()
+        enqueued = False
+        try:
+            async with transaction(self.sessions) as session:
+                if not await claim_update(session, incoming.platform, incoming.update_id, now):
+                    return []
+                messages, enqueued = await self._handle(session, incoming, now)
+        except Exception:
+            log.exception("handling %s update %s failed", incoming.platform, incoming.update_id)
+            t = await self._fallback_translator(incoming)
+            return [
+                OutMessage(
+                    t(
+                        "Sorry, something went wrong on our side. What you entered before this message is kept; "
+                        "please send it again in a moment."
+                    )
+                )
+            ]
+        if enqueued:
+            self.on_outbox()
+        return messages
+
+    async def _fallback_translator(self, incoming: Incoming) -> Translator:
+        try:
+            async with self.sessions() as session:
+                identity = await self._identity(session, incoming.platform, incoming.user_id)
+                if identity is not None:
+                    return await self.translator_for(session, identity.person_id)
+        except Exception:
+            log.exception("could not load the language after a failure")
+        return self.catalogs.translator(normalize_language(incoming.language) or self.settings.default_language)
+
+    async def _identity(self, session: AsyncSession, platform: str, user_id: str) -> Identity | None:
+        result = await session.exec(
+            select(Identity).where(Identity.platform == platform, Identity.platform_user_id == user_id)
+        )
+        return result.first()
+
+    async def _person(self, session: AsyncSession, incoming: Incoming, now: datetime) -> Person:
+        identity = await self._identity(session, incoming.platform, incoming.user_id)
+        hint = normalize_language(incoming.language)
+        if identity is None:
+            person = Person(name=incoming.user_name[:100], platform_language=hint)
+            session.add(person)
+            await session.flush()
+            assert person.id is not None
+            identity = Identity(person_id=person.id, platform=incoming.platform, platform_user_id=incoming.user_id)
+            session.add(identity)
+        else:
+            found = await session.get(Person, identity.person_id)
+            assert found is not None
+            person = found
+            if hint and person.platform_language != hint:
+                person.platform_language = hint
+                session.add(person)
+            if incoming.user_name and not person.name:
+                person.name = incoming.user_name[:100]
+                session.add(person)
+        identity.last_seen_at = now
+        if incoming.chat_kind == "private" and (identity.private_chat_id != incoming.chat_id or identity.unreachable):
+            identity.private_chat_id = incoming.chat_id
+            identity.unreachable = False
+        session.add(identity)
+        return person
+
+    async def _chat(self, session: AsyncSession, incoming: Incoming) -> Chat:
+        result = await session.exec(
+            select(Chat).where(Chat.platform == incoming.platform, Chat.platform_chat_id == incoming.chat_id)
+        )
+        chat = result.first()
+        if chat is None:
+            chat = Chat(
+                platform=incoming.platform,
+                platform_chat_id=incoming.chat_id,
+                kind=incoming.chat_kind,
+                title=incoming.chat_title[:200],
+            )
+            session.add(chat)
+            await session.flush()
+        elif incoming.chat_title and chat.title != incoming.chat_title[:200]:
+            chat.title = incoming.chat_title[:200]
+            session.add(chat)
+        return chat
+
+    async def _compound_for(self, session: AsyncSession, person: Person, chat: Chat) -> Compound | None:
+        if chat.kind == "group" and chat.compound_id is not None:
+            return await session.get(Compound, chat.compound_id)
+        # In a private chat, or a group not bound yet: the compound the person acts in.
+        if person.current_compound_id is not None:
+            return await session.get(Compound, person.current_compound_id)
+        assert person.id is not None
+        joined = await compounds_of(session, person.id)
+        if joined:
+            person.current_compound_id = joined[0]
+            session.add(person)
+            return await session.get(Compound, joined[0])
+        return None
+
+    def language_of(self, person: Person) -> str:
+        return person.language or person.platform_language or self.settings.default_language
+
+    async def translator_for(self, session: AsyncSession, person_id: int) -> Translator:
+        person = await session.get(Person, person_id)
+        return self.catalogs.translator(self.language_of(person) if person else self.settings.default_language)
+
+    async def _handle(self, session: AsyncSession, incoming: Incoming, now: datetime) -> tuple[list[OutMessage], bool]:
+        person = await self._person(session, incoming, now)
+        chat = await self._chat(session, incoming)
+        compound = await self._compound_for(session, person, chat)
+        assert person.id is not None and chat.id is not None
+        roles = await roles_in(session, person.id, compound.id if compound else None)
+        t = self.catalogs.translator(self.language_of(person))
+        row = await load_conversation(session, person.id, chat.id)
+        convo = Convo()
+        notices: list[Reply] = []
+        if row is not None:
+            idle = timedelta(minutes=self.settings.conversation_idle_minutes)
+            if row.updated_at + idle < now:
+                await session.delete(row)
+                await session.flush()
+                row = None
+                notices.append(
+                    Reply(t("Your unfinished conversation was idle for {minutes} minutes and has expired. "
+                            "You can start again at any time.", minutes=self.settings.conversation_idle_minutes))
+                )
+            else:
+                convo = Convo(row.flow, row.step, row.key, dict(row.draft))
+        ctx = Context(self, session, now, person, chat, compound, roles, t, convo)
+        replies = notices + _as_list(await self._route(ctx, incoming))
+        await self._save_conversation(ctx, row)
+        return await self._emit(ctx, replies)
+
+    async def _save_conversation(self, ctx: Context, row: Conversation | None) -> None:
+        convo = ctx.convo
+        if convo.ended or convo.flow is None:
+            if row is not None:
+                await ctx.session.delete(row)
+            return
+        if row is None:
+            row = Conversation(person_id=ctx.person_id, chat_id=ctx.chat.id or 0, key=convo.key or "", flow=convo.flow,
+                               step=convo.step or "", draft=convo.draft)
+        else:
+            row.key, row.flow, row.step, row.draft = convo.key or "", convo.flow, convo.step or "", dict(convo.draft)
+        # Any message inside a conversation keeps it alive, even one that was refused.
+        row.updated_at = ctx.now
+        ctx.session.add(row)
+
+    # ---- routing ------------------------------------------------------------------------------------
+
+    async def _route(self, ctx: Context, incoming: Incoming) -> Replies:
+        t = ctx.t
+        if incoming.event is not None:
+            return await self._chat_event(ctx, incoming)
+        if incoming.button is not None:
+            return await self._press(ctx, incoming, incoming.button)
+        if incoming.command is not None:
+            return await self._command(ctx, incoming, incoming.command.lower(), incoming.args)
+        if ctx.convo.active:
+            handler = self.routes.steps.get((ctx.convo.flow or "", ctx.convo.step or ""))
+            if handler is None:
+                ctx.convo.end()
+                return Reply(t("That conversation cannot continue any more. Please start again."))
+            return await handler(ctx, incoming)
+        if ctx.private:
+            return Reply(t("I did not understand that. Send /help to see what I can do for you."))
+        return None  # Group talk not addressed to the bot.
+
+    def check(self, ctx: Context, route: Route) -> Reply | None:
+        """The server-side guard every command and button passes, pressed or typed."""
+        t = ctx.t
+        if (route.member or route.roles is not None) and ctx.compound is None:
+            if ctx.private:
+                return Reply(t("You have not joined a compound yet. Send /join followed by your compound's invite code."))
+            return Reply(t("This group is not bound to a compound yet. A secretary can bind it with /bindgroup."))
+        if route.roles is not None and not (ctx.roles & route.roles):
+            names = "、".join(role_name(t, r) for r in sorted(route.roles)) if ctx.lang != "en" else ", ".join(
+                role_name(t, r) for r in sorted(route.roles)
+            )
+            return Reply(t("Sorry, only a {roles} can do that.", roles=names), toast=t("Not allowed"))
+        return None
+
+    async def _command(self, ctx: Context, incoming: Incoming, name: str, args: str) -> Replies:
+        t = ctx.t
+        if name == "start" and args.strip() and ctx.private:
+            token = await get_token(ctx.session, args.strip())
+            if token is not None:
+                return await self._press(ctx, incoming, token.token)
+        route = self.routes.commands.get(name)
+        if route is None:
+            return Reply(t("I do not know the command /{name}. Send /help to see what you can do.", name=name[:40]))
+        return await self._run(ctx, incoming, route, args)
+
+    async def _run(self, ctx: Context, incoming: Incoming, route: Route, args: str) -> Replies:
+        t = ctx.t
+        refusal = self.check(ctx, route)
+        if refusal is not None:
+            return refusal
+        if route.private and not ctx.private:
+            return Reply(
+                t("Let's continue in a private chat, so your details stay out of the group."),
+                buttons=((Button.private(t("Continue privately"), COMMAND_ACTION, command=route.name, args=args),),),
+            )
+        if route.flow and ctx.convo.active:
+            return Reply(
+                t("You are in the middle of something else. Finish it first, or send /cancel to leave it.")
+            )
+        ctx.args = {"command_args": args}
+        return await route.handler(ctx, incoming)
+
+    async def _press(self, ctx: Context, incoming: Incoming, token_value: str) -> Replies:
+        t = ctx.t
+        stale = Reply(t("This button no longer works: what it belonged to has ended or moved on."),
+                      toast=t("This button has expired"))
+        token = await get_token(ctx.session, token_value)
+        if token is None or (token.expires_at is not None and token.expires_at < ctx.now):
+            return stale
+        if token.person_id is not None and token.person_id != ctx.person_id:
+            return Reply(t("This button is meant for someone else."), toast=t("Not for you"))
+        if token.conversation_key is not None:
+            convo = ctx.convo
+            if not convo.active or convo.key != token.conversation_key or convo.step != token.step:
+                return stale
+            handler = self.routes.steps.get((convo.flow or "", convo.step or ""))
+            if handler is None:
+                return stale
+            ctx.args = dict(token.args)
+            return await handler(ctx, incoming)
+        if token.compound_id is not None and (ctx.compound is None or ctx.compound.id != token.compound_id):
+            if not ctx.private:
+                return stale
+            # A notification about another of the person's compounds: act there, with the roles held there.
+            ctx.compound = await ctx.session.get(Compound, token.compound_id)
+            ctx.roles = await roles_in(ctx.session, ctx.person_id, token.compound_id)
+        if token.action == COMMAND_ACTION:
+            route = self.routes.commands.get(str(token.args.get("command", "")))
+            if route is None:
+                return stale
+            return await self._run(ctx, incoming, route, str(token.args.get("args", "")))
+        route = self.routes.buttons.get(token.action)
+        if route is None:
+            return stale
+        if route.private and not ctx.private:
+            return Reply(
+                t("Let's continue in a private chat, so your details stay out of the group."),
+                buttons=((Button.private(t("Continue privately"), token.action, **token.args),),),
+                toast=t("Continue in a private chat"),
+            )
+        refusal = self.check(ctx, route)
+        if refusal is not None:
+            return refusal
+        ctx.args = dict(token.args)
+        return await route.handler(ctx, incoming)
+
+    async def _chat_event(self, ctx: Context, incoming: Incoming) -> Replies:
+        t = ctx.t
+        chat = ctx.chat
+        if incoming.event == "bot_added":
+            chat.active = True
+            chat.unreachable = False
+            ctx.session.add(chat)
+            return Reply(t("Hello! I am linli (邻里). A secretary of this compound binds this group to it by sending "
+                           "/bindgroup here; then announcements, tasks and votes will appear in this group."))
+        if incoming.event == "bot_removed":
+            chat.active = False
+            ctx.session.add(chat)
+            return None
+        if incoming.event == "migrated" and incoming.args:
+            await self.migrate_chat(ctx.session, chat.platform, chat.platform_chat_id, incoming.args)
+            return None
+        return None
+
+    async def migrate_chat(self, session: AsyncSession, platform: str, old_id: str, new_id: str) -> None:
+        """A group that became a supergroup keeps its binding under its new id."""
+        old = (await session.exec(select(Chat).where(Chat.platform == platform, Chat.platform_chat_id == old_id))).first()
+        if old is None:
+            return
+        new = (await session.exec(select(Chat).where(Chat.platform == platform, Chat.platform_chat_id == new_id))).first()
+        if new is not None and new.id != old.id:
+            new.compound_id = new.compound_id or old.compound_id
+            new.building_id = new.building_id or old.building_id
+            new.active = True
+            old.active = False
+            session.add(new)
+        else:
+            old.platform_chat_id = new_id
+        session.add(old)
+
+    # ---- output -------------------------------------------------------------------------------------
+
+    async def _emit(self, ctx: Context, replies: list[Reply]) -> tuple[list[OutMessage], bool]:
+        direct: list[OutMessage] = []
+        enqueued = False
+        for reply in replies:
+            if reply.to is None and reply.edit is None and reply.due_at is None:
+                direct.append(await self._render(ctx.session, reply, ctx, ctx.person_id if ctx.private else None))
+            else:
+                target = reply.to if reply.to is not None else ToChat(ctx.chat.id or 0)
+                enqueued |= await self.enqueue(ctx.session, reply, target, ctx, ctx.now)
+        return direct, enqueued
+
+    async def emit_job(self, ctx: JobContext, replies: Replies) -> bool:
+        enqueued = False
+        for reply in _as_list(replies):
+            if reply.to is None:
+                raise ValueError("a scheduled job's reply must name its target")
+            enqueued |= await self.enqueue(ctx.session, reply, reply.to, None, ctx.now)
+        return enqueued
+
+    async def _render(self, session: AsyncSession, reply: Reply, ctx: Context | None, person_id: int | None,
+                      compound_id: int | None = None) -> OutMessage:
+        rows: list[tuple[OutButton, ...]] = []
+        for row in reply.buttons:
+            rows.append(tuple([await self._button(session, b, ctx, person_id, compound_id) for b in row]))
+        return OutMessage(reply.text, tuple(rows), reply.image, reply.document, reply.pin, reply.toast)
+
+    async def _button(self, session: AsyncSession, button: Button, ctx: Context | None, person_id: int | None,
+                      compound_id: int | None) -> OutButton:
+        if button.kind == "url":
+            return OutButton(button.label, "url", button.url)
+        if button.kind == "contact":
+            return OutButton(button.label, "contact")
+        now = ctx.now if ctx else self.clock.now()
+        token = ButtonToken(token=new_token(), action=button.action, args=dict(button.args), created_at=now)
+        if compound_id is None and ctx is not None and ctx.compound is not None:
+            compound_id = ctx.compound.id
+        token.compound_id = compound_id
+        if button.kind == "choice":
+            if ctx is None or not ctx.convo.active:
+                raise ValueError("a choice button needs an open conversation")
+            token.action = STEP_ACTION
+            token.conversation_key, token.step = ctx.convo.key, ctx.convo.step
+            token.person_id = ctx.person_id
+            token.expires_at = now + timedelta(days=1)
+        else:
+            personal = button.personal if button.personal is not None else person_id is not None
+            token.person_id = person_id if personal else None
+            token.expires_at = now + timedelta(days=self.settings.button_ttl_days)
+        session.add(token)
+        kind: Any = "deeplink" if button.kind == "private" else "callback"
+        return OutButton(button.label, kind, token.token)
+
+    async def private_address(self, session: AsyncSession, person_id: int) -> Identity | None:
+        result = await session.exec(
+            select(Identity)
+            .where(Identity.person_id == person_id, col(Identity.private_chat_id).is_not(None))
+            .order_by(col(Identity.unreachable), col(Identity.last_seen_at).desc())
+        )
+        return result.first()
+
+    async def enqueue(self, session: AsyncSession, reply: Reply, target: Target, ctx: Context | None,
+                      now: datetime) -> bool:
+        """Write outbox rows for a reply to someone else, to a chat, or to a compound's groups."""
+        if reply.edit is not None:
+            return await self._enqueue_edit(session, reply, ctx)
+        addresses: list[tuple[str, str, str, int | None, int | None]] = []  # platform, chat, kind, compound, person
+        compound_id: int | None = None
+        if isinstance(target, ToPerson):
+            identity = await self.private_address(session, target.person_id)
+            if identity is None or identity.private_chat_id is None:
+                log.info("person %s has no private chat yet; message not queued", target.person_id)
+                return False
+            compound_id = ctx.compound.id if ctx and ctx.compound else None
+            addresses.append((identity.platform, identity.private_chat_id, "private", compound_id, target.person_id))
+        elif isinstance(target, ToChat):
+            chat = await session.get(Chat, target.chat_id)
+            if chat is None or not chat.active:
+                return False
+            compound_id = chat.compound_id
+            addresses.append((chat.platform, chat.platform_chat_id, chat.kind, chat.compound_id, None))
+        else:
+            compound_id = target.compound_id
+            for chat in await group_chats(session, target.compound_id, target.building_id):
+                addresses.append((chat.platform, chat.platform_chat_id, "group", chat.compound_id, None))
+        if not addresses:
+            return False
+        personal_to = target.person_id if isinstance(target, ToPerson) else None
+        rendered = await self._render(session, reply, ctx, personal_to, compound_id)
+        media_id, media_kind = await self._store_media(session, rendered)
+        payload = rendered.to_payload(media_id, media_kind)
+        for platform, chat_id, kind, compound, person in addresses:
+            session.add(
+                outbox_store.OutboxMessage(
+                    platform=platform,
+                    chat_id=chat_id,
+                    chat_kind=kind,
+                    compound_id=compound,
+                    person_id=person,
+                    payload=payload,
+                    posting_key=reply.posting,
+                    due_at=reply.due_at or now,
+                    next_attempt_at=reply.due_at or now,
+                    expires_at=reply.expires_at,
+                    created_at=now,
+                )
+            )
+        return True
+
+    async def _store_media(self, session: AsyncSession, message: OutMessage) -> tuple[int | None, str | None]:
+        if message.image is not None:
+            media = message.image
+            return await outbox_store.store_media(session, media.data, media.mime, media.filename), "image"
+        if message.document is not None:
+            media = message.document
+            return await outbox_store.store_media(session, media.data, media.mime, media.filename), "document"
+        return None, None
+
+    async def _enqueue_edit(self, session: AsyncSession, reply: Reply, ctx: Context | None) -> bool:
+        assert reply.edit is not None
+        originals = await outbox_store.delivered_postings(session, reply.edit)
+        if not originals:
+            return False
+        rendered = await self._render(session, reply, ctx, None, originals[0].compound_id)
+        payload = rendered.to_payload()
+        now = ctx.now if ctx else self.clock.now()
+        for original in originals:
+            if original.state == outbox_store.PENDING:
+                # Not sent yet: send the new text in its place rather than sending and then editing.
+                payload_with_media = dict(payload, media_id=original.payload.get("media_id"),
+                                          media_kind=original.payload.get("media_kind"))
+                original.payload = payload_with_media
+                session.add(original)
+                continue
+            waiting = await outbox_store.pending_edit(session, original.id or 0)
+            if waiting is not None:
+                # Many quick changes (ballots arriving) collapse into one edit: the platform limits are tight.
+                waiting.payload = payload
+                session.add(waiting)
+                continue
+            session.add(
+                outbox_store.OutboxMessage(
+                    platform=original.platform,
+                    chat_id=original.chat_id,
+                    chat_kind=original.chat_kind,
+                    compound_id=original.compound_id,
+                    kind="edit",
+                    payload=payload,
+                    edit_of=original.id,
+                    due_at=now,
+                    next_attempt_at=now,
+                    created_at=now,
+                )
+            )
+        return True
+
+    # ---- scheduled work -----------------------------------------------------------------------------
+
+    async def run_jobs(self, force: bool = False) -> int:
+        """Run every job whose interval has passed (all of them with `force`, as `:clock` does)."""
+        ran = 0
+        enqueued = False
+        for job in self.routes.jobs:
+            now = self.clock.now()
+            try:
+                async with transaction(self.sessions) as session:
+                    if not await claim_job(session, job.name, timedelta(0) if force else job.every, now):
+                        continue
+                    ctx = JobContext(self, session, now)
+                    enqueued |= await self.emit_job(ctx, await job.handler(ctx))
+                ran += 1
+            except Exception:
+                log.exception("job %s failed", job.name)
+        if enqueued:
+            self.on_outbox()
+        return ran
+
+    async def fetch_photo(self, platform: str, file_id: str) -> bytes:
+        fetch = self.file_fetchers.get(platform)
+        if fetch is None:
+            raise LookupError(f"no transport can fetch files of {platform}")
+        return await fetch(file_id)
+
+
+def _as_list(replies: Replies) -> list[Reply]:
+    if replies is None:
+        return []
+    if isinstance(replies, Reply):
+        return [replies]
+    return list(replies)
+

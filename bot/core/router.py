@@ -1,0 +1,128 @@
+"""One router per feature module; `bot/app.py` lists them all in one place. Nothing registers on import
+into anything global: a route exists because its router is included."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from storage.people import Role
+
+if TYPE_CHECKING:
+    from bot.core.context import Context, JobContext
+    from bot.core.types import Incoming, Replies
+
+Handler = Callable[["Context", "Incoming"], Awaitable["Replies"]]
+JobHandler = Callable[["JobContext"], Awaitable["Replies"]]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    name: str
+    handler: Handler
+    # The presser must hold one of these roles in the compound (None: anyone who has joined or not).
+    roles: frozenset[Role] | None = None
+    # Must happen in a private chat; from a group the core offers a link to continue privately.
+    private: bool = False
+    # Needs the person to belong to a compound.
+    member: bool = False
+    # Starts a conversation; refused while another one is open (so nothing entered is lost).
+    flow: bool = False
+    # The /help line (a message id), shown only to those allowed to use it.
+    help: str | None = None
+    order: int = 100
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    name: str
+    handler: JobHandler
+    # How often the job runs; the scheduler's tick is its finest resolution.
+    every: timedelta = timedelta(minutes=1)
+
+
+@dataclass
+class Router:
+    name: str
+    commands: dict[str, Route] = field(default_factory=dict)
+    buttons: dict[str, Route] = field(default_factory=dict)
+    steps: dict[tuple[str, str], Handler] = field(default_factory=dict)
+    jobs: list[Job] = field(default_factory=list)
+    # Called when a group chat event (bot added) needs a feature's say; rarely used.
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def command(
+        self,
+        name: str,
+        *,
+        roles: Iterable[Role] | None = None,
+        private: bool = False,
+        member: bool = False,
+        flow: bool = False,
+        help: str | None = None,
+        order: int = 100,
+    ) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            if name in self.commands:
+                raise ValueError(f"command /{name} registered twice in {self.name}")
+            self.commands[name] = Route(
+                name, handler, frozenset(roles) if roles is not None else None, private, member, flow, help, order
+            )
+            return handler
+
+        return register
+
+    def button(
+        self, action: str, *, roles: Iterable[Role] | None = None, private: bool = False, member: bool = False
+    ) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            if action in self.buttons:
+                raise ValueError(f"button {action} registered twice in {self.name}")
+            self.buttons[action] = Route(action, handler, frozenset(roles) if roles is not None else None, private, member)
+            return handler
+
+        return register
+
+    def step(self, flow: str, step: str) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            self.steps[(flow, step)] = handler
+            return handler
+
+        return register
+
+    def job(self, name: str, every: timedelta = timedelta(minutes=1)) -> Callable[[JobHandler], JobHandler]:
+        def register(handler: JobHandler) -> JobHandler:
+            self.jobs.append(Job(f"{self.name}.{name}", handler, every))
+            return handler
+
+        return register
+
+
+@dataclass
+class Routes:
+    """All routers joined; a clash is an error at start-up, not a silent precedence."""
+
+    commands: dict[str, Route] = field(default_factory=dict)
+    buttons: dict[str, Route] = field(default_factory=dict)
+    steps: dict[tuple[str, str], Handler] = field(default_factory=dict)
+    jobs: list[Job] = field(default_factory=list)
+    flow_names: set[str] = field(default_factory=set)
+
+    @classmethod
+    def join(cls, routers: Iterable[Router]) -> Routes:
+        routes = cls()
+        for router in routers:
+            for table, theirs in ((routes.commands, router.commands), (routes.buttons, router.buttons)):
+                for key, route in theirs.items():
+                    if key in table:
+                        raise ValueError(f"{key!r} is routed twice (again in {router.name})")
+                    table[key] = route
+            for step_key, handler in router.steps.items():
+                if step_key in routes.steps:
+                    raise ValueError(f"step {step_key} is routed twice (again in {router.name})")
+                routes.steps[step_key] = handler
+                routes.flow_names.add(step_key[0])
+            routes.jobs.extend(router.jobs)
+        return routes

@@ -1,0 +1,210 @@
+"""The values that cross the line between transports and the core. Transports convert; handlers never see
+platform types."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+ChatKind = Literal["private", "group"]
+
+
+@dataclass(frozen=True, slots=True)
+class Photo:
+    file_id: str
+    platform: str
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    phone: str
+    # The platform user the contact belongs to; only a person's own contact is accepted.
+    user_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    platform: str
+    update_id: str
+    chat_id: str
+    chat_kind: ChatKind
+    user_id: str
+    user_name: str = ""
+    chat_title: str = ""
+    language: str | None = None
+    text: str | None = None
+    # "/grant 12 secretary" arrives as command="grant", args="12 secretary".
+    command: str | None = None
+    args: str = ""
+    button: str | None = None
+    photo: Photo | None = None
+    contact: Contact | None = None
+    # Anything other than text, photo, contact or a button (a sticker, a voice message).
+    other: str | None = None
+    # Chat events: "bot_added", "bot_removed", "migrated" (then `args` holds the new chat id).
+    event: str | None = None
+    # For debugging only; no handler reads it.
+    raw: Any = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Media:
+    data: bytes
+    filename: str
+    mime: str
+
+
+ButtonKind = Literal["action", "choice", "private", "url", "contact"]
+
+
+@dataclass(frozen=True, slots=True)
+class Button:
+    """What a handler offers to press. The core turns it into a short server-side token."""
+
+    label: str
+    kind: ButtonKind = "action"
+    action: str = ""
+    args: tuple[tuple[str, Any], ...] = ()
+    url: str = ""
+    # Only the person the reply goes to may press it (default for private replies).
+    personal: bool | None = None
+
+    @staticmethod
+    def do(label: str, action: str, personal: bool | None = None, **args: Any) -> Button:
+        """A button that runs a routed action (`router.button(action, ...)`) with these arguments."""
+        return Button(label, "action", action, tuple(args.items()), personal=personal)
+
+    @staticmethod
+    def choice(label: str, value: Any) -> Button:
+        """An answer to the current conversation step; stale once the step has moved on."""
+        return Button(label, "choice", args=(("value", value),))
+
+    @staticmethod
+    def private(label: str, action: str, **args: Any) -> Button:
+        """From a group: continue in a private chat with the bot (a deep link where the platform has one)."""
+        return Button(label, "private", action, tuple(args.items()))
+
+    @staticmethod
+    def link(label: str, url: str) -> Button:
+        return Button(label, "url", url=url)
+
+    @staticmethod
+    def share_contact(label: str) -> Button:
+        return Button(label, "contact")
+
+
+@dataclass(frozen=True, slots=True)
+class ToPerson:
+    person_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class ToChat:
+    chat_id: int  # storage Chat.id
+
+
+@dataclass(frozen=True, slots=True)
+class ToGroups:
+    """Every active group chat bound to a compound (or to one of its buildings)."""
+
+    compound_id: int
+    building_id: int | None = None
+
+
+Target = ToPerson | ToChat | ToGroups
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    text: str
+    buttons: tuple[tuple[Button, ...], ...] = ()
+    image: Media | None = None
+    document: Media | None = None
+    # None: the chat the incoming message came from.
+    to: Target | None = None
+    pin: bool = False
+    # Remember a group posting under this key so it can be edited later.
+    posting: str | None = None
+    # Edit the postings remembered under this key instead of sending a new message.
+    edit: str | None = None
+    # Send later (scheduled announcements); None is now.
+    due_at: Any = None
+    # Drop if still undelivered after this moment (a reminder once the meeting has begun).
+    expires_at: Any = None
+    # A short notice for a pressed button (Telegram shows it as a toast).
+    toast: str | None = None
+
+
+def rows(*buttons: Button, per_row: int = 1) -> tuple[tuple[Button, ...], ...]:
+    """Lay buttons out `per_row` to a row."""
+    return tuple(tuple(buttons[i : i + per_row]) for i in range(0, len(buttons), per_row))
+
+
+Replies = Reply | list[Reply] | None
+
+
+# What the core hands to transports: rendered, with tokens in place of meanings.
+
+
+@dataclass(frozen=True, slots=True)
+class OutButton:
+    label: str
+    kind: Literal["callback", "deeplink", "url", "contact"]
+    data: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class OutMessage:
+    text: str
+    buttons: tuple[tuple[OutButton, ...], ...] = ()
+    image: Media | None = None
+    document: Media | None = None
+    pin: bool = False
+    toast: str | None = None
+
+    def to_payload(self, media_id: int | None = None, media_kind: str | None = None) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "buttons": [[{"label": b.label, "kind": b.kind, "data": b.data} for b in row] for row in self.buttons],
+            "media_id": media_id,
+            "media_kind": media_kind,
+            "pin": self.pin,
+        }
+
+    @staticmethod
+    def from_payload(payload: dict[str, Any], media: Media | None = None) -> OutMessage:
+        buttons = tuple(
+            tuple(OutButton(b["label"], b["kind"], b.get("data", "")) for b in row) for row in payload.get("buttons", [])
+        )
+        kind = payload.get("media_kind")
+        return OutMessage(
+            text=payload.get("text", ""),
+            buttons=buttons,
+            image=media if kind == "image" else None,
+            document=media if kind == "document" else None,
+            pin=bool(payload.get("pin")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """A transport's answer to one send: delivered (with the platform's message id), or why not."""
+
+    ok: bool
+    message_id: str | None = None
+    retry_after: float | None = None
+    # The platform refused for good (blocked, kicked, chat gone): stop retrying.
+    permanent: bool = False
+    error: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    buttons: bool = True
+    images: bool = True
+    documents: bool = True
+    deep_links: bool = True
+    contact_sharing: bool = True
+    pin: bool = True
+    edit: bool = True
+    text_limit: int = 4096

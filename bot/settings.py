@@ -1,0 +1,52 @@
+"""Deployment settings, read from the environment and `.env` (see `.env.example`)."""
+
+from __future__ import annotations
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    database_url: str = "sqlite+aiosqlite:///linli.db"
+    timezone: str = "Asia/Shanghai"
+    default_language: str = "zh_CN"
+    log_level: str = "INFO"
+
+    # Conversations left idle this long expire politely.
+    conversation_idle_minutes: int = 30
+    # Buttons of group postings stay valid this long; step buttons die with their conversation.
+    button_ttl_days: int = 60
+
+    # The scheduler's heartbeat: how often due rows are looked for.
+    scheduler_tick_seconds: float = 15.0
+    outbox_tick_seconds: float = 1.0
+    outbox_max_attempts: int = 8
+    outbox_backoff_base_seconds: float = 2.0
+    outbox_backoff_max_seconds: float = 600.0
+
+    # Per-transport sending limits (messages).
+    telegram_global_per_second: float = 30.0
+    telegram_group_per_minute: int = 20
+    telegram_private_per_second: float = 1.0
+    wecom_robot_per_minute: int = 20
+
+    # The aiohttp server that hosts /healthz, the Telegram webhook and the WeCom callback.
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+
+    telegram_bot_token: str = ""
+    telegram_api_base_url: str = ""
+    telegram_webhook_url: str = ""
+    telegram_webhook_secret: str = ""
+
+    wecom_bot_id: str = ""
+    wecom_bot_secret: str = ""
+    wecom_ws_url: str = ""
+    wecom_callback_token: str = ""
+    wecom_callback_aes_key: str = ""
+    wecom_corp_id: str = ""
+    wecom_contact_secret: str = ""
+
+    # `make run` seeds the demo district into an empty database when this is on.
+    demo: bool = True

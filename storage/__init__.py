@@ -1,0 +1,1 @@
+"""Tables, queries and domain rules, one module per feature."""

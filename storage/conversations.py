@@ -1,0 +1,91 @@
+"""What the core keeps between messages: conversation steps and drafts, processed updates, button tokens."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Field, SQLModel, col, delete, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.db import JSONDict, UTCDateTime, utcnow
+
+
+class Conversation(SQLModel, table=True):
+    """One person's open conversation in one chat: the flow, its current step and the draft so far."""
+
+    __table_args__ = (sa.UniqueConstraint("person_id", "chat_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    chat_id: int = Field(foreign_key="chat.id")
+    # A fresh key per started conversation: step buttons carry it, so a button from an older one is stale.
+    key: str = Field(max_length=24)
+    flow: str = Field(max_length=40)
+    step: str = Field(max_length=40)
+    draft: dict[str, Any] = Field(default_factory=dict, sa_type=JSONDict)
+    started_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+
+
+class ProcessedUpdate(SQLModel, table=True):
+    """Platforms redeliver updates; a repeated (platform, update id) is ignored."""
+
+    platform: str = Field(max_length=16, primary_key=True)
+    update_id: str = Field(max_length=128, primary_key=True)
+    processed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+
+
+class ButtonToken(SQLModel, table=True):
+    """What a button means, kept on the server; the platform only carries the token."""
+
+    token: str = Field(max_length=16, primary_key=True)
+    action: str = Field(max_length=60)
+    args: dict[str, Any] = Field(default_factory=dict, sa_type=JSONDict)
+    # Only this person may press it (None: anyone in the chat, roles still checked on press).
+    person_id: int | None = Field(default=None, foreign_key="person.id")
+    compound_id: int | None = Field(default=None, foreign_key="compound.id")
+    # Step buttons belong to one conversation and one step of it.
+    conversation_key: str | None = Field(default=None, max_length=24)
+    step: str | None = Field(default=None, max_length=40)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+
+
+def new_key() -> str:
+    return secrets.token_urlsafe(9)
+
+
+def new_token() -> str:
+    # 64 bits of randomness in 11 characters: unguessable and far below Telegram's 64-byte callback limit.
+    return secrets.token_urlsafe(8)
+
+
+async def claim_update(session: AsyncSession, platform: str, update_id: str, now: datetime) -> bool:
+    """True the first time an update is seen; the insert is the claim, so two processes cannot both win."""
+    try:
+        async with session.begin_nested():
+            session.add(ProcessedUpdate(platform=platform, update_id=update_id, processed_at=now))
+            await session.flush()
+    except IntegrityError:
+        return False
+    return True
+
+
+async def load_conversation(session: AsyncSession, person_id: int, chat_id: int) -> Conversation | None:
+    result = await session.exec(
+        select(Conversation).where(Conversation.person_id == person_id, Conversation.chat_id == chat_id)
+    )
+    return result.first()
+
+
+async def get_token(session: AsyncSession, token: str) -> ButtonToken | None:
+    return await session.get(ButtonToken, token)
+
+
+async def prune(session: AsyncSession, now: datetime, keep_updates: timedelta = timedelta(days=7)) -> None:
+    """Forget old update ids and expired buttons; both tables would otherwise grow forever."""
+    await session.exec(delete(ProcessedUpdate).where(col(ProcessedUpdate.processed_at) < now - keep_updates))
+    await session.exec(delete(ButtonToken).where(col(ButtonToken.expires_at) < now))

@@ -1,0 +1,198 @@
+"""People, their platform identities, memberships in compounds (with rooms) and roles."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel, col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.db import UTCDateTime, utcnow
+
+
+class Role(StrEnum):
+    RESIDENT = "resident"
+    OWNER = "owner"
+    BUILDING_LEADER = "building_leader"
+    PARTY_MEMBER = "party_member"
+    SECRETARY = "secretary"
+    COMMITTEE = "committee"
+    PROPERTY = "property"
+    OFFICIAL = "official"
+
+
+# Roles a secretary hands out; resident and owner follow from an approved membership.
+GRANTABLE = (Role.BUILDING_LEADER, Role.PARTY_MEMBER, Role.SECRETARY, Role.COMMITTEE, Role.PROPERTY, Role.OFFICIAL)
+STAFF = frozenset({Role.SECRETARY, Role.COMMITTEE, Role.BUILDING_LEADER, Role.PROPERTY, Role.OFFICIAL})
+
+
+class Person(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(default="", max_length=100)
+    # Chosen with /lang; until then the platform's language hint decides.
+    language: str | None = Field(default=None, max_length=8)
+    platform_language: str | None = Field(default=None, max_length=8)
+    phone: str = Field(default="", max_length=32, index=True)
+    current_compound_id: int | None = Field(default=None, foreign_key="compound.id")
+    # Volunteers may keep their names off public rankings.
+    hide_name: bool = False
+    skills: str = Field(default="", max_length=200)  # comma-separated skill codes
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Identity(SQLModel, table=True):
+    __table_args__ = (sa.UniqueConstraint("platform", "platform_user_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    platform: str = Field(max_length=16)
+    platform_user_id: str = Field(max_length=128)
+    # Where private messages to this person go on this platform.
+    private_chat_id: str | None = Field(default=None, max_length=128)
+    unreachable: bool = False
+    last_seen_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Membership(SQLModel, table=True):
+    """A person living in (or owning) a room of a compound; approved by the roster or the secretary."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    compound_id: int = Field(foreign_key="compound.id", index=True)
+    room_id: int | None = Field(default=None, foreign_key="room.id", index=True)
+    relation: str = Field(default="tenant", max_length=16)  # owner | tenant
+    status: str = Field(default="pending", max_length=16, index=True)  # pending | approved | rejected | left
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    decided_by: int | None = Field(default=None, foreign_key="person.id")
+    decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class RoleGrant(SQLModel, table=True):
+    """A role given by a secretary (or the claim code); revoking keeps the row for the record."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    compound_id: int = Field(foreign_key="compound.id", index=True)
+    role: str = Field(max_length=20)
+    building_id: int | None = Field(default=None, foreign_key="building.id")
+    granted_by: int | None = Field(default=None, foreign_key="person.id")
+    granted_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+async def roles_in(session: AsyncSession, person_id: int, compound_id: int | None) -> frozenset[Role]:
+    if compound_id is None:
+        return frozenset()
+    roles: set[Role] = set()
+    memberships = await session.exec(
+        select(Membership.relation).where(
+            Membership.person_id == person_id, Membership.compound_id == compound_id, Membership.status == "approved"
+        )
+    )
+    for relation in memberships.all():
+        roles.add(Role.RESIDENT)
+        if relation == "owner":
+            roles.add(Role.OWNER)
+    grants = await session.exec(
+        select(RoleGrant.role).where(
+            RoleGrant.person_id == person_id,
+            RoleGrant.compound_id == compound_id,
+            col(RoleGrant.revoked_at).is_(None),
+        )
+    )
+    roles.update(Role(r) for r in grants.all())
+    return frozenset(roles)
+
+
+async def led_buildings(session: AsyncSession, person_id: int, compound_id: int) -> list[int]:
+    result = await session.exec(
+        select(RoleGrant.building_id).where(
+            RoleGrant.person_id == person_id,
+            RoleGrant.compound_id == compound_id,
+            RoleGrant.role == Role.BUILDING_LEADER,
+            col(RoleGrant.revoked_at).is_(None),
+        )
+    )
+    return [b for b in result.all() if b is not None]
+
+
+async def people_with_role(
+    session: AsyncSession, compound_id: int, role: Role, building_id: int | None = None
+) -> list[int]:
+    query = select(RoleGrant.person_id).where(
+        RoleGrant.compound_id == compound_id, RoleGrant.role == role, col(RoleGrant.revoked_at).is_(None)
+    )
+    if building_id is not None:
+        query = query.where(RoleGrant.building_id == building_id)
+    result = await session.exec(query.order_by(col(RoleGrant.id)))
+    return list(dict.fromkeys(result.all()))
+
+
+async def grant_role(
+    session: AsyncSession,
+    person_id: int,
+    compound_id: int,
+    role: Role,
+    by: int | None,
+    building_id: int | None = None,
+) -> bool:
+    """Returns False when the person already holds the role (granting twice changes nothing)."""
+    existing = await session.exec(
+        select(RoleGrant).where(
+            RoleGrant.person_id == person_id,
+            RoleGrant.compound_id == compound_id,
+            RoleGrant.role == role,
+            RoleGrant.building_id == building_id if building_id is not None else col(RoleGrant.building_id).is_(None),
+            col(RoleGrant.revoked_at).is_(None),
+        )
+    )
+    if existing.first():
+        return False
+    session.add(RoleGrant(person_id=person_id, compound_id=compound_id, role=role, building_id=building_id, granted_by=by))
+    await session.flush()
+    return True
+
+
+async def revoke_role(session: AsyncSession, person_id: int, compound_id: int, role: Role, now: datetime) -> int:
+    result = await session.exec(
+        select(RoleGrant).where(
+            RoleGrant.person_id == person_id,
+            RoleGrant.compound_id == compound_id,
+            RoleGrant.role == role,
+            col(RoleGrant.revoked_at).is_(None),
+        )
+    )
+    grants = list(result.all())
+    for grant in grants:
+        grant.revoked_at = now
+        session.add(grant)
+    return len(grants)
+
+
+async def approved_members(session: AsyncSession, compound_id: int) -> list[int]:
+    result = await session.exec(
+        select(Membership.person_id)
+        .where(Membership.compound_id == compound_id, Membership.status == "approved")
+        .order_by(col(Membership.id))
+    )
+    return list(dict.fromkeys(result.all()))
+
+
+async def compounds_of(session: AsyncSession, person_id: int) -> list[int]:
+    result = await session.exec(
+        select(Membership.compound_id).where(Membership.person_id == person_id, Membership.status == "approved")
+    )
+    grants = await session.exec(
+        select(RoleGrant.compound_id).where(RoleGrant.person_id == person_id, col(RoleGrant.revoked_at).is_(None))
+    )
+    return list(dict.fromkeys([*result.all(), *grants.all()]))
+
+
+def normalize_phone(phone: str) -> str:
+    digits = "".join(ch for ch in phone if ch.isdigit())
+    # Mainland numbers arrive as +86 138..., 0086 138... or 138...
+    for prefix in ("0086", "86"):
+        if digits.startswith(prefix) and len(digits) == len(prefix) + 11:
+            digits = digits[len(prefix) :]
+    return digits

@@ -1,0 +1,48 @@
+"""Every text a user reads comes from locales/: each one in the code has a translation in every language,
+with the same placeholders."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from bot.core.i18n import LANGUAGES, Catalogs, normalize_language
+from bot.core.i18n_tool import extract
+
+PLACEHOLDER = re.compile(r"{(\w*)}")
+CATALOGS = Catalogs()
+MESSAGES = {msgid for messages in extract().values() for msgid in messages}
+
+
+def test_texts_are_found_in_the_code() -> None:
+    assert len(MESSAGES) > 50
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_text_is_translated(language: str) -> None:
+    catalog = CATALOGS.messages(language)
+    missing = sorted(m for m in MESSAGES if not catalog.get(m))
+    assert missing == [], f"{language}: {len(missing)} texts without a translation, e.g. {missing[:3]}"
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_placeholders_match(language: str) -> None:
+    catalog = CATALOGS.messages(language)
+    wrong = [m for m in MESSAGES if m in catalog and set(PLACEHOLDER.findall(m)) != set(PLACEHOLDER.findall(catalog[m]))]
+    assert wrong == []
+
+
+def test_default_language_is_simplified_chinese() -> None:
+    t = CATALOGS.translator(None)
+    assert t("Approve") == "通过"
+    assert CATALOGS.translator("zh_TW")("Approve") == "通過"
+    assert CATALOGS.translator("en")("Approve") == "Approve"
+
+
+def test_platform_language_hints() -> None:
+    assert normalize_language("zh-hans") == "zh_CN"
+    assert normalize_language("zh-TW") == "zh_TW"
+    assert normalize_language("zh-hant-hk") == "zh_TW"
+    assert normalize_language("en-US") == "en"
+    assert normalize_language("ru") is None
