@@ -68,9 +68,11 @@ def save(catalog: Catalog, language: str, domain: str) -> None:
         write_po(handle, catalog, width=0, omit_header=False, sort_output=False, no_location=True)
 
 
-def sync() -> int:
+def sync(only: str | None = None) -> int:
     missing = 0
     for domain, messages in sorted(extract().items()):
+        if only is not None and domain != only:
+            continue
         for language in LANGUAGES:
             catalog = load(language, domain)
             changed = False
@@ -87,7 +89,7 @@ def sync() -> int:
     return missing
 
 
-def fill(mapping_file: Path) -> None:
+def fill(mapping_file: Path, only: str | None = None) -> None:
     """Write zh_CN translations from a JSON object {msgid: 简体中文}; zh_TW is converted from them with zhconv
     where it is still empty (review it), and en gets the msgid itself."""
     import json
@@ -96,6 +98,8 @@ def fill(mapping_file: Path) -> None:
 
     mapping: dict[str, str] = json.loads(mapping_file.read_text(encoding="utf-8"))
     for domain, messages in sorted(extract().items()):
+        if only is not None and domain != only:
+            continue
         for language in LANGUAGES:
             catalog = load(language, domain)
             for msgid in messages:
@@ -113,6 +117,10 @@ def fill(mapping_file: Path) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 2 and sys.argv[1] == "fill":
-        fill(Path(sys.argv[2]))
-    sys.exit(1 if sync() else 0)
+    # python -m bot.core.i18n_tool [DOMAIN]              add missing texts, list untranslated ones
+    # python -m bot.core.i18n_tool fill FILE.json DOMAIN  write zh_CN (and zh_TW, en) for one domain
+    args = sys.argv[1:]
+    if len(args) >= 2 and args[0] == "fill":
+        fill(Path(args[1]), args[2] if len(args) > 2 else None)
+        args = args[2:]
+    sys.exit(1 if sync(args[0] if args else None) else 0)
