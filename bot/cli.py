@@ -145,6 +145,10 @@ def build_parser() -> argparse.ArgumentParser:
     importer.add_argument("--compound", required=True, help="the compound's code")
     importer.set_defaults(func=cmd_roster_import)
 
+    # `linli export cases|party|assembly ...`: each feature adds its exporter here.
+    exports = sub.add_parser("export", help="write XLSX exports").add_subparsers(dest="what", required=True)
+    del exports  # (features register their subcommands on `exports` above this line)
+
     return parser
 
 
