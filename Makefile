@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTHON ?= python3
 
-.PHONY: run test install migrate lint typecheck pytest locales clean
+.PHONY: run test install migrate lint typecheck pytest pytest-postgres locales clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +31,11 @@ typecheck: install
 pytest: install
 	@$(PY) -m pytest; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests were collected"; fi; exit $$rc
 
-test: lint typecheck pytest
+# The same suite again on a real PostgreSQL server that the script installs, starts on loopback and stops.
+pytest-postgres: install
+	PY=$(PY) tests/postgres.sh
+
+test: lint typecheck pytest pytest-postgres
 
 # Adds texts found in the code to locales/*/LC_MESSAGES/*.po and lists those still untranslated.
 locales: install

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -29,29 +30,64 @@ def sqlite_url(path: Path) -> str:
     return f"sqlite+aiosqlite:///{path}"
 
 
+# Set by tests/postgres.sh: the suite then runs on a real PostgreSQL server, one fresh database per test.
+PG_ADMIN_URL = os.environ.get("LINLI_TEST_PG_ADMIN_URL", "")
+PG_TEMPLATE = "linli_template"
+
+
+def on_postgres() -> bool:
+    return bool(PG_ADMIN_URL)
+
+
+def _pg_url(database: str) -> str:
+    return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + database
+
+
+async def _pg_admin(*statements: str) -> None:
+    import asyncpg
+
+    connection = await asyncpg.connect(PG_ADMIN_URL.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        for statement in statements:
+            await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+async def _seed(url: str) -> None:
+    engine = make_engine(url)
+    async with transaction(make_sessionmaker(engine)) as session:
+        await seed_demo(session)
+    await engine.dispose()
+
+
 @pytest.fixture(scope="session")
-def template_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def template_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Migrations run once per test session; each test gets a copy of the result."""
+    if on_postgres():
+        asyncio.run(_pg_admin(f"DROP DATABASE IF EXISTS {PG_TEMPLATE} WITH (FORCE)", f"CREATE DATABASE {PG_TEMPLATE}"))
+        url = _pg_url(PG_TEMPLATE)
+        migrate.upgrade(url)
+        asyncio.run(_seed(url))
+        yield PG_TEMPLATE
+        return
     path = tmp_path_factory.mktemp("template") / "template.db"
     migrate.upgrade(sqlite_url(path))
-
-    async def seed() -> None:
-        engine = make_engine(sqlite_url(path))
-        async with transaction(make_sessionmaker(engine)) as session:
-            await seed_demo(session)
-        await engine.dispose()
-
-    asyncio.run(seed())
-    yield path
+    asyncio.run(_seed(sqlite_url(path)))
+    yield str(path)
 
 
 @pytest.fixture
-def db_url(template_db: Path, tmp_path: Path) -> str:
-    if os.environ.get("LINLI_TEST_DATABASE_URL"):
-        return os.environ["LINLI_TEST_DATABASE_URL"]
+def db_url(template_db: str, tmp_path: Path) -> Iterator[str]:
+    if on_postgres():
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        asyncio.run(_pg_admin(f"CREATE DATABASE {name} TEMPLATE {template_db}"))
+        yield _pg_url(name)
+        asyncio.run(_pg_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        return
     path = tmp_path / "linli.db"
     shutil.copy(template_db, path)
-    return sqlite_url(path)
+    yield sqlite_url(path)
 
 
 @pytest.fixture
