@@ -54,6 +54,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if not _platform_configured(settings):
         return cmd_console(args)
+    if args.workers > 1:
+        from bot.workers import supervise
+
+        return supervise(args.workers, settings.database_url)
     from bot.app import serve
 
     asyncio.run(serve(settings))

@@ -74,11 +74,13 @@ async def claim_update(session: AsyncSession, platform: str, update_id: str, now
     return True
 
 
-async def load_conversation(session: AsyncSession, person_id: int, chat_id: int) -> Conversation | None:
-    result = await session.exec(
-        select(Conversation).where(Conversation.person_id == person_id, Conversation.chat_id == chat_id)
-    )
-    return result.first()
+async def load_conversation(
+    session: AsyncSession, person_id: int, chat_id: int, lock: bool = False
+) -> Conversation | None:
+    query = select(Conversation).where(Conversation.person_id == person_id, Conversation.chat_id == chat_id)
+    if lock:
+        query = query.with_for_update()
+    return (await session.exec(query)).first()
 
 
 async def get_token(session: AsyncSession, token: str) -> ButtonToken | None:

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -92,10 +93,19 @@ class Core:
         now = self.clock.now()
         enqueued = False
         try:
-            async with transaction(self.sessions) as session:
-                if not await claim_update(session, incoming.platform, incoming.update_id, now):
-                    return []
-                messages, enqueued = await self._handle(session, incoming, now)
+            for attempt in range(3):
+                try:
+                    async with transaction(self.sessions) as session:
+                        if not await claim_update(session, incoming.platform, incoming.update_id, now):
+                            return []
+                        messages, enqueued = await self._handle(session, incoming, now)
+                    break
+                except (IntegrityError, OperationalError):
+                    # Another process created the same person or chat at the same moment, or the database
+                    # asked us to retry: everything was rolled back, so doing it again is safe.
+                    if attempt == 2:
+                        raise
+                    log.info("retrying update %s after a conflict", incoming.update_id)
         except Exception:
             log.exception("handling %s update %s failed", incoming.platform, incoming.update_id)
             t = await self._fallback_translator(incoming)
@@ -201,7 +211,8 @@ class Core:
         assert person.id is not None and chat.id is not None
         roles = await roles_in(session, person.id, compound.id if compound else None)
         t = self.catalogs.translator(self.language_of(person))
-        row = await load_conversation(session, person.id, chat.id)
+        # On PostgreSQL two processes may get the same person's messages at once: the row lock orders them.
+        row = await load_conversation(session, person.id, chat.id, lock=self.engine.dialect.name == "postgresql")
         convo = Convo()
         notices: list[Reply] = []
         if row is not None:
