@@ -21,7 +21,13 @@ from bot.settings import Settings
 from bot.transports.base import Transport
 from bot.transports.console import PLATFORM as CONSOLE
 from bot.transports.console import ConsoleTransport
+from bot.transports.telegram import TelegramTransport
+from bot.transports.wecom import WeComTransport
+from handlers import complaints as complaints_handlers
+from handlers import deliveries as deliveries_handlers
 from handlers import membership, start
+from handlers import needs as needs_handlers
+from handlers import services as services_handlers
 from storage.db import make_engine
 
 log = logging.getLogger(__name__)
@@ -32,6 +38,10 @@ def routers() -> list[Router]:
     return [
         start.router,
         membership.router,
+        deliveries_handlers.router,
+        complaints_handlers.router,
+        needs_handlers.router,
+        services_handlers.router,
     ]
 
 
@@ -79,6 +89,12 @@ def make_web_app(app: App) -> web.Application:
         return web.json_response({"ok": True})
 
     web_app.router.add_get("/healthz", healthz)
+    telegram = app.transports.get("telegram")
+    if isinstance(telegram, TelegramTransport):
+        telegram.add_routes(web_app)  # /telegram/webhook when a webhook is configured
+    wecom = app.transports.get("wecom")
+    if isinstance(wecom, WeComTransport):
+        wecom.add_routes(web_app)  # /wecom/callback when the HTTP callback is configured
     return web_app
 
 
@@ -87,9 +103,9 @@ async def serve(settings: Settings) -> None:
     SIGINT/SIGTERM."""
     platform_transports: list[Transport] = []
     if settings.telegram_bot_token:
-        log.error("TELEGRAM_BOT_TOKEN is set, but the Telegram transport is not available in this version yet.")
+        platform_transports.append(TelegramTransport(settings))
     if settings.wecom_bot_id or settings.wecom_callback_token:
-        log.error("WeCom settings are present, but the WeCom transport is not available in this version yet.")
+        platform_transports.append(WeComTransport(settings))
     if not platform_transports:
         raise SystemExit(
             "No platform transport is available for the configured tokens. Remove them from .env to use the console."
@@ -104,9 +120,19 @@ async def serve(settings: Settings) -> None:
     await runner.setup()
     site = web.TCPSite(runner, settings.http_host, settings.http_port)
     await site.start()
+    telegram = app.transports.get("telegram")
+    if isinstance(telegram, TelegramTransport):
+        await telegram.start(app.core)  # after the web server: a webhook may deliver at once
+    wecom = app.transports.get("wecom")
+    if isinstance(wecom, WeComTransport):
+        await wecom.start(app.core)
     app.scheduler.start()
     worker_task = asyncio.create_task(app.worker.run(stop))
     await stop.wait()
     await worker_task
+    if isinstance(telegram, TelegramTransport):
+        await telegram.stop()  # in-flight updates finish; the polling offset is confirmed
+    if isinstance(wecom, WeComTransport):
+        await wecom.stop()
     await runner.cleanup()
     await app.close()

@@ -1,18 +1,28 @@
-"""The delivery worker: sends due outbox rows through their transport, paced to each platform's limits,
-retried with backoff, `retry_after` obeyed, and each row marked delivered exactly once."""
+"""The delivery worker: sends due outbox rows through their transport, in order per chat, paced to each
+platform's limits, retried with jittered backoff, `retry_after` obeyed, and each row marked delivered once.
+
+Pacing has two parts. The per-chat "next allowed send" (20/min into a Telegram group, ~1/s into a private
+chat, 20/min per WeCom robot) and platform-wide pauses (a global 429) live in the database
+(`storage.outbox.OutboxPace`), so every process sees them. The overall rate (Telegram's 30/s) is a spacing
+kept in memory by each process's `Pacer`: with several processes give each a share of it
+(`OutboxWorker(global_share=...)`)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import inspect
 import logging
 import os
 import socket
 import time
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.core.dispatcher import Core
 from bot.core.types import Delivery, Media, OutMessage
@@ -24,137 +34,208 @@ from storage.people import Identity
 
 log = logging.getLogger(__name__)
 
+# A 429 from this many different chats within GLOBAL_429_WINDOW seconds means the platform-wide limit was hit
+# (platforms do not say which limit it was): the whole platform is paused, not just the chats.
+GLOBAL_429_CHATS = 3
+GLOBAL_429_WINDOW = 1.0
+
 
 @dataclass
 class Pacer:
-    """Spacing of sends for one platform: a global rate and a minimum gap per chat (monotonic time)."""
+    """The overall rate of one platform in this process: sends spaced by 1/rate seconds (real time)."""
 
     limits: Limits
-    _next_global: float = 0.0
-    _next_chat: dict[str, float] = field(default_factory=dict)
+    share: float = 1.0
+    _next_send: float = 0.0
+    _paused_until: float = 0.0
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _recent_429: deque[tuple[float, str]] = field(default_factory=deque)
 
     def chat_gap(self, chat_kind: str) -> float:
+        """Seconds between two sends into one chat."""
         if chat_kind == "group" and self.limits.group_per_minute:
             return 60.0 / self.limits.group_per_minute
         if chat_kind == "private" and self.limits.private_per_second:
             return 1.0 / self.limits.private_per_second
         return 0.0
 
-    def chat_ready(self, chat_id: str) -> bool:
-        return self._next_chat.get(chat_id, 0.0) <= time.monotonic()
-
-    def hold_chat(self, chat_id: str, seconds: float) -> None:
-        self._next_chat[chat_id] = max(self._next_chat.get(chat_id, 0.0), time.monotonic() + seconds)
-
-    async def acquire(self, chat_id: str, chat_kind: str) -> None:
-        async with self._lock:
-            now = time.monotonic()
+    async def acquire(self) -> float:
+        """Wait for this process's next slot; returns the moment (epoch seconds) the send may start."""
+        async with self._lock:  # FIFO: claimed rows go out in the order they asked
+            now = time.time()
+            start = max(now, self._next_send, self._paused_until)
+            if start > now:
+                await asyncio.sleep(start - now)
             if self.limits.global_per_second:
-                wait = self._next_global - now
-                if wait > 0:
-                    await asyncio.sleep(wait)
-                    now = time.monotonic()
-                self._next_global = max(now, self._next_global) + 1.0 / self.limits.global_per_second
-        self.hold_chat(chat_id, self.chat_gap(chat_kind))
+                self._next_send = start + 1.0 / (self.limits.global_per_second * self.share)
+            return start
+
+    def pause(self, until: float) -> None:
+        self._paused_until = max(self._paused_until, until)
+
+    def note_429(self, chat_id: str, now: float) -> bool:
+        """Remember a 429; True when recent ones come from enough chats to mean the platform-wide limit."""
+        self._recent_429.append((now, chat_id))
+        while self._recent_429 and self._recent_429[0][0] < now - GLOBAL_429_WINDOW:
+            self._recent_429.popleft()
+        return len({chat for _, chat in self._recent_429}) >= GLOBAL_429_CHATS
+
+
+def _takes_idempotency_key(transport: Transport) -> bool:
+    try:
+        return "idempotency_key" in inspect.signature(transport.deliver).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 class OutboxWorker:
+    """Claims due rows and sends them. Any number of workers (tasks or processes) may share one database."""
+
     def __init__(self, core: Core, transports: Mapping[str, Transport], worker_id: str | None = None,
-                 concurrency: int = 16) -> None:
+                 concurrency: int = 16, batch: int = 64, global_share: float = 1.0,
+                 lease: timedelta | None = None, send_timeout: float = 30.0) -> None:
         self.core = core
         self.transports = transports
-        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
-        self.pacers = {name: Pacer(t.limits) for name, t in transports.items()}
-        self.lease = timedelta(seconds=120)
+        self.worker_id = (worker_id or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}")[:64]
+        self.pacers = {name: Pacer(t.limits, global_share) for name, t in transports.items()}
+        # A row claimed longer than this by a worker that never reported back is sent again.
+        self.lease = lease or timedelta(seconds=max(4 * send_timeout, 60.0))
+        self.send_timeout = send_timeout
+        self.batch = batch
         self._semaphore = asyncio.Semaphore(concurrency)
         self._wake = asyncio.Event()
+        # Transports that accept `deliver(..., idempotency_key=...)` get the row id, so a platform with
+        # idempotent sends can drop the duplicate of a delivery whose outcome was uncertain.
+        self._keyed = {name for name, t in transports.items() if _takes_idempotency_key(t)}
 
     def wake(self) -> None:
         self._wake.set()
 
+    # ---- the loop -------------------------------------------------------------------------------------
+
     async def run(self, stop: asyncio.Event) -> None:
-        """Deliver until `stop` is set; wakes on new rows or every outbox tick."""
+        """Deliver until `stop` is set. Claims more rows whenever fewer than half a batch is in flight, so
+        sends stay back to back; otherwise wakes on new rows, on a finished send, or every outbox tick."""
         tick = self.core.settings.outbox_tick_seconds
-        while not stop.is_set():
-            try:
-                await self.deliver_due()
-            except Exception:
-                log.exception("outbox round failed")
-            self._wake.clear()
-            waiter = asyncio.ensure_future(self._wake.wait())
-            stopper = asyncio.ensure_future(stop.wait())
-            await asyncio.wait({waiter, stopper}, timeout=tick, return_when=asyncio.FIRST_COMPLETED)
-            waiter.cancel()
-            stopper.cancel()
+        in_flight: set[asyncio.Task[int]] = set()
+        try:
+            while not stop.is_set():
+                claimed: list[store.OutboxMessage] = []
+                if len(in_flight) <= self.batch // 2:
+                    self._wake.clear()
+                    try:
+                        claimed = await self._claim(self.batch - len(in_flight))
+                    except Exception:
+                        log.exception("outbox claim failed")
+                for row in claimed:
+                    in_flight.add(asyncio.create_task(self._deliver(row)))
+                waiters: set[asyncio.Future[object]] = {
+                    asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())}
+                await asyncio.wait(waiters | set(in_flight), timeout=tick, return_when=asyncio.FIRST_COMPLETED)
+                for waiter in waiters:
+                    waiter.cancel()
+                done = {task for task in in_flight if task.done()}
+                in_flight -= done
+                for task in done:
+                    if not task.cancelled() and task.exception() is not None:
+                        log.error("outbox delivery crashed", exc_info=task.exception())
+        except asyncio.CancelledError:
+            # A kill: whatever is in flight stays claimed and comes back when the lease runs out.
+            for task in in_flight:
+                task.cancel()
+            raise
+        # A clean stop: sends already started finish and are recorded.
+        if in_flight:
+            await asyncio.gather(*in_flight, return_exceptions=True)
 
     async def deliver_due(self, limit: int = 200) -> int:
         """One round: claim what is due and deliverable now, send it, record the outcome. Returns rows sent."""
-        now = self.core.clock.now()
-        claimed: list[store.OutboxMessage] = []
-        async with transaction(self.core.sessions) as session:
-            await store.release_stale(session, now, self.lease)
-            await store.drop_expired(session, now)
-            for row in await store.next_due(session, now, limit):
-                pacer = self.pacers.get(row.platform)
-                if pacer is None or not pacer.chat_ready(row.chat_id):
-                    continue
-                if row.id is not None and await store.claim(session, row.id, self.worker_id, now):
-                    claimed.append(row)
+        claimed = await self._claim(limit)
         if not claimed:
             return 0
-        results = await asyncio.gather(*(self._deliver(row) for row in claimed))
-        return sum(results)
+        return sum(await asyncio.gather(*(self._deliver(row) for row in claimed)))
 
     async def drain(self, rounds: int = 50) -> int:
-        """Deliver until nothing is due (tests and the console use this instead of waiting for ticks)."""
+        """Deliver until nothing more can go out now (the console and tests use this instead of `run`)."""
         total = 0
         for _ in range(rounds):
-            sent = await self.deliver_due()
-            total += sent
-            if sent == 0:
-                async with self.core.sessions() as session:
-                    due = await store.next_due(session, self.core.clock.now(), 1)
-                if not due or all(not self.pacers[r.platform].chat_ready(r.chat_id) for r in due
-                                  if r.platform in self.pacers):
-                    break
+            async with transaction(self.core.sessions) as session:
+                claimed = await self._claim_in(session, self.batch)
+            if not claimed:
+                break
+            total += sum(await asyncio.gather(*(self._deliver(row) for row in claimed)))
         return total
+
+    async def _claim(self, limit: int) -> list[store.OutboxMessage]:
+        async with transaction(self.core.sessions) as session:
+            return await self._claim_in(session, limit)
+
+    async def _claim_in(self, session: AsyncSession, limit: int) -> list[store.OutboxMessage]:
+        now = self.core.clock.now()
+        await store.housekeep_due(session, now, self.lease, self.core.settings.outbox_max_attempts)
+        if limit <= 0:
+            return []
+        return await store.claim_due(session, self.worker_id, now, time.time(), limit, list(self.transports))
+
+    # ---- one row --------------------------------------------------------------------------------------
 
     async def _deliver(self, row: store.OutboxMessage) -> int:
         assert row.id is not None
         transport = self.transports[row.platform]
         pacer = self.pacers[row.platform]
+        started = time.time()
         async with self._semaphore:
             try:
                 message = await self._message(row)
                 if row.kind == "edit":
                     original_message_id = await self._original_message_id(row)
                     if original_message_id is None:
-                        return await self._retry_or_fail(row, Delivery(False, error="original not delivered yet"),
-                                                         count_attempt=False)
-                    await pacer.acquire(row.chat_id, row.chat_kind)
-                    result = await transport.edit(row.chat_id, original_message_id, message)
+                        # Rows of a chat go in order, so the original is settled by now: it did not go out.
+                        async with transaction(self.core.sessions) as session:
+                            await store.mark_cancelled(session, row.id, self.worker_id,
+                                                       "the original posting was not delivered", self.core.clock.now())
+                        return 0
+                    started = await pacer.acquire()
+                    result = await asyncio.wait_for(transport.edit(row.chat_id, original_message_id, message),
+                                                    self.send_timeout)
                 else:
-                    await pacer.acquire(row.chat_id, row.chat_kind)
-                    result = await transport.deliver(row.chat_id, row.chat_kind, message)
+                    started = await pacer.acquire()
+                    if row.platform in self._keyed:
+                        send = transport.deliver(row.chat_id, row.chat_kind, message,  # type: ignore[call-arg]
+                                                 idempotency_key=f"outbox-{row.id}")
+                    else:
+                        send = transport.deliver(row.chat_id, row.chat_kind, message)
+                    result = await asyncio.wait_for(send, self.send_timeout)
+            except TimeoutError:
+                # Uncertain: it may have arrived. Retrying risks a duplicate; not retrying risks a loss.
+                result = Delivery(False, error=f"no answer within {self.send_timeout:g} s")
             except Exception as exc:  # A transport bug must not stop the outbox; the row is retried.
                 log.exception("delivery of outbox row %s raised", row.id)
                 result = Delivery(False, error=f"{type(exc).__name__}: {exc}")
-        if result.ok:
-            async with transaction(self.core.sessions) as session:
-                await store.mark_delivered(session, row.id, self.worker_id, result.message_id, self.core.clock.now())
-            return 1
-        if result.retry_after:
-            pacer.hold_chat(row.chat_id, result.retry_after)
-        return await self._retry_or_fail(row, result)
+        return await self._record(row, result, pacer, started)
 
-    async def _retry_or_fail(self, row: store.OutboxMessage, result: Delivery, count_attempt: bool = True) -> int:
+    async def _record(self, row: store.OutboxMessage, result: Delivery, pacer: Pacer, started: float) -> int:
         assert row.id is not None
         settings = self.core.settings
         now = self.core.clock.now()
+        now_real = time.time()
         async with transaction(self.core.sessions) as session:
-            if result.permanent or (count_attempt and row.attempts + 1 > settings.outbox_max_attempts):
-                await store.mark_failed(session, row.id, self.worker_id, result.error or "gave up")
+            gap = pacer.chat_gap(row.chat_kind)
+            hold_until = started + gap if gap else 0.0
+            if result.retry_after:
+                hold_until = max(hold_until, now_real + result.retry_after)
+                if pacer.note_429(row.chat_id, now_real):
+                    pacer.pause(now_real + result.retry_after)
+                    await store.hold(session, row.platform, store.PLATFORM_WIDE, now_real + result.retry_after)
+                    log.warning("%s answers 429 in several chats: pausing it %.1f s", row.platform, result.retry_after)
+            if hold_until > now_real:
+                await store.hold(session, row.platform, row.chat_id, hold_until)
+            if result.ok:
+                if not await store.mark_delivered(session, row.id, self.worker_id, result.message_id, now):
+                    log.warning("outbox row %s was delivered after its claim ran out", row.id)
+                return 1
+            if result.permanent or (not result.retry_after and row.attempts >= settings.outbox_max_attempts):
+                await store.mark_failed(session, row.id, self.worker_id, result.error or "gave up", now)
                 if result.permanent:
                     await self._mark_unreachable(session, row)
                 log.warning("outbox row %s failed for good: %s", row.id, result.error)
@@ -162,20 +243,13 @@ class OutboxWorker:
             if result.retry_after:
                 delay = result.retry_after
             else:
-                delay = min(settings.outbox_backoff_base_seconds * 2 ** max(row.attempts, 0),
-                            settings.outbox_backoff_max_seconds)
-            await store.mark_retry(session, row.id, self.worker_id, now + timedelta(seconds=delay), result.error)
-            if not count_attempt:
-                row_now = await session.get(store.OutboxMessage, row.id)
-                if row_now is not None:
-                    row_now.attempts = max(row_now.attempts - 1, 0)
-                    session.add(row_now)
+                delay = store.backoff_seconds(row.attempts, settings.outbox_backoff_base_seconds,
+                                              settings.outbox_backoff_max_seconds)
+            await store.mark_retry(session, row.id, self.worker_id, now + timedelta(seconds=delay),
+                                   result.error or "retry", count_attempt=not result.retry_after)
         return 0
 
-    async def _mark_unreachable(self, session: object, row: store.OutboxMessage) -> None:
-        from sqlmodel.ext.asyncio.session import AsyncSession
-
-        assert isinstance(session, AsyncSession)
+    async def _mark_unreachable(self, session: AsyncSession, row: store.OutboxMessage) -> None:
         if row.chat_kind == "private":
             identities = await session.exec(
                 select(Identity).where(Identity.platform == row.platform, Identity.private_chat_id == row.chat_id)
@@ -209,3 +283,10 @@ class OutboxWorker:
         if original is None or original.state != store.DELIVERED:
             return None
         return original.message_id
+
+
+async def stop_quietly(task: asyncio.Task[None]) -> None:
+    """Cancel a worker task and wait for it (a crash simulation in tests and the benchmark)."""
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

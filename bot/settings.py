@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     wecom_callback_aes_key: str = ""
     wecom_corp_id: str = ""
     wecom_contact_secret: str = ""
+    # qyapi (group-robot webhooks, gettoken, add_msg_template); a local fake in tests.
+    wecom_api_base_url: str = "https://qyapi.weixin.qq.com"
 
     # `make run` seeds the demo district into an empty database when this is on.
     demo: bool = True

@@ -2,8 +2,10 @@
 
 from sqlmodel import SQLModel
 
-from storage import compounds, conversations, outbox, people, schedule
+from storage import complaints, needs, services  # noqa: F401
+from storage import assembly, compounds, conversations, outbox, party, people, points, schedule, volunteering
 
 metadata = SQLModel.metadata
 
-__all__ = ["compounds", "conversations", "metadata", "outbox", "people", "schedule"]
+__all__ = ["assembly", "compounds", "conversations", "metadata", "outbox", "party", "people", "points", "schedule",
+           "volunteering"]

@@ -1,0 +1,485 @@
+"""Telegram (python-telegram-bot 22): turns updates into `Incoming` and `OutMessage` into Bot API calls.
+It converts and nothing else: what a message means is the core's business.
+
+Intake is long polling, or our aiohttp server's `/telegram/webhook` route feeding `Application.process_update`.
+Direct replies go out at once through the application's bot, which has `AIORateLimiter(max_retries=3)` as a
+safety net; outbox deliveries use a second bot without the limiter, so a 429 comes back to the outbox as
+`retry_after` and the outbox does the pacing (the limiter would stall every chat while it sleeps).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import html
+import logging
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+from telegram import (
+    Bot,
+    BotCommand,
+    BotCommandScopeAllChatAdministrators,
+    BotCommandScopeAllGroupChats,
+    BotCommandScopeAllPrivateChats,
+    ChatMember,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InputFile,
+    KeyboardButton,
+    Message,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
+    Update,
+)
+from telegram.constants import ParseMode
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.ext import AIORateLimiter, Application, ContextTypes, TypeHandler
+from telegram.request import HTTPXRequest
+
+from bot.core.types import Capabilities, ChatKind, Contact, Delivery, Incoming, OutButton, OutMessage, Photo
+from bot.transports.base import Limits, split_text
+from bot.transports.console import parse_command
+
+if TYPE_CHECKING:
+    from bot.core.dispatcher import Core
+    from bot.core.router import Route
+    from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "telegram"
+TEXT_LIMIT = 4096
+CAPTION_LIMIT = 1024
+TOAST_LIMIT = 200
+WEBHOOK_PATH = "/telegram/webhook"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member"]
+# (Telegram language code, our catalogue) pairs setMyCommands registers; the first is also the default list.
+COMMAND_LANGUAGES = (("zh", "zh_CN"), ("en", "en"))
+PRESENT = {ChatMember.MEMBER, ChatMember.ADMINISTRATOR, ChatMember.OWNER, ChatMember.RESTRICTED}
+GONE = {ChatMember.LEFT, ChatMember.BANNED}
+
+
+def api_urls(base: str) -> tuple[str, str]:
+    """`TELEGRAM_API_BASE_URL` → (base_url, base_file_url) as PTB wants them (it appends the token).
+
+    Accepts the server's root (`http://127.0.0.1:8081`) or the PTB form (`http://127.0.0.1:8081/bot`)."""
+    base = (base or "https://api.telegram.org").rstrip("/")
+    if base.endswith("/bot"):
+        base = base[: -len("/bot")]
+    return f"{base}/bot", f"{base}/file/bot"
+
+
+# ---- intake: Update → Incoming ----------------------------------------------------------------------------
+
+
+def chat_kind(chat_type: str) -> ChatKind | None:
+    if chat_type == "private":
+        return "private"
+    if chat_type in ("group", "supergroup"):
+        return "group"
+    return None  # Channels are not ours.
+
+
+def to_incoming(update: Update, bot_username: str) -> Incoming | None:
+    """The one conversion from a Telegram update; None for what the core never needs to see."""
+    update_id = str(update.update_id)
+    if update.callback_query is not None:
+        query = update.callback_query
+        message = query.message
+        if message is None or query.data is None:
+            return None
+        kind = chat_kind(message.chat.type)
+        if kind is None:
+            return None
+        return Incoming(
+            platform=PLATFORM, update_id=update_id, chat_id=str(message.chat.id), chat_kind=kind,
+            user_id=str(query.from_user.id), user_name=query.from_user.full_name,
+            chat_title=message.chat.title or "", language=query.from_user.language_code,
+            button=query.data, raw=update,
+        )
+    if update.my_chat_member is not None:
+        change = update.my_chat_member
+        kind = chat_kind(change.chat.type)
+        if kind != "group":
+            return None
+        before, after = change.old_chat_member.status, change.new_chat_member.status
+        if after in PRESENT and before in GONE:
+            event = "bot_added"
+        elif after in GONE and before not in GONE:
+            event = "bot_removed"
+        else:
+            return None
+        return Incoming(
+            platform=PLATFORM, update_id=update_id, chat_id=str(change.chat.id), chat_kind="group",
+            user_id=str(change.from_user.id), user_name=change.from_user.full_name,
+            chat_title=change.chat.title or "", language=change.from_user.language_code, event=event, raw=update,
+        )
+    message = update.message
+    if message is None or message.from_user is None:
+        return None  # Edited messages, channel posts, messages sent on behalf of a chat.
+    kind = chat_kind(message.chat.type)
+    if kind is None:
+        return None
+    user = message.from_user
+    base: dict[str, Any] = {
+        "platform": PLATFORM, "update_id": update_id, "chat_id": str(message.chat.id), "chat_kind": kind,
+        "user_id": str(user.id), "user_name": user.full_name, "chat_title": message.chat.title or "",
+        "language": user.language_code, "raw": update,
+    }
+    if message.migrate_to_chat_id is not None:
+        return Incoming(**base, event="migrated", args=str(message.migrate_to_chat_id))
+    if message.text is not None:
+        text = message.text
+        if text.startswith("/"):
+            command, args = parse_command(text, bot_username)
+            if command is None:
+                return None  # `/cmd@otherbot`: addressed to someone else.
+            return Incoming(**base, text=text, command=command, args=args)
+        # In a group, plain text reaches the core too: a reply to the bot, or the next answer of that
+        # person's open conversation; the core stays quiet about everything else.
+        return Incoming(**base, text=text)
+    if message.photo:
+        largest = max(message.photo, key=lambda size: (size.width * size.height, size.file_size or 0))
+        return Incoming(**base, photo=Photo(largest.file_id, PLATFORM), text=message.caption)
+    if message.contact is not None:
+        owner = message.contact.user_id
+        # A contact picked from the address book has another user id, or none: the core refuses both.
+        return Incoming(**base, contact=Contact(message.contact.phone_number, str(owner) if owner else ""))
+    if message.new_chat_members or message.left_chat_member or message.group_chat_created \
+            or message.migrate_from_chat_id or message.pinned_message:
+        return None  # Service messages; my_chat_member covers what concerns us.
+    other = next((name for name in ("sticker", "voice", "video", "document", "audio", "location", "animation",
+                                    "video_note", "poll") if getattr(message, name, None)), "other")
+    return Incoming(**base, other=other)
+
+
+# ---- output: OutMessage → Bot API calls -------------------------------------------------------------------
+
+
+def deep_link(bot_username: str, payload: str) -> str:
+    return f"https://t.me/{bot_username}?start={payload}"
+
+
+def inline_keyboard(buttons: Sequence[Sequence[OutButton]], bot_username: str) -> InlineKeyboardMarkup | None:
+    rows: list[list[InlineKeyboardButton]] = []
+    for row in buttons:
+        out: list[InlineKeyboardButton] = []
+        for button in row:
+            if button.kind == "callback":
+                if len(button.data.encode()) > 64:
+                    raise ValueError("callback data is longer than Telegram's 64 bytes")
+                out.append(InlineKeyboardButton(button.label, callback_data=button.data))
+            elif button.kind == "deeplink":
+                out.append(InlineKeyboardButton(button.label, url=deep_link(bot_username, button.data)))
+            elif button.kind == "url":
+                out.append(InlineKeyboardButton(button.label, url=button.data))
+        if out:
+            rows.append(out)
+    return InlineKeyboardMarkup(rows) if rows else None
+
+
+def contact_keyboard(buttons: Sequence[Sequence[OutButton]]) -> ReplyKeyboardMarkup | None:
+    labels = [b.label for row in buttons for b in row if b.kind == "contact"]
+    if not labels:
+        return None
+    return ReplyKeyboardMarkup([[KeyboardButton(labels[0], request_contact=True)]], one_time_keyboard=True,
+                               resize_keyboard=True)
+
+
+def escape(text: str) -> str:
+    """Our texts are plain (and contain what residents typed): nothing in them may become markup."""
+    return html.escape(text, quote=False)
+
+
+def _seconds(value: int | float | timedelta) -> float:
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+def delivery_for(exc: Exception, editing: bool = False) -> Delivery:
+    """A Bot API failure as the outbox understands it: wait, give up for good, or retry later."""
+    if isinstance(exc, RetryAfter):
+        return Delivery(False, retry_after=max(_seconds(exc._retry_after), 0.1), error=str(exc))
+    if isinstance(exc, Forbidden):
+        return Delivery(False, permanent=True, error=str(exc))
+    if isinstance(exc, BadRequest):
+        text = exc.message.lower()
+        if "chat not found" in text or (editing and "message to edit not found" in text):
+            return Delivery(False, permanent=True, error=str(exc))
+        return Delivery(False, error=f"BadRequest: {exc}")  # Retried a few times, then given up (logged).
+    return Delivery(False, error=f"{type(exc).__name__}: {exc}")  # NetworkError, TimedOut, 5xx.
+
+
+class TelegramTransport:
+    platform = PLATFORM
+    caps = Capabilities(text_limit=TEXT_LIMIT)
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.limits = Limits(
+            global_per_second=settings.telegram_global_per_second,
+            group_per_minute=float(settings.telegram_group_per_minute),
+            private_per_second=settings.telegram_private_per_second,
+        )
+        self.webhook = bool(settings.telegram_webhook_url)
+        if self.webhook and not settings.telegram_webhook_secret:
+            raise SystemExit("TELEGRAM_WEBHOOK_URL needs TELEGRAM_WEBHOOK_SECRET (any long random string).")
+        base_url, file_url = api_urls(settings.telegram_api_base_url)
+        limiter = AIORateLimiter(
+            overall_max_rate=settings.telegram_global_per_second,
+            group_max_rate=settings.telegram_group_per_minute,
+            group_time_period=60,
+            max_retries=3,
+        )
+        builder = (
+            Application.builder()
+            .token(settings.telegram_bot_token)
+            .base_url(base_url)
+            .base_file_url(file_url)
+            .rate_limiter(limiter)
+            .concurrent_updates(False)  # One at a time keeps each chat's messages in order.
+        )
+        if self.webhook:
+            builder = builder.updater(None)
+        self.application: Application[Any, Any, Any, Any, Any, Any] = builder.build()
+        self.application.add_handler(TypeHandler(Update, self._on_update))
+        self.application.add_error_handler(self._on_error)
+        # The outbox's bot: no limiter, so 429s come back to the outbox.
+        self.sender = Bot(settings.telegram_bot_token, base_url=base_url, base_file_url=file_url,
+                          request=HTTPXRequest(connection_pool_size=32))
+        self.username = ""
+        self.bot_id: int | None = None
+        self.core: Core | None = None
+        self._in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._stopping = False
+
+    # ---- life cycle -------------------------------------------------------------------------------------
+
+    async def start(self, core: Core) -> None:
+        self.core = core
+        core.file_fetchers[PLATFORM] = self.fetch_file
+        await self.application.initialize()
+        await self.sender.initialize()
+        me = self.application.bot
+        self.username, self.bot_id = me.username, me.id
+        core.bot_usernames[PLATFORM] = self.username
+        try:
+            await self.register_commands(core)
+        except TelegramError:
+            log.exception("setMyCommands failed; the command menus stay as they were")
+        if self.webhook:
+            await self.application.bot.set_webhook(
+                self.settings.telegram_webhook_url, secret_token=self.settings.telegram_webhook_secret,
+                allowed_updates=ALLOWED_UPDATES,
+            )
+            log.info("Telegram @%s: webhook %s", self.username, self.settings.telegram_webhook_url)
+        else:
+            assert self.application.updater is not None
+            await self.application.updater.start_polling(allowed_updates=ALLOWED_UPDATES, timeout=10)
+            log.info("Telegram @%s: long polling", self.username)
+        await self.application.start()
+
+    async def stop(self) -> None:
+        """Stop taking updates, let the ones in progress finish (the updater confirms the polling offset)."""
+        self._stopping = True
+        if self.application.updater is not None and self.application.updater.running:
+            await self.application.updater.stop()
+        if self.application.running:
+            await self.application.stop()
+        await self._idle.wait()
+        await self.application.shutdown()
+        await self.sender.shutdown()
+
+    async def register_commands(self, core: Core) -> None:
+        """Command menus per language and scope: everyone's commands in private chats and groups, and the
+        role-restricted ones too for group administrators (roles are still checked on every use)."""
+        routes = sorted((r for r in core.routes.commands.values() if r.help), key=lambda r: (r.order, r.name))
+        everyone = [r for r in routes if r.roles is None]
+        scopes: list[tuple[Any, list[Route]]] = [
+            (BotCommandScopeAllPrivateChats(), everyone),
+            (BotCommandScopeAllGroupChats(), everyone),
+            (BotCommandScopeAllChatAdministrators(), routes),
+        ]
+        for index, (code, language) in enumerate(COMMAND_LANGUAGES):
+            t = core.catalogs.translator(language)
+            for scope, chosen in scopes:
+                commands = [BotCommand(r.name, t(r.help or r.name)[:256]) for r in chosen][:100]
+                await self.application.bot.set_my_commands(commands, scope=scope, language_code=code)
+                if index == 0:  # The lists for every other language: the default one.
+                    await self.application.bot.set_my_commands(commands, scope=scope)
+
+    # ---- webhook ----------------------------------------------------------------------------------------
+
+    def add_routes(self, web_app: web.Application) -> None:
+        if self.webhook:
+            web_app.router.add_post(WEBHOOK_PATH, self.handle_webhook)
+
+    async def handle_webhook(self, request: web.Request) -> web.Response:
+        if self._stopping:
+            return web.Response(status=503, text="shutting down")  # Telegram delivers it again later.
+        given = request.headers.get(SECRET_HEADER, "")
+        if not hmac.compare_digest(given.encode(), self.settings.telegram_webhook_secret.encode()):
+            return web.Response(status=401, text="wrong secret token")
+        try:
+            data = await request.json()
+            update = Update.de_json(data, self.application.bot)
+        except Exception:
+            log.warning("unreadable webhook body")
+            return web.Response(status=400, text="bad update")
+        # Processed before answering: Telegram re-sends what was not acknowledged, the core drops repeats.
+        await self.application.process_update(update)
+        return web.json_response({"ok": True})
+
+    # ---- intake -----------------------------------------------------------------------------------------
+
+    async def _on_update(self, update: object, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        assert isinstance(update, Update) and self.core is not None
+        self._in_flight += 1
+        self._idle.clear()
+        try:
+            await self._process(update)
+        finally:
+            self._in_flight -= 1
+            if self._in_flight == 0:
+                self._idle.set()
+
+    async def _process(self, update: Update) -> None:
+        assert self.core is not None
+        incoming = to_incoming(update, self.username)
+        query = update.callback_query
+        if incoming is None:
+            if query is not None:
+                await self._answer(query.id, "")
+            return
+        messages = await self.core.handle(incoming)
+        if query is not None:
+            # Always answered, refused or not, so the button stops spinning.
+            await self._answer(query.id, next((m.toast for m in messages if m.toast), "") or "")
+        remove_keyboard = incoming.contact is not None
+        for message in messages:
+            result = await self._send(self.application.bot, incoming.chat_id, message, remove_keyboard, direct=True)
+            if not result.ok:
+                log.warning("direct reply to %s failed: %s", incoming.chat_id, result.error)
+            remove_keyboard = False
+
+    async def _answer(self, query_id: str, toast: str) -> None:
+        try:
+            await self.application.bot.answer_callback_query(query_id, text=toast[:TOAST_LIMIT] or None)
+        except TelegramError as exc:  # Too late or already answered: nothing to do.
+            log.info("answerCallbackQuery failed: %s", exc)
+
+    async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        log.error("Telegram update %s failed", getattr(update, "update_id", "?"), exc_info=context.error)
+
+    async def fetch_file(self, file_id: str) -> bytes:
+        """A photo's bytes, fetched only when a handler asks (getFile, then the download)."""
+        file = await self.sender.get_file(file_id)
+        return bytes(await file.download_as_bytearray())
+
+    # ---- output -----------------------------------------------------------------------------------------
+
+    async def deliver(self, chat_id: str, chat_kind: str, message: OutMessage) -> Delivery:
+        return await self._send(self.sender, chat_id, message)
+
+    async def edit(self, chat_id: str, message_id: str, message: OutMessage) -> Delivery:
+        markup = inline_keyboard(message.buttons, self.username)
+        text = escape(message.text[:TEXT_LIMIT])
+        try:
+            try:
+                await self.sender.edit_message_text(text, chat_id=chat_id, message_id=int(message_id),
+                                                    parse_mode=ParseMode.HTML, reply_markup=markup)
+            except BadRequest as exc:
+                if "no text in the message" not in exc.message.lower():
+                    raise
+                # A photo or document posting: its text is the caption.
+                await self.sender.edit_message_caption(chat_id=chat_id, message_id=int(message_id),
+                                                       caption=escape(message.text[:CAPTION_LIMIT]),
+                                                       parse_mode=ParseMode.HTML, reply_markup=markup)
+        except BadRequest as exc:
+            if "message is not modified" in exc.message.lower():
+                return Delivery(True, message_id)
+            return delivery_for(exc, editing=True)
+        except TelegramError as exc:
+            return delivery_for(exc, editing=True)
+        return Delivery(True, message_id)
+
+    async def _send(self, bot: Bot, chat_id: str, message: OutMessage, remove_keyboard: bool = False,
+                    direct: bool = False) -> Delivery:
+        """One OutMessage: media first (caption if it fits), then the text in parts; buttons on the last part."""
+        inline = inline_keyboard(message.buttons, self.username)
+        contact = contact_keyboard(message.buttons)
+        media = message.image or message.document
+        caption_fits = media is not None and len(message.text) <= CAPTION_LIMIT
+        parts = [] if caption_fits else split_text(message.text, TEXT_LIMIT) if message.text.strip() else []
+        if contact is not None and inline is None and parts:
+            # The share-contact keyboard rides on the text itself.
+            first_markup: Any = contact
+            contact = None
+        else:
+            first_markup = ReplyKeyboardRemove() if remove_keyboard and inline is None else None
+        sent: list[Message] = []
+        with_buttons: Message | None = None
+        attempts = 3 if direct else 1
+        try:
+            if media is not None:
+                markup = inline if caption_fits and not parts else None
+                payload = InputFile(media.data, filename=media.filename)
+                caption = escape(message.text) if caption_fits else None
+                if message.image is not None:
+                    call: Any = lambda: bot.send_photo(chat_id, payload, caption=caption,  # noqa: E731
+                                                       parse_mode=ParseMode.HTML, reply_markup=markup)
+                else:
+                    call = lambda: bot.send_document(chat_id, payload, caption=caption,  # noqa: E731
+                                                     parse_mode=ParseMode.HTML, reply_markup=markup)
+                sent.append(await _with_retries(call, attempts))
+                with_buttons = sent[-1] if markup is not None else with_buttons
+            for index, part in enumerate(parts):
+                last = index == len(parts) - 1
+                markup = inline if last else None
+                if index == 0 and first_markup is not None and markup is None:
+                    markup = first_markup
+                text = escape(part)
+                sent.append(await _with_retries(
+                    lambda text=text, markup=markup: bot.send_message(
+                        chat_id, text, parse_mode=ParseMode.HTML, reply_markup=markup, link_preview_options=None),
+                    attempts))
+                with_buttons = sent[-1] if markup is inline and inline is not None else with_buttons
+            if contact is not None:
+                # With other buttons on the text, the phone-number keyboard follows in its own message.
+                label = next(b.label for row in message.buttons for b in row if b.kind == "contact")
+                sent.append(await _with_retries(
+                    lambda: bot.send_message(chat_id, escape(label), reply_markup=contact), attempts))
+        except TelegramError as exc:
+            if sent:  # Part of it is out: sending it all again would repeat that part.
+                log.warning("message to %s sent only in part: %s", chat_id, exc)
+                return Delivery(True, str(sent[-1].message_id), error=str(exc))
+            return delivery_for(exc)
+        if not sent:
+            return Delivery(True, None)
+        if message.pin:
+            try:
+                await bot.pin_chat_message(chat_id, sent[0].message_id, disable_notification=False)
+            except TelegramError as exc:  # Usually missing admin rights; the message itself is out.
+                log.warning("could not pin in %s: %s", chat_id, exc)
+        # The posting's id is the message that carries its buttons, since edits change those.
+        return Delivery(True, str((with_buttons or sent[-1]).message_id))
+
+
+async def _with_retries(call: Any, attempts: int) -> Message:
+    """Direct replies have no outbox behind them: retry network errors and 5xx briefly."""
+    for attempt in range(attempts):
+        try:
+            result: Message = await call()
+            return result
+        except (BadRequest, Forbidden, RetryAfter):
+            raise
+        except NetworkError:
+            if attempt == attempts - 1:
+                raise
+            await asyncio.sleep(0.3 * 2**attempt)
+    raise AssertionError("unreachable")

@@ -1,0 +1,266 @@
+"""The one converter both WeCom channels share: WeCom's message JSON (path/100719, events path/101027) into
+`Incoming`, and `OutMessage` into WeCom bodies (stream, markdown, template card; path/101031)."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.core.types import Incoming, OutButton, OutMessage, Photo
+
+PLATFORM = "wecom"
+STREAM_LIMIT = 20_480  # bytes of a stream's markdown content
+MARKDOWN_LIMIT = 4_096  # bytes of a markdown message (aibot_send_msg, response_url, group robots)
+ROBOT_TEXT_LIMIT = 2_048
+CARD_TITLE_CHARS = 26
+CARD_SUBTITLE_CHARS = 112
+CARD_BUTTON_CHARS = 10
+CARD_MAX_BUTTONS = 6
+# Button keys we put on cards: our server-side token, prefixed for a "continue privately" button.
+DEEPLINK_PREFIX = "dl:"
+# The key of the one button left on a card after it was pressed: pressing it again is a stale press.
+SPENT_KEY = "spent"
+
+_MENTION = re.compile(r"^\s*@\S+\s*")
+_LINK = re.compile(r"\]\s*\(")
+_USER_MENTION = re.compile(r"<\s*@")
+_COMMAND = re.compile(r"^/([A-Za-z0-9_]+)(?:@\S+)?(?:\s+(.*))?$", re.S)
+
+
+def neutralise(text: str) -> str:
+    """Stop text (a resident's complaint, a name) from becoming a markdown link or a `<@userid>` mention:
+    a zero-width space between the parts keeps what people read and breaks what WeCom parses."""
+    return _USER_MENTION.sub("<\u200b@", _LINK.sub("]\u200b(", text))
+
+
+def split_bytes(text: str, limit: int) -> list[str]:
+    """Split at line breaks where possible so that no part exceeds `limit` UTF-8 bytes."""
+    if len(text.encode()) <= limit:
+        return [text]
+    parts: list[str] = []
+    current = ""
+    for line in text.splitlines(keepends=True):
+        while len(line.encode()) > limit:
+            head = line
+            while len(head.encode()) > limit:
+                head = head[: max(1, len(head) * limit // len(head.encode()) - 1)]
+            if current:
+                parts.append(current)
+                current = ""
+            parts.append(head)
+            line = line[len(head) :]
+        if len((current + line).encode()) > limit:
+            parts.append(current)
+            current = ""
+        current += line
+    if current:
+        parts.append(current)
+    return [p.rstrip("\n") for p in parts if p.strip()]
+
+
+def photo_id(url: str, aes_key: str) -> str:
+    return f"{aes_key}|{url}"
+
+
+def parse_photo_id(file_id: str) -> tuple[str, str]:
+    aes_key, _, url = file_id.partition("|")
+    return url, aes_key
+
+
+def _text_fields(text: str) -> dict[str, Any]:
+    text = text.strip()
+    found = _COMMAND.match(text)
+    if found:
+        return {"text": text, "command": found.group(1).lower(), "args": (found.group(2) or "").strip()}
+    return {"text": text}
+
+
+def chat_of(body: dict[str, Any]) -> tuple[str, str]:
+    """(chat id, kind): a single chat is addressed by the person's userid, a group by its chatid."""
+    user = str((body.get("from") or {}).get("userid", ""))
+    if body.get("chattype") == "group" and body.get("chatid"):
+        return str(body["chatid"]), "group"
+    return user, "private"
+
+
+def to_incoming(body: dict[str, Any]) -> Incoming | None:
+    """One callback body as the core's `Incoming`; None for what the bot ignores (a stream refresh, feedback)."""
+    user = str((body.get("from") or {}).get("userid", ""))
+    if not user:
+        return None
+    chat_id, kind = chat_of(body)
+    base: dict[str, Any] = {
+        "platform": PLATFORM, "update_id": str(body.get("msgid", "")), "chat_id": chat_id, "chat_kind": kind,
+        "user_id": user, "user_name": user, "raw": body,
+    }
+    msgtype = body.get("msgtype")
+    if msgtype == "event":
+        event = body.get("event") or {}
+        eventtype = event.get("eventtype")
+        if eventtype == "enter_chat":
+            return Incoming(**base, text="/start", command="start")
+        if eventtype == "template_card_event":
+            card = event.get("template_card_event") or event
+            key = str(card.get("event_key", ""))
+            if key.startswith(DEEPLINK_PREFIX):
+                # No deep links in WeCom: the press continues in the person's single chat.
+                base.update(chat_id=user, chat_kind="private")
+                key = key[len(DEEPLINK_PREFIX) :]
+            return Incoming(**base, button=key)
+        return None
+    if msgtype == "text":
+        text = str((body.get("text") or {}).get("content", ""))
+        if kind == "group":
+            # In a group the bot only hears messages that @mention it; the mention comes first.
+            text = _MENTION.sub("", text, count=1)
+        return Incoming(**base, **_text_fields(text))
+    if msgtype == "voice":  # WeCom transcribes voice messages; the words are what counts.
+        return Incoming(**base, **_text_fields(str((body.get("voice") or {}).get("content", ""))))
+    if msgtype == "image":
+        image = body.get("image") or {}
+        return Incoming(**base, photo=Photo(photo_id(str(image.get("url", "")), str(image.get("aeskey", ""))),
+                                            PLATFORM))
+    if msgtype == "mixed":
+        text, photo = "", None
+        for item in (body.get("mixed") or {}).get("msg_item", []):
+            if item.get("msgtype") == "text" and not text:
+                text = str((item.get("text") or {}).get("content", ""))
+            if item.get("msgtype") == "image" and photo is None:
+                image = item.get("image") or {}
+                photo = Photo(photo_id(str(image.get("url", "")), str(image.get("aeskey", ""))), PLATFORM)
+        if kind == "group":
+            text = _MENTION.sub("", text, count=1)
+        fields = _text_fields(text) if text else {}
+        return Incoming(**base, photo=photo, **fields)
+    if msgtype == "stream":
+        return None
+    return Incoming(**base, other=str(msgtype or "unknown"))
+
+
+_task_counter = itertools.count()
+
+
+def new_task_id() -> str:
+    # Unique per bot, at most 128 bytes: process-unique prefix plus a counter.
+    return f"t{os.getpid():x}{os.urandom(4).hex()}{next(_task_counter):x}"
+
+
+def _short(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@dataclass
+class Rendered:
+    """One OutMessage for WeCom: markdown parts, then cards carrying the buttons."""
+
+    texts: list[str] = field(default_factory=list)
+    cards: list[dict[str, Any]] = field(default_factory=list)
+
+
+def render(message: OutMessage, contact_hint: str = "", text_limit: int = STREAM_LIMIT) -> Rendered:
+    text = neutralise(message.text.strip())
+    lines: list[str] = []
+    card_buttons: list[OutButton] = []
+    for button in (b for row in message.buttons for b in row):
+        if button.kind == "url":
+            lines.append(f"[{neutralise(button.label)}]({button.data})")
+        elif button.kind == "contact":
+            # No shared-contact button in WeCom: say so instead of showing a button that does nothing.
+            if contact_hint:
+                lines.append(contact_hint)
+        else:
+            card_buttons.append(button)
+    if lines:
+        text = (text + "\n\n" + "\n".join(lines)).strip()
+    rendered = Rendered()
+    if not card_buttons:
+        rendered.texts = split_bytes(text, text_limit) if text else []
+        return rendered
+    first_line, _, rest = text.partition("\n")
+    fits = len(first_line) <= CARD_TITLE_CHARS and len(rest) <= CARD_SUBTITLE_CHARS
+    if not fits:
+        rendered.texts = split_bytes(text, text_limit)
+    title = _short(first_line, CARD_TITLE_CHARS) if first_line else "…"
+    for start in range(0, len(card_buttons), CARD_MAX_BUTTONS):
+        chunk = card_buttons[start : start + CARD_MAX_BUTTONS]
+        card: dict[str, Any] = {
+            "card_type": "button_interaction",
+            "main_title": {"title": title},
+            "button_list": [
+                {"text": _short(b.label, CARD_BUTTON_CHARS), "style": 1,
+                 "key": (DEEPLINK_PREFIX + b.data) if b.kind == "deeplink" else b.data}
+                for b in chunk
+            ],
+            "task_id": new_task_id(),
+        }
+        if fits and rest.strip():
+            card["sub_title_text"] = rest.strip()
+        rendered.cards.append(card)
+    return rendered
+
+
+def spent_card(card: dict[str, Any] | None, pressed_key: str) -> dict[str, Any]:
+    """The card after a press: what was chosen, and no live buttons (WeCom wants the same task_id back)."""
+    label = "✓"
+    title = "✓"
+    task_id = ""
+    if card is not None:
+        task_id = str(card.get("task_id", ""))
+        title = str((card.get("main_title") or {}).get("title", "✓"))
+        for button in card.get("button_list", []):
+            if button.get("key") == pressed_key:
+                label = _short("✓ " + str(button.get("text", "")), CARD_BUTTON_CHARS)
+    updated: dict[str, Any] = {
+        "card_type": "button_interaction",
+        "main_title": {"title": title},
+        "button_list": [{"text": label, "style": 2, "key": SPENT_KEY}],
+        "task_id": task_id,
+    }
+    if card is not None and card.get("sub_title_text"):
+        updated["sub_title_text"] = card["sub_title_text"]
+    return updated
+
+
+def reply_bodies(messages: list[OutMessage], contact_hint: str = "") -> list[dict[str, Any]]:
+    """Bodies for one answer: the first goes as the passive reply (a finished stream, with the first card
+    when there is one), the rest as messages of their own (markdown or template card)."""
+    texts: list[str] = []
+    cards: list[dict[str, Any]] = []
+    for message in messages:
+        rendered = render(message, contact_hint)
+        texts.extend(rendered.texts)
+        cards.extend(rendered.cards)
+    joined = split_bytes("\n\n".join(texts), STREAM_LIMIT) if texts else []
+    bodies: list[dict[str, Any]] = []
+    stream_id = new_task_id()
+    if joined and cards:
+        bodies.append({"msgtype": "stream_with_template_card",
+                       "stream": {"id": stream_id, "finish": True, "content": joined[0]},
+                       "template_card": cards.pop(0)})
+    elif joined:
+        bodies.append({"msgtype": "stream", "stream": {"id": stream_id, "finish": True, "content": joined[0]}})
+    for extra in joined[1:]:
+        bodies.extend(markdown_bodies(extra))
+    bodies.extend({"msgtype": "template_card", "template_card": card} for card in cards)
+    return bodies
+
+
+def markdown_bodies(text: str) -> list[dict[str, Any]]:
+    return [{"msgtype": "markdown", "markdown": {"content": part}} for part in split_bytes(text, MARKDOWN_LIMIT)]
+
+
+def active_bodies(message: OutMessage, contact_hint: str = "") -> list[dict[str, Any]]:
+    """A message the bot starts (aibot_send_msg, response_url): markdown parts then cards."""
+    rendered = render(message, contact_hint, MARKDOWN_LIMIT)
+    bodies: list[dict[str, Any]] = []
+    for text in rendered.texts:
+        bodies.extend(markdown_bodies(text))
+    bodies.extend({"msgtype": "template_card", "template_card": card} for card in rendered.cards)
+    return bodies
+
+
+def cards_in(bodies: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [b["template_card"] for b in bodies if "template_card" in b]

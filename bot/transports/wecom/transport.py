@@ -1,0 +1,232 @@
+"""The WeCom transport: one `Transport` for the outbox, whatever channels are configured — the intelligent
+bot's long connection and/or its HTTP callback, and group-robot webhooks for groups the bot is not in."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+import aiohttp
+from aibot.crypto_utils import decrypt_file
+from aiohttp import web
+from sqlmodel import select
+
+from bot.core.i18n import N_
+from bot.core.types import Capabilities, Delivery, Incoming, OutMessage
+from bot.settings import Settings
+from bot.transports.base import Limits
+from bot.transports.wecom.convert import (
+    DEEPLINK_PREFIX,
+    PLATFORM,
+    STREAM_LIMIT,
+    active_bodies,
+    cards_in,
+    markdown_bodies,
+    parse_photo_id,
+    reply_bodies,
+    spent_card,
+    to_incoming,
+)
+from storage.compounds import Chat
+
+if TYPE_CHECKING:
+    from bot.core.dispatcher import Core
+
+log = logging.getLogger(__name__)
+
+CONTACT_HINT = N_("(WeCom cannot share a phone number with a button: type it, or press Skip. A typed number "
+                  "is checked by the secretary.)")
+SINGLE_CHAT_HINT = N_("Please continue in a single chat with me: open my profile, send me any message there, "
+                      "and we carry on where you left off.")
+ROBOT_PREFIX = "robot:"
+
+
+class Sender(Protocol):
+    async def send(self, chat_id: str, bodies: list[dict[str, Any]]) -> Delivery: ...
+
+
+@dataclass
+class Answer:
+    """What to send back for one callback: the passive reply (`first`, sent as `kind`) and follow-ups to
+    `chat_id` that WeCom only accepts as messages of their own."""
+
+    kind: Literal["reply", "welcome", "update", "none"] = "none"
+    first: dict[str, Any] | None = None
+    rest: list[dict[str, Any]] = field(default_factory=list)
+    chat_id: str = ""
+
+
+class WeComTransport:
+    platform = PLATFORM
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.caps = Capabilities(buttons=True, images=True, documents=True, deep_links=False,
+                                 contact_sharing=False, pin=False, edit=False, text_limit=STREAM_LIMIT // 3)
+        # Only group robots have a published limit (20/min per robot); the outbox paces groups to it.
+        self.limits = Limits(group_per_minute=float(settings.wecom_robot_per_minute))
+        self.core: Core | None = None
+        self.long: Sender | None = None
+        self.callback: Sender | None = None
+        self.robot: Any = None
+        # Cards we sent, by task_id, so a press can show what was chosen (bounded: old cards just lose that).
+        self.cards: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        # A person's messages are handled one at a time: WeCom allows 3 in flight per person; queue the rest.
+        self._person_locks: dict[str, asyncio.Lock] = {}
+        # HTTP channel only: a "continue privately" press waiting for the person's next single-chat message.
+        self.pending_private: dict[str, str] = {}
+        self._http: aiohttp.ClientSession | None = None
+
+    # ---- wiring -------------------------------------------------------------------------------------
+
+    def attach(self, core: Core) -> None:
+        self.core = core
+        core.file_fetchers[PLATFORM] = self.fetch_file
+
+    def add_routes(self, app: web.Application) -> None:
+        """/wecom/callback on the shared web server, when the HTTP callback is configured."""
+        from bot.transports.wecom.callback import CallbackChannel
+
+        settings = self.settings
+        if settings.wecom_callback_token and settings.wecom_callback_aes_key:
+            channel = CallbackChannel(self, settings.wecom_callback_token, settings.wecom_callback_aes_key)
+            channel.add_routes(app)
+            self.callback = channel
+
+    async def start(self, core: Core) -> None:
+        """Attach to the core and open the long connection when a bot id is configured."""
+        from bot.transports.wecom.longconn import LongConnection
+        from bot.transports.wecom.robot import RobotPoster
+
+        self.attach(core)
+        settings = self.settings
+        self.robot = RobotPoster(self.http, settings.wecom_api_base_url, settings.wecom_robot_per_minute)
+        if settings.wecom_bot_id and settings.wecom_bot_secret:
+            connection = LongConnection(self, settings.wecom_bot_id, settings.wecom_bot_secret,
+                                        settings.wecom_ws_url)
+            await connection.start()
+            self.long = connection
+
+    async def stop(self) -> None:
+        from bot.transports.wecom.longconn import LongConnection
+
+        if isinstance(self.long, LongConnection):
+            await self.long.stop()
+        await self.close()
+
+    async def http(self) -> aiohttp.ClientSession:
+        if self._http is None or self._http.closed:
+            self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))
+        return self._http
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+
+    def t(self, msgid: str) -> str:
+        assert self.core is not None
+        return self.core.catalogs.translator(self.settings.default_language)(msgid)
+
+    async def fetch_file(self, file_id: str) -> bytes:
+        """An image a person sent (fetched only when a handler needs it): downloaded and decrypted."""
+        url, aes_key = parse_photo_id(file_id)
+        session = await self.http()
+        async with session.get(url) as response:
+            response.raise_for_status()
+            data = await response.read()
+        key = aes_key or self.settings.wecom_callback_aes_key
+        return decrypt_file(data, key) if key else data
+
+    # ---- intake (both channels) ---------------------------------------------------------------------
+
+    def remember_cards(self, bodies: list[dict[str, Any]]) -> None:
+        for card in cards_in(bodies):
+            self.cards[str(card["task_id"])] = card
+        while len(self.cards) > 5000:
+            self.cards.popitem(last=False)
+
+    async def answer(self, body: dict[str, Any], can_start_chats: bool) -> Answer:
+        """Convert one callback body, run it through the core and shape what goes back."""
+        assert self.core is not None
+        incoming = to_incoming(body)
+        if incoming is None:
+            return Answer()
+        lock = self._person_locks.setdefault(incoming.user_id, asyncio.Lock())
+        async with lock:
+            return await self._answer(body, incoming, can_start_chats)
+
+    async def _answer(self, body: dict[str, Any], incoming: Incoming, can_start_chats: bool) -> Answer:
+        assert self.core is not None
+        event = body.get("event") or {}
+        eventtype = event.get("eventtype") if body.get("msgtype") == "event" else None
+        hint = self.t(CONTACT_HINT)
+        if eventtype == "template_card_event":
+            card_event = event.get("template_card_event") or event
+            task_id, key = str(card_event.get("task_id", "")), str(card_event.get("event_key", ""))
+            update = spent_card(self.cards.get(task_id), key)
+            update["task_id"] = task_id
+            if key.startswith(DEEPLINK_PREFIX) and not can_start_chats:
+                # The HTTP channel cannot write first: the press waits for the person's single chat.
+                self.pending_private[incoming.user_id] = key[len(DEEPLINK_PREFIX):]
+                return Answer("update", update, markdown_bodies(self.t(SINGLE_CHAT_HINT)), incoming.chat_id)
+            pressed = await self.core.handle(incoming)
+            rest = [b for m in pressed for b in active_bodies(m, hint)]
+            self.remember_cards(rest)
+            return Answer("update", update, rest, incoming.chat_id)
+        messages: list[OutMessage] = []
+        if incoming.chat_kind == "private" and incoming.user_id in self.pending_private:
+            token = self.pending_private.pop(incoming.user_id)
+            press = Incoming(PLATFORM, incoming.update_id + ":private", incoming.chat_id, "private",
+                             incoming.user_id, incoming.user_name, button=token)
+            messages.extend(await self.core.handle(press))
+        messages.extend(await self.core.handle(incoming))
+        if eventtype == "enter_chat":
+            bodies = [b for m in messages for b in active_bodies(m, hint)]
+            self.remember_cards(bodies)
+            if not bodies:
+                return Answer()
+            first = bodies[0]
+            if first["msgtype"] == "markdown":  # a welcome is text or a card
+                first = {"msgtype": "text", "text": {"content": first["markdown"]["content"]}}
+            return Answer("welcome", first, bodies[1:], incoming.chat_id)
+        bodies = reply_bodies(messages, hint)
+        self.remember_cards(bodies)
+        if not bodies:
+            return Answer()
+        return Answer("reply", bodies[0], bodies[1:], incoming.chat_id)
+
+    # ---- output (the outbox) ------------------------------------------------------------------------
+
+    async def _webhook_key(self, chat_id: str) -> str | None:
+        if self.core is None:
+            return None
+        async with self.core.sessions() as session:
+            chat = (await session.exec(select(Chat).where(Chat.platform == PLATFORM,
+                                                          Chat.platform_chat_id == chat_id))).first()
+        if chat is None:
+            return None
+        key = (chat.secrets or {}).get("webhook_key")
+        return str(key) if key else None
+
+    async def deliver(self, chat_id: str, chat_kind: str, message: OutMessage) -> Delivery:
+        if chat_kind == "group" and self.robot is not None:
+            key = await self._webhook_key(chat_id)
+            if key is not None:
+                return await self.robot.post(key, message)
+        if chat_id.startswith(ROBOT_PREFIX):
+            return Delivery(False, permanent=True, error="group robot without a webhook key")
+        bodies = active_bodies(message, self.t(CONTACT_HINT))
+        self.remember_cards(bodies)
+        if self.long is not None:
+            return await self.long.send(chat_id, bodies)
+        if self.callback is not None:
+            return await self.callback.send(chat_id, bodies)
+        return Delivery(False, error="no WeCom channel can reach this chat")
+
+    async def edit(self, chat_id: str, message_id: str, message: OutMessage) -> Delivery:
+        # WeCom changes a card only in answer to a press on it; a live posting keeps its first text.
+        log.debug("WeCom cannot edit message %s in %s; edit skipped", message_id, chat_id)
+        return Delivery(True, message_id=message_id)

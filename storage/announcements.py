@@ -1,0 +1,98 @@
+"""Announcements (公告), sent now or at a set time, and disclosures (公示): the periodic income-and-spending
+disclosure and major matters, kept so residents can find past ones."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import Field, SQLModel, col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.core.i18n import N_
+from storage.db import UTCDateTime, utcnow
+from storage.people import Membership
+
+AUDIENCES = {
+    "all": N_("the whole compound"),
+    "building": N_("one building"),
+    "owners": N_("owners only"),
+    "party": N_("party members"),
+}
+DISCLOSURE_KINDS = {
+    "finance": N_("Income and spending (资金收支公示)"),
+    "major": N_("Major matter (重大事项公示)"),
+}
+TEXT_MAX = 2000
+DISCLOSURE_TEXT_MAX = 1000
+
+SCHEDULED, SENT, CANCELLED = "scheduled", "sent", "cancelled"
+
+
+class Announcement(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    compound_id: int = Field(foreign_key="compound.id", index=True)
+    author_id: int = Field(foreign_key="person.id")
+    text: str = Field(max_length=TEXT_MAX)
+    audience: str = Field(default="all", max_length=16)
+    building_id: int | None = Field(default=None, foreign_key="building.id")
+    # A photo the author sent: the platform's file id; its bytes are fetched when the posting is queued.
+    media_platform: str = Field(default="", max_length=16)
+    media_file_id: str = Field(default="", max_length=256)
+    pin: bool = False
+    due_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    status: str = Field(default=SCHEDULED, max_length=16)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+    @property
+    def posting_key(self) -> str:
+        return f"announce:{self.id}"
+
+
+class Disclosure(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    compound_id: int = Field(foreign_key="compound.id", index=True)
+    author_id: int = Field(foreign_key="person.id")
+    kind: str = Field(max_length=16)
+    text: str = Field(max_length=DISCLOSURE_TEXT_MAX)
+    media_platform: str = Field(default="", max_length=16)
+    media_file_id: str = Field(default="", max_length=256)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+
+
+def image_mime(data: bytes) -> tuple[str, str]:
+    """The mime type and a file name for a photo's bytes (platforms send JPEG; the console a PNG)."""
+    if data.startswith(b"\x89PNG"):
+        return "image/png", "image.png"
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return "image/gif", "image.gif"
+    return "image/jpeg", "image.jpg"
+
+
+async def scheduled(session: AsyncSession, compound_id: int, now: datetime) -> list[Announcement]:
+    result = await session.exec(
+        select(Announcement)
+        .where(Announcement.compound_id == compound_id, Announcement.status == SCHEDULED,
+               col(Announcement.due_at) > now)
+        .order_by(col(Announcement.due_at))
+        .limit(20)
+    )
+    return list(result.all())
+
+
+async def recent_disclosures(session: AsyncSession, compound_id: int, limit: int = 10) -> list[Disclosure]:
+    result = await session.exec(
+        select(Disclosure)
+        .where(Disclosure.compound_id == compound_id)
+        .order_by(col(Disclosure.created_at).desc(), col(Disclosure.id).desc())
+        .limit(limit)
+    )
+    return list(result.all())
+
+
+async def owners_of(session: AsyncSession, compound_id: int) -> list[int]:
+    result = await session.exec(
+        select(Membership.person_id)
+        .where(Membership.compound_id == compound_id, Membership.status == "approved", Membership.relation == "owner")
+        .order_by(col(Membership.id))
+    )
+    return list(dict.fromkeys(result.all()))

@@ -1,0 +1,592 @@
+"""Owners' assemblies (业主大会): assemblies, motions, ballots (one per room), and the tally that Civil Code
+Art. 278 and the Supreme People's Court interpretation on building ownership (法释〔2009〕7号, Art. 8–9)
+require — a pure function over plain values, computed with exact fractions."""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Field, SQLModel, col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.compounds import Building, Room, RosterOwner, Unit, room_label
+from storage.db import JSONDict, UTCDateTime, utcnow
+from storage.people import Membership, Person
+
+ORDINARY, SPECIAL, ELECTION = "ordinary", "special", "election"
+YES, NO, ABSTAIN = "yes", "no", "abstain"
+CHOICES = (YES, NO, ABSTAIN)
+
+# Assembly states: scheduled (window not open yet) → open → closed; or cancelled before closing.
+SCHEDULED, OPEN, CLOSED, CANCELLED = "scheduled", "open", "closed", "cancelled"
+
+QUORUM = Fraction(2, 3)  # at least, of the total area and of all owners
+SPECIAL_BOUND = Fraction(3, 4)  # at least, of the participating area and owners
+ORDINARY_BOUND = Fraction(1, 2)  # more than
+
+# Art. 278 items 6–8 (special, 3/4); words that suggest them. The creator always confirms the class.
+SPECIAL_HINTS = ("筹集", "筹措", "续筹", "补充维修资金", "改建", "重建", "改造", "拆除", "改变用途", "改变共有部分",
+                 "经营", "出租", "广告", "用途", "raise", "rebuild", "reconstruct", "change the use", "business")
+
+
+def suggest_kind(text: str) -> str:
+    """Special for raising maintenance funds, rebuilding and using common parts for business (items 6–8);
+    *using* maintenance funds (使用维修资金) is ordinary and is checked first."""
+    lowered = text.lower()
+    if "使用" in text and "维修资金" in text and "筹" not in text:
+        return ORDINARY
+    return SPECIAL if any(hint in lowered for hint in SPECIAL_HINTS) else ORDINARY
+
+
+# ---- tables ------------------------------------------------------------------------------------------------
+
+
+class Assembly(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    compound_id: int = Field(foreign_key="compound.id", index=True)
+    title: str = Field(max_length=200)
+    status: str = Field(default=SCHEDULED, max_length=16, index=True)
+    opens_at: datetime = Field(sa_type=UTCDateTime)
+    closes_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    # Whether an online ballot may replace the owner's paper ballot (fixed when the assembly is created).
+    online_replaces_paper: bool = False
+    created_by: int = Field(foreign_key="person.id")
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    announced_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    cancel_reason: str = Field(default="", max_length=500)
+    # The tally as it stood at the close (`result_to_json`): what was announced stays what is shown later.
+    result: dict[str, Any] = Field(default_factory=dict, sa_type=JSONDict)
+    # Reminder slots already sent ("daily:2026-11-24", "before_close"), so each goes out once.
+    reminded: dict[str, Any] = Field(default_factory=dict, sa_type=JSONDict)
+
+
+class Motion(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    assembly_id: int = Field(foreign_key="assembly.id", index=True)
+    position: int = 0
+    text: str = Field(max_length=1000)
+    kind: str = Field(default=ORDINARY, max_length=16)  # ordinary | special | election
+    seats: int = 0  # election: how many candidates each owner may approve and how many are elected
+    # election: {"candidates": ["张三", ...]}
+    options: dict[str, Any] = Field(default_factory=dict, sa_type=JSONDict)
+
+    @property
+    def candidates(self) -> list[str]:
+        return [str(c) for c in self.options.get("candidates", [])]
+
+
+class Ballot(SQLModel, table=True):
+    """The one ballot of a room in an assembly; a change overwrites it and the old one goes to the history."""
+
+    __table_args__ = (sa.UniqueConstraint("assembly_id", "room_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    assembly_id: int = Field(foreign_key="assembly.id", index=True)
+    room_id: int = Field(foreign_key="room.id", index=True)
+    # {motion_id: "yes" | "no" | "abstain"} or, for an election, {motion_id: [candidate indexes]}
+    choices: dict[str, Any] = Field(default_factory=dict, sa_type=JSONDict)
+    paper: bool = False
+    submitted_by: int = Field(foreign_key="person.id")
+    submitted_at: datetime = Field(sa_type=UTCDateTime)
+    version: int = 1
+
+
+class BallotHistory(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    ballot_id: int = Field(foreign_key="ballot.id", index=True)
+    assembly_id: int = Field(foreign_key="assembly.id", index=True)
+    room_id: int = Field(foreign_key="room.id")
+    choices: dict[str, Any] = Field(default_factory=dict, sa_type=JSONDict)
+    paper: bool = False
+    submitted_by: int = Field(foreign_key="person.id")
+    submitted_at: datetime = Field(sa_type=UTCDateTime)
+    version: int = 1
+    replaced_at: datetime = Field(sa_type=UTCDateTime)
+
+
+# ---- the tally (pure) --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TallyRoom:
+    room_id: int
+    area: Decimal | Fraction | int
+    # Who owns the room (person ids or roster names); empty when nobody is known: the room counts as one owner.
+    owners: frozenset[Any] = frozenset()
+    # Not sold or not delivered: every such room belongs to the developer, who counts as one owner.
+    unsold: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class TallyMotion:
+    motion_id: int
+    kind: str = ORDINARY
+    seats: int = 0
+    candidates: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class TallyBallot:
+    room_id: int
+    # motion_id -> "yes" | "no" | "abstain", or a collection of approved candidate indexes for an election.
+    choices: Mapping[int, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Count:
+    area: Fraction = Fraction(0)
+    owners: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class CandidateResult:
+    index: int
+    approve: Count
+    passed: bool
+    elected: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class MotionResult:
+    motion_id: int
+    kind: str
+    total: Count
+    taking_part: Count
+    yes: Count
+    no: Count
+    abstain: Count
+    quorum_area: bool
+    quorum_owners: bool
+    passed: bool
+    # Why it failed: ("area_turnout" | "owner_turnout" | "area_yes" | "owner_yes", share, bound), in that order.
+    reasons: tuple[tuple[str, Fraction, Fraction], ...] = ()
+    candidates: tuple[CandidateResult, ...] = ()
+
+    @property
+    def area_share(self) -> Fraction:
+        return _share(self.taking_part.area, self.total.area)
+
+    @property
+    def owner_share(self) -> Fraction:
+        return _share(Fraction(self.taking_part.owners), Fraction(self.total.owners))
+
+    @property
+    def quorum(self) -> bool:
+        return self.quorum_area and self.quorum_owners
+
+    @property
+    def elected(self) -> tuple[int, ...]:
+        return tuple(c.index for c in self.candidates if c.elected)
+
+
+@dataclass(frozen=True, slots=True)
+class Turnout:
+    total: Count
+    taking_part: Count
+
+    @property
+    def area_share(self) -> Fraction:
+        return _share(self.taking_part.area, self.total.area)
+
+    @property
+    def owner_share(self) -> Fraction:
+        return _share(Fraction(self.taking_part.owners), Fraction(self.total.owners))
+
+
+def _share(part: Fraction, whole: Fraction) -> Fraction:
+    return part / whole if whole else Fraction(0)
+
+
+def _scaled_areas(rooms: Sequence[TallyRoom]) -> tuple[dict[int, int], int]:
+    """Areas as integers over one common denominator: sums stay exact and fast (10,000 rooms), and become
+    fractions only at the end."""
+    ratios = [(r.room_id, *r.area.as_integer_ratio()) for r in rooms]
+    denominator = math.lcm(1, *(d for _, _, d in ratios))
+    return {room_id: n * (denominator // d) for room_id, n, d in ratios}, denominator
+
+
+@dataclass
+class _Owners:
+    """Owner counting units: rooms linked by a shared owner are one owner; unsold rooms are one owner."""
+
+    unit_of: dict[int, int] = field(default_factory=dict)  # room -> unit index
+    count: int = 0
+
+
+def owner_units(rooms: Sequence[TallyRoom]) -> _Owners:
+    """SPC interpretation Art. 9: one exclusive part counts as one owner, but one buyer of several parts and
+    the developer's unsold or undelivered parts each count as one. Co-owners of a room share its one count;
+    rooms linked through any common owner form one counting unit (a union-find over owners)."""
+    parent = list(range(len(rooms)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    first_room_of: dict[Any, int] = {}
+    developer = object()
+    for index, room in enumerate(rooms):
+        keys: Iterable[Any] = (developer,) if room.unsold else room.owners
+        for key in keys:
+            other = first_room_of.setdefault(key, index)
+            if other != index:
+                a, b = find(index), find(other)
+                if a != b:
+                    parent[a] = b
+    result = _Owners()
+    roots: dict[int, int] = {}
+    for index, room in enumerate(rooms):
+        root = find(index)
+        if root not in roots:
+            roots[root] = len(roots)
+        result.unit_of[room.room_id] = roots[root]
+    result.count = len(roots)
+    return result
+
+
+def turnout(rooms: Sequence[TallyRoom], ballots: Iterable[TallyBallot]) -> Turnout:
+    """Who has taken part at all (any ballot), for the running turnout shown while voting is open."""
+    units = owner_units(rooms)
+    area_of, denominator = _scaled_areas(rooms)
+    voted = {b.room_id for b in ballots if b.room_id in area_of}
+    total_area = Fraction(sum(area_of.values()), denominator)
+    part_area = Fraction(sum(area_of[r] for r in voted), denominator)
+    part_owners = len({units.unit_of[r] for r in voted})
+    return Turnout(Count(total_area, units.count), Count(part_area, part_owners))
+
+
+def _owner_choice(area_by_choice: Mapping[str, int]) -> str:
+    """An owner with several rooms counts once. When their rooms' ballots differ, their one head follows the
+    choice that carries the largest part of their voting area; a tie counts as abstaining (taking part, but
+    neither agreeing nor against), so a divided will never makes up an agreement."""
+    best = max(area_by_choice.values())
+    leaders = [c for c, a in area_by_choice.items() if a == best]
+    return leaders[0] if len(leaders) == 1 else ABSTAIN
+
+
+def _passes(kind: str, yes: Count, part: Count) -> list[tuple[str, Fraction, Fraction]]:
+    """Why a motion fails its agreement bounds (empty: it passes)."""
+    area_share = _share(yes.area, part.area)
+    owner_share = _share(Fraction(yes.owners), Fraction(part.owners))
+    reasons: list[tuple[str, Fraction, Fraction]] = []
+    if kind == SPECIAL:  # "at least" 3/4: the bound itself passes
+        if area_share < SPECIAL_BOUND:
+            reasons.append(("area_yes", area_share, SPECIAL_BOUND))
+        if owner_share < SPECIAL_BOUND:
+            reasons.append(("owner_yes", owner_share, SPECIAL_BOUND))
+    else:  # "more than" half: exactly half fails
+        if area_share <= ORDINARY_BOUND:
+            reasons.append(("area_yes", area_share, ORDINARY_BOUND))
+        if owner_share <= ORDINARY_BOUND:
+            reasons.append(("owner_yes", owner_share, ORDINARY_BOUND))
+    return reasons
+
+
+def tally(rooms: Sequence[TallyRoom], motions: Sequence[TallyMotion], ballots: Iterable[TallyBallot]) -> list[MotionResult]:
+    """The result of every motion. A room takes part in a motion when its ballot answers it; the area is each
+    room's own, the heads are counting units (see `owner_units`, `_owner_choice`)."""
+    units = owner_units(rooms)
+    area_of, denominator = _scaled_areas(rooms)
+    total = Count(Fraction(sum(area_of.values()), denominator), units.count)
+    by_room: dict[int, TallyBallot] = {}
+    for ballot in ballots:
+        if ballot.room_id in area_of:
+            by_room[ballot.room_id] = ballot  # one per room; the storage enforces it, the last one wins here
+    results: list[MotionResult] = []
+    for motion in motions:
+        if motion.kind == ELECTION:
+            results.append(_tally_election(motion, by_room, area_of, denominator, units, total))
+            continue
+        per_unit: dict[int, dict[str, int]] = {}  # owner unit -> choice -> area
+        sums = {c: 0 for c in CHOICES}
+        for room_id, ballot in by_room.items():
+            choice = ballot.choices.get(motion.motion_id)
+            if choice not in sums:
+                continue
+            area = area_of[room_id]
+            sums[choice] += area
+            unit_choices = per_unit.setdefault(units.unit_of[room_id], {})
+            unit_choices[choice] = unit_choices.get(choice, 0) + area
+        heads = {c: 0 for c in CHOICES}
+        for unit_choices in per_unit.values():
+            heads[_owner_choice(unit_choices) if len(unit_choices) > 1 else next(iter(unit_choices))] += 1
+        part = Count(Fraction(sum(sums.values()), denominator), len(per_unit))
+        yes, no, abstain = (Count(Fraction(sums[c], denominator), heads[c]) for c in (YES, NO, ABSTAIN))
+        results.append(_result(motion, total, part, yes, no, abstain))
+    return results
+
+
+def _quorum(total: Count, part: Count) -> list[tuple[str, Fraction, Fraction]]:
+    """Art. 278: owners holding at least 2/3 of the area and at least 2/3 of the owners take part."""
+    reasons: list[tuple[str, Fraction, Fraction]] = []
+    area_share = _share(part.area, total.area)
+    owner_share = _share(Fraction(part.owners), Fraction(total.owners))
+    if area_share < QUORUM:
+        reasons.append(("area_turnout", area_share, QUORUM))
+    if owner_share < QUORUM:
+        reasons.append(("owner_turnout", owner_share, QUORUM))
+    return reasons
+
+
+def _result(motion: TallyMotion, total: Count, part: Count, yes: Count, no: Count, abstain: Count,
+            candidates: tuple[CandidateResult, ...] = ()) -> MotionResult:
+    reasons = _quorum(total, part)
+    quorum_area = not any(r[0] == "area_turnout" for r in reasons)
+    quorum_owners = not any(r[0] == "owner_turnout" for r in reasons)
+    if motion.kind != ELECTION:
+        reasons += _passes(motion.kind, yes, part)
+    elif not reasons and not any(c.elected for c in candidates):
+        reasons.append(("nobody_elected", Fraction(0), ORDINARY_BOUND))
+    return MotionResult(motion.motion_id, motion.kind, total, part, yes, no, abstain, quorum_area, quorum_owners,
+                        not reasons, tuple(reasons), candidates)
+
+
+def _tally_election(motion: TallyMotion, by_room: Mapping[int, TallyBallot], area_of: Mapping[int, int],
+                    denominator: int, units: _Owners, total: Count) -> MotionResult:
+    """Each owner approves up to `seats` candidates; a candidate passes with the ordinary rule (more than half
+    of the participating area and owners approving), and the seats go to the passing candidates with the
+    most approving area, then the most approving owners, then the order on the ballot."""
+    participating: dict[int, list[tuple[int, frozenset[int]]]] = {}
+    part_area = 0
+    for room_id, ballot in by_room.items():
+        approved = ballot.choices.get(motion.motion_id)
+        if approved is None or isinstance(approved, str):
+            continue
+        picks = frozenset(int(i) for i in approved if 0 <= int(i) < motion.candidates)
+        if len(picks) > motion.seats:
+            picks = frozenset()  # an over-filled ballot approves nobody, as a spoilt paper ballot would
+        area = area_of[room_id]
+        part_area += area
+        participating.setdefault(units.unit_of[room_id], []).append((area, picks))
+    part = Count(Fraction(part_area, denominator), len(participating))
+    counted: list[CandidateResult] = []
+    for index in range(motion.candidates):
+        area = 0
+        heads = 0
+        for unit_rooms in participating.values():
+            for_area = sum(a for a, picks in unit_rooms if index in picks)
+            against_area = sum(a for a, picks in unit_rooms if index not in picks)
+            area += for_area
+            heads += for_area > against_area  # a tie within one owner's rooms does not approve
+        approve = Count(Fraction(area, denominator), heads)
+        counted.append(CandidateResult(index, approve, not _passes(ORDINARY, approve, part)))
+    quorum_ok = not _quorum(total, part)
+    ranked = sorted((c for c in counted if c.passed and quorum_ok),
+                    key=lambda c: (-c.approve.area, -c.approve.owners, c.index))
+    winners = {c.index for c in ranked[: motion.seats]}
+    candidates = tuple(CandidateResult(c.index, c.approve, c.passed, c.index in winners) for c in counted)
+    zero = Count()
+    return _result(motion, total, part, zero, zero, zero, candidates)
+
+
+def _count_json(count: Count) -> list[Any]:
+    return [str(count.area), count.owners]
+
+
+def _count_of(value: list[Any]) -> Count:
+    return Count(Fraction(str(value[0])), int(value[1]))
+
+
+def result_to_json(results: Sequence[MotionResult]) -> dict[str, Any]:
+    """Exact fractions as "n/d" strings, so a stored result reads back identically."""
+    return {"motions": [{
+        "motion_id": r.motion_id, "kind": r.kind, "total": _count_json(r.total), "part": _count_json(r.taking_part),
+        "yes": _count_json(r.yes), "no": _count_json(r.no), "abstain": _count_json(r.abstain),
+        "quorum_area": r.quorum_area, "quorum_owners": r.quorum_owners, "passed": r.passed,
+        "reasons": [[code, str(share), str(bound)] for code, share, bound in r.reasons],
+        "candidates": [[c.index, _count_json(c.approve), c.passed, c.elected] for c in r.candidates],
+    } for r in results]}
+
+
+def result_from_json(data: Mapping[str, Any]) -> list[MotionResult]:
+    return [MotionResult(
+        int(m["motion_id"]), str(m["kind"]), _count_of(m["total"]), _count_of(m["part"]), _count_of(m["yes"]),
+        _count_of(m["no"]), _count_of(m["abstain"]), bool(m["quorum_area"]), bool(m["quorum_owners"]),
+        bool(m["passed"]), tuple((str(c), Fraction(s), Fraction(b)) for c, s, b in m["reasons"]),
+        tuple(CandidateResult(int(i), _count_of(a), bool(p), bool(e)) for i, a, p, e in m["candidates"]),
+    ) for m in data.get("motions", [])]
+
+
+# ---- queries -----------------------------------------------------------------------------------------------
+
+
+async def tally_rooms(session: AsyncSession, compound_id: int) -> list[TallyRoom]:
+    """Every room of the compound with its area, unsold flag and approved owners (person ids)."""
+    rooms = (await session.exec(select(col(Room.id), col(Room.area), col(Room.unsold)).where(Room.compound_id == compound_id))).all()
+    owners: dict[int, set[Any]] = {}
+    rows = await session.exec(select(Membership.room_id, Membership.person_id).where(
+        Membership.compound_id == compound_id, Membership.relation == "owner", Membership.status == "approved"))
+    for room_id, person_id in rows.all():
+        if room_id is not None:
+            owners.setdefault(room_id, set()).add(person_id)
+    return [TallyRoom(room_id or 0, area, frozenset(owners.get(room_id or 0, ())), unsold)
+            for room_id, area, unsold in rooms]
+
+
+def tally_motions(motions: Iterable[Motion]) -> list[TallyMotion]:
+    return [TallyMotion(m.id or 0, m.kind, m.seats, len(m.candidates)) for m in motions]
+
+
+def tally_ballot(room_id: int, choices: Mapping[str, Any]) -> TallyBallot:
+    return TallyBallot(room_id, {int(k): tuple(v) if isinstance(v, list) else v for k, v in choices.items()})
+
+
+async def tally_ballots(session: AsyncSession, assembly_id: int) -> list[TallyBallot]:
+    rows = await session.exec(select(Ballot.room_id, Ballot.choices).where(Ballot.assembly_id == assembly_id))
+    return [tally_ballot(room_id, choices or {}) for room_id, choices in rows.all()]
+
+
+async def motions_of(session: AsyncSession, assembly_id: int) -> list[Motion]:
+    result = await session.exec(select(Motion).where(Motion.assembly_id == assembly_id).order_by(col(Motion.position)))
+    return list(result.all())
+
+
+async def tally_assembly(session: AsyncSession, assembly: Assembly) -> list[MotionResult]:
+    assert assembly.id is not None
+    return tally(await tally_rooms(session, assembly.compound_id),
+                 tally_motions(await motions_of(session, assembly.id)),
+                 await tally_ballots(session, assembly.id))
+
+
+async def assembly_turnout(session: AsyncSession, assembly: Assembly) -> Turnout:
+    assert assembly.id is not None
+    return turnout(await tally_rooms(session, assembly.compound_id), await tally_ballots(session, assembly.id))
+
+
+async def owned_rooms(session: AsyncSession, person_id: int, compound_id: int) -> list[int]:
+    result = await session.exec(select(Membership.room_id).where(
+        Membership.person_id == person_id, Membership.compound_id == compound_id, Membership.relation == "owner",
+        Membership.status == "approved").order_by(col(Membership.room_id)))
+    return list(dict.fromkeys(r for r in result.all() if r is not None))
+
+
+async def owners_of_room(session: AsyncSession, room_id: int) -> list[int]:
+    result = await session.exec(select(Membership.person_id).where(
+        Membership.room_id == room_id, Membership.relation == "owner", Membership.status == "approved"
+    ).order_by(col(Membership.id)))
+    return list(dict.fromkeys(result.all()))
+
+
+async def owner_people(session: AsyncSession, compound_id: int) -> dict[int, list[int]]:
+    """Every approved owner of the compound and their rooms."""
+    result = await session.exec(select(Membership.person_id, Membership.room_id).where(
+        Membership.compound_id == compound_id, Membership.relation == "owner", Membership.status == "approved"
+    ).order_by(col(Membership.id)))
+    people: dict[int, list[int]] = {}
+    for person_id, room_id in result.all():
+        if room_id is not None:
+            people.setdefault(person_id, []).append(room_id)
+    return people
+
+
+async def ballots_of(session: AsyncSession, assembly_id: int) -> dict[int, Ballot]:
+    result = await session.exec(select(Ballot).where(Ballot.assembly_id == assembly_id))
+    return {b.room_id: b for b in result.all()}
+
+
+async def room_labels(session: AsyncSession, compound_id: int) -> dict[int, tuple[str, Decimal]]:
+    rows = await session.exec(
+        select(Room, col(Building.name), col(Unit.name))
+        .join(Unit, col(Unit.id) == Room.unit_id).join(Building, col(Building.id) == Room.building_id)
+        .where(Room.compound_id == compound_id).order_by(col(Building.sort), col(Unit.sort), col(Room.number))
+    )
+    return {room.id or 0: (room_label(b, u, room.number), room.area) for room, b, u in rows.all()}
+
+
+async def record_ballot(session: AsyncSession, assembly_id: int, room_id: int, choices: dict[str, Any], paper: bool,
+                        person_id: int, now: datetime) -> tuple[Ballot, Ballot | None]:
+    """Insert or replace the room's one ballot; returns it and a copy of what it replaced. The unique
+    constraint makes a second concurrent insert fail, and then it replaces instead."""
+    existing = (await session.exec(select(Ballot).where(Ballot.assembly_id == assembly_id,
+                                                        Ballot.room_id == room_id))).first()
+    if existing is None:
+        ballot = Ballot(assembly_id=assembly_id, room_id=room_id, choices=choices, paper=paper,
+                        submitted_by=person_id, submitted_at=now)
+        try:
+            async with session.begin_nested():
+                session.add(ballot)
+                await session.flush()
+            return ballot, None
+        except IntegrityError:
+            existing = (await session.exec(select(Ballot).where(Ballot.assembly_id == assembly_id,
+                                                                Ballot.room_id == room_id))).first()
+            assert existing is not None
+    before = Ballot(id=existing.id, assembly_id=assembly_id, room_id=room_id, choices=dict(existing.choices),
+                    paper=existing.paper, submitted_by=existing.submitted_by, submitted_at=existing.submitted_at,
+                    version=existing.version)
+    session.add(BallotHistory(ballot_id=existing.id or 0, assembly_id=assembly_id, room_id=room_id,
+                              choices=dict(existing.choices), paper=existing.paper,
+                              submitted_by=existing.submitted_by, submitted_at=existing.submitted_at,
+                              version=existing.version, replaced_at=now))
+    existing.choices, existing.paper, existing.submitted_by = choices, paper, person_id
+    existing.submitted_at, existing.version = now, existing.version + 1
+    session.add(existing)
+    await session.flush()
+    return existing, before
+
+
+async def assemblies_of(session: AsyncSession, compound_id: int, limit: int = 10) -> list[Assembly]:
+    result = await session.exec(select(Assembly).where(Assembly.compound_id == compound_id)
+                                .order_by(col(Assembly.closes_at).desc()).limit(limit))
+    return list(result.all())
+
+
+async def assemblies_in(session: AsyncSession, status: str) -> list[Assembly]:
+    result = await session.exec(select(Assembly).where(Assembly.status == status).order_by(col(Assembly.id)))
+    return list(result.all())
+
+
+# ---- export ------------------------------------------------------------------------------------------------
+
+
+async def export_xlsx(session: AsyncSession, assembly_id: int) -> bytes | None:
+    """Every ballot, one row per room and motion: room, area, owner, motion, choice, online/paper, time."""
+    from openpyxl import Workbook
+
+    assembly = await session.get(Assembly, assembly_id)
+    if assembly is None:
+        return None
+    labels = await room_labels(session, assembly.compound_id)
+    motions = await motions_of(session, assembly_id)
+    names: dict[int, list[str]] = {}
+    rows = await session.exec(select(Membership.room_id, Person.name).join(Person, col(Person.id) == Membership.person_id)
+                              .where(Membership.compound_id == assembly.compound_id, Membership.relation == "owner",
+                                     Membership.status == "approved"))
+    for room_id, name in rows.all():
+        names.setdefault(room_id or 0, []).append(name)
+    roster = await session.exec(select(RosterOwner.room_id, RosterOwner.name))
+    for room_id, name in roster.all():
+        if room_id in labels and room_id not in names:
+            names.setdefault(room_id, []).append(name)
+    submitters = {p.id: p.name for p in (await session.exec(select(Person))).all()}
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = "ballots"
+    sheet.append(["assembly", "room", "area_m2", "owner", "motion", "kind", "choice", "online_or_paper",
+                  "submitted_by", "submitted_at_utc", "version"])
+    ballots = sorted((await ballots_of(session, assembly_id)).values(), key=lambda b: labels.get(b.room_id, ("",))[0])
+    for ballot in ballots:
+        label, area = labels.get(ballot.room_id, ("?", Decimal(0)))
+        for motion in motions:
+            choice = ballot.choices.get(str(motion.id))
+            if isinstance(choice, list):
+                choice = "、".join(motion.candidates[int(i)] for i in choice if 0 <= int(i) < len(motion.candidates))
+            sheet.append([assembly.title, label, float(area), "、".join(names.get(ballot.room_id, [])),
+                          f"{motion.position}. {motion.text}", motion.kind, "" if choice is None else str(choice),
+                          "paper" if ballot.paper else "online", submitters.get(ballot.submitted_by, ""),
+                          ballot.submitted_at.strftime("%Y-%m-%d %H:%M:%S"), ballot.version])
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()

@@ -1,0 +1,153 @@
+"""The 红黑榜: residents nominate good deeds (red) and bad conduct (black), the secretary reviews, and the
+approved entries are posted on a per-compound schedule. Black entries describe conduct and place, never a
+person: the checks that refuse names and room numbers are plain functions here."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from apscheduler.triggers.cron import CronTrigger
+from sqlmodel import Field, SQLModel, col, select, update
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.compounds import Compound, Room, RosterOwner, compound_setting
+from storage.db import UTCDateTime, utcnow
+from storage.people import Membership, Person
+
+RED, BLACK = "red", "black"
+PENDING, APPROVED, REJECTED = "pending", "approved", "rejected"
+TEXT_MAX, PLACE_MAX = 200, 60
+# Every Monday 09:00 in the compound's zone; a compound may set its own under "board_schedule" (cron fields).
+DEFAULT_SCHEDULE: dict[str, Any] = {"day_of_week": "mon", "hour": 9, "minute": 0}
+
+
+class BoardEntry(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    compound_id: int = Field(foreign_key="compound.id", index=True)
+    color: str = Field(max_length=8)
+    # Red: who or which household; black: the place. Then what happened.
+    subject: str = Field(default="", max_length=PLACE_MAX)
+    text: str = Field(max_length=TEXT_MAX)
+    photo_platform: str = Field(default="", max_length=16)
+    photo_file_id: str = Field(default="", max_length=256)
+    nominator_id: int = Field(foreign_key="person.id")
+    status: str = Field(default=PENDING, max_length=16, index=True)
+    reason: str = Field(default="", max_length=200)
+    reviewed_by: int | None = Field(default=None, foreign_key="person.id")
+    reviewed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Red entries appear in one posting; black ones stay until corrected, then appear once on the
+    # "corrected" line.
+    posted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    corrected_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    corrected_posted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class BoardSchedule(SQLModel, table=True):
+    """When each compound's next posting is due; claimed by moving `next_at` with a conditional update."""
+
+    compound_id: int = Field(foreign_key="compound.id", primary_key=True)
+    next_at: datetime = Field(sa_type=UTCDateTime)
+    last_posted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+# ---- pure rules -------------------------------------------------------------------------------------------
+
+_ROOM_PATTERNS = (
+    # 3栋2单元301, 3号楼2单元301室, 3幢301
+    re.compile(r"\d+\s*(?:栋|棟|幢|号楼|號樓)\s*(?:\d+\s*(?:单元|單元))?\s*\d{3,4}"),
+    # 2单元301
+    re.compile(r"\d+\s*(?:单元|單元)\s*\d{3,4}"),
+    # 301室, 1502房, 301号房
+    re.compile(r"(?<!\d)\d{3,4}\s*(?:室|房|号房|號房|户|戶)"),
+    # 3-2-301
+    re.compile(r"(?<!\d)\d{1,2}\s*-\s*\d{1,2}\s*-\s*\d{3,4}(?!\d)"),
+)
+
+
+def has_room_number(text: str) -> bool:
+    return any(pattern.search(text) for pattern in _ROOM_PATTERNS)
+
+
+def named_people(text: str, names: list[str]) -> list[str]:
+    """The known names (two characters or more) that occur in the text."""
+    return sorted({name for name in names if len(name) >= 2 and name in text})
+
+
+def next_posting(compound: Compound, after: datetime) -> datetime:
+    """The first scheduled posting strictly after `after`, in the compound's time zone."""
+    fields = compound_setting(compound, "board_schedule", DEFAULT_SCHEDULE)
+    zone = ZoneInfo(compound.timezone)
+    try:
+        trigger = CronTrigger(timezone=zone, **fields)
+    except (TypeError, ValueError):
+        trigger = CronTrigger(timezone=zone, **DEFAULT_SCHEDULE)
+    fire = trigger.get_next_fire_time(None, after.astimezone(zone) + timedelta(seconds=1))
+    assert fire is not None
+    return fire
+
+
+# ---- queries ----------------------------------------------------------------------------------------------
+
+
+async def known_names(session: AsyncSession, compound_id: int) -> list[str]:
+    """Names of the compound's members and of the owners on its roster: a black entry must not name them."""
+    members = await session.exec(
+        select(Person.name).join(Membership, col(Membership.person_id) == Person.id).where(
+            Membership.compound_id == compound_id))
+    roster = await session.exec(
+        select(RosterOwner.name).join(Room, col(Room.id) == RosterOwner.room_id).where(Room.compound_id == compound_id))
+    return [n for n in {*members.all(), *roster.all()} if n]
+
+
+async def pending(session: AsyncSession, compound_id: int) -> list[BoardEntry]:
+    result = await session.exec(select(BoardEntry).where(
+        BoardEntry.compound_id == compound_id, BoardEntry.status == PENDING).order_by(col(BoardEntry.id)).limit(20))
+    return list(result.all())
+
+
+async def current(session: AsyncSession, compound_id: int) -> tuple[list[BoardEntry], list[BoardEntry],
+                                                                         list[BoardEntry]]:
+    """What the next posting shows: red entries not yet posted, black ones not corrected, and those corrected
+    since the last posting."""
+    approved = list((await session.exec(select(BoardEntry).where(
+        BoardEntry.compound_id == compound_id, BoardEntry.status == APPROVED).order_by(col(BoardEntry.id)))).all())
+    red = [e for e in approved if e.color == RED and e.posted_at is None]
+    black = [e for e in approved if e.color == BLACK and e.corrected_at is None]
+    corrected = [e for e in approved if e.color == BLACK and e.corrected_at is not None
+                 and e.corrected_posted_at is None]
+    return red, black, corrected
+
+
+async def schedule_of(session: AsyncSession, compound: Compound, now: datetime) -> BoardSchedule:
+    assert compound.id is not None
+    row = await session.get(BoardSchedule, compound.id)
+    if row is None:
+        row = BoardSchedule(compound_id=compound.id, next_at=next_posting(compound, now))
+        session.add(row)
+        await session.flush()
+    return row
+
+
+async def claim_posting(session: AsyncSession, compound: Compound, due_at: datetime, now: datetime) -> bool:
+    """Move the compound's next posting past `now`; only the process whose update matched posts."""
+    result = await session.exec(
+        update(BoardSchedule)
+        .where(col(BoardSchedule.compound_id) == compound.id, col(BoardSchedule.next_at) == due_at)
+        .values(next_at=next_posting(compound, now), last_posted_at=now)
+    )
+    return result.rowcount == 1
+
+
+async def mark_posted(session: AsyncSession, red: list[BoardEntry], corrected: list[BoardEntry],
+                      now: datetime) -> None:
+    for entry in red:
+        entry.posted_at = now
+        session.add(entry)
+    for entry in corrected:
+        entry.corrected_posted_at = now
+        session.add(entry)
+    await session.flush()

@@ -1,0 +1,224 @@
+"""Party members who live in the compound: 报到 (reporting to its branch), 承诺 (pledges), 践诺 (fulfilments
+the secretary confirms) and 请假 (leave); and the yearly XLSX per member for their employer's review."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from sqlmodel import Field, SQLModel, col, select, update
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.compounds import Compound
+from storage.db import UTCDateTime, utcnow
+from storage.people import Person, Role, people_with_role
+from storage.points import PointsEntry, balance
+from storage.volunteering import attended_summary
+
+
+class PartyReport(SQLModel, table=True):
+    """报到: a party member reports to the branch where they live, naming their employer (工作单位)."""
+
+    __tablename__ = "party_report"
+    id: int | None = Field(default=None, primary_key=True)
+    compound_id: int = Field(foreign_key="compound.id", index=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    employer: str = Field(max_length=200)
+    reported_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Pledge(SQLModel, table=True):
+    """承诺, and its 践诺: evidence given by the member, confirmed (or sent back) by the secretary."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    compound_id: int = Field(foreign_key="compound.id", index=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    text: str = Field(max_length=500)
+    target_date: date
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    status: str = Field(default="open", max_length=12)  # open | claimed | fulfilled
+    evidence_text: str = Field(default="", max_length=1000)
+    evidence_photo: str = Field(default="", max_length=300)  # platform:file id
+    claimed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    confirmed_by: int | None = Field(default=None, foreign_key="person.id")
+    confirmed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class PartyLeave(SQLModel, table=True):
+    """请假: a member away from the branch's activities for a while."""
+
+    __tablename__ = "party_leave"
+    id: int | None = Field(default=None, primary_key=True)
+    compound_id: int = Field(foreign_key="compound.id", index=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    reason: str = Field(max_length=500)
+    starts_on: date
+    ends_on: date
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+# ---- pure rules ---------------------------------------------------------------------------------------------
+
+
+def parse_date(text: str, today: date) -> date | None:
+    """'2026-12-31', '12-31', '12月31日', '2026年12月31日'; a month-day already past means next year."""
+    text = text.strip().replace("/", "-").replace("年", "-").replace("月", "-").rstrip("日号").strip()
+    match = re.fullmatch(r"(?:(\d{4})-)?(\d{1,2})-(\d{1,2})", text)
+    if not match:
+        return None
+    year, month, day = match.groups()
+    try:
+        found = date(int(year) if year else today.year, int(month), int(day))
+    except ValueError:
+        return None
+    if year is None and found < today:
+        found = found.replace(year=found.year + 1)
+    return found
+
+
+# ---- queries ------------------------------------------------------------------------------------------------
+
+
+async def pledges_of(session: AsyncSession, compound_id: int, person_id: int) -> list[Pledge]:
+    result = await session.exec(
+        select(Pledge).where(Pledge.compound_id == compound_id, Pledge.person_id == person_id)
+        .order_by(col(Pledge.id).desc()).limit(20)
+    )
+    return list(result.all())
+
+
+async def latest_report(session: AsyncSession, compound_id: int, person_id: int) -> PartyReport | None:
+    result = await session.exec(
+        select(PartyReport).where(PartyReport.compound_id == compound_id, PartyReport.person_id == person_id)
+        .order_by(col(PartyReport.id).desc())
+    )
+    return result.first()
+
+
+async def confirm_pledge(session: AsyncSession, pledge_id: int, by: int, now: datetime, accept: bool) -> bool:
+    """The secretary's decision on a claimed fulfilment; False when someone already decided."""
+    values = ({"status": "fulfilled", "confirmed_by": by, "confirmed_at": now} if accept
+              else {"status": "open", "claimed_at": None})
+    result = await session.exec(
+        update(Pledge).where(col(Pledge.id) == pledge_id, col(Pledge.status) == "claimed").values(values)
+    )
+    return result.rowcount == 1
+
+
+# ---- the yearly export --------------------------------------------------------------------------------------
+
+
+@dataclass
+class MemberYear:
+    person: Person
+    reports: list[PartyReport]
+    pledges: list[Pledge]
+    leave: list[PartyLeave]
+    # (task title, local start, hours, points)
+    volunteering: list[tuple[str, str, str, int]]
+    entries: list[PointsEntry]
+    points_balance: int
+
+
+async def member_year(session: AsyncSession, compound: Compound, person: Person, year: int) -> MemberYear:
+    assert compound.id is not None and person.id is not None
+    zone = ZoneInfo(compound.timezone)
+    start = datetime.combine(date(year, 1, 1), time(0), zone)
+    end = datetime.combine(date(year + 1, 1, 1), time(0), zone)
+
+    reports = list((await session.exec(select(PartyReport).where(
+        PartyReport.compound_id == compound.id, PartyReport.person_id == person.id, col(PartyReport.reported_at) >= start, col(PartyReport.reported_at) < end,
+    ).order_by(col(PartyReport.id)))).all())
+    pledges = list((await session.exec(select(Pledge).where(
+        Pledge.compound_id == compound.id, Pledge.person_id == person.id, col(Pledge.created_at) < end,
+        (col(Pledge.created_at) >= start) | (col(Pledge.target_date) >= start.date()),
+    ).order_by(col(Pledge.id)))).all())
+    leave = list((await session.exec(select(PartyLeave).where(
+        PartyLeave.compound_id == compound.id, PartyLeave.person_id == person.id, col(PartyLeave.starts_on) < end.date(), col(PartyLeave.ends_on) >= start.date(),
+    ).order_by(col(PartyLeave.starts_on)))).all())
+    entries = list((await session.exec(select(PointsEntry).where(
+        PointsEntry.compound_id == compound.id, PointsEntry.person_id == person.id, col(PointsEntry.created_at) >= start, col(PointsEntry.created_at) < end,
+    ).order_by(col(PointsEntry.created_at), col(PointsEntry.id)))).all())
+    by_task: dict[int, int] = {}
+    for entry in entries:
+        if entry.task_id is not None:
+            by_task[entry.task_id] = by_task.get(entry.task_id, 0) + entry.amount
+    volunteering = []
+    for task, signup in await attended_summary(session, person.id, start, end):
+        hours = f"{(signup.hours or 0):f}".rstrip("0").rstrip(".") if signup.hours is not None else ""
+        volunteering.append((task.title, task.starts_at.astimezone(zone).strftime("%Y-%m-%d %H:%M"), hours,
+                             by_task.get(task.id or 0, 0)))
+    return MemberYear(person, reports, pledges, leave, volunteering, entries,
+                      await balance(session, compound.id, person.id))
+
+
+async def export_party(
+    session: AsyncSession, compound: Compound, year: int, out_dir: Path, t: Callable[..., str]
+) -> list[Path]:
+    """One XLSX per party member of the compound: 报到, 承诺/践诺, 请假, volunteer hours and points."""
+    from openpyxl import Workbook
+
+    assert compound.id is not None
+    zone = ZoneInfo(compound.timezone)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+
+    def when(moment: datetime | None) -> str:
+        return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M") if moment else ""
+
+    statuses = {"open": t("open"), "claimed": t("waiting for confirmation"), "fulfilled": t("fulfilled")}
+    for person_id in await people_with_role(session, compound.id, Role.PARTY_MEMBER):
+        person = await session.get(Person, person_id)
+        if person is None:
+            continue
+        record = await member_year(session, compound, person, year)
+        book = Workbook()
+        summary = book.active
+        assert summary is not None
+        summary.title = t("Summary")
+        hours_total = sum(float(h) for _, _, h, _ in record.volunteering if h)
+        earned = sum(e.amount for e in record.entries if e.amount > 0 and e.kind != "redemption")
+        for row in (
+            (t("Name"), person.name),
+            (t("Compound"), compound.name),
+            (t("Year"), year),
+            (t("Employer"), record.reports[-1].employer if record.reports else ""),
+            (t("Pledges"), len(record.pledges)),
+            (t("Pledges fulfilled"), sum(1 for p in record.pledges if p.status == "fulfilled")),
+            (t("Volunteer tasks"), len(record.volunteering)),
+            (t("Volunteer hours"), hours_total),
+            (t("Points earned this year"), earned),
+            (t("Points balance"), record.points_balance),
+        ):
+            summary.append(list(row))
+        sheet = book.create_sheet(t("Reports"))
+        sheet.append([t("Reported at"), t("Employer")])
+        for report in record.reports:
+            sheet.append([when(report.reported_at), report.employer])
+        sheet = book.create_sheet(t("Pledges"))
+        sheet.append([t("Pledge"), t("Made at"), t("Target date"), t("Status"), t("Evidence"), t("Confirmed at")])
+        for pledge in record.pledges:
+            evidence = pledge.evidence_text + (f" [{t('photo')}]" if pledge.evidence_photo else "")
+            sheet.append([pledge.text, when(pledge.created_at), pledge.target_date.isoformat(),
+                          statuses.get(pledge.status, pledge.status), evidence.strip(), when(pledge.confirmed_at)])
+        sheet = book.create_sheet(t("Leave"))
+        sheet.append([t("From"), t("To"), t("Reason")])
+        for leave in record.leave:
+            sheet.append([leave.starts_on.isoformat(), leave.ends_on.isoformat(), leave.reason])
+        sheet = book.create_sheet(t("Volunteering"))
+        sheet.append([t("Task"), t("Start"), t("Hours"), t("Points")])
+        for title, start, hours, points in record.volunteering:
+            sheet.append([title, start, float(hours) if hours else "", points])
+        sheet = book.create_sheet(t("Points"))
+        sheet.append([t("Date"), t("Reason"), t("Points")])
+        for entry in record.entries:
+            sheet.append([when(entry.created_at), entry.reason, entry.amount])
+        safe = re.sub(r"[^\w\-]+", "_", person.name or str(person_id)).strip("_") or str(person_id)
+        path = out_dir / f"party-{compound.code}-{year}-{person_id}-{safe}.xlsx"
+        book.save(path)
+        written.append(path)
+    return written

@@ -1,0 +1,233 @@
+"""The points ledger (志愿服务积分): append-only entries, each with a reason and a unique idempotency key, so
+a repeated press or a retried job cannot pay twice. A balance is the sum of a person's entries in a compound;
+there is no cached balance (bench/points.py shows the indexed sum is fast enough). Redemptions at the
+service centre (党群服务中心) are debits that the person confirms."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Field, SQLModel, col, func, select, update
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.db import UTCDateTime, utcnow
+from storage.people import Person
+
+# Bishan's rule, as per-compound settings (`storage.compounds.compound_setting`).
+DEFAULT_HOURLY_RATE = 2
+DEFAULT_ACTIVITY_RATE = 5
+DEFAULT_YUAN_PER_POINT = 1
+# Attendance may be corrected this long after a task ended, by reversing entries.
+CORRECTION_WINDOW = timedelta(days=7)
+
+ATTENDANCE = "attendance"
+REVERSAL = "reversal"
+REDEMPTION = "redemption"
+
+
+class PointsEntry(SQLModel, table=True):
+    """One credit (+) or debit (−). Never edited or deleted: a correction is a new, reversing entry."""
+
+    __tablename__ = "points_entry"
+    __table_args__ = (
+        # A balance: the sum over (compound, person), read from the index alone.
+        sa.Index("ix_points_entry_balance", "compound_id", "person_id", "amount"),
+        # A compound's ranking over a period: a range scan on created_at inside the compound.
+        sa.Index("ix_points_entry_period", "compound_id", "created_at", "person_id", "amount", "kind"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    compound_id: int = Field(foreign_key="compound.id")
+    person_id: int = Field(foreign_key="person.id")
+    amount: int
+    kind: str = Field(max_length=16)  # attendance | reversal | redemption
+    reason: str = Field(max_length=200)
+    # task+person for attendance, the redemption's id for a redemption, the reversed entry for a reversal.
+    key: str = Field(max_length=80, unique=True)
+    task_id: int | None = Field(default=None, index=True)
+    reverses_id: int | None = Field(default=None, foreign_key="points_entry.id")
+    created_by: int | None = Field(default=None, foreign_key="person.id")
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Redemption(SQLModel, table=True):
+    """A secretary's record that a person exchanged points for an item; debited once the person confirms."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    compound_id: int = Field(foreign_key="compound.id", index=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    points: int
+    item: str = Field(max_length=200)
+    status: str = Field(default="pending", max_length=12)  # pending | confirmed | declined | refused
+    created_by: int = Field(foreign_key="person.id")
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+# ---- pure rules ---------------------------------------------------------------------------------------------
+
+
+def points_for(mode: str, rate: int, hours: Decimal) -> int:
+    """Hours × hourly rate (rounded half up to whole points), or the activity rate for being there."""
+    if hours <= 0:
+        return 0
+    if mode == "activity":
+        return rate
+    return int((hours * rate).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def attendance_key(task_id: int, person_id: int, version: int = 0) -> str:
+    return f"att:{task_id}:{person_id}" + (f":{version}" if version else "")
+
+
+def month_start(now: datetime, zone: ZoneInfo) -> datetime:
+    """The first moment of the current month in the compound's time zone."""
+    local = now.astimezone(zone)
+    return local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def can_debit(balance: int, amount: int) -> bool:
+    return amount > 0 and balance - amount >= 0
+
+
+# ---- queries ------------------------------------------------------------------------------------------------
+
+
+async def balance(session: AsyncSession, compound_id: int, person_id: int) -> int:
+    result = await session.exec(
+        select(func.coalesce(func.sum(PointsEntry.amount), 0)).where(
+            PointsEntry.compound_id == compound_id, PointsEntry.person_id == person_id
+        )
+    )
+    return int(result.one())
+
+
+async def lock_person(session: AsyncSession, person_id: int) -> None:
+    """Serialises debits of one person: SQLite's transactions already begin IMMEDIATE (one writer); on
+    PostgreSQL the person's row is locked, because locking the ledger rows would not stop a new row."""
+    if session.bind.dialect.name != "sqlite":
+        await session.exec(select(Person.id).where(Person.id == person_id).with_for_update())
+
+
+async def last_entries(session: AsyncSession, compound_id: int, person_id: int, limit: int = 10) -> list[PointsEntry]:
+    result = await session.exec(
+        select(PointsEntry)
+        .where(PointsEntry.compound_id == compound_id, PointsEntry.person_id == person_id)
+        .order_by(col(PointsEntry.created_at).desc(), col(PointsEntry.id).desc())
+        .limit(limit)
+    )
+    return list(result.all())
+
+
+async def top(
+    session: AsyncSession, compound_id: int, since: datetime | None = None, limit: int = 10
+) -> list[tuple[int, int]]:
+    """(person id, points) of the compound's top earners, over all time or since a moment. Only credits
+    count: spending points at the service centre does not lower anyone's rank."""
+    earned = func.sum(PointsEntry.amount).label("earned")
+    query = select(PointsEntry.person_id, earned).where(
+        PointsEntry.compound_id == compound_id, col(PointsEntry.kind) != REDEMPTION
+    )
+    if since is not None:
+        query = query.where(col(PointsEntry.created_at) >= since)
+    query = query.group_by(col(PointsEntry.person_id)).having(earned > 0).order_by(earned.desc()).limit(limit)
+    result = await session.exec(query)
+    return [(int(p), int(s)) for p, s in result.all()]
+
+
+async def add_entry(session: AsyncSession, entry: PointsEntry) -> bool:
+    """Append an entry; False when its key is already in the ledger (paid before: nothing happens)."""
+    existing = await session.exec(select(PointsEntry.id).where(PointsEntry.key == entry.key))
+    if existing.first() is not None:
+        return False
+    try:
+        async with session.begin_nested():
+            session.add(entry)
+            await session.flush()
+    except IntegrityError:
+        return False
+    return True
+
+
+async def entries_for_task(session: AsyncSession, task_id: int, person_id: int) -> list[PointsEntry]:
+    result = await session.exec(
+        select(PointsEntry)
+        .where(PointsEntry.task_id == task_id, PointsEntry.person_id == person_id)
+        .order_by(col(PointsEntry.id))
+    )
+    return list(result.all())
+
+
+async def set_task_points(
+    session: AsyncSession,
+    compound_id: int,
+    task_id: int,
+    person_id: int,
+    points: int,
+    reason: str,
+    by: int | None,
+    now: datetime,
+) -> int | None:
+    """Make a volunteer's points for a task equal `points`: the first time a credit, later a reversal of the
+    current credit and a new one. Returns the change, or None when a reversal would take the balance
+    below zero (the points were already spent)."""
+    entries = await entries_for_task(session, task_id, person_id)
+    current = sum(e.amount for e in entries)
+    if current == points:
+        return 0
+    reversed_ids = {e.reverses_id for e in entries if e.reverses_id is not None}
+    live = [e for e in entries if e.kind == ATTENDANCE and e.id not in reversed_ids]
+    if live:
+        await lock_person(session, person_id)
+        if not can_debit(await balance(session, compound_id, person_id) + points, sum(e.amount for e in live)):
+            return None
+        for entry in live:
+            await add_entry(session, PointsEntry(
+                compound_id=compound_id, person_id=person_id, amount=-entry.amount, kind=REVERSAL,
+                reason=reason, key=f"rev:{entry.id}", task_id=task_id, reverses_id=entry.id, created_by=by,
+                created_at=now))
+    if points > 0:
+        version = len([e for e in entries if e.kind == ATTENDANCE])
+        await add_entry(session, PointsEntry(
+            compound_id=compound_id, person_id=person_id, amount=points, kind=ATTENDANCE, reason=reason,
+            key=attendance_key(task_id, person_id, version), task_id=task_id, created_by=by, created_at=now))
+    return points - current
+
+
+async def confirm_redemption(session: AsyncSession, redemption_id: int, person_id: int, now: datetime) -> str:
+    """The person's confirmation: 'confirmed', 'done' (already decided), 'short' (not enough points) or
+    'missing'. The balance is checked inside this transaction with the person locked."""
+    redemption = await session.get(Redemption, redemption_id)
+    if redemption is None or redemption.person_id != person_id:
+        return "missing"
+    await lock_person(session, person_id)
+    claimed = await session.exec(
+        update(Redemption)
+        .where(col(Redemption.id) == redemption_id, col(Redemption.status) == "pending")
+        .values(status="confirmed", decided_at=now)
+    )
+    if claimed.rowcount != 1:
+        return "done"
+    await session.refresh(redemption)
+    if not can_debit(await balance(session, redemption.compound_id, person_id), redemption.points):
+        redemption.status = "refused"
+        session.add(redemption)
+        return "short"
+    await add_entry(session, PointsEntry(
+        compound_id=redemption.compound_id, person_id=person_id, amount=-redemption.points, kind=REDEMPTION,
+        reason=redemption.item[:200], key=f"redeem:{redemption.id}", created_by=redemption.created_by,
+        created_at=now))
+    return "confirmed"
+
+
+async def decline_redemption(session: AsyncSession, redemption_id: int, person_id: int, now: datetime) -> bool:
+    result = await session.exec(
+        update(Redemption)
+        .where(col(Redemption.id) == redemption_id, col(Redemption.person_id) == person_id,
+               col(Redemption.status) == "pending")
+        .values(status="declined", decided_at=now)
+    )
+    return result.rowcount == 1

@@ -1,0 +1,553 @@
+"""A fake Telegram Bot API server for tests and benchmarks: aiohttp on 127.0.0.1, a random port.
+
+It speaks the Bot API's shapes (`{"ok": true, "result": ...}` / `{"ok": false, "error_code": ..., "description":
+..., "parameters": {...}}`), takes form-encoded, JSON and multipart bodies, long-polls `getUpdates` and pushes to a
+webhook once one is set. Tests drive it from Python (`inject`, `wait_for`, `arm`) or over HTTP (`/control/*`).
+HTML in sent texts is parsed the way Telegram does, so a test sees the text a person would read and its entities.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import itertools
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+BOT_ID = 7000001
+# Parameters that arrive as JSON inside form fields.
+JSON_FIELDS = {"reply_markup", "allowed_updates", "commands", "scope", "link_preview_options", "reply_parameters"}
+HTML_TAGS = {"b": "bold", "strong": "bold", "i": "italic", "em": "italic", "u": "underline", "ins": "underline",
+             "s": "strikethrough", "strike": "strikethrough", "del": "strikethrough", "a": "text_link",
+             "code": "code", "pre": "pre", "tg-spoiler": "spoiler", "span": "spoiler", "blockquote": "blockquote"}
+
+
+class ApiError(Exception):
+    def __init__(self, code: int, description: str, parameters: dict[str, Any] | None = None) -> None:
+        super().__init__(description)
+        self.code, self.description, self.parameters = code, description, parameters
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"ok": False, "error_code": self.code, "description": self.description}
+        if self.parameters:
+            body["parameters"] = self.parameters
+        return body
+
+
+def render_html(source: str) -> tuple[str, list[dict[str, Any]]]:
+    """Telegram's HTML parse mode: the text a person reads and its entities; unsupported tags are refused."""
+
+    class Parser(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__(convert_charrefs=True)
+            self.text = ""
+            self.entities: list[dict[str, Any]] = []
+            self.open: list[tuple[str, int, dict[str, Any]]] = []
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            if tag not in HTML_TAGS:
+                raise ApiError(400, f'Bad Request: can\'t parse entities: Unsupported start tag "{tag}"')
+            self.open.append((tag, len(self.text), dict(attrs)))
+
+        def handle_endtag(self, tag: str) -> None:
+            if not self.open or self.open[-1][0] != tag:
+                raise ApiError(400, f'Bad Request: can\'t parse entities: Unmatched end tag "{tag}"')
+            name, start, attrs = self.open.pop()
+            entity: dict[str, Any] = {"type": HTML_TAGS[name], "offset": start, "length": len(self.text) - start}
+            if name == "a":
+                entity["url"] = attrs.get("href", "")
+            self.entities.append(entity)
+
+        def handle_data(self, data: str) -> None:
+            self.text += data
+
+    parser = Parser()
+    parser.feed(source)
+    parser.close()
+    if parser.open:
+        raise ApiError(400, "Bad Request: can't parse entities: Can't find end tag")
+    return parser.text, parser.entities
+
+
+@dataclass
+class Call:
+    """One Bot API request the bot made, and what it got back."""
+
+    method: str
+    params: dict[str, Any]
+    at: float
+    ok: bool = True
+    result: Any = None
+    error: dict[str, Any] | None = None
+    files: dict[str, bytes] = field(default_factory=dict)
+
+    @property
+    def chat_id(self) -> str:
+        return str(self.params.get("chat_id", ""))
+
+    @property
+    def text(self) -> str:
+        """The text as the person reads it (HTML rendered)."""
+        if isinstance(self.result, dict):
+            return str(self.result.get("text") or self.result.get("caption") or "")
+        return str(self.params.get("text") or self.params.get("caption") or "")
+
+    @property
+    def markup(self) -> dict[str, Any]:
+        markup = self.params.get("reply_markup")
+        return markup if isinstance(markup, dict) else {}
+
+    @property
+    def buttons(self) -> list[dict[str, Any]]:
+        return [b for row in self.markup.get("inline_keyboard", []) for b in row]
+
+    def button(self, label: str) -> dict[str, Any]:
+        for b in self.buttons:
+            if label in b["text"]:
+                return b
+        raise AssertionError(f"no button {label!r} in {[b['text'] for b in self.buttons]}")
+
+
+@dataclass
+class Failure:
+    method: str
+    error_code: int = 0  # 0: no error, only the delay
+    description: str = ""
+    retry_after: float | None = None
+    chat_id: str | None = None
+    times: int = 1
+    delay: float = 0.0
+
+
+class FakeTelegram:
+    def __init__(self, token: str = "7000001:TEST-token", username: str = "linli_test_bot") -> None:
+        self.token = token
+        self.username = username
+        self.bot_user = {"id": BOT_ID, "is_bot": True, "first_name": "邻里", "username": username,
+                         "can_join_groups": True, "can_read_all_group_messages": False,
+                         "supports_inline_queries": False}
+        self.calls: list[Call] = []
+        self.updates: list[dict[str, Any]] = []
+        self.chats: dict[str, dict[str, Any]] = {}
+        self.messages: dict[tuple[str, int], dict[str, Any]] = {}
+        self.files: dict[str, bytes] = {}
+        self.callback_ids: set[str] = set()
+        self.answered: dict[str, dict[str, Any]] = {}
+        self.failures: list[Failure] = []
+        self.commands: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        self.webhook: dict[str, Any] = {}
+        self.injected_at: dict[int, float] = {}
+        self._update_ids = itertools.count(100001)
+        self._message_ids = itertools.count(1)
+        self._changed = asyncio.Condition()
+        self._push_queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._pusher: asyncio.Task[None] | None = None
+        self._runner: web.AppRunner | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self.port = 0
+
+    # ---- server ----------------------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """The server's root: what TELEGRAM_API_BASE_URL is set to."""
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> FakeTelegram:
+        app = web.Application(client_max_size=50 * 1024 * 1024)
+        app.router.add_route("*", "/bot{token}/{method}", self._api)
+        app.router.add_get("/file/bot{token}/{path:.+}", self._download)
+        app.router.add_post("/control/inject", self._control_inject)
+        app.router.add_get("/control/calls", self._control_calls)
+        app.router.add_post("/control/arm", self._control_arm)
+        app.router.add_post("/control/files", self._control_files)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        server = site._server
+        assert server is not None
+        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._session = aiohttp.ClientSession()
+        self._pusher = asyncio.create_task(self._push_loop())
+        return self
+
+    async def stop(self) -> None:
+        if self._pusher is not None:
+            self._pusher.cancel()
+        if self._session is not None:
+            await self._session.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    # ---- what tests do -----------------------------------------------------------------------------------
+
+    def user(self, user_id: int, first_name: str, language_code: str | None = "zh-hans",
+             last_name: str | None = None) -> dict[str, Any]:
+        user: dict[str, Any] = {"id": user_id, "is_bot": False, "first_name": first_name}
+        if last_name:
+            user["last_name"] = last_name
+        if language_code:
+            user["language_code"] = language_code
+        return user
+
+    def private(self, user: dict[str, Any]) -> dict[str, Any]:
+        return {"id": user["id"], "type": "private", "first_name": user["first_name"]}
+
+    @staticmethod
+    def group(chat_id: int, title: str, kind: str = "supergroup") -> dict[str, Any]:
+        return {"id": chat_id, "type": kind, "title": title}
+
+    def _message(self, user: dict[str, Any], chat: dict[str, Any], **content: Any) -> dict[str, Any]:
+        self.chats[str(chat["id"])] = chat
+        return {"message_id": next(self._message_ids), "from": user, "chat": chat, "date": int(time.time()),
+                **content}
+
+    async def say(self, user: dict[str, Any], chat: dict[str, Any] | None, text: str,
+                  reply_to: dict[str, Any] | None = None) -> int:
+        content: dict[str, Any] = {"text": text}
+        if text.startswith("/"):
+            command = text.split(" ", 1)[0]
+            content["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
+        if reply_to is not None:
+            content["reply_to_message"] = reply_to
+        return await self.inject({"message": self._message(user, chat or self.private(user), **content)})
+
+    async def contact(self, user: dict[str, Any], phone: str, owner_id: int | None = None) -> int:
+        contact = {"phone_number": phone, "first_name": user["first_name"],
+                   "user_id": user["id"] if owner_id is None else owner_id}
+        return await self.inject({"message": self._message(user, self.private(user), contact=contact)})
+
+    async def photo(self, user: dict[str, Any], chat: dict[str, Any] | None, data: bytes, caption: str = "") -> int:
+        big, small = f"big-{len(self.files)}", f"small-{len(self.files)}"
+        self.files[big], self.files[small] = data, data[:10]
+        sizes = [{"file_id": small, "file_unique_id": "u" + small, "width": 90, "height": 90, "file_size": 10},
+                 {"file_id": big, "file_unique_id": "u" + big, "width": 1280, "height": 960,
+                  "file_size": len(data)}]
+        content: dict[str, Any] = {"photo": sizes}
+        if caption:
+            content["caption"] = caption
+        return await self.inject({"message": self._message(user, chat or self.private(user), **content)})
+
+    async def press(self, user: dict[str, Any], sent: Call, label: str) -> int:
+        """Press an inline button of a message the bot sent."""
+        button = sent.button(label)
+        query_id = f"cq{next(self._update_ids)}"
+        self.callback_ids.add(query_id)
+        chat = self.chats.get(sent.chat_id) or {"id": int(sent.chat_id), "type": "private"}
+        message = dict(sent.result) if isinstance(sent.result, dict) else {}
+        message.setdefault("chat", chat)
+        return await self.inject({"callback_query": {
+            "id": query_id, "from": user, "chat_instance": f"ci{sent.chat_id}", "message": message,
+            "data": button["callback_data"]}})
+
+    async def bot_membership(self, by: dict[str, Any], chat: dict[str, Any], old: str, new: str) -> int:
+        self.chats[str(chat["id"])] = chat
+        member = {"user": self.bot_user}
+        return await self.inject({"my_chat_member": {
+            "chat": chat, "from": by, "date": int(time.time()),
+            "old_chat_member": {**member, "status": old}, "new_chat_member": {**member, "status": new}}})
+
+    async def inject(self, update: dict[str, Any]) -> int:
+        """Queue an update (for getUpdates, or pushed to the webhook once one is set); returns its id."""
+        update = {"update_id": next(self._update_ids), **update}
+        self.injected_at[update["update_id"]] = time.perf_counter()
+        if self.webhook.get("url"):
+            self._push_queue.put_nowait(update)
+        else:
+            self.updates.append(update)
+            await self._notify()
+        return int(update["update_id"])
+
+    def arm(self, method: str, error_code: int = 0, description: str = "", retry_after: float | None = None,
+            chat_id: str | int | None = None, times: int = 1, delay: float = 0.0) -> None:
+        """Make the next `times` calls of `method` (to `chat_id`, if given) fail or answer slowly."""
+        if error_code == 429 and not description:
+            description = f"Too Many Requests: retry after {int(retry_after or 1)}"
+        self.failures.append(Failure(method.lower(), error_code, description, retry_after,
+                                     None if chat_id is None else str(chat_id), times, delay))
+
+    def sent(self, chat_id: str | int | None = None, method: str | None = None, ok: bool = True) -> list[Call]:
+        methods = {method.lower()} if method else {"sendmessage", "sendphoto", "senddocument"}
+        return [c for c in self.calls if c.method in methods and c.ok == ok
+                and (chat_id is None or c.chat_id == str(chat_id))]
+
+    async def wait_for(self, predicate: Callable[[Call], bool], timeout: float = 10.0, after: int = 0) -> Call:
+        """The first call (from index `after`) matching `predicate`, waiting for it to arrive."""
+        deadline = time.monotonic() + timeout
+        async with self._changed:
+            while True:
+                for call in self.calls[after:]:
+                    if predicate(call):
+                        return call
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(f"no matching call within {timeout}s; calls: "
+                                         f"{[(c.method, c.chat_id, c.text[:60]) for c in self.calls[after:]]}")
+                try:
+                    await asyncio.wait_for(self._changed.wait(), remaining)
+                except TimeoutError:
+                    pass
+
+    async def reply_to(self, chat_id: str | int, after: int, timeout: float = 10.0, contains: str = "") -> Call:
+        """The next message the bot sends into `chat_id` after call index `after`."""
+        return await self.wait_for(lambda c: c.method in ("sendmessage", "sendphoto", "senddocument") and c.ok
+                                   and c.chat_id == str(chat_id) and contains in c.text, timeout, after)
+
+    # ---- the Bot API -------------------------------------------------------------------------------------
+
+    async def _params(self, request: web.Request) -> tuple[dict[str, Any], dict[str, bytes]]:
+        params: dict[str, Any] = dict(request.query)
+        files: dict[str, bytes] = {}
+        if request.content_type == "application/json":
+            body = await request.json()
+            params.update(body if isinstance(body, dict) else {})
+        elif request.can_read_body:
+            form = await request.post()
+            for key, value in form.items():
+                if isinstance(value, web.FileField):
+                    files[key] = value.file.read()
+                else:
+                    params[key] = value
+        for key in JSON_FIELDS & params.keys():
+            if isinstance(params[key], str):
+                params[key] = json.loads(params[key])
+        # A file sent as `attach://name` lives in the part of that name.
+        for key, value in list(params.items()):
+            if isinstance(value, str) and value.startswith("attach://") and value[9:] in files:
+                files[key] = files[value[9:]]
+        return params, files
+
+    async def _api(self, request: web.Request) -> web.Response:
+        if request.match_info["token"] != self.token:
+            return web.json_response({"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401)
+        method = request.match_info["method"].lower()
+        try:
+            params, files = await self._params(request)
+        except (ValueError, json.JSONDecodeError):
+            return web.json_response({"ok": False, "error_code": 400, "description": "Bad Request: bad body"},
+                                     status=400)
+        call = Call(method, params, time.perf_counter(), files=files)
+        try:
+            await self._maybe_fail(method, params)
+            call.result = await self._dispatch(method, params, files)
+        except ApiError as exc:
+            call.ok, call.error = False, exc.body()
+        if method != "getupdates":
+            self.calls.append(call)
+            await self._notify()
+        if call.error is not None:
+            return web.json_response(call.error, status=call.error["error_code"])
+        return web.json_response({"ok": True, "result": call.result})
+
+    async def _maybe_fail(self, method: str, params: dict[str, Any]) -> None:
+        for failure in self.failures:
+            if failure.times <= 0 or failure.method != method:
+                continue
+            if failure.chat_id is not None and str(params.get("chat_id")) != failure.chat_id:
+                continue
+            failure.times -= 1
+            if failure.delay:
+                await asyncio.sleep(failure.delay)
+            if failure.error_code:
+                parameters = {"retry_after": int(failure.retry_after)} if failure.retry_after else None
+                raise ApiError(failure.error_code, failure.description or "Internal Server Error", parameters)
+            return
+
+    async def _dispatch(self, method: str, p: dict[str, Any], files: dict[str, bytes]) -> Any:
+        if method == "getme":
+            return self.bot_user
+        if method == "getupdates":
+            return await self._get_updates(p)
+        if method == "deletewebhook":
+            self.webhook = {}
+            if str(p.get("drop_pending_updates", "")).lower() == "true":
+                self.updates.clear()
+            return True
+        if method == "setwebhook":
+            self.webhook = {"url": p["url"], "secret_token": p.get("secret_token", "")}
+            for update in self.updates:
+                self._push_queue.put_nowait(update)
+            self.updates.clear()
+            return True
+        if method == "getwebhookinfo":
+            return {"url": self.webhook.get("url", ""), "has_custom_certificate": False,
+                    "pending_update_count": len(self.updates)}
+        if method == "setmycommands":
+            return self._set_commands(p)
+        if method == "sendmessage":
+            text, entities = self._text(p, "text", 4096)
+            return self._store(p, text=text, entities=entities)
+        if method in ("sendphoto", "senddocument"):
+            kind = "photo" if method == "sendphoto" else "document"
+            data = files.get(kind)
+            if data is None and not isinstance(p.get(kind), str):
+                raise ApiError(400, f"Bad Request: there is no {kind} in the request")
+            file_id = f"sent-{kind}-{len(self.files)}"
+            self.files[file_id] = data or b""
+            media: Any = ([{"file_id": file_id, "file_unique_id": "u" + file_id, "width": 1, "height": 1}]
+                          if kind == "photo" else {"file_id": file_id, "file_unique_id": "u" + file_id})
+            caption, entities = self._text(p, "caption", 1024, required=False)
+            content: dict[str, Any] = {kind: media}
+            if caption:
+                content.update(caption=caption, caption_entities=entities)
+            return self._store(p, **content)
+        if method in ("editmessagetext", "editmessagereplymarkup", "editmessagecaption"):
+            return self._edit(method, p)
+        if method == "answercallbackquery":
+            query_id = str(p.get("callback_query_id"))
+            if query_id not in self.callback_ids or query_id in self.answered:
+                raise ApiError(400, "Bad Request: query is too old and response timeout expired or query ID is "
+                                    "invalid")
+            self.answered[query_id] = p
+            return True
+        if method == "pinchatmessage":
+            if (str(p.get("chat_id")), int(p.get("message_id", 0))) not in self.messages:
+                raise ApiError(400, "Bad Request: message to pin not found")
+            return True
+        if method == "getfile":
+            file_id = str(p.get("file_id"))
+            if file_id not in self.files:
+                raise ApiError(400, "Bad Request: invalid file_id")
+            return {"file_id": file_id, "file_unique_id": "u" + file_id, "file_size": len(self.files[file_id]),
+                    "file_path": f"photos/{file_id}.jpg"}
+        raise ApiError(404, "Not Found")
+
+    async def _get_updates(self, p: dict[str, Any]) -> list[dict[str, Any]]:
+        if self.webhook.get("url"):
+            raise ApiError(409, "Conflict: can't use getUpdates method while webhook is active; use "
+                                "deleteWebhook to delete the webhook first")
+        offset = int(p.get("offset", 0) or 0)
+        timeout = float(p.get("timeout", 0) or 0)
+        limit = int(p.get("limit", 100) or 100)
+        # Asking with an offset confirms every update before it: they are never returned again.
+        self.updates = [u for u in self.updates if u["update_id"] >= offset]
+        deadline = time.monotonic() + timeout
+        async with self._changed:
+            while not self.updates and time.monotonic() < deadline:
+                try:
+                    await asyncio.wait_for(self._changed.wait(), deadline - time.monotonic())
+                except TimeoutError:
+                    break
+        return self.updates[:limit]
+
+    def _set_commands(self, p: dict[str, Any]) -> bool:
+        commands = p.get("commands") or []
+        for command in commands:
+            name, description = command.get("command", ""), command.get("description", "")
+            if not (1 <= len(name) <= 32 and name.replace("_", "").isalnum() and name.islower()
+                    and 1 <= len(description) <= 256):
+                raise ApiError(400, "Bad Request: BOT_COMMAND_INVALID")
+        scope = (p.get("scope") or {"type": "default"})["type"]
+        self.commands[(scope, str(p.get("language_code") or ""))] = commands
+        return True
+
+    def _text(self, p: dict[str, Any], key: str, limit: int, required: bool = True) -> tuple[str, list[Any]]:
+        source = str(p.get(key) or "")
+        if str(p.get("parse_mode", "")).upper() == "HTML":
+            text, entities = render_html(source)
+        else:
+            text, entities = source, []
+        if required and not text.strip():
+            raise ApiError(400, "Bad Request: message text is empty")
+        if len(text) > limit:
+            raise ApiError(400, "Bad Request: message is too long" if key == "text"
+                           else "Bad Request: message caption is too long")
+        return text, entities
+
+    def _chat(self, p: dict[str, Any]) -> dict[str, Any]:
+        chat = self.chats.get(str(p.get("chat_id")))
+        if chat is None:
+            raise ApiError(400, "Bad Request: chat not found")
+        return chat
+
+    def _store(self, p: dict[str, Any], **content: Any) -> dict[str, Any]:
+        chat = self._chat(p)
+        message: dict[str, Any] = {"message_id": next(self._message_ids), "from": self.bot_user, "chat": chat,
+                                   "date": int(time.time()), **content}
+        markup = p.get("reply_markup")
+        if isinstance(markup, dict) and "inline_keyboard" in markup:
+            message["reply_markup"] = markup
+        self.messages[(str(chat["id"]), message["message_id"])] = message
+        return message
+
+    def _edit(self, method: str, p: dict[str, Any]) -> dict[str, Any]:
+        chat = self._chat(p)
+        key = (str(chat["id"]), int(p.get("message_id", 0)))
+        message = self.messages.get(key)
+        if message is None:
+            raise ApiError(400, "Bad Request: message to edit not found")
+        new = dict(message)
+        if method == "editmessagetext":
+            if "text" not in message:
+                raise ApiError(400, "Bad Request: there is no text in the message to edit")
+            new["text"], new["entities"] = self._text(p, "text", 4096)
+        elif method == "editmessagecaption":
+            new["caption"], new["caption_entities"] = self._text(p, "caption", 1024, required=False)
+        markup = p.get("reply_markup")
+        if isinstance(markup, dict) and "inline_keyboard" in markup:
+            new["reply_markup"] = markup
+        else:
+            new.pop("reply_markup", None)
+        if new == message:
+            raise ApiError(400, "Bad Request: message is not modified: specified new message content and reply "
+                                "markup are exactly the same as a current content and reply markup of the message")
+        self.messages[key] = new
+        return new
+
+    async def _download(self, request: web.Request) -> web.Response:
+        if request.match_info["token"] != self.token:
+            return web.Response(status=401)
+        name = request.match_info["path"].rsplit("/", 1)[-1].rsplit(".", 1)[0]
+        if name not in self.files:
+            return web.Response(status=404)
+        return web.Response(body=self.files[name], content_type="image/jpeg")
+
+    # ---- webhook delivery --------------------------------------------------------------------------------
+
+    async def _push_loop(self) -> None:
+        """Telegram's side of a webhook: one update at a time, re-sent until the bot answers 200."""
+        assert self._session is not None
+        while True:
+            update = await self._push_queue.get()
+            for _attempt in range(40):
+                try:
+                    async with self._session.post(
+                        self.webhook["url"], json=update,
+                        headers={"X-Telegram-Bot-Api-Secret-Token": self.webhook.get("secret_token", "")},
+                    ) as response:
+                        if response.status == 200:
+                            break
+                except (aiohttp.ClientError, KeyError):
+                    pass
+                await asyncio.sleep(0.25)
+
+    # ---- control endpoints (for a bot or a benchmark in another process) ----------------------------------
+
+    async def _control_inject(self, request: web.Request) -> web.Response:
+        return web.json_response({"update_id": await self.inject(await request.json())})
+
+    async def _control_calls(self, request: web.Request) -> web.Response:
+        since = int(request.query.get("since", 0))
+        return web.json_response([{"method": c.method, "params": c.params, "ok": c.ok, "result": c.result,
+                                   "error": c.error} for c in self.calls[since:]])
+
+    async def _control_arm(self, request: web.Request) -> web.Response:
+        self.arm(**await request.json())
+        return web.json_response({"ok": True})
+
+    async def _control_files(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.files[body["file_id"]] = base64.b64decode(body["data"])
+        return web.json_response({"ok": True})
