@@ -23,11 +23,20 @@ from bot.transports.console import PLATFORM as CONSOLE
 from bot.transports.console import ConsoleTransport
 from bot.transports.telegram import TelegramTransport
 from bot.transports.wecom import WeComTransport
+from bot.transports.wecom import commands as wecom_commands
+from handlers import announcements as announcements_handlers
+from handlers import assembly as assembly_handlers
+from handlers import board as board_handlers
 from handlers import complaints as complaints_handlers
 from handlers import deliveries as deliveries_handlers
+from handlers import meetings as meetings_handlers
 from handlers import membership, start
 from handlers import needs as needs_handlers
+from handlers import property as property_handlers
+from handlers import party as party_handlers
+from handlers import points as points_handlers
 from handlers import services as services_handlers
+from handlers import volunteering as volunteering_handlers
 from storage.db import make_engine
 
 log = logging.getLogger(__name__)
@@ -37,11 +46,20 @@ def routers() -> list[Router]:
     """Every feature's router, in one place. Order does not matter: a clash fails at start-up."""
     return [
         start.router,
+        wecom_commands.router,
         membership.router,
+        assembly_handlers.router,
+        volunteering_handlers.router,
+        points_handlers.router,
+        party_handlers.router,
         deliveries_handlers.router,
         complaints_handlers.router,
         needs_handlers.router,
+        property_handlers.router,
         services_handlers.router,
+        meetings_handlers.router,
+        announcements_handlers.router,
+        board_handlers.router,
     ]
 
 

@@ -120,6 +120,12 @@ def cmd_roster_import(args: argparse.Namespace) -> int:
     return asyncio.run(import_roster_cli(_settings(), Path(args.file), args.compound))
 
 
+def cmd_export_party(args: argparse.Namespace) -> int:
+    from storage.party import export_party_cli
+
+    return asyncio.run(export_party_cli(_settings(), args.compound, args.year, Path(args.out)))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="linli", description="邻里 linli — a chatbot for running compounds together")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -151,7 +157,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     # `linli export cases|party|assembly ...`: each feature adds its exporter here.
     exports = sub.add_parser("export", help="write XLSX exports").add_subparsers(dest="what", required=True)
-    del exports  # (features register their subcommands on `exports` above this line)
+    party = exports.add_parser("party", help="one XLSX per party member: 报到, 承诺/践诺, 请假, volunteering, points")
+    party.add_argument("--compound", required=True, help="the compound's code")
+    party.add_argument("--year", type=int, required=True)
+    party.add_argument("--out", default=".", help="directory to write the files into")
+    party.set_defaults(func=cmd_export_party)
 
     return parser
 

@@ -104,11 +104,11 @@ async def step_photos(ctx: Context, msg: Incoming) -> Replies:
         if len(photos) >= MAX_PHOTOS:
             return await _goto(ctx, _next(ctx, "place"))
         return Reply(t("Photo {n} of {max} added. Send another, or press Done.", n=len(photos), max=MAX_PHOTOS),
-                     buttons=((Button.choice(t("Done"), "done"),),))
+                     buttons=((Button.choice(t("Finish photos"), "done"),),))
     if ctx.args.get("value") in ("done", "skip"):
         return await _goto(ctx, _next(ctx, "place"))
     return Reply(t("Please send a photo, or press Done (or Skip) to go on."),
-                 buttons=((Button.choice(t("Done") if photos else t("Skip"), "done"),),))
+                 buttons=((Button.choice(t("Finish photos") if photos else t("Skip"), "done"),),))
 
 
 async def _own_buildings(ctx: Context) -> dict[int, int]:
@@ -348,17 +348,17 @@ async def _tell_handler(ctx: BaseContext, compound: Compound, case: Case, why: s
             card = await _card(ctx, st, compound, case, secretary_id, frozenset({Role.SECRETARY}))
             replies.append(Reply(f"{text}\n\n{card}", to=ToPerson(secretary_id)))
         return replies
-    ht = await ctx.translator_for(case.handler_id)
+    tr = await ctx.translator_for(case.handler_id)
     roles = await roles_in(ctx.session, case.handler_id, compound.id)
     heading = {
-        "new": ht("A new case for you:"),
-        "overdue": ht("An overdue case was escalated to you:"),
-        "escalated": ht("A case was escalated to you:"),
-        "reopened": ht("The reporter was not satisfied; this case is reopened and needs your attention:"),
-        "answered": ht("The reporter answered:"),
+        "new": tr("A new case for you:"),
+        "overdue": tr("An overdue case was escalated to you:"),
+        "escalated": tr("A case was escalated to you:"),
+        "reopened": tr("The reporter was not satisfied; this case is reopened and needs your attention:"),
+        "answered": tr("The reporter answered:"),
     }[why]
-    card = await _card(ctx, ht, compound, case, case.handler_id, roles)
-    return [Reply(f"{heading}\n\n{card}", buttons=_handler_buttons(ht, case, Role.SECRETARY in roles),
+    card = await _card(ctx, tr, compound, case, case.handler_id, roles)
+    return [Reply(f"{heading}\n\n{card}", buttons=_handler_buttons(tr, case, Role.SECRETARY in roles),
                   to=ToPerson(case.handler_id))]
 
 
@@ -397,8 +397,8 @@ async def accept(ctx: Context, msg: Incoming) -> Replies:
     return [
         Reply(t("You accepted case {number}. Resolve it by {deadline}.", number=case.number,
                 deadline=ctx.local(case.resolve_by or ctx.now, ctx.compound)),
-              buttons=_handler_buttons(t, case, ctx.has(Role.SECRETARY)), toast=t("Accepted")),
-        await _tell_reporter(ctx, case, "Your case {number} was accepted and is being handled."),
+              buttons=_handler_buttons(t, case, ctx.has(Role.SECRETARY)), toast=t("Case accepted")),
+        await _tell_reporter(ctx, case, N_("Your case {number} was accepted and is being handled.")),
     ]
 
 
@@ -537,7 +537,7 @@ async def escalate(ctx: Context, msg: Incoming) -> Replies:
             return [Reply(t("Case {number} was handed to the secretary, who can call in a department.",
                             number=case.number)),
                     *await _tell_handler(ctx, compound, case, "escalated"),
-                    await _tell_reporter(ctx, case, "Your case {number} was handed over to the secretary.")]
+                    await _tell_reporter(ctx, case, N_("Your case {number} was handed over to the secretary."))]
         officials = await people_with_role(ctx.session, compound.id, Role.OFFICIAL)
         if not officials:
             return Reply(t("No department (official) is registered in this compound yet. Grant the role with "
@@ -574,7 +574,7 @@ async def _escalate(ctx: Context, case: Case, handler: int | None) -> Replies:
     return [Reply(t("Case {number} was escalated to the {level} level.", number=case.number,
                     level=t(LEVEL_NAMES[case.level])), toast=t("Escalated")),
             *await _tell_handler(ctx, compound, case, "escalated"),
-            await _tell_reporter(ctx, case, "Your case {number} was escalated to the {level} level.",
+            await _tell_reporter(ctx, case, N_("Your case {number} was escalated to the {level} level."),
                                  level=(await ctx.translator_for(case.reporter_id))(LEVEL_NAMES[case.level]))]
 
 
@@ -825,8 +825,8 @@ async def overdue(ctx: JobContext) -> Replies:
         elif case.state == State.RESOLVED:
             case.closed_at, case.due_at = ctx.now, None
             await store.transition(ctx.session, case, Event.EXPIRE, None, ctx.now)
-            replies.append(await _tell_reporter(ctx, case, "Your case {number} is closed without a rating. Thank "
-                                                           "you for reporting it."))
+            replies.append(await _tell_reporter(ctx, case, N_("Your case {number} is closed without a rating. Thank "
+                                                           "you for reporting it.")))
         else:
             case.due_at = None
             ctx.session.add(case)

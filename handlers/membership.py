@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from bot.core.context import Context
 from bot.core.dispatcher import role_name
@@ -210,6 +210,8 @@ async def _finish_join(ctx: Context, phone: str) -> Replies:
         return Reply(t("Welcome, neighbour! Your phone number matches the owners' roster, so you are now registered "
                        "as the owner of {room} in {compound}. Send /help to see what you can do.",
                        room=room, compound=compound.name))
+    # The secretaries' Approve / Reject buttons act in the compound joined, not in one the person is in already.
+    ctx.compound = compound
     replies: list[Reply] = [
         Reply(t("Thank you. Your request to join {compound} ({room}) is waiting for the secretary's approval; "
                 "I will tell you the outcome here.", compound=compound.name, room=room))
@@ -340,23 +342,29 @@ async def _members_page(ctx: Context, offset: int) -> Reply:
     return Reply("\n".join(lines), buttons=rows(*buttons, per_row=2))
 
 
-async def _member_of(ctx: Context, person_id: int) -> Person | None:
-    """Only people who belong to the secretary's own compound can be managed there."""
+async def _member_of(ctx: Context, person_id: int, pending: bool = False) -> Person | None:
+    """Only people who belong to the secretary's own compound can be managed there (with `pending`, also those
+    still waiting for approval: their card offers Approve / Reject)."""
     assert ctx.compound is not None
     if ctx.compound.id not in await compounds_of(ctx.session, person_id):
-        return None
+        waiting = (await ctx.session.exec(select(Membership.id).where(
+            Membership.person_id == person_id, Membership.compound_id == ctx.compound.id,
+            Membership.status == "pending"))).first() if pending else None
+        if waiting is None:
+            return None
     return await ctx.session.get(Person, person_id)
 
 
 @router.button("membership.card", roles=[Role.SECRETARY], private=True)
 async def member_card(ctx: Context, msg: Incoming) -> Replies:
     t = ctx.t
-    person = await _member_of(ctx, int(ctx.args["person"]))
+    person = await _member_of(ctx, int(ctx.args["person"]), pending=True)
     if person is None or person.id is None or ctx.compound is None:
         return Reply(t("That person is not a member of your compound."))
     roles = await roles_in(ctx.session, person.id, ctx.compound.id)
     buttons = []
-    for role in GRANTABLE:
+    # Roles only for people who belong already; someone waiting is approved (or not) first.
+    for role in GRANTABLE if ctx.compound.id in await compounds_of(ctx.session, person.id) else ():
         if role in roles:
             buttons.append(Button.do(t("Revoke {role}", role=role_name(t, role)), "membership.revoke",
                                      person=person.id, role=role.value))
@@ -420,8 +428,11 @@ async def grant(ctx: Context, msg: Incoming) -> Replies:
     building_id: int | None = None
     if role == Role.BUILDING_LEADER:
         assert ctx.compound is not None
+        name = building_name.strip()
+        # "1" and "1栋" name the same building, as in the roster.
+        names = [name, f"{name}栋"] if name.isdigit() else [name]
         found = (await ctx.session.exec(select(Building).where(
-            Building.compound_id == ctx.compound.id, Building.name == building_name.strip()))).first()
+            Building.compound_id == ctx.compound.id, col(Building.name).in_(names)))).first()
         if found is None:
             return Reply(ctx.t("Please name the building they will lead, for example /grant 12 building_leader 1栋."))
         building_id = found.id
@@ -448,9 +459,12 @@ async def _grant(ctx: Context, person_id: int, role: Role, building_id: int | No
     added = await grant_role(ctx.session, person_id, ctx.compound.id, role, ctx.person_id, building_id)
     if not added:
         return Reply(t("{name} already is a {role}.", name=person.name, role=role_name(t, role)))
+    done = Reply(t("{name} is now a {role}.", name=person.name, role=role_name(t, role)), toast=t("Done"))
+    if person_id == ctx.person_id:
+        return done
     pt = await ctx.translator_for(person_id)
     return [
-        Reply(t("{name} is now a {role}.", name=person.name, role=role_name(t, role)), toast=t("Done")),
+        done,
         Reply(pt("The secretary of {compound} made you a {role}. Send /help to see what you can do now.",
                  compound=ctx.compound.name, role=role_name(pt, role)), to=ToPerson(person_id)),
     ]
@@ -467,9 +481,12 @@ async def _revoke(ctx: Context, person_id: int, role: Role) -> Replies:
             return Reply(t("A compound must keep at least one secretary. Grant the role to someone else first."))
     if await revoke_role(ctx.session, person_id, ctx.compound.id, role, ctx.now) == 0:
         return Reply(t("{name} is not a {role}.", name=person.name, role=role_name(t, role)))
+    done = Reply(t("{name} is no longer a {role}.", name=person.name, role=role_name(t, role)), toast=t("Done"))
+    if person_id == ctx.person_id:
+        return done
     pt = await ctx.translator_for(person_id)
     return [
-        Reply(t("{name} is no longer a {role}.", name=person.name, role=role_name(t, role)), toast=t("Done")),
+        done,
         Reply(pt("You are no longer a {role} in {compound}.", role=role_name(pt, role), compound=ctx.compound.name),
               to=ToPerson(person_id)),
     ]

@@ -70,16 +70,16 @@ def task_text(ctx: BaseContext, t: Translator, task: VolunteerTask, compound: Co
 
 async def posting(ctx: BaseContext, task: VolunteerTask, compound: Compound, edit: bool) -> Reply:
     """The group posting of a task, or the edit that brings its count up to date."""
-    gt = ctx.translator(compound.language)
+    tr = ctx.translator(compound.language)
     count = await store.signup_count(ctx.session, task.id or 0)
-    text = task_text(ctx, gt, task, compound, count)
+    text = task_text(ctx, tr, task, compound, count)
     buttons: list[Button] = []
     if task.status == "open" and task.starts_at > ctx.now:
         if count < task.wanted:
-            buttons.append(Button.do(gt("Sign up"), "vol.signup", task=task.id))
+            buttons.append(Button.do(tr("Sign up"), "vol.signup", task=task.id))
         else:
-            text += "\n" + gt("This task is full. Thank you, everyone!")
-        buttons.append(Button.do(gt("Withdraw"), "vol.withdraw", task=task.id))
+            text += "\n" + tr("This task is full. Thank you, everyone!")
+        buttons.append(Button.do(tr("Withdraw"), "vol.withdraw", task=task.id))
     key = f"task:{task.id}"
     if edit:
         return Reply(text, buttons=rows(*buttons, per_row=2), edit=key)
@@ -569,7 +569,6 @@ async def attendance_confirm(ctx: Context, msg: Incoming) -> Replies:
         return Reply(t("This attendance sheet was already confirmed; nothing was credited twice."),
                      toast=t("Already confirmed"))
     assert ctx.compound is not None
-    reason = t("Volunteer task: {title}", title=task.title)
     planned = store.planned_hours(task)
     replies: list[Reply] = []
     lines: list[str] = []
@@ -594,10 +593,9 @@ async def attendance_confirm(ctx: Context, msg: Incoming) -> Replies:
             text = rt("Thank you for volunteering at “{title}”! You earned {points} points. Your balance: {balance}.",
                       title=task.title, points=points, balance=total)
         else:
-            text = rt("Your points for “{title}” were corrected by {change:+d}. Your balance: {balance}.",
-                      title=task.title, change=change, balance=total)
+            text = rt("Your points for “{title}” were corrected by {change}. Your balance: {balance}.",
+                      title=task.title, change=f"{change:+d}", balance=total)
         replies.append(Reply(text, to=ToPerson(person.id or 0)))
-    del reason
     summary = t("Attendance confirmed for “{title}”:", title=task.title) + "\n" + "\n".join(
         lines or [t("Nobody signed up.")])
     return [Reply(summary, toast=t("Confirmed")), *replies]

@@ -57,6 +57,8 @@ class Event(StrEnum):
 
 
 ACTIVE = (State.OPEN, State.ACCEPTED, State.NEED_INFO)
+# Events that leave the case where it is: buttons made before them stay valid.
+SIDE_EVENTS = frozenset({Event.REMIND, Event.RATE_DEPARTMENT})
 
 # The one table of allowed transitions: (state, event) -> new state. Anything missing is refused.
 TRANSITIONS: dict[tuple[State | None, Event], State] = {
@@ -86,22 +88,22 @@ def next_state(state: State | None, event: Event) -> State | None:
 
 
 STATE_NAMES = {
-    State.OPEN: N_("open"),
+    State.OPEN: N_("awaiting acceptance"),
     State.ACCEPTED: N_("in progress"),
     State.NEED_INFO: N_("waiting for more information"),
     State.RESOLVED: N_("resolved, waiting for your rating"),
-    State.CLOSED: N_("closed"),
+    State.CLOSED: N_("case closed"),
 }
 EVENT_NAMES = {
-    Event.FILE: N_("filed"),
-    Event.ACCEPT: N_("accepted"),
+    Event.FILE: N_("case filed"),
+    Event.ACCEPT: N_("case accepted"),
     Event.ASK: N_("more information requested"),
-    Event.ANSWER: N_("information added"),
-    Event.RESOLVE: N_("resolved"),
-    Event.HAND_OVER: N_("handed over"),
-    Event.ESCALATE: N_("escalated"),
+    Event.ANSWER: N_("information added by the reporter"),
+    Event.RESOLVE: N_("case resolved"),
+    Event.HAND_OVER: N_("handed over to another handler"),
+    Event.ESCALATE: N_("escalated by the handler"),
     Event.OVERDUE: N_("overdue, escalated"),
-    Event.RATE: N_("rated"),
+    Event.RATE: N_("rated by the reporter"),
     Event.REOPEN: N_("reopened after a low rating"),
     Event.REMIND: N_("rating reminder sent"),
     Event.EXPIRE: N_("closed without a rating"),
@@ -311,7 +313,8 @@ async def transition(session: AsyncSession, case: Case, event: Event, actor_id: 
         raise TransitionRefused(f"{event} is not allowed while {case.state}")
     old = case.state if case.id is not None else None
     case.state = new
-    case.version += 1
+    if event not in SIDE_EVENTS:
+        case.version += 1
     session.add(case)
     await session.flush()
     assert case.id is not None

@@ -217,12 +217,13 @@ def _held(row_id: int, worker: str) -> Any:
                    col(OutboxMessage.claimed_by) == worker)
 
 
-async def mark_delivered(session: AsyncSession, row_id: int, worker: str, message_id: str | None, now: datetime) -> bool:
+async def mark_delivered(session: AsyncSession, row_id: int, worker: str, message_id: str | None, now: datetime,
+                         state: str = DELIVERED) -> bool:
     """False when the claim was lost (the lease ran out and another worker took the row)."""
     result = await session.exec(
         update(OutboxMessage)
         .where(_held(row_id, worker))
-        .values(state=DELIVERED, message_id=message_id, delivered_at=now, last_error="")
+        .values(state=state, message_id=message_id, delivered_at=now, last_error="")
     )
     return result.rowcount == 1
 

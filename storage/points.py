@@ -108,7 +108,7 @@ async def balance(session: AsyncSession, compound_id: int, person_id: int) -> in
 async def lock_person(session: AsyncSession, person_id: int) -> None:
     """Serialises debits of one person: SQLite's transactions already begin IMMEDIATE (one writer); on
     PostgreSQL the person's row is locked, because locking the ledger rows would not stop a new row."""
-    if session.bind.dialect.name != "sqlite":
+    if session.get_bind().dialect.name != "sqlite":
         await session.exec(select(Person.id).where(Person.id == person_id).with_for_update())
 
 

@@ -2,7 +2,8 @@
 
 from sqlmodel import SQLModel
 
-from storage import complaints, needs, services  # noqa: F401
+from storage import complaints, needs, property, services  # noqa: F401
+from storage import announcements, board, meetings  # noqa: F401
 from storage import assembly, compounds, conversations, outbox, party, people, points, schedule, volunteering
 
 metadata = SQLModel.metadata

@@ -138,7 +138,7 @@ async def signup_count(session: AsyncSession, task_id: int) -> int:
 async def lock_task(session: AsyncSession, task_id: int) -> VolunteerTask | None:
     """The task, locked while a sign-up decides whether it is full (SQLite: BEGIN IMMEDIATE already is)."""
     query = select(VolunteerTask).where(VolunteerTask.id == task_id)
-    if session.bind.dialect.name != "sqlite":
+    if session.get_bind().dialect.name != "sqlite":
         query = query.with_for_update()
     return (await session.exec(query)).first()
 

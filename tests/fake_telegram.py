@@ -12,10 +12,15 @@ import asyncio
 import base64
 import itertools
 import json
+import os
+import signal
+import socket
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -76,6 +81,21 @@ def render_html(source: str) -> tuple[str, list[dict[str, Any]]]:
     return parser.text, parser.entities
 
 
+ADMIN_RIGHTS = ("can_be_edited", "is_anonymous", "can_manage_chat", "can_delete_messages", "can_manage_video_chats",
+                "can_restrict_members", "can_promote_members", "can_change_info", "can_invite_users",
+                "can_post_stories", "can_edit_stories", "can_delete_stories")
+
+
+def chat_member(user: dict[str, Any], status: str) -> dict[str, Any]:
+    """A ChatMember of the given status with the fields Telegram always sends for it."""
+    member: dict[str, Any] = {"user": user, "status": status}
+    if status == "administrator":
+        member.update(dict.fromkeys(ADMIN_RIGHTS, False), can_manage_chat=True, can_pin_messages=True)
+    elif status == "kicked":
+        member["until_date"] = 0
+    return member
+
+
 @dataclass
 class Call:
     """One Bot API request the bot made, and what it got back."""
@@ -108,7 +128,10 @@ class Call:
     def buttons(self) -> list[dict[str, Any]]:
         return [b for row in self.markup.get("inline_keyboard", []) for b in row]
 
-    def button(self, label: str) -> dict[str, Any]:
+    def button(self, label: str | int) -> dict[str, Any]:
+        """A button by its position, or by (part of) its label."""
+        if isinstance(label, int):
+            return self.buttons[label]
         for b in self.buttons:
             if label in b["text"]:
                 return b
@@ -144,6 +167,7 @@ class FakeTelegram:
         self.commands: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self.webhook: dict[str, Any] = {}
         self.injected_at: dict[int, float] = {}
+        self.polls = 0
         self._update_ids = itertools.count(100001)
         self._message_ids = itertools.count(1)
         self._changed = asyncio.Condition()
@@ -174,7 +198,7 @@ class FakeTelegram:
         await site.start()
         server = site._server
         assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
         self._session = aiohttp.ClientSession()
         self._pusher = asyncio.create_task(self._push_loop())
         return self
@@ -240,24 +264,24 @@ class FakeTelegram:
             content["caption"] = caption
         return await self.inject({"message": self._message(user, chat or self.private(user), **content)})
 
-    async def press(self, user: dict[str, Any], sent: Call, label: str) -> int:
-        """Press an inline button of a message the bot sent."""
+    async def press(self, user: dict[str, Any], sent: Call, label: str | int) -> str:
+        """Press an inline button of a message the bot sent; returns the callback query's id."""
         button = sent.button(label)
         query_id = f"cq{next(self._update_ids)}"
         self.callback_ids.add(query_id)
         chat = self.chats.get(sent.chat_id) or {"id": int(sent.chat_id), "type": "private"}
         message = dict(sent.result) if isinstance(sent.result, dict) else {}
         message.setdefault("chat", chat)
-        return await self.inject({"callback_query": {
+        await self.inject({"callback_query": {
             "id": query_id, "from": user, "chat_instance": f"ci{sent.chat_id}", "message": message,
             "data": button["callback_data"]}})
+        return query_id
 
     async def bot_membership(self, by: dict[str, Any], chat: dict[str, Any], old: str, new: str) -> int:
         self.chats[str(chat["id"])] = chat
-        member = {"user": self.bot_user}
         return await self.inject({"my_chat_member": {
             "chat": chat, "from": by, "date": int(time.time()),
-            "old_chat_member": {**member, "status": old}, "new_chat_member": {**member, "status": new}}})
+            "old_chat_member": chat_member(self.bot_user, old), "new_chat_member": chat_member(self.bot_user, new)}})
 
     async def inject(self, update: dict[str, Any]) -> int:
         """Queue an update (for getUpdates, or pushed to the webhook once one is set); returns its id."""
@@ -283,9 +307,9 @@ class FakeTelegram:
         return [c for c in self.calls if c.method in methods and c.ok == ok
                 and (chat_id is None or c.chat_id == str(chat_id))]
 
-    async def wait_for(self, predicate: Callable[[Call], bool], timeout: float = 10.0, after: int = 0) -> Call:
+    async def wait_for(self, predicate: Callable[[Call], bool], wait: float = 10.0, after: int = 0) -> Call:
         """The first call (from index `after`) matching `predicate`, waiting for it to arrive."""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + wait
         async with self._changed:
             while True:
                 for call in self.calls[after:]:
@@ -293,17 +317,17 @@ class FakeTelegram:
                         return call
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise AssertionError(f"no matching call within {timeout}s; calls: "
+                    raise AssertionError(f"no matching call within {wait}s; calls: "
                                          f"{[(c.method, c.chat_id, c.text[:60]) for c in self.calls[after:]]}")
                 try:
                     await asyncio.wait_for(self._changed.wait(), remaining)
                 except TimeoutError:
                     pass
 
-    async def reply_to(self, chat_id: str | int, after: int, timeout: float = 10.0, contains: str = "") -> Call:
+    async def reply_to(self, chat_id: str | int, after: int, wait: float = 10.0, contains: str = "") -> Call:
         """The next message the bot sends into `chat_id` after call index `after`."""
         return await self.wait_for(lambda c: c.method in ("sendmessage", "sendphoto", "senddocument") and c.ok
-                                   and c.chat_id == str(chat_id) and contains in c.text, timeout, after)
+                                   and c.chat_id == str(chat_id) and contains in c.text, wait, after)
 
     # ---- the Bot API -------------------------------------------------------------------------------------
 
@@ -369,6 +393,7 @@ class FakeTelegram:
         if method == "getme":
             return self.bot_user
         if method == "getupdates":
+            self.polls += 1
             return await self._get_updates(p)
         if method == "deletewebhook":
             self.webhook = {}
@@ -551,3 +576,104 @@ class FakeTelegram:
         body = await request.json()
         self.files[body["file_id"]] = base64.b64decode(body["data"])
         return web.json_response({"ok": True})
+
+
+# ---- the real bot process against the fake --------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+# Demo people who also have a Telegram account in the end-to-end tests: name → Telegram user id.
+TELEGRAM_PEOPLE = {"王书记": 1001, "张三": 1005, "李四": 1006, "陈阿姨": 1008}
+GROUP_ID = -1009000001
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def link_telegram(db_url: str) -> None:
+    """Give some demo people a Telegram identity and bind a Telegram group to 幸福里."""
+    from sqlmodel import select
+
+    from storage.compounds import Chat, Compound
+    from storage.db import make_engine, make_sessionmaker, transaction
+    from storage.demo import DEMO_CODE, DEMO_GROUP
+    from storage.people import Identity, Person
+
+    engine = make_engine(db_url)
+    try:
+        async with transaction(make_sessionmaker(engine)) as session:
+            compound = (await session.exec(select(Compound).where(Compound.code == DEMO_CODE))).one()
+            for name, user_id in TELEGRAM_PEOPLE.items():
+                person = (await session.exec(select(Person).where(Person.name == name))).one()
+                assert person.id is not None
+                session.add(Identity(person_id=person.id, platform="telegram", platform_user_id=str(user_id),
+                                     private_chat_id=str(user_id)))
+            session.add(Chat(platform="telegram", platform_chat_id=str(GROUP_ID), kind="group", title=DEMO_GROUP,
+                             compound_id=compound.id))
+    finally:
+        await engine.dispose()
+
+
+@dataclass
+class BotProcess:
+    """`linli run` in a subprocess, pointed at the fake server; its log goes to `log_path`."""
+
+    db_url: str
+    fake: FakeTelegram
+    workdir: Path
+    webhook_secret: str = ""
+    extra_env: dict[str, str] = field(default_factory=dict)
+    http_port: int = field(default_factory=free_port)
+    process: asyncio.subprocess.Process | None = None
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / "linli.log"
+
+    @property
+    def webhook_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}/telegram/webhook"
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "WECOM_"))}
+        env.update(
+            PYTHONPATH=str(ROOT), DATABASE_URL=self.db_url, TELEGRAM_BOT_TOKEN=self.fake.token,
+            TELEGRAM_API_BASE_URL=self.fake.url, HTTP_HOST="127.0.0.1", HTTP_PORT=str(self.http_port),
+            OUTBOX_TICK_SECONDS="0.2", DEMO="false", LOG_LEVEL="INFO",
+        )
+        if self.webhook_secret:
+            env.update(TELEGRAM_WEBHOOK_URL=self.webhook_url, TELEGRAM_WEBHOOK_SECRET=self.webhook_secret)
+        env.update(self.extra_env)
+        return env
+
+    async def start(self, wait: float = 30.0) -> None:
+        before = len(self.fake.calls)
+        polls = self.fake.polls
+        log = open(self.log_path, "ab")  # noqa: ASYNC230 - handed to the child process
+        # A working directory of its own: no developer's `.env` leaks into the test.
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", "run", cwd=self.workdir, env=self.env(), stdout=log, stderr=log)
+        log.close()
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            if self.process.returncode is not None:
+                raise AssertionError(f"linli run exited with {self.process.returncode}:\n{self.log()}")
+            started = [c.method for c in self.fake.calls[before:]]
+            if "setmycommands" in started and (
+                    ("setwebhook" in started) if self.webhook_secret else self.fake.polls > polls):
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"linli run did not start in {wait}s:\n{self.log()}")
+
+    async def stop(self, sig: int = signal.SIGTERM, wait: float = 20.0) -> int:
+        if self.process is None or self.process.returncode is not None:
+            return self.process.returncode or 0 if self.process else 0
+        self.process.send_signal(sig)
+        code = await asyncio.wait_for(self.process.wait(), wait)
+        self.process = None
+        return code
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-4000:] if self.log_path.exists() else ""

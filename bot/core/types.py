@@ -196,6 +196,9 @@ class Delivery:
     # The platform refused for good (blocked, kicked, chat gone): stop retrying.
     permanent: bool = False
     error: str = ""
+    # Recorded instead of "delivered" when the platform accepted the message but has not sent it yet
+    # (WeCom customer groups: "waiting_confirm" until a staff member confirms the mass send).
+    state: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -277,20 +277,20 @@ class Console:
             self._note(f"unknown console line {line!r}")
 
     def _find_button(self, which: str) -> OutButton | None:
-        shown = self.seen_by()
-        for message in reversed(shown):
-            if not message.buttons:
-                continue
-            flat = [b for row in message.buttons for b in row]
-            if which.isdigit() and 1 <= int(which) <= len(flat):
-                return flat[int(which) - 1]
-            for button in flat:
-                if button.label == which:
-                    return button
-            for button in flat:
-                if which in button.label:
-                    return button
+        """A number counts on the last message with buttons; a label may also be on an older message, as a
+        person scrolls up to press an earlier button (which is how stale buttons get pressed)."""
+        with_buttons = [m for m in reversed(self.seen_by()) if m.buttons]
+        if not with_buttons:
             return None
+        if which.isdigit():
+            flat = [b for row in with_buttons[0].buttons for b in row]
+            if 1 <= int(which) <= len(flat):
+                return flat[int(which) - 1]
+        for exact in (True, False):
+            for message in with_buttons:
+                for button in (b for row in message.buttons for b in row):
+                    if (button.label == which) if exact else (which in button.label):
+                        return button
         return None
 
     async def _send(self, **fields: object) -> list[Shown]:

@@ -61,6 +61,7 @@ ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member"]
 COMMAND_LANGUAGES = (("zh", "zh_CN"), ("en", "en"))
 PRESENT = {ChatMember.MEMBER, ChatMember.ADMINISTRATOR, ChatMember.OWNER, ChatMember.RESTRICTED}
 GONE = {ChatMember.LEFT, ChatMember.BANNED}
+CONCURRENT_UPDATES = 16
 
 
 def api_urls(base: str) -> tuple[str, str]:
@@ -240,7 +241,10 @@ class TelegramTransport:
             .base_url(base_url)
             .base_file_url(file_url)
             .rate_limiter(limiter)
-            .concurrent_updates(False)  # One at a time keeps each chat's messages in order.
+            # Updates of different chats overlap (one chat's database work with another's sending);
+            # a lock per chat keeps each chat's messages in order.
+            .concurrent_updates(CONCURRENT_UPDATES)
+            .job_queue(None)  # Our own scheduler runs the jobs.
         )
         if self.webhook:
             builder = builder.updater(None)
@@ -257,6 +261,8 @@ class TelegramTransport:
         self._idle = asyncio.Event()
         self._idle.set()
         self._stopping = False
+        # Per chat: its lock and how many updates hold or wait for it (the entry goes when none do).
+        self._chat_locks: dict[str, tuple[asyncio.Lock, int]] = {}
 
     # ---- life cycle -------------------------------------------------------------------------------------
 
@@ -341,9 +347,19 @@ class TelegramTransport:
         assert isinstance(update, Update) and self.core is not None
         self._in_flight += 1
         self._idle.clear()
+        chat = update.effective_chat
+        key = str(chat.id) if chat is not None else ""
+        lock, users = self._chat_locks.get(key, (asyncio.Lock(), 0))
+        self._chat_locks[key] = (lock, users + 1)
         try:
-            await self._process(update)
+            async with lock:
+                await self._process(update)
         finally:
+            lock, users = self._chat_locks[key]
+            if users <= 1:
+                del self._chat_locks[key]
+            else:
+                self._chat_locks[key] = (lock, users - 1)
             self._in_flight -= 1
             if self._in_flight == 0:
                 self._idle.set()

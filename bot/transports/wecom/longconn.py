@@ -47,6 +47,7 @@ class LongConnection:
                                                reconnect_interval=reconnect_ms, max_reconnect_attempts=-1,
                                                logger=_SdkLog()))
         self.replaced = False
+        self._reconnect_task: asyncio.Future[Any] | None = None
         self.client.on("message", self._on_frame)
         self.client.on("event", self._on_frame)
         self.client.on("authenticated", lambda: log.info("WeCom long connection authenticated"))
@@ -54,6 +55,26 @@ class LongConnection:
         self.client.on("reconnecting", lambda attempt: log.info("WeCom long connection: reconnect attempt %s",
                                                                 attempt))
         self._task: asyncio.Task[Any] | None = None
+        self._reconnect_after_clean_close()
+
+    def _reconnect_after_clean_close(self) -> None:
+        """With websockets >= 14 a clean close (the server's close frame) ends the SDK's receive loop quietly,
+        and the SDK then never reconnects: treat that end like any other drop."""
+        manager: Any = self.client._ws_manager
+        receive_loop = manager._receive_loop
+
+        async def receive_until_closed() -> None:
+            await receive_loop()
+            ws = manager._ws
+            if manager._is_manual_close or self.replaced or ws is None or aibot.ws._ws_is_open(ws):
+                return
+            log.warning("WeCom long connection closed by the server; reconnecting with backoff")
+            manager._stop_heartbeat()
+            manager._clear_pending_messages("WebSocket connection closed")
+            # A task of its own: connect() cancels the receive task this code runs in.
+            self._reconnect_task = asyncio.ensure_future(manager._schedule_reconnect())
+
+        manager._receive_loop = receive_until_closed
 
     async def start(self) -> None:
         # The SDK's connect() keeps retrying inside; run it beside the rest of the app.

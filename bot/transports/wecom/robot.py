@@ -27,6 +27,8 @@ class RobotPoster:
         self._session = session_factory
         self.base_url = base_url.rstrip("/")
         self.per_minute = max(per_minute, 1)
+        # Parts of a message already posted, so a retry after 45009 does not post them twice.
+        self._posted_parts: dict[str, int] = {}
 
     async def _post(self, key: str, body: dict[str, Any]) -> dict[str, Any]:
         session: aiohttp.ClientSession = await self._session()
@@ -54,19 +56,27 @@ class RobotPoster:
         return bodies
 
     async def post(self, key: str, message: OutMessage) -> Delivery:
+        bodies: list[dict[str, Any] | None] = list(self.bodies(message))
+        if message.document is not None:
+            bodies.append(None)  # the file, uploaded when its turn comes
+        progress = hashlib.sha1(repr((key, message.text, [b and hashlib.md5(repr(b).encode()).hexdigest()
+                                                           for b in bodies])).encode()).hexdigest()
+        done = self._posted_parts.get(progress, 0)
         try:
-            bodies = self.bodies(message)
-            if message.document is not None:
-                uploaded = await self._upload(key, message.document.data, message.document.filename)
-                if uploaded.get("errcode", 0) != 0:
-                    return self._failure(uploaded)
-                bodies.append({"msgtype": "file", "file": {"media_id": uploaded["media_id"]}})
-            for body in bodies:
+            for index, body in enumerate(bodies[done:], start=done):
+                if body is None:
+                    assert message.document is not None
+                    uploaded = await self._upload(key, message.document.data, message.document.filename)
+                    if uploaded.get("errcode", 0) != 0:
+                        return self._failure(uploaded)
+                    body = {"msgtype": "file", "file": {"media_id": uploaded["media_id"]}}
                 result = await self._post(key, body)
                 if result.get("errcode", 0) != 0:
                     return self._failure(result)
+                self._posted_parts[progress] = index + 1
         except aiohttp.ClientError as exc:
             return Delivery(False, error=f"webhook: {exc}"[:400])
+        self._posted_parts.pop(progress, None)
         return Delivery(True, message_id=f"robot:{hashlib.sha1(key.encode()).hexdigest()[:8]}")
 
     def _failure(self, result: dict[str, Any]) -> Delivery:

@@ -42,6 +42,9 @@ CONTACT_HINT = N_("(WeCom cannot share a phone number with a button: type it, or
 SINGLE_CHAT_HINT = N_("Please continue in a single chat with me: open my profile, send me any message there, "
                       "and we carry on where you left off.")
 ROBOT_PREFIX = "robot:"
+CUSTOMER_PREFIX = "customer:"
+CONFIRM_HINT = N_("A post to the residents' customer groups is waiting for your confirmation: open WeCom, "
+                  "客户联系 → 客户群群发 (customer group mass send), check it and send it. The text begins: {start}")
 
 
 class Sender(Protocol):
@@ -72,6 +75,7 @@ class WeComTransport:
         self.long: Sender | None = None
         self.callback: Sender | None = None
         self.robot: Any = None
+        self.contact: Any = None
         # Cards we sent, by task_id, so a press can show what was chosen (bounded: old cards just lose that).
         self.cards: OrderedDict[str, dict[str, Any]] = OrderedDict()
         # A person's messages are handled one at a time: WeCom allows 3 in flight per person; queue the rest.
@@ -104,6 +108,11 @@ class WeComTransport:
         self.attach(core)
         settings = self.settings
         self.robot = RobotPoster(self.http, settings.wecom_api_base_url, settings.wecom_robot_per_minute)
+        if settings.wecom_corp_id and settings.wecom_contact_secret:
+            from bot.transports.wecom.contact import ContactClient
+
+            self.contact = ContactClient(self.http, settings.wecom_api_base_url, settings.wecom_corp_id,
+                                         settings.wecom_contact_secret)
         if settings.wecom_bot_id and settings.wecom_bot_secret:
             connection = LongConnection(self, settings.wecom_bot_id, settings.wecom_bot_secret,
                                         settings.wecom_ws_url)
@@ -126,9 +135,10 @@ class WeComTransport:
         if self._http is not None:
             await self._http.close()
 
-    def t(self, msgid: str) -> str:
+    def t(self, msgid: str, **kwargs: Any) -> str:
+        # The transport does not know who reads a hint on a card: WeCom people default to zh_CN.
         assert self.core is not None
-        return self.core.catalogs.translator(self.settings.default_language)(msgid)
+        return self.core.catalogs.translator(self.settings.default_language)(msgid, **kwargs)
 
     async def fetch_file(self, file_id: str) -> bytes:
         """An image a person sent (fetched only when a handler needs it): downloaded and decrypted."""
@@ -200,22 +210,41 @@ class WeComTransport:
 
     # ---- output (the outbox) ------------------------------------------------------------------------
 
-    async def _webhook_key(self, chat_id: str) -> str | None:
+    async def _secrets(self, chat_id: str) -> dict[str, Any]:
         if self.core is None:
-            return None
+            return {}
         async with self.core.sessions() as session:
             chat = (await session.exec(select(Chat).where(Chat.platform == PLATFORM,
                                                           Chat.platform_chat_id == chat_id))).first()
-        if chat is None:
-            return None
-        key = (chat.secrets or {}).get("webhook_key")
+        return dict(chat.secrets or {}) if chat is not None else {}
+
+    async def _webhook_key(self, chat_id: str) -> str | None:
+        key = (await self._secrets(chat_id)).get("webhook_key")
         return str(key) if key else None
+
+    async def _customer_groups(self, chat_id: str, message: OutMessage) -> Delivery:
+        if self.contact is None:
+            return Delivery(False, permanent=True, error="WECOM_CORP_ID / WECOM_CONTACT_SECRET are not set")
+        sender = str((await self._secrets(chat_id)).get("sender", ""))
+        if not sender:
+            return Delivery(False, permanent=True, error="no staff member chosen to confirm customer-group posts")
+        result: Delivery = await self.contact.mass_send(sender, message)
+        if result.ok and self.long is not None:
+            # Tell the staff member what to confirm, in their single chat with the bot.
+            start = message.text.strip().replace("\n", " ")[:40]
+            notice = self.t(CONFIRM_HINT, start=start)
+            told = await self.long.send(sender, markdown_bodies(notice))
+            if not told.ok:
+                log.warning("could not tell %s about the customer-group post: %s", sender, told.error)
+        return result
 
     async def deliver(self, chat_id: str, chat_kind: str, message: OutMessage) -> Delivery:
         if chat_kind == "group" and self.robot is not None:
             key = await self._webhook_key(chat_id)
             if key is not None:
                 return await self.robot.post(key, message)
+        if chat_id.startswith(CUSTOMER_PREFIX):
+            return await self._customer_groups(chat_id, message)
         if chat_id.startswith(ROBOT_PREFIX):
             return Delivery(False, permanent=True, error="group robot without a webhook key")
         bodies = active_bodies(message, self.t(CONTACT_HINT))

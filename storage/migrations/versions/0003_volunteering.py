@@ -13,7 +13,6 @@ from alembic import op
 
 import storage.db
 
-
 revision: str = '0003_volunteering'
 down_revision: str | Sequence[str] | None = '0001_foundation'
 branch_labels: str | Sequence[str] | None = ('volunteering',)

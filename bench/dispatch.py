@@ -1,0 +1,345 @@
+"""Dispatch benchmark: messages per second and p50/p99 latency through the core (`Core.handle`, SQLite file,
+console platform) with 100 compounds and 10,000 residents seeded, for a mix of /help, /start menus and
+complete join flows; then the floor: a bare python-telegram-bot 22 echo bot fed the same number of updates
+in-process (`Application.process_update`, replies answered by a local request object, no network).
+
+    .venv/bin/python -m bench.dispatch                  # 5,000 messages
+    .venv/bin/python -m bench.dispatch --messages 20000 --profile
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import itertools
+import json
+import pstats
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from sqlmodel import insert
+
+from bot.app import App, build_app
+from bot.core.clock import Clock
+from bot.core.types import Contact, Incoming, OutMessage
+from bot.settings import Settings
+from storage import migrate
+from storage.compounds import Building, Compound, Room, RosterOwner, Unit
+from storage.db import make_engine, make_sessionmaker, transaction
+from storage.people import Identity, Membership, Person, RoleGrant
+
+PLATFORM = "console"
+BUILDINGS, UNITS, FLOORS, PER_FLOOR = 5, 2, 5, 2  # 100 rooms a compound
+
+
+def invite(compound: int) -> str:
+    return f"BENCH{compound:03d}"
+
+
+def roster_phone(compound: int, building: int, unit: int, floor: int, index: int) -> str:
+    return f"139{compound:03d}{building}{unit}{floor}{index}0"
+
+
+# ---- seeding ---------------------------------------------------------------------------------------------
+
+
+async def seed(url: str, compounds: int, residents: int) -> None:
+    """Bulk inserts with explicit ids: 100 compounds × 100 rooms, residents spread over them."""
+    now = datetime.now(UTC)
+    rows: dict[type[Any], list[dict[str, Any]]] = {m: [] for m in (Compound, Building, Unit, Room, RosterOwner,
+                                                                   Person, Identity, Membership, RoleGrant)}
+    room_ids: list[tuple[int, int]] = []  # (compound, room id)
+    building_id = unit_id = room_id = 0
+    for c in range(1, compounds + 1):
+        rows[Compound].append(Compound(id=c, code=f"B{c:03d}", name=f"小区{c}", invite_code=invite(c),
+                                       created_at=now).model_dump())
+        for b in range(1, BUILDINGS + 1):
+            building_id += 1
+            rows[Building].append({"id": building_id, "compound_id": c, "name": f"{b}栋", "sort": b})
+            for u in range(1, UNITS + 1):
+                unit_id += 1
+                rows[Unit].append({"id": unit_id, "building_id": building_id, "name": f"{u}单元", "sort": u})
+                for floor in range(1, FLOORS + 1):
+                    for index in range(1, PER_FLOOR + 1):
+                        room_id += 1
+                        rows[Room].append({"id": room_id, "compound_id": c, "building_id": building_id,
+                                           "unit_id": unit_id, "number": f"{floor}0{index}", "floor": floor,
+                                           "area": Decimal("88.50"), "unsold": False})
+                        rows[RosterOwner].append({"room_id": room_id, "name": f"业主{room_id}",
+                                                  "phone": roster_phone(c, b, u, floor, index)})
+                        room_ids.append((c, room_id))
+    for p in range(1, residents + 1):
+        c, r = room_ids[(p - 1) % len(room_ids)]
+        rows[Person].append(Person(id=p, name=f"居民{p}", current_compound_id=c, created_at=now).model_dump())
+        rows[Identity].append(Identity(person_id=p, platform=PLATFORM, platform_user_id=f"r{p}",
+                                       private_chat_id=f"p:r{p}", last_seen_at=now).model_dump(exclude={"id"}))
+        rows[Membership].append(Membership(person_id=p, compound_id=c, room_id=r, relation="owner",
+                                           status="approved", created_at=now).model_dump(exclude={"id"}))
+        if p <= compounds:  # the first resident of each compound is its secretary
+            rows[RoleGrant].append(RoleGrant(person_id=p, compound_id=c, role="secretary",
+                                             granted_at=now).model_dump(exclude={"id"}))
+    engine = make_engine(url)
+    async with transaction(make_sessionmaker(engine)) as session:
+        for model, values in rows.items():
+            for start in range(0, len(values), 1000):
+                await session.exec(insert(model), params=values[start : start + 1000])
+    await engine.dispose()
+
+
+# ---- the message mix ------------------------------------------------------------------------------------
+
+
+@dataclass
+class JoinFlow:
+    user: str
+    compound: int
+    step: int = 0
+    last: OutMessage | None = None
+    picked: list[str] = field(default_factory=list)
+    match_phone: bool = True
+
+
+class Mix:
+    """40% /help, 30% /start, 30% steps of complete join flows (half approved by the roster phone)."""
+
+    def __init__(self, compounds: int, residents: int, seed: int = 7) -> None:
+        self.random = random.Random(seed)
+        self.compounds = compounds
+        self.residents = residents
+        self.ids = itertools.count(1)
+        self.newcomers = itertools.count(1)
+        self.flows: list[JoinFlow] = []
+        self.completed = 0
+
+    def _incoming(self, user: str, **fields: Any) -> Incoming:
+        return Incoming(platform=PLATFORM, update_id=f"bench-{next(self.ids)}", chat_id=f"p:{user}",
+                        chat_kind="private", user_id=user, user_name=user, **fields)
+
+    def next(self) -> tuple[Incoming, JoinFlow | None]:
+        roll = self.random.random()
+        if roll < 0.3:
+            return self._join_step()
+        user = f"r{self.random.randint(1, self.residents)}"
+        if roll < 0.7:
+            return self._incoming(user, text="/help", command="help"), None
+        return self._incoming(user, text="/start", command="start"), None
+
+    def _join_step(self) -> tuple[Incoming, JoinFlow]:
+        if len(self.flows) < 20:
+            compound = self.random.randint(1, self.compounds)
+            flow = JoinFlow(f"n{next(self.newcomers)}", compound, match_phone=self.random.random() < 0.5)
+            self.flows.append(flow)
+            code = invite(compound)
+            return self._incoming(flow.user, text=f"/join {code}", command="join", args=code), flow
+        flow = self.random.choice(self.flows)
+        if flow.step == 5:
+            if flow.match_phone:
+                b, u, number = (int(flow.picked[0][0]), int(flow.picked[1][0]), flow.picked[2])
+                phone = roster_phone(flow.compound, b, u, int(number[0]), int(number[-1]))
+                return self._incoming(flow.user, contact=Contact(phone, flow.user)), flow
+            skip = flow.last.buttons[1][0] if flow.last else None
+            return self._incoming(flow.user, button=skip.data if skip else "x"), flow
+        assert flow.last is not None and flow.last.buttons, (flow, flow.last)
+        buttons = [b for row in flow.last.buttons for b in row]
+        button = buttons[0] if flow.step == 4 else self.random.choice(buttons)
+        flow.picked.append(button.label)
+        return self._incoming(flow.user, button=button.data), flow
+
+    def answered(self, flow: JoinFlow | None, messages: list[OutMessage]) -> None:
+        if flow is None:
+            return
+        flow.last = messages[-1] if messages else None
+        flow.step += 1
+        if flow.step == 6:
+            self.flows.remove(flow)
+            self.completed += 1
+
+
+# ---- measuring ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    name: str
+    messages: int
+    seconds: float
+    latencies: list[float]
+
+    @property
+    def per_second(self) -> float:
+        return self.messages / self.seconds
+
+    @property
+    def cost_ms(self) -> float:
+        return self.seconds / self.messages * 1000
+
+    def pct(self, q: float) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+    def line(self) -> str:
+        return (f"{self.name:<28} {self.messages:>7} msgs  {self.per_second:>8.0f} msg/s  "
+                f"p50 {self.pct(0.50):6.2f} ms  p99 {self.pct(0.99):6.2f} ms  "
+                f"mean {statistics.fmean(self.latencies) * 1000:6.2f} ms")
+
+
+async def timed(name: str, count: int, step: Callable[[int], Awaitable[None]]) -> Result:
+    latencies: list[float] = []
+    started = time.perf_counter()
+    for i in range(count):
+        t0 = time.perf_counter()
+        await step(i)
+        latencies.append(time.perf_counter() - t0)
+    return Result(name, count, time.perf_counter() - started, latencies)
+
+
+async def bench_core(app: App, compounds: int, residents: int, count: int, warmup: int) -> tuple[Result, Mix]:
+    mix = Mix(compounds, residents)
+
+    async def one(_: int) -> None:
+        incoming, flow = mix.next()
+        messages = await app.core.handle(incoming)
+        if messages and "出了点问题" in messages[0].text:
+            raise RuntimeError(f"the core failed on {incoming}")
+        mix.answered(flow, messages)
+
+    await timed("warm-up", warmup, one)
+    mix.completed = 0
+    return await timed("linli core (SQLite)", count, one), mix
+
+
+# ---- the floor: python-telegram-bot echo ------------------------------------------------------------------
+
+
+def _ptb_request_class() -> type[Any]:
+    from telegram.request import BaseRequest, RequestData
+
+    class LocalRequest(BaseRequest):
+        """Answers the Bot API locally: getMe and sendMessage, without any network."""
+
+        def __init__(self) -> None:
+            self.sent = 0
+
+        async def initialize(self) -> None:
+            return None
+
+        async def shutdown(self) -> None:
+            return None
+
+        @property
+        def read_timeout(self) -> float | None:
+            return None
+
+        async def do_request(self, url: str, method: str, request_data: RequestData | None = None,
+                             *args: Any, **kwargs: Any) -> tuple[int, bytes]:
+            endpoint = url.rsplit("/", 1)[-1]
+            params = request_data.parameters if request_data else {}
+            result: Any
+            if endpoint == "getMe":
+                result = {"id": 123, "is_bot": True, "first_name": "echo", "username": "echo_bot",
+                          "can_join_groups": True, "can_read_all_group_messages": False,
+                          "supports_inline_queries": False}
+            elif endpoint == "sendMessage":
+                self.sent += 1
+                result = {"message_id": self.sent, "date": 0, "text": params.get("text", ""),
+                          "chat": {"id": int(params["chat_id"]), "type": "private"}}
+            else:
+                result = True
+            return 200, json.dumps({"ok": True, "result": result}).encode()
+
+    return LocalRequest
+
+
+async def bench_ptb(count: int, warmup: int) -> Result:
+    from telegram import Update
+    from telegram.ext import Application, ContextTypes, MessageHandler, filters
+
+    request = _ptb_request_class()()
+    application = Application.builder().token("123:abc").updater(None).request(request).get_updates_request(
+        _ptb_request_class()()).build()
+
+    async def echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        assert update.message is not None
+        await update.message.reply_text(update.message.text or "")
+
+    application.add_handler(MessageHandler(filters.TEXT, echo))
+    await application.initialize()
+    ids = itertools.count(1)
+
+    async def one(_: int) -> None:
+        n = next(ids)
+        user = 1000 + n % 10_000
+        payload = {"update_id": n, "message": {
+            "message_id": n, "date": 0, "text": "/help" if n % 2 else "hello",
+            "chat": {"id": user, "type": "private", "first_name": "u"},
+            "from": {"id": user, "is_bot": False, "first_name": "u"}}}
+        await application.process_update(Update.de_json(payload, application.bot))
+
+    await timed("warm-up", warmup, one)
+    before = request.sent
+    result = await timed("python-telegram-bot echo", count, one)
+    assert request.sent - before == count, "the echo bot did not answer every update"
+    await application.shutdown()
+    return result
+
+
+# ---- main -----------------------------------------------------------------------------------------------
+
+
+async def main(args: argparse.Namespace) -> None:
+    directory = Path(args.db_dir or tempfile.mkdtemp(prefix="linli-bench-"))
+    path = directory / "bench.db"
+    path.unlink(missing_ok=True)
+    url = f"sqlite+aiosqlite:///{path}"
+    started = time.perf_counter()
+    migrate.upgrade(url)
+    await seed(url, args.compounds, args.residents)
+    print(f"seeded {args.compounds} compounds, {args.residents} residents in {time.perf_counter() - started:.1f} s "
+          f"({path})")
+    settings = Settings(_env_file=None, database_url=url, demo=False)  # type: ignore[call-arg]
+    app = build_app(settings, clock=Clock())
+    profiler = cProfile.Profile() if args.profile else None
+    try:
+        if profiler:
+            profiler.enable()
+        core, mix = await bench_core(app, args.compounds, args.residents, args.messages, args.warmup)
+        if profiler:
+            profiler.disable()
+    finally:
+        await app.close()
+    floor = await bench_ptb(args.messages, args.warmup)
+    print(core.line())
+    print(f"{'':<28} ({mix.completed} join flows completed)")
+    print(floor.line())
+    print(f"cost per message: core {core.cost_ms:.3f} ms, floor {floor.cost_ms:.3f} ms, "
+          f"ratio {core.cost_ms / floor.cost_ms:.2f}x")
+    print(f"targets: >= 2000 msg/s: {'yes' if core.per_second >= 2000 else 'NO'}; "
+          f"p99 <= 10 ms: {'yes' if core.pct(0.99) <= 10 else 'NO'}; "
+          f"<= 3x the floor: {'yes' if core.cost_ms <= 3 * floor.cost_ms else 'NO'}")
+    if profiler:
+        pstats.Stats(profiler, stream=sys.stdout).sort_stats("cumulative").print_stats(35)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--messages", type=int, default=5000)
+    parser.add_argument("--warmup", type=int, default=300)
+    parser.add_argument("--compounds", type=int, default=100)
+    parser.add_argument("--residents", type=int, default=10_000)
+    parser.add_argument("--db-dir", help="where to put the database (default: a new temporary directory)")
+    parser.add_argument("--profile", action="store_true", help="cProfile the core run and print the top")
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":
+    asyncio.run(main(parse_args()))

@@ -1,0 +1,143 @@
+"""Telegram end to end: messages per second and p50/p99 latency from an update injected into the fake Bot API
+server to the bot's reply arriving there, through the real `linli run` process over loopback, with long
+polling and with the webhook; then the same messages through `Core.handle` in process, for the transport's
+share of the cost.
+
+    .venv/bin/python -m bench.telegram_e2e                    # 300 messages per mode
+    .venv/bin/python -m bench.telegram_e2e --messages 1000 --users 16
+
+Each virtual user sends `/help` in their private chat and waits for the answer before sending the next
+(closed loop); `--users` of them run at once. The bot's outgoing limiter (30 messages/s, Telegram's guidance)
+is switched off, since it would measure the limit rather than the bot; `--limited` keeps it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bot.app import build_app
+from bot.core.types import Incoming
+from bot.settings import Settings
+from storage import migrate
+from storage.db import make_engine, make_sessionmaker, transaction
+from storage.demo import seed_demo
+from tests.fake_telegram import BotProcess, FakeTelegram, link_telegram
+
+FIRST_USER = 50001
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def summary(name: str, latencies: list[float], elapsed: float) -> dict[str, float | str]:
+    return {"mode": name, "messages": len(latencies), "per_second": len(latencies) / elapsed,
+            "p50_ms": percentile(latencies, 50) * 1000, "p99_ms": percentile(latencies, 99) * 1000,
+            "mean_ms": statistics.fmean(latencies) * 1000}
+
+
+async def prepare(workdir: Path) -> str:
+    url = f"sqlite+aiosqlite:///{workdir / 'bench.db'}"
+    await asyncio.to_thread(migrate.upgrade, url)
+    engine = make_engine(url)
+    async with transaction(make_sessionmaker(engine)) as session:
+        await seed_demo(session)
+    await engine.dispose()
+    await link_telegram(url)
+    return url
+
+
+async def through_process(url: str, workdir: Path, messages: int, users: int, webhook: bool,
+                          limited: bool) -> dict[str, float | str]:
+    fake = await FakeTelegram().start()
+    env = {} if limited else {"TELEGRAM_GLOBAL_PER_SECOND": "0"}
+    bot = BotProcess(url, fake, workdir, webhook_secret="bench-secret" if webhook else "", extra_env=env)
+    await bot.start()
+    latencies: list[float] = []
+    per_user = max(1, messages // users)
+
+    async def person(index: int) -> None:
+        user = fake.user(FIRST_USER + index, f"bench{index}", "en")
+        for _ in range(per_user):
+            after = len(fake.calls)
+            update_id = await fake.say(user, None, "/help")
+            reply = await fake.reply_to(user["id"], after, wait=30)
+            latencies.append(reply.at - fake.injected_at[update_id])
+
+    try:
+        # One round first so every person exists; then the measured rounds.
+        await asyncio.gather(*(person(i) for i in range(users)))
+        latencies.clear()
+        started = time.perf_counter()
+        await asyncio.gather(*(person(i) for i in range(users)))
+        elapsed = time.perf_counter() - started
+    finally:
+        await bot.stop()
+        await fake.stop()
+    return summary("webhook" if webhook else "polling", latencies, elapsed)
+
+
+async def in_process(url: str, messages: int, users: int) -> dict[str, float | str]:
+    """The same `/help` messages straight into `Core.handle`: what the bot costs without Telegram around it."""
+    app = build_app(Settings(_env_file=None, database_url=url))  # type: ignore[call-arg]
+    counter = iter(range(10**9))
+    run = time.time_ns()
+    latencies: list[float] = []
+    per_user = max(1, messages // users)
+
+    async def person(index: int) -> None:
+        for _ in range(per_user):
+            incoming = Incoming(platform="telegram", update_id=f"inproc-{run}-{next(counter)}", chat_id=str(70001 + index),
+                                chat_kind="private", user_id=str(70001 + index), user_name=f"p{index}",
+                                language="en", text="/help", command="help")
+            started = time.perf_counter()
+            replies = await app.core.handle(incoming)
+            latencies.append(time.perf_counter() - started)
+            assert replies, "no reply"
+
+    try:
+        await asyncio.gather(*(person(i) for i in range(users)))
+        latencies.clear()
+        started = time.perf_counter()
+        await asyncio.gather(*(person(i) for i in range(users)))
+        elapsed = time.perf_counter() - started
+    finally:
+        await app.close()
+    return summary("Core.handle in process", latencies, elapsed)
+
+
+async def main(messages: int, users: int, limited: bool) -> None:
+    with tempfile.TemporaryDirectory(prefix="linli-tg-bench-") as tmp:
+        workdir = Path(tmp)
+        url = await prepare(workdir)
+        results = [
+            await through_process(url, workdir, messages, users, webhook=False, limited=limited),
+            await through_process(url, workdir, messages, users, webhook=True, limited=limited),
+            await in_process(url, messages, users),
+        ]
+    core = results[-1]
+    print(f"{messages} messages per mode, {users} users at once, limiter {'on' if limited else 'off'}\n")
+    print(f"{'mode':<24}{'msg/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'mean ms':>9}  core share of the mean")
+    for r in results:
+        share = float(core["mean_ms"]) / float(r["mean_ms"]) * 100
+        print(f"{r['mode']!s:<24}{float(r['per_second']):>8.1f}{float(r['p50_ms']):>9.1f}"
+              f"{float(r['p99_ms']):>9.1f}{float(r['mean_ms']):>9.1f}  {share:5.0f}%")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--messages", type=int, default=300)
+    parser.add_argument("--users", type=int, default=8)
+    parser.add_argument("--limited", action="store_true", help="keep the 30 messages/s outgoing limiter")
+    args = parser.parse_args()
+    asyncio.run(main(args.messages, args.users, args.limited))

@@ -1,0 +1,391 @@
+"""/company, /assess, /property: the property company's periodic assessment (物业服务质量考核), its A/B/C grade,
+the rectification order after a C (限期整改), and the prepared motion after two Cs in a row."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from fractions import Fraction
+
+from sqlmodel import col, select
+
+from bot.core.context import Context, JobContext
+from bot.core.i18n import N_, Translator
+from bot.core.router import Router
+from bot.core.types import Button, Incoming, Replies, Reply, ToGroups, ToPerson
+from storage import property as store
+from storage.compounds import Compound, compound_setting
+from storage.people import Membership, Role, people_with_role
+
+router = Router("property")
+
+ITEM_LABELS = {
+    "cleaning": N_("Cleaning"),
+    "greening": N_("Greenery"),
+    "security": N_("Order and gate security"),
+    "repairs": N_("Repair response"),
+    "elevator": N_("Elevators"),
+    "fees": N_("Openness about fees"),
+}
+STAFF = [Role.SECRETARY, Role.COMMITTEE]
+
+
+def _setting(compound: Compound, key: str) -> object:
+    return compound_setting(compound, f"property.{key}", store.DEFAULTS[key])
+
+
+def percent(value: Fraction) -> str:
+    return f"{float(value):.1f}"
+
+
+@router.command("company", roles=STAFF, private=True, help="Register the property company", order=70)
+async def company(ctx: Context, msg: Incoming) -> Replies:
+    t = ctx.t
+    assert ctx.compound is not None and ctx.compound.id is not None
+    text = str(ctx.args.get("command_args", "")).strip()
+    existing = await store.company_of(ctx.session, ctx.compound.id)
+    if not text:
+        if existing is None:
+            return Reply(t("No property company is registered. Send /company NAME CONTACT, for example "
+                           "/company 幸福物业 0717-1234567"))
+        return Reply(t("Property company: {name} ({contact}).", name=existing.name, contact=existing.contact or "-"))
+    name, _, contact = text.partition(" ")
+    if len(name) > 100 or len(contact) > 100:
+        return Reply(t("The name and the contact must each be at most 100 characters."))
+    row = existing or store.PropertyCompany(compound_id=ctx.compound.id, name=name)
+    row.name, row.contact = name, contact.strip()
+    ctx.session.add(row)
+    return Reply(t("Property company: {name} ({contact}).", name=row.name, contact=row.contact or "-"))
+
+
+@router.command("assess", roles=STAFF, private=True, help="Open the property company's assessment", order=71)
+async def assess(ctx: Context, msg: Incoming) -> Replies:
+    t = ctx.t
+    assert ctx.compound is not None and ctx.compound.id is not None
+    if await store.open_assessment(ctx.session, ctx.compound.id) is not None:
+        return Reply(t("An assessment is already open. It closes by itself; see /property."))
+    days = int(str(_setting(ctx.compound, "answer_days")))
+    closes = ctx.now + timedelta(days=days)
+    row = store.Assessment(compound_id=ctx.compound.id, period=store.quarter_of(ctx.now.astimezone(ctx.zone(
+        ctx.compound))), opened_by=ctx.person_id, opened_at=ctx.now, closes_at=closes)
+    ctx.session.add(row)
+    await ctx.session.flush()
+    replies = [Reply(t("The assessment {period} is open until {closes}. Every household is asked now.",
+                       period=row.period, closes=ctx.local(closes, ctx.compound)))]
+    told: set[int] = set()
+    for members in (await store.households(ctx.session, ctx.compound.id)).values():
+        for person in members:
+            if person in told:
+                continue
+            told.add(person)
+            pt = await ctx.translator_for(person)
+            replies.append(Reply(
+                pt("{compound} asks every household to rate the property company's service this quarter ({period}): "
+                   "six questions, 1 to 5 stars. One answer per household; it closes {closes}.",
+                   compound=ctx.compound.name, period=row.period, closes=ctx.local(closes, ctx.compound)),
+                buttons=((Button.do(pt("Start the questionnaire"), "property.answer", assessment=row.id),),),
+                to=ToPerson(person)))
+    return replies
+
+
+def _ask_item(ctx: Context, index: int) -> Reply:
+    item = store.ITEMS[index]
+    ctx.convo.goto(f"item{index}")
+    return Reply(ctx.t("{n}/{total} {item}: how satisfied are you?", n=index + 1, total=len(store.ITEMS),
+                       item=ctx.t(ITEM_LABELS[item])),
+                 buttons=(tuple(Button.choice("★" * stars, stars) for stars in range(1, 6)),))
+
+
+@router.button("property.answer", member=True, private=True)
+async def answer(ctx: Context, msg: Incoming) -> Replies:
+    t = ctx.t
+    row = await ctx.session.get(store.Assessment, int(ctx.args["assessment"]))
+    if row is None or ctx.compound is None or row.compound_id != ctx.compound.id:
+        return Reply(t("That assessment is not in your compound."), toast=t("Not allowed"))
+    if row.status != "open" or row.closes_at <= ctx.now:
+        return Reply(t("This assessment has closed."), toast=t("Closed"))
+    rooms = [r for r in (await ctx.session.exec(select(Membership.room_id).where(
+        Membership.person_id == ctx.person_id, Membership.compound_id == row.compound_id,
+        Membership.status == "approved"))).all() if r is not None]
+    if not rooms:
+        return Reply(t("Only households of the compound answer this questionnaire."))
+    if ctx.convo.active:
+        return Reply(t("You are in the middle of something else. Finish it first, or send /cancel to leave it."))
+    ctx.convo.start("assess", "item0", {"assessment": row.id, "scores": {}})
+    return _ask_item(ctx, 0)
+
+
+def _item_step(index: int) -> None:
+    async def step(ctx: Context, msg: Incoming) -> Replies:
+        stars = ctx.args.get("value")
+        if not isinstance(stars, int) or not 1 <= stars <= 5:
+            return Reply(ctx.t("Please answer with the star buttons (1 to 5)."))
+        ctx.convo.draft["scores"][store.ITEMS[index]] = stars
+        ctx.convo.touch()
+        if index + 1 < len(store.ITEMS):
+            return _ask_item(ctx, index + 1)
+        ctx.convo.goto("comment")
+        return Reply(ctx.t("Anything to add? Write a comment, or skip."),
+                     buttons=((Button.choice(ctx.t("Skip"), "skip"),),))
+
+    router.step("assess", f"item{index}")(step)
+
+
+for _index in range(len(store.ITEMS)):
+    _item_step(_index)
+
+
+@router.step("assess", "comment")
+async def comment(ctx: Context, msg: Incoming) -> Replies:
+    text = ""
+    if ctx.args.get("value") != "skip":
+        text = (msg.text or "").strip()
+        if not text or len(text) > 500:
+            return Reply(ctx.t("Please write the comment as text (at most 500 characters), or skip."))
+    row = await ctx.session.get(store.Assessment, int(ctx.convo.draft["assessment"]))
+    ctx.convo.end()
+    if row is None or row.status != "open" or row.closes_at <= ctx.now:
+        return Reply(ctx.t("This assessment has closed."))
+    rooms = [r for r in (await ctx.session.exec(select(Membership.room_id).where(
+        Membership.person_id == ctx.person_id, Membership.compound_id == row.compound_id,
+        Membership.status == "approved"))).all() if r is not None]
+    scores = dict(ctx.convo.draft["scores"])
+    replaced = False
+    for room_id in dict.fromkeys(rooms):
+        existing = (await ctx.session.exec(select(store.AssessmentAnswer).where(
+            store.AssessmentAnswer.assessment_id == row.id, store.AssessmentAnswer.room_id == room_id))).first()
+        if existing is not None:
+            replaced = True
+            existing.scores, existing.comment, existing.person_id = scores, text, ctx.person_id
+            existing.submitted_at = ctx.now
+            ctx.session.add(existing)
+        else:
+            ctx.session.add(store.AssessmentAnswer(assessment_id=row.id or 0, room_id=room_id, person_id=ctx.person_id,
+                                                   scores=scores, comment=text, submitted_at=ctx.now))
+    if replaced:
+        return Reply(ctx.t("Thank you. Your household's earlier answer was replaced by this one."))
+    return Reply(ctx.t("Thank you for your answer. The grade is published when the assessment closes."))
+
+
+@router.command("property", member=True, help="The property company's grades", order=72)
+async def property_history(ctx: Context, msg: Incoming) -> Replies:
+    t = ctx.t
+    assert ctx.compound is not None and ctx.compound.id is not None
+    past = await store.history(ctx.session, ctx.compound.id)
+    company_row = await store.company_of(ctx.session, ctx.compound.id)
+    lines = [t("Property company: {name}", name=company_row.name if company_row else "-")]
+    if not past:
+        lines.append(t("No assessment has been completed yet."))
+    previous: Fraction | None = None
+    for row in past:
+        total = Fraction(row.total or "0")
+        trend = "" if previous is None else ("↑" if total > previous else "↓" if total < previous else "→")
+        lines.append(f"{row.period}  {row.grade}  {percent(total)} {trend}")
+        previous = total
+    current = await store.open_assessment(ctx.session, ctx.compound.id)
+    if current is not None:
+        lines.append(t("Assessment {period} open until {closes}.", period=current.period,
+                       closes=ctx.local(current.closes_at, ctx.compound)))
+    return Reply("\n".join(lines))
+
+
+# ---- scheduled: reminders, closing, rectification deadlines --------------------------------------------------
+
+
+@router.job("assessments", every=timedelta(minutes=10))
+async def assessments(ctx: JobContext) -> Replies:
+    replies: list[Reply] = []
+    open_rows = (await ctx.session.exec(select(store.Assessment).where(store.Assessment.status == "open"))).all()
+    for row in open_rows:
+        compound = await ctx.session.get(Compound, row.compound_id)
+        if compound is None or row.id is None:
+            continue
+        if row.closes_at <= ctx.now:
+            if await store.claim_close(ctx.session, row.id):
+                replies += await _close(ctx, compound, row)
+        elif row.closes_at - timedelta(hours=24) <= ctx.now and await store.claim_reminder(ctx.session, row.id, ctx.now):
+            replies += await _remind(ctx, compound, row)
+    return replies
+
+
+async def _remind(ctx: JobContext, compound: Compound, row: store.Assessment) -> list[Reply]:
+    answered = {a.room_id for a in await store.answers_of(ctx.session, row.id or 0)}
+    replies = []
+    told: set[int] = set()
+    for room_id, members in (await store.households(ctx.session, compound.id or 0)).items():
+        if room_id in answered:
+            continue
+        for person in members:
+            if person in told:
+                continue
+            told.add(person)
+            pt = await ctx.translator_for(person)
+            replies.append(Reply(pt("Reminder: your household has not rated the property company yet ({period}); "
+                                    "the questionnaire closes {closes}.", period=row.period,
+                                    closes=ctx.local(row.closes_at, compound)),
+                                 buttons=((Button.do(pt("Start the questionnaire"), "property.answer",
+                                                     assessment=row.id),),),
+                                 to=ToPerson(person), expires_at=row.closes_at))
+    return replies
+
+
+async def _close(ctx: JobContext, compound: Compound, row: store.Assessment) -> list[Reply]:
+    answers = [{k: int(v) for k, v in a.scores.items()} for a in await store.answers_of(ctx.session, row.id or 0)]
+    figures = await store.case_figures(ctx.session, compound.id or 0, row.opened_at - timedelta(days=91), row.closes_at)
+    settings = {key: compound_setting(compound, f"property.{key}", value) for key, value in store.DEFAULTS.items()}
+    result = store.grade(answers, figures, settings)
+    row.grade, row.total = result.grade, str(result.total)
+    row.details = {"answers": result.answers, "survey": str(result.survey),
+                   "complaints": None if result.complaints is None else str(result.complaints),
+                   "items": {k: str(v) for k, v in result.item_averages.items()}, "cases": figures.cases,
+                   "overdue": figures.overdue}
+    ctx.session.add(row)
+    tr = ctx.translator(compound.language)
+    replies = [Reply(_result_text(tr, compound, row, result), to=ToGroups(compound.id or 0))]
+    for person in await people_with_role(ctx.session, compound.id or 0, Role.PROPERTY):
+        pt = await ctx.translator_for(person)
+        replies.append(Reply(_result_text(pt, compound, row, result), to=ToPerson(person)))
+    if result.grade == "C":
+        replies += await _rectify(ctx, compound, row, result)
+        previous = [p for p in await store.history(ctx.session, compound.id or 0) if p.id != row.id]
+        if previous and previous[-1].grade == "C":
+            replies += await _prepared_motion(ctx, compound, row)
+    return replies
+
+
+def _result_text(tr: Translator, compound: Compound, row: store.Assessment, result: store.Grade) -> str:
+    items = "；".join(f"{tr(ITEM_LABELS[k])} {float(v):.1f}" for k, v in result.item_averages.items() if v)
+    complaints = "-" if result.complaints is None else percent(result.complaints)
+    return tr("Property assessment {period} of {compound}: grade {grade} ({total} points). Questionnaire "
+              "{survey} from {answers} households ({items}); complaint handling {complaints}.",
+              period=row.period, compound=compound.name, grade=result.grade, total=percent(result.total),
+              survey=percent(result.survey), answers=result.answers, items=items or "-", complaints=complaints)
+
+
+async def _rectify(ctx: JobContext, compound: Compound, row: store.Assessment, result: store.Grade) -> list[Reply]:
+    days = int(str(compound_setting(compound, "property.rectify_days", store.DEFAULTS["rectify_days"])))
+    worst = result.worst_items()
+    order = store.Rectification(assessment_id=row.id or 0, compound_id=compound.id or 0, items=",".join(worst),
+                                deadline=ctx.now + timedelta(days=days))
+    ctx.session.add(order)
+    await ctx.session.flush()
+    replies = []
+    for person in await people_with_role(ctx.session, compound.id or 0, Role.PROPERTY):
+        pt = await ctx.translator_for(person)
+        replies.append(Reply(
+            pt("Grade C (不合格): a rectification order (限期整改) is open for {items}, due {deadline}. Reply with "
+               "what you have done.", items="、".join(pt(ITEM_LABELS[i]) for i in worst),
+               deadline=ctx.local(order.deadline, compound)),
+            buttons=((Button.do(pt("Report what was done"), "property.respond", order=order.id),),),
+            to=ToPerson(person)))
+    for person in await people_with_role(ctx.session, compound.id or 0, Role.SECRETARY):
+        st = await ctx.translator_for(person)
+        replies.append(Reply(st("Grade C: rectification order #{id} is open for {items}, due {deadline}.", id=order.id,
+                                items="、".join(st(ITEM_LABELS[i]) for i in worst),
+                                deadline=ctx.local(order.deadline, compound)), to=ToPerson(person)))
+    return replies
+
+
+async def _prepared_motion(ctx: JobContext, compound: Compound, row: store.Assessment) -> list[Reply]:
+    grades = " → ".join(f"{p.period} {p.grade}" for p in await store.history(ctx.session, compound.id or 0))
+    replies = []
+    committee = set(await people_with_role(ctx.session, compound.id or 0, Role.COMMITTEE))
+    committee |= set(await people_with_role(ctx.session, compound.id or 0, Role.SECRETARY))
+    for person in sorted(committee):
+        pt = await ctx.translator_for(person)
+        replies.append(Reply(
+            pt("Two C grades in a row ({grades}). Under Civil Code Art. 278, hiring or dismissing the property "
+               "company is an ordinary matter for the owners' assembly. A motion to replace the property company "
+               "is prepared with the grade history.", grades=grades),
+            buttons=((Button.do(pt("Open the assembly on replacing it"), "property.motion", assessment=row.id),),),
+            to=ToPerson(person)))
+    return replies
+
+
+@router.button("property.motion", roles=STAFF, private=True)
+async def open_motion(ctx: Context, msg: Incoming) -> Replies:
+    """Hands the prepared motion to the assembly flow, which asks for the voting window."""
+    assert ctx.compound is not None
+    grades = " → ".join(f"{p.period} {p.grade}" for p in await store.history(ctx.session, ctx.compound.id or 0))
+    title = ctx.t("Replace the property company (grades: {grades})", grades=grades)
+    from handlers.assembly import start_prepared_assembly
+
+    return await start_prepared_assembly(ctx, title, [(title, "ordinary")])
+
+
+@router.button("property.respond", roles=[Role.PROPERTY], private=True)
+async def respond(ctx: Context, msg: Incoming) -> Replies:
+    order = await ctx.session.get(store.Rectification, int(ctx.args["order"]))
+    if order is None or ctx.compound is None or order.compound_id != ctx.compound.id:
+        return Reply(ctx.t("That rectification order is not in your compound."))
+    if order.status == "verified":
+        return Reply(ctx.t("Rectification order #{id} is already verified.", id=order.id))
+    if ctx.convo.active:
+        return Reply(ctx.t("You are in the middle of something else. Finish it first, or send /cancel to leave it."))
+    ctx.convo.start("rectify", "response", {"order": order.id})
+    return Reply(ctx.t("What has been put right? The secretary will check it."))
+
+
+@router.step("rectify", "response")
+async def response(ctx: Context, msg: Incoming) -> Replies:
+    text = (msg.text or "").strip()
+    if not text or len(text) > 1000:
+        return Reply(ctx.t("Please describe it as text (at most 1,000 characters)."))
+    order = await ctx.session.get(store.Rectification, int(ctx.convo.draft["order"]))
+    ctx.convo.end()
+    if order is None or order.status == "verified":
+        return Reply(ctx.t("This button no longer works: what it belonged to has ended or moved on."))
+    order.response, order.status = text, "responded" if order.status != "escalated" else order.status
+    ctx.session.add(order)
+    replies = [Reply(ctx.t("Thank you; the secretary will verify it."))]
+    for person in await people_with_role(ctx.session, order.compound_id, Role.SECRETARY):
+        st = await ctx.translator_for(person)
+        replies.append(Reply(st("The property company reports on rectification order #{id}: {text}", id=order.id,
+                                text=text),
+                             buttons=((Button.do(st("Verified"), "property.verify", order=order.id, ok=True),
+                                       Button.do(st("Not yet"), "property.verify", order=order.id, ok=False)),),
+                             to=ToPerson(person)))
+    return replies
+
+
+@router.button("property.verify", roles=[Role.SECRETARY], private=True)
+async def verify(ctx: Context, msg: Incoming) -> Replies:
+    order = await ctx.session.get(store.Rectification, int(ctx.args["order"]))
+    if order is None or ctx.compound is None or order.compound_id != ctx.compound.id:
+        return Reply(ctx.t("That rectification order is not in your compound."))
+    if order.status == "verified":
+        return Reply(ctx.t("Rectification order #{id} is already verified.", id=order.id))
+    ok = bool(ctx.args.get("ok"))
+    order.status = "verified" if ok else "open"
+    order.verified_at = ctx.now if ok else None
+    ctx.session.add(order)
+    replies = [Reply(ctx.t("Rectification order #{id}: {state}.", id=order.id,
+                           state=ctx.t("verified") if ok else ctx.t("sent back")))]
+    for person in await people_with_role(ctx.session, order.compound_id, Role.PROPERTY):
+        pt = await ctx.translator_for(person)
+        text = pt("Rectification order #{id} is verified as done.", id=order.id) if ok else pt(
+            "Rectification order #{id} is not done yet, says the secretary. Please keep at it and report again.",
+            id=order.id)
+        replies.append(Reply(text, to=ToPerson(person)))
+    return replies
+
+
+@router.job("rectifications", every=timedelta(minutes=30))
+async def rectifications(ctx: JobContext) -> Replies:
+    replies: list[Reply] = []
+    overdue = (await ctx.session.exec(select(store.Rectification).where(
+        col(store.Rectification.status).in_(("open", "responded")), col(store.Rectification.deadline) < ctx.now))).all()
+    for order in overdue:
+        if not await store.claim_escalation(ctx.session, order.id or 0, ctx.now):
+            continue
+        compound = await ctx.session.get(Compound, order.compound_id)
+        name = compound.name if compound else "?"
+        for person in [*await people_with_role(ctx.session, order.compound_id, Role.OFFICIAL),
+                       *await people_with_role(ctx.session, order.compound_id, Role.SECRETARY)]:
+            pt = await ctx.translator_for(person)
+            replies.append(Reply(pt("Rectification order #{id} of {compound}'s property company is overdue and is "
+                                    "escalated to the community and street officials.", id=order.id, compound=name),
+                                 to=ToPerson(person)))
+    return replies
+
+
+__all__ = ["router", "rows"]

@@ -1,0 +1,239 @@
+"""Complaints (诉求): whole lives of cases through conversations on the moved clock, privacy, bad input, and
+the transition table as a pure rule."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from openpyxl import load_workbook
+from sqlmodel import col, select
+
+from bot.transports.console import Console
+from storage import complaints as store
+from storage.complaints import TRANSITIONS, Case, CaseEvent, Event, State, next_state, rating_event
+from storage.db import make_sessionmaker, transaction
+from storage.people import Person
+
+
+async def file_case(console: Console, who: str, category: str, description: str, place: str = "我的楼栋",
+                    anonymous: bool = False, photos: int = 0) -> str:
+    console.as_(who)
+    await console.say("/complain")
+    await console.press(category)
+    await console.say(description)
+    for _ in range(photos):
+        await console.photo()
+    await console.press("完成" if photos else "跳过")
+    await console.press(place)
+    await console.press("匿名" if anonymous else "显示我的姓名")
+    await console.press("确认")
+    text = console.last.text
+    number = next(word for word in text.replace("，", " ").replace("。", " ").split() if word.startswith("XFL-"))
+    return number
+
+
+async def cases(console: Console) -> list[Case]:
+    async with transaction(make_sessionmaker(console.app.engine)) as session:
+        return list((await session.exec(select(Case).order_by(col(Case.id)))).all())
+
+
+async def test_resolved_at_level_one(console: Console) -> None:
+    number = await file_case(console, "张三", "噪音", "楼上每天夜里十二点还在装修，电钻声很大。", photos=2)
+    assert number == "XFL-2026-0001"
+    card = console.last_for("李楼长").text
+    assert number in card and "张三" in card
+    console.as_("李楼长")
+    await console.press("受理")
+    assert "受理" in console.last_for("张三").text
+    await console.press("办结")
+    await console.say("已经和楼上住户沟通，晚上十点后停止施工。")
+    assert "满意" in console.last_for("张三").text
+    console.as_("张三")
+    await console.press("5")
+    [case] = await cases(console)
+    assert case.state == State.CLOSED and case.rating == 5 and case.level == 1
+    assert len(case.photos["ids"]) == 2
+    await console.say(f"/case {number}")
+    history = console.last.text
+    for word in ("提交", "受理", "办结", "评价"):
+        assert word in history
+    # An old button of the case does nothing but say so.
+    console.as_("李楼长")
+    await console.say(f"/case {number}")
+    assert console.last.labels == []
+
+
+async def test_escalated_twice_by_deadlines_to_a_department(console: Console) -> None:
+    # An official joins and the secretary grants the role.
+    console.as_("刘官员")
+    await console.say("/join XFL2026")
+    await console.press("3栋")
+    await console.press("1单元")
+    await console.press("302")
+    await console.press("租户")
+    await console.press("跳过")
+    console.as_("王书记")
+    await console.press("通过")
+    async with transaction(make_sessionmaker(console.app.engine)) as session:
+        official = (await session.exec(select(Person).where(Person.name == "刘官员"))).one()
+    await console.say(f"/grant {official.id} official")
+    assert "刘官员" in console.last.text
+
+    number = await file_case(console, "张三", "乱停车", "一辆白色轿车长期停在1栋门口，挡住了出入。")
+    assert number in console.last_for("李楼长").text
+    await console.clock_to("+25h")
+    [case] = await cases(console)
+    assert case.level == 2 and case.overdue_count == 1
+    assert "逾期" in console.last_for("王书记").text or number in console.last_for("王书记").text
+    assert "上升" in console.last_for("张三").text
+    await console.clock_to("+25h")
+    [case] = await cases(console)
+    assert case.level == 3 and case.handler_id == official.id and case.overdue_count == 2
+    assert number in console.last_for("刘官员").text
+    console.as_("刘官员")
+    await console.press("受理")
+    await console.press("办结")
+    await console.say("城管已拖走违停车辆，并在门口加装了隔离桩。")
+    console.as_("王书记")
+    await console.press("基本满意")
+    console.as_("张三")
+    await console.press("4")
+    [case] = await cases(console)
+    assert case.state == State.CLOSED and case.department_rating == "fair" and case.rating == 4
+    async with transaction(make_sessionmaker(console.app.engine)) as session:
+        events = [e.event for e in (await session.exec(select(CaseEvent).order_by(col(CaseEvent.id)))).all()]
+    assert events == ["file", "overdue", "overdue", "accept", "resolve", "rate_department", "rate"]
+
+
+async def test_reopened_after_a_bad_rating_and_closed_unrated(console: Console) -> None:
+    number = await file_case(console, "李四", "房屋漏水", "卫生间天花板一直在滴水，已经两天了。")
+    assert number in console.last_for("赵物业").text
+    console.as_("赵物业")
+    await console.press("办结")
+    await console.say("已上门检查，楼上防水层需要维修。")
+    console.as_("李四")
+    await console.press("1")
+    [case] = await cases(console)
+    assert case.state == State.OPEN and case.reopened == 1 and case.level == 2
+    assert "不满意" in console.last_for("王书记").text or number in console.last_for("王书记").text
+    console.as_("王书记")
+    await console.press("办结")
+    await console.say("已协调楼上业主修复防水层，漏水停止。")
+    # No rating: a reminder after a day, closed after three.
+    await console.clock_to("+25h")
+    assert "提醒" in console.last_for("李四").text
+    await console.clock_to("+48h")
+    [case] = await cases(console)
+    assert case.state == State.CLOSED and case.rating == 1
+    assert "关闭" in console.last_for("李四").text
+
+
+async def test_anonymous_case_hides_the_reporter_from_property_staff(console: Console) -> None:
+    number = await file_case(console, "张三", "电梯", "1栋1单元电梯经常停在半层，很危险。", anonymous=True)
+    card = console.last_for("赵物业").text
+    assert number in card and "张三" not in card and "101" not in card and "13800000005" not in card
+    console.as_("赵物业")
+    await console.say(f"/case {number}")
+    assert "张三" not in console.last.text and "匿名" in console.last.text
+    console.as_("王书记")
+    await console.say(f"/case {number}")
+    assert "张三" in console.last.text
+
+
+async def test_a_resident_cannot_read_another_residents_case(console: Console) -> None:
+    number = await file_case(console, "张三", "噪音", "楼下广场舞音响太大，每天晚上九点以后。")
+    console.as_("李四")
+    await console.say(f"/case {number}")
+    assert "张三" not in console.last.text and "楼下广场舞" not in console.last.text
+    await console.say("/mycases")
+    assert number not in console.last.text
+    console.as_("张三")
+    await console.say("/mycases")
+    assert number in console.last.text
+
+
+async def test_bad_input_keeps_the_draft(console: Console) -> None:
+    console.as_("张三")
+    await console.say("/complain")
+    await console.press("环境卫生")
+    await console.photo()
+    assert "文字" in console.last.text
+    await console.say("好" * 10001)
+    assert "10001" in console.last.text
+    await console.say("太短")
+    await console.say("垃圾桶已经三天没有清运了，气味很大。")
+    await console.say("这不是照片")
+    await console.press("跳过")
+    await console.press("公共区域")
+    await console.press("显示我的姓名")
+    summary = console.last.text
+    assert "环境卫生" in summary and "垃圾桶已经三天" in summary
+    await console.press("修改")
+    await console.press("描述")
+    await console.say("垃圾桶已经四天没有清运了，气味很大。")
+    assert "四天" in console.last.text
+    await console.press("确认")
+    [case] = await cases(console)
+    assert case.description.startswith("垃圾桶已经四天") and case.building_id is None and case.level == 2
+
+
+async def test_complain_in_a_group_continues_privately(console: Console) -> None:
+    console.as_("张三")
+    console.in_("幸福里业主群")
+    await console.say("/complain")
+    assert console.last.buttons[0][0].kind == "deeplink"
+    await console.press(1)
+    assert console.chat == "private"
+    assert "乱停车" in console.last.labels
+
+
+async def test_stale_button_says_the_case_moved_on(console: Console) -> None:
+    number = await file_case(console, "李四", "下水道", "厨房下水道堵了，水排不下去。")
+    console.as_("赵物业")
+    await console.press("受理")
+    # The first message's Accept button again (the case moved on).
+    first = [s for s in console.seen_by("赵物业") if number in s.text][0]
+    token = next(b.data for row in first.buttons for b in row if b.label == "受理")
+    await console._send(button=token)
+    assert "已有新进展" in console.last.text
+    [case] = await cases(console)
+    assert case.version == 2
+
+
+async def test_export_and_stats(console: Console) -> None:
+    await file_case(console, "张三", "噪音", "楼上每天夜里十二点还在装修，电钻声很大。")
+    await file_case(console, "李四", "房屋漏水", "卫生间天花板一直在滴水，已经两天了。")
+    console.as_("王书记")
+    await console.say("/stats")
+    assert "2" in console.last.text and "噪音" in console.last.text
+    await console.say("/export cases 2026-11-01 2026-11-30")
+    name, data = console.transport.documents[-1]
+    sheet = load_workbook(io.BytesIO(data)).active
+    assert sheet is not None
+    numbers = [row[0] for row in sheet.iter_rows(min_row=2, values_only=True)]
+    assert numbers == ["XFL-2026-0001", "XFL-2026-0002"]
+    console.as_("张三")
+    await console.say("/export cases")
+    assert not console.last.has_document
+
+
+def test_transition_table_is_the_rule() -> None:
+    assert next_state(None, Event.FILE) == State.OPEN
+    assert next_state(State.OPEN, Event.ACCEPT) == State.ACCEPTED
+    assert next_state(State.ACCEPTED, Event.ACCEPT) is None
+    assert next_state(State.CLOSED, Event.RESOLVE) is None
+    assert next_state(State.RESOLVED, Event.ESCALATE) is None
+    for state in store.ACTIVE:
+        assert next_state(state, Event.OVERDUE) == State.OPEN
+        assert next_state(state, Event.RESOLVE) == State.RESOLVED
+    # Closed is final except for the department's rating.
+    assert {event for (state, event) in TRANSITIONS if state == State.CLOSED} == {Event.RATE_DEPARTMENT}
+    assert rating_event(1, 0) == Event.REOPEN
+    assert rating_event(2, 1) == Event.RATE
+    assert rating_event(4, 0) == Event.RATE
+
+
+@pytest.mark.parametrize(("text", "ok"), [("短", False), ("五个字以上", True), ("x" * 2000, True), ("x" * 2001, False)])
+def test_description_length(text: str, ok: bool) -> None:
+    assert (store.validate_description(text) is None) == ok

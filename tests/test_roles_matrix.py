@@ -1,0 +1,132 @@
+"""The role × admin-action matrix, built from the registered routes themselves: every command and button that
+needs a role refuses, politely and without changing anything, a resident without that role and a person who
+belongs to no compound; a person with the role is let through. New features' routes are covered as they
+are added."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlmodel import SQLModel, select
+
+from bot.app import App, routers
+from bot.core.router import Route, Routes
+from bot.transports.console import Console
+from storage.compounds import Building, Compound
+from storage.conversations import ButtonToken, new_token
+from storage.db import transaction
+from storage.people import GRANTABLE, Person, Role, RoleGrant, roles_in
+
+ROUTES = Routes.join(routers())
+GUARDED_COMMANDS = sorted(name for name, route in ROUTES.commands.items() if route.roles is not None)
+GUARDED_BUTTONS = sorted(name for name, route in ROUTES.buttons.items() if route.roles is not None)
+# Demo people, the plainest first: a refused person is the first one holding none of a route's roles.
+PLAIN = ("王五", "张三", "陈阿姨", "赵物业", "孙委员", "李楼长")
+STRANGER = "陌生人"
+# Bookkeeping every message touches (update ids, last seen): not "a change".
+IGNORED = {"processedupdate", "identity", "alembic_version"}
+REFUSED = ("抱歉，只有", "您还没有加入小区")
+CRASH = "系统出了点问题"
+
+
+def test_the_matrix_is_not_empty() -> None:
+    assert {"grant", "revoke", "members", "bindgroup"} <= set(GUARDED_COMMANDS)
+    assert "membership.decide" in GUARDED_BUTTONS
+
+
+async def snapshot(app: App) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table (but bookkeeping), to show that a refusal changed nothing."""
+    async with app.engine.connect() as conn:
+        existing = set(await conn.run_sync(lambda sync: sa.inspect(sync).get_table_names()))
+        tables: dict[str, list[tuple[Any, ...]]] = {}
+        for table in SQLModel.metadata.sorted_tables:
+            if table.name in existing and table.name not in IGNORED:
+                rows = (await conn.execute(sa.select(table))).all()
+                tables[table.name] = sorted((tuple(row) for row in rows), key=repr)
+    return tables
+
+
+async def demo_roles(app: App) -> dict[str, frozenset[Role]]:
+    async with app.core.sessions() as session:
+        compound = (await session.exec(select(Compound).where(Compound.code == "XFL"))).one()
+        result = {}
+        for name in PLAIN:
+            person = (await session.exec(select(Person).where(Person.name == name))).one()
+            result[name] = await roles_in(session, person.id or 0, compound.id)
+        return result
+
+
+def refused_text(text: str) -> bool:
+    return text.startswith(REFUSED)
+
+
+async def refusers(console: Console, route: Route) -> list[str]:
+    assert route.roles is not None
+    roles = await demo_roles(console.app)
+    people = [*[name for name in PLAIN if not roles[name] & route.roles][:1], STRANGER]
+    # Each has spoken once already, so a first message's bookkeeping (their chat) is not counted as a change.
+    for name in people:
+        console.as_(name)
+        await console.say("/help")
+    return people
+
+
+@pytest.mark.parametrize("command", GUARDED_COMMANDS)
+async def test_command_refused_without_the_role(console: Console, command: str) -> None:
+    route = ROUTES.commands[command]
+    people = await refusers(console, route)
+    before = await snapshot(console.app)
+    for name in people:
+        for args in ("", " 1", " 1 secretary 1栋"):
+            console.as_(name)
+            shown = await console.say(f"/{command}{args}")
+            assert shown, (name, command)
+            assert refused_text(shown[-1].text), (name, command, shown[-1].text)
+            assert all(not s.buttons for s in shown)
+    assert await snapshot(console.app) == before
+
+
+@pytest.mark.parametrize("action", GUARDED_BUTTONS)
+async def test_button_refused_without_the_role(console: Console, action: str) -> None:
+    """A button's token names its action on the server; pressing one without the role changes nothing."""
+    route = ROUTES.buttons[action]
+    people = await refusers(console, route)
+    async with transaction(console.app.core.sessions) as session:
+        compound = (await session.exec(select(Compound).where(Compound.code == "XFL"))).one()
+        token = ButtonToken(token=new_token(), action=action, args={"id": 1}, compound_id=compound.id,
+                            created_at=console.app.core.clock.now())
+        session.add(token)
+    before = await snapshot(console.app)
+    for name in people:
+        console.as_(name)
+        shown = await console._send(button=token.token)
+        assert shown and refused_text(shown[-1].text), (name, action, shown[-1].text if shown else None)
+    assert await snapshot(console.app) == before
+
+
+@pytest.mark.parametrize("command", GUARDED_COMMANDS)
+async def test_command_allowed_with_the_role(console: Console, command: str) -> None:
+    route = ROUTES.commands[command]
+    assert route.roles is not None
+    role = sorted(route.roles)[0]
+    holder = "王五"  # a tenant: resident only
+    if role in GRANTABLE:
+        async with transaction(console.app.core.sessions) as session:
+            compound = (await session.exec(select(Compound).where(Compound.code == "XFL"))).one()
+            person = (await session.exec(select(Person).where(Person.name == holder))).one()
+            building_id = None
+            if role == Role.BUILDING_LEADER:
+                # A building leader leads a building: the demo's first one.
+                first = (await session.exec(select(Building).where(Building.compound_id == compound.id))).first()
+                building_id = first.id if first else None
+            session.add(RoleGrant(person_id=person.id or 0, compound_id=compound.id or 0, role=role,
+                                  building_id=building_id))
+    elif role == Role.OWNER:
+        holder = "张三"
+    console.as_(holder)
+    shown = await console.say(f"/{command}")
+    assert shown, command
+    assert not refused_text(shown[-1].text), (command, shown[-1].text)
+    assert all(CRASH not in s.text for s in shown), (command, [s.text for s in shown])

@@ -1,0 +1,212 @@
+"""Volunteer tasks through the console: posting, group sign-ups until full, reminders, attendance, points."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from sqlmodel import select
+
+from bot.transports.console import Console
+from storage import volunteering as store
+from storage.db import transaction
+from storage.points import PointsEntry
+from storage.volunteering import TaskSignup, VolunteerTask
+
+GROUP = "幸福里业主群"
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+async def post_task(console: Console, wanted: int = 2, skills: tuple[str, ...] = (), who: str = "王书记",
+                    start: str = "2026-11-25 09:00", end: str = "11:00", mode: str = "按小时") -> None:
+    console.as_(who)
+    await console.say("/task")
+    await console.say("清理楼道杂物")
+    await console.say("清理1栋楼道里的杂物")
+    await console.say("1栋楼下")
+    await console.say(start)
+    await console.say(end)
+    await console.say(str(wanted))
+    for skill in skills:
+        await console.press(skill)
+    await console.press("完成")
+    await console.press(mode)
+    assert "清理楼道杂物" in console.last.text
+    await console.press("发布")
+
+
+async def entries(console: Console) -> list[PointsEntry]:
+    async with transaction(console.app.core.sessions) as session:
+        return list((await session.exec(select(PointsEntry).order_by(PointsEntry.id))).all())  # type: ignore[arg-type]
+
+
+async def test_full_cycle(console: Console) -> None:
+    # 张三 is an electrician: he is told privately about a task that needs one.
+    console.as_("张三")
+    await console.say("/skills 电工")
+    assert "电工" in console.last.text
+    await post_task(console, wanted=2, skills=("电工",))
+    assert "已发布" in console.last.text
+    posting = console.last_for("group", GROUP) if False else console.seen_by("王书记", GROUP)[-1]
+    assert "清理楼道杂物" in posting.text and "0/2" in posting.text
+    assert "电工" in console.last_for("张三").text
+
+    # Sign-ups from the group posting and from the private list, until full.
+    console.as_("张三")
+    console.in_(GROUP)
+    await console.press("报名")
+    assert "已报名" in console.last_for("张三").text
+    assert "1/2" in console.seen_by("张三", GROUP)[-1].text
+    console.as_("李四")
+    await console.say("/tasks")
+    await console.press("报名")
+    assert "1/2" not in console.seen_by("李四", GROUP)[-1].text
+    assert "2/2" in console.seen_by("李四", GROUP)[-1].text
+    console.as_("王五")
+    console.in_(GROUP)
+    await console.press("退出")  # not signed up: polite refusal, nothing changes
+    assert "没有报名" in console.last_for("王五").text
+    assert "名额已满" in console.seen_by("王五", GROUP)[-1].text
+    console.in_("private")
+    await console.say("/tasks")
+    await console.press("报名")
+    assert "名额已满" in console.last.text
+    async with transaction(console.app.core.sessions) as session:
+        task = (await session.exec(select(VolunteerTask))).one()
+        assert await store.signup_count(session, task.id or 0) == 2
+
+    # The organiser is reminded the evening before (20:00) with the names; volunteers 2 hours before.
+    await console.clock_to("2026-11-24 19:50")
+    assert "明天" not in console.last_for("王书记").text
+    await console.clock_to("2026-11-24 20:10")
+    reminder = console.last_for("王书记").text
+    assert "张三" in reminder and "李四" in reminder and "2/2" in reminder
+    await console.clock_to("2026-11-25 06:50")
+    assert not console.last_for("李四").text.startswith("提醒")
+    await console.clock_to("2026-11-25 07:10")
+    assert console.last_for("李四").text.startswith("提醒") and console.last_for("张三").text.startswith("提醒")
+    await console.clock_to("2026-11-25 08:00")
+    reminders = [s for s in console.seen_by("张三") if s.text.startswith("提醒")]
+    assert len(reminders) == 1  # sent once
+
+    # After the task the organiser confirms attendance: 李四 stayed half an hour longer.
+    await console.clock_to("2026-11-25 11:10")
+    console.as_("王书记")
+    assert "出勤" in console.last.text or "签到" in console.last.text
+    await console.press("+0.5h")  # the first volunteer's row is 张三's
+    await console.press("李四")  # toggle 李四 off ...
+    await console.press("李四")  # ... and on again
+    sheet = console.last.text
+    assert "2.5" in sheet
+    await console.press("确认出勤")
+    assert "张三：5 分" in console.last.text.replace(": ", "：")
+    assert "李四：4 分" in console.last.text.replace(": ", "：")
+    assert "获得 5 积分" in console.last_for("张三").text
+    # The button pressed again (a double press) credits nothing.
+    await console.press("确认出勤")
+    assert "已经确认" in console.last.text
+    ledger = await entries(console)
+    assert sorted(e.amount for e in ledger) == [4, 5]
+
+    # Points, ranking and redemption.
+    console.as_("张三")
+    await console.say("/points")
+    assert "5" in console.last.text and "清理楼道杂物" in console.last.text
+    await console.say("/rank")
+    assert "张三" in console.last.text
+    await console.press("隐藏")
+    await console.say("/rank")
+    assert "张三" not in console.last.text.split("\n\n")[0].replace("张三（你）", "")
+    console.as_("王书记")
+    await console.say("/redeem 张三")
+    await console.say("3")
+    await console.say("洗衣液一瓶")
+    console.as_("张三")
+    await console.press("确认")
+    assert "余额：2" in console.last.text.replace(": ", "：")
+    ledger = await entries(console)
+    assert sum(e.amount for e in ledger if e.person_id == ledger[0].person_id or True) == 6
+
+
+async def test_double_signup_is_refused(console: Console) -> None:
+    await post_task(console, wanted=5)
+    console.as_("张三")
+    console.in_(GROUP)
+    await console.press("报名")
+    await console.press("报名")
+    assert "已经报名" in console.last_for("张三").text
+    async with transaction(console.app.core.sessions) as session:
+        rows = (await session.exec(select(TaskSignup))).all()
+        assert len(rows) == 1
+        task = (await session.exec(select(VolunteerTask))).one()
+        # One person signs up once, even past the handler: the database refuses a second row.
+        session.add(TaskSignup(task_id=task.id or 0, person_id=rows[0].person_id))
+        try:
+            await session.flush()
+        except Exception as error:  # IntegrityError
+            assert "UNIQUE" in str(error).upper()
+        else:
+            raise AssertionError("a second sign-up row was accepted")
+
+
+async def test_withdraw_before_and_after_the_start(console: Console) -> None:
+    await post_task(console, wanted=3)
+    console.as_("张三")
+    await console.say("/tasks")
+    await console.press("报名")
+    await console.say("/tasks")
+    await console.press("退出")
+    assert "已退出" in console.last.text
+    await console.say("/tasks")
+    await console.press("报名")
+    await console.clock_to("2026-11-25 09:10")
+    console.in_(GROUP)
+    await console.press("退出")
+    assert "已经开始" in console.last_for("张三").text
+    async with transaction(console.app.core.sessions) as session:
+        task = (await session.exec(select(VolunteerTask))).one()
+        assert await store.signup_count(session, task.id or 0) == 1
+
+
+async def test_a_resident_cannot_post_a_task(console: Console) -> None:
+    console.as_("张三")
+    await console.say("/task")
+    assert "只有" in console.last.text
+    async with transaction(console.app.core.sessions) as session:
+        assert (await session.exec(select(VolunteerTask))).first() is None
+
+
+async def test_bad_input_keeps_the_draft(console: Console) -> None:
+    console.as_("李楼长")
+    await console.say("/task")
+    await console.say("修自行车")
+    await console.say("免费修车")
+    await console.say("2栋门口")
+    await console.say("明天上午")
+    assert "无法识别" in console.last.text or "看不懂" in console.last.text or "2026-11-28" in console.last.text
+    await console.say("2026-11-20 09:00")  # in the past
+    await console.say("11-28 14:00")
+    await console.say("13:00")  # before the start
+    await console.say("16:30")
+    await console.say("很多")
+    await console.say("4")
+    await console.press("完成")
+    await console.press("按活动")
+    assert "修自行车" in console.last.text and "5" in console.last.text
+    await console.press("发布")
+    async with transaction(console.app.core.sessions) as session:
+        task = (await session.exec(select(VolunteerTask))).one()
+        assert task.mode == "activity" and task.rate == 5 and task.wanted == 4
+        assert task.starts_at == datetime(2026, 11, 28, 14, 0, tzinfo=SHANGHAI).astimezone(UTC)
+        assert store.planned_hours(task) == Decimal("2.5")
+
+
+def test_rules() -> None:
+    now = datetime(2026, 11, 23, 9, 0, tzinfo=SHANGHAI)
+    assert store.parse_local_time("11月28日 9:30", now, SHANGHAI) == datetime(2026, 11, 28, 9, 30, tzinfo=SHANGHAI)
+    assert store.parse_local_time("01-05 08:00", now, SHANGHAI) == datetime(2027, 1, 5, 8, 0, tzinfo=SHANGHAI)
+    assert store.parse_local_time("25:00", now, SHANGHAI, day=now.date()) is None
+    assert store.parse_skills("电工、法律, other") == ["law", "electrician", "other"]
+    due = store.organiser_reminder_due(datetime(2026, 11, 25, 1, 0, tzinfo=UTC), SHANGHAI, "20:00")
+    assert due == datetime(2026, 11, 24, 20, 0, tzinfo=SHANGHAI)

@@ -1,0 +1,366 @@
+"""End to end: the real `linli run` process against the fake WeCom on loopback, driven as people do."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import pytest_asyncio
+from sqlmodel import col, select
+
+from bot.core.types import OutMessage
+from bot.transports.wecom.commands import robot_chat_id
+from storage import migrate
+from storage.compounds import Chat, Compound
+from storage.db import make_engine, make_sessionmaker, transaction
+from storage.outbox import OutboxMessage, store_media
+from storage.people import Identity, Person
+from tests.conftest import _seed
+from tests.fake_wecom import (
+    BOT_ID,
+    BOT_SECRET,
+    CALLBACK_AES_KEY,
+    CALLBACK_TOKEN,
+    CallbackClient,
+    FakeWeCom,
+    click,
+    text,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRETARY = "wangshuji"
+RESIDENT = "zhangsan"
+GROUP = "wrXFLgroup"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def link_identities(db_url: str) -> None:
+    """王书记 uses WeCom as `wangshuji`; the demo group is also a WeCom group the bot is in."""
+    engine = make_engine(db_url)
+    async with transaction(make_sessionmaker(engine)) as session:
+        compound = (await session.exec(select(Compound).where(Compound.code == "XFL"))).one()
+        for name, userid in (("王书记", SECRETARY), ("张三", RESIDENT)):
+            person = (await session.exec(select(Person).where(Person.name == name))).one()
+            assert person.id is not None
+            session.add(Identity(person_id=person.id, platform="wecom", platform_user_id=userid,
+                                 private_chat_id=userid))
+        session.add(Chat(platform="wecom", platform_chat_id=GROUP, kind="group", title="幸福里业主群(企业微信)",
+                         compound_id=compound.id))
+    await engine.dispose()
+
+
+@dataclass
+class Linli:
+    process: asyncio.subprocess.Process
+    port: int
+    log_path: Path
+
+    @property
+    def callback_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/wecom/callback"
+
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+
+async def start_linli(db_url: str, fake: FakeWeCom, workdir: Path, **env: str) -> Linli:
+    port = free_port()
+    environment = {
+        "PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT), "DATABASE_URL": db_url,
+        "HTTP_PORT": str(port), "HTTP_HOST": "127.0.0.1", "DEMO": "false", "LOG_LEVEL": "INFO",
+        "OUTBOX_TICK_SECONDS": "0.2", "SCHEDULER_TICK_SECONDS": "3600",
+        "WECOM_API_BASE_URL": fake.base_url, **env,
+    }
+    log_path = workdir / "linli.log"
+    handle = log_path.open("wb")
+    process = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", "run", cwd=workdir,
+                                                   env=environment, stdout=handle, stderr=handle)
+    linli = Linli(process, port, log_path)
+    async with aiohttp.ClientSession() as session:
+        deadline = asyncio.get_running_loop().time() + 60
+        while asyncio.get_running_loop().time() < deadline:
+            if process.returncode is not None:
+                raise AssertionError("linli run exited:\n" + linli.log())
+            try:
+                async with session.get(f"http://127.0.0.1:{port}/healthz") as resp:
+                    if resp.status == 200:
+                        break
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("linli run did not start:\n" + linli.log())
+    return linli
+
+
+async def stop_linli(linli: Linli) -> None:
+    if linli.process.returncode is None:
+        linli.process.terminate()
+        try:
+            await asyncio.wait_for(linli.process.wait(), 10)
+        except TimeoutError:
+            linli.process.kill()
+            await linli.process.wait()
+
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest.fixture(scope="module")
+def db_url(template_db: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """One database for the module's one `linli run` process (each test uses people of its own)."""
+    path = tmp_path_factory.mktemp("wecom") / "linli.db"
+    if Path(template_db).exists():
+        shutil.copy(template_db, path)
+        return f"sqlite+aiosqlite:///{path}"
+    url = f"sqlite+aiosqlite:///{path}"  # the suite runs on PostgreSQL: this module keeps to SQLite
+    migrate.upgrade(url)
+    asyncio.run(_seed(url))
+    return url
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def fake() -> AsyncIterator[FakeWeCom]:
+    server = await FakeWeCom(robot_limit=3, robot_window=1.0).start()
+    yield server
+    await server.stop()
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def linli(db_url: str, fake: FakeWeCom, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Linli]:
+    """The real process with every WeCom channel at once: long connection, HTTP callback, robots, contact."""
+    await link_identities(db_url)
+    process = await start_linli(db_url, fake, tmp_path_factory.mktemp("run"), WECOM_BOT_ID=BOT_ID,
+                                WECOM_BOT_SECRET=BOT_SECRET, WECOM_WS_URL=fake.ws_url, WECOM_ROBOT_PER_MINUTE="240",
+                                WECOM_CORP_ID="wwcorp", WECOM_CONTACT_SECRET="contact-secret",
+                                WECOM_CALLBACK_TOKEN=CALLBACK_TOKEN, WECOM_CALLBACK_AES_KEY=CALLBACK_AES_KEY)
+    await fake.wait_for(lambda: fake.authenticated >= 1, timeout=30)
+    yield process
+    await stop_linli(process)
+
+
+async def say(fake: FakeWeCom, body: dict[str, Any], chat: str, event: bool = False) -> list[Any]:
+    before = len(fake.in_chat(chat))
+    await fake.push(body, event=event)
+    return await fake.wait_seen(chat, before)
+
+
+async def press(fake: FakeWeCom, user: str, label: str, chat: str | None = None) -> list[Any]:
+    where = chat or user
+    card = fake.last_card(where)
+    before = len(fake.in_chat(user))
+    await fake.push(click(user, card, label, chat=chat), event=True)
+    await fake.wait_for(lambda: any(s.kind != "update" for s in fake.in_chat(user)[before:]))
+    await asyncio.sleep(0.1)
+    return fake.in_chat(user)[before:]
+
+
+async def test_join_in_a_single_chat_and_the_secretary_approves_in_hers(fake: FakeWeCom, linli: Linli) -> None:
+    newbie = "zhaoliu"
+    shown = await say(fake, text(newbie, "/join XFL2026"), newbie)
+    assert any(s.kind == "card" for s in shown), shown
+    buildings = fake.last_card(newbie)
+    await press(fake, newbie, buildings["button_list"][-1]["text"])
+    # The pressed card is updated to show the choice, with no live buttons left.
+    update = next(s for s in fake.in_chat(newbie) if s.kind == "update")
+    assert update.card is not None and update.card["task_id"] == buildings["task_id"]
+    assert update.card["button_list"][0]["key"] == "spent"
+    await press(fake, newbie, fake.last_card(newbie)["button_list"][-1]["text"])  # the unit
+    await press(fake, newbie, fake.last_card(newbie)["button_list"][-1]["text"])  # the room
+    await press(fake, newbie, "租户")
+    phone_step = fake.text_of(newbie)
+    # No contact button in WeCom: an honest hint instead, and a typed number approves nobody by itself.
+    assert "分享我的手机号" not in fake.last_card(newbie)["button_list"].__repr__()
+    assert "输入" in phone_step or "手机" in phone_step
+    before_secretary = len(fake.in_chat(SECRETARY))
+    await say(fake, text(newbie, "13912345678"), newbie)
+    await fake.wait_seen(SECRETARY, before_secretary)
+    approval = fake.last_card(SECRETARY)
+    assert "通过" in [b["text"] for b in approval["button_list"]]
+    assert "13912345678" in fake.text_of(SECRETARY) or "13912345678" in str(approval)
+    before_newbie = len(fake.in_chat(newbie))
+    await fake.push(click(SECRETARY, approval, "通过"), event=True)
+    await fake.wait_seen(newbie, before_newbie)
+    assert "通过" in fake.text_of(newbie)[-400:] or "好消息" in fake.text_of(newbie)
+
+
+async def test_a_dropped_long_connection_reconnects_and_the_conversation_continues(
+        fake: FakeWeCom, linli: Linli) -> None:
+    newbie = "qianqi"
+    await say(fake, text(newbie, "/join XFL2026"), newbie)
+    buildings = fake.last_card(newbie)
+    await fake.drop()
+    await fake.wait_for(lambda: fake.authenticated >= 2, timeout=15)
+    before = len(fake.in_chat(newbie))
+    await fake.push(click(newbie, buildings, buildings["button_list"][0]["text"]), event=True)
+    await fake.wait_for(lambda: any(s.kind == "card" for s in fake.in_chat(newbie)[before:]))
+    assert "dropped" in linli.log() or "closed" in linli.log()
+
+
+async def test_url_check_forged_and_replayed_callbacks(fake: FakeWeCom, linli: Linli, db_url: str) -> None:
+    client = CallbackClient(linli.callback_url)
+    status, echo = await client.verify_url("echo-123")
+    assert (status, echo) == (200, "echo-123")
+    forged = CallbackClient(linli.callback_url, token="not-the-token")
+    assert (await forged.verify_url())[0] == 403
+
+    body = text(SECRETARY, "/help", response_url=fake.response_url(SECRETARY))
+    status, reply = await client.send(body)
+    assert status == 200 and reply is not None and reply["msgtype"] in ("stream", "stream_with_template_card")
+    assert reply["stream"]["finish"] is True and "/" in reply["stream"]["content"]
+
+    query, data = client.envelope(body)
+    status, _ = await client.post_raw(query, data)
+    assert status == 409  # the same msgid again: refused, not processed
+
+    forged_body = text("mallory", "/join XFL2026")
+    query, data = forged.envelope(forged_body)
+    assert (await forged.post_raw(query, data))[0] == 403
+    query, data = client.envelope(forged_body)
+    assert (await client.post_raw({**query, "msg_signature": "0" * 40}, data))[0] == 403
+    assert (await client.post_raw({}, data))[0] == 403
+    assert (await client.post_raw(query, b'{"encrypt": 5}'))[0] in (400, 403)
+    # Signed correctly but not decryptable with our key.
+    other = CallbackClient(linli.callback_url, aes_key="Z" * 43)
+    query, data = other.envelope(text("mallory", "/join XFL2026"))
+    assert (await client.post_raw(query, data))[0] == 400
+
+    log = linli.log()
+    assert "replayed; refused" in log and "bad signature refused" in log and "does not decrypt refused" in log
+    # Nothing refused reached the core: the forger never became a person.
+    engine = make_engine(db_url)
+    async with make_sessionmaker(engine)() as session:
+        forger = (await session.exec(select(Identity).where(Identity.platform_user_id == "mallory"))).first()
+    await engine.dispose()
+    assert forger is None
+
+
+async def test_complaint_after_an_mention_in_a_group_continues_in_the_single_chat(
+        fake: FakeWeCom, linli: Linli) -> None:
+    shown = await say(fake, text(RESIDENT, "@邻里 /complain", chat=GROUP), GROUP)
+    card = fake.last_card(GROUP)
+    assert any(b["key"].startswith("dl:") for b in card["button_list"]), shown
+    # No deep links in WeCom: the press makes the bot write to the person in their single chat.
+    before = len(fake.in_chat(RESIDENT))
+    await fake.push(click(RESIDENT, card, card["button_list"][0]["text"], chat=GROUP), event=True)
+    await fake.wait_seen(RESIDENT, before)
+    assert fake.in_chat(RESIDENT)[before:], "nothing arrived in the single chat"
+    assert any(s.kind == "update" for s in fake.in_chat(GROUP))
+    # Plain words after an @mention reach the bot too, with the mention stripped.
+    await say(fake, text(RESIDENT, "@邻里 /help", chat=GROUP), GROUP)
+    assert "/" in fake.text_of(GROUP) or fake.last_card(GROUP)
+
+
+async def test_group_robot_postings_are_paced_retried_and_delivered_once(
+        fake: FakeWeCom, linli: Linli, db_url: str) -> None:
+    key = "robot-693a91f6-7xxx"
+    shown = await say(fake, text(SECRETARY, f"/bindwebhook {key} 幸福里公告群"), SECRETARY)
+    assert key not in " ".join(s.text for s in shown)  # never shown again
+    chat_id = robot_chat_id(key)
+    engine = make_engine(db_url)
+    sessions = make_sessionmaker(engine)
+    async with sessions() as session:
+        chat = (await session.exec(select(Chat).where(Chat.platform_chat_id == chat_id))).one()
+        assert chat.secrets["webhook_key"] == key and chat.compound_id is not None
+    poster = bytes.fromhex("89504e470d0a1a0a") + b"poster" * 50
+    count = 8
+    async with transaction(sessions) as session:
+        media_id = await store_media(session, poster, "image/png", "poster.png")
+        xlsx_id = await store_media(session, b"PK\x03\x04xlsx", "application/vnd.ms-excel", "红黑榜.xlsx")
+        for i in range(count):
+            payload = OutMessage(f"公告 {i}：本周六上午清理楼道").to_payload()
+            if i == 0:
+                payload.update(media_id=media_id, media_kind="image")
+            if i == 1:
+                payload.update(media_id=xlsx_id, media_kind="document")
+            session.add(OutboxMessage(platform="wecom", chat_id=chat_id, chat_kind="group",
+                                      compound_id=chat.compound_id, payload=payload))
+        session.add(OutboxMessage(platform="wecom", chat_id=GROUP, chat_kind="group", compound_id=chat.compound_id,
+                                  payload=OutMessage("群里的公告").to_payload()))
+    def markdown_posts() -> int:
+        robot = fake.robots.get(key)
+        return 0 if robot is None else [p["msgtype"] for p in robot.posts].count("markdown")
+
+    await fake.wait_for(lambda: markdown_posts() >= count, timeout=30)
+    await asyncio.sleep(0.5)
+    found = fake.robots.get(key)
+    assert found is not None
+    texts = [p["markdown"]["content"] for p in found.posts if p["msgtype"] == "markdown"]
+    assert sorted(texts) == sorted(f"公告 {i}：本周六上午清理楼道" for i in range(count))  # each exactly once
+    assert [p["msgtype"] for p in found.posts].count("image") == 1
+    files = [p for p in found.posts if p["msgtype"] == "file"]
+    assert len(files) == 1 and fake.media[files[0]["file"]["media_id"]].startswith(b"PK")
+    # Paced to WECOM_ROBOT_PER_MINUTE=240 (one row every 0.25 s), not fired at once.
+    assert found.times[-1] - found.times[0] >= (count - 1) * 0.25 * 0.8
+    assert found.refused >= 1  # past the robot's limit: 45009, waited and retried
+    # The bot's own group gets its posting through aibot_send_msg.
+    await fake.wait_for(lambda: "群里的公告" in fake.text_of(GROUP))
+    async with sessions() as session:
+        rows = (await session.exec(select(OutboxMessage).where(
+            col(OutboxMessage.chat_id).in_([chat_id, GROUP])))).all()
+    await engine.dispose()
+    assert {r.state for r in rows} == {"delivered"}
+
+
+async def test_a_customer_group_announcement_waits_for_staff_confirmation(
+        fake: FakeWeCom, linli: Linli, db_url: str) -> None:
+    await say(fake, text(SECRETARY, f"/bindcustomergroups {SECRETARY}"), SECRETARY)
+    engine = make_engine(db_url)
+    sessions = make_sessionmaker(engine)
+
+    async def post(words: str) -> None:
+        async with transaction(sessions) as session:
+            chat = (await session.exec(select(Chat).where(Chat.platform_chat_id.startswith("customer:")))).one()
+            assert chat.secrets["sender"] == SECRETARY
+            session.add(OutboxMessage(platform="wecom", chat_id=chat.platform_chat_id, chat_kind="group",
+                                      compound_id=chat.compound_id, payload=OutMessage(words).to_payload()))
+
+    before = len(fake.in_chat(SECRETARY))
+    await post("本周六上午九点召开业主大会，请准时参加。")
+    await fake.wait_for(lambda: len(fake.templates) == 1)
+    assert fake.templates[0]["chat_type"] == "group" and fake.templates[0]["sender"] == SECRETARY
+    assert "业主大会" in fake.templates[0]["text"]["content"]
+    await fake.wait_seen(SECRETARY, before)
+    assert "客户群群发" in fake.text_of(SECRETARY)  # she is told what to confirm
+    tokens = fake.tokens_issued
+    fake.tokens_issued += 1  # the cached token expires on WeCom's side: 42001, a fresh token, one retry
+    await post("红黑榜已更新。")
+    await fake.wait_for(lambda: len(fake.templates) == 2)
+    assert fake.tokens_issued == tokens + 2
+    await asyncio.sleep(0.3)
+    async with sessions() as session:
+        rows = (await session.exec(select(OutboxMessage).where(
+            OutboxMessage.chat_id.startswith("customer:")))).all()
+    await engine.dispose()
+    assert [r.state for r in rows] == ["waiting_confirm", "waiting_confirm"]
+
+
+async def test_a_conversation_over_the_http_callback(fake: FakeWeCom, linli: Linli) -> None:
+    client = CallbackClient(linli.callback_url)
+    newbie = "sunba"
+    status, reply = await client.send(text(newbie, "/join XFL2026", response_url=fake.response_url(newbie)))
+    assert status == 200 and reply is not None and "template_card" in reply
+    card = reply["template_card"]
+    assert card["card_type"] == "button_interaction" and card["button_list"]
+    status, update = await client.send(click(newbie, card, card["button_list"][0]["text"],
+                                             response_url=fake.response_url(newbie)))
+    # A press answers by updating the pressed card; the next question comes once through response_url.
+    assert status == 200 and update is not None and update["response_type"] == "update_template_card"
+    assert update["template_card"]["task_id"] == card["task_id"]
+    await fake.wait_for(lambda: bool(fake.response_posts))
+    chat, posted = fake.response_posts[0]
+    assert chat == newbie and posted["msgtype"] in ("template_card", "markdown")
