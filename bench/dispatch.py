@@ -15,6 +15,7 @@ import cProfile
 import itertools
 import json
 import pstats
+import shutil
 import random
 import statistics
 import sys
@@ -252,7 +253,7 @@ def _ptb_request_class() -> type[Any]:
             elif endpoint == "sendMessage":
                 self.sent += 1
                 result = {"message_id": self.sent, "date": 0, "text": params.get("text", ""),
-                          "chat": {"id": int(params["chat_id"]), "type": "private"}}
+                          "chat": {"id": int(str(params["chat_id"])), "type": "private"}}
             else:
                 result = True
             return 200, json.dumps({"ok": True, "result": result}).encode()
@@ -298,14 +299,20 @@ async def bench_ptb(count: int, warmup: int) -> Result:
 
 async def main(args: argparse.Namespace) -> None:
     directory = Path(args.db_dir or tempfile.mkdtemp(prefix="linli-bench-"))
+    # The seeded database is kept in --db-dir and copied for every run, so runs compare like with like.
+    template = directory / f"seeded-{args.compounds}-{args.residents}.db"
+    if not template.exists():
+        started = time.perf_counter()
+        building = directory / "seeding.db"
+        building.unlink(missing_ok=True)
+        migrate.upgrade(f"sqlite+aiosqlite:///{building}")
+        await seed(f"sqlite+aiosqlite:///{building}", args.compounds, args.residents)
+        building.rename(template)
+        print(f"seeded {args.compounds} compounds, {args.residents} residents in "
+              f"{time.perf_counter() - started:.1f} s")
     path = directory / "bench.db"
-    path.unlink(missing_ok=True)
+    shutil.copy(template, path)
     url = f"sqlite+aiosqlite:///{path}"
-    started = time.perf_counter()
-    migrate.upgrade(url)
-    await seed(url, args.compounds, args.residents)
-    print(f"seeded {args.compounds} compounds, {args.residents} residents in {time.perf_counter() - started:.1f} s "
-          f"({path})")
     settings = Settings(_env_file=None, database_url=url, demo=False)  # type: ignore[call-arg]
     app = build_app(settings, clock=Clock())
     profiler = cProfile.Profile() if args.profile else None

@@ -59,7 +59,8 @@ async def prepare(workdir: Path) -> str:
 
 async def through_process(url: str, workdir: Path, messages: int, users: int, webhook: bool,
                           limited: bool) -> dict[str, float | str]:
-    fake = await FakeTelegram().start()
+    # Update ids are unique per bot, and the database remembers the ones it has processed.
+    fake = await FakeTelegram(first_update_id=10_000_001 if webhook else 100_001).start()
     env = {} if limited else {"TELEGRAM_GLOBAL_PER_SECOND": "0"}
     bot = BotProcess(url, fake, workdir, webhook_secret="bench-secret" if webhook else "", extra_env=env)
     await bot.start()

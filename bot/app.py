@@ -33,6 +33,7 @@ from handlers import meetings as meetings_handlers
 from handlers import membership, start
 from handlers import needs as needs_handlers
 from handlers import property as property_handlers
+from handlers import reports as reports_handlers
 from handlers import party as party_handlers
 from handlers import points as points_handlers
 from handlers import services as services_handlers
@@ -56,6 +57,7 @@ def routers() -> list[Router]:
         complaints_handlers.router,
         needs_handlers.router,
         property_handlers.router,
+        reports_handlers.router,
         services_handlers.router,
         meetings_handlers.router,
         announcements_handlers.router,

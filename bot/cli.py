@@ -126,6 +126,12 @@ def cmd_export_party(args: argparse.Namespace) -> int:
     return asyncio.run(export_party_cli(_settings(), args.compound, args.year, Path(args.out)))
 
 
+def cmd_export_assembly(args: argparse.Namespace) -> int:
+    from storage.assembly import export_assembly_cli
+
+    return asyncio.run(export_assembly_cli(_settings().database_url, args.id, Path(args.out) if args.out else None))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="linli", description="邻里 linli — a chatbot for running compounds together")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -162,6 +168,11 @@ def build_parser() -> argparse.ArgumentParser:
     party.add_argument("--year", type=int, required=True)
     party.add_argument("--out", default=".", help="directory to write the files into")
     party.set_defaults(func=cmd_export_party)
+    assembly = exports.add_parser("assembly", help="every ballot of an owners' assembly (room, area, owner, choice, "
+                                  "online/paper, time)")
+    assembly.add_argument("id", type=int, help="the assembly's number, as /results shows it")
+    assembly.add_argument("--out", help="the XLSX file to write (default: assembly-ID.xlsx)")
+    assembly.set_defaults(func=cmd_export_assembly)
 
     return parser
 

@@ -38,6 +38,9 @@ log = logging.getLogger(__name__)
 # (platforms do not say which limit it was): the whole platform is paused, not just the chats.
 GLOBAL_429_CHATS = 3
 GLOBAL_429_WINDOW = 1.0
+# Platforms count requests as they arrive, and arrivals jitter by milliseconds (the event loop, the network):
+# pacing exactly at the limit would now and then put one request too many into a one-second window.
+HEADROOM = 0.97
 
 
 @dataclass
@@ -46,10 +49,16 @@ class Pacer:
 
     limits: Limits
     share: float = 1.0
+    # A process just started cannot know what another (or its dead predecessor) sent in the last second.
+    warmup: float = 1.0
     _next_send: float = 0.0
     _paused_until: float = 0.0
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _recent_429: deque[tuple[float, str]] = field(default_factory=deque)
+
+    def __post_init__(self) -> None:
+        if self.limits.global_per_second:
+            self._next_send = time.time() + self.warmup
 
     def chat_gap(self, chat_kind: str) -> float:
         """Seconds between two sends into one chat."""
@@ -67,8 +76,14 @@ class Pacer:
             if start > now:
                 await asyncio.sleep(start - now)
             if self.limits.global_per_second:
-                self._next_send = start + 1.0 / (self.limits.global_per_second * self.share)
+                self._next_send = start + 1.0 / (self.limits.global_per_second * self.share * HEADROOM)
             return start
+
+    def suggested_batch(self) -> int:
+        """Rows to claim at a time: about a second's worth, so that a killed worker strands few claimed
+        rows (they wait for the lease) and several workers share the work."""
+        rate = self.limits.global_per_second * self.share
+        return max(8, min(64, int(rate))) if rate else 64
 
     def pause(self, until: float) -> None:
         self._paused_until = max(self._paused_until, until)
@@ -92,7 +107,7 @@ class OutboxWorker:
     """Claims due rows and sends them. Any number of workers (tasks or processes) may share one database."""
 
     def __init__(self, core: Core, transports: Mapping[str, Transport], worker_id: str | None = None,
-                 concurrency: int = 16, batch: int = 64, global_share: float = 1.0,
+                 concurrency: int = 16, batch: int | None = None, global_share: float = 1.0,
                  lease: timedelta | None = None, send_timeout: float = 30.0) -> None:
         self.core = core
         self.transports = transports
@@ -101,7 +116,7 @@ class OutboxWorker:
         # A row claimed longer than this by a worker that never reported back is sent again.
         self.lease = lease or timedelta(seconds=max(4 * send_timeout, 60.0))
         self.send_timeout = send_timeout
-        self.batch = batch
+        self.batch = batch or min((pacer.suggested_batch() for pacer in self.pacers.values()), default=64)
         self._semaphore = asyncio.Semaphore(concurrency)
         self._wake = asyncio.Event()
         # This process's outbox writes go one at a time: SQLite has one writer, and waiting on an asyncio lock

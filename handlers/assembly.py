@@ -586,7 +586,8 @@ def result_lines(t: Translator, motions: list[store.Motion], results: list[store
         if motion.kind == ELECTION:
             for c in r.candidates:
                 name = motion.candidates[c.index] if c.index < len(motion.candidates) else "?"
-                status = t("elected") if c.elected else t("approved but no seat left") if c.passed else t("not elected")
+                status = (t("elected") if c.elected else t("approved but no seat left") if c.passed and r.quorum
+                          else t("not elected"))
                 lines.append(t("{name}: approved by area {area} m² ({area_share}) and {owners} owners ({owner_share}) "
                                "— {status}", name=name, area=area_text(c.approve.area),
                                area_share=share(c.approve.area, part_area), owners=c.approve.owners,

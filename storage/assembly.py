@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import io
 import math
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from fractions import Fraction
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -590,3 +592,22 @@ async def export_xlsx(session: AsyncSession, assembly_id: int) -> bytes | None:
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
+
+
+async def export_assembly_cli(database_url: str, assembly_id: int, out: Path | None) -> int:
+    """`linli export assembly ID [--out FILE]`: the ballots XLSX for the committee's public disclosure."""
+    from storage.db import make_engine, make_sessionmaker
+
+    engine = make_engine(database_url)
+    try:
+        async with make_sessionmaker(engine)() as session:
+            data = await export_xlsx(session, assembly_id)
+    finally:
+        await engine.dispose()
+    if data is None:
+        print(f"There is no assembly #{assembly_id}.", file=sys.stderr)
+        return 1
+    path = out or Path(f"assembly-{assembly_id}.xlsx")
+    path.write_bytes(data)
+    print(f"Wrote {path}")
+    return 0

@@ -2,7 +2,7 @@
 
 from sqlmodel import SQLModel
 
-from storage import complaints, needs, property, services  # noqa: F401
+from storage import complaints, needs, property, reports, services  # noqa: F401
 from storage import announcements, board, meetings  # noqa: F401
 from storage import assembly, compounds, conversations, outbox, party, people, points, schedule, volunteering
 

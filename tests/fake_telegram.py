@@ -150,7 +150,8 @@ class Failure:
 
 
 class FakeTelegram:
-    def __init__(self, token: str = "7000001:TEST-token", username: str = "linli_test_bot") -> None:
+    def __init__(self, token: str = "7000001:TEST-token", username: str = "linli_test_bot",
+                 first_update_id: int = 100001) -> None:
         self.token = token
         self.username = username
         self.bot_user = {"id": BOT_ID, "is_bot": True, "first_name": "邻里", "username": username,
@@ -168,7 +169,7 @@ class FakeTelegram:
         self.webhook: dict[str, Any] = {}
         self.injected_at: dict[int, float] = {}
         self.polls = 0
-        self._update_ids = itertools.count(100001)
+        self._update_ids = itertools.count(first_update_id)
         self._message_ids = itertools.count(1)
         self._changed = asyncio.Condition()
         self._push_queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()

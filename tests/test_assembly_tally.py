@@ -185,7 +185,8 @@ def scenarios(draw: st.DrawFn) -> tuple[list[TallyRoom], list[TallyBallot]]:
     for i in range(count):
         first, second = draw(CHOICE), draw(CHOICE)
         choices = {k: v for k, v in ((1, first), (2, second)) if v is not None}
-        if choices or draw(st.booleans()):
+        keep_empty: bool = draw(st.booleans())
+        if choices or keep_empty:
             cast.append(TallyBallot(i, choices))
     return layout, cast
 

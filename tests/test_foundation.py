@@ -5,6 +5,7 @@ compounds, repeated updates and a restart in the middle of a conversation."""
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 
 from sqlmodel import col, func, select
 
@@ -60,7 +61,7 @@ async def second_compound(app: App) -> Compound:
         session.add(unit)
         await session.flush()
         session.add(Room(compound_id=compound.id, building_id=building.id or 0, unit_id=unit.id or 0,
-                         number="901", floor=9, area=100))
+                         number="901", floor=9, area=Decimal("100.00")))
     return compound
 
 

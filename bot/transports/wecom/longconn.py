@@ -50,6 +50,8 @@ class LongConnection:
         self._reconnect_task: asyncio.Future[Any] | None = None
         self.client.on("message", self._on_frame)
         self.client.on("event", self._on_frame)
+        # pyee raises an "error" event nobody listens to: the SDK's auth failures would escape its loop.
+        self.client.on("error", lambda error: log.error("WeCom long connection: %s", error))
         self.client.on("authenticated", lambda: log.info("WeCom long connection authenticated"))
         self.client.on("disconnected", lambda reason: log.warning("WeCom long connection dropped: %s", reason))
         self.client.on("reconnecting", lambda attempt: log.info("WeCom long connection: reconnect attempt %s",

@@ -1,0 +1,240 @@
+"""/monthly and the scheduled monthly reports: a PNG with charts (readable on a phone) and an XLSX with the
+figures, for a compound's secretary and committee, and for officials per street (街道)."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import re
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from openpyxl import Workbook
+from sqlmodel import col, select
+
+from bot.core.context import Context, JobContext
+from bot.core.i18n import N_, Translator
+from bot.core.router import Router
+from bot.core.types import Incoming, Media, Replies, Reply, ToPerson
+from storage import reports as store
+from storage.complaints import CATEGORY_BY_CODE
+from storage.compounds import Compound, compound_by_code
+from storage.people import Role, RoleGrant, people_with_role
+from storage.poster import cjk_font_path
+
+router = Router("reports")
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+MONTH = re.compile(r"^(\d{4})-(\d{1,2})$")
+LEVELS = {1: N_("Settled in the building"), 2: N_("Settled in the compound"), 3: N_("Joint handling with departments")}
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:.1f}%"
+
+
+def figure_rows(t: Translator, f: store.MonthFigures) -> list[tuple[str, str]]:
+    """The figures as (label, value) rows: the text summary, the XLSX and the PNG all show these."""
+    return [
+        (t("Complaints opened"), str(f.opened)),
+        (t("Complaints resolved"), str(f.resolved)),
+        (t("Overdue"), str(f.overdue)),
+        (t("Median time to resolve (hours)"), "-" if f.median_hours is None else f"{f.median_hours:.1f}"),
+        (t("Satisfaction rate"), _pct(f.satisfaction)),
+        (t("Volunteer hours"), f"{f.volunteer_hours:g}"),
+        (t("Points given / redeemed"), f"{f.points_given} / {f.points_redeemed}"),
+        (t("Assembly turnout (rooms)"), _pct(f.turnout)),
+        (t("Meetings held / attending"), f"{f.meetings} / {f.attending}"),
+        (t("Needs posted / settled"), f"{f.needs_posted} / {f.needs_settled}"),
+        (t("Service orders / done"), f"{f.orders} / {f.orders_done}"),
+        (t("Property grade"), f.property_grade or "-"),
+    ]
+
+
+def _plt() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib import font_manager
+
+    path = cjk_font_path()
+    if path is not None:
+        font_manager.fontManager.addfont(path)
+        plt.rcParams["font.family"] = font_manager.FontProperties(fname=path).get_name()
+    plt.rcParams["axes.unicode_minus"] = False
+    return plt
+
+
+def render_compound_png(t: Translator, compound_name: str, f: store.MonthFigures) -> bytes:
+    """A tall image for a phone: the key figures, complaints by category, and the three response levels."""
+    plt = _plt()
+    fig = plt.figure(figsize=(7.2, 12), dpi=150)
+    fig.suptitle(t("{compound} · {month} monthly report", compound=compound_name, month=f.month), fontsize=22,
+                 fontweight="bold")
+    top = fig.add_axes((0.06, 0.58, 0.88, 0.34))
+    top.axis("off")
+    for i, (label, value) in enumerate(figure_rows(t, f)):
+        top.text(0.0, 1 - i / 12, label, fontsize=15, va="top")
+        top.text(1.0, 1 - i / 12, value, fontsize=15, va="top", ha="right", fontweight="bold")
+    bars = fig.add_axes((0.32, 0.31, 0.62, 0.22))
+    categories = sorted(f.by_category.items(), key=lambda item: item[1])
+    names = [t(CATEGORY_BY_CODE[c].label) if c in CATEGORY_BY_CODE else c for c, _ in categories] or ["-"]
+    bars.barh(names, [n for _, n in categories] or [0], color="#c8102e")
+    bars.set_title(t("Complaints by category"), fontsize=16)
+    bars.tick_params(labelsize=13)
+    levels = fig.add_axes((0.1, 0.01, 0.8, 0.21))
+    shares = [f.by_level.get(level, 0) for level in (1, 2, 3)]
+    if sum(shares):
+        levels.pie(shares, labels=[t(LEVELS[level]) for level in (1, 2, 3)], autopct="%1.0f%%",
+                   textprops={"fontsize": 12}, colors=["#2e7d32", "#f9a825", "#c62828"])
+    else:
+        levels.axis("off")
+    levels.set_title(t("Response levels"), fontsize=16)
+    out = io.BytesIO()
+    fig.savefig(out, format="png")
+    plt.close(fig)
+    return out.getvalue()
+
+
+def render_street_png(t: Translator, street: str, month: str, rows: list[tuple[str, store.MonthFigures]]) -> bytes:
+    plt = _plt()
+    height = max(6.0, 2 + 0.5 * len(rows))
+    fig, (sat, over) = plt.subplots(1, 2, figsize=(9, height), dpi=120)
+    fig.suptitle(t("{street} · {month}: compounds compared", street=street, month=month), fontsize=18)
+    by_sat = sorted(rows, key=lambda r: r[1].satisfaction or 0)
+    sat.barh([n for n, _ in by_sat], [(f.satisfaction or 0) * 100 for _, f in by_sat], color="#2e7d32")
+    sat.set_title(t("Satisfaction rate (%)"), fontsize=14)
+    by_over = sorted(rows, key=lambda r: -(r[1].overdue_rate or 0))
+    over.barh([n for n, _ in by_over], [(f.overdue_rate or 0) * 100 for _, f in by_over], color="#c62828")
+    over.set_title(t("Overdue rate (%)"), fontsize=14)
+    fig.tight_layout()
+    out = io.BytesIO()
+    fig.savefig(out, format="png")
+    plt.close(fig)
+    return out.getvalue()
+
+
+def render_xlsx(t: Translator, rows: list[tuple[str, store.MonthFigures]], previous: dict[int, store.MonthFigures]) -> bytes:
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = "figures"
+    labels = [label for label, _ in figure_rows(t, rows[0][1])] if rows else []
+    sheet.append([t("Compound"), *labels, t("Complaints opened last month"), t("Change")])
+    for name, f in rows:
+        before = previous.get(f.compound_id)
+        change = "-" if before is None else f"{f.opened - before.opened:+d}"
+        sheet.append([name, *[value for _, value in figure_rows(t, f)], before.opened if before else "-", change])
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def default_month(now: datetime, zone: ZoneInfo) -> str:
+    local = now.astimezone(zone)
+    return store.previous_month(f"{local.year}-{local.month:02d}")
+
+
+async def compound_report(ctx: Context | JobContext, t: Translator, compound: Compound, month: str) -> list[Reply]:
+    figures = (await store.month_figures(ctx.session, month, [compound.id or 0], compound.timezone))[compound.id or 0]
+    previous = await store.month_figures(ctx.session, store.previous_month(month), [compound.id or 0],
+                                         compound.timezone)
+    png = await asyncio.to_thread(render_compound_png, t, compound.name, figures)
+    xlsx = render_xlsx(t, [(compound.name, figures)], previous)
+    summary = "\n".join([t("{compound} · {month} monthly report", compound=compound.name, month=month),
+                         *(f"{label}: {value}" for label, value in figure_rows(t, figures))])
+    return [Reply(summary, image=Media(png, f"report-{compound.code}-{month}.png", "image/png")),
+            Reply(t("The figures as a spreadsheet."),
+                  document=Media(xlsx, f"report-{compound.code}-{month}.xlsx", XLSX))]
+
+
+async def street_report(ctx: Context | JobContext, t: Translator, street: str, month: str) -> list[Reply]:
+    compounds = await store.compounds_in_street(ctx.session, street)
+    ids = [c.id or 0 for c in compounds]
+    figures = await store.month_figures(ctx.session, month, ids)
+    previous = await store.month_figures(ctx.session, store.previous_month(month), ids)
+    rows = [(c.name, figures[c.id or 0]) for c in compounds]
+    png = await asyncio.to_thread(render_street_png, t, street, month, rows)
+    xlsx = render_xlsx(t, rows, previous)
+    ranked = sorted(rows, key=lambda r: -(r[1].satisfaction or 0))
+    lines = [t("{street} · {month}: compounds compared", street=street, month=month)]
+    for name, f in ranked:
+        before = previous.get(f.compound_id)
+        change = "" if before is None else f" ({f.opened - before.opened:+d})"
+        lines.append(t("{name}: satisfaction {satisfaction}, overdue {overdue}, complaints {opened}{change}",
+                       name=name, satisfaction=_pct(f.satisfaction), overdue=_pct(f.overdue_rate),
+                       opened=f.opened, change=change))
+    return [Reply("\n".join(lines), image=Media(png, f"report-{month}.png", "image/png")),
+            Reply(t("The figures as a spreadsheet."), document=Media(xlsx, f"report-{month}.xlsx", XLSX))]
+
+
+@router.command("monthly", roles=[Role.SECRETARY, Role.COMMITTEE, Role.OFFICIAL], private=True,
+                help="Monthly report with charts", order=75)
+async def monthly(ctx: Context, msg: Incoming) -> Replies:
+    t = ctx.t
+    assert ctx.compound is not None
+    month, code = default_month(ctx.now, ctx.zone(ctx.compound)), ""
+    for word in str(ctx.args.get("command_args", "")).split():
+        match = MONTH.match(word)
+        if match:
+            month = f"{match.group(1)}-{int(match.group(2)):02d}"
+        else:
+            code = word
+    if not 1 <= int(month[5:]) <= 12:
+        return Reply(t("Please give the month as YYYY-MM, for example /monthly 2026-11."))
+    compound = ctx.compound
+    if code:
+        found = await compound_by_code(ctx.session, code)
+        if found is None:
+            return Reply(t("There is no compound with the code {code}.", code=code[:16]))
+        compound = found
+    if Role.OFFICIAL in ctx.roles and not ctx.has(Role.SECRETARY, Role.COMMITTEE):
+        if not compound.street or compound.street != ctx.compound.street:
+            return Reply(t("You do not oversee {compound}.", compound=compound.name))
+        if not code:
+            return await street_report(ctx, t, compound.street, month)
+    elif compound.id != ctx.compound.id:
+        return Reply(t("You do not oversee {compound}.", compound=compound.name))
+    return await compound_report(ctx, t, compound, month)
+
+
+@router.job("monthly", every=timedelta(minutes=10))
+async def monthly_job(ctx: JobContext) -> Replies:
+    """On the first day of the month from 09:00 (compound time): last month's report to the secretary and the
+    committee of every compound, and the street report to every official."""
+    replies: list[Reply] = []
+    streets: dict[str, Compound] = {}
+    for compound in (await ctx.session.exec(select(Compound))).all():
+        local = ctx.now.astimezone(ZoneInfo(compound.timezone))
+        if local.day != 1 or local.hour < 9:
+            continue
+        month = store.previous_month(f"{local.year}-{local.month:02d}")
+        if compound.street:
+            streets.setdefault(compound.street, compound)
+        if not await store.claim_delivery(ctx.session, f"compound:{compound.id}:{month}", ctx.now):
+            continue
+        people = set(await people_with_role(ctx.session, compound.id or 0, Role.SECRETARY))
+        people |= set(await people_with_role(ctx.session, compound.id or 0, Role.COMMITTEE))
+        for person in sorted(people):
+            pt = await ctx.translator_for(person)
+            for reply in await compound_report(ctx, pt, compound, month):
+                replies.append(_to(reply, person))
+    for street, compound in streets.items():
+        local = ctx.now.astimezone(ZoneInfo(compound.timezone))
+        month = store.previous_month(f"{local.year}-{local.month:02d}")
+        ids = [c.id for c in await store.compounds_in_street(ctx.session, street)]
+        officials = (await ctx.session.exec(select(RoleGrant.person_id).where(
+            RoleGrant.role == Role.OFFICIAL, col(RoleGrant.revoked_at).is_(None), col(RoleGrant.compound_id).in_(ids)
+        ))).all()
+        for person in sorted(set(officials)):
+            if not await store.claim_delivery(ctx.session, f"official:{person}:{street}:{month}", ctx.now):
+                continue
+            pt = await ctx.translator_for(person)
+            for reply in await street_report(ctx, pt, street, month):
+                replies.append(_to(reply, person))
+    return replies
+
+
+def _to(reply: Reply, person: int) -> Reply:
+    return Reply(reply.text, image=reply.image, document=reply.document, to=ToPerson(person))

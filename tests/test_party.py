@@ -1,0 +1,120 @@
+"""Party members: 报到, 承诺, 践诺 confirmed by the secretary, 请假, and the yearly export read back."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+from openpyxl import load_workbook
+from sqlmodel import select
+
+from bot.cli import build_parser
+from bot.settings import Settings
+from bot.transports.console import Console
+from storage.db import transaction
+from storage.party import Pledge, export_party_cli, parse_date
+from tests.test_volunteering import GROUP, post_task
+
+
+async def test_report_pledge_fulfil_leave_and_export(console: Console, settings: Settings, tmp_path: Path) -> None:
+    console.as_("陈阿姨")
+    await console.say("/report")
+    assert "工作单位" in console.last.text
+    await console.say("西陵区人民医院")
+    assert "已向幸福里党支部报到" in console.last.text
+    assert "西陵区人民医院" in console.last_for("王书记").text
+
+    await console.say("/pledge 每月参加一次志愿服务")
+    await console.say("明年")  # unreadable: asked again, the text is kept
+    assert "无法识别" in console.last.text
+    await console.say("12-31")
+    assert "2026-12-31" in console.last.text
+    await console.say("/pledge 为独居老人代购")
+    await console.press("年底前")
+
+    await console.say("/pledges")
+    await console.press("已践诺")
+    await console.photo()
+    assert "书记确认后" in console.last.text
+    secretary_sees = console.last_for("王书记")
+    assert "（照片）" in secretary_sees.text and secretary_sees.has_image
+    console.as_("王书记")
+    await console.press("确认")
+    assert "已践诺" in console.last.text
+    await console.press("确认")  # a second press changes nothing
+    assert "已经处理" in console.last.text
+    assert "书记已确认" in console.last_for("陈阿姨").text
+
+    console.as_("陈阿姨")
+    await console.say("/leave")
+    await console.say("外出学习")
+    await console.press("从今天开始")
+    await console.say("2026-11-20")  # before the first day: asked again
+    assert "不能早于" in console.last.text
+    await console.say("2026-11-30")
+    assert "2026-11-23 至 2026-11-30" in console.last.text
+
+    # She volunteers too: hours and points appear in her record.
+    await post_task(console, wanted=3)
+    console.as_("陈阿姨")
+    console.in_(GROUP)
+    await console.press("报名")
+    await console.clock_to("2026-11-25 11:10")
+    console.as_("王书记")
+    await console.press("确认出勤")
+
+    assert await export_party_cli(settings, "xfl", 2026, tmp_path) == 0
+    files = sorted(tmp_path.glob("*.xlsx"))
+    # 王书记, 李楼长 and 陈阿姨 are the demo party members.
+    assert len(files) == 3
+    mine = [f for f in files if "陈阿姨" in f.name]
+    assert len(mine) == 1
+    book = load_workbook(mine[0])
+    summary = {row[0]: row[1] for row in book["汇总"].iter_rows(values_only=True)}
+    assert summary["姓名"] == "陈阿姨" and summary["工作单位"] == "西陵区人民医院"
+    assert summary["承诺"] == 2 and summary["已践诺承诺数"] == 1
+    assert summary["志愿服务次数"] == 1 and summary["志愿服务时长（小时）"] == 2
+    assert summary["本年度获得积分"] == 4 and summary["积分余额"] == 4
+    pledges = list(book["承诺"].iter_rows(values_only=True))
+    assert pledges[0][0] == "承诺内容"
+    states = {row[0]: row[3] for row in pledges[1:]}
+    assert states == {"每月参加一次志愿服务": "进行中", "为独居老人代购": "已践诺"}
+    leave = list(book["请假"].iter_rows(values_only=True))
+    assert leave[1] == ("2026-11-23", "2026-11-30", "外出学习")
+    volunteering = list(book["志愿服务"].iter_rows(values_only=True))
+    assert volunteering[1][0] == "清理楼道杂物" and volunteering[1][3] == 4
+    # Another year holds none of it.
+    assert await export_party_cli(settings, "XFL", 2025, tmp_path / "2025") == 0
+    old = [f for f in (tmp_path / "2025").glob("*.xlsx") if "陈阿姨" in f.name]
+    assert len(list(load_workbook(old[0])["承诺"].iter_rows())) == 1
+
+
+async def test_only_party_members_and_secretaries(console: Console) -> None:
+    console.as_("张三")
+    await console.say("/pledge 多做好事")
+    assert "只有" in console.last.text
+    console.as_("陈阿姨")
+    await console.say("/pledge 每周巡楼一次")
+    await console.say("2026-12-31")
+    await console.say("/pledges")
+    await console.press("已践诺")
+    await console.say("巡楼四次，记录在册")
+    console.as_("张三")  # a resident cannot confirm: the button was the secretary's, and the role is checked
+    async with transaction(console.app.core.sessions) as session:
+        pledge = (await session.exec(select(Pledge))).one()
+        assert pledge.status == "claimed"
+    console.as_("王书记")
+    await console.press("退回")
+    assert "恢复为进行中" in console.last_for("陈阿姨").text
+    async with transaction(console.app.core.sessions) as session:
+        pledge = (await session.exec(select(Pledge))).one()
+        assert pledge.status == "open" and pledge.evidence_text == "巡楼四次，记录在册"
+
+
+def test_export_command_and_dates() -> None:
+    args = build_parser().parse_args(["export", "party", "--compound", "XFL", "--year", "2026", "--out", "out"])
+    assert args.compound == "XFL" and args.year == 2026 and args.out == "out"
+    today = date(2026, 11, 23)
+    assert parse_date("2026年12月31日", today) == date(2026, 12, 31)
+    assert parse_date("1-5", today) == date(2027, 1, 5)
+    assert parse_date("2026-02-30", today) is None

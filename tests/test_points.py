@@ -1,0 +1,182 @@
+"""The points ledger: redemption beyond the balance, corrections by reversing entries, idempotency keys, and a
+property test that a balance always equals the sum of the entries and never goes below zero."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlmodel import select
+
+from bot.transports.console import Console
+from storage import points as ledger
+from storage.compounds import Compound
+from storage.db import make_engine, make_sessionmaker, transaction
+from storage.people import Person
+from storage.points import PointsEntry, Redemption
+from tests.test_volunteering import GROUP, post_task
+
+
+async def _earn(console: Console, who: str = "张三") -> None:
+    """张三 volunteers two hours: 4 points."""
+    await post_task(console, wanted=3)
+    console.as_(who)
+    console.in_(GROUP)
+    await console.press("报名")
+    await console.clock_to("2026-11-25 11:10")
+    console.as_("王书记")
+    await console.press("确认出勤")
+
+
+async def _ledger(console: Console) -> list[PointsEntry]:
+    async with transaction(console.app.core.sessions) as session:
+        return list((await session.exec(select(PointsEntry).order_by(PointsEntry.id))).all())  # type: ignore[arg-type]
+
+
+async def test_redeem_beyond_the_balance_is_refused(console: Console) -> None:
+    await _earn(console)
+    console.as_("王书记")
+    await console.say("/redeem")
+    await console.say("张")
+    assert "4 积分" in console.last.text
+    await console.say("10")
+    assert "只有 4 积分" in console.last.text
+    await console.say("abc")
+    assert "整数" in console.last.text
+    await console.say("3")  # the person is still chosen: the draft was kept
+    await console.say("毛巾一条")
+    # Two redemptions waiting at once: the second no longer fits when confirmed.
+    await console.say("/redeem 张三")
+    await console.say("2")
+    await console.say("肥皂一块")
+    console.as_("张三")
+    messages = [s for s in console.seen_by("张三") if "请确认" in s.text]
+    assert len(messages) == 2
+    await console.press("确认")  # the latest: 2 points for 肥皂
+    assert "余额：2" in console.last.text
+    first = next(s for s in messages if "毛巾" in s.text)
+    await console._send(button=first.buttons[0][0].data)
+    assert "只有 2 积分" in console.last.text
+    assert "余额只有 2" in console.last_for("王书记").text
+    entries = await _ledger(console)
+    assert [e.amount for e in entries] == [4, -2]
+    async with transaction(console.app.core.sessions) as session:
+        statuses = sorted(r.status for r in (await session.exec(select(Redemption))).all())
+        assert statuses == ["confirmed", "refused"]
+
+
+async def test_decline_and_the_button_is_personal(console: Console) -> None:
+    await _earn(console)
+    console.as_("王书记")
+    await console.say("/redeem 张三")
+    await console.say("4")
+    await console.say("大米一袋")
+    console.as_("张三")
+    await console.press("有误")
+    assert "没有扣除" in console.last.text
+    assert "有误" in console.last_for("王书记").text
+    await console.press("确认")  # after declining, confirming does nothing
+    assert "已经处理" in console.last.text
+    assert sum(e.amount for e in await _ledger(console)) == 4
+
+
+async def test_correction_within_seven_days_reverses(console: Console) -> None:
+    await _earn(console)
+    console.as_("王书记")
+    await console.say("/tasks")
+    await console.press("出勤登记")
+    await console.press("+0.5h")
+    await console.press("确认出勤")
+    assert "更正 +1" in console.last_for("张三").text
+    entries = await _ledger(console)
+    # Nothing edited or deleted: the credit stays, a reversal and a new credit follow.
+    assert [(e.kind, e.amount) for e in entries] == [("attendance", 4), ("reversal", -4), ("attendance", 5)]
+    assert entries[1].reverses_id == entries[0].id
+    await console.clock_to("+8d")
+    await console.say("/tasks")
+    assert "出勤登记" not in [b.label for s in console.seen_by("王书记")[-3:] for row in s.buttons for b in row]
+    await console._send(button=console.seen_by("王书记")[-4].buttons[-1][0].data)
+    assert "7 天内" in console.last.text
+
+
+async def test_double_press_on_confirm_pays_once(console: Console) -> None:
+    await _earn(console)
+    console.as_("王书记")
+    sheet = next(s for s in reversed(console.seen_by("王书记")) if any(
+        b.label == "确认出勤" for row in s.buttons for b in row))
+    confirm = sheet.buttons[-1][0].data
+    await asyncio.gather(console._send(button=confirm), console._send(button=confirm))
+    assert [e.amount for e in await _ledger(console)] == [4]
+
+
+async def test_keys_make_entries_idempotent(console: Console) -> None:
+    async with transaction(console.app.core.sessions) as session:
+        compound = (await session.exec(select(Compound))).first()
+        person = (await session.exec(select(Person))).first()
+        assert compound and person and compound.id and person.id
+        now = datetime(2026, 11, 23, tzinfo=UTC)
+        entry = {"compound_id": compound.id, "person_id": person.id, "amount": 5, "kind": "attendance",
+                 "reason": "x", "key": "att:1:1", "created_at": now}
+        assert await ledger.add_entry(session, PointsEntry(**entry))  # type: ignore[arg-type]
+        assert not await ledger.add_entry(session, PointsEntry(**entry))  # type: ignore[arg-type]
+        assert await ledger.balance(session, compound.id, person.id) == 5
+
+
+def test_rules() -> None:
+    assert ledger.points_for("hour", 2, Decimal("2.5")) == 5
+    assert ledger.points_for("hour", 3, Decimal("1.5")) == 5  # 4.5 rounds half up
+    assert ledger.points_for("activity", 5, Decimal("0.5")) == 5
+    assert ledger.points_for("hour", 2, Decimal(0)) == 0
+    assert ledger.can_debit(5, 5) and not ledger.can_debit(4, 5) and not ledger.can_debit(4, 0)
+
+
+OPERATIONS = st.lists(st.tuples(st.sampled_from(["attend", "correct", "redeem"]), st.integers(0, 3),
+                                st.integers(0, 30)), max_size=12)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(operations=OPERATIONS)
+def test_balance_is_always_the_sum_of_entries(db_url: str, operations: list[tuple[str, int, int]]) -> None:
+    asyncio.run(_apply(db_url, operations))
+
+
+async def _apply(db_url: str, operations: list[tuple[str, int, int]]) -> None:
+    engine = make_engine(db_url)
+    maker = make_sessionmaker(engine)
+    now = datetime(2026, 11, 23, tzinfo=UTC)
+    try:
+        async with transaction(maker) as session:
+            compound = (await session.exec(select(Compound))).first()
+            person = Person(name="prop")
+            session.add(person)
+            await session.flush()
+            assert compound and compound.id and person.id
+            compound_id, person_id = compound.id, person.id
+        expected: dict[int, int] = {}
+        spent = 0
+        for step, (kind, task, amount) in enumerate(operations):
+            now += timedelta(minutes=1)
+            async with transaction(maker) as session:
+                if kind in ("attend", "correct"):
+                    change = await ledger.set_task_points(session, compound_id, task, person_id, amount, "t", None,
+                                                          now)
+                    if change is not None:
+                        expected[task] = amount
+                else:
+                    redemption = Redemption(compound_id=compound_id, person_id=person_id, points=max(amount, 1),
+                                            item=f"item {step}", created_by=person_id, created_at=now)
+                    session.add(redemption)
+                    await session.flush()
+                    if await ledger.confirm_redemption(session, redemption.id or 0, person_id, now) == "confirmed":
+                        spent += redemption.points
+            async with transaction(maker) as session:
+                rows = (await session.exec(select(PointsEntry.amount).where(PointsEntry.person_id == person_id))).all()
+                total = await ledger.balance(session, compound_id, person_id)
+                assert total == sum(rows)
+                assert total >= 0
+                assert total == sum(expected.values()) - spent
+    finally:
+        await engine.dispose()

@@ -1,0 +1,67 @@
+"""The long connection through the SDK against the fake server, in process: a wrong secret is refused, and
+a connection replaced by a newer one (disconnected_event) steps aside instead of fighting for the bot."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+
+from bot.settings import Settings
+from bot.transports.wecom.longconn import LongConnection
+from bot.transports.wecom.transport import WeComTransport
+from tests.fake_wecom import BOT_ID, BOT_SECRET, FakeWeCom
+
+
+def transport() -> WeComTransport:
+    return WeComTransport(Settings(_env_file=None))  # type: ignore[call-arg]
+
+
+async def test_a_wrong_secret_is_refused(caplog: pytest.LogCaptureFixture) -> None:
+    fake = await FakeWeCom().start()
+    connection = LongConnection(transport(), BOT_ID, "wrong", fake.ws_url, reconnect_ms=50)
+    try:
+        with caplog.at_level(logging.ERROR):
+            await connection.start()
+            await fake.wait_for(lambda: len(fake.subscribes) >= 1)
+            await asyncio.sleep(0.1)
+        assert fake.authenticated == 0
+        assert "Authentication failed" in caplog.text
+    finally:
+        await connection.stop()
+        await fake.stop()
+
+
+async def test_a_replaced_connection_steps_aside(caplog: pytest.LogCaptureFixture) -> None:
+    fake = await FakeWeCom().start()
+    first = LongConnection(transport(), BOT_ID, BOT_SECRET, fake.ws_url, reconnect_ms=50)
+    second = LongConnection(transport(), BOT_ID, BOT_SECRET, fake.ws_url, reconnect_ms=50)
+    try:
+        with caplog.at_level(logging.WARNING):
+            await first.start()
+            await fake.wait_for(lambda: fake.authenticated == 1)
+            await second.start()
+            await fake.wait_for(lambda: first.replaced)
+            await asyncio.sleep(0.5)  # several reconnect intervals: the first must not come back
+        assert fake.authenticated == 2
+        assert second.client.is_connected and not first.client.is_connected
+        assert "disconnected_event" in caplog.text
+    finally:
+        await first.stop()
+        await second.stop()
+        await fake.stop()
+
+
+async def test_a_clean_close_from_the_server_reconnects() -> None:
+    fake = await FakeWeCom().start()
+    connection = LongConnection(transport(), BOT_ID, BOT_SECRET, fake.ws_url, reconnect_ms=50)
+    try:
+        await connection.start()
+        await fake.wait_for(lambda: fake.authenticated == 1)
+        await fake.drop()
+        await fake.wait_for(lambda: fake.authenticated == 2)
+        assert connection.client.is_connected
+    finally:
+        await connection.stop()
+        await fake.stop()
