@@ -61,7 +61,8 @@ async def through_process(url: str, workdir: Path, messages: int, users: int, we
                           limited: bool) -> dict[str, float | str]:
     # Update ids are unique per bot, and the database remembers the ones it has processed.
     fake = await FakeTelegram(first_update_id=10_000_001 if webhook else 100_001).start()
-    env = {} if limited else {"TELEGRAM_GLOBAL_PER_SECOND": "0"}
+    # The outbox's default tick (the tests use a faster one), and the limiter off unless asked for.
+    env = {"OUTBOX_TICK_SECONDS": "1"} if limited else {"OUTBOX_TICK_SECONDS": "1", "TELEGRAM_GLOBAL_PER_SECOND": "0"}
     bot = BotProcess(url, fake, workdir, webhook_secret="bench-secret" if webhook else "", extra_env=env)
     await bot.start()
     latencies: list[float] = []

@@ -80,10 +80,10 @@ class Pacer:
             return start
 
     def suggested_batch(self) -> int:
-        """Rows to claim at a time: about a second's worth, so that a killed worker strands few claimed
+        """Rows to claim at a time: about two seconds' worth (enough that a slow claim never starves the pacer), so that a killed worker strands few claimed
         rows (they wait for the lease) and several workers share the work."""
         rate = self.limits.global_per_second * self.share
-        return max(8, min(64, int(rate))) if rate else 64
+        return max(8, min(64, int(2 * rate))) if rate else 64
 
     def pause(self, until: float) -> None:
         self._paused_until = max(self._paused_until, until)
@@ -216,16 +216,18 @@ class OutboxWorker:
                                                        "the original posting was not delivered", self.core.clock.now())
                         return 0
                     started = await pacer.acquire()
-                    result = await asyncio.wait_for(transport.edit(row.chat_id, original_message_id, message),
-                                                    self.send_timeout)
+                    async with asyncio.timeout(self.send_timeout):
+                        result = await transport.edit(row.chat_id, original_message_id, message)
                 else:
                     started = await pacer.acquire()
-                    if row.platform in self._keyed:
-                        send = transport.deliver(row.chat_id, row.chat_kind, message,  # type: ignore[call-arg]
-                                                 idempotency_key=f"outbox-{row.id}")
-                    else:
-                        send = transport.deliver(row.chat_id, row.chat_kind, message)
-                    result = await asyncio.wait_for(send, self.send_timeout)
+                    # In this task, at once: the request leaves in the slot the pacer gave it (asyncio.wait_for
+                    # would start it a loop turn later, and late starts bunch up into 429s).
+                    async with asyncio.timeout(self.send_timeout):
+                        if row.platform in self._keyed:
+                            result = await transport.deliver(row.chat_id, row.chat_kind, message,  # type: ignore[call-arg]
+                                                             idempotency_key=f"outbox-{row.id}")
+                        else:
+                            result = await transport.deliver(row.chat_id, row.chat_kind, message)
             except TimeoutError:
                 # Uncertain: it may have arrived. Retrying risks a duplicate; not retrying risks a loss.
                 result = Delivery(False, error=f"no answer within {self.send_timeout:g} s")

@@ -51,15 +51,22 @@ async def nominate(ctx: Context, msg: Incoming) -> Replies:
     t = ctx.t
     ctx.convo.start(FLOW, "color")
     return Reply(t("Red list (a good deed) or black list (conduct that harms the neighbourhood)?"),
-                 buttons=((Button.choice(t("🔴 Red: a good deed"), RED), Button.choice(t("⚫ Black: bad conduct"), BLACK)),))
+                 buttons=_color_buttons(t))
+
+
+def _color_buttons(t: Translator) -> tuple[tuple[Button, ...], ...]:
+    return ((Button.choice(t("🔴 Red: a good deed"), RED), Button.choice(t("⚫ Black: bad conduct"), BLACK)),)
 
 
 @router.step(FLOW, "color")
 async def step_color(ctx: Context, msg: Incoming) -> Replies:
     t = ctx.t
     value = ctx.args.get("value")
+    if value is None and msg.text:
+        value = {"红": RED, "红榜": RED, "紅": RED, "red": RED, "黑": BLACK, "黑榜": BLACK, "black": BLACK}.get(
+            msg.text.strip().lower())
     if value not in (RED, BLACK):
-        return Reply(t("Please choose red or black with the buttons above."))
+        return Reply(t("Please choose red or black with the buttons."), buttons=_color_buttons(t))
     ctx.convo.draft["color"] = value
     ctx.convo.goto("subject")
     if value == RED:

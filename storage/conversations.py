@@ -7,6 +7,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as postgresql_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, SQLModel, col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -65,6 +67,13 @@ def new_token() -> str:
 
 async def claim_update(session: AsyncSession, platform: str, update_id: str, now: datetime) -> bool:
     """True the first time an update is seen; the insert is the claim, so two processes cannot both win."""
+    dialect = session.get_bind().dialect.name
+    if dialect in ("sqlite", "postgresql"):
+        # One statement instead of SAVEPOINT + INSERT + RELEASE: this runs for every incoming message.
+        module = sqlite_dialect if dialect == "sqlite" else postgresql_dialect
+        claim = module.insert(ProcessedUpdate).values(platform=platform, update_id=update_id, processed_at=now)
+        result = await session.exec(claim.on_conflict_do_nothing())
+        return bool(result.rowcount == 1)
     try:
         async with session.begin_nested():
             session.add(ProcessedUpdate(platform=platform, update_id=update_id, processed_at=now))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel, col, select
@@ -84,24 +85,23 @@ class RoleGrant(SQLModel, table=True):
 async def roles_in(session: AsyncSession, person_id: int, compound_id: int | None) -> frozenset[Role]:
     if compound_id is None:
         return frozenset()
+    # One round trip (this runs for every message): approved memberships' relations, then granted roles.
+    memberships: Any = select(sa.literal("m").label("kind"), col(Membership.relation).label("value")).where(
+        Membership.person_id == person_id, Membership.compound_id == compound_id, Membership.status == "approved"
+    )
+    grants: Any = select(sa.literal("g").label("kind"), col(RoleGrant.role).label("value")).where(
+        RoleGrant.person_id == person_id,
+        RoleGrant.compound_id == compound_id,
+        col(RoleGrant.revoked_at).is_(None),
+    )
     roles: set[Role] = set()
-    memberships = await session.exec(
-        select(Membership.relation).where(
-            Membership.person_id == person_id, Membership.compound_id == compound_id, Membership.status == "approved"
-        )
-    )
-    for relation in memberships.all():
-        roles.add(Role.RESIDENT)
-        if relation == "owner":
-            roles.add(Role.OWNER)
-    grants = await session.exec(
-        select(RoleGrant.role).where(
-            RoleGrant.person_id == person_id,
-            RoleGrant.compound_id == compound_id,
-            col(RoleGrant.revoked_at).is_(None),
-        )
-    )
-    roles.update(Role(r) for r in grants.all())
+    for kind, value in (await session.exec(sa.union_all(memberships, grants))).all():  # type: ignore[call-overload]
+        if kind == "m":
+            roles.add(Role.RESIDENT)
+            if value == "owner":
+                roles.add(Role.OWNER)
+        else:
+            roles.add(Role(value))
     return frozenset(roles)
 
 

@@ -27,6 +27,8 @@ import aiohttp
 from aiohttp import web
 
 BOT_ID = 7000001
+# Telegram's default `max_connections` for a webhook is 40; a few are plenty on loopback.
+WEBHOOK_CONNECTIONS = 8
 # Parameters that arrive as JSON inside form fields.
 JSON_FIELDS = {"reply_markup", "allowed_updates", "commands", "scope", "link_preview_options", "reply_parameters"}
 HTML_TAGS = {"b": "bold", "strong": "bold", "i": "italic", "em": "italic", "u": "underline", "ins": "underline",
@@ -543,21 +545,34 @@ class FakeTelegram:
     # ---- webhook delivery --------------------------------------------------------------------------------
 
     async def _push_loop(self) -> None:
-        """Telegram's side of a webhook: one update at a time, re-sent until the bot answers 200."""
+        """Telegram's side of a webhook: several connections at once, one chat's updates in order, each
+        re-sent until the bot answers 200."""
         assert self._session is not None
-        while True:
-            update = await self._push_queue.get()
-            for _attempt in range(40):
-                try:
-                    async with self._session.post(
-                        self.webhook["url"], json=update,
-                        headers={"X-Telegram-Bot-Api-Secret-Token": self.webhook.get("secret_token", "")},
-                    ) as response:
-                        if response.status == 200:
-                            break
-                except (aiohttp.ClientError, KeyError):
-                    pass
-                await asyncio.sleep(0.25)
+        chat_locks: dict[str, asyncio.Lock] = {}
+
+        async def connection() -> None:
+            while True:
+                update = await self._push_queue.get()
+                chat = str((update.get("message") or update.get("callback_query", {}).get("message") or
+                            update.get("my_chat_member") or {}).get("chat", {}).get("id", ""))
+                async with chat_locks.setdefault(chat, asyncio.Lock()):
+                    await self._push(update)
+
+        await asyncio.gather(*(connection() for _ in range(WEBHOOK_CONNECTIONS)))
+
+    async def _push(self, update: dict[str, Any]) -> None:
+        assert self._session is not None
+        for _attempt in range(40):
+            try:
+                async with self._session.post(
+                    self.webhook["url"], json=update,
+                    headers={"X-Telegram-Bot-Api-Secret-Token": self.webhook.get("secret_token", "")},
+                ) as response:
+                    if response.status == 200:
+                        return
+            except (aiohttp.ClientError, KeyError):
+                pass
+            await asyncio.sleep(0.25)
 
     # ---- control endpoints (for a bot or a benchmark in another process) ----------------------------------
 

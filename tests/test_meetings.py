@@ -138,8 +138,8 @@ async def test_cancelling_tells_everyone_who_answered(console: Console, app: App
         assert "取消" in console.last_for(name).text or "Cancelled" in console.last_for(name).text
     assert "电梯维修议事" in console.seen_by("王书记", GROUP)[-1].text
     # No reminders for a cancelled meeting, on time or late.
-    await quietly_to(app, "2026-11-26 17:50")
-    shown = await console.clock_to("2026-11-26 19:30")
+    await quietly_to(app, "2026-11-26 18:40")
+    shown = await console.clock_to("2026-11-26 19:10")
     assert reminders(shown) == []
     console.as_("张三")
     await console.say("/meetings")
@@ -159,7 +159,8 @@ async def test_moving_tells_answered_and_moves_reminders(console: Console, app: 
     await quietly_to(app, "2026-11-25 18:50")
     shown = await console.clock_to("2026-11-25 19:10")
     assert reminders(shown) == []  # the old 24 h reminder time passes silently
-    shown = await console.clock_to("2026-11-26 20:10")  # the new one: Thursday 20:00
+    await quietly_to(app, "2026-11-26 19:50")
+    shown = await console.clock_to("2026-11-26 20:10")  # the new 24 h reminder: Thursday 20:00
     assert {s.to for s in reminders(shown)} == {"group", "张三"}
     await quietly_to(app, "2026-11-27 18:50")
     shown = await console.clock_to("2026-11-27 19:10")

@@ -252,7 +252,8 @@ async def test_pacing_per_chat_and_overall(live: App) -> None:
     assert all(overall[i + 5] - overall[i] >= 0.095 for i in range(len(overall) - 5))
     async with live.core.sessions() as session:
         paced = (await session.exec(select(store.OutboxPace.chat_id))).all()
-    assert set(paced) == {"a", "b", "c", "d", "e"}  # shared with other processes through the database
+    # Chats whose gap had not run out when the send was recorded are held in the database, for every process.
+    assert paced and set(paced) <= {"a", "b", "c", "d", "e"}
 
 
 async def test_429_from_many_chats_pauses_the_whole_platform(live: App) -> None:

@@ -179,6 +179,10 @@ async def test_join_in_a_single_chat_and_the_secretary_approves_in_hers(fake: Fa
     update = next(s for s in fake.in_chat(newbie) if s.kind == "update")
     assert update.card is not None and update.card["task_id"] == buildings["task_id"]
     assert update.card["button_list"][0]["key"] == "spent"
+    # Pressing the old card again is a stale press: said so politely, and the conversation is not disturbed.
+    before = len(fake.in_chat(newbie))
+    await fake.push(click(newbie, update.card, update.card["button_list"][0]["text"]), event=True)
+    await fake.wait_for(lambda: "失效" in " ".join(s.text for s in fake.in_chat(newbie)[before:]))
     await press(fake, newbie, fake.last_card(newbie)["button_list"][-1]["text"])  # the unit
     await press(fake, newbie, fake.last_card(newbie)["button_list"][-1]["text"])  # the room
     await press(fake, newbie, "租户")

@@ -138,7 +138,12 @@ class Core:
         return result.first()
 
     async def _person(self, session: AsyncSession, incoming: Incoming, now: datetime) -> Person:
-        identity = await self._identity(session, incoming.platform, incoming.user_id)
+        # The identity and its person in one round trip: this runs for every message.
+        found_pair = (await session.exec(
+            select(Identity, Person).join(Person, col(Person.id) == Identity.person_id).where(
+                Identity.platform == incoming.platform, Identity.platform_user_id == incoming.user_id)
+        )).first()
+        identity = found_pair[0] if found_pair is not None else None
         hint = normalize_language(incoming.language)
         if identity is None:
             person = Person(name=incoming.user_name[:100], platform_language=hint)
@@ -148,16 +153,17 @@ class Core:
             identity = Identity(person_id=person.id, platform=incoming.platform, platform_user_id=incoming.user_id)
             session.add(identity)
         else:
-            found = await session.get(Person, identity.person_id)
-            assert found is not None
-            person = found
+            assert found_pair is not None
+            person = found_pair[1]
             if hint and person.platform_language != hint:
                 person.platform_language = hint
                 session.add(person)
             if incoming.user_name and not person.name:
                 person.name = incoming.user_name[:100]
                 session.add(person)
-        identity.last_seen_at = now
+        # Minute precision is enough for "last seen"; it saves an UPDATE on most messages of a conversation.
+        if identity.id is None or now - identity.last_seen_at >= timedelta(minutes=1):
+            identity.last_seen_at = now
         if incoming.chat_kind == "private" and (identity.private_chat_id != incoming.chat_id or identity.unreachable):
             identity.private_chat_id = incoming.chat_id
             identity.unreachable = False

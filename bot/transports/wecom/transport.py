@@ -83,6 +83,8 @@ class WeComTransport:
         # HTTP channel only: a "continue privately" press waiting for the person's next single-chat message.
         self.pending_private: dict[str, str] = {}
         self._http: aiohttp.ClientSession | None = None
+        self._stopping = asyncio.Event()
+        self._leader_task: asyncio.Task[None] | None = None
 
     # ---- wiring -------------------------------------------------------------------------------------
 
@@ -114,16 +116,36 @@ class WeComTransport:
             self.contact = ContactClient(self.http, settings.wecom_api_base_url, settings.wecom_corp_id,
                                          settings.wecom_contact_secret)
         if settings.wecom_bot_id and settings.wecom_bot_secret:
-            connection = LongConnection(self, settings.wecom_bot_id, settings.wecom_bot_secret,
-                                        settings.wecom_ws_url)
+            self._leader_task = asyncio.create_task(self._lead_long_connection(core, LongConnection))
+
+    async def _lead_long_connection(self, core: Core, factory: Any) -> None:
+        """One long connection per bot across processes (`linli run --workers`): a second one would replace
+        the first (disconnected_event), so only the process holding the leader lock connects."""
+        from bot.leader import Leadership
+
+        settings = self.settings
+        while not self._stopping.is_set():
+            leadership = Leadership(core.engine, "wecom-long-connection")
+            if not await leadership.wait(self._stopping):
+                return
+            connection = factory(self, settings.wecom_bot_id, settings.wecom_bot_secret, settings.wecom_ws_url)
             await connection.start()
             self.long = connection
+            try:
+                while not self._stopping.is_set() and await leadership.still_leading():
+                    try:
+                        await asyncio.wait_for(self._stopping.wait(), timeout=5.0)
+                    except TimeoutError:
+                        pass
+            finally:
+                self.long = None
+                await connection.stop()
+                await leadership.release()
 
     async def stop(self) -> None:
-        from bot.transports.wecom.longconn import LongConnection
-
-        if isinstance(self.long, LongConnection):
-            await self.long.stop()
+        self._stopping.set()
+        if self._leader_task is not None:
+            await asyncio.gather(self._leader_task, return_exceptions=True)
         await self.close()
 
     async def http(self) -> aiohttp.ClientSession:
@@ -251,6 +273,8 @@ class WeComTransport:
         self.remember_cards(bodies)
         if self.long is not None:
             return await self.long.send(chat_id, bodies)
+        if self.settings.wecom_bot_id and self.callback is None:
+            return Delivery(False, retry_after=2.0, error="the long connection is not up in this process")
         if self.callback is not None:
             return await self.callback.send(chat_id, bodies)
         return Delivery(False, error="no WeCom channel can reach this chat")

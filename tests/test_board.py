@@ -1,0 +1,161 @@
+"""The 红黑榜 through the console: nominations, refusal of names and room numbers, review, the Monday 09:00
+posting with its poster, and the corrected line."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from sqlmodel import col, select
+
+from bot.app import App
+from bot.transports.console import Console
+from storage.board import has_room_number, named_people
+from storage.db import transaction
+from storage.outbox import Media
+from storage.poster import PosterSection, cjk_font_path, render_poster
+
+GROUP = "幸福里业主群"
+ZONE = ZoneInfo("Asia/Shanghai")
+
+
+async def nominate(console: Console, who: str, color: str, subject: str, text: str, photo: bool = False) -> None:
+    console.as_(who)
+    await console.say("/nominate")
+    await console.press(1 if color == "red" else 2)
+    await console.say(subject)
+    await console.say(text)
+    if photo:
+        await console.photo()
+    else:
+        await console.press(1)  # No photo
+
+
+def test_black_entries_must_not_name_rooms_or_people() -> None:
+    for text in ("3栋2单元301乱扔垃圾", "2单元502天天装修", "301室养狗扰民", "3-2-301 占用楼道", "3号楼1502"):
+        assert has_room_number(text), text
+    for text in ("3栋楼下消防通道长期停放私家车", "小区东门垃圾桶旁乱丢装修垃圾", "2栋电梯里吸烟"):
+        assert not has_room_number(text), text
+    assert named_people("张三天天把车停在消防通道", ["张三", "李四", "王"]) == ["张三"]
+
+
+async def test_nominate_review_and_monday_posting_with_poster(console: Console, app: App) -> None:
+    await nominate(console, "张三", "red", "2栋 陈阿姨", "每天义务打扫单元楼道，坚持三年", photo=True)
+    secretary_sees = console.last_for("王书记")
+    assert "陈阿姨" in secretary_sees.text and secretary_sees.has_image and len(secretary_sees.labels) == 3
+
+    # A black nomination naming a room, then a person, is refused; the conduct-and-place version is taken.
+    console.as_("李四")
+    await console.say("/nominate")
+    await console.press(2)
+    await console.say("3栋2单元301门口")
+    assert "房号" in console.last.text or "room number" in console.last.text
+    await console.say("3栋楼下消防通道")
+    await console.say("张三把私家车长期停在这里")
+    assert "张三" in console.last.text and ("姓名" in console.last.text or "name" in console.last.text)
+    await console.say("私家车长期占用消防通道")
+    await console.press(1)
+    assert "秘书" not in console.last.text  # thanked, not refused
+    assert "消防通道" in console.last_for("王书记").text
+
+    await nominate(console, "王五", "black", "小区东门", "有人半夜大声喧哗")
+
+    # The secretary reviews from /board (the newest pending nomination is shown last): reject with a reason,
+    # edit, approve; each nominator is told.
+    console.as_("王书记")
+    await console.say("/board")
+    assert len([s for s in console.seen_by("王书记")[-4:] if len(s.labels) == 3]) == 3
+    await console.press(3)  # reject the noise
+    await console.say("无法核实具体时间和地点，请补充后再提交")
+    assert "无法核实" in console.last_for("王五").text
+    await console.say("/board")
+    await console.press(2)  # edit the fire-lane entry
+    await console.say("私家车长期占用3栋楼下消防通道，影响消防安全")
+    assert "影响消防安全" in console.last_for("李四").text
+    await console.say("/board")
+    await console.press(1)  # approve the red one
+    assert "陈阿姨" in console.last_for("张三").text
+
+    # Residents see the board; nothing is posted before Monday 09:00 of next week.
+    console.as_("张三")
+    await console.say("/board")
+    assert "陈阿姨" in console.last.text and "影响消防安全" in console.last.text and "喧哗" not in console.last.text
+    app.core.clock.set(datetime(2026, 11, 30, 8, 40, tzinfo=ZONE))
+    shown = await console.clock_to("2026-11-30 08:50")
+    assert [s for s in shown if s.to == "group"] == []
+    shown = await console.clock_to("2026-11-30 09:10")
+    posted = [s for s in shown if s.to == "group"]
+    assert len(posted) == 2
+    assert "陈阿姨" in posted[0].text and "影响消防安全" in posted[0].text
+    assert posted[0].text.index("陈阿姨") < posted[0].text.index("影响消防安全")  # red section first
+    if cjk_font_path() is not None:
+        assert posted[1].has_image
+        async with transaction(app.core.sessions) as session:
+            media = (await session.exec(select(Media).where(col(Media.filename).like("board-%")))).all()
+        assert len(media) == 1 and media[0].data.startswith(b"\x89PNG")
+        Path("/tmp/linli-board-poster.png").write_bytes(media[0].data)
+
+    # The fire lane is cleared: the next posting shows it on the corrected line, and the red entry is gone.
+    console.as_("赵物业")
+    await console.say("/board")
+    await console.press(1)
+    assert "已整改" in console.last_for("李四").text or "corrected" in console.last_for("李四").text
+    app.core.clock.set(datetime(2026, 12, 7, 8, 55, tzinfo=ZONE))
+    shown = await console.clock_to("2026-12-07 09:05")
+    posted = [s for s in shown if s.to == "group"]
+    assert posted and "影响消防安全" in posted[0].text and "陈阿姨" not in posted[0].text
+    assert "已整改" in posted[0].text or "Corrected" in posted[0].text
+
+
+async def test_posting_sent_late_once_after_downtime(console: Console, app: App) -> None:
+    await nominate(console, "张三", "red", "1栋1单元全体住户", "自发清理楼道杂物")
+    console.as_("王书记")
+    await console.say("/board")
+    await console.press(1)
+    await console.clock_to("+10m")  # the scheduler notes the next posting: Monday 2026-11-30 09:00
+    # Down from Sunday until Monday 11:00: the posting is still sent, once.
+    app.core.clock.set(datetime(2026, 11, 30, 11, 0, tzinfo=ZONE))
+    await app.scheduler.tick()
+    await app.worker.drain()
+    await console.clock_to("+20m")
+    assert len([s for s in console.seen_by("王书记", GROUP) if "自发清理" in s.text]) == 1
+
+
+async def test_staff_only_actions_refused_for_residents(console: Console) -> None:
+    await nominate(console, "张三", "black", "2栋电梯", "有人在电梯里吸烟")
+    review = console.last_for("王书记")
+    console.as_("李四")
+    # 李四 cannot see the secretary's buttons, and /board offers him no review or corrected buttons.
+    await console.say("/board")
+    assert console.last.labels == []
+    assert review.labels and all(label not in console.last.labels for label in review.labels)
+
+
+async def test_bad_input_in_nomination(console: Console) -> None:
+    console.as_("张三")
+    await console.say("/nominate")
+    await console.say("随便")
+    assert len(console.last.labels) == 2  # asked again, with the buttons; still on the same step
+    await console.say("红")  # typing the choice works too
+    await console.photo()
+    assert "文字" in console.last.text or "text" in console.last.text
+    await console.say("好" * 100)
+    assert "60" in console.last.text
+    await console.say("3栋 刘师傅")
+    await console.say("帮邻居修好了漏水的水管")
+    await console.say("这是照片")  # text where a photo or the button is expected
+    assert console.last.labels
+    await console.press(1)
+    assert "刘师傅" in console.last_for("王书记").text
+
+
+def test_poster_renders_chinese_when_a_font_is_installed() -> None:
+    png = render_poster("幸福里 红黑榜", "2026-11-30", [
+        PosterSection("红榜", ("1. 2栋 陈阿姨 — 每天义务打扫单元楼道，坚持三年",), (200, 30, 35)),
+        PosterSection("黑榜", ("1. 3栋楼下消防通道 — 私家车长期占用消防通道，影响消防安全" * 2,), (40, 40, 40)),
+    ], "发送 /nominate 提名")
+    if cjk_font_path() is None:
+        assert png is None
+        return
+    assert png is not None and png.startswith(b"\x89PNG") and len(png) > 5000
