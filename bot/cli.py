@@ -132,6 +132,52 @@ def cmd_export_assembly(args: argparse.Namespace) -> int:
     return asyncio.run(export_assembly_cli(_settings().database_url, args.id, Path(args.out) if args.out else None))
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    """Writes the monthly report (PNG + XLSX) of a compound, a street or every compound into --out."""
+    from bot.core.i18n import Catalogs
+    from handlers.reports import compound_report, street_report
+    from storage.compounds import Compound, compound_by_code
+
+    settings = _settings()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    async def work(session: object) -> int:
+        from sqlmodel import select
+        from sqlmodel.ext.asyncio.session import AsyncSession
+
+        from bot.core.context import JobContext
+        from bot.core.dispatcher import Core
+
+        assert isinstance(session, AsyncSession)
+        core = Core(settings, make_engine(settings.database_url), [])
+        ctx = JobContext(core, session, core.clock.now())
+        t = Catalogs().translator(settings.default_language)
+        if args.street:
+            replies = await street_report(ctx, t, args.street, args.month)
+        else:
+            if args.all:
+                compounds = list((await session.exec(select(Compound))).all())
+            else:
+                found = await compound_by_code(session, args.compound or "")
+                if found is None:
+                    print(f"There is no compound with the code {args.compound}.", file=sys.stderr)
+                    return 1
+                compounds = [found]
+            replies = []
+            for compound in compounds:
+                replies += await compound_report(ctx, t, compound, args.month)
+        for reply in replies:
+            for media in (reply.image, reply.document):
+                if media is not None:
+                    (out / media.filename).write_bytes(media.data)
+                    print(out / media.filename)
+        await core.engine.dispose()
+        return 0
+
+    return asyncio.run(_with_session(settings, work))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="linli", description="邻里 linli — a chatbot for running compounds together")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -173,6 +219,15 @@ def build_parser() -> argparse.ArgumentParser:
     assembly.add_argument("id", type=int, help="the assembly's number, as /results shows it")
     assembly.add_argument("--out", help="the XLSX file to write (default: assembly-ID.xlsx)")
     assembly.set_defaults(func=cmd_export_assembly)
+
+    report = sub.add_parser("report", help="write a monthly report (PNG + XLSX)")
+    report.add_argument("--month", required=True, help="YYYY-MM")
+    which = report.add_mutually_exclusive_group(required=True)
+    which.add_argument("--compound", help="a compound's code")
+    which.add_argument("--street", help="every compound of this street (街道)")
+    which.add_argument("--all", action="store_true", help="every compound of the deployment")
+    report.add_argument("--out", default=".", help="folder for the files")
+    report.set_defaults(func=cmd_report)
 
     return parser
 

@@ -55,6 +55,7 @@ class Pacer:
     _paused_until: float = 0.0
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _recent_429: deque[tuple[float, str]] = field(default_factory=deque)
+    _sent: deque[float] = field(default_factory=lambda: deque(maxlen=256))
 
     def __post_init__(self) -> None:
         if self.limits.global_per_second:
@@ -71,13 +72,21 @@ class Pacer:
     async def acquire(self) -> float:
         """Wait for this process's next slot; returns the moment (epoch seconds) the send may start."""
         async with self._lock:  # FIFO: claimed rows go out in the order they asked
-            now = time.time()
-            start = max(now, self._next_send, self._paused_until)
-            if start > now:
+            rate = self.limits.global_per_second * self.share * HEADROOM
+            while True:
+                now = time.time()
+                start = max(now, self._next_send, self._paused_until)
+                if rate and len(self._sent) >= max(int(rate), 1):
+                    # Never more than the limit in any one-second window, even after the loop was stalled.
+                    start = max(start, self._sent[-max(int(rate), 1)] + 1.0)
+                if start <= now:
+                    break
                 await asyncio.sleep(start - now)
-            if self.limits.global_per_second:
-                self._next_send = start + 1.0 / (self.limits.global_per_second * self.share * HEADROOM)
-            return start
+            # From the actual moment, not the planned one: a late wake-up must not be followed by a burst.
+            if rate:
+                self._next_send = now + 1.0 / rate
+                self._sent.append(now)
+            return now
 
     def suggested_batch(self) -> int:
         """Rows to claim at a time: about two seconds' worth (enough that a slow claim never starves the pacer), so that a killed worker strands few claimed

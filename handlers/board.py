@@ -266,22 +266,22 @@ async def reject_reason(ctx: Context, msg: Incoming) -> Replies:
 def board_text(tr: Translator, compound: Compound, date: str, red: list[BoardEntry], black: list[BoardEntry],
                corrected: list[BoardEntry]) -> str:
     lines = [tr("红黑榜 of {compound} · {date}", compound=compound.name, date=date)]
-    lines.append(tr("🔴 Red list (good deeds)"))
+    lines.append("🔴 " + tr("Red list (good deeds)"))
     lines += [f"{n}. {_entry_line(e)}" for n, e in enumerate(red, 1)] or [tr("(none this time)")]
-    lines.append(tr("⚫ Black list (to be corrected)"))
+    lines.append("⚫ " + tr("Black list (to be corrected)"))
     lines += [f"{n}. {_entry_line(e)}" for n, e in enumerate(black, 1)] or [tr("(none — thank you, neighbours)")]
     if corrected:
-        lines.append(tr("✅ Corrected (已整改): {items}", items="；".join(_entry_line(e) for e in corrected)))
+        lines.append("✅ " + tr("Corrected (已整改): {items}", items="；".join(_entry_line(e) for e in corrected)))
     return "\n".join(lines)
 
 
 def poster(tr: Translator, compound: Compound, date: str, red: list[BoardEntry], black: list[BoardEntry],
            corrected: list[BoardEntry]) -> bytes | None:
     sections = [
-        PosterSection(tr("🔴 Red list (good deeds)").lstrip("🔴 "),
+        PosterSection(tr("Red list (good deeds)"),
                       tuple(f"{n}. {_entry_line(e)}" for n, e in enumerate(red, 1)) or (tr("(none this time)"),),
                       RED_COLOUR),
-        PosterSection(tr("⚫ Black list (to be corrected)").lstrip("⚫ "),
+        PosterSection(tr("Black list (to be corrected)"),
                       tuple(f"{n}. {_entry_line(e)}" for n, e in enumerate(black, 1))
                       or (tr("(none — thank you, neighbours)"),), BLACK_COLOUR),
     ]

@@ -484,7 +484,7 @@ async def resolve_note(ctx: Context, msg: Incoming) -> Replies:
     case.resolved_at = ctx.now
     case.resolution = note
     case.reminded = False
-    case.due_at = ctx.now + store.REMIND_AFTER
+    case.due_at = ctx.now + store.rating_windows(ctx.compound)[0]
     department = case.level == TOP_LEVEL
     await store.transition(ctx.session, case, Event.RESOLVE, ctx.person_id, ctx.now, note)
     replies = [Reply(ctx.t("Case {number} is marked resolved; the reporter is asked to rate it.",
@@ -819,7 +819,7 @@ async def overdue(ctx: JobContext) -> Replies:
             replies += await _overdue(ctx, compound, case)
         elif case.state == State.RESOLVED and not case.reminded:
             case.reminded = True
-            case.due_at = (case.resolved_at or ctx.now) + store.CLOSE_UNRATED_AFTER
+            case.due_at = (case.resolved_at or ctx.now) + store.rating_windows(compound)[1]
             await store.transition(ctx.session, case, Event.REMIND, None, ctx.now)
             replies.append(await _rating_request(ctx, case, True))
         elif case.state == State.RESOLVED:

@@ -144,7 +144,7 @@ DEPARTMENT_RATINGS = {"satisfied": N_("Satisfied"), "fair": N_("Basically satisf
 DESCRIPTION_MIN, DESCRIPTION_MAX, MAX_PHOTOS = 5, 2000, 3
 # Defaults for the deadlines; a compound overrides them in its settings.
 RESPOND_HOURS = 24
-RESOLVE_DAYS = {1: 3, 2: 7, 3: 15}
+RESOLVE_DAYS: dict[int, float] = {1: 3, 2: 7, 3: 15}
 REMIND_AFTER, CLOSE_UNRATED_AFTER = timedelta(hours=24), timedelta(hours=72)
 
 
@@ -158,8 +158,8 @@ def category_route(category: str, overrides: dict[str, Any]) -> tuple[int, Role]
     return max(1, min(level, 2)), role
 
 
-def deadlines(level: int, now: datetime, respond_hours: int = RESPOND_HOURS,
-              resolve_days: dict[int, int] | None = None) -> tuple[datetime, datetime]:
+def deadlines(level: int, now: datetime, respond_hours: float = RESPOND_HOURS,
+              resolve_days: dict[int, float] | None = None) -> tuple[datetime, datetime]:
     """(respond by, resolve by) for a case arriving at this level now."""
     days = (resolve_days or RESOLVE_DAYS).get(level, RESOLVE_DAYS.get(level, 7))
     return now + timedelta(hours=respond_hours), now + timedelta(days=days)
@@ -290,12 +290,21 @@ async def next_number(session: AsyncSession, compound: Compound, now: datetime) 
     raise RuntimeError("could not allocate a case number")
 
 
-def deadline_settings(compound: Compound) -> tuple[int, dict[int, int]]:
-    hours = int(compound_setting(compound, "complaints.respond_hours", RESPOND_HOURS))
+def deadline_settings(compound: Compound) -> tuple[float, dict[int, float]]:
+    """`complaints.respond_hours` and `complaints.resolve_days` ({"1": 3, "2": 7, "3": 15}) of a compound."""
+    hours = float(compound_setting(compound, "complaints.respond_hours", RESPOND_HOURS))
     days = compound_setting(compound, "complaints.resolve_days", {})
     merged = dict(RESOLVE_DAYS)
-    merged.update({int(k): int(v) for k, v in dict(days).items()})
+    merged.update({int(k): float(v) for k, v in dict(days).items()})
     return hours, merged
+
+
+def rating_windows(compound: Compound) -> tuple[timedelta, timedelta]:
+    """(remind after, close unrated after) a resolution."""
+    remind = float(compound_setting(compound, "complaints.remind_hours", REMIND_AFTER.total_seconds() / 3600))
+    close = float(compound_setting(compound, "complaints.close_unrated_hours",
+                                   CLOSE_UNRATED_AFTER.total_seconds() / 3600))
+    return timedelta(hours=remind), timedelta(hours=close)
 
 
 def set_deadlines(case: Case, compound: Compound, now: datetime) -> None:

@@ -27,6 +27,7 @@ FONT_CANDIDATES = (
     "C:/Windows/Fonts/msyh.ttc",
 )
 WIDTH, MARGIN = 1080, 64
+NO_LINE_START = set("，。、；：？！）」』》”’,.;:?!)")
 RED_COLOUR, BLACK_COLOUR, GREEN_COLOUR = (200, 30, 35), (40, 40, 40), (30, 130, 70)
 
 
@@ -83,7 +84,8 @@ def _wrap(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.FreeTypeFont, wi
     for paragraph in text.splitlines() or [""]:
         line = ""
         for ch in paragraph:
-            if draw.textlength(line + ch, font=font) > width and line:
+            # Closing punctuation never starts a line (禁则): it stays, slightly over the margin.
+            if draw.textlength(line + ch, font=font) > width and line and ch not in NO_LINE_START:
                 lines.append(line)
                 line = ch
             else:

@@ -4,6 +4,7 @@ the transition table as a pure rule."""
 from __future__ import annotations
 
 import io
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from openpyxl import load_workbook
@@ -12,6 +13,7 @@ from sqlmodel import col, select
 from bot.transports.console import Console
 from storage import complaints as store
 from storage.complaints import TRANSITIONS, Case, CaseEvent, Event, State, next_state, rating_event
+from storage.compounds import compound_by_code
 from storage.db import make_sessionmaker, transaction
 from storage.people import Person
 
@@ -31,6 +33,15 @@ async def file_case(console: Console, who: str, category: str, description: str,
     text = console.last.text
     number = next(word for word in text.replace("，", " ").replace("。", " ").split() if word.startswith("XFL-"))
     return number
+
+
+async def configure(console: Console, **settings: object) -> None:
+    """Per-compound deadline settings (short ones keep the moved clock's walk short)."""
+    async with transaction(make_sessionmaker(console.app.engine)) as session:
+        compound = await compound_by_code(session, "XFL")
+        assert compound is not None
+        compound.settings = {**compound.settings, **{f"complaints.{k}": v for k, v in settings.items()}}
+        session.add(compound)
 
 
 async def cases(console: Console) -> list[Case]:
@@ -80,14 +91,18 @@ async def test_escalated_twice_by_deadlines_to_a_department(console: Console) ->
     await console.say(f"/grant {official.id} official")
     assert "刘官员" in console.last.text
 
+    await configure(console, respond_hours=1)
     number = await file_case(console, "张三", "乱停车", "一辆白色轿车长期停在1栋门口，挡住了出入。")
     assert number in console.last_for("李楼长").text
-    await console.clock_to("+25h")
+    await console.clock_to("+50m")
+    [case] = await cases(console)
+    assert case.level == 1
+    await console.clock_to("+20m")
     [case] = await cases(console)
     assert case.level == 2 and case.overdue_count == 1
     assert "逾期" in console.last_for("王书记").text or number in console.last_for("王书记").text
     assert "上升" in console.last_for("张三").text
-    await console.clock_to("+25h")
+    await console.clock_to("+70m")
     [case] = await cases(console)
     assert case.level == 3 and case.handler_id == official.id and case.overdue_count == 2
     assert number in console.last_for("刘官员").text
@@ -107,6 +122,7 @@ async def test_escalated_twice_by_deadlines_to_a_department(console: Console) ->
 
 
 async def test_reopened_after_a_bad_rating_and_closed_unrated(console: Console) -> None:
+    await configure(console, remind_hours=1, close_unrated_hours=3)
     number = await file_case(console, "李四", "房屋漏水", "卫生间天花板一直在滴水，已经两天了。")
     assert number in console.last_for("赵物业").text
     console.as_("赵物业")
@@ -121,9 +137,11 @@ async def test_reopened_after_a_bad_rating_and_closed_unrated(console: Console) 
     await console.press("办结")
     await console.say("已协调楼上业主修复防水层，漏水停止。")
     # No rating: a reminder after a day, closed after three.
-    await console.clock_to("+25h")
+    await console.clock_to("+70m")
     assert "提醒" in console.last_for("李四").text
-    await console.clock_to("+48h")
+    [case] = await cases(console)
+    assert case.state == State.RESOLVED
+    await console.clock_to("+2h")
     [case] = await cases(console)
     assert case.state == State.CLOSED and case.rating == 1
     assert "关闭" in console.last_for("李四").text
@@ -232,6 +250,13 @@ def test_transition_table_is_the_rule() -> None:
     assert rating_event(1, 0) == Event.REOPEN
     assert rating_event(2, 1) == Event.RATE
     assert rating_event(4, 0) == Event.RATE
+
+
+def test_default_deadlines_per_level() -> None:
+    now = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
+    for level, days in ((1, 3), (2, 7), (3, 15)):
+        respond_by, resolve_by = store.deadlines(level, now)
+        assert respond_by - now == timedelta(hours=24) and resolve_by - now == timedelta(days=days)
 
 
 @pytest.mark.parametrize(("text", "ok"), [("短", False), ("五个字以上", True), ("x" * 2000, True), ("x" * 2001, False)])

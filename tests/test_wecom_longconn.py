@@ -65,3 +65,30 @@ async def test_a_clean_close_from_the_server_reconnects() -> None:
     finally:
         await connection.stop()
         await fake.stop()
+
+
+async def test_an_image_is_fetched_and_decrypted_only_when_asked() -> None:
+    """Images arrive as a URL and a per-file aeskey; the bytes are fetched when a handler needs them."""
+    import base64
+    import os
+
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    from bot.transports.wecom.convert import to_incoming
+
+    picture = bytes.fromhex("89504e470d0a1a0a") + os.urandom(100)
+    key = os.urandom(32)
+    padding = 32 - len(picture) % 32
+    encryptor = Cipher(algorithms.AES(key), modes.CBC(key[:16])).encryptor()
+    fake = await FakeWeCom().start()
+    fake.media["p1"] = encryptor.update(picture + bytes([padding]) * padding) + encryptor.finalize()
+    body = {"msgid": "img1", "chattype": "single", "from": {"userid": "zhangsan"}, "msgtype": "image",
+            "image": {"url": f"{fake.base_url}/media/p1", "aeskey": base64.b64encode(key).decode().rstrip("=")}}
+    wecom = transport()
+    try:
+        incoming = to_incoming(body)
+        assert incoming is not None and incoming.photo is not None and incoming.text is None
+        assert await wecom.fetch_file(incoming.photo.file_id) == picture
+    finally:
+        await wecom.close()
+        await fake.stop()
