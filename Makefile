@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTHON ?= python3
 
-.PHONY: run test install migrate lint typecheck pytest pytest-postgres locales clean
+.PHONY: run test install fonts migrate lint typecheck pytest pytest-postgres locales clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,7 +12,15 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) fonts
+
+# A CJK font for the 红黑榜 poster (Debian/Ubuntu). Idempotent; without root (or apt) it only warns, and the
+# poster is then skipped while the text posting still goes out.
+fonts:
+	@command -v fc-list >/dev/null && fc-list :lang=zh | grep -q . || \
+	  ( [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	    apt-get update -qq && apt-get install -y -qq fonts-noto-cjk fontconfig ) || \
+	  echo "note: no CJK font installed (apt-get install fonts-noto-cjk as root); 红黑榜 posters are skipped"
 
 migrate: install
 	$(VENV)/bin/linli migrate

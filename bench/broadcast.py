@@ -153,9 +153,13 @@ async def killed_run(chats: int, lease: float) -> dict[str, object]:
         killed_at = time.monotonic()
         first_phase = killed_at - min(at for _, at in platform.delivered)
         async with app.core.sessions() as session:
-            stranded = (await session.exec(select(func.count()).select_from(store.OutboxMessage).where(
-                store.OutboxMessage.state == store.SENDING))).one()
-        print(f"  killed after {len(platform.delivered)} deliveries; {stranded} rows left claimed", flush=True)
+            stranded = (await session.exec(select(store.OutboxMessage.chat_id).where(
+                store.OutboxMessage.state == store.SENDING))).all()
+        reached = {chat for chat, _ in platform.delivered}
+        uncertain = len([chat for chat in stranded if chat in reached])
+        print(f"  killed after {len(platform.delivered)} deliveries; {len(stranded)} rows left claimed, of which "
+              f"{uncertain} had reached the platform (sent, outcome not yet recorded: these can only be sent again)",
+              flush=True)
         before = len(platform.delivered)
         second = OutboxWorker(app.core, app.transports, worker_id="second", lease=timedelta(seconds=lease))
         stop = asyncio.Event()
@@ -175,7 +179,7 @@ async def killed_run(chats: int, lease: float) -> dict[str, object]:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--chats", type=int, default=1000)
-    parser.add_argument("--lease", type=float, default=3.0, help="seconds before a dead worker's rows are retried")
+    parser.add_argument("--lease", type=float, default=10.0, help="seconds before a dead worker's rows are retried")
     parser.add_argument("--only", choices=["clean", "killed"])
     args = parser.parse_args()
     if args.only != "killed":

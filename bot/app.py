@@ -32,10 +32,10 @@ from handlers import deliveries as deliveries_handlers
 from handlers import meetings as meetings_handlers
 from handlers import membership, start
 from handlers import needs as needs_handlers
-from handlers import property as property_handlers
-from handlers import reports as reports_handlers
 from handlers import party as party_handlers
 from handlers import points as points_handlers
+from handlers import property as property_handlers
+from handlers import reports as reports_handlers
 from handlers import services as services_handlers
 from handlers import volunteering as volunteering_handlers
 from storage.db import make_engine
@@ -77,7 +77,7 @@ class App:
     console_files: dict[str, bytes] = field(default_factory=dict)
 
     async def close(self) -> None:
-        self.scheduler.shutdown()
+        await self.scheduler.stop()  # waits for a running tick before the engine is disposed
         await self.engine.dispose()
 
 

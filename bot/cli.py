@@ -178,6 +178,41 @@ def cmd_report(args: argparse.Namespace) -> int:
     return asyncio.run(_with_session(settings, work))
 
 
+def cmd_export_cases(args: argparse.Namespace) -> int:
+    """The complaints ledger (台账) of one compound for a date range, as the secretary's /export cases sends it."""
+    from datetime import date
+    from zoneinfo import ZoneInfo
+
+    from sqlmodel.ext.asyncio.session import AsyncSession
+
+    from bot.core.i18n import Catalogs
+    from handlers.complaints import ledger_labels
+    from storage.complaints import day_bounds, ledger_xlsx
+    from storage.compounds import compound_by_code
+
+    try:
+        first, last = date.fromisoformat(args.date_from), date.fromisoformat(args.date_to)
+    except ValueError:
+        print("Dates are written as 2026-11-01.", file=sys.stderr)
+        return 2
+    settings = _settings()
+
+    async def work(session: AsyncSession) -> int:
+        compound = await compound_by_code(session, args.compound)
+        if compound is None:
+            print(f"There is no compound with the code {args.compound}.", file=sys.stderr)
+            return 1
+        headers, labels = ledger_labels(Catalogs().translator(compound.language or settings.default_language))
+        start, end = day_bounds(first, last, ZoneInfo(compound.timezone))
+        data = await ledger_xlsx(session, compound, start, end, headers, labels)
+        out = Path(args.out or f"cases-{compound.code}-{first:%Y%m%d}-{last:%Y%m%d}.xlsx")
+        await asyncio.to_thread(out.write_bytes, data)
+        print(out)
+        return 0
+
+    return asyncio.run(_with_session(settings, work))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="linli", description="邻里 linli — a chatbot for running compounds together")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -219,6 +254,12 @@ def build_parser() -> argparse.ArgumentParser:
     assembly.add_argument("id", type=int, help="the assembly's number, as /results shows it")
     assembly.add_argument("--out", help="the XLSX file to write (default: assembly-ID.xlsx)")
     assembly.set_defaults(func=cmd_export_assembly)
+    cases = exports.add_parser("cases", help="the complaints ledger (台账) of a compound for a date range")
+    cases.add_argument("--compound", required=True, help="the compound's code")
+    cases.add_argument("--from", dest="date_from", required=True, help="first day, e.g. 2026-11-01")
+    cases.add_argument("--to", dest="date_to", required=True, help="last day, e.g. 2026-11-30")
+    cases.add_argument("--out", help="the XLSX file to write (default: cases-CODE-FROM-TO.xlsx)")
+    cases.set_defaults(func=cmd_export_cases)
 
     report = sub.add_parser("report", help="write a monthly report (PNG + XLSX)")
     report.add_argument("--month", required=True, help="YYYY-MM")

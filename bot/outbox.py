@@ -41,6 +41,7 @@ GLOBAL_429_WINDOW = 1.0
 # Platforms count requests as they arrive, and arrivals jitter by milliseconds (the event loop, the network):
 # pacing exactly at the limit would now and then put one request too many into a one-second window.
 HEADROOM = 0.97
+CATCH_UP = 0.2
 
 
 @dataclass
@@ -75,16 +76,17 @@ class Pacer:
             rate = self.limits.global_per_second * self.share * HEADROOM
             while True:
                 now = time.time()
-                start = max(now, self._next_send, self._paused_until)
+                # The planned slot; a slot missed because the loop was busy may be caught up, but only a
+                # little (CATCH_UP seconds' worth), never as a burst after an idle spell.
+                slot = max(self._next_send, self._paused_until, now - CATCH_UP)
                 if rate and len(self._sent) >= max(int(rate), 1):
-                    # Never more than the limit in any one-second window, even after the loop was stalled.
-                    start = max(start, self._sent[-max(int(rate), 1)] + 1.0)
-                if start <= now:
+                    # Never more than the limit in any one-second window, however the slots fell.
+                    slot = max(slot, self._sent[-max(int(rate), 1)] + 1.0)
+                if slot <= now:
                     break
-                await asyncio.sleep(start - now)
-            # From the actual moment, not the planned one: a late wake-up must not be followed by a burst.
+                await asyncio.sleep(slot - now)
             if rate:
-                self._next_send = now + 1.0 / rate
+                self._next_send = slot + 1.0 / rate
                 self._sent.append(now)
             return now
 
@@ -131,6 +133,8 @@ class OutboxWorker:
         # This process's outbox writes go one at a time: SQLite has one writer, and waiting on an asyncio lock
         # is far cheaper than SQLite's busy-wait sleeps.
         self._write_lock = asyncio.Lock()
+        # Rows this worker holds, with the moment they were claimed; never released as stale by itself.
+        self._claimed: dict[int, float] = {}
         self._outcomes: list[tuple[store.OutboxMessage, Delivery, Pacer, float, asyncio.Future[int]]] = []
         # Transports that accept `deliver(..., idempotency_key=...)` get the row id, so a platform with
         # idempotent sends can drop the duplicate of a delivery whose outcome was uncertain.
@@ -201,14 +205,26 @@ class OutboxWorker:
 
     async def _claim_in(self, session: AsyncSession, limit: int) -> list[store.OutboxMessage]:
         now = self.core.clock.now()
-        await store.housekeep_due(session, now, self.lease, self.core.settings.outbox_max_attempts)
+        await store.housekeep_due(session, now, self.lease, self.core.settings.outbox_max_attempts,
+                                  keep=set(self._claimed))
         if limit <= 0:
             return []
-        return await store.claim_due(session, self.worker_id, now, time.time(), limit, list(self.transports))
+        claimed = await store.claim_due(session, self.worker_id, now, time.time(), limit, list(self.transports))
+        for row in claimed:
+            assert row.id is not None
+            self._claimed[row.id] = time.monotonic()
+        return claimed
 
     # ---- one row --------------------------------------------------------------------------------------
 
     async def _deliver(self, row: store.OutboxMessage) -> int:
+        assert row.id is not None
+        try:
+            return await self._deliver_claimed(row)
+        finally:
+            self._claimed.pop(row.id, None)
+
+    async def _deliver_claimed(self, row: store.OutboxMessage) -> int:
         assert row.id is not None
         transport = self.transports[row.platform]
         pacer = self.pacers[row.platform]
@@ -229,6 +245,14 @@ class OutboxWorker:
                         result = await transport.edit(row.chat_id, original_message_id, message)
                 else:
                     started = await pacer.acquire()
+                    if time.monotonic() - self._claimed.get(row.id, 0.0) > self.lease.total_seconds() / 2:
+                        # Waited so long (a platform pause) that another worker may soon think us dead: give
+                        # the row back unsent rather than risk sending it twice.
+                        async with self._write_lock, transaction(self.core.sessions) as session:
+                            await store.mark_retry(session, row.id, self.worker_id, self.core.clock.now(),
+                                                   "released unsent: waited too long for the pace",
+                                                   count_attempt=False)
+                        return 0
                     # In this task, at once: the request leaves in the slot the pacer gave it (asyncio.wait_for
                     # would start it a loop turn later, and late starts bunch up into 429s).
                     async with asyncio.timeout(self.send_timeout):

@@ -5,6 +5,7 @@ at start the first tick runs at once and picks up whatever fell due while the bo
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from datetime import UTC, datetime, timedelta
@@ -33,6 +34,8 @@ class Scheduler:
         self.core = core
         self.worker = worker
         self._aps: AsyncIOScheduler | None = None
+        # Held while a tick or housekeeping runs, so that `stop` can wait for it before the engine goes.
+        self._busy = asyncio.Lock()
 
     @property
     def running(self) -> bool:
@@ -53,20 +56,28 @@ class Scheduler:
         self._aps = aps
 
     def shutdown(self) -> None:
+        """No more wake-ups; a tick already running goes on (`stop` waits for it)."""
         if self._aps is not None:
             self._aps.shutdown(wait=False)
             self._aps = None
 
+    async def stop(self) -> None:
+        """No more wake-ups, and the running tick finished: the database may be closed after this."""
+        self.shutdown()
+        async with self._busy:
+            pass
+
     async def tick(self) -> int:
         """Run every due job; their postings land in the outbox and the worker is woken."""
-        try:
-            return await self.core.run_jobs()
-        except Exception:  # One bad tick must not kill the heartbeat.
-            log.exception("scheduler tick failed")
-            return 0
+        async with self._busy:
+            try:
+                return await self.core.run_jobs()
+            except Exception:  # One bad tick must not kill the heartbeat.
+                log.exception("scheduler tick failed")
+                return 0
 
     async def housekeeping(self) -> None:
-        async with transaction(self.core.sessions) as session:
+        async with self._busy, transaction(self.core.sessions) as session:
             await prune(session, self.core.clock.now())
             await prune_pace(session, time.time())
 

@@ -182,8 +182,8 @@ async def step_confirm(ctx: Context, msg: Incoming) -> Replies:
     replies = [Reply(t("Scheduled for {when}. /announcements lists it; you can cancel it there until then.",
                        when=ctx.local(due, ctx.compound)) if scheduled else t("Sent."))]
     for target in await _targets(ctx, item.audience, item.building_id):
-        who = await ctx.translator_for(target.person_id) if isinstance(target, ToPerson) else tr
-        replies.append(Reply(who("📢 Announcement") + "\n" + item.text, image=image, to=target, pin=item.pin,
+        pt = await ctx.translator_for(target.person_id) if isinstance(target, ToPerson) else tr
+        replies.append(Reply(pt("📢 Announcement") + "\n" + item.text, image=image, to=target, pin=item.pin,
                              posting=item.posting_key, due_at=due if scheduled else None))
     return replies
 

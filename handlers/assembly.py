@@ -685,7 +685,7 @@ async def cancel_reason(ctx: Context, msg: Incoming) -> Replies:
     if assembly is None or assembly.id is None or assembly.status not in (OPEN, SCHEDULED):
         return Reply(t("That assembly can no longer be cancelled."))
     was_open = assembly.status == OPEN
-    assembly.status, assembly.cancel_reason, assembly.closed_at = CANCELLED, reason, ctx.now
+    assembly.status, assembly.cancel_reason = CANCELLED, reason
     ctx.session.add(assembly)
     compound = ctx.compound
     tr = ctx.translator(compound.language if compound else None)

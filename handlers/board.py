@@ -324,7 +324,8 @@ async def mark_corrected(ctx: Context, msg: Incoming) -> Replies:
     entry.corrected_at = ctx.now
     ctx.session.add(entry)
     rt = await ctx.translator_for(entry.nominator_id)
-    return [Reply(t("Marked as corrected; it moves to the corrected line of the next posting."), toast=t("Done")),
+    return [Reply(t("Marked as corrected; it moves to the corrected line of the next posting."),
+                  toast=t("Marked as corrected")),
             Reply(rt("Good news: the problem you reported is corrected (已整改): {line}", line=_entry_line(entry)),
                   to=ToPerson(entry.nominator_id))]
 

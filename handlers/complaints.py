@@ -661,7 +661,7 @@ async def rate(ctx: Context, msg: Incoming) -> Replies:
     # A low rating: back to the compound, in front of the secretary, once.
     secretaries = await people_with_role(ctx.session, compound.id, Role.SECRETARY)
     case.reopened += 1
-    case.level = max(case.level, 2) if case.level < TOP_LEVEL else 2
+    case.level = 2
     case.handler_id = secretaries[0] if secretaries else case.handler_id
     case.resolved_at = None
     store.set_deadlines(case, compound, ctx.now)
@@ -719,7 +719,29 @@ async def _show(ctx: Context, case: Case | None, number: str) -> Replies:
     buttons: tuple[tuple[Button, ...], ...] = ()
     if case.handler_id == ctx.person_id or Role.SECRETARY in roles:
         buttons = _handler_buttons(t, case, Role.SECRETARY in roles)
+    if case.photos.get("ids"):
+        buttons += ((Button.do(t("Show the photos"), "complaints.photos", case=case.id),),)
     return Reply(text, buttons=buttons)
+
+
+@router.button("complaints.photos", private=True)
+async def photos(ctx: Context, msg: Incoming) -> Replies:
+    t = ctx.t
+    case = await ctx.session.get(Case, int(ctx.args.get("case", 0)))
+    roles = await roles_in(ctx.session, ctx.person_id, case.compound_id) if case else frozenset()
+    if case is None or (case.reporter_id != ctx.person_id and not roles & STAFF):
+        return Reply(t("This is not your case."), toast=t("Not allowed"))
+    replies: list[Reply] = []
+    for index, file_id in enumerate(case.photos.get("ids", []), 1):
+        try:
+            data = await ctx.core.fetch_photo(str(case.photos.get("platform", "")), str(file_id))
+        except Exception:  # A platform may have dropped an old file; say so instead of failing the rest.
+            replies.append(Reply(t("Photo {n} of case {number} is no longer available.", n=index,
+                                   number=case.number)))
+            continue
+        replies.append(Reply(t("Photo {n} of case {number}", n=index, number=case.number),
+                             image=Media(data, f"{case.number}-{index}.jpg", "image/jpeg")))
+    return replies
 
 
 @router.command("cases", roles=HANDLER_ROLES, private=True, help="Your queue of cases to handle", order=13)
@@ -738,9 +760,9 @@ async def cases(ctx: Context, msg: Incoming) -> Replies:
 # ---- ledger and figures ------------------------------------------------------------------------------------
 
 
-def _ledger_labels(t: Translator) -> tuple[tuple[str, ...], dict[str, str]]:
+def ledger_labels(t: Translator) -> tuple[tuple[str, ...], dict[str, str]]:
     headers = (t("Number"), t("Opened"), t("Category"), t("Place"), t("Reporter"), t("Anonymous"), t("State"),
-               t("Level"), t("Handler"), t("Overdue"), t("Resolved"), t("Rating"), t("Department rating"),
+               t("Level"), t("Handler"), t("Times overdue"), t("Resolved"), t("Rating"), t("Department rating"),
                t("Description"), t("Resolution"))
     labels = {c.code: t(c.label) for c in CATEGORIES}
     labels.update({s.value: t(name) for s, name in STATE_NAMES.items()})
@@ -775,7 +797,7 @@ async def export(ctx: Context, msg: Incoming) -> Replies:
     if span is None:
         return Reply(t("Usage: /export cases [FROM TO], dates as 2026-11-01."))
     start, end = store.day_bounds(span[0], span[1], zone)
-    headers, labels = _ledger_labels(t)
+    headers, labels = ledger_labels(t)
     data = await store.ledger_xlsx(ctx.session, compound, start, end, headers, labels)
     name = f"cases-{compound.code}-{span[0]:%Y%m%d}-{span[1]:%Y%m%d}.xlsx"
     return Reply(t("The case ledger of {compound}, {first} to {last}.", compound=compound.name,

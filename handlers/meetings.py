@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.core.context import BaseContext, Context, JobContext
-from bot.core.i18n import Translator
+from bot.core.i18n import N_, Translator
 from bot.core.router import Router
 from bot.core.types import Button, Incoming, Replies, Reply, Target, ToGroups, ToPerson, rows
 from storage import meetings as store
@@ -19,7 +19,8 @@ from storage.people import Role, led_buildings
 router = Router("meetings")
 
 FLOW, MOVE_FLOW, MINUTES_FLOW = "meeting", "meeting_move", "meeting_minutes"
-WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+WEEKDAY_NAMES = (N_("Monday"), N_("Tuesday"), N_("Wednesday"), N_("Thursday"), N_("Friday"), N_("Saturday"),
+                 N_("Sunday"))
 # A meeting more than a year ahead is almost certainly a typing mistake.
 MAX_AHEAD = timedelta(days=366)
 MIN_AHEAD = timedelta(minutes=10)
@@ -41,7 +42,7 @@ async def describe(c: BaseContext, tr: Translator, meeting: Meeting, compound: C
     lines = [
         f"【{tr(KINDS.get(meeting.kind, KINDS['council']))}】{meeting.title}",
         tr("Time: {when} ({weekday})", when=local.strftime("%Y-%m-%d %H:%M"), weekday=weekday_name(tr, local)),
-        tr("Place: {place}", place=meeting.place),
+        tr("Venue: {place}", place=meeting.place),
         tr("For: {audience}", audience=audience),
     ]
     if meeting.agenda:

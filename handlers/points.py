@@ -50,9 +50,9 @@ async def rank(ctx: Context, msg: Incoming) -> Replies:
     assert ctx.compound is not None and ctx.compound.id is not None
     month = ledger.month_start(ctx.now, ctx.zone(ctx.compound))
     parts = []
-    for title, since in ((t("Top 10 this month"), month), (t("Top 10 of all time"), None)):
+    for title, since in ((t("Top 10 this month:"), month), (t("Top 10 of all time:"), None)):
         board = await ledger.top(ctx.session, ctx.compound.id, since)
-        lines = [title + ":"]
+        lines = [title]
         for place, (person_id, points) in enumerate(board, 1):
             person = await ctx.session.get(Person, person_id)
             shown = t("(a neighbour)") if person is None or person.hide_name else person.name

@@ -407,14 +407,9 @@ async def tasks(ctx: Context, msg: Incoming) -> Replies:
 
 
 async def _correctable(ctx: Context) -> list[VolunteerTask]:
-    from sqlmodel import col, select
-
-    result = await ctx.session.exec(select(VolunteerTask).where(
-        VolunteerTask.organiser_id == ctx.person_id, VolunteerTask.compound_id == (ctx.compound.id if ctx.compound
-                                                                                   else 0),
-        col(VolunteerTask.ends_at) <= ctx.now, col(VolunteerTask.ends_at) > ctx.now - ledger.CORRECTION_WINDOW,
-    ).order_by(col(VolunteerTask.starts_at)))
-    return list(result.all())
+    assert ctx.compound is not None
+    return await store.correctable_tasks(ctx.session, ctx.compound.id or 0, ctx.person_id,
+                                         ctx.now - ledger.CORRECTION_WINDOW, ctx.now)
 
 
 # ---- reminders and the attendance request ------------------------------------------------------------------

@@ -7,15 +7,14 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from apscheduler.triggers.cron import CronTrigger
 from sqlmodel import Field, SQLModel, col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.compounds import Compound, Room, RosterOwner, compound_setting
 from storage.db import UTCDateTime, utcnow
 from storage.people import Membership, Person
+from storage.schedule import next_fire
 
 RED, BLACK = "red", "black"
 PENDING, APPROVED, REJECTED = "pending", "approved", "rejected"
@@ -79,15 +78,13 @@ def named_people(text: str, names: list[str]) -> list[str]:
 
 def next_posting(compound: Compound, after: datetime) -> datetime:
     """The first scheduled posting strictly after `after`, in the compound's time zone."""
-    fields = compound_setting(compound, "board_schedule", DEFAULT_SCHEDULE)
-    zone = ZoneInfo(compound.timezone)
+    rule = compound_setting(compound, "board_schedule", DEFAULT_SCHEDULE)
     try:
-        trigger = CronTrigger(timezone=zone, **fields)
+        fire = next_fire(rule, compound.timezone, after)
     except (TypeError, ValueError):
-        trigger = CronTrigger(timezone=zone, **DEFAULT_SCHEDULE)
-    fire = trigger.get_next_fire_time(None, after.astimezone(zone) + timedelta(seconds=1))
-    assert fire is not None
-    return fire
+        # A mistyped setting must not stop the board: fall back to the documented default.
+        fire = None
+    return fire or next_fire(DEFAULT_SCHEDULE, compound.timezone, after) or after + timedelta(days=7)
 
 
 # ---- queries ----------------------------------------------------------------------------------------------

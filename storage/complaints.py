@@ -469,7 +469,7 @@ def figures(cases: list[Case]) -> Figures:
 
 
 LEDGER_COLUMNS = ("Number", "Opened", "Category", "Place", "Reporter", "Anonymous", "State", "Level", "Handler",
-                  "Overdue", "Resolved", "Rating", "Department rating", "Description", "Resolution")
+                  "Times overdue", "Resolved", "Rating", "Department rating", "Description", "Resolution")
 
 
 async def ledger_xlsx(session: AsyncSession, compound: Compound, start: datetime, end: datetime,

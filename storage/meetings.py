@@ -9,7 +9,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from apscheduler.triggers.cron import CronTrigger
 from sqlmodel import Field, SQLModel, col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -17,6 +16,7 @@ from bot.core.i18n import N_
 from storage.compounds import Compound, Room, compound_setting
 from storage.db import UTCDateTime, utcnow
 from storage.people import Membership, Role, people_with_role
+from storage.schedule import next_fire
 
 KINDS = {
     "talk_day": N_("Concentrated talk day (集中说事日)"),
@@ -171,13 +171,12 @@ def next_occurrence(starts_at: datetime, recurrence: str, zone: ZoneInfo) -> dat
     local = starts_at.astimezone(zone)
     weekday = WEEKDAYS_CRON[local.weekday()]
     if recurrence == "weekly":
-        trigger = CronTrigger(day_of_week=weekday, hour=local.hour, minute=local.minute, timezone=zone)
+        rule: dict[str, Any] = {"day_of_week": weekday, "hour": local.hour, "minute": local.minute}
     elif recurrence == "monthly_first":
-        trigger = CronTrigger(day=f"1st {weekday}", hour=local.hour, minute=local.minute, timezone=zone)
+        rule = {"day": f"1st {weekday}", "hour": local.hour, "minute": local.minute}
     else:
         return None
-    fire = trigger.get_next_fire_time(None, local + timedelta(minutes=1))
-    return fire
+    return next_fire(rule, zone, starts_at)
 
 
 def reminder_offsets(compound: Compound) -> list[int]:

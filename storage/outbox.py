@@ -116,9 +116,11 @@ def backoff_seconds(attempts: int, base: float, cap: float, rng: random.Random |
 # ---- claiming ----------------------------------------------------------------------------------------
 
 
-async def housekeep_due(session: AsyncSession, now: datetime, lease: timedelta, max_attempts: int) -> None:
-    """Before claiming: rows of dead workers come back, late rows are dropped, orphaned edits cancelled."""
-    await release_stale(session, now, lease, max_attempts)
+async def housekeep_due(session: AsyncSession, now: datetime, lease: timedelta, max_attempts: int,
+                        keep: set[int] | None = None) -> None:
+    """Before claiming: rows of dead workers come back (not `keep`, the caller's own rows in flight), late
+    rows are dropped, orphaned edits cancelled."""
+    await release_stale(session, now, lease, max_attempts, keep)
     await drop_expired(session, now)
     await cancel_orphan_edits(session, now)
 
@@ -253,10 +255,13 @@ async def mark_cancelled(session: AsyncSession, row_id: int, worker: str, reason
     )
 
 
-async def release_stale(session: AsyncSession, now: datetime, lease: timedelta, max_attempts: int = 0) -> int:
+async def release_stale(session: AsyncSession, now: datetime, lease: timedelta, max_attempts: int = 0,
+                        keep: set[int] | None = None) -> int:
     """Rows left 'sending' by a process that died are retried: delivery was uncertain, losing it is worse.
     A row that has used up its attempts this way (it kills whoever sends it) fails instead."""
     stale = sa.and_(col(OutboxMessage.state) == SENDING, col(OutboxMessage.claimed_at) < now - lease)
+    if keep:
+        stale = sa.and_(stale, col(OutboxMessage.id).not_in(keep))
     if max_attempts:
         await session.exec(
             update(OutboxMessage)

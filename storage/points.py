@@ -34,8 +34,9 @@ class PointsEntry(SQLModel, table=True):
 
     __tablename__ = "points_entry"
     __table_args__ = (
-        # A balance: the sum over (compound, person), read from the index alone.
-        sa.Index("ix_points_entry_balance", "compound_id", "person_id", "amount"),
+        # A balance: the sum over (person, compound), read from the index alone. Person first, so that the
+        # ranking below never picks this index over the period one.
+        sa.Index("ix_points_entry_balance", "person_id", "compound_id", "amount"),
         # A compound's ranking over a period: a range scan on created_at inside the compound.
         sa.Index("ix_points_entry_period", "compound_id", "created_at", "person_id", "amount", "kind"),
     )

@@ -230,3 +230,13 @@ async def attended_summary(session: AsyncSession, person_id: int, start: datetim
         .order_by(col(VolunteerTask.starts_at))
     )
     return [(t, s) for t, s in result.all()]
+
+
+async def correctable_tasks(session: AsyncSession, compound_id: int, organiser_id: int, since: datetime,
+                            now: datetime) -> list[VolunteerTask]:
+    """The organiser's tasks that ended recently enough for their attendance to be corrected."""
+    result = await session.exec(select(VolunteerTask).where(
+        VolunteerTask.organiser_id == organiser_id, VolunteerTask.compound_id == compound_id,
+        col(VolunteerTask.ends_at) <= now, col(VolunteerTask.ends_at) > since,
+    ).order_by(col(VolunteerTask.starts_at)))
+    return list(result.all())

@@ -17,9 +17,9 @@ from storage.assembly import (
     Assembly,
     Ballot,
     BallotHistory,
-    TallyBallot,
     export_assembly_cli,
     tally,
+    tally_ballots,
     tally_motions,
     tally_rooms,
 )
@@ -168,9 +168,8 @@ async def test_assembly_from_opening_to_result(console: Console, app: App, tmp_p
     async with app.core.sessions() as session:
         rooms = await tally_rooms(session, assembly.compound_id)
         motions = tally_motions(await assembly_motions(session, assembly.id or 0))
-        raw = (await session.exec(select(Ballot))).all()
-    results = tally(rooms, motions, [TallyBallot(b.room_id, {int(k): v if isinstance(v, str) else tuple(v)
-                                                              for k, v in b.choices.items()}) for b in raw])
+        cast = await tally_ballots(session, assembly.id or 0)
+    results = tally(rooms, motions, cast)
     assert results[0].taking_part.owners == 5 and results[0].total.owners == 7
     assert results[1].yes.area / results[1].taking_part.area < Fraction(3, 4)
     assert "表决结果" in console.last_for("张三").text and "表决结果" in console.last_for("李楼长").text
@@ -214,3 +213,39 @@ async def test_cancel_with_reason_is_announced(console: Console, app: App) -> No
     assert "议题需要重新征求意见" in console.last_for("张三").text
     text = await _ballot(console, "张三")
     assert "已取消" in text
+
+
+async def test_co_owners_share_one_ballot_and_the_last_speaks(console: Console, app: App) -> None:
+    async with transaction(app.core.sessions) as session:
+        people = {p.name: p.id or 0 for p in (await session.exec(select(Person))).all()}
+        room = (await session.exec(select(Membership).where(Membership.person_id == people["张三"]))).one()
+        session.add(Membership(person_id=people["陈阿姨"], compound_id=room.compound_id, room_id=room.room_id,
+                               relation="owner", status="approved"))
+    await _open(console)
+    await _ballot(console, "张三", "同意", "同意", "选好了", "提交")
+    assert "共有人张三已提交" in console.last_for("陈阿姨").text
+    await _ballot(console, "陈阿姨", "1栋1单元101", "反对", "反对", "选好了", "提交")
+    assert "共有人陈阿姨已提交" in console.last_for("张三").text
+    async with app.core.sessions() as session:
+        ballots = (await session.exec(select(Ballot).where(Ballot.room_id == room.room_id))).all()
+    assert len(ballots) == 1 and ballots[0].submitted_by == people["陈阿姨"] and ballots[0].version == 2
+    assert sorted(str(v) for v in ballots[0].choices.values()) == ["[]", "no", "no"]
+
+
+async def test_a_later_window_opens_on_time(console: Console, app: App) -> None:
+    console.as_("孙委员")
+    await console.say("/assembly")
+    await console.say("增设电动自行车充电桩")
+    await console.say("在2栋旁增设电动自行车充电桩")
+    await console.press("一般事项")
+    await console.press("事项录入完毕")
+    await console.say("2026-11-24 09:00")
+    await console.say("2026-11-26 18:00")
+    await console.press("确认并发起")
+    assert "将于 2026-11-24 09:00 开始投票" in console.last.text
+    assert not [s for s in console.seen_by("孙委员", GROUP) if "充电桩" in s.text]
+    await _at(console, "2026-11-24 09:00")
+    posting = [s for s in console.seen_by("孙委员", GROUP) if "充电桩" in s.text]
+    assert posting and "投票" in posting[-1].labels
+    await _ballot(console, "李四", "同意", "提交")
+    assert "已记录" in console.last.text

@@ -20,6 +20,11 @@ GROUP = "幸福里业主群"
 ZONE = ZoneInfo("Asia/Shanghai")
 
 
+def keep_for_viewing(png: bytes) -> None:
+    """The last poster stays in /tmp so a person can look at it."""
+    Path("/tmp/linli-board-poster.png").write_bytes(png)
+
+
 async def nominate(console: Console, who: str, color: str, subject: str, text: str, photo: bool = False) -> None:
     console.as_(who)
     await console.say("/nominate")
@@ -94,7 +99,7 @@ async def test_nominate_review_and_monday_posting_with_poster(console: Console, 
         async with transaction(app.core.sessions) as session:
             media = (await session.exec(select(Media).where(col(Media.filename).like("board-%")))).all()
         assert len(media) == 1 and media[0].data.startswith(b"\x89PNG")
-        Path("/tmp/linli-board-poster.png").write_bytes(media[0].data)
+        keep_for_viewing(media[0].data)
 
     # The fire lane is cleared: the next posting shows it on the corrected line, and the red entry is gone.
     console.as_("赵物业")

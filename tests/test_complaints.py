@@ -3,19 +3,22 @@ the transition table as a pure rule."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from openpyxl import load_workbook
 from sqlmodel import col, select
 
+from bot.cli import main
 from bot.transports.console import Console
 from storage import complaints as store
 from storage.complaints import TRANSITIONS, Case, CaseEvent, Event, State, next_state, rating_event
 from storage.compounds import compound_by_code
 from storage.db import make_sessionmaker, transaction
-from storage.people import Person
+from storage.people import Person, Role
 
 
 async def file_case(console: Console, who: str, category: str, description: str, place: str = "我的楼栋",
@@ -64,15 +67,24 @@ async def test_resolved_at_level_one(console: Console) -> None:
     await console.press("5")
     [case] = await cases(console)
     assert case.state == State.CLOSED and case.rating == 5 and case.level == 1
+    # The documented defaults when the compound sets nothing: respond in 24 h, resolve in 3 days at level 1.
+    assert case.respond_by is not None and case.resolve_by is not None
+    assert case.respond_by - case.opened_at == timedelta(hours=24)
+    assert case.resolve_by - case.opened_at == timedelta(days=3)
     assert len(case.photos["ids"]) == 2
+    console.as_("李楼长")
+    await console.say(f"/case {number}")
+    await console.press("查看照片")
+    assert [s.has_image for s in console.seen_by("李楼长")[-2:]] == [True, True]
+    console.as_("张三")
     await console.say(f"/case {number}")
     history = console.last.text
     for word in ("提交", "受理", "办结", "评价"):
         assert word in history
-    # An old button of the case does nothing but say so.
+    # A closed case offers its handler nothing more to do.
     console.as_("李楼长")
     await console.say(f"/case {number}")
-    assert console.last.labels == []
+    assert console.last.labels == ["查看照片"]
 
 
 async def test_escalated_twice_by_deadlines_to_a_department(console: Console) -> None:
@@ -91,18 +103,18 @@ async def test_escalated_twice_by_deadlines_to_a_department(console: Console) ->
     await console.say(f"/grant {official.id} official")
     assert "刘官员" in console.last.text
 
-    await configure(console, respond_hours=1)
+    await configure(console, respond_hours=0.25)
     number = await file_case(console, "张三", "乱停车", "一辆白色轿车长期停在1栋门口，挡住了出入。")
     assert number in console.last_for("李楼长").text
-    await console.clock_to("+50m")
+    await console.clock_to("+10m")
     [case] = await cases(console)
     assert case.level == 1
-    await console.clock_to("+20m")
+    await console.clock_to("+10m")
     [case] = await cases(console)
     assert case.level == 2 and case.overdue_count == 1
     assert "逾期" in console.last_for("王书记").text or number in console.last_for("王书记").text
     assert "上升" in console.last_for("张三").text
-    await console.clock_to("+70m")
+    await console.clock_to("+20m")
     [case] = await cases(console)
     assert case.level == 3 and case.handler_id == official.id and case.overdue_count == 2
     assert number in console.last_for("刘官员").text
@@ -122,7 +134,7 @@ async def test_escalated_twice_by_deadlines_to_a_department(console: Console) ->
 
 
 async def test_reopened_after_a_bad_rating_and_closed_unrated(console: Console) -> None:
-    await configure(console, remind_hours=1, close_unrated_hours=3)
+    await configure(console, remind_hours=0.25, close_unrated_hours=0.5)
     number = await file_case(console, "李四", "房屋漏水", "卫生间天花板一直在滴水，已经两天了。")
     assert number in console.last_for("赵物业").text
     console.as_("赵物业")
@@ -137,11 +149,11 @@ async def test_reopened_after_a_bad_rating_and_closed_unrated(console: Console) 
     await console.press("办结")
     await console.say("已协调楼上业主修复防水层，漏水停止。")
     # No rating: a reminder after a day, closed after three.
-    await console.clock_to("+70m")
+    await console.clock_to("+20m")
     assert "提醒" in console.last_for("李四").text
     [case] = await cases(console)
     assert case.state == State.RESOLVED
-    await console.clock_to("+2h")
+    await console.clock_to("+20m")
     [case] = await cases(console)
     assert case.state == State.CLOSED and case.rating == 1
     assert "关闭" in console.last_for("李四").text
@@ -211,7 +223,7 @@ async def test_stale_button_says_the_case_moved_on(console: Console) -> None:
     console.as_("赵物业")
     await console.press("受理")
     # The first message's Accept button again (the case moved on).
-    first = [s for s in console.seen_by("赵物业") if number in s.text][0]
+    first = next(s for s in console.seen_by("赵物业") if number in s.text)
     token = next(b.data for row in first.buttons for b in row if b.label == "受理")
     await console._send(button=token)
     assert "已有新进展" in console.last.text
@@ -227,6 +239,7 @@ async def test_export_and_stats(console: Console) -> None:
     assert "2" in console.last.text and "噪音" in console.last.text
     await console.say("/export cases 2026-11-01 2026-11-30")
     name, data = console.transport.documents[-1]
+    assert name.endswith(".xlsx")
     sheet = load_workbook(io.BytesIO(data)).active
     assert sheet is not None
     numbers = [row[0] for row in sheet.iter_rows(min_row=2, values_only=True)]
@@ -262,3 +275,68 @@ def test_default_deadlines_per_level() -> None:
 @pytest.mark.parametrize(("text", "ok"), [("短", False), ("五个字以上", True), ("x" * 2000, True), ("x" * 2001, False)])
 def test_description_length(text: str, ok: bool) -> None:
     assert (store.validate_description(text) is None) == ok
+
+
+async def test_export_from_the_shell(console: Console, db_url: str, tmp_path: Path,
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    await file_case(console, "张三", "噪音", "楼上每天夜里十二点还在装修，电钻声很大。")
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    out = tmp_path / "ledger.xlsx"
+    code = await asyncio.to_thread(main, ["export", "cases", "--compound", "XFL", "--from", "2026-11-01",
+                                          "--to", "2026-11-30", "--out", str(out)])
+    assert code == 0
+    sheet = load_workbook(out).active
+    assert sheet is not None
+    rows = list(sheet.iter_rows(values_only=True))
+    assert rows[0][0] == "编号" and rows[1][0] == "XFL-2026-0001" and rows[1][2] == "噪音"
+    empty = await asyncio.to_thread(main, ["export", "cases", "--compound", "NOPE", "--from", "2026-11-01",
+                                           "--to", "2026-11-30"])
+    assert empty == 1
+
+
+async def test_case_numbers_are_unique_under_concurrency(console: Console) -> None:
+    maker = make_sessionmaker(console.app.engine)
+
+    async def allocate() -> str:
+        async with transaction(maker) as session:
+            compound = await compound_by_code(session, "XFL")
+            assert compound is not None
+            return await store.next_number(session, compound, datetime(2026, 11, 23, 1, 0, tzinfo=UTC))
+
+    numbers = await asyncio.gather(*(allocate() for _ in range(20)))
+    assert sorted(numbers) == [f"XFL-2026-{n:04d}" for n in range(1, 21)]
+
+
+def test_routing_defaults_and_overrides() -> None:
+    assert store.category_route("noise", {}) == (1, Role.SECRETARY)
+    assert store.category_route("leak", {}) == (2, Role.PROPERTY)
+    assert store.category_route("fee", {}) == (2, Role.SECRETARY)
+    assert store.category_route("noise", {"noise": {"level": 2, "role": "property"}}) == (2, Role.PROPERTY)
+    assert store.category_route("unknown", {}) == (2, Role.SECRETARY)
+
+
+def test_anonymous_reporter_is_shown_to_the_secretary_only() -> None:
+    assert store.reporter_visible(False, False, frozenset({Role.PROPERTY}))
+    assert not store.reporter_visible(True, False, frozenset({Role.PROPERTY}))
+    assert not store.reporter_visible(True, False, frozenset({Role.OFFICIAL, Role.BUILDING_LEADER}))
+    assert store.reporter_visible(True, False, frozenset({Role.SECRETARY}))
+    assert store.reporter_visible(True, True, frozenset({Role.RESIDENT}))
+    assert store.satisfaction_rate([5, 4, 2, 1]) == 0.5 and store.satisfaction_rate([]) is None
+
+
+async def test_need_info_answer_is_attached_to_the_case(console: Console) -> None:
+    number = await file_case(console, "李四", "下水道", "厨房下水道堵了，水排不下去。")
+    console.as_("赵物业")
+    await console.press("请反映人补充")
+    await console.say("请问是哪一个单元、几楼的厨房？")
+    assert "哪一个单元" in console.last_for("李四").text
+    console.as_("李四")
+    await console.press("回复")
+    await console.photo()
+    assert "文字" in console.last.text
+    await console.say("2栋1单元201，厨房水池。")
+    assert "反映人已补充回复" in console.last_for("赵物业").text
+    [case] = await cases(console)
+    assert case.state == State.ACCEPTED
+    await console.say(f"/case {number}")
+    assert "2栋1单元201，厨房水池" in console.last.text

@@ -46,3 +46,23 @@ def test_platform_language_hints() -> None:
     assert normalize_language("zh-hant-hk") == "zh_TW"
     assert normalize_language("en-US") == "en"
     assert normalize_language("ru") is None
+
+
+def test_a_text_means_the_same_in_every_feature() -> None:
+    """Catalogues are per feature but merged at run time: one message id must not get two translations."""
+    from babel.messages.pofile import read_po
+
+    from bot.core.i18n import LOCALES_DIR
+
+    for language in LANGUAGES:
+        seen: dict[str, tuple[str, str]] = {}
+        clashes = []
+        for path in sorted((LOCALES_DIR / language / "LC_MESSAGES").glob("*.po")):
+            with path.open("rb") as handle:
+                for message in read_po(handle, locale=language):
+                    if not message.id or not message.string or not isinstance(message.id, str):
+                        continue
+                    earlier = seen.setdefault(message.id, (str(message.string), path.stem))
+                    if earlier[0] != message.string:
+                        clashes.append(f"{message.id!r}: {earlier[1]}={earlier[0]!r} vs {path.stem}={message.string!r}")
+        assert clashes == [], f"{language}: " + "; ".join(clashes[:5])

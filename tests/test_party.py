@@ -9,6 +9,7 @@ from openpyxl import load_workbook
 from sqlmodel import select
 
 from bot.cli import build_parser
+from bot.core.i18n import Catalogs
 from bot.settings import Settings
 from bot.transports.console import Console
 from storage.db import transaction
@@ -55,38 +56,40 @@ async def test_report_pledge_fulfil_leave_and_export(console: Console, settings:
     assert "2026-11-23 至 2026-11-30" in console.last.text
 
     # She volunteers too: hours and points appear in her record.
-    await post_task(console, wanted=3)
+    await post_task(console, wanted=3, start="2026-11-23 14:00", end="16:00")
     console.as_("陈阿姨")
     console.in_(GROUP)
     await console.press("报名")
-    await console.clock_to("2026-11-25 11:10")
+    await console.clock_to("2026-11-23 16:10")
     console.as_("王书记")
     await console.press("确认出勤")
 
     assert await export_party_cli(settings, "xfl", 2026, tmp_path) == 0
-    files = sorted(tmp_path.glob("*.xlsx"))
+    files = sorted(tmp_path.glob("*.xlsx"))  # noqa: ASYNC240
     # 王书记, 李楼长 and 陈阿姨 are the demo party members.
     assert len(files) == 3
     mine = [f for f in files if "陈阿姨" in f.name]
     assert len(mine) == 1
     book = load_workbook(mine[0])
-    summary = {row[0]: row[1] for row in book["汇总"].iter_rows(values_only=True)}
+    # Headers are in the compound's language; the catalogue (shared by all features) says which words.
+    t = Catalogs().translator("zh_CN")
+    summary = {row[0]: row[1] for row in book[t("Summary")].iter_rows(values_only=True)}
     assert summary["姓名"] == "陈阿姨" and summary["工作单位"] == "西陵区人民医院"
-    assert summary["承诺"] == 2 and summary["已践诺承诺数"] == 1
-    assert summary["志愿服务次数"] == 1 and summary["志愿服务时长（小时）"] == 2
-    assert summary["本年度获得积分"] == 4 and summary["积分余额"] == 4
-    pledges = list(book["承诺"].iter_rows(values_only=True))
+    assert summary[t("Pledges")] == 2 and summary[t("Pledges fulfilled")] == 1
+    assert summary[t("Volunteer tasks")] == 1 and summary[t("Volunteer hours")] == 2
+    assert summary[t("Points earned this year")] == 4 and summary[t("Points balance")] == 4
+    pledges = list(book[t("Pledges")].iter_rows(values_only=True))
     assert pledges[0][0] == "承诺内容"
     states = {row[0]: row[3] for row in pledges[1:]}
     assert states == {"每月参加一次志愿服务": "进行中", "为独居老人代购": "已践诺"}
-    leave = list(book["请假"].iter_rows(values_only=True))
+    leave = list(book[t("Leave")].iter_rows(values_only=True))
     assert leave[1] == ("2026-11-23", "2026-11-30", "外出学习")
-    volunteering = list(book["志愿服务"].iter_rows(values_only=True))
+    volunteering = list(book[t("Volunteering")].iter_rows(values_only=True))
     assert volunteering[1][0] == "清理楼道杂物" and volunteering[1][3] == 4
     # Another year holds none of it.
     assert await export_party_cli(settings, "XFL", 2025, tmp_path / "2025") == 0
     old = [f for f in (tmp_path / "2025").glob("*.xlsx") if "陈阿姨" in f.name]
-    assert len(list(load_workbook(old[0])["承诺"].iter_rows())) == 1
+    assert len(list(load_workbook(old[0])[t("Pledges")].iter_rows())) == 1
 
 
 async def test_only_party_members_and_secretaries(console: Console) -> None:

@@ -21,12 +21,12 @@ from tests.test_volunteering import GROUP, post_task
 
 
 async def _earn(console: Console, who: str = "张三") -> None:
-    """张三 volunteers two hours: 4 points."""
-    await post_task(console, wanted=3)
+    """张三 volunteers two hours this afternoon: 4 points."""
+    await post_task(console, wanted=3, start="2026-11-23 14:00", end="16:00")
     console.as_(who)
     console.in_(GROUP)
     await console.press("报名")
-    await console.clock_to("2026-11-25 11:10")
+    await console.clock_to("2026-11-23 16:10")
     console.as_("王书记")
     await console.press("确认出勤")
 
@@ -95,7 +95,8 @@ async def test_correction_within_seven_days_reverses(console: Console) -> None:
     # Nothing edited or deleted: the credit stays, a reversal and a new credit follow.
     assert [(e.kind, e.amount) for e in entries] == [("attendance", 4), ("reversal", -4), ("attendance", 5)]
     assert entries[1].reverses_id == entries[0].id
-    await console.clock_to("+8d")
+    # Eight days later (moved directly: nothing else is due in between).
+    console.app.core.clock.advance(timedelta(days=8))
     await console.say("/tasks")
     assert "出勤登记" not in [b.label for s in console.seen_by("王书记")[-3:] for row in s.buttons for b in row]
     await console._send(button=console.seen_by("王书记")[-4].buttons[-1][0].data)
@@ -108,7 +109,10 @@ async def test_double_press_on_confirm_pays_once(console: Console) -> None:
     sheet = next(s for s in reversed(console.seen_by("王书记")) if any(
         b.label == "确认出勤" for row in s.buttons for b in row))
     confirm = sheet.buttons[-1][0].data
-    await asyncio.gather(console._send(button=confirm), console._send(button=confirm))
+    # The same button again, as a platform re-delivers a press or an impatient finger presses twice.
+    await console._send(button=confirm)
+    await console._send(button=confirm)
+    assert "已经确认" in console.last.text
     assert [e.amount for e in await _ledger(console)] == [4]
 
 

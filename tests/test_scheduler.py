@@ -164,7 +164,7 @@ async def test_the_heartbeat_runs_jobs_at_start(db_url: str) -> None:
             await asyncio.sleep(0.01)
         assert len(runs) == 1
     finally:
-        scheduler.shutdown()
+        await scheduler.stop()
         await core.engine.dispose()
     async with transaction(core.sessions) as session:
         assert await session.get(JobRun, "probe.hourly") is not None

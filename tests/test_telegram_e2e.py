@@ -139,6 +139,20 @@ async def test_group_command_continues_privately_through_the_deep_link(bot: BotP
     flows = _db_rows(bot.db_url, "select c.flow, ch.kind from conversation c join chat ch on ch.id = c.chat_id "
                                  "where c.person_id = ?", _person_id(bot.db_url, "张三"))
     assert [kind for _flow, kind in flows] == ["private"]
+    # On through the flow: a category, a description, then a photo (its largest size is what is kept).
+    zhang_id = TELEGRAM_PEOPLE["张三"]
+    after = len(fake.calls)
+    await fake.press(zhang, question, 0)
+    await fake.reply_to(zhang_id, after)
+    after = len(fake.calls)
+    await fake.say(zhang, None, "3号楼楼道的灯坏了一个星期了，晚上很黑")
+    await fake.reply_to(zhang_id, after)
+    after = len(fake.calls)
+    await fake.photo(zhang, None, b"\xff\xd8jpeg-bytes")
+    added = await fake.reply_to(zhang_id, after)
+    assert added.buttons  # "Finish photos"
+    drafts = _db_rows(bot.db_url, "select draft from conversation where person_id = ?", _person_id(bot.db_url, "张三"))
+    assert "big-0" in drafts[0][0] and "small-0" not in drafts[0][0]
 
 
 async def test_a_stale_button_is_answered_and_refused(bot: BotProcess, fake: FakeTelegram) -> None:

@@ -36,6 +36,12 @@ async def post_task(console: Console, wanted: int = 2, skills: tuple[str, ...] =
     await console.press("发布")
 
 
+def skip_to(console: Console, moment: str) -> None:
+    """Move the clock straight to a local moment, without running jobs on the way (nothing is due there)."""
+    target = datetime.strptime(moment, "%Y-%m-%d %H:%M").replace(tzinfo=SHANGHAI)
+    console.app.core.clock.advance(target - console.app.core.clock.now())
+
+
 async def entries(console: Console) -> list[PointsEntry]:
     async with transaction(console.app.core.sessions) as session:
         return list((await session.exec(select(PointsEntry).order_by(PointsEntry.id))).all())  # type: ignore[arg-type]
@@ -48,7 +54,7 @@ async def test_full_cycle(console: Console) -> None:
     assert "电工" in console.last.text
     await post_task(console, wanted=2, skills=("电工",))
     assert "已发布" in console.last.text
-    posting = console.last_for("group", GROUP) if False else console.seen_by("王书记", GROUP)[-1]
+    posting = console.seen_by("王书记", GROUP)[-1]
     assert "清理楼道杂物" in posting.text and "0/2" in posting.text
     assert "电工" in console.last_for("张三").text
 
@@ -77,11 +83,13 @@ async def test_full_cycle(console: Console) -> None:
         assert await store.signup_count(session, task.id or 0) == 2
 
     # The organiser is reminded the evening before (20:00) with the names; volunteers 2 hours before.
+    skip_to(console, "2026-11-24 19:20")
     await console.clock_to("2026-11-24 19:50")
     assert "明天" not in console.last_for("王书记").text
     await console.clock_to("2026-11-24 20:10")
     reminder = console.last_for("王书记").text
     assert "张三" in reminder and "李四" in reminder and "2/2" in reminder
+    skip_to(console, "2026-11-25 06:20")
     await console.clock_to("2026-11-25 06:50")
     assert not console.last_for("李四").text.startswith("提醒")
     await console.clock_to("2026-11-25 07:10")
@@ -91,6 +99,7 @@ async def test_full_cycle(console: Console) -> None:
     assert len(reminders) == 1  # sent once
 
     # After the task the organiser confirms attendance: 李四 stayed half an hour longer.
+    skip_to(console, "2026-11-25 10:40")
     await console.clock_to("2026-11-25 11:10")
     console.as_("王书记")
     assert "出勤" in console.last.text or "签到" in console.last.text
@@ -126,7 +135,7 @@ async def test_full_cycle(console: Console) -> None:
     await console.press("确认")
     assert "余额：2" in console.last.text.replace(": ", "：")
     ledger = await entries(console)
-    assert sum(e.amount for e in ledger if e.person_id == ledger[0].person_id or True) == 6
+    assert sorted(e.amount for e in ledger) == [-3, 4, 5]
 
 
 async def test_double_signup_is_refused(console: Console) -> None:
@@ -160,7 +169,7 @@ async def test_withdraw_before_and_after_the_start(console: Console) -> None:
     assert "已退出" in console.last.text
     await console.say("/tasks")
     await console.press("报名")
-    await console.clock_to("2026-11-25 09:10")
+    skip_to(console, "2026-11-25 09:10")
     console.in_(GROUP)
     await console.press("退出")
     assert "已经开始" in console.last_for("张三").text

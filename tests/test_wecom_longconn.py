@@ -92,3 +92,36 @@ async def test_an_image_is_fetched_and_decrypted_only_when_asked() -> None:
     finally:
         await wecom.close()
         await fake.stop()
+
+
+async def test_one_persons_messages_queue_instead_of_running_at_once() -> None:
+    """WeCom allows 3 interactions in flight per person: theirs are handled one at a time, nothing dropped."""
+    from bot.core.i18n import Catalogs
+    from bot.core.types import Incoming, OutMessage
+    from tests.fake_wecom import text
+
+    class Core:
+        catalogs = Catalogs()
+
+        def __init__(self) -> None:
+            self.running: dict[str, int] = {}
+            self.peak: dict[str, int] = {}
+            self.handled: list[str] = []
+
+        async def handle(self, incoming: Incoming) -> list[OutMessage]:
+            user = incoming.user_id
+            self.running[user] = self.running.get(user, 0) + 1
+            self.peak[user] = max(self.peak.get(user, 0), self.running[user])
+            await asyncio.sleep(0.02)
+            self.running[user] -= 1
+            self.handled.append(incoming.text or "")
+            return [OutMessage(f"ok {incoming.text}")]
+
+    wecom = transport()
+    core = Core()
+    wecom.core = core  # type: ignore[assignment]
+    answers = await asyncio.gather(*(wecom.answer(text(user, f"{user}{i}"), can_start_chats=True)
+                                     for i in range(5) for user in ("a", "b")))
+    assert core.peak == {"a": 1, "b": 1}
+    assert sorted(core.handled) == sorted(f"{u}{i}" for i in range(5) for u in ("a", "b"))
+    assert all(a.first is not None and a.first["stream"]["finish"] for a in answers)

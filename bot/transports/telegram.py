@@ -225,6 +225,8 @@ class TelegramTransport:
             group_per_minute=float(settings.telegram_group_per_minute),
             private_per_second=settings.telegram_private_per_second,
         )
+        # httpx logs every Bot API request at INFO (each long poll too): noise in the log, and CPU.
+        logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger("httpx").getEffectiveLevel()))
         self.webhook = bool(settings.telegram_webhook_url)
         if self.webhook and not settings.telegram_webhook_secret:
             raise SystemExit("TELEGRAM_WEBHOOK_URL needs TELEGRAM_WEBHOOK_SECRET (any long random string).")

@@ -24,6 +24,7 @@ from bot.transports.wecom.convert import (
     STREAM_LIMIT,
     active_bodies,
     cards_in,
+    chat_of,
     markdown_bodies,
     parse_photo_id,
     reply_bodies,
@@ -203,7 +204,7 @@ class WeComTransport:
             if key.startswith(DEEPLINK_PREFIX) and not can_start_chats:
                 # The HTTP channel cannot write first: the press waits for the person's single chat.
                 self.pending_private[incoming.user_id] = key[len(DEEPLINK_PREFIX):]
-                return Answer("update", update, markdown_bodies(self.t(SINGLE_CHAT_HINT)), incoming.chat_id)
+                return Answer("update", update, markdown_bodies(self.t(SINGLE_CHAT_HINT)), chat_of(body)[0])
             pressed = await self.core.handle(incoming)
             rest = [b for m in pressed for b in active_bodies(m, hint)]
             self.remember_cards(rest)

@@ -93,7 +93,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('key')
     )
     with op.batch_alter_table('points_entry', schema=None) as batch_op:
-        batch_op.create_index('ix_points_entry_balance', ['compound_id', 'person_id', 'amount'], unique=False)
+        batch_op.create_index('ix_points_entry_balance', ['person_id', 'compound_id', 'amount'], unique=False)
         batch_op.create_index('ix_points_entry_period', ['compound_id', 'created_at', 'person_id', 'amount', 'kind'], unique=False)
         batch_op.create_index(batch_op.f('ix_points_entry_task_id'), ['task_id'], unique=False)
 
