@@ -388,4 +388,4 @@ async def rectifications(ctx: JobContext) -> Replies:
     return replies
 
 
-__all__ = ["router", "rows"]
+__all__ = ["router"]

@@ -2,9 +2,25 @@
 
 from sqlmodel import SQLModel
 
-from storage import complaints, needs, property, reports, services  # noqa: F401
-from storage import announcements, board, meetings  # noqa: F401
-from storage import assembly, compounds, conversations, outbox, party, people, points, schedule, volunteering
+from storage import (  # noqa: F401  # noqa: F401
+           announcements,
+           assembly,
+           board,
+           complaints,
+           compounds,
+           conversations,
+           meetings,
+           needs,
+           outbox,
+           party,
+           people,
+           points,
+           property,
+           reports,
+           schedule,
+           services,
+           volunteering,
+)
 
 metadata = SQLModel.metadata
 
