@@ -77,6 +77,17 @@ def template_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     yield str(path)
 
 
+@pytest.fixture(scope="session")
+def sqlite_template_db(template_db: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Always an SQLite file: end-to-end tests give it to a `linli run` process of their own."""
+    if not on_postgres():
+        return template_db
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.db"
+    migrate.upgrade(sqlite_url(path))
+    asyncio.run(_seed(sqlite_url(path)))
+    return str(path)
+
+
 @pytest.fixture
 def db_url(template_db: str, tmp_path: Path) -> Iterator[str]:
     if on_postgres():

@@ -33,8 +33,8 @@ async def _copy_db(template: Path, target: Path) -> str:
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
-async def e2e_db(template_db: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
-    return await _copy_db(template_db, tmp_path_factory.mktemp("tg") / "linli.db")
+async def e2e_db(sqlite_template_db: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    return await _copy_db(Path(sqlite_template_db), tmp_path_factory.mktemp("tg") / "linli.db")
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
@@ -265,9 +265,9 @@ async def test_a_restart_keeps_the_conversation_and_the_updates(bot: BotProcess,
 
 
 async def test_webhook_accepts_only_the_right_secret(
-        fake: FakeTelegram, template_db: Path, tmp_path_factory: pytest.TempPathFactory, bot: BotProcess) -> None:
+        fake: FakeTelegram, sqlite_template_db: str, tmp_path_factory: pytest.TempPathFactory, bot: BotProcess) -> None:
     await bot.stop()  # one process at a time talks to the fake
-    db_url = await _copy_db(template_db, tmp_path_factory.mktemp("hook") / "linli.db")
+    db_url = await _copy_db(Path(sqlite_template_db), tmp_path_factory.mktemp("hook") / "linli.db")
     hook = BotProcess(db_url, fake, tmp_path_factory.mktemp("hookrun"), webhook_secret="s3cret-value")
     await hook.start()
     try:
