@@ -35,7 +35,7 @@ from bot.core.clock import Clock
 from bot.core.types import Contact, Incoming, OutMessage
 from bot.settings import Settings
 from storage import migrate
-from storage.compounds import Building, Compound, Room, RosterOwner, Unit
+from storage.compounds import Building, Chat, Compound, Room, RosterOwner, Unit
 from storage.db import make_engine, make_sessionmaker, transaction
 from storage.people import Identity, Membership, Person, RoleGrant
 
@@ -58,7 +58,7 @@ async def seed(url: str, compounds: int, residents: int) -> None:
     """Bulk inserts with explicit ids: 100 compounds × 100 rooms, residents spread over them."""
     now = datetime.now(UTC)
     rows: dict[type[Any], list[dict[str, Any]]] = {m: [] for m in (Compound, Building, Unit, Room, RosterOwner,
-                                                                   Person, Identity, Membership, RoleGrant)}
+                                                                   Person, Identity, Chat, Membership, RoleGrant)}
     room_ids: list[tuple[int, int]] = []  # (compound, room id)
     building_id = unit_id = room_id = 0
     for c in range(1, compounds + 1):
@@ -84,6 +84,9 @@ async def seed(url: str, compounds: int, residents: int) -> None:
         rows[Person].append(Person(id=p, name=f"居民{p}", current_compound_id=c, created_at=now).model_dump())
         rows[Identity].append(Identity(person_id=p, platform=PLATFORM, platform_user_id=f"r{p}",
                                        private_chat_id=f"p:r{p}", last_seen_at=now).model_dump(exclude={"id"}))
+        # A resident who joined has talked to the bot in private before: their chat exists.
+        rows[Chat].append(Chat(platform=PLATFORM, platform_chat_id=f"p:r{p}", kind="private",
+                               title="").model_dump(exclude={"id"}))
         rows[Membership].append(Membership(person_id=p, compound_id=c, room_id=r, relation="owner",
                                            status="approved", created_at=now).model_dump(exclude={"id"}))
         if p <= compounds:  # the first resident of each compound is its secretary
@@ -303,7 +306,7 @@ async def bench_ptb(count: int, warmup: int) -> Result:
 async def main(args: argparse.Namespace) -> None:
     directory = Path(args.db_dir or tempfile.mkdtemp(prefix="linli-bench-"))
     # The seeded database is kept in --db-dir and copied for every run, so runs compare like with like.
-    template = directory / f"seeded-{args.compounds}-{args.residents}.db"
+    template = directory / f"seeded-{args.compounds}-{args.residents}-v2.db"
     if not template.exists():
         started = time.perf_counter()
         building = directory / "seeding.db"

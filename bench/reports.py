@@ -3,6 +3,10 @@
 and to render one report PNG (target ≤ 1 s).
 
     .venv/bin/python -m bench.reports [--compounds 100] [--residents 100000] [--cases 200000] [--entries 1000000]
+                                      [--repeat 3]
+
+Each measurement is repeated and the fastest run reported, wall and CPU time; the first computation (cold page
+cache of a freshly seeded file) is printed too.
 """
 
 from __future__ import annotations
@@ -66,21 +70,38 @@ def seed(path: Path, compounds: int, residents: int, cases: int, entries: int) -
     db.close()
 
 
-async def measure(url: str, compounds: int) -> tuple[float, float, int]:
+Timing = tuple[float, float]  # (wall, CPU of this process) in seconds
+
+
+def best_of(runs: list[Timing]) -> Timing:
+    """The fastest run: on a shared machine the others measure the neighbours' load."""
+    return min(runs)
+
+
+async def measure(url: str, compounds: int, repeat: int) -> tuple[Timing, Timing, Timing, int]:
+    """(first computation on a cold cache, best computation, best PNG render, cases opened)."""
     engine = make_engine(url)
     sessions = make_sessionmaker(engine)
-    async with sessions() as session:
-        began = time.perf_counter()
-        figures = await month_figures(session, "2026-10")
-        computed = time.perf_counter() - began
+    computations: list[Timing] = []
+    for _ in range(repeat):
+        async with sessions() as session:
+            wall, cpu = time.perf_counter(), time.process_time()
+            figures = await month_figures(session, "2026-10")
+            computations.append((time.perf_counter() - wall, time.process_time() - cpu))
     await engine.dispose()
     assert len(figures) == compounds
     t = Catalogs().translator("zh_CN")
     render_compound_png(t, "小区1", figures[1])  # the first render pays matplotlib's import and font set-up
-    began = time.perf_counter()
-    render_compound_png(t, "小区1", figures[1])
-    rendered = time.perf_counter() - began
-    return computed, rendered, sum(f.opened for f in figures.values())
+    renders: list[Timing] = []
+    for _ in range(repeat):
+        wall, cpu = time.perf_counter(), time.process_time()
+        render_compound_png(t, "小区1", figures[1])
+        renders.append((time.perf_counter() - wall, time.process_time() - cpu))
+    return computations[0], best_of(computations), best_of(renders), sum(f.opened for f in figures.values())
+
+
+def ms(timing: Timing) -> str:
+    return f"{timing[0] * 1000:.0f} ms wall, {timing[1] * 1000:.0f} ms CPU"
 
 
 def main() -> None:
@@ -89,6 +110,7 @@ def main() -> None:
     parser.add_argument("--residents", type=int, default=100_000)
     parser.add_argument("--cases", type=int, default=200_000)
     parser.add_argument("--entries", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "bench.db"
@@ -98,10 +120,10 @@ def main() -> None:
         seed(path, args.compounds, args.residents, args.cases, args.entries)
         print(f"seeded {args.compounds} compounds, {args.residents} residents, {args.cases} cases, "
               f"{args.entries} ledger entries in {time.perf_counter() - began:.1f} s")
-        computed, rendered, opened = asyncio.run(measure(url, args.compounds))
+        first, computed, rendered, opened = asyncio.run(measure(url, args.compounds, args.repeat))
         print(f"monthly figures of all {args.compounds} compounds (2026-10, {opened} cases opened): "
-              f"{computed * 1000:.0f} ms (target ≤ 5000 ms)")
-        print(f"one report PNG rendered: {rendered * 1000:.0f} ms (target ≤ 1000 ms)")
+              f"first {ms(first)}; best of {args.repeat} {ms(computed)} (target ≤ 5000 ms)")
+        print(f"one report PNG rendered: best of {args.repeat} {ms(rendered)} (target ≤ 1000 ms)")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ import logging
 import signal
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -131,6 +132,8 @@ async def serve(settings: Settings) -> None:
             "No platform transport is available for the configured tokens. Remove them from .env to use the console."
         )
     app = build_app(settings, transports=platform_transports)
+    if settings.outbox_lease_seconds > 0:
+        app.worker.lease = timedelta(seconds=settings.outbox_lease_seconds)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -138,7 +141,11 @@ async def serve(settings: Settings) -> None:
     web_app = make_web_app(app)
     runner = web.AppRunner(web_app)
     await runner.setup()
-    site = web.TCPSite(runner, settings.http_host, settings.http_port)
+    # On PostgreSQL several processes may serve one machine's port (`linli run --workers N`, or N processes
+    # started by hand): SO_REUSEPORT lets each bind it and the kernel spreads the connections over them; a
+    # killed one's share goes to the others. SQLite serves one process, so a second one fails to bind.
+    site = web.TCPSite(runner, settings.http_host, settings.http_port,
+                       reuse_port=settings.database_url.startswith("postgresql"))
     await site.start()
     telegram = app.transports.get("telegram")
     if isinstance(telegram, TelegramTransport):

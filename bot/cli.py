@@ -49,8 +49,15 @@ def _platform_configured(settings: Settings) -> bool:
     return bool(settings.telegram_bot_token or settings.wecom_bot_id or settings.wecom_callback_token)
 
 
+def _require_migrated(settings: Settings) -> None:
+    if not migrations.is_current(settings.database_url):
+        raise SystemExit(f"The database {_redact(settings.database_url)} is not up to date: run `linli migrate` "
+                         "first (`make run` does it for you).")
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     settings = _settings()
+    _require_migrated(settings)
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if not _platform_configured(settings):
         return cmd_console(args)
@@ -66,6 +73,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_console(args: argparse.Namespace) -> int:
     settings = _settings()
+    _require_migrated(settings)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     script = getattr(args, "script", None)
 

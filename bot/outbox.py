@@ -1,11 +1,14 @@
 """The delivery worker: sends due outbox rows through their transport, in order per chat, paced to each
 platform's limits, retried with jittered backoff, `retry_after` obeyed, and each row marked delivered once.
 
-Pacing has two parts. The per-chat "next allowed send" (20/min into a Telegram group, ~1/s into a private
-chat, 20/min per WeCom robot) and platform-wide pauses (a global 429) live in the database
-(`storage.outbox.OutboxPace`), so every process sees them. The overall rate (Telegram's 30/s) is a spacing
-kept in memory by each process's `Pacer`: with several processes give each a share of it
-(`OutboxWorker(global_share=...)`)."""
+Pacing lives in the database, so every process shares it: the per-chat "next allowed send" (20/min into a
+Telegram group, ~1/s into a private chat, 20/min per WeCom robot), platform-wide pauses (a global 429), and
+the overall rate (Telegram's 30/s), which each process leases as short runs of send slots
+(`storage.outbox.lease_slots`).
+
+Each outcome is written as soon as the platform answers, so a crash can repeat only the sends whose answer
+had not been recorded yet; a stop (SIGTERM, the task cancelled) lets sends under way finish and be recorded
+and gives back rows not yet sent."""
 
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ import os
 import socket
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -44,23 +47,56 @@ HEADROOM = 0.97
 CATCH_UP = 0.2
 
 
+# The overall rate shared by several processes: each leases a short run of send slots from the database
+# (`storage.outbox.lease_slots`), at most LEASE_SECONDS' worth at a time, asking for the next run while the
+# current one still covers LEASE_AHEAD seconds, with the first slot at least LEASE_LEAD seconds away (the
+# lease's own transaction must be over before its first slot comes).
+LEASE_SECONDS = 0.5
+LEASE_AHEAD = 0.4
+LEASE_LEAD = 0.05
+# A slot the event loop reached this late (in slot spacings) is skipped: sent later, it would bunch with the
+# next process's slots, and the platform counts arrivals. Slots at LEASED_HEADROOM (95 %) of the limit, sent at
+# most 0.45 spacings late, put at most ceil(0.95 * limit + 0.45) = limit - 1 sends (for 30/s: 29) into any
+# one-second window, whatever the number of processes: one request of margin for arrival jitter.
+LATE_SLOT = 0.45
+LEASED_HEADROOM = 0.95
+
+SlotLease = Callable[[str, int, float, float], Awaitable[float]]
+
+
 @dataclass
 class Pacer:
-    """The overall rate of one platform in this process: sends spaced by 1/rate seconds (real time)."""
+    """The overall rate of one platform: sends spaced by 1/rate seconds (real time). With `lease` the slots
+    come from the database, so every process (and every worker in a process) shares one budget; without it
+    the spacing is this process's alone (then give each process a `share`)."""
 
     limits: Limits
     share: float = 1.0
-    # A process just started cannot know what another (or its dead predecessor) sent in the last second.
+    # A process just started cannot know what another (or its dead predecessor) sent in the last second;
+    # leased slots do know, so no warm-up then.
     warmup: float = 1.0
+    lease: SlotLease | None = None
+    platform: str = ""
     _next_send: float = 0.0
     _paused_until: float = 0.0
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _recent_429: deque[tuple[float, str]] = field(default_factory=deque)
     _sent: deque[float] = field(default_factory=lambda: deque(maxlen=256))
+    _slots: deque[float] = field(default_factory=deque)
+    _waiting: int = 0
+    _refill: asyncio.Task[None] | None = None
+    skipped: int = 0
+    leased: int = 0
+    refused: int = 0
 
     def __post_init__(self) -> None:
-        if self.limits.global_per_second:
+        if self.limits.global_per_second and self.lease is None:
             self._next_send = time.time() + self.warmup
+
+    @property
+    def rate(self) -> float:
+        headroom = LEASED_HEADROOM if self.lease is not None else HEADROOM
+        return self.limits.global_per_second * self.share * headroom
 
     def chat_gap(self, chat_kind: str) -> float:
         """Seconds between two sends into one chat."""
@@ -70,29 +106,97 @@ class Pacer:
             return 1.0 / self.limits.private_per_second
         return 0.0
 
-    async def acquire(self) -> float:
-        """Wait for this process's next slot; returns the moment (epoch seconds) the send may start."""
-        async with self._lock:  # FIFO: claimed rows go out in the order they asked
-            rate = self.limits.global_per_second * self.share * HEADROOM
-            while True:
-                now = time.time()
-                # The planned slot; a slot missed because the loop was busy may be caught up, but only a
-                # little (CATCH_UP seconds' worth), never as a burst after an idle spell.
-                slot = max(self._next_send, self._paused_until, now - CATCH_UP)
-                if rate and len(self._sent) >= max(int(rate), 1):
-                    # Never more than the limit in any one-second window, however the slots fell.
-                    slot = max(slot, self._sent[-max(int(rate), 1)] + 1.0)
-                if slot <= now:
-                    break
-                await asyncio.sleep(slot - now)
-            if rate:
-                self._next_send = slot + 1.0 / rate
-                self._sent.append(now)
+    async def acquire(self, deadline: float | None = None) -> float | None:
+        """Wait for the next slot; returns the moment (epoch seconds) the send may start, or None when the
+        slot would come after `deadline` (the slot is then left for the next send)."""
+        self._waiting += 1
+        try:
+            async with self._lock:  # FIFO: claimed rows go out in the order they asked
+                if self.lease is not None and self.rate:
+                    return await self._acquire_leased(deadline)
+                return await self._acquire_local(deadline)
+        finally:
+            self._waiting -= 1
+
+    async def _acquire_local(self, deadline: float | None = None) -> float | None:
+        rate = self.rate
+        while True:
+            now = time.time()
+            # The planned slot; a slot missed because the loop was busy may be caught up, but only a
+            # little (CATCH_UP seconds' worth), never as a burst after an idle spell.
+            slot = max(self._next_send, self._paused_until, now - CATCH_UP)
+            if rate and len(self._sent) >= max(int(rate), 1):
+                # Never more than the limit in any one-second window, however the slots fell.
+                slot = max(slot, self._sent[-max(int(rate), 1)] + 1.0)
+            if deadline is not None and slot > deadline:
+                return None
+            if slot <= now:
+                break
+            await asyncio.sleep(slot - now)
+        if rate:
+            self._next_send = slot + 1.0 / rate
+            self._sent.append(now)
+        return now
+
+    async def _acquire_leased(self, deadline: float | None = None) -> float | None:
+        interval = 1.0 / self.rate
+        while True:
+            now = time.time()
+            while self._slots and (self._slots[0] < now - LATE_SLOT * interval or self._slots[0] < self._paused_until):
+                self._slots.popleft()
+                self.skipped += 1
+            if not self._slots:
+                self._start_refill(interval, self._waiting)
+                assert self._refill is not None
+                try:
+                    await asyncio.shield(self._refill)
+                except Exception:
+                    log.exception("leasing send slots of %s failed", self.platform)
+                    await asyncio.sleep(0.2)
+                continue
+            start = self._slots[0]
+            if deadline is not None and start > deadline:
+                self.refused += 1
+                return None
+            if start > now:
+                self._maybe_prefetch(interval, self._waiting)
+                await asyncio.sleep(start - now)
+                continue
+            self._slots.popleft()
+            self._sent.append(now)
+            self._maybe_prefetch(interval, self._waiting - 1)
             return now
 
+    def _maybe_prefetch(self, interval: float, wanted: int) -> None:
+        covered_until = self._slots[-1] if self._slots else 0.0
+        if wanted > len(self._slots) and covered_until < time.time() + LEASE_AHEAD:
+            self._start_refill(interval, wanted - len(self._slots))
+
+    def _start_refill(self, interval: float, wanted: int) -> None:
+        if self._refill is not None and not self._refill.done():
+            return
+        count = max(1, min(wanted, max(1, int(LEASE_SECONDS / interval))))
+        self._refill = asyncio.create_task(self._lease_into(count, interval))
+
+    async def _lease_into(self, count: int, interval: float) -> None:
+        assert self.lease is not None
+        earliest = max(time.time() + LEASE_LEAD, self._paused_until)
+        first = await self.lease(self.platform, count, interval, earliest)
+        self.leased += count
+        self._slots.extend(first + n * interval for n in range(count))
+
+    def close(self) -> None:
+        if self._refill is not None:
+            self._refill.cancel()
+
+    def recent_rate(self, now: float, span: float = 2.0) -> float:
+        """Sends per second this process made over the last `span` seconds."""
+        return sum(1 for at in self._sent if at > now - span) / span
+
     def suggested_batch(self) -> int:
-        """Rows to claim at a time: about two seconds' worth (enough that a slow claim never starves the pacer), so that a killed worker strands few claimed
-        rows (they wait for the lease) and several workers share the work."""
+        """Rows to claim at a time: about two seconds' worth (enough that a slow claim never starves the
+        pacer), so that a killed worker strands few claimed rows (they wait for the lease) and several workers
+        share the work."""
         rate = self.limits.global_per_second * self.share
         return max(8, min(64, int(2 * rate))) if rate else 64
 
@@ -119,14 +223,21 @@ class OutboxWorker:
 
     def __init__(self, core: Core, transports: Mapping[str, Transport], worker_id: str | None = None,
                  concurrency: int = 16, batch: int | None = None, global_share: float = 1.0,
-                 lease: timedelta | None = None, send_timeout: float = 30.0) -> None:
+                 lease: timedelta | None = None, send_timeout: float = 30.0, shared_rate: bool = True,
+                 grace: float = 10.0) -> None:
         self.core = core
         self.transports = transports
         self.worker_id = (worker_id or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}")[:64]
-        self.pacers = {name: Pacer(t.limits, global_share) for name, t in transports.items()}
+        # With `shared_rate` the platform's overall rate is leased from the database, one budget for every
+        # process; `global_share` then only lowers it (kept for deployments that split it by hand).
+        self.pacers = {name: Pacer(t.limits, global_share, lease=self._lease_slots if shared_rate else None,
+                                   platform=name)
+                       for name, t in transports.items()}
         # A row claimed longer than this by a worker that never reported back is sent again.
         self.lease = lease or timedelta(seconds=max(4 * send_timeout, 60.0))
         self.send_timeout = send_timeout
+        # On a stop (SIGTERM, the task cancelled) sends already started get this long to finish and be recorded.
+        self.grace = grace
         self.batch = batch or min((pacer.suggested_batch() for pacer in self.pacers.values()), default=64)
         self._semaphore = asyncio.Semaphore(concurrency)
         self._wake = asyncio.Event()
@@ -136,6 +247,10 @@ class OutboxWorker:
         # Rows this worker holds, with the moment they were claimed; never released as stale by itself.
         self._claimed: dict[int, float] = {}
         self._outcomes: list[tuple[store.OutboxMessage, Delivery, Pacer, float, asyncio.Future[int]]] = []
+        # Deliveries that have not started their request yet: a graceful stop gives their rows back unsent.
+        self._before_send: set[asyncio.Task[object]] = set()
+        self._stopping = False
+        self._killed = False
         # Transports that accept `deliver(..., idempotency_key=...)` get the row id, so a platform with
         # idempotent sends can drop the duplicate of a delivery whose outcome was uncertain.
         self._keyed = {name for name, t in transports.items() if _takes_idempotency_key(t)}
@@ -146,17 +261,20 @@ class OutboxWorker:
     # ---- the loop -------------------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Deliver until `stop` is set. Claims more rows whenever fewer than half a batch is in flight, so
-        sends stay back to back; otherwise wakes on new rows, on a finished send, or every outbox tick."""
+        """Deliver until `stop` is set (or the task is cancelled). Claims more rows whenever fewer than half a
+        batch is in flight, so sends stay back to back; otherwise wakes on new rows, on a finished send, or
+        every outbox tick. Stopping either way is graceful: rows not yet sent are given back, sends already
+        started finish and are recorded (within `grace` seconds). Only `kill()` (or SIGKILL) stops at once."""
         tick = self.core.settings.outbox_tick_seconds
         in_flight: set[asyncio.Task[int]] = set()
         try:
             while not stop.is_set():
                 claimed: list[store.OutboxMessage] = []
-                if len(in_flight) <= self.batch // 2:
+                batch = self._batch_now()
+                if len(in_flight) <= batch // 2:
                     self._wake.clear()
                     try:
-                        claimed = await self._claim(self.batch - len(in_flight))
+                        claimed = await self._claim(batch - len(in_flight))
                     except Exception:
                         log.exception("outbox claim failed")
                 for row in claimed:
@@ -174,13 +292,48 @@ class OutboxWorker:
                     if not task.cancelled() and task.exception() is not None:
                         log.error("outbox delivery crashed", exc_info=task.exception())
         except asyncio.CancelledError:
-            # A kill: whatever is in flight stays claimed and comes back when the lease runs out.
+            if not self._killed:
+                with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(self._wind_down(in_flight)), self.grace)
+            # Whatever is still in flight stays claimed and comes back when the lease runs out.
             for task in in_flight:
                 task.cancel()
+            self._close_pacers()
             raise
-        # A clean stop: sends already started finish and are recorded.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self._wind_down(in_flight)), self.grace)
+        for task in in_flight:
+            task.cancel()
+        self._close_pacers()
+
+    def _batch_now(self) -> int:
+        """Rows to hold: about two seconds of this process's own sending. With several processes sharing a
+        platform's rate each gets its share of it, and claiming for the whole rate would keep rows waiting
+        (past half the lease they are given back) and cost CPU in large claims that make sends late."""
+        now = time.time()
+        shared = [pacer for pacer in self.pacers.values() if pacer.lease is not None and pacer.rate]
+        if not shared:
+            return self.batch
+        return max(16, min(self.batch, int(2 * max(pacer.recent_rate(now) for pacer in shared))))
+
+    async def _wind_down(self, in_flight: set[asyncio.Task[int]]) -> None:
+        self._stopping = True
+        for task in list(self._before_send):
+            task.cancel()  # gives its row back unsent (see `_deliver_claimed`)
         if in_flight:
             await asyncio.gather(*in_flight, return_exceptions=True)
+
+    async def kill(self, task: asyncio.Task[None]) -> None:
+        """Stop `task` (this worker's `run`) with no grace at all: what SIGKILL does to a process. Sends in
+        flight are abandoned wherever they are; their rows stay claimed until the lease runs out."""
+        self._killed = True
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    def _close_pacers(self) -> None:
+        for pacer in self.pacers.values():
+            pacer.close()
 
     async def deliver_due(self, limit: int = 200) -> int:
         """One round: claim what is due and deliverable now, send it, record the outcome. Returns rows sent."""
@@ -200,8 +353,10 @@ class OutboxWorker:
         return total
 
     async def _claim(self, limit: int) -> list[store.OutboxMessage]:
-        async with self._write_lock, transaction(self.core.sessions) as session:
-            return await self._claim_in(session, limit)
+        async with self._write_lock:
+            await self._flush_outcomes()  # outcomes first: an unrecorded send is what a crash could repeat
+            async with transaction(self.core.sessions) as session:
+                return await self._claim_in(session, limit)
 
     async def _claim_in(self, session: AsyncSession, limit: int) -> list[store.OutboxMessage]:
         now = self.core.clock.now()
@@ -215,6 +370,12 @@ class OutboxWorker:
             self._claimed[row.id] = time.monotonic()
         return claimed
 
+    async def _lease_slots(self, platform: str, count: int, interval: float, earliest: float) -> float:
+        async with self._write_lock:
+            await self._flush_outcomes()
+            async with transaction(self.core.sessions) as session:
+                return await store.lease_slots(session, platform, count, interval, earliest)
+
     # ---- one row --------------------------------------------------------------------------------------
 
     async def _deliver(self, row: store.OutboxMessage) -> int:
@@ -224,70 +385,103 @@ class OutboxWorker:
         finally:
             self._claimed.pop(row.id, None)
 
+    async def _give_back(self, row: store.OutboxMessage, reason: str) -> int:
+        """Release a claimed row unsent (it goes out later, from this or another worker)."""
+        assert row.id is not None
+        async with self._write_lock, transaction(self.core.sessions) as session:
+            await store.mark_retry(session, row.id, self.worker_id, self.core.clock.now(), reason,
+                                   count_attempt=False)
+        return 0
+
     async def _deliver_claimed(self, row: store.OutboxMessage) -> int:
         assert row.id is not None
         transport = self.transports[row.platform]
         pacer = self.pacers[row.platform]
-        started = time.time()
-        async with self._semaphore:
+        task: asyncio.Task[object] | None = asyncio.current_task()
+        assert task is not None
+        self._before_send.add(task)
+        try:
+            await self._semaphore.acquire()
+        except asyncio.CancelledError:
+            self._before_send.discard(task)
+            if self._killed or not self._stopping:
+                raise
+            return await asyncio.shield(self._give_back(row, "released unsent: the worker stopped"))
+        try:
             try:
                 message = await self._message(row)
+                original_message_id: str | None = None
                 if row.kind == "edit":
                     original_message_id = await self._original_message_id(row)
                     if original_message_id is None:
                         # Rows of a chat go in order, so the original is settled by now: it did not go out.
-                        async with transaction(self.core.sessions) as session:
+                        async with self._write_lock, transaction(self.core.sessions) as session:
                             await store.mark_cancelled(session, row.id, self.worker_id,
                                                        "the original posting was not delivered", self.core.clock.now())
                         return 0
-                    started = await pacer.acquire()
-                    async with asyncio.timeout(self.send_timeout):
+                # Past half the lease another worker may soon think us dead: rather than send then, the row
+                # is given back unsent (and the slot left for the next row).
+                held = time.monotonic() - self._claimed.get(row.id, time.monotonic())
+                deadline = None if row.kind == "edit" else time.time() + self.lease.total_seconds() / 2 - held
+                slot = await pacer.acquire(deadline)
+            except asyncio.CancelledError:
+                if self._killed or not self._stopping:
+                    raise
+                return await asyncio.shield(self._give_back(row, "released unsent: the worker stopped"))
+            finally:
+                self._before_send.discard(task)
+            if slot is None:
+                return await self._give_back(row, "released unsent: waited too long for the pace")
+            started = slot
+            try:
+                # In this task, at once: the request leaves in the slot the pacer gave it (asyncio.wait_for
+                # would start it a loop turn later, and late starts bunch up into 429s).
+                async with asyncio.timeout(self.send_timeout):
+                    if original_message_id is not None:
                         result = await transport.edit(row.chat_id, original_message_id, message)
-                else:
-                    started = await pacer.acquire()
-                    if time.monotonic() - self._claimed.get(row.id, 0.0) > self.lease.total_seconds() / 2:
-                        # Waited so long (a platform pause) that another worker may soon think us dead: give
-                        # the row back unsent rather than risk sending it twice.
-                        async with self._write_lock, transaction(self.core.sessions) as session:
-                            await store.mark_retry(session, row.id, self.worker_id, self.core.clock.now(),
-                                                   "released unsent: waited too long for the pace",
-                                                   count_attempt=False)
-                        return 0
-                    # In this task, at once: the request leaves in the slot the pacer gave it (asyncio.wait_for
-                    # would start it a loop turn later, and late starts bunch up into 429s).
-                    async with asyncio.timeout(self.send_timeout):
-                        if row.platform in self._keyed:
-                            result = await transport.deliver(row.chat_id, row.chat_kind, message,  # type: ignore[call-arg]
-                                                             idempotency_key=f"outbox-{row.id}")
-                        else:
-                            result = await transport.deliver(row.chat_id, row.chat_kind, message)
+                    elif row.platform in self._keyed:
+                        result = await transport.deliver(row.chat_id, row.chat_kind, message,  # type: ignore[call-arg]
+                                                         idempotency_key=f"outbox-{row.id}")
+                    else:
+                        result = await transport.deliver(row.chat_id, row.chat_kind, message)
             except TimeoutError:
                 # Uncertain: it may have arrived. Retrying risks a duplicate; not retrying risks a loss.
                 result = Delivery(False, error=f"no answer within {self.send_timeout:g} s")
             except Exception as exc:  # A transport bug must not stop the outbox; the row is retried.
                 log.exception("delivery of outbox row %s raised", row.id)
                 result = Delivery(False, error=f"{type(exc).__name__}: {exc}")
+        finally:
+            self._semaphore.release()
         return await self._record(row, result, pacer, started)
 
     async def _record(self, row: store.OutboxMessage, result: Delivery, pacer: Pacer, started: float) -> int:
-        """Record an outcome. Outcomes that finish while another is being written are written together in
-        the next transaction (group commit): one SQLite transaction per send would cap the rate far below
-        the platforms' limits on a busy machine. Returns 1 when delivered."""
+        """Record an outcome as soon as the platform has answered: between the answer and this commit a
+        crash would send the row again (the platform cannot be asked whether it arrived). Outcomes that
+        come in while another write is under way are written together in the next transaction (a group
+        commit only as long as that one write), and claims and slot leases write waiting outcomes first.
+        Returns 1 when delivered."""
         done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._outcomes.append((row, result, pacer, started, done))
         async with self._write_lock:
             if not done.done():
-                batch, self._outcomes = self._outcomes, []
-                try:
-                    async with transaction(self.core.sessions) as session:
-                        counts = [await self._record_in(session, *item[:4]) for item in batch]
-                except Exception:
-                    # The rows stay claimed and come back after the lease: at most sent twice, never lost.
-                    log.exception("recording %d outbox outcomes failed", len(batch))
-                    counts = [0] * len(batch)
-                for item, count in zip(batch, counts, strict=True):
-                    item[4].set_result(count)
+                await self._flush_outcomes()
         return await done
+
+    async def _flush_outcomes(self) -> None:
+        """Write every waiting outcome in one transaction (the caller holds the write lock)."""
+        if not self._outcomes:
+            return
+        batch, self._outcomes = self._outcomes, []
+        try:
+            async with transaction(self.core.sessions) as session:
+                counts = [await self._record_in(session, *item[:4]) for item in batch]
+        except Exception:
+            # The rows stay claimed and come back after the lease: at most sent twice, never lost.
+            log.exception("recording %d outbox outcomes failed", len(batch))
+            counts = [0] * len(batch)
+        for item, count in zip(batch, counts, strict=True):
+            if not item[4].done():
+                item[4].set_result(count)
 
     async def _record_in(self, session: AsyncSession, row: store.OutboxMessage, result: Delivery, pacer: Pacer,
                          started: float) -> int:
@@ -362,7 +556,7 @@ class OutboxWorker:
 
 
 async def stop_quietly(task: asyncio.Task[None]) -> None:
-    """Cancel a worker task and wait for it (a crash simulation in tests and the benchmark)."""
+    """Cancel a worker task and wait for it: a graceful stop (sends under way finish and are recorded)."""
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task

@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     outbox_max_attempts: int = 8
     outbox_backoff_base_seconds: float = 2.0
     outbox_backoff_max_seconds: float = 600.0
+    # How long a row claimed by a process that never reported back (killed) waits before it is sent again;
+    # 0: the worker's default, max(4 × send timeout, 60 s). A send slower than this may go out twice.
+    outbox_lease_seconds: float = 0.0
 
     # Per-transport sending limits (messages).
     telegram_global_per_second: float = 30.0

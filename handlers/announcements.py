@@ -6,13 +6,13 @@ from datetime import datetime, timedelta
 
 from bot.core.context import Context
 from bot.core.router import Router
-from bot.core.types import Button, Incoming, Media, Replies, Reply, Target, ToGroups, ToPerson, rows
+from bot.core.types import Button, FileRef, Incoming, Media, Replies, Reply, Target, ToGroups, ToPerson, rows
 from handlers.meetings import typed_text
 from storage import announcements as store
 from storage.announcements import AUDIENCES, DISCLOSURE_KINDS, Announcement, Disclosure
 from storage.compounds import Building, buildings_of
 from storage.meetings import parse_when
-from storage.outbox import cancel_posting
+from storage.outbox import cancel_posting, load_media, store_media
 from storage.people import Role, people_with_role
 
 router = Router("announcements")
@@ -244,19 +244,52 @@ async def disclose_text(ctx: Context, msg: Incoming) -> Replies:
         return refusal
     ctx.convo.draft["text"] = text
     ctx.convo.goto("attachment")
-    return Reply(t("Now send the statement as a photo (a picture of the table or the signed sheet), or press "
-                   "No attachment."), buttons=((Button.choice(t("No attachment"), "none"),),))
+    return Reply(t("Now send the statement as a file ({kinds}) or as a photo (a picture of the table or the signed "
+                   "sheet), or press No attachment.", kinds=store.ALLOWED_DOCUMENTS),
+                 buttons=((Button.choice(t("No attachment"), "none"),),))
+
+
+async def _document(ctx: Context, ref: FileRef) -> tuple[Media | None, Reply | None]:
+    """The file a discloser sent, checked: (the document, None) or (None, the polite refusal)."""
+    t = ctx.t
+    again = ((Button.choice(t("No attachment"), "none"),),)
+    limit_mb = store.DOCUMENT_MAX_BYTES // (1024 * 1024)
+    too_big = t("That file is larger than {limit} MB. Please send a smaller one (or a photo of the statement), or "
+                "press No attachment.", limit=limit_mb)
+    if ref.size is not None and ref.size > store.DOCUMENT_MAX_BYTES:
+        return None, Reply(too_big, buttons=again)
+    try:
+        data = await ctx.core.fetch_photo(ref.platform, ref.file_id)
+    except Exception:
+        return None, Reply(t("I could not fetch your file. Please send it again, or press No attachment."),
+                           buttons=again)
+    if len(data) > store.DOCUMENT_MAX_BYTES:
+        return None, Reply(too_big, buttons=again)
+    kind = store.document_type(data, ref.name)
+    if kind is None:
+        return None, Reply(t("Sorry, I can only take the statement as a {kinds} file or as a photo, and {name} is "
+                             "none of these. Please send it again in one of these forms, or press No attachment.",
+                             kinds=store.ALLOWED_DOCUMENTS, name=ref.name or t("this file")), buttons=again)
+    mime, filename = kind
+    return Media(data, filename, mime), None
 
 
 @router.step(DISCLOSE_FLOW, "attachment")
 async def disclose_attachment(ctx: Context, msg: Incoming) -> Replies:
     t = ctx.t
     draft = ctx.convo.draft
-    if msg.photo is not None:
+    document: Media | None = None
+    image: Media | None = None
+    if msg.document is not None:
+        document, refusal = await _document(ctx, msg.document)
+        if refusal is not None:
+            return refusal
+        draft.pop("media_file_id", None)
+    elif msg.photo is not None:
         draft["media_platform"], draft["media_file_id"] = msg.photo.platform, msg.photo.file_id
     elif ctx.args.get("value") != "none":
-        return Reply(t("Please send a photo of the statement, or press No attachment."),
-                     buttons=((Button.choice(t("No attachment"), "none"),),))
+        return Reply(t("Please send the statement as a file ({kinds}) or a photo, or press No attachment.",
+                       kinds=store.ALLOWED_DOCUMENTS), buttons=((Button.choice(t("No attachment"), "none"),),))
     try:
         image = await _photo(ctx, draft.get("media_platform", ""), draft.get("media_file_id", ""))
     except Exception:
@@ -267,6 +300,10 @@ async def disclose_attachment(ctx: Context, msg: Incoming) -> Replies:
     item = Disclosure(compound_id=ctx.compound.id, author_id=ctx.person_id, kind=draft["kind"], text=draft["text"],
                       media_platform=draft.get("media_platform", ""), media_file_id=draft.get("media_file_id", ""),
                       created_at=ctx.now)
+    if document is not None:
+        # Kept here for /disclosures: a platform's file id may expire (WeCom's after 3 days).
+        item.media_kind = "document"
+        item.media_id = await store_media(ctx.session, document.data, document.mime, document.filename)
     ctx.session.add(item)
     await ctx.session.flush()
     ctx.convo.end()
@@ -274,7 +311,8 @@ async def disclose_attachment(ctx: Context, msg: Incoming) -> Replies:
     posting = f"【{tr('Disclosure')}·{tr(DISCLOSURE_KINDS[item.kind])}】\n{item.text}\n" + tr(
         "Past disclosures: send /disclosures to the bot.")
     return [Reply(t("Published to the compound's group chats and kept under /disclosures.")),
-            Reply(posting, image=image, to=ToGroups(ctx.compound.id), posting=f"disclosure:{item.id}")]
+            Reply(posting, image=image, document=document, to=ToGroups(ctx.compound.id),
+                  posting=f"disclosure:{item.id}")]
 
 
 @router.command("disclosures", member=True, help="Disclosures (公示)", order=48)
@@ -289,7 +327,7 @@ async def list_disclosures(ctx: Context, msg: Incoming) -> Replies:
     for number, item in enumerate(items, 1):
         lines.append(f"{number}. {ctx.local(item.created_at, ctx.compound, '%Y-%m-%d')} "
                      f"【{t(DISCLOSURE_KINDS[item.kind])}】 {item.text[:120]}")
-        if item.media_file_id:
+        if item.media_file_id or item.media_id:
             buttons.append(Button.do(t("Attachment {n}", n=number), "disclosures.show", item=item.id))
     return Reply("\n".join(lines), buttons=rows(*buttons, per_row=3))
 
@@ -300,11 +338,16 @@ async def show_disclosure(ctx: Context, msg: Incoming) -> Replies:
     item = await ctx.session.get(Disclosure, int(ctx.args.get("item", 0)))
     if item is None or ctx.compound is None or item.compound_id != ctx.compound.id:
         return Reply(t("This disclosure does not belong to your compound."), toast=t("Not allowed"))
+    image = document = None
     try:
-        image = await _photo(ctx, item.media_platform, item.media_file_id)
+        if item.media_id is not None:
+            stored = await load_media(ctx.session, item.media_id)
+            document = Media(stored.data, stored.filename, stored.mime) if stored is not None else None
+        else:
+            image = await _photo(ctx, item.media_platform, item.media_file_id)
     except Exception:
         return Reply(t("Sorry, the attachment cannot be fetched at the moment. Please try again later."))
     caption = f"【{t(DISCLOSURE_KINDS[item.kind])}】{item.text}"
     if ctx.private:
-        return Reply(caption, image=image)
-    return Reply(caption, image=image, to=ToPerson(ctx.person_id), toast=t("Sent to you privately"))
+        return Reply(caption, image=image, document=document)
+    return Reply(caption, image=image, document=document, to=ToPerson(ctx.person_id), toast=t("Sent to you privately"))

@@ -11,11 +11,10 @@ from bot.core.context import BaseContext, Context, JobContext
 from bot.core.i18n import Translator
 from bot.core.router import Router
 from bot.core.types import Button, Incoming, Media, Replies, Reply, ToGroups, ToPerson, rows
-from handlers.meetings import typed_text
 from storage import board as store
 from storage.board import BLACK, RED, BoardEntry, BoardSchedule
 from storage.compounds import Compound, compound_setting
-from storage.people import Role, people_with_role
+from storage.people import Role
 from storage.poster import BLACK_COLOUR, GREEN_COLOUR, RED_COLOUR, PosterSection, render_poster
 
 router = Router("board")
@@ -29,18 +28,21 @@ def _entry_line(entry: BoardEntry) -> str:
     return f"{entry.subject} — {entry.text}" if entry.subject else entry.text
 
 
-async def _check_black(c: BaseContext, t: Translator, compound: Compound, text: str) -> Reply | None:
-    """Black entries name conduct and place, never a person or a room, unless the compound allows it."""
-    if compound_setting(compound, "board_black_allow_names", False):
-        return None
+async def _entry_text(ctx: Context, text: str | Reply, black: bool) -> str | Reply:
+    """The typed text of an entry (or the refusal it already is). Black entries name conduct and place, never a
+    person or a room, unless the compound allows it."""
+    t, compound = ctx.t, ctx.compound
+    assert compound is not None
+    if isinstance(text, Reply) or not black or compound_setting(compound, "board_black_allow_names", False):
+        return text
     if store.has_room_number(text):
         return Reply(t("Please do not give a room number in a black entry: describe the conduct and the place "
                        "instead, for example 3栋楼下消防通道长期停放私家车. Please send it again."))
-    names = store.named_people(text, await store.known_names(c.session, compound.id or 0))
+    names = store.named_people(text, await store.known_names(ctx.session, compound.id or 0))
     if names:
         return Reply(t("Please do not name anyone ({names}) in a black entry: the 红黑榜 is about conduct, not "
                        "people. Describe what happens and where, and send it again.", names="、".join(names)))
-    return None
+    return text
 
 
 # ---- nominating ------------------------------------------------------------------------------------------
@@ -79,14 +81,10 @@ async def step_color(ctx: Context, msg: Incoming) -> Replies:
 async def step_subject(ctx: Context, msg: Incoming) -> Replies:
     t = ctx.t
     black = ctx.convo.draft["color"] == BLACK
-    text, refusal = typed_text(t, msg, store.PLACE_MAX, t("place") if black else t("name or household"))
-    if refusal:
-        return refusal
-    assert text is not None and ctx.compound is not None
-    if black:
-        problem = await _check_black(ctx, t, ctx.compound, text)
-        if problem:
-            return problem
+    text = await _entry_text(ctx, ctx.text_answer(msg, store.PLACE_MAX, t("place") if black else t(
+        "name or household")), black)
+    if isinstance(text, Reply):
+        return text
     ctx.convo.draft["subject"] = text
     ctx.convo.goto("text")
     if black:
@@ -97,14 +95,10 @@ async def step_subject(ctx: Context, msg: Incoming) -> Replies:
 @router.step(FLOW, "text")
 async def step_text(ctx: Context, msg: Incoming) -> Replies:
     t = ctx.t
-    text, refusal = typed_text(t, msg, store.TEXT_MAX, t("description"))
-    if refusal:
-        return refusal
-    assert text is not None and ctx.compound is not None
-    if ctx.convo.draft["color"] == BLACK:
-        problem = await _check_black(ctx, t, ctx.compound, text)
-        if problem:
-            return problem
+    text = await _entry_text(ctx, ctx.text_answer(msg, store.TEXT_MAX, t("description")),
+                             ctx.convo.draft["color"] == BLACK)
+    if isinstance(text, Reply):
+        return text
     ctx.convo.draft["text"] = text
     ctx.convo.goto("photo")
     return Reply(t("A photo helps the secretary check it. Send one, or press No photo."),
@@ -126,12 +120,10 @@ async def step_photo(ctx: Context, msg: Incoming) -> Replies:
     ctx.session.add(entry)
     await ctx.session.flush()
     ctx.convo.end()
-    replies = [Reply(t("Thank you! Your nomination is with the secretary for review; I will tell you the outcome."))]
     image = await _photo(ctx, entry)
-    for secretary_id in await people_with_role(ctx.session, ctx.compound.id, Role.SECRETARY):
-        st = await ctx.translator_for(secretary_id)
-        replies.append(_review_request(st, entry, ctx.person.name, image, secretary_id))
-    return replies
+    return [Reply(t("Thank you! Your nomination is with the secretary for review; I will tell you the outcome.")),
+            *await ctx.tell_role(REVIEWERS, ctx.compound.id,
+                                 lambda st: _review_request(st, entry, ctx.person.name, image))]
 
 
 async def _photo(c: BaseContext, entry: BoardEntry) -> Media | None:
@@ -145,7 +137,7 @@ async def _photo(c: BaseContext, entry: BoardEntry) -> Media | None:
                  "image/png" if data.startswith(b"\x89PNG") else "image/jpeg")
 
 
-def _review_request(st: Translator, entry: BoardEntry, nominator: str, image: Media | None, to: int) -> Reply:
+def _review_request(st: Translator, entry: BoardEntry, nominator: str, image: Media | None) -> Reply:
     label = st("🔴 Red list") if entry.color == RED else st("⚫ Black list")
     return Reply(
         st("New 红黑榜 nomination #{id} from {name}:", id=entry.id, name=nominator or "?") + f"\n{label}: "
@@ -154,21 +146,37 @@ def _review_request(st: Translator, entry: BoardEntry, nominator: str, image: Me
         buttons=((Button.do(st("Approve"), "board.approve", entry=entry.id),
                   Button.do(st("Edit text"), "board.edit", entry=entry.id),
                   Button.do(st("Reject"), "board.reject", entry=entry.id)),),
-        to=ToPerson(to),
     )
 
 
 # ---- reviewing ---------------------------------------------------------------------------------------------
 
 
-async def _pending_entry(ctx: Context, entry_id: int) -> tuple[BoardEntry | None, Reply | None]:
+async def _entry(ctx: Context, entry_id: int | None = None, correcting: bool = False) -> BoardEntry | Reply:
+    """The entry a button (or the open conversation, by `entry_id`) refers to, if it is in this compound and still
+    waits for the decision: a review, or with `correcting`, marking a black entry corrected. Else the refusal."""
     t = ctx.t
-    entry = await ctx.session.get(BoardEntry, entry_id)
-    if entry is None or ctx.compound is None or entry.compound_id != ctx.compound.id:
-        return None, Reply(t("This nomination does not belong to your compound."), toast=t("Not allowed"))
-    if entry.status != store.PENDING:
-        return None, Reply(t("This nomination was already reviewed."), toast=t("Already decided"))
-    return entry, None
+    entry = await ctx.session.get(BoardEntry, int(ctx.args.get("entry", 0) if entry_id is None else entry_id))
+    if entry is None or ctx.compound is None or entry.compound_id != ctx.compound.id or (
+            correcting and entry.color != BLACK):
+        return Reply(t("This entry does not belong to your compound.") if correcting
+                     else t("This nomination does not belong to your compound."), toast=t("Not allowed"))
+    if correcting and entry.corrected_at is not None:
+        return Reply(t("Already marked as corrected."), toast=t("Already done"))
+    if not correcting and entry.status != store.PENDING:
+        return Reply(t("This nomination was already reviewed."), toast=t("Already decided"))
+    return entry
+
+
+async def _start_review(ctx: Context, flow: str, step: str) -> BoardEntry | Reply:
+    """The pending entry of the pressed button, with the reviewer's conversation (edit or reject) started."""
+    entry = await _entry(ctx)
+    if isinstance(entry, Reply):
+        return entry
+    if ctx.convo.active:
+        return Reply(ctx.t("You are in the middle of something else. Finish it first, or send /cancel to leave it."))
+    ctx.convo.start(flow, step, {"entry": entry.id})
+    return entry
 
 
 async def _decide(ctx: Context, entry: BoardEntry, approve: bool, reason: str = "", edited: bool = False) -> Replies:
@@ -190,23 +198,18 @@ async def _decide(ctx: Context, entry: BoardEntry, approve: bool, reason: str = 
 
 @router.button("board.approve", roles=REVIEWERS, private=True)
 async def approve(ctx: Context, msg: Incoming) -> Replies:
-    entry, refusal = await _pending_entry(ctx, int(ctx.args.get("entry", 0)))
-    if refusal:
-        return refusal
-    assert entry is not None
+    entry = await _entry(ctx)
+    if isinstance(entry, Reply):
+        return entry
     return await _decide(ctx, entry, True)
 
 
 @router.button("board.edit", roles=REVIEWERS, private=True)
 async def edit(ctx: Context, msg: Incoming) -> Replies:
     t = ctx.t
-    entry, refusal = await _pending_entry(ctx, int(ctx.args.get("entry", 0)))
-    if refusal:
-        return refusal
-    assert entry is not None
-    if ctx.convo.active:
-        return Reply(t("You are in the middle of something else. Finish it first, or send /cancel to leave it."))
-    ctx.convo.start(EDIT_FLOW, "text", {"entry": entry.id})
+    entry = await _start_review(ctx, EDIT_FLOW, "text")
+    if isinstance(entry, Reply):
+        return entry
     return Reply(t("Send the corrected description; it will be approved as you write it. Now it reads: {text}",
                    text=entry.text))
 
@@ -214,19 +217,16 @@ async def edit(ctx: Context, msg: Incoming) -> Replies:
 @router.step(EDIT_FLOW, "text")
 async def edit_text(ctx: Context, msg: Incoming) -> Replies:
     t = ctx.t
-    text, refusal = typed_text(t, msg, store.TEXT_MAX, t("description"))
-    if refusal:
-        return refusal
-    assert text is not None and ctx.compound is not None
-    entry, refusal = await _pending_entry(ctx, int(ctx.convo.draft["entry"]))
-    if refusal:
+    typed = ctx.text_answer(msg, store.TEXT_MAX, t("description"))
+    if isinstance(typed, Reply):
+        return typed
+    entry = await _entry(ctx, int(ctx.convo.draft["entry"]))
+    if isinstance(entry, Reply):
         ctx.convo.end()
-        return refusal
-    assert entry is not None
-    if entry.color == BLACK:
-        problem = await _check_black(ctx, t, ctx.compound, text)
-        if problem:
-            return problem
+        return entry
+    text = await _entry_text(ctx, typed, entry.color == BLACK)
+    if isinstance(text, Reply):
+        return text
     entry.text = text
     ctx.convo.end()
     return await _decide(ctx, entry, True, edited=True)
@@ -234,29 +234,21 @@ async def edit_text(ctx: Context, msg: Incoming) -> Replies:
 
 @router.button("board.reject", roles=REVIEWERS, private=True)
 async def reject(ctx: Context, msg: Incoming) -> Replies:
-    t = ctx.t
-    entry, refusal = await _pending_entry(ctx, int(ctx.args.get("entry", 0)))
-    if refusal:
-        return refusal
-    assert entry is not None
-    if ctx.convo.active:
-        return Reply(t("You are in the middle of something else. Finish it first, or send /cancel to leave it."))
-    ctx.convo.start(REJECT_FLOW, "reason", {"entry": entry.id})
-    return Reply(t("Why is it rejected? The nominator will read your reason."))
+    entry = await _start_review(ctx, REJECT_FLOW, "reason")
+    if isinstance(entry, Reply):
+        return entry
+    return Reply(ctx.t("Why is it rejected? The nominator will read your reason."))
 
 
 @router.step(REJECT_FLOW, "reason")
 async def reject_reason(ctx: Context, msg: Incoming) -> Replies:
-    t = ctx.t
-    reason, refusal = typed_text(t, msg, 200, t("reason"))
-    if refusal:
-        return refusal
-    assert reason is not None
-    entry, refusal = await _pending_entry(ctx, int(ctx.convo.draft["entry"]))
+    reason = ctx.text_answer(msg, 200, ctx.t("reason"))
+    if isinstance(reason, Reply):
+        return reason
+    entry = await _entry(ctx, int(ctx.convo.draft["entry"]))
     ctx.convo.end()
-    if refusal:
-        return refusal
-    assert entry is not None
+    if isinstance(entry, Reply):
+        return entry
     return await _decide(ctx, entry, False, reason=reason)
 
 
@@ -307,20 +299,16 @@ async def show_board(ctx: Context, msg: Incoming) -> Replies:
             per_row=3)))
     if ctx.private and ctx.has(*REVIEWERS):
         for entry in await store.pending(ctx.session, ctx.compound.id):
-            request = _review_request(t, entry, "", None, ctx.person_id)
-            # Shown here, in this chat: the same text and buttons without the outbox target.
-            replies.append(Reply(request.text, buttons=request.buttons))
+            replies.append(_review_request(t, entry, "", None))
     return replies
 
 
 @router.button("board.corrected", roles=CORRECTORS, private=True)
 async def mark_corrected(ctx: Context, msg: Incoming) -> Replies:
     t = ctx.t
-    entry = await ctx.session.get(BoardEntry, int(ctx.args.get("entry", 0)))
-    if entry is None or ctx.compound is None or entry.compound_id != ctx.compound.id or entry.color != BLACK:
-        return Reply(t("This entry does not belong to your compound."), toast=t("Not allowed"))
-    if entry.corrected_at is not None:
-        return Reply(t("Already marked as corrected."), toast=t("Already done"))
+    entry = await _entry(ctx, correcting=True)
+    if isinstance(entry, Reply):
+        return entry
     entry.corrected_at = ctx.now
     ctx.session.add(entry)
     rt = await ctx.translator_for(entry.nominator_id)

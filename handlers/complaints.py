@@ -340,8 +340,7 @@ async def _tell_handler(ctx: BaseContext, compound: Compound, case: Case, why: s
     assert compound.id is not None
     if case.handler_id is None:
         replies = []
-        for secretary_id in await people_with_role(ctx.session, compound.id, Role.SECRETARY):
-            st = await ctx.translator_for(secretary_id)
+        for secretary_id, st in await ctx.role_translators(compound.id, Role.SECRETARY):
             text = st("Case {number} has no one to handle it at the {level} level. Please grant that role "
                       "(for example /grant N official) and hand the case on.", number=case.number,
                       level=st(LEVEL_NAMES[case.level]))
@@ -439,23 +438,24 @@ async def _note_text(ctx: Context, msg: Incoming) -> str | Reply:
     return text
 
 
-async def _noted_case(ctx: Context) -> Case | Reply:
+async def _note(ctx: Context, msg: Incoming) -> tuple[str, Case] | Reply:
+    """The handler's typed note and the case it is about, which must not have moved on meanwhile; the conversation
+    ends unless the note itself is refused (then the step stays)."""
+    text = await _note_text(ctx, msg)
+    if isinstance(text, Reply):
+        return text
     ctx.args = {"case": ctx.convo.draft.get("case"), "v": ctx.convo.draft.get("v")}
     case = await _staff_case(ctx)
-    if isinstance(case, Reply):
-        ctx.convo.end()
-    return case
+    ctx.convo.end()
+    return case if isinstance(case, Reply) else (text, case)
 
 
 @router.step(NOTE_FLOW, "ask")
 async def ask_note(ctx: Context, msg: Incoming) -> Replies:
-    note = await _note_text(ctx, msg)
-    if isinstance(note, Reply):
-        return note
-    case = await _noted_case(ctx)
-    if isinstance(case, Reply):
-        return case
-    ctx.convo.end()
+    noted = await _note(ctx, msg)
+    if isinstance(noted, Reply):
+        return noted
+    note, case = noted
     case.responded_at = case.responded_at or ctx.now
     case.asked_at = ctx.now
     case.due_at = None  # The clock stops while the reporter is asked.
@@ -472,13 +472,10 @@ async def ask_note(ctx: Context, msg: Incoming) -> Replies:
 
 @router.step(NOTE_FLOW, "resolve")
 async def resolve_note(ctx: Context, msg: Incoming) -> Replies:
-    note = await _note_text(ctx, msg)
-    if isinstance(note, Reply):
-        return note
-    case = await _noted_case(ctx)
-    if isinstance(case, Reply):
-        return case
-    ctx.convo.end()
+    noted = await _note(ctx, msg)
+    if isinstance(noted, Reply):
+        return noted
+    note, case = noted
     assert ctx.compound is not None and ctx.compound.id is not None
     case.responded_at = case.responded_at or ctx.now
     case.resolved_at = ctx.now
@@ -491,14 +488,11 @@ async def resolve_note(ctx: Context, msg: Incoming) -> Replies:
                            number=case.number)),
                await _rating_request(ctx, case, False)]
     if department:
-        for secretary_id in await people_with_role(ctx.session, ctx.compound.id, Role.SECRETARY):
-            st = await ctx.translator_for(secretary_id)
-            replies.append(Reply(
-                st("The department resolved case {number}: {note}\nHow do you rate the department's response?",
-                   number=case.number, note=note),
-                buttons=(tuple(Button.do(st(label), "complaints.department", case=case.id, rating=code)
-                               for code, label in DEPARTMENT_RATINGS.items()),),
-                to=ToPerson(secretary_id)))
+        replies += await ctx.tell_role(Role.SECRETARY, ctx.compound.id, lambda st: Reply(
+            st("The department resolved case {number}: {note}\nHow do you rate the department's response?",
+               number=case.number, note=note),
+            buttons=(tuple(Button.do(st(label), "complaints.department", case=case.id, rating=code)
+                           for code, label in DEPARTMENT_RATINGS.items()),)))
     return replies
 
 
@@ -869,14 +863,10 @@ async def _overdue(ctx: JobContext, compound: Compound, case: Case) -> list[Repl
         case.due_at = ctx.now + timedelta(hours=hours)
     await store.transition(ctx.session, case, Event.OVERDUE, None, ctx.now)
     replies = await _tell_handler(ctx, compound, case, "overdue")
-    for secretary_id in await people_with_role(ctx.session, compound.id, Role.SECRETARY):
-        if secretary_id == case.handler_id:
-            continue
-        st = await ctx.translator_for(secretary_id)
-        replies.append(Reply(st("Case {number} missed its deadline and is now at the {level} level.",
-                                number=case.number, level=st(LEVEL_NAMES[case.level])),
-                             buttons=((Button.do(st("Show"), "complaints.view", case=case.id),),),
-                             to=ToPerson(secretary_id)))
+    replies += await ctx.tell_role(Role.SECRETARY, compound.id, lambda st: Reply(
+        st("Case {number} missed its deadline and is now at the {level} level.", number=case.number,
+           level=st(LEVEL_NAMES[case.level])),
+        buttons=((Button.do(st("Show"), "complaints.view", case=case.id),),)), skip=(case.handler_id,))
     rt = await ctx.translator_for(case.reporter_id)
     replies.append(Reply(rt("Your case {number} was not handled in time, so it has gone up to the {level} level.",
                             number=case.number, level=rt(LEVEL_NAMES[case.level])), to=ToPerson(case.reporter_id)))

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.core.context import BaseContext, Context, JobContext
+from bot.core.context import BaseContext, Context, JobContext, text_answer
 from bot.core.i18n import N_, Translator
 from bot.core.router import Router
 from bot.core.types import Button, Incoming, Replies, Reply, Target, ToGroups, ToPerson, rows
@@ -113,15 +113,9 @@ async def new_meeting(ctx: Context, msg: Incoming) -> Replies:
 
 
 def typed_text(t: Translator, msg: Incoming, limit: int, what: str) -> tuple[str | None, Reply | None]:
-    """The typed text of a step, or the polite reason it cannot be used (the draft stays as it is).
-    `what` is already translated."""
-    if msg.photo is not None or msg.contact is not None or msg.other is not None or not (msg.text or "").strip():
-        return None, Reply(t("Please type the {what} as text (or send /cancel to stop).", what=what))
-    text = (msg.text or "").strip()
-    if len(text) > limit:
-        return None, Reply(t("That is {length} characters; please keep the {what} within {limit} characters.",
-                             length=len(text), what=what, limit=limit))
-    return text, None
+    """`bot.core.context.text_answer` as a pair, for callers not moved to `ctx.text_answer` yet."""
+    answer = text_answer(t, msg, limit, what)
+    return (None, answer) if isinstance(answer, Reply) else (answer, None)
 
 
 @router.step(FLOW, "kind")
@@ -137,9 +131,9 @@ async def step_kind(ctx: Context, msg: Incoming) -> Replies:
 
 @router.step(FLOW, "title")
 async def step_title(ctx: Context, msg: Incoming) -> Replies:
-    text, refusal = typed_text(ctx.t, msg, store.TITLE_MAX, ctx.t("title"))
-    if refusal:
-        return refusal
+    text = ctx.text_answer(msg, store.TITLE_MAX, ctx.t("title"))
+    if isinstance(text, Reply):
+        return text
     ctx.convo.draft["title"] = text
     ctx.convo.goto("place")
     return Reply(ctx.t("Where is it held? (for example: 党群服务中心二楼会议室)"))
@@ -147,9 +141,9 @@ async def step_title(ctx: Context, msg: Incoming) -> Replies:
 
 @router.step(FLOW, "place")
 async def step_place(ctx: Context, msg: Incoming) -> Replies:
-    text, refusal = typed_text(ctx.t, msg, store.PLACE_MAX, ctx.t("place"))
-    if refusal:
-        return refusal
+    text = ctx.text_answer(msg, store.PLACE_MAX, ctx.t("place"))
+    if isinstance(text, Reply):
+        return text
     ctx.convo.draft["place"] = text
     ctx.convo.goto("time")
     return Reply(_time_question(ctx))
@@ -161,10 +155,9 @@ def _time_question(ctx: Context) -> str:
 
 def _parse_time(ctx: Context, msg: Incoming) -> tuple[datetime | None, Reply | None]:
     t = ctx.t
-    text, refusal = typed_text(t, msg, 40, t("time"))
-    if refusal:
-        return None, refusal
-    assert text is not None
+    text = ctx.text_answer(msg, 40, t("time"))
+    if isinstance(text, Reply):
+        return None, text
     when = store.parse_when(text, ctx.now, ctx.zone(ctx.compound))
     if when is None:
         return None, Reply(t("I could not read {text} as a date and time. Please write it like 2026-11-28 09:00, "
@@ -196,9 +189,9 @@ async def step_agenda(ctx: Context, msg: Incoming) -> Replies:
     if ctx.args.get("value") == "skip":
         ctx.convo.draft["agenda"] = ""
     else:
-        text, refusal = typed_text(ctx.t, msg, store.AGENDA_MAX, ctx.t("agenda"))
-        if refusal:
-            return refusal
+        text = ctx.text_answer(msg, store.AGENDA_MAX, ctx.t("agenda"))
+        if isinstance(text, Reply):
+            return text
         ctx.convo.draft["agenda"] = text
     ctx.convo.goto("audience")
     return await _ask_audience(ctx)
@@ -322,21 +315,27 @@ async def step_confirm(ctx: Context, msg: Incoming) -> Replies:
 # ---- answering and listing ----------------------------------------------------------------------------------
 
 
-async def _meeting_here(ctx: Context) -> Meeting | None:
-    meeting = await ctx.session.get(Meeting, int(ctx.args.get("meeting", 0)))
-    if meeting is None or ctx.compound is None or meeting.compound_id != ctx.compound.id:
-        return None
+async def _meeting(ctx: Context, meeting_id: int | None = None, manage: bool = False,
+                   scheduled: bool = True) -> Meeting | Reply:
+    """The meeting a button (or the open conversation, by `meeting_id`) refers to, if it is in this compound; with
+    `manage`, if this person may change it; with `scheduled`, if it is not cancelled. Else the polite refusal."""
+    t = ctx.t
+    meeting = await ctx.session.get(Meeting, int(ctx.args.get("meeting", 0) if meeting_id is None else meeting_id))
+    if meeting is None or ctx.compound is None or meeting.compound_id != ctx.compound.id or (
+            manage and not _may_manage(ctx, meeting)):
+        return Reply(t("Only the organiser or the secretary can change this meeting.") if manage
+                     else t("This meeting does not belong to your compound."), toast=t("Not allowed"))
+    if scheduled and meeting.status != store.SCHEDULED:
+        return Reply(t("This meeting was cancelled."), toast=t("Cancelled"))
     return meeting
 
 
 @router.button("meetings.rsvp", member=True)
 async def rsvp(ctx: Context, msg: Incoming) -> Replies:
     t = ctx.t
-    meeting = await _meeting_here(ctx)
-    if meeting is None:
-        return Reply(t("This meeting does not belong to your compound."), toast=t("Not allowed"))
-    if meeting.status != store.SCHEDULED:
-        return Reply(t("This meeting was cancelled."), toast=t("Cancelled"))
+    meeting = await _meeting(ctx)
+    if isinstance(meeting, Reply):
+        return meeting
     if meeting.starts_at <= ctx.now:
         return Reply(t("This meeting has already begun."), toast=t("Too late"))
     assert ctx.compound is not None
@@ -396,19 +395,11 @@ def _may_manage(ctx: Context, meeting: Meeting) -> bool:
 # ---- moving, cancelling, minutes -----------------------------------------------------------------------------
 
 
-async def _managed(ctx: Context) -> tuple[Meeting | None, Reply | None]:
-    t = ctx.t
-    meeting = await _meeting_here(ctx)
-    if meeting is None or not _may_manage(ctx, meeting):
-        return None, Reply(t("Only the organiser or the secretary can change this meeting."), toast=t("Not allowed"))
-    if meeting.status != store.SCHEDULED:
-        return None, Reply(t("This meeting was cancelled."), toast=t("Cancelled"))
-    return meeting, None
-
-
-async def _tell_answered(c: BaseContext, meeting: Meeting, render: Callable[[Translator], str]) -> list[Reply]:
-    """Everyone who answered (attending or not), privately, each in their own language."""
-    replies = []
+async def _tell_change(c: BaseContext, meeting: Meeting, notice: str, render: Callable[[Translator], str]
+                       ) -> list[Reply]:
+    """A meeting moved or cancelled: the notice to its group chats (a party meeting has none), and privately to
+    everyone who answered (attending or not), each in their own language."""
+    replies = [Reply(notice, to=target) for target in await audience_targets(c, meeting) if isinstance(target, ToGroups)]
     for answer in await store.rsvps(c.session, meeting.id or 0):
         pt = await c.translator_for(answer.person_id)
         replies.append(Reply(render(pt), to=ToPerson(answer.person_id)))
@@ -418,10 +409,10 @@ async def _tell_answered(c: BaseContext, meeting: Meeting, render: Callable[[Tra
 @router.button("meetings.cancel", roles=ORGANISER_ROLES, private=True)
 async def cancel(ctx: Context, msg: Incoming) -> Replies:
     t = ctx.t
-    meeting, refusal = await _managed(ctx)
-    if refusal:
-        return refusal
-    assert meeting is not None and ctx.compound is not None
+    meeting = await _meeting(ctx, manage=True)
+    if isinstance(meeting, Reply):
+        return meeting
+    assert ctx.compound is not None
     if meeting.starts_at <= ctx.now:
         return Reply(t("This meeting has already begun."), toast=t("Too late"))
     meeting.status = store.CANCELLED
@@ -435,10 +426,7 @@ async def cancel(ctx: Context, msg: Incoming) -> Replies:
     notice = tr("Cancelled: {title} on {when} will not take place.", title=meeting.title, when=when)
     replies = [Reply(t("The meeting is cancelled; everyone who answered is told.")),
                await _posting_update(ctx, meeting, ctx.compound, note="❌ " + notice, buttons=False)]
-    for target in await audience_targets(ctx, meeting):
-        if isinstance(target, ToGroups):
-            replies.append(Reply(notice, to=target))
-    replies += await _tell_answered(ctx, meeting, lambda pt: pt(
+    replies += await _tell_change(ctx, meeting, notice, lambda pt: pt(
         "Cancelled: {title} on {when} will not take place. Sorry for the inconvenience.", title=meeting.title,
         when=when))
     return replies
@@ -447,10 +435,9 @@ async def cancel(ctx: Context, msg: Incoming) -> Replies:
 @router.button("meetings.move", roles=ORGANISER_ROLES, private=True)
 async def move(ctx: Context, msg: Incoming) -> Replies:
     t = ctx.t
-    meeting, refusal = await _managed(ctx)
-    if refusal:
-        return refusal
-    assert meeting is not None
+    meeting = await _meeting(ctx, manage=True)
+    if isinstance(meeting, Reply):
+        return meeting
     if ctx.convo.active:
         return Reply(t("You are in the middle of something else. Finish it first, or send /cancel to leave it."))
     ctx.convo.start(MOVE_FLOW, "time", {"meeting": meeting.id})
@@ -464,12 +451,10 @@ async def move_time(ctx: Context, msg: Incoming) -> Replies:
     if refusal:
         return refusal
     assert when is not None and ctx.compound is not None
-    ctx.args["meeting"] = ctx.convo.draft["meeting"]
-    meeting, refusal = await _managed(ctx)
+    meeting = await _meeting(ctx, int(ctx.convo.draft["meeting"]), manage=True)
     ctx.convo.end()
-    if refusal:
-        return refusal
-    assert meeting is not None
+    if isinstance(meeting, Reply):
+        return meeting
     old = ctx.local(meeting.starts_at, ctx.compound)
     meeting.starts_at = when
     ctx.session.add(meeting)
@@ -479,10 +464,7 @@ async def move_time(ctx: Context, msg: Incoming) -> Replies:
     notice = tr("Moved: {title} is now on {new} (was {old}).", title=meeting.title, new=new, old=old)
     replies = [Reply(t("Moved to {new}; everyone who answered is told.", new=new)),
                await _posting_update(ctx, meeting, ctx.compound, note="🕘 " + notice)]
-    for target in await audience_targets(ctx, meeting):
-        if isinstance(target, ToGroups):
-            replies.append(Reply(notice, to=target))
-    replies += await _tell_answered(ctx, meeting, lambda pt: pt(
+    replies += await _tell_change(ctx, meeting, notice, lambda pt: pt(
         "Moved: {title} is now on {new} (was {old}). If you can no longer come, please answer again with /meetings.",
         title=meeting.title, new=new, old=old))
     return replies
@@ -491,9 +473,9 @@ async def move_time(ctx: Context, msg: Incoming) -> Replies:
 @router.button("meetings.minutes", roles=ORGANISER_ROLES, private=True)
 async def minutes(ctx: Context, msg: Incoming) -> Replies:
     t = ctx.t
-    meeting = await _meeting_here(ctx)
-    if meeting is None or not _may_manage(ctx, meeting):
-        return Reply(t("Only the organiser or the secretary can change this meeting."), toast=t("Not allowed"))
+    meeting = await _meeting(ctx, manage=True, scheduled=False)
+    if isinstance(meeting, Reply):
+        return meeting
     if meeting.starts_at > ctx.now:
         return Reply(t("Minutes can be posted once the meeting has taken place."))
     if ctx.convo.active:
@@ -506,14 +488,14 @@ async def minutes(ctx: Context, msg: Incoming) -> Replies:
 @router.step(MINUTES_FLOW, "text")
 async def minutes_text(ctx: Context, msg: Incoming) -> Replies:
     t = ctx.t
-    text, refusal = typed_text(ctx.t, msg, store.MINUTES_MAX, ctx.t("minutes"))
-    if refusal:
-        return refusal
-    assert text is not None and ctx.compound is not None
-    meeting = await ctx.session.get(Meeting, int(ctx.convo.draft["meeting"]))
+    text = ctx.text_answer(msg, store.MINUTES_MAX, t("minutes"))
+    if isinstance(text, Reply):
+        return text
+    assert ctx.compound is not None
+    meeting = await _meeting(ctx, int(ctx.convo.draft["meeting"]), scheduled=False)
     ctx.convo.end()
-    if meeting is None:
-        return Reply(t("This meeting does not belong to your compound."))
+    if isinstance(meeting, Reply):
+        return meeting
     meeting.minutes, meeting.minutes_at = text, ctx.now
     ctx.session.add(meeting)
     replies = [Reply(t("The minutes are posted."))]

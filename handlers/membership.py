@@ -216,25 +216,22 @@ async def _finish_join(ctx: Context, phone: str) -> Replies:
         Reply(t("Thank you. Your request to join {compound} ({room}) is waiting for the secretary's approval; "
                 "I will tell you the outcome here.", compound=compound.name, room=room))
     ]
-    secretaries = await people_with_role(ctx.session, compound.id, Role.SECRETARY)
-    for secretary_id in secretaries:
-        st = await ctx.translator_for(secretary_id)
-        replies.append(_approval_request(st, ctx, membership, room, phone or str(draft.get("typed_phone", "")),
-                                         secretary_id))
-    if not secretaries:
+    shown_phone = phone or str(draft.get("typed_phone", ""))
+    requests = await ctx.tell_role(Role.SECRETARY, compound.id,
+                                   lambda st: _approval_request(st, ctx, membership, room, shown_phone))
+    replies += requests
+    if not requests:
         replies.append(Reply(t("This compound has no secretary registered yet, so approval may take a while.")))
     return replies
 
 
-def _approval_request(st: Translator, ctx: Context, membership: Membership, room: str, phone: str,
-                      secretary_id: int) -> Reply:
+def _approval_request(st: Translator, ctx: Context, membership: Membership, room: str, phone: str) -> Reply:
     return Reply(
         st("New member request: {name} asks to join as {relation} of {room}. Phone: {phone} (verified: {verified}).",
            name=ctx.person.name or "?", relation=st(RELATIONS[membership.relation]), room=room,
            phone=phone or st("not given"), verified=st("yes") if phone and ctx.person.phone == phone else st("no")),
         buttons=((Button.do(st("Approve"), "membership.decide", membership=membership.id, approve=True),
                   Button.do(st("Reject"), "membership.decide", membership=membership.id, approve=False)),),
-        to=ToPerson(secretary_id),
     )
 
 

@@ -1,13 +1,24 @@
-"""/need, /needs: the needs list (需求清单), with support instead of twins and the secretary's triage."""
+"""/need, /needs: the needs list (需求清单), with support instead of twins and the secretary's triage, which
+creates the real thing: a volunteer task, a complaint case filed for the poster, a service order for the poster,
+or an item on the next 集中说事日 / 周末议事日 agenda; the poster and supporters are told its number."""
 
 from __future__ import annotations
+
+from datetime import datetime
 
 from bot.core.context import Context
 from bot.core.i18n import N_, Translator
 from bot.core.router import Router
 from bot.core.types import Button, Incoming, Replies, Reply, ToPerson, rows
+
+# A case or task made from a need is announced exactly as the complaints and volunteering flows announce theirs.
+from handlers.complaints import LEVEL_NAMES, _tell_handler
+from handlers.volunteering import hourly_rate, posting
+from storage import complaints as cases
+from storage import meetings, services
 from storage import needs as store
-from storage.people import Role, people_with_role
+from storage import volunteering as tasks
+from storage.people import Person, Role, people_with_role
 
 router = Router("needs")
 
@@ -26,12 +37,9 @@ OUTCOME_LABELS = {
     "agenda": N_("Meeting agenda"),
     "declined": N_("Decline"),
 }
-OUTCOME_TOLD = {
-    "service": N_("it will be handled as a service order at the service centre"),
-    "task": N_("it will become a volunteer task"),
-    "case": N_("it will be handled as a complaint case"),
-    "agenda": N_("it goes on the agenda of the next residents' meeting"),
-}
+# The meetings where residents' matters are talked over: a need goes on the next one's agenda.
+AGENDA_KINDS = ("talk_day", "weekend")
+MAX_WANTED = 500
 
 
 @router.command("need", private=True, member=True, flow=True, help="Post a need of yours or your family's", order=30)
@@ -118,12 +126,10 @@ async def _save(ctx: Context) -> Replies:
     ctx.convo.end()
     replies = [Reply(ctx.t("Your need #{id} is on the list. Neighbours can support it with /needs, and the "
                            "secretary will decide how to meet it.", id=row.id))]
-    for secretary in await people_with_role(ctx.session, ctx.compound.id, Role.SECRETARY):
-        st = await ctx.translator_for(secretary)
-        replies.append(Reply(
-            st("New need #{id} ({category}) from {name}: {text}", id=row.id, category=st(CATEGORY_LABELS[row.category]),
-               name=ctx.person.name, text=row.text),
-            buttons=_triage_buttons(st, row.id or 0), to=ToPerson(secretary)))
+    replies += await ctx.tell_role(Role.SECRETARY, ctx.compound.id, lambda st: Reply(
+        st("New need #{id} ({category}) from {name}: {text}", id=row.id, category=st(CATEGORY_LABELS[row.category]),
+           name=ctx.person.name, text=row.text),
+        buttons=_triage_buttons(st, row.id or 0)))
     return replies
 
 
@@ -170,12 +176,35 @@ async def triage(ctx: Context, msg: Incoming) -> Replies:
         return Reply(t("That need is not in your compound."), toast=t("Not allowed"))
     if row.status != "open":
         return Reply(t("Need #{id} has already been dealt with.", id=row.id), toast=t("Already dealt with"))
+    if outcome == "case":
+        return await _into_case(ctx, row)
+    if outcome == "agenda":
+        return await _onto_agenda(ctx, row)
+    # The other outcomes ask a few questions first.
+    if ctx.convo.active:
+        return Reply(t("You are in the middle of something else. Finish it first, or send /cancel to leave it."))
     if outcome == "declined":
-        if ctx.convo.active:
-            return Reply(t("You are in the middle of something else. Finish it first, or send /cancel to leave it."))
         ctx.convo.start("need_decline", "reason", {"need": row.id})
         return Reply(t("Why is need #{id} declined? The poster and supporters will read your reason.", id=row.id))
-    return await _decide(ctx, row, outcome, "")
+    if outcome == "task":
+        ctx.convo.start("need_task", "place", {"need": row.id})
+        return Reply(t("Need #{id} becomes a volunteer task “{title}”; the need's text is its description. "
+                       "A few questions first (/cancel leaves the need open).", id=row.id,
+                       title=store.task_title(row.text)) + "\n"
+                     + t("Where does it take place? (for example: 3栋1单元门口)"))
+    return await _ask_service(ctx, row)
+
+
+async def _still_open(ctx: Context) -> store.Need | None:
+    """The need of the current triage conversation, ending the conversation when someone else dealt with it."""
+    assert ctx.compound is not None
+    row = await store.open_need(ctx.session, int(ctx.convo.draft["need"]), ctx.compound.id or 0)
+    if row is None:
+        ctx.convo.end()
+    return row
+
+
+GONE = N_("That need has already been dealt with.")
 
 
 @router.step("need_decline", "reason")
@@ -183,27 +212,263 @@ async def decline_reason(ctx: Context, msg: Incoming) -> Replies:
     reason = (msg.text or "").strip()
     if not reason or len(reason) > 500:
         return Reply(ctx.t("Please write the reason as text (at most 500 characters)."))
-    row = await ctx.session.get(store.Need, int(ctx.convo.draft["need"]))
+    row = await _still_open(ctx)
+    if row is None:
+        return Reply(ctx.t(GONE))
     ctx.convo.end()
-    if row is None or row.status != "open":
-        return Reply(ctx.t("That need has already been dealt with. Send /need again to post yours."))
-    return await _decide(ctx, row, "declined", reason)
+    replies = [Reply(ctx.t("Need #{id} declined; the poster and supporters were told.", id=row.id))]
+    _decide(ctx, row, "declined", note=reason)
+    for person, pt in await _people_told(ctx, row):
+        replies.append(Reply(pt("Need #{id} ({text}) was declined by the secretary: {reason}", id=row.id,
+                                text=row.text[:60], reason=reason), to=ToPerson(person)))
+    return replies
 
 
-async def _decide(ctx: Context, row: store.Need, outcome: str, note: str) -> Replies:
+def _decide(ctx: Context, row: store.Need, outcome: str, ref: str = "", note: str = "") -> None:
     row.status = "declined" if outcome == "declined" else "triaged"
-    row.outcome, row.outcome_note = outcome, note
+    row.outcome, row.outcome_ref, row.outcome_note = outcome, ref, note
     row.decided_by, row.decided_at = ctx.person_id, ctx.now
     ctx.session.add(row)
-    replies = [Reply(ctx.t("Need #{id}: {outcome}.", id=row.id, outcome=ctx.t(OUTCOME_LABELS[outcome])),
-                     toast=ctx.t("Done"))]
-    for person in [row.poster_id, *await store.supporters_of(ctx.session, row.id or 0)]:
-        pt = await ctx.translator_for(person)
-        if outcome == "declined":
-            text = pt("Need #{id} ({text}) was declined by the secretary: {reason}", id=row.id, text=row.text[:60],
-                      reason=note)
-        else:
-            text = pt("Good news about need #{id} ({text}): {what}.", id=row.id, text=row.text[:60],
-                      what=pt(OUTCOME_TOLD[outcome]))
-        replies.append(Reply(text, to=ToPerson(person)))
+
+
+async def _people_told(ctx: Context, row: store.Need) -> list[tuple[int, Translator]]:
+    """The poster and every supporter, each with their own translator."""
+    people = dict.fromkeys([row.poster_id, *await store.supporters_of(ctx.session, row.id or 0)])
+    return [(person, await ctx.translator_for(person)) for person in people]
+
+
+# ---- into a volunteer task: place, start, end, volunteers wanted; then it is posted like any task ------------
+
+
+@router.step("need_task", "place")
+async def task_place(ctx: Context, msg: Incoming) -> Replies:
+    place = (msg.text or "").strip()
+    if not place or len(place) > 200:
+        return Reply(ctx.t("Please type the place (at most 200 characters), or send /cancel."))
+    ctx.convo.draft["place"] = place
+    ctx.convo.goto("start")
+    return Reply(ctx.t("When does it start? Type the date and time, for example 2026-11-28 09:00 or 11-28 9:00."))
+
+
+@router.step("need_task", "start")
+async def task_start(ctx: Context, msg: Incoming) -> Replies:
+    start = tasks.parse_local_time(msg.text or "", ctx.now, ctx.zone(ctx.compound))
+    if start is None:
+        return Reply(ctx.t("I could not read that time. Please type it like 2026-11-28 09:00."))
+    if start <= ctx.now:
+        return Reply(ctx.t("That time has already passed. Please give a time in the future."))
+    ctx.convo.draft["start"] = start.isoformat()
+    ctx.convo.goto("end")
+    return Reply(ctx.t("When does it end? Type the time (for example 11:30), or a date and time."))
+
+
+@router.step("need_task", "end")
+async def task_end(ctx: Context, msg: Incoming) -> Replies:
+    zone = ctx.zone(ctx.compound)
+    start = datetime.fromisoformat(str(ctx.convo.draft["start"]))
+    end = tasks.parse_local_time(msg.text or "", ctx.now, zone, day=start.astimezone(zone).date())
+    if end is None:
+        return Reply(ctx.t("I could not read that time. Please type it like 11:30 or 2026-11-28 11:30."))
+    if end <= start:
+        return Reply(ctx.t("The end must be after the start ({start}). Please type the end time again.",
+                           start=ctx.local(start, ctx.compound)))
+    ctx.convo.draft["end"] = end.isoformat()
+    ctx.convo.goto("wanted")
+    return Reply(ctx.t("How many volunteers are needed? Type a number."))
+
+
+@router.step("need_task", "wanted")
+async def task_wanted(ctx: Context, msg: Incoming) -> Replies:
+    text = (msg.text or "").strip().rstrip("人名位")
+    if not text.isdigit() or not 1 <= int(text) <= MAX_WANTED:
+        return Reply(ctx.t("Please type a number of volunteers between 1 and {max}.", max=MAX_WANTED))
+    if not ctx.has(Role.SECRETARY):  # roles may have changed while the conversation was open
+        ctx.convo.end()
+        return Reply(ctx.t("Sorry, only a secretary can triage needs."))
+    row = await _still_open(ctx)
+    if row is None:
+        return Reply(ctx.t(GONE))
+    draft = ctx.convo.draft
+    start = datetime.fromisoformat(str(draft["start"]))
+    if start <= ctx.now:
+        ctx.convo.goto("start")
+        return Reply(ctx.t("The start time has passed while we talked. Please type a new start time."))
+    compound = ctx.compound
+    assert compound is not None and compound.id is not None
+    task = tasks.VolunteerTask(
+        compound_id=compound.id, organiser_id=ctx.person_id, title=store.task_title(row.text),
+        description=ctx.t("From need #{id}: {text}", id=row.id, text=row.text)[:1000], place=str(draft["place"]),
+        starts_at=start, ends_at=datetime.fromisoformat(str(draft["end"])), wanted=int(text),
+        skills=store.TASK_SKILLS.get(row.category, ""), mode="hour", rate=hourly_rate(compound), created_at=ctx.now)
+    ctx.session.add(task)
+    await ctx.session.flush()
+    ctx.convo.end()
+    _decide(ctx, row, "task", f"task:{task.id}")
+    replies = [Reply(ctx.t("Need #{id} is now volunteer task #{task} “{title}”, posted to the compound's group chats. "
+                           "As its organiser you will be told as people sign up, reminded the evening before, and "
+                           "asked for attendance afterwards.", id=row.id, task=task.id, title=task.title)),
+               await posting(ctx, task, compound, edit=False)]
+    when = ctx.local(task.starts_at, compound)
+    for person, pt in await _people_told(ctx, row):
+        replies.append(Reply(
+            pt("Good news about need #{id} ({text}): it is now volunteer task #{task} “{title}”, {when} at {place}. "
+               "Sign up if you can help.", id=row.id, text=row.text[:60], task=task.id, title=task.title, when=when,
+               place=task.place),
+            buttons=((Button.do(pt("Sign up"), "vol.signup", task=task.id),),), to=ToPerson(person)))
     return replies
+
+
+# ---- into a complaint case, filed on behalf of the poster --------------------------------------------------
+
+
+async def _into_case(ctx: Context, row: store.Need) -> Replies:
+    compound = ctx.compound
+    assert compound is not None and compound.id is not None
+    case = cases.Case(compound_id=compound.id, number=await cases.next_number(ctx.session, compound, ctx.now),
+                      reporter_id=row.poster_id, category=store.CASE_CATEGORY.get(row.category, "other"),
+                      description=row.text[: cases.DESCRIPTION_MAX],
+                      photos={"platform": row.photo_platform or "", "ids": [row.photo_file_id]}
+                      if row.photo_file_id else {}, opened_at=ctx.now)
+    await cases.first_assignment(ctx.session, compound, case)
+    cases.set_deadlines(case, compound, ctx.now)
+    await cases.transition(ctx.session, case, cases.Event.FILE, ctx.person_id, ctx.now,
+                           note=f"need #{row.id}")
+    _decide(ctx, row, "case", f"case:{case.number}")
+    replies = [Reply(ctx.t("Need #{id} is now complaint case {number}, filed on behalf of the poster and sent to the "
+                           "{level} level.", id=row.id, number=case.number, level=ctx.t(LEVEL_NAMES[case.level])),
+                     toast=ctx.t("Done"))]
+    for person, pt in await _people_told(ctx, row):
+        if person == row.poster_id:
+            text = pt("Good news about need #{id} ({text}): the secretary filed it as complaint case {number} on your "
+                      "behalf. You will hear about every step; send /case {number} to follow it.", id=row.id,
+                      text=row.text[:60], number=case.number)
+        else:
+            text = pt("Good news about need #{id} ({text}): it is now handled as complaint case {number}.",
+                      id=row.id, text=row.text[:60], number=case.number)
+        replies.append(Reply(text, to=ToPerson(person)))
+    # The handler (often this very secretary) gets the case card with its handling buttons, as for any case.
+    replies += await _tell_handler(ctx, compound, case, "new")
+    return replies
+
+
+# ---- onto the agenda of the next 集中说事日 / 周末议事日 -------------------------------------------------------
+
+
+async def _onto_agenda(ctx: Context, row: store.Need) -> Replies:
+    t = ctx.t
+    assert ctx.compound is not None
+    meeting = await meetings.next_of_kinds(ctx.session, ctx.compound.id or 0, AGENDA_KINDS, ctx.now)
+    if meeting is None:
+        return Reply(t("There is no 集中说事日 or 周末议事日 meeting scheduled, so need #{id} stays open. Schedule one "
+                       "with /newmeeting, then press this button again.", id=row.id), toast=t("No meeting"))
+    if not meetings.add_agenda_item(meeting, t("Need #{id}: {text}", id=row.id, text=row.text)):
+        return Reply(t("The agenda of “{title}” is full, so need #{id} stays open. Shorten the agenda first.",
+                       title=meeting.title, id=row.id), toast=t("Agenda full"))
+    ctx.session.add(meeting)
+    _decide(ctx, row, "agenda", f"meeting:{meeting.id}")
+    when = ctx.local(meeting.starts_at, ctx.compound)
+    replies = [Reply(t("Need #{id} is on the agenda of “{title}” ({when}, {place}).", id=row.id,
+                       title=meeting.title, when=when, place=meeting.place), toast=t("Done"))]
+    for person, pt in await _people_told(ctx, row):
+        replies.append(Reply(pt("Good news about need #{id} ({text}): it is on the agenda of “{title}” on {when} at "
+                                "{place}. Come and talk it over with your neighbours.", id=row.id, text=row.text[:60],
+                                title=meeting.title, when=when, place=meeting.place), to=ToPerson(person)))
+    return replies
+
+
+# ---- into a service order for the poster: the secretary picks the service and the time -----------------------
+
+
+def _slot_when(ctx: Context, slot: services.ServiceSlot) -> str:
+    zone = ctx.zone(ctx.compound)
+    return f"{slot.starts_at.astimezone(zone):%m-%d %H:%M}–{slot.ends_at.astimezone(zone):%H:%M}"
+
+
+async def _ask_service(ctx: Context, row: store.Need) -> Replies:
+    t = ctx.t
+    assert ctx.compound is not None
+    offered = await services.active_services(ctx.session, ctx.compound.id or 0)
+    if not offered:
+        return Reply(t("No services are offered yet, so need #{id} stays open. Offer one with /addservice, then press "
+                       "this button again.", id=row.id), toast=t("No services"))
+    ctx.convo.start("need_service", "service", {"need": row.id})
+    return Reply(t("Which service should be ordered for the poster of need #{id}?", id=row.id),
+                 buttons=rows(*(Button.choice(f"{s.title} — {s.provider_name}", s.id) for s in offered)))
+
+
+@router.step("need_service", "service")
+async def service_chosen(ctx: Context, msg: Incoming) -> Replies:
+    t = ctx.t
+    value = ctx.args.get("value")
+    service = await ctx.session.get(services.Service, value) if isinstance(value, int) else None
+    if service is None or ctx.compound is None or service.compound_id != ctx.compound.id or not service.active:
+        return Reply(t("Please choose a service with the buttons above, or send /cancel."))
+    free = [(slot, left) for slot, left in await services.open_slots(ctx.session, service.id or 0, ctx.now)
+            if left > 0]
+    if not free:
+        return Reply(t("{title} has no free time slots. Choose another service, or send /cancel.", title=service.title))
+    ctx.convo.draft["service"] = service.id
+    ctx.convo.goto("slot")
+    return Reply(t("{title}: choose a time for the poster.", title=service.title),
+                 buttons=rows(*(Button.choice(t("{when} ({n} left)", when=_slot_when(ctx, slot), n=left), slot.id)
+                                for slot, left in free)))
+
+
+@router.step("need_service", "slot")
+async def slot_chosen(ctx: Context, msg: Incoming) -> Replies:
+    t = ctx.t
+    value = ctx.args.get("value")
+    slot = await services.lock_slot(ctx.session, value) if isinstance(value, int) else None
+    if slot is None or slot.service_id != ctx.convo.draft.get("service"):
+        return Reply(t("Please choose a time with the buttons above, or send /cancel."))
+    if slot.starts_at <= ctx.now or await services.taken(ctx.session, slot.id or 0) >= slot.capacity:
+        return Reply(t("That time is no longer free. Please choose another one."))
+    row = await _still_open(ctx)
+    if row is None:
+        return Reply(t(GONE))
+    service = await ctx.session.get(services.Service, slot.service_id)
+    assert service is not None
+    existing = await services.order_of(ctx.session, slot.id or 0, row.poster_id)
+    if existing is not None and existing.status in services.HOLDING:
+        order = existing  # the poster already ordered this very slot: link to it rather than refuse
+    else:
+        order = existing or services.ServiceOrder(service_id=service.id or 0, slot_id=slot.id or 0,
+                                                  person_id=row.poster_id)
+        order.status, order.created_at, order.rating = "requested", ctx.now, None
+        ctx.session.add(order)
+        await ctx.session.flush()
+    ctx.convo.end()
+    _decide(ctx, row, "service", f"order:{order.id}")
+    when = _slot_when(ctx, slot)
+    poster = await ctx.session.get(Person, row.poster_id)
+    replies = [Reply(t("Need #{id} is now service order #{order}: {title} for {name}, {when}.", id=row.id,
+                       order=order.id, title=service.title, name=poster.name if poster else "?", when=when))]
+    for person, pt in await _people_told(ctx, row):
+        if person == row.poster_id:
+            text = pt("Good news about need #{id} ({text}): the secretary ordered {title} ({provider}) for you, {when} "
+                      "(order #{order}). See or cancel it with /myorders; I will remind you before it starts.",
+                      id=row.id, text=row.text[:60], title=service.title, provider=service.provider_name, when=when,
+                      order=order.id)
+        else:
+            text = pt("Good news about need #{id} ({text}): it is now a service order: {title} ({provider}), {when}.",
+                      id=row.id, text=row.text[:60], title=service.title, provider=service.provider_name, when=when)
+        replies.append(Reply(text, to=ToPerson(person)))
+    handlers = ([service.provider_person_id] if service.provider_person_id is not None
+                else await people_with_role(ctx.session, service.compound_id, Role.SECRETARY))
+    for handler in handlers:
+        if handler == ctx.person_id:
+            continue  # the secretary who ordered it gets the buttons below instead
+        st = await ctx.translator_for(handler)
+        replies.append(Reply(
+            st("New order #{id}: {name} ordered {title} for {when}.", id=order.id, name=poster.name if poster else "?",
+               title=service.title, when=when),
+            buttons=_order_buttons(st, order.id or 0), to=ToPerson(handler)))
+    if ctx.person_id in handlers:
+        replies[0] = Reply(replies[0].text, buttons=_order_buttons(t, order.id or 0))
+    return replies
+
+
+def _order_buttons(st: Translator, order_id: int) -> tuple[tuple[Button, ...], ...]:
+    return ((Button.do(st("Take the order"), "services.accept", order=order_id),
+             Button.do(st("Propose another time"), "services.propose", order=order_id)),
+            (Button.do(st("Mark done"), "services.done", order=order_id),))

@@ -14,7 +14,7 @@ from bot.core.router import Router
 from bot.core.types import Button, Incoming, Replies, Reply, ToGroups, ToPerson
 from storage import property as store
 from storage.compounds import Compound, compound_setting
-from storage.people import Membership, Role, people_with_role
+from storage.people import Membership, Role
 
 router = Router("property")
 
@@ -138,9 +138,11 @@ for _index in range(len(store.ITEMS)):
 async def comment(ctx: Context, msg: Incoming) -> Replies:
     text = ""
     if ctx.args.get("value") != "skip":
-        text = (msg.text or "").strip()
-        if not text or len(text) > 500:
-            return Reply(ctx.t("Please write the comment as text (at most 500 characters), or skip."))
+        typed = ctx.text_answer(msg, 500, refusal=ctx.t(
+            "Please write the comment as text (at most 500 characters), or skip."))
+        if isinstance(typed, Reply):
+            return typed
+        text = typed
     row = await ctx.session.get(store.Assessment, int(ctx.convo.draft["assessment"]))
     ctx.convo.end()
     if row is None or row.status != "open" or row.closes_at <= ctx.now:
@@ -240,10 +242,8 @@ async def _close(ctx: JobContext, compound: Compound, row: store.Assessment) -> 
                    "overdue": figures.overdue}
     ctx.session.add(row)
     tr = ctx.translator(compound.language)
-    replies = [Reply(_result_text(tr, compound, row, result), to=ToGroups(compound.id or 0))]
-    for person in await people_with_role(ctx.session, compound.id or 0, Role.PROPERTY):
-        pt = await ctx.translator_for(person)
-        replies.append(Reply(_result_text(pt, compound, row, result), to=ToPerson(person)))
+    replies = [Reply(_result_text(tr, compound, row, result), to=ToGroups(compound.id or 0)),
+               *await ctx.tell_role(Role.PROPERTY, compound.id or 0, lambda pt: _result_text(pt, compound, row, result))]
     if result.grade == "C":
         replies += await _rectify(ctx, compound, row, result)
         previous = [p for p in await store.history(ctx.session, compound.id or 0) if p.id != row.id]
@@ -268,37 +268,25 @@ async def _rectify(ctx: JobContext, compound: Compound, row: store.Assessment, r
                                 deadline=ctx.now + timedelta(days=days))
     ctx.session.add(order)
     await ctx.session.flush()
-    replies = []
-    for person in await people_with_role(ctx.session, compound.id or 0, Role.PROPERTY):
-        pt = await ctx.translator_for(person)
-        replies.append(Reply(
+    deadline = ctx.local(order.deadline, compound)
+    return [
+        *await ctx.tell_role(Role.PROPERTY, compound.id or 0, lambda pt: Reply(
             pt("Grade C (不合格): a rectification order (限期整改) is open for {items}, due {deadline}. Reply with "
-               "what you have done.", items="、".join(pt(ITEM_LABELS[i]) for i in worst),
-               deadline=ctx.local(order.deadline, compound)),
-            buttons=((Button.do(pt("Report what was done"), "property.respond", order=order.id),),),
-            to=ToPerson(person)))
-    for person in await people_with_role(ctx.session, compound.id or 0, Role.SECRETARY):
-        st = await ctx.translator_for(person)
-        replies.append(Reply(st("Grade C: rectification order #{id} is open for {items}, due {deadline}.", id=order.id,
-                                items="、".join(st(ITEM_LABELS[i]) for i in worst),
-                                deadline=ctx.local(order.deadline, compound)), to=ToPerson(person)))
-    return replies
+               "what you have done.", items="、".join(pt(ITEM_LABELS[i]) for i in worst), deadline=deadline),
+            buttons=((Button.do(pt("Report what was done"), "property.respond", order=order.id),),))),
+        *await ctx.tell_role(Role.SECRETARY, compound.id or 0, lambda st: st(
+            "Grade C: rectification order #{id} is open for {items}, due {deadline}.", id=order.id,
+            items="、".join(st(ITEM_LABELS[i]) for i in worst), deadline=deadline)),
+    ]
 
 
 async def _prepared_motion(ctx: JobContext, compound: Compound, row: store.Assessment) -> list[Reply]:
     grades = " → ".join(f"{p.period} {p.grade}" for p in await store.history(ctx.session, compound.id or 0))
-    replies = []
-    committee = set(await people_with_role(ctx.session, compound.id or 0, Role.COMMITTEE))
-    committee |= set(await people_with_role(ctx.session, compound.id or 0, Role.SECRETARY))
-    for person in sorted(committee):
-        pt = await ctx.translator_for(person)
-        replies.append(Reply(
-            pt("Two C grades in a row ({grades}). Under Civil Code Art. 278, hiring or dismissing the property "
-               "company is an ordinary matter for the owners' assembly. A motion to replace the property company "
-               "is prepared with the grade history.", grades=grades),
-            buttons=((Button.do(pt("Open the assembly on replacing it"), "property.motion", assessment=row.id),),),
-            to=ToPerson(person)))
-    return replies
+    return await ctx.tell_role(STAFF, compound.id or 0, lambda pt: Reply(
+        pt("Two C grades in a row ({grades}). Under Civil Code Art. 278, hiring or dismissing the property "
+           "company is an ordinary matter for the owners' assembly. A motion to replace the property company "
+           "is prepared with the grade history.", grades=grades),
+        buttons=((Button.do(pt("Open the assembly on replacing it"), "property.motion", assessment=row.id),),)))
 
 
 @router.button("property.motion", roles=STAFF, private=True)
@@ -312,13 +300,21 @@ async def open_motion(ctx: Context, msg: Incoming) -> Replies:
     return await start_prepared_assembly(ctx, title, [(title, "ordinary")])
 
 
-@router.button("property.respond", roles=[Role.PROPERTY], private=True)
-async def respond(ctx: Context, msg: Incoming) -> Replies:
+async def _open_rectification(ctx: Context) -> store.Rectification | Reply:
+    """The rectification order a button refers to, if it is in this compound and not verified yet."""
     order = await ctx.session.get(store.Rectification, int(ctx.args["order"]))
     if order is None or ctx.compound is None or order.compound_id != ctx.compound.id:
         return Reply(ctx.t("That rectification order is not in your compound."))
     if order.status == "verified":
         return Reply(ctx.t("Rectification order #{id} is already verified.", id=order.id))
+    return order
+
+
+@router.button("property.respond", roles=[Role.PROPERTY], private=True)
+async def respond(ctx: Context, msg: Incoming) -> Replies:
+    order = await _open_rectification(ctx)
+    if isinstance(order, Reply):
+        return order
     if ctx.convo.active:
         return Reply(ctx.t("You are in the middle of something else. Finish it first, or send /cancel to leave it."))
     ctx.convo.start("rectify", "response", {"order": order.id})
@@ -327,46 +323,36 @@ async def respond(ctx: Context, msg: Incoming) -> Replies:
 
 @router.step("rectify", "response")
 async def response(ctx: Context, msg: Incoming) -> Replies:
-    text = (msg.text or "").strip()
-    if not text or len(text) > 1000:
-        return Reply(ctx.t("Please describe it as text (at most 1,000 characters)."))
+    text = ctx.text_answer(msg, 1000, refusal=ctx.t("Please describe it as text (at most 1,000 characters)."))
+    if isinstance(text, Reply):
+        return text
     order = await ctx.session.get(store.Rectification, int(ctx.convo.draft["order"]))
     ctx.convo.end()
     if order is None or order.status == "verified":
         return Reply(ctx.t("This button no longer works: what it belonged to has ended or moved on."))
     order.response, order.status = text, "responded" if order.status != "escalated" else order.status
     ctx.session.add(order)
-    replies = [Reply(ctx.t("Thank you; the secretary will verify it."))]
-    for person in await people_with_role(ctx.session, order.compound_id, Role.SECRETARY):
-        st = await ctx.translator_for(person)
-        replies.append(Reply(st("The property company reports on rectification order #{id}: {text}", id=order.id,
-                                text=text),
-                             buttons=((Button.do(st("Verified"), "property.verify", order=order.id, ok=True),
-                                       Button.do(st("Not yet"), "property.verify", order=order.id, ok=False)),),
-                             to=ToPerson(person)))
-    return replies
+    return [Reply(ctx.t("Thank you; the secretary will verify it.")),
+            *await ctx.tell_role(Role.SECRETARY, order.compound_id, lambda st: Reply(
+                st("The property company reports on rectification order #{id}: {text}", id=order.id, text=text),
+                buttons=((Button.do(st("Verified"), "property.verify", order=order.id, ok=True),
+                          Button.do(st("Not yet"), "property.verify", order=order.id, ok=False)),)))]
 
 
 @router.button("property.verify", roles=[Role.SECRETARY], private=True)
 async def verify(ctx: Context, msg: Incoming) -> Replies:
-    order = await ctx.session.get(store.Rectification, int(ctx.args["order"]))
-    if order is None or ctx.compound is None or order.compound_id != ctx.compound.id:
-        return Reply(ctx.t("That rectification order is not in your compound."))
-    if order.status == "verified":
-        return Reply(ctx.t("Rectification order #{id} is already verified.", id=order.id))
+    order = await _open_rectification(ctx)
+    if isinstance(order, Reply):
+        return order
     ok = bool(ctx.args.get("ok"))
     order.status = "verified" if ok else "open"
     order.verified_at = ctx.now if ok else None
     ctx.session.add(order)
-    replies = [Reply(ctx.t("Rectification order #{id}: {state}.", id=order.id,
-                           state=ctx.t("verified") if ok else ctx.t("sent back")))]
-    for person in await people_with_role(ctx.session, order.compound_id, Role.PROPERTY):
-        pt = await ctx.translator_for(person)
-        text = pt("Rectification order #{id} is verified as done.", id=order.id) if ok else pt(
-            "Rectification order #{id} is not done yet, says the secretary. Please keep at it and report again.",
-            id=order.id)
-        replies.append(Reply(text, to=ToPerson(person)))
-    return replies
+    told = N_("Rectification order #{id} is verified as done.") if ok else N_(
+        "Rectification order #{id} is not done yet, says the secretary. Please keep at it and report again.")
+    return [Reply(ctx.t("Rectification order #{id}: {state}.", id=order.id,
+                        state=ctx.t("verified") if ok else ctx.t("sent back"))),
+            *await ctx.tell_role(Role.PROPERTY, order.compound_id, told, id=order.id)]
 
 
 @router.job("rectifications", every=timedelta(minutes=30))
@@ -378,13 +364,10 @@ async def rectifications(ctx: JobContext) -> Replies:
         if not await store.claim_escalation(ctx.session, order.id or 0, ctx.now):
             continue
         compound = await ctx.session.get(Compound, order.compound_id)
-        name = compound.name if compound else "?"
-        for person in [*await people_with_role(ctx.session, order.compound_id, Role.OFFICIAL),
-                       *await people_with_role(ctx.session, order.compound_id, Role.SECRETARY)]:
-            pt = await ctx.translator_for(person)
-            replies.append(Reply(pt("Rectification order #{id} of {compound}'s property company is overdue and is "
-                                    "escalated to the community and street officials.", id=order.id, compound=name),
-                                 to=ToPerson(person)))
+        replies += await ctx.tell_role(
+            (Role.OFFICIAL, Role.SECRETARY), order.compound_id,
+            N_("Rectification order #{id} of {compound}'s property company is overdue and is escalated to the "
+               "community and street officials."), id=order.id, compound=compound.name if compound else "?")
     return replies
 
 

@@ -39,9 +39,10 @@ async def add_service(ctx: Context, msg: Incoming) -> Replies:
 
 @router.step("addservice", "title")
 async def add_title(ctx: Context, msg: Incoming) -> Replies:
-    title = (msg.text or "").strip()
-    if not title or len(title) > TITLE_MAX:
-        return Reply(ctx.t("Please send the name as text (at most {n} characters).", n=TITLE_MAX))
+    title = ctx.text_answer(msg, TITLE_MAX, refusal=ctx.t("Please send the name as text (at most {n} characters).",
+                                                          n=TITLE_MAX))
+    if isinstance(title, Reply):
+        return title
     ctx.convo.draft["title"] = title
     ctx.convo.goto("provider")
     return Reply(ctx.t("Who provides it? Send a name (a partner organisation, a volunteer), or #NUMBER of a member "
@@ -50,9 +51,10 @@ async def add_title(ctx: Context, msg: Incoming) -> Replies:
 
 @router.step("addservice", "provider")
 async def add_provider(ctx: Context, msg: Incoming) -> Replies:
-    text = (msg.text or "").strip()
-    if not text or len(text) > TITLE_MAX:
-        return Reply(ctx.t("Please send the provider's name as text (at most {n} characters).", n=TITLE_MAX))
+    text = ctx.text_answer(msg, TITLE_MAX, refusal=ctx.t(
+        "Please send the provider's name as text (at most {n} characters).", n=TITLE_MAX))
+    if isinstance(text, Reply):
+        return text
     if text.startswith("#") and text[1:].isdigit():
         assert ctx.compound is not None
         person_id = int(text[1:])
@@ -160,15 +162,18 @@ async def order(ctx: Context, msg: Incoming) -> Replies:
     return replies
 
 
-async def _staff_order(ctx: Context) -> tuple[store.ServiceOrder, store.Service, store.ServiceSlot] | Reply:
-    """The order a provider's button refers to, if this person may handle it."""
+async def _order(ctx: Context, staff: bool) -> tuple[store.ServiceOrder, store.Service, store.ServiceSlot] | Reply:
+    """The unfinished order a button refers to, if this person may act on it: as its provider or the secretary
+    (`staff`), or as the resident who ordered it. Else the polite refusal."""
     t = ctx.t
     row = await ctx.session.get(store.ServiceOrder, int(ctx.args["order"]))
+    if not staff and (row is None or row.person_id != ctx.person_id):
+        return Reply(t("That order is not yours."), toast=t("Not allowed"))
     service = await ctx.session.get(store.Service, row.service_id) if row else None
     slot = await ctx.session.get(store.ServiceSlot, row.slot_id) if row else None
     if row is None or service is None or slot is None:
         return Reply(t("That order no longer exists."))
-    if ctx.person_id not in await _handlers_of(ctx, service) and not ctx.has(Role.SECRETARY):
+    if staff and ctx.person_id not in await _handlers_of(ctx, service) and not ctx.has(Role.SECRETARY):
         return Reply(t("Only the provider or the secretary can handle this order."), toast=t("Not allowed"))
     if row.status in ("done", "cancelled"):
         return Reply(t("Order #{id} is already finished or cancelled.", id=row.id), toast=t("Already finished"))
@@ -177,7 +182,7 @@ async def _staff_order(ctx: Context) -> tuple[store.ServiceOrder, store.Service,
 
 @router.button("services.accept", member=True)
 async def accept(ctx: Context, msg: Incoming) -> Replies:
-    found = await _staff_order(ctx)
+    found = await _order(ctx, staff=True)
     if isinstance(found, Reply):
         return found
     row, service, slot = found
@@ -191,7 +196,7 @@ async def accept(ctx: Context, msg: Incoming) -> Replies:
 
 @router.button("services.propose", member=True)
 async def propose(ctx: Context, msg: Incoming) -> Replies:
-    found = await _staff_order(ctx)
+    found = await _order(ctx, staff=True)
     if isinstance(found, Reply):
         return found
     row, service, slot = found
@@ -206,7 +211,7 @@ async def propose(ctx: Context, msg: Incoming) -> Replies:
 
 @router.button("services.proposed", member=True)
 async def proposed(ctx: Context, msg: Incoming) -> Replies:
-    found = await _staff_order(ctx)
+    found = await _order(ctx, staff=True)
     if isinstance(found, Reply):
         return found
     row, service, _slot = found
@@ -224,21 +229,12 @@ async def proposed(ctx: Context, msg: Incoming) -> Replies:
                   to=ToPerson(row.person_id))]
 
 
-async def _own_order(ctx: Context) -> store.ServiceOrder | Reply:
-    row = await ctx.session.get(store.ServiceOrder, int(ctx.args["order"]))
-    if row is None or row.person_id != ctx.person_id:
-        return Reply(ctx.t("That order is not yours."), toast=ctx.t("Not allowed"))
-    if row.status in ("done", "cancelled"):
-        return Reply(ctx.t("Order #{id} is already finished or cancelled.", id=row.id),
-                     toast=ctx.t("Already finished"))
-    return row
-
-
 @router.button("services.move", member=True, private=True)
 async def move(ctx: Context, msg: Incoming) -> Replies:
-    row = await _own_order(ctx)
-    if isinstance(row, Reply):
-        return row
+    found = await _order(ctx, staff=False)
+    if isinstance(found, Reply):
+        return found
+    row = found[0]
     if row.status != "proposed" or row.proposed_slot_id is None:
         return Reply(ctx.t("This button no longer works: what it belonged to has ended or moved on."))
     slot = await store.lock_slot(ctx.session, row.proposed_slot_id)
@@ -256,9 +252,10 @@ async def move(ctx: Context, msg: Incoming) -> Replies:
 
 @router.button("services.cancel", member=True, private=True)
 async def cancel(ctx: Context, msg: Incoming) -> Replies:
-    row = await _own_order(ctx)
-    if isinstance(row, Reply):
-        return row
+    found = await _order(ctx, staff=False)
+    if isinstance(found, Reply):
+        return found
+    row = found[0]
     row.status = "cancelled"
     ctx.session.add(row)
     return Reply(ctx.t("Order #{id} cancelled; the place is free for someone else.", id=row.id),
@@ -267,7 +264,7 @@ async def cancel(ctx: Context, msg: Incoming) -> Replies:
 
 @router.button("services.done", member=True)
 async def done(ctx: Context, msg: Incoming) -> Replies:
-    found = await _staff_order(ctx)
+    found = await _order(ctx, staff=True)
     if isinstance(found, Reply):
         return found
     row, service, _slot = found

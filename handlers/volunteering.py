@@ -3,6 +3,7 @@ attendance and the points it earns; and residents' skills (/skills)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -324,19 +325,35 @@ async def _answer(ctx: Context, text: str) -> Reply:
     return Reply(text, to=ToPerson(ctx.person_id))
 
 
-async def _task_here(ctx: Context) -> VolunteerTask | None:
+async def _task(ctx: Context, open_only: bool = False, organised: bool = False) -> VolunteerTask | Reply:
+    """The task a button refers to (locked), if it is in this compound; with `open_only`, if it is still open; with
+    `organised`, if this person may keep its attendance (its organiser or a secretary) and still may. Else the
+    polite refusal."""
+    t = ctx.t
     task = await store.lock_task(ctx.session, int(ctx.args.get("task", 0)))
     if task is None or ctx.compound is None or task.compound_id != ctx.compound.id:
-        return None
+        if organised:
+            return Reply(t("This task does not belong to your compound."), toast=t("Not allowed"))
+        return await _answer(ctx, t("This task is no longer open."))
+    if open_only and task.status != "open":
+        return await _answer(ctx, t("This task is no longer open."))
+    if not organised:
+        return task
+    if task.organiser_id != ctx.person_id and not ctx.has(Role.SECRETARY):
+        return Reply(t("Only the task's organiser or a secretary can keep its attendance."), toast=t("Not allowed"))
+    if task.starts_at > ctx.now:
+        return Reply(t("Attendance can be kept once the task has started."))
+    if ctx.now > task.ends_at + ledger.CORRECTION_WINDOW:
+        return Reply(t("Attendance can only be corrected within 7 days after the task."))
     return task
 
 
 @router.button("vol.signup", member=True)
 async def signup(ctx: Context, msg: Incoming) -> Replies:
     t = ctx.t
-    task = await _task_here(ctx)
-    if task is None or task.status != "open":
-        return await _answer(ctx, t("This task is no longer open."))
+    task = await _task(ctx, open_only=True)
+    if isinstance(task, Reply):
+        return task
     if not ctx.roles:
         return await _answer(ctx, t("Only members of this compound can sign up. Send /join to join."))
     if task.starts_at <= ctx.now:
@@ -364,9 +381,9 @@ async def signup(ctx: Context, msg: Incoming) -> Replies:
 @router.button("vol.withdraw", member=True)
 async def withdraw(ctx: Context, msg: Incoming) -> Replies:
     t = ctx.t
-    task = await _task_here(ctx)
-    if task is None:
-        return await _answer(ctx, t("This task is no longer open."))
+    task = await _task(ctx)
+    if isinstance(task, Reply):
+        return task
     existing = await store.signup_of(ctx.session, task.id or 0, ctx.person_id)
     if existing is None or not existing.active:
         return await _answer(ctx, t("You are not signed up for “{title}”.", title=task.title))
@@ -498,65 +515,48 @@ async def _sheet(ctx: BaseContext, t: Translator, task: VolunteerTask, compound:
     return Reply("\n".join(lines), buttons=tuple(buttons))
 
 
-async def _organised(ctx: Context) -> VolunteerTask | Reply:
-    """The task, if this person may keep its attendance (its organiser or a secretary) and may still."""
-    t = ctx.t
-    task = await _task_here(ctx)
-    if task is None:
-        return Reply(t("This task does not belong to your compound."), toast=t("Not allowed"))
-    if task.organiser_id != ctx.person_id and not ctx.has(Role.SECRETARY):
-        return Reply(t("Only the task's organiser or a secretary can keep its attendance."), toast=t("Not allowed"))
-    if task.starts_at > ctx.now:
-        return Reply(t("Attendance can be kept once the task has started."))
-    if ctx.now > task.ends_at + ledger.CORRECTION_WINDOW:
-        return Reply(t("Attendance can only be corrected within 7 days after the task."))
-    return task
-
-
 @router.button("vol.sheet", member=True, private=True)
 async def sheet(ctx: Context, msg: Incoming) -> Replies:
-    task = await _organised(ctx)
+    task = await _task(ctx, organised=True)
     if isinstance(task, Reply):
         return task
     return await _sheet(ctx, ctx.t, task, ctx.compound)
 
 
-async def _signup_of_task(ctx: Context, task: VolunteerTask) -> TaskSignup | None:
+async def _correct_sheet(ctx: Context, change: Callable[[VolunteerTask, TaskSignup], None]) -> Replies:
+    """One correction on the attendance sheet (the pressed volunteer's row, if still signed up), then the sheet."""
+    task = await _task(ctx, organised=True)
+    if isinstance(task, Reply):
+        return task
     row = await ctx.session.get(TaskSignup, int(ctx.args.get("signup", 0)))
-    return row if row is not None and row.task_id == task.id and row.active else None
+    if row is not None and row.task_id == task.id and row.active:
+        change(task, row)
+        ctx.session.add(row)
+        await ctx.session.flush()
+    return await _sheet(ctx, ctx.t, task, ctx.compound)
 
 
 @router.button("vol.att_toggle", member=True, private=True)
 async def attendance_toggle(ctx: Context, msg: Incoming) -> Replies:
-    task = await _organised(ctx)
-    if isinstance(task, Reply):
-        return task
-    row = await _signup_of_task(ctx, task)
-    if row is not None:
+    def toggle(task: VolunteerTask, row: TaskSignup) -> None:
         row.attended = not row.attended
-        ctx.session.add(row)
-        await ctx.session.flush()
-    return await _sheet(ctx, ctx.t, task, ctx.compound)
+
+    return await _correct_sheet(ctx, toggle)
 
 
 @router.button("vol.att_hours", member=True, private=True)
 async def attendance_hours(ctx: Context, msg: Incoming) -> Replies:
-    task = await _organised(ctx)
-    if isinstance(task, Reply):
-        return task
-    row = await _signup_of_task(ctx, task)
-    if row is not None:
+    def add_hours(task: VolunteerTask, row: TaskSignup) -> None:
         current = row.hours if row.hours is not None else store.planned_hours(task)
         row.hours = min(max(current + Decimal(str(ctx.args.get("delta", "0"))), store.HOURS_STEP), store.MAX_HOURS)
-        ctx.session.add(row)
-        await ctx.session.flush()
-    return await _sheet(ctx, ctx.t, task, ctx.compound)
+
+    return await _correct_sheet(ctx, add_hours)
 
 
 @router.button("vol.att_confirm", member=True, private=True)
 async def attendance_confirm(ctx: Context, msg: Incoming) -> Replies:
     t = ctx.t
-    task = await _organised(ctx)
+    task = await _task(ctx, organised=True)
     if isinstance(task, Reply):
         return task
     version = int(ctx.args.get("version", 0))

@@ -54,9 +54,52 @@ class Disclosure(SQLModel, table=True):
     author_id: int = Field(foreign_key="person.id")
     kind: str = Field(max_length=16)
     text: str = Field(max_length=DISCLOSURE_TEXT_MAX)
+    # A photo is fetched from the platform by `media_file_id` when shown; a document (XLSX, PDF) is kept in
+    # the outbox's `Media` table (`media_id`), since platforms' file ids expire (WeCom's after 3 days).
     media_platform: str = Field(default="", max_length=16)
     media_file_id: str = Field(default="", max_length=256)
+    media_kind: str = Field(default="image", max_length=16, sa_column_kwargs={"server_default": "image"})
+    # The id of a `storage.outbox.Media` row (no foreign key: that table is in another migration branch).
+    media_id: int | None = None
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+
+
+# What a disclosure may carry as a file: the statement as a spreadsheet, a PDF or a Word document, or a
+# picture sent as a file. Told apart by their first bytes (WeCom gives no name or type before the download).
+DOCUMENT_MAX_BYTES = 20 * 1024 * 1024  # what a Telegram bot may download
+DOCUMENT_KINDS = {
+    ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    ".xls": "application/vnd.ms-excel",
+    ".doc": "application/msword",
+    ".pdf": "application/pdf",
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+}
+ALLOWED_DOCUMENTS = "XLSX, XLS, PDF, DOCX, DOC, JPG, PNG"
+
+
+def document_type(data: bytes, name: str = "") -> tuple[str, str] | None:
+    """(mime, file name) of an acceptable disclosure file, or None. The bytes decide the family (a renamed
+    .exe is no spreadsheet); the name, when there is one, picks within it (a zip is XLSX or DOCX)."""
+    ending = name[name.rfind("."):].lower() if "." in name else ""
+    stem = name[: len(name) - len(ending)] if ending else (name or "attachment")
+    if data.startswith(b"%PDF-"):
+        family = [".pdf"]
+    elif data.startswith(b"PK\x03\x04"):
+        family = [".xlsx", ".docx"]
+    elif data.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):  # the old Office format
+        family = [".xls", ".doc"]
+    elif data.startswith(b"\x89PNG"):
+        family = [".png"]
+    elif data.startswith(b"\xff\xd8\xff"):
+        family = [".jpg"]
+    else:
+        return None
+    if ending == ".jpeg":
+        ending = ".jpg"
+    chosen = ending if ending in family else family[0]
+    return DOCUMENT_KINDS[chosen], stem + chosen
 
 
 def image_mime(data: bytes) -> tuple[str, str]:

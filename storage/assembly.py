@@ -7,14 +7,16 @@ from __future__ import annotations
 import io
 import json
 import math
+import operator
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from fractions import Fraction
+from itertools import compress, repeat
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -122,11 +124,14 @@ class BallotHistory(SQLModel, table=True):
 @dataclass(frozen=True, slots=True)
 class TallyRoom:
     room_id: int
+    # The exclusive area, exact: in m², or in 1/`area_unit` m² when that is given. The loader passes the
+    # registered area (two decimals) as integer hundredths with area_unit=100: summed as they are.
     area: Decimal | Fraction | int
     # Who owns the room (person ids or roster names); empty when nobody is known: the room counts as one owner.
     owners: frozenset[Any] = frozenset()
     # Not sold or not delivered: every such room belongs to the developer, who counts as one owner.
     unsold: bool = False
+    area_unit: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,15 +222,21 @@ def _share(part: Fraction, whole: Fraction) -> Fraction:
 
 
 def _scaled_areas(rooms: Sequence[TallyRoom]) -> tuple[dict[int, int], int]:
-    """Areas as integers over one common denominator: sums stay exact and fast (10,000 rooms), and become
-    fractions only at the end."""
-    # Registered areas have two decimals: hundredths are the common case, checked exactly.
-    hundredths = {r.room_id: int(r.area * 100) for r in rooms}
-    if all(hundredths[r.room_id] == r.area * 100 for r in rooms):
-        return hundredths, 100
-    ratios = [(r.room_id, *r.area.as_integer_ratio()) for r in rooms]
-    denominator = math.lcm(1, *(d for _, _, d in ratios))
-    return {room_id: n * (denominator // d) for room_id, n, d in ratios}, denominator
+    """Areas as integers over one common denominator (hundredths for registered areas): sums stay exact and
+    fast, and become fractions only at the end. `as_integer_ratio` is exact for Decimal, Fraction and int."""
+    if not rooms:
+        return {}, 1
+    ids = [r.room_id for r in rooms]
+    areas = [r.area for r in rooms]
+    area_units = {r.area_unit for r in rooms}
+    if len(area_units) == 1 and set(map(type, areas)) == {int}:
+        whole = cast(list[int], areas)  # every one an int: checked just above
+        return dict(zip(ids, whole, strict=True)), area_units.pop()  # the loader's integer hundredths
+    ratios = [(n, d * r.area_unit) for r in rooms for n, d in (r.area.as_integer_ratio(),)]
+    numerators, denominators = zip(*ratios, strict=True)
+    denominator = math.lcm(*set(denominators))
+    scaled = map(operator.mul, numerators, map(operator.floordiv, repeat(denominator), denominators))
+    return dict(zip(ids, scaled, strict=True)), denominator
 
 
 @dataclass
@@ -236,40 +247,45 @@ class _Owners:
     count: int = 0
     # Units of more than one room: only their heads need the per-owner rule (`_owner_choice`).
     shared: set[int] = field(default_factory=set)
+    # The rooms of those units; every other room is a unit of its own, counted without the rule.
+    shared_rooms: set[int] = field(default_factory=set)
+
+
+_DEVELOPER = (object(),)  # the one owner of every unsold room
 
 
 def owner_units(rooms: Sequence[TallyRoom]) -> _Owners:
     """SPC interpretation Art. 9: one exclusive part counts as one owner, but one buyer of several parts and
     the developer's unsold or undelivered parts each count as one. Co-owners of a room share its one count;
-    rooms linked through any common owner form one counting unit (a union-find over owners)."""
-    parent = list(range(len(rooms)))
+    rooms linked through any common owner form one counting unit (a union-find over owners). Only rooms that
+    share an owner with an earlier room are linked, so the union-find touches the few, not the 10,000."""
+    pairs = [(key, index) for index, room in enumerate(rooms)
+             for key in (_DEVELOPER if room.unsold else room.owners)]
+    first_room_of = dict(reversed(pairs))  # each owner's first room: the earliest index is written last
+    links = [(index, first_room_of[key]) for key, index in pairs if first_room_of[key] != index]
+    parent: dict[int, int] = {}  # non-roots only
 
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
+    def find(index: int) -> int:
+        root = index
+        while root in parent:
+            root = parent[root]
+        while index != root:
+            parent[index], index = root, parent[index]
+        return root
 
-    first_room_of: dict[Any, int] = {}
-    developer = object()
-    for index, room in enumerate(rooms):
-        keys: Iterable[Any] = (developer,) if room.unsold else room.owners
-        for key in keys:
-            other = first_room_of.setdefault(key, index)
-            if other != index:
-                a, b = find(index), find(other)
-                if a != b:
-                    parent[a] = b
-    result = _Owners()
-    roots: dict[int, int] = {}
-    for index, room in enumerate(rooms):
-        root = find(index)
-        if root in roots:
-            result.shared.add(roots[root])
-        else:
-            roots[root] = len(roots)
-        result.unit_of[room.room_id] = roots[root]
-    result.count = len(roots)
+    merged = 0
+    for a, b in links:
+        root_a, root_b = find(a), find(b)
+        if root_a != root_b:
+            parent[root_a] = root_b
+            merged += 1
+    # A unit is named by the index of one of its rooms: a lone room by its own.
+    result = _Owners(unit_of={room.room_id: index for index, room in enumerate(rooms)}, count=len(rooms) - merged)
+    for index in {i for link in links for i in link}:
+        root, room_id = find(index), rooms[index].room_id
+        result.unit_of[room_id] = root
+        result.shared.add(root)
+        result.shared_rooms.add(room_id)
     return result
 
 
@@ -277,11 +293,12 @@ def turnout(rooms: Sequence[TallyRoom], ballots: Iterable[TallyBallot]) -> Turno
     """Who has taken part at all (any ballot), for the running turnout shown while voting is open."""
     units = owner_units(rooms)
     area_of, denominator = _scaled_areas(rooms)
-    voted = {b.room_id for b in ballots if b.room_id in area_of}
-    total_area = Fraction(sum(area_of.values()), denominator)
-    part_area = Fraction(sum(area_of[r] for r in voted), denominator)
-    part_owners = len({units.unit_of[r] for r in voted})
-    return Turnout(Count(total_area, units.count), Count(part_area, part_owners))
+    voted = area_of.keys() & {b.room_id for b in ballots}
+    part_area = Fraction(sum(map(area_of.__getitem__, voted)), denominator)
+    # Lone rooms are one owner each; rooms of one owner count once.
+    in_shared = voted & units.shared_rooms
+    part_owners = len(voted) - len(in_shared) + len({units.unit_of[r] for r in in_shared})
+    return Turnout(Count(Fraction(sum(area_of.values()), denominator), units.count), Count(part_area, part_owners))
 
 
 def _owner_choice(area_by_choice: Mapping[str, int]) -> str:
@@ -311,43 +328,67 @@ def _passes(kind: str, yes: Count, part: Count) -> list[tuple[str, Fraction, Fra
     return reasons
 
 
+# A shared-unit room's ballot: (area, unit, choices).
+_SharedEntry = tuple[int, int, Mapping[Any, Any]]
+
+
 def tally(rooms: Sequence[TallyRoom], motions: Sequence[TallyMotion], ballots: Iterable[TallyBallot]) -> list[MotionResult]:
     """The result of every motion. A room takes part in a motion when its ballot answers it; the area is each
-    room's own, the heads are counting units (see `owner_units`, `_owner_choice`)."""
+    room's own, the heads are counting units (see `owner_units`, `_owner_choice`). Exact throughout: areas
+    are summed as integers over one denominator, shares compared as fractions."""
     units = owner_units(rooms)
     area_of, denominator = _scaled_areas(rooms)
     total = Count(Fraction(sum(area_of.values()), denominator), units.count)
-    by_room: dict[int, TallyBallot] = {}
-    for ballot in ballots:
-        if ballot.room_id in area_of:
-            by_room[ballot.room_id] = ballot  # one per room; the storage enforces it, the last one wins here
-    entries = [(area_of[room_id], units.unit_of[room_id], ballot.choices) for room_id, ballot in by_room.items()]
+    # One ballot per room: the storage enforces it, the last one wins here; ballots of unknown rooms are ignored.
+    by_room = {b.room_id: b.choices for b in ballots}
+    if not by_room.keys() <= area_of.keys():
+        for stray in by_room.keys() - area_of.keys():
+            del by_room[stray]
+    # Most rooms are a counting unit of their own: their heads and areas are counted in bulk (C loops over
+    # columns); the rooms of owners with several rooms go through the per-owner rule one by one.
+    shared_rooms = units.shared_rooms
+    lone = [r for r in by_room if r not in shared_rooms]
+    lone_areas = list(map(area_of.__getitem__, lone))
+    lone_choices = list(map(by_room.__getitem__, lone))
+    shared = [(area_of[r], units.unit_of[r], by_room[r]) for r in by_room if r in shared_rooms]
     results: list[MotionResult] = []
     for motion in motions:
+        answers = list(map(operator.methodcaller("get", motion.choice_key), lone_choices))
         if motion.kind == ELECTION:
-            results.append(_tally_election(motion, entries, units.shared, denominator, total))
-            continue
-        motion_id = motion.choice_key
-        per_unit: dict[int, dict[str, int]] = {}  # owner of several rooms -> choice -> area
-        sums = {c: 0 for c in CHOICES}
-        heads = {c: 0 for c in CHOICES}
-        shared = units.shared
-        for area, unit, choices in entries:
-            choice = choices.get(motion_id)
-            if choice.__class__ is not str or choice not in sums:
-                continue
-            sums[choice] += area
-            if unit in shared:
-                unit_choices = per_unit.setdefault(unit, {})
-                unit_choices[choice] = unit_choices.get(choice, 0) + area
-            else:
-                heads[choice] += 1
-        for unit_choices in per_unit.values():
-            heads[_owner_choice(unit_choices)] += 1
-        part = Count(Fraction(sum(sums.values()), denominator), sum(heads.values()))
-        yes, no, abstain = (Count(Fraction(sums[c], denominator), heads[c]) for c in (YES, NO, ABSTAIN))
-        results.append(_result(motion, total, part, yes, no, abstain))
+            results.append(_tally_election(motion, lone_areas, answers, shared, denominator, total))
+        else:
+            results.append(_tally_motion(motion, lone_areas, answers, shared, denominator, total))
     return results
+
+
+def _tally_motion(motion: TallyMotion, lone_areas: Sequence[int], answers: list[Any], shared: Sequence[_SharedEntry],
+                  denominator: int, total: Count) -> MotionResult:
+    """A yes / no / abstain motion: `answers` are the lone rooms' choices, in the order of `lone_areas`."""
+    sums: dict[str, int] = {}
+    heads: dict[str, int] = {}
+    for option in CHOICES:
+        heads[option] = answers.count(option)
+        sums[option] = sum(compress(lone_areas, map(operator.eq, answers, repeat(option))))
+    key = motion.choice_key
+    per_unit: dict[int, dict[str, int]] = {}  # owner of several rooms -> choice -> area
+    for area, unit, choices in shared:
+        choice = choices.get(key)
+        if choice.__class__ is not str or choice not in sums:
+            continue
+        sums[choice] += area
+        unit_choices = per_unit.get(unit)
+        if unit_choices is None:
+            per_unit[unit] = {choice: area}
+        else:
+            unit_choices[choice] = unit_choices.get(choice, 0) + area
+    for unit_choices in per_unit.values():
+        if len(unit_choices) == 1:  # the common case: all the owner's rooms answered alike
+            heads[next(iter(unit_choices))] += 1
+        else:
+            heads[_owner_choice(unit_choices)] += 1
+    part = Count(Fraction(sum(sums.values()), denominator), sum(heads.values()))
+    yes, no, abstain = (Count(Fraction(sums[c], denominator), heads[c]) for c in (YES, NO, ABSTAIN))
+    return _result(motion, total, part, yes, no, abstain)
 
 
 def _quorum(total: Count, part: Count) -> list[tuple[str, Fraction, Fraction]]:
@@ -375,8 +416,19 @@ def _result(motion: TallyMotion, total: Count, part: Count, yes: Count, no: Coun
                         not reasons, tuple(reasons), candidates)
 
 
-def _tally_election(motion: TallyMotion, entries: Sequence[tuple[int, int, Mapping[int, Any]]], shared: set[int],
-                    denominator: int, total: Count) -> MotionResult:
+# What an election answer may be: the candidates' indexes (a JSON list when stored). Anything else, e.g. a
+# yes/no answer or a damaged value, is no answer to the election and must not stop the close.
+_APPROVALS = (list, tuple, set, frozenset)
+
+
+def _valid_picks(approved: Iterable[Any], candidates: int, seats: int) -> set[int]:
+    picks = {int(i) for i in approved if 0 <= int(i) < candidates}
+    # An over-filled ballot approves nobody, as a spoilt paper ballot would.
+    return picks if len(picks) <= seats else set()
+
+
+def _tally_election(motion: TallyMotion, lone_areas: Sequence[int], answers: list[Any],
+                    shared: Sequence[_SharedEntry], denominator: int, total: Count) -> MotionResult:
     """Each owner approves up to `seats` candidates; a candidate passes with the ordinary rule (more than half
     of the participating area and owners approving), and the seats go to the passing candidates with the
     most approving area, then the most approving owners, then the order on the ballot. An owner of several
@@ -384,26 +436,42 @@ def _tally_election(motion: TallyMotion, entries: Sequence[tuple[int, int, Mappi
     n, key = motion.candidates, motion.choice_key
     approve_area, approve_heads = [0] * n, [0] * n
     part_area = part_heads = 0
-    per_unit: dict[int, tuple[list[int], list[int]]] = {}  # owner of several rooms -> ([voting area], [for area])
-    for area, unit, choices in entries:
-        approved = choices.get(key)
-        if approved is None or isinstance(approved, str):
+    # Lone rooms: thousands of ballots but few distinct approvals, so each approval is checked and counted once.
+    groups: dict[tuple[Any, ...], list[int]] = {}  # approval -> [area, rooms]
+    for area, approved in zip(lone_areas, answers, strict=True):
+        if not isinstance(approved, _APPROVALS):
             continue
-        picks = {int(i) for i in approved if 0 <= int(i) < n}
-        if len(picks) > motion.seats:
-            picks = set()  # an over-filled ballot approves nobody, as a spoilt paper ballot would
+        group = groups.get(approval := tuple(approved))
+        if group is None:
+            groups[approval] = [area, 1]
+        else:
+            group[0] += area
+            group[1] += 1
+    picks_of: dict[tuple[Any, ...], set[int]] = {}
+    for approval, (area, rooms) in groups.items():
         part_area += area
+        part_heads += rooms
+        picks_of[approval] = _valid_picks(approval, n, motion.seats)
+        for index in picks_of[approval]:
+            approve_area[index] += area
+            approve_heads[index] += rooms
+    per_unit: dict[int, tuple[list[int], list[int]]] = {}  # owner of several rooms -> ([voting area], [for area])
+    for area, unit, choices in shared:
+        approved = choices.get(key)
+        if not isinstance(approved, _APPROVALS):
+            continue
+        picks = picks_of.get(approval := tuple(approved))
+        if picks is None:
+            picks = picks_of[approval] = _valid_picks(approval, n, motion.seats)
+        part_area += area
+        unit_areas = per_unit.get(unit)
+        if unit_areas is None:
+            unit_areas = per_unit[unit] = ([0], [0] * n)
+        voting, for_area = unit_areas
+        voting[0] += area
         for index in picks:
             approve_area[index] += area
-        if unit in shared:
-            voting, for_area = per_unit.setdefault(unit, ([0], [0] * n))
-            voting[0] += area
-            for index in picks:
-                for_area[index] += area
-        else:
-            part_heads += 1
-            for index in picks:
-                approve_heads[index] += 1
+            for_area[index] += area
     for voting, for_area in per_unit.values():
         part_heads += 1
         for index, approving in enumerate(for_area):
@@ -463,11 +531,12 @@ async def tally_rooms(session: AsyncSession, compound_id: int) -> list[TallyRoom
         "AND status = 'approved' AND room_id IS NOT NULL"), {"c": compound_id})
     for room_id, person_id in rows.all():
         owners.setdefault(room_id, set()).add(person_id)
-    # Areas are registered to the hundredth of a m² (Numeric(12, 2)): read them as exact hundredths.
+    # Areas are registered to the hundredth of a m² (Numeric(12, 2)): read them as exact integer hundredths.
     rooms = await conn.execute(sa.text(
         "SELECT id, CAST(ROUND(area * 100) AS INTEGER), unsold FROM room WHERE compound_id = :c"), {"c": compound_id})
-    return [TallyRoom(room_id, Decimal(hundredths).scaleb(-2), frozenset(owners.get(room_id, ())), bool(unsold))
-            for room_id, hundredths, unsold in rooms.all()]
+    none: frozenset[Any] = frozenset()
+    return [TallyRoom(room_id, hundredths, frozenset(owners[room_id]) if room_id in owners else none, bool(unsold),
+                      area_unit=100) for room_id, hundredths, unsold in rooms.all()]
 
 
 def tally_motions(motions: Iterable[Motion]) -> list[TallyMotion]:

@@ -202,7 +202,13 @@ def satisfaction_rate(ratings: list[int]) -> float | None:
 
 class Case(SQLModel, table=True):
     __tablename__ = "complaint_case"
-    __table_args__ = (sa.UniqueConstraint("compound_id", "number"),)
+    __table_args__ = (
+        sa.UniqueConstraint("compound_id", "number"),
+        # The monthly reports' range scans, read from the index alone (storage/reports.py).
+        sa.Index("ix_complaint_case_month_opened", "opened_at", "compound_id", "category", "level", "overdue_count"),
+        sa.Index("ix_complaint_case_month_resolved", "resolved_at", "compound_id", "opened_at"),
+        sa.Index("ix_complaint_case_month_closed", "closed_at", "compound_id", "rating"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     compound_id: int = Field(foreign_key="compound.id", index=True)
     number: str = Field(max_length=32, index=True)

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import AsyncIterator
+import os
+import sqlite3
+import weakref
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+import aiosqlite
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
@@ -54,29 +59,131 @@ def utcnow() -> datetime:
 
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     if url.startswith("sqlite"):
-        connect_args = {"timeout": 15}
-        engine = create_async_engine(url, connect_args=connect_args, **kwargs)
+        engine = create_async_engine(url, async_creator=_sqlite_creator(url), **kwargs)
         _configure_sqlite(engine)
         return engine
     return create_async_engine(url, pool_pre_ping=True, **kwargs)
 
 
+# ---- SQLite on the event loop's thread ---------------------------------------------------------------------
+#
+# aiosqlite runs every call in a thread of its own: about 80 thread hand-offs per message, which cost more
+# than the queries themselves (an indexed SQLite query takes microseconds). SQLite is the embedded,
+# one-process database here, so its calls run directly on the loop's thread instead, and the single-writer
+# rule is kept by an asyncio lock per database file: a transaction waits for the lock without blocking the
+# loop, where SQLite's own busy wait would block it. Another process holding the file (a `linli` command
+# next to the bot) is still met by SQLite's busy timeout.
+
+_writer_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]] = (
+    weakref.WeakKeyDictionary()
+)
+SQLITE_BUSY_SECONDS = 15.0
+
+
+def _writer_lock(path: str) -> asyncio.Lock:
+    loop = asyncio.get_running_loop()
+    locks = _writer_locks.setdefault(loop, {})
+    return locks.setdefault(path, asyncio.Lock())
+
+
+class _InlineQueue:
+    """Stands in for aiosqlite's queue to its thread: SQLAlchemy's adapter posts to it directly."""
+
+    def put_nowait(self, item: tuple[asyncio.Future[Any], Callable[[], Any]]) -> None:
+        future, function = item
+        try:
+            future.set_result(function())
+        except Exception as error:
+            future.set_exception(error)
+
+
+class InlineSQLite(aiosqlite.Connection):
+    """aiosqlite's connection with its calls made on the loop's thread, one writer per file at a time."""
+
+    def __init__(self, connector: Callable[[], sqlite3.Connection], path: str) -> None:
+        super().__init__(connector, iter_chunk_size=64)
+        self._tx = _InlineQueue()  # type: ignore[assignment]
+        self._path = path
+        self._lock: asyncio.Lock | None = None
+
+    def __await__(self) -> Any:
+        return self._connect().__await__()
+
+    async def _connect(self) -> InlineSQLite:
+        if self._connection is None:
+            self._connection = self._connector()
+        return self
+
+    async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if not self._running or self._connection is None:
+            raise ValueError("Connection closed")
+        begins = bool(args) and isinstance(args[0], str) and args[0].startswith("BEGIN")
+        if begins and self._lock is None:
+            lock = _writer_lock(self._path)
+            try:
+                await asyncio.wait_for(lock.acquire(), SQLITE_BUSY_SECONDS)
+            except TimeoutError:
+                raise sqlite3.OperationalError("database is locked") from None
+            self._lock = lock
+        try:
+            return fn(*args, **kwargs)
+        except BaseException:
+            if begins:
+                self._release()
+            raise
+
+    def _release(self) -> None:
+        if self._lock is not None and (self._connection is None or not self._connection.in_transaction):
+            self._lock.release()
+            self._lock = None
+
+    async def commit(self) -> None:
+        try:
+            await super().commit()
+        finally:
+            self._release()
+
+    async def rollback(self) -> None:
+        try:
+            await super().rollback()
+        finally:
+            self._release()
+
+    async def close(self) -> None:
+        connection, self._connection = self._connection, None
+        self._running = False
+        if connection is not None:
+            connection.close()
+        self._release()
+
+    def stop(self) -> None:
+        connection, self._connection = self._connection, None
+        self._running = False
+        if connection is not None:
+            connection.close()
+        # Called from __del__, possibly with no running loop: the lock is dropped with the connection.
+        self._lock = None
+
+
+def _sqlite_creator(url: str) -> Callable[[], InlineSQLite]:
+    database = sa.engine.make_url(url).database or ":memory:"
+    path = database if database == ":memory:" else os.path.abspath(database)
+
+    def connector() -> sqlite3.Connection:
+        connection = sqlite3.connect(path, timeout=SQLITE_BUSY_SECONDS, isolation_level=None,
+                                     check_same_thread=False)
+        # Without these, concurrent writers silently lose updates (SQLAlchemy's SQLite dialect docs,
+        # "Transactions with SQLite and the sqlite3 driver"); WAL lets readers in other processes go on.
+        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON",
+                       f"busy_timeout={int(SQLITE_BUSY_SECONDS * 1000)}"):
+            connection.execute(f"PRAGMA {pragma}")
+        return connection
+
+    return lambda: InlineSQLite(connector, path)
+
+
 def _configure_sqlite(engine: AsyncEngine) -> None:
-    # Without these, concurrent async writers silently lose updates (SQLAlchemy's SQLite dialect docs,
-    # "Transactions with SQLite and the sqlite3 driver").
-    sync_engine = engine.sync_engine
-
-    @event.listens_for(sync_engine, "connect")
-    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-        dbapi_conn.isolation_level = None
-        cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA synchronous=NORMAL")
-        cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA busy_timeout=15000")
-        cur.close()
-
-    @event.listens_for(sync_engine, "begin")
+    @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 

@@ -284,6 +284,28 @@ async def upcoming(session: AsyncSession, compound_id: int, now: datetime, limit
     return list(result.all())
 
 
+async def next_of_kinds(session: AsyncSession, compound_id: int, kinds: tuple[str, ...], now: datetime
+                        ) -> Meeting | None:
+    """The next scheduled meeting of one of these kinds (e.g. 集中说事日 / 周末议事日), for an agenda item."""
+    result = await session.exec(
+        select(Meeting)
+        .where(Meeting.compound_id == compound_id, Meeting.status == SCHEDULED, col(Meeting.kind).in_(kinds),
+               col(Meeting.starts_at) > now)
+        .order_by(col(Meeting.starts_at))
+        .limit(1)
+    )
+    return result.first()
+
+
+def add_agenda_item(meeting: Meeting, item: str) -> bool:
+    """Append a line to the agenda; False when it would not fit (AGENDA_MAX)."""
+    agenda = f"{meeting.agenda}\n{item}" if meeting.agenda.strip() else item
+    if len(agenda) > AGENDA_MAX:
+        return False
+    meeting.agenda = agenda
+    return True
+
+
 async def recent_of_organiser(session: AsyncSession, compound_id: int, person_id: int, now: datetime,
                               limit: int = 5) -> list[Meeting]:
     """Meetings the person organised that have begun in the last 30 days: minutes can be posted for them."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from pathlib import Path
 
@@ -39,6 +40,32 @@ def _in_thread(target: object) -> None:
 
 def upgrade(url: str, revision: str = "heads") -> None:
     _in_thread(lambda: command.upgrade(alembic_config(url), revision))
+
+
+def is_current(url: str) -> bool:
+    """Whether the database has every migration applied (commands check this before they start)."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+    from sqlalchemy import pool
+    from sqlalchemy.engine import Connection
+
+    from storage.db import make_engine
+
+    heads: list[set[str]] = []
+
+    def current(connection: Connection) -> set[str]:
+        return set(MigrationContext.configure(connection).get_current_heads())
+
+    async def read() -> None:
+        engine = make_engine(url, poolclass=pool.NullPool)
+        try:
+            async with engine.connect() as connection:
+                heads.append(await connection.run_sync(current))
+        finally:
+            await engine.dispose()
+
+    _in_thread(lambda: asyncio.run(read()))
+    return heads[0] == set(ScriptDirectory.from_config(alembic_config(url)).get_heads())
 
 
 def downgrade(url: str, revision: str) -> None:

@@ -30,6 +30,8 @@ class Need(SQLModel, table=True):
     status: str = Field(default="open", max_length=12, index=True)  # open | triaged | declined
     outcome: str | None = Field(default=None, max_length=12)
     outcome_note: str = Field(default="", max_length=500)
+    # What the triage created: "task:12", "case:XFL-2026-0003", "order:5" or "meeting:7".
+    outcome_ref: str = Field(default="", max_length=40)
     decided_by: int | None = Field(default=None, foreign_key="person.id")
     decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
@@ -43,6 +45,18 @@ class NeedSupport(SQLModel, table=True):
     need_id: int = Field(foreign_key="need.id", index=True)
     person_id: int = Field(foreign_key="person.id")
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+# A need's kind suggests the volunteers' skills and the complaint category it would be filed under.
+TASK_SKILLS = {"elderly": "care", "disability": "care", "childcare": "education", "facilities": "repair"}
+CASE_CATEGORY = {"facilities": "facility", "environment": "sanitation"}
+TITLE_LENGTH = 30
+
+
+def task_title(text: str) -> str:
+    """The volunteer task's title: the need's first line, shortened."""
+    first = text.strip().splitlines()[0].strip() if text.strip() else text
+    return first if len(first) <= TITLE_LENGTH else first[: TITLE_LENGTH - 1] + "…"
 
 
 def bigrams(text: str) -> set[str]:
@@ -94,6 +108,14 @@ async def support(session: AsyncSession, need: Need, person_id: int, now: dateti
     session.add(NeedSupport(need_id=need.id or 0, person_id=person_id, created_at=now))
     await session.flush()
     return True
+
+
+async def open_need(session: AsyncSession, need_id: int, compound_id: int) -> Need | None:
+    """The need if it is still open in this compound (checked again when a triage conversation ends)."""
+    need = await session.get(Need, need_id)
+    if need is None or need.compound_id != compound_id or need.status != "open":
+        return None
+    return need
 
 
 async def supporters_of(session: AsyncSession, need_id: int) -> list[int]:

@@ -30,6 +30,8 @@ WAITING_CONFIRM = "waiting_confirm"
 FINAL_STATES = (DELIVERED, FAILED, CANCELLED, EXPIRED)
 # The pace row of a whole platform (a global 429 pauses everything sent there).
 PLATFORM_WIDE = "*"
+# The row whose `next_at` is the platform's next free send slot (its overall rate, shared by all processes).
+RATE_SLOTS = "*rate"
 
 
 class Media(SQLModel, table=True):
@@ -328,6 +330,35 @@ async def hold(session: AsyncSession, platform: str, chat_id: str, until: float)
     elif row.next_at < until:
         row.next_at = until
         session.add(row)
+
+
+async def lease_slots(session: AsyncSession, platform: str, count: int, interval: float, earliest: float) -> float:
+    """Take the platform's next `count` send slots, `interval` seconds apart and none before `earliest`;
+    returns the first. One atomic UPDATE of one row (`RETURNING` on SQLite and PostgreSQL; a row lock on
+    PostgreSQL, the single writer on SQLite), so processes leasing at once get disjoint runs of slots and
+    the platform's overall rate holds however many processes send."""
+    span = count * interval
+    dialect = session.get_bind().dialect.name
+    if dialect in ("sqlite", "postgresql"):
+        insert = sqlite.insert if dialect == "sqlite" else postgresql.insert
+        await session.exec(insert(OutboxPace).values(platform=platform, chat_id=RATE_SLOTS, next_at=0.0)
+                           .on_conflict_do_nothing(index_elements=["platform", "chat_id"]))
+        start = sa.case((col(OutboxPace.next_at) > earliest, col(OutboxPace.next_at)), else_=earliest)
+        result = await session.exec(
+            update(OutboxPace)
+            .where(col(OutboxPace.platform) == platform, col(OutboxPace.chat_id) == RATE_SLOTS)
+            .values(next_at=start + span)
+            .returning(col(OutboxPace.next_at))
+        )
+        return float(result.scalar_one()) - span
+    row = await session.get(OutboxPace, (platform, RATE_SLOTS), with_for_update=True)
+    if row is None:
+        row = OutboxPace(platform=platform, chat_id=RATE_SLOTS, next_at=0.0)
+    first = max(row.next_at, earliest)
+    row.next_at = first + span
+    session.add(row)
+    await session.flush()
+    return first
 
 
 async def prune_pace(session: AsyncSession, now_real: float) -> int:

@@ -89,6 +89,13 @@ async def taken(session: AsyncSession, slot_id: int) -> int:
     return int(result.one())
 
 
+async def order_of(session: AsyncSession, slot_id: int, person_id: int) -> ServiceOrder | None:
+    """The person's order of a slot, whatever its state (one row per slot and person)."""
+    result = await session.exec(
+        select(ServiceOrder).where(ServiceOrder.slot_id == slot_id, ServiceOrder.person_id == person_id))
+    return result.first()
+
+
 async def lock_slot(session: AsyncSession, slot_id: int) -> ServiceSlot | None:
     """Read a slot so that its capacity check and the order insert are not interleaved by another process."""
     query = select(ServiceSlot).where(ServiceSlot.id == slot_id)

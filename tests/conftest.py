@@ -13,6 +13,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlmodel import select
 
 from bot.app import App, build_app
 from bot.core.clock import Clock
@@ -21,6 +22,7 @@ from bot.transports.console import Console
 from storage import migrate
 from storage.db import make_engine, make_sessionmaker, transaction
 from storage.demo import seed_demo
+from storage.people import Identity, Person, Role, RoleGrant
 
 # Monday 2026-11-23 09:00 in Shanghai: every test starts here.
 START = datetime(2026, 11, 23, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
@@ -116,3 +118,24 @@ async def app(settings: Settings) -> AsyncIterator[App]:
 @pytest.fixture
 def console(app: App) -> Console:
     return Console(app)
+
+
+async def add_console_person(app: App, name: str, compound_id: int = 1, *roles: Role) -> int:
+    """Someone the console speaks as with `console.as_(name)`, with these roles granted in the compound, written
+    straight to the database (no /join): an official or other staff who is not a resident. Returns the id."""
+    async with transaction(app.core.sessions) as session:
+        person = Person(name=name, current_compound_id=compound_id)
+        session.add(person)
+        await session.flush()
+        assert person.id is not None
+        session.add(Identity(person_id=person.id, platform="console", platform_user_id=name,
+                             private_chat_id=f"p:{name}"))
+        for role in roles:
+            session.add(RoleGrant(person_id=person.id, compound_id=compound_id, role=role))
+        return person.id
+
+
+async def person_ids(app: App) -> dict[str, int]:
+    """Everyone's id by name (the demo's people and those the test added)."""
+    async with app.core.sessions() as session:
+        return {p.name: p.id or 0 for p in (await session.exec(select(Person))).all()}

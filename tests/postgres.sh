@@ -2,6 +2,8 @@
 # Runs the test suite against a real PostgreSQL server: installs Debian's package when missing, starts a
 # throwaway cluster in a temporary directory on loopback, runs pytest against it, and stops it afterwards.
 # Fails loudly (never skips) when the server cannot be installed or started.
+# `tests/postgres.sh --run CMD ARGS...` runs CMD instead of pytest (benchmarks: bench/scale.py), with
+# LINLI_TEST_PG_ADMIN_URL pointing at the server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -52,7 +54,13 @@ trap cleanup EXIT
 echo ">>> PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}') on 127.0.0.1:$PORT; running the suite on it"
 export LINLI_TEST_PG_ADMIN_URL="postgresql+asyncpg://postgres@127.0.0.1:$PORT/postgres"
 set +e
-$PY -m pytest "$@"
+if [ "${1:-}" = "--run" ]; then
+    # `tests/postgres.sh --run CMD ARGS...`: any command (a benchmark) with the same throwaway server.
+    shift
+    "$@"
+else
+    $PY -m pytest "$@"
+fi
 rc=$?
 set -e
 if [ $rc -eq 5 ]; then echo "no tests were collected"; fi

@@ -97,3 +97,51 @@ async def test_disclosure_posted_kept_and_listed(console: Console) -> None:
     assert console.last.has_image
     await console.say("/disclose")
     assert "业委会" in console.last.text or "committee" in console.last.text
+
+
+async def start_disclosure(console: Console, text: str) -> None:
+    console.as_("孙委员")
+    await console.say("/disclose")
+    await console.press(1)  # income and spending
+    await console.say(text)
+
+
+async def test_disclosure_with_a_spreadsheet_is_posted_kept_and_sent_again(console: Console) -> None:
+    await start_disclosure(console, "2026年11月 维修基金收支明细见附件。")
+    assert "XLSX" in console.last.text
+    sheet = b"PK\x03\x04" + bytes(range(256)) * 4  # a zip's first bytes: an Office Open XML file
+    await console.document("2026年11月账目.xlsx", data=sheet)
+    posted = console.seen_by("孙委员", GROUP)[-1]
+    assert "维修基金" in posted.text and posted.has_document and not posted.has_image
+    assert console.transport.documents[-1] == ("2026年11月账目.xlsx", sheet)
+    console.as_("张三")
+    await console.say("/disclosures")
+    assert "维修基金" in console.last.text
+    await console.press(1)  # the attachment, privately, from the bot's own copy
+    assert console.last.has_document and "维修基金" in console.last.text
+    assert console.transport.documents[-1] == ("2026年11月账目.xlsx", sheet)
+
+
+async def test_disclosure_refuses_other_files_politely_and_keeps_the_draft(console: Console) -> None:
+    await start_disclosure(console, "2026年11月 公共收益 8,000 元。")
+    await console.document("readme.txt")
+    assert "readme.txt" in console.last.text and "XLSX" in console.last.text and console.last.labels
+    await console.document("账目.xlsx", data=b"MZ\x90\x00 not a spreadsheet")  # renamed program
+    assert "XLSX" in console.last.text
+    await console.document("大文件.pdf", size=25 * 1024 * 1024)
+    assert "20 MB" in console.last.text
+    assert not [s for s in console.seen_by("孙委员", GROUP) if "公共收益" in s.text]  # nothing published yet
+    await console.document("审计报告.pdf")  # still on the step, the text kept
+    posted = console.seen_by("孙委员", GROUP)[-1]
+    assert "8,000" in posted.text and posted.has_document
+    assert console.transport.documents[-1][0] == "审计报告.pdf"
+
+
+async def test_a_file_is_no_answer_where_text_is_expected(console: Console) -> None:
+    console.as_("孙委员")
+    await console.say("/disclose")
+    await console.press(1)
+    await console.document("账目.xlsx", caption="看附件")
+    assert "XLSX" not in console.last.text  # asked for the text again: a file's caption is no typed answer
+    await console.say("2026年11月 收入 1 元。")
+    assert "XLSX" in console.last.text

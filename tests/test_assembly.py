@@ -26,7 +26,8 @@ from storage.assembly import (
 from storage.assembly import motions_of as assembly_motions
 from storage.compounds import Building, Room, Unit
 from storage.db import transaction
-from storage.people import Membership, Person
+from storage.people import Membership
+from tests.conftest import person_ids
 
 GROUP = "幸福里业主群"
 CLOSES = "2026-11-24 21:00"
@@ -43,8 +44,8 @@ async def _at(console: Console, when: str) -> None:
 async def _own(app: App) -> None:
     """The demo's 36 rooms, most without an owner: 张三 owns the rest of 1栋, 李四 the rest of 2栋, 陈阿姨 3栋1单元,
     and 3栋2单元 is the developer's, unsold. Owners: 王书记, 李楼长, 孙委员, 张三, 李四, 陈阿姨 and the developer."""
+    people = await person_ids(app)
     async with transaction(app.core.sessions) as session:
-        people = {p.name: p.id or 0 for p in (await session.exec(select(Person))).all()}
         owned = {m.room_id for m in (await session.exec(select(Membership))).all() if m.relation == "owner"}
         rows = (await session.exec(select(Room, Building.name, Unit.name)
                                    .join(Building, col(Building.id) == Room.building_id)
@@ -216,8 +217,8 @@ async def test_cancel_with_reason_is_announced(console: Console, app: App) -> No
 
 
 async def test_co_owners_share_one_ballot_and_the_last_speaks(console: Console, app: App) -> None:
+    people = await person_ids(app)
     async with transaction(app.core.sessions) as session:
-        people = {p.name: p.id or 0 for p in (await session.exec(select(Person))).all()}
         room = (await session.exec(select(Membership).where(Membership.person_id == people["张三"]))).one()
         session.add(Membership(person_id=people["陈阿姨"], compound_id=room.compound_id, room_id=room.room_id,
                                relation="owner", status="approved"))

@@ -18,7 +18,8 @@ from storage import complaints as store
 from storage.complaints import TRANSITIONS, Case, CaseEvent, Event, State, next_state, rating_event
 from storage.compounds import compound_by_code
 from storage.db import make_sessionmaker, transaction
-from storage.people import Person, Role
+from storage.people import Role
+from tests.conftest import add_console_person
 
 
 async def file_case(console: Console, who: str, category: str, description: str, place: str = "我的楼栋",
@@ -88,20 +89,7 @@ async def test_resolved_at_level_one(console: Console) -> None:
 
 
 async def test_escalated_twice_by_deadlines_to_a_department(console: Console) -> None:
-    # An official joins and the secretary grants the role.
-    console.as_("刘官员")
-    await console.say("/join XFL2026")
-    await console.press("3栋")
-    await console.press("1单元")
-    await console.press("302")
-    await console.press("租户")
-    await console.press("跳过")
-    console.as_("王书记")
-    await console.press("通过")
-    async with transaction(make_sessionmaker(console.app.engine)) as session:
-        official = (await session.exec(select(Person).where(Person.name == "刘官员"))).one()
-    await console.say(f"/grant {official.id} official")
-    assert "刘官员" in console.last.text
+    official = await add_console_person(console.app, "刘官员", 1, Role.OFFICIAL)
 
     await configure(console, respond_hours=0.25)
     number = await file_case(console, "张三", "乱停车", "一辆白色轿车长期停在1栋门口，挡住了出入。")
@@ -116,7 +104,7 @@ async def test_escalated_twice_by_deadlines_to_a_department(console: Console) ->
     assert "上升" in console.last_for("张三").text
     await console.clock_to("+20m")
     [case] = await cases(console)
-    assert case.level == 3 and case.handler_id == official.id and case.overdue_count == 2
+    assert case.level == 3 and case.handler_id == official and case.overdue_count == 2
     assert number in console.last_for("刘官员").text
     console.as_("刘官员")
     await console.press("受理")

@@ -65,3 +65,15 @@ async def test_upgrade_matches_the_models_and_downgrade_removes_everything(tmp_p
             assert await conn.run_sync(_diff) == []
     finally:
         await engine.dispose()
+
+
+def test_commands_refuse_a_database_that_is_not_migrated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot import cli
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}"
+    monkeypatch.setenv("DATABASE_URL", url)
+    assert not migrate.is_current(url)
+    with pytest.raises(SystemExit, match="linli migrate"):
+        cli.main(["console", "--script", os.devnull])
+    migrate.upgrade(url)
+    assert migrate.is_current(url)

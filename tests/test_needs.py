@@ -6,7 +6,14 @@ from sqlmodel import select
 
 from bot.app import App
 from bot.transports.console import Console
-from storage.needs import Need, NeedSupport, similarity
+from storage.complaints import Case
+from storage.compounds import Compound
+from storage.meetings import AGENDA_MAX, Meeting, add_agenda_item, create_meeting
+from storage.needs import Need, NeedSupport, similarity, task_title
+from storage.people import Person
+from storage.services import ServiceOrder
+from storage.volunteering import TaskSignup, VolunteerTask
+from tests.conftest import START
 
 
 async def post_need(console: Console, person: str, text: str) -> None:
@@ -44,12 +51,44 @@ async def test_need_supported_by_three_then_triaged_into_a_task(console: Console
 
     console.as_("王书记")
     await console.press("转为志愿任务")
+    assert "在哪里进行" in console.last.text
+    await console.say("3栋1单元门口")
+    await console.say("明天")  # unreadable: asked again, the place is kept
+    assert "无法识别" in console.last.text or "看不懂" in console.last.text or "2026-11-28 09:00" in console.last.text
+    await console.say("2026-11-28 10:30")
+    await console.say("11:30")
+    await console.say("3")
+    assert "志愿任务 #1" in console.last.text
+    group = console.seen_by("group", "幸福里业主群")
+    assert any("3栋的独居老人" in m.text for m in group)
     for person in ("张三", "李四", "陈阿姨", "王五"):
-        assert "将发布为志愿服务任务" in console.last_for(person).text
+        told = console.last_for(person)
+        assert "志愿任务 #1" in told.text and "3栋1单元门口" in told.text
     async with app.core.sessions() as session:
         need = (await session.exec(select(Need))).one()
-        assert (need.status, need.outcome) == ("triaged", "task")
+        assert (need.status, need.outcome, need.outcome_ref) == ("triaged", "task", "task:1")
         assert len((await session.exec(select(NeedSupport))).all()) == 3
+        task = (await session.exec(select(VolunteerTask))).one()
+        organiser = await session.get(Person, task.organiser_id)
+        assert (task.wanted, task.skills, task.place) == (3, "care", "3栋1单元门口")
+        assert organiser is not None and organiser.name == "王书记"
+
+    # The supporters' message carries a Sign up button for the new task, and the task is a real one.
+    console.as_("李四")
+    await console.press("报名")
+    assert "已报名" in console.last.text
+    console.as_("陈阿姨")
+    await console.say("/tasks")
+    assert "3栋的独居老人" in console.last.text and "1/3" in console.last.text
+    async with app.core.sessions() as session:
+        assert len((await session.exec(select(TaskSignup))).all()) == 1
+
+    # Triaged needs leave the list, and a second press of a triage button is refused.
+    await console.say("/needs")
+    assert "送餐" not in console.last.text
+    console.as_("王书记")
+    await console.press("转为诉求工单")
+    assert "已经处理" in console.last.text
 
 
 async def test_bad_input_keeps_the_draft_and_decline_needs_a_reason(console: Console) -> None:
@@ -88,6 +127,101 @@ async def test_a_resident_cannot_triage(console: Console) -> None:
     token = triage.buttons[0][0].data
     shown = await console._send(button=token)
     assert "给别人" in shown[-1].text
+
+
+async def test_triaged_into_a_complaint_case_filed_for_the_poster(console: Console, app: App) -> None:
+    await post_need(console, "张三", "小区东门的路灯坏了一个月了晚上很黑")
+    await console.press("跳过")
+    console.as_("李四")
+    await console.say("/needs")
+    await console.press("附议 #1")
+    console.as_("王书记")
+    await console.press("转为诉求工单")
+    assert "XFL-2026-0001" in console.last.text
+    assert "XFL-2026-0001" in console.last_for("张三").text and "/case" in console.last_for("张三").text
+    assert "XFL-2026-0001" in console.last_for("李四").text
+    card = console.last_for("王书记")  # the handler (here the secretary) gets the case with its buttons
+    assert "XFL-2026-0001" in card.text and len(card.labels) >= 2
+    async with app.core.sessions() as session:
+        case = (await session.exec(select(Case))).one()
+        reporter = await session.get(Person, case.reporter_id)
+        assert reporter is not None and reporter.name == "张三"
+        assert (case.number, case.category, case.state) == ("XFL-2026-0001", "other", "open")
+        need = (await session.exec(select(Need))).one()
+        assert need.outcome_ref == "case:XFL-2026-0001"
+    # The poster follows it like a case of their own.
+    console.as_("张三")
+    await console.say("/case XFL-2026-0001")
+    assert "路灯" in console.last.text
+
+
+async def test_triaged_into_a_service_order_for_the_poster(console: Console, app: App) -> None:
+    await post_need(console, "陈阿姨", "家里的电视机坏了想请人上门修理")
+    await console.press("跳过")
+    console.as_("王书记")
+    await console.press("转为服务订单")
+    assert "/addservice" in console.last.text  # nothing offered yet: said plainly, the need stays open
+    await console.say("/addservice")
+    await console.say("家电维修")
+    await console.say("阳光维修队")
+    await console.say("2026-11-28 09:00 60 1\n2026-11-29 09:00 60 2")
+    request = next(m for m in reversed(console.seen_by("王书记", "private")) if "转为服务订单" in m.labels)
+    await console.press(request.labels.index("转为服务订单") + 1)
+    await console.press("家电维修 — 阳光维修队")
+    assert "11-28 09:00–10:00（余 1 个名额）" in console.last.labels
+    await console.say("随便")  # typed instead of pressed: asked again, the service is kept
+    assert "选择时间" in console.last.text
+    await console.press("11-28 09:00–10:00（余 1 个名额）")
+    assert "服务预约 #1" in console.last.text and "接单" in console.last.labels
+    assert "/myorders" in console.last_for("陈阿姨").text
+    console.as_("陈阿姨")
+    await console.say("/myorders")
+    assert "家电维修" in console.last.text
+    async with app.core.sessions() as session:
+        order = (await session.exec(select(ServiceOrder))).one()
+        poster = await session.get(Person, order.person_id)
+        assert poster is not None and poster.name == "陈阿姨" and order.status == "requested"
+        assert (await session.exec(select(Need))).one().outcome_ref == f"order:{order.id}"
+
+
+async def test_triaged_onto_the_next_talk_day_agenda(console: Console, app: App) -> None:
+    await post_need(console, "张三", "希望在小区里增设几个充电桩方便电动车")
+    await console.press("跳过")
+    console.as_("王书记")
+    await console.press("列入议事议程")
+    assert "没有" in console.last.text  # no meeting: said clearly, the need stays open
+    async with app.core.sessions() as session:
+        assert (await session.exec(select(Need))).one().status == "open"
+        compound = (await session.exec(select(Compound))).first()
+        assert compound is not None
+        organiser = (await session.exec(select(Person).where(Person.name == "王书记"))).one()
+        # A building meeting is not where residents' matters are talked over; the talk day after it is.
+        for kind, day in (("building", 25), ("talk_day", 27), ("weekend", 28)):
+            await create_meeting(session, compound, {
+                "kind": kind, "title": f"{kind} meeting", "place": "社区活动室", "agenda": "1. 楼道清理",
+                "starts_at": START.replace(day=day, hour=19), "organiser_id": organiser.id}, START)
+        await session.commit()
+    await console.press("列入议事议程")
+    assert "talk_day meeting" in console.last.text
+    assert "talk_day meeting" in console.last_for("张三").text
+    async with app.core.sessions() as session:
+        meeting = (await session.exec(select(Meeting).where(Meeting.kind == "talk_day"))).one()
+        assert meeting.agenda.startswith("1. 楼道清理\n") and "充电桩" in meeting.agenda
+        assert (await session.exec(select(Need))).one().outcome_ref == f"meeting:{meeting.id}"
+
+
+def test_an_agenda_item_is_appended_only_while_it_fits() -> None:
+    meeting = Meeting(compound_id=1, kind="talk_day", title="集中说事日", place="活动室", starts_at=START,
+                      organiser_id=1, agenda="1. 楼道清理")
+    assert add_agenda_item(meeting, "需求 #2：增设充电桩")
+    assert meeting.agenda == "1. 楼道清理\n需求 #2：增设充电桩"
+    assert not add_agenda_item(meeting, "x" * AGENDA_MAX)
+    assert meeting.agenda == "1. 楼道清理\n需求 #2：增设充电桩"  # unchanged when it would not fit
+
+
+def test_task_title_is_the_first_line_shortened() -> None:
+    assert task_title("楼道灯坏了\n晚上很黑") == "楼道灯坏了"
+    assert len(task_title("很" * 100)) == 30 and task_title("很" * 100).endswith("…")
 
 
 def test_similarity_finds_twins_in_chinese() -> None:

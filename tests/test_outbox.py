@@ -187,7 +187,7 @@ async def test_kill_between_send_and_mark_loses_nothing(live: App) -> None:
     await add_rows(live, ["a"], 2)
     task = asyncio.create_task(dying.run(asyncio.Event()))
     await fake.first_received.wait()
-    await stop_quietly(task)  # killed mid-send
+    await dying.kill(task)  # killed mid-send, as by SIGKILL
     assert (await states(live)) == Counter({store.SENDING: 1, store.PENDING: 1})
 
     fake.block = None
@@ -206,7 +206,7 @@ async def test_kill_without_platform_idempotency_at_most_duplicates_the_uncertai
     await add_rows(live, ["a"], 3)
     task = asyncio.create_task(dying.run(asyncio.Event()))
     await fake.first_received.wait()
-    await stop_quietly(task)
+    await dying.kill(task)
     fake.block = None
     live.core.clock.advance(timedelta(seconds=61))
     await run_until_settled(live, OutboxWorker(live.core, {PLATFORM: fake}, lease=timedelta(seconds=60)))
@@ -252,8 +252,83 @@ async def test_pacing_per_chat_and_overall(live: App) -> None:
     assert all(overall[i + 5] - overall[i] >= 0.095 for i in range(len(overall) - 5))
     async with live.core.sessions() as session:
         paced = (await session.exec(select(store.OutboxPace.chat_id))).all()
-    # Chats whose gap had not run out when the send was recorded are held in the database, for every process.
-    assert paced and set(paced) <= {"a", "b", "c", "d", "e"}
+    # Chats whose gap had not run out when the send was recorded are held in the database, for every process,
+    # and so is the platform's next free send slot.
+    assert {"a", "b", "c", "d", "e"} & set(paced) and set(paced) <= {"a", "b", "c", "d", "e", store.RATE_SLOTS}
+    assert store.RATE_SLOTS in paced
+
+
+async def test_a_stop_lets_the_send_under_way_finish_and_gives_back_the_rest(live: App) -> None:
+    """SIGTERM or a cancelled task: the send the platform already took is answered and recorded (no
+    duplicate later), rows not yet sent go back to pending at once, not after the lease."""
+    fake = FakePlatform(block=asyncio.Event(), limits=Limits(global_per_second=5))
+    worker = OutboxWorker(live.core, {PLATFORM: fake}, lease=timedelta(seconds=60), grace=5)
+    await add_rows(live, ["a", "b", "c", "d"], 1)
+    task = asyncio.create_task(worker.run(asyncio.Event()))
+    await fake.first_received.wait()  # one send is at the platform, three wait for their slots
+    task.cancel()
+    await asyncio.sleep(0.05)
+    assert not task.done()  # still waiting for the answer of the send under way
+    fake.block.set()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert (await states(live)) == Counter({store.DELIVERED: 1, store.PENDING: 3})
+    fake.block = None
+    await run_until_settled(live, OutboxWorker(live.core, {PLATFORM: fake}, lease=timedelta(seconds=60)))
+    assert sorted(chat for chat, _, _ in fake.received) == ["a", "b", "c", "d"]  # each once
+    assert (await states(live)) == Counter({store.DELIVERED: 4})
+
+
+async def test_a_stop_waits_no_longer_than_the_grace(live: App) -> None:
+    fake = FakePlatform(block=asyncio.Event())
+    worker = OutboxWorker(live.core, {PLATFORM: fake}, lease=timedelta(seconds=60), grace=0.2)
+    await add_rows(live, ["a"], 1)
+    task = asyncio.create_task(worker.run(asyncio.Event()))
+    await fake.first_received.wait()
+    started = time.monotonic()
+    await stop_quietly(task)
+    assert time.monotonic() - started < 2
+    assert (await states(live)) == Counter({store.SENDING: 1})  # uncertain: retried after the lease
+
+
+async def test_the_overall_rate_is_shared_by_workers_in_two_processes(live: App) -> None:
+    """Two apps with their own engines on one database stand for two processes; each would send 20/s on its
+    own, together they stay within the platform's 20/s in every one-second window."""
+    chats = [f"c{i}" for i in range(40)]
+    fake = FakePlatform(limits=Limits(global_per_second=20))
+    other = build_app(live.settings, clock=Clock(START))
+    try:
+        workers = [OutboxWorker(live.core, {PLATFORM: fake}, worker_id="one", batch=12),
+                   OutboxWorker(other.core, {PLATFORM: fake}, worker_id="two", batch=12)]
+        await add_rows(live, chats, 1)
+        await run_until_settled(live, *workers)
+    finally:
+        await other.close()
+    assert sorted(chat for chat, _, _ in fake.received) == sorted(chats)
+    arrivals = sorted(at for _, _, at in fake.received)
+    busiest = max(sum(1 for at in arrivals if start <= at < start + 1.0) for start in arrivals)
+    assert busiest <= 20
+    # Both took part, and together they used most of the budget (40 sends at 20/s: about 2 s).
+    async with live.core.sessions() as session:
+        senders = Counter((await session.exec(select(store.OutboxMessage.claimed_by))).all())
+    assert min(senders.get("one", 0), senders.get("two", 0)) >= 5
+    assert arrivals[-1] - arrivals[0] < 3.5
+
+
+async def test_without_shared_pacing_two_processes_would_exceed_the_rate(live: App) -> None:
+    """The control for the test above: per-process pacing alone lets two processes send twice the limit."""
+    chats = [f"c{i}" for i in range(40)]
+    fake = FakePlatform(limits=Limits(global_per_second=20))
+    other = build_app(live.settings, clock=Clock(START))
+    try:
+        workers = [OutboxWorker(live.core, {PLATFORM: fake}, worker_id="one", batch=12, shared_rate=False),
+                   OutboxWorker(other.core, {PLATFORM: fake}, worker_id="two", batch=12, shared_rate=False)]
+        await add_rows(live, chats, 1)
+        await run_until_settled(live, *workers)
+    finally:
+        await other.close()
+    arrivals = sorted(at for _, _, at in fake.received)
+    assert max(sum(1 for at in arrivals if start <= at < start + 1.0) for start in arrivals) > 20
 
 
 async def test_429_from_many_chats_pauses_the_whole_platform(live: App) -> None:

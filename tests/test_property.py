@@ -10,8 +10,9 @@ from sqlmodel import select
 
 from bot.app import App
 from bot.transports.console import Console
-from storage.people import Identity, Person, Role, RoleGrant
+from storage.people import Role
 from storage.property import ITEMS, Assessment, AssessmentAnswer, CaseFigures, Rectification, grade
+from tests.conftest import add_console_person
 
 
 def answers(*per_room: list[int]) -> list[dict[str, int]]:
@@ -77,14 +78,7 @@ async def test_assessment_period_graded_c_with_rectification_escalated(console: 
     await console.say("/assess")
     assert "只有" in console.last.text
 
-    async with app.core.sessions() as session:
-        official = Person(name="街道刘主任")
-        session.add(official)
-        await session.flush()
-        session.add(Identity(person_id=official.id or 0, platform="console", platform_user_id="街道刘主任",
-                             private_chat_id="p:街道刘主任"))
-        session.add(RoleGrant(person_id=official.id or 0, compound_id=1, role=Role.OFFICIAL))
-        await session.commit()
+    await add_console_person(app, "街道刘主任", 1, Role.OFFICIAL)
 
     # Long waits jump like downtime, then the scheduler catches up: the same code path, fewer steps.
     app.core.clock.advance(days=6)
@@ -108,6 +102,24 @@ async def test_assessment_period_graded_c_with_rectification_escalated(console: 
     assert "逾期" in console.last_for("街道刘主任").text
     async with app.core.sessions() as session:
         assert (await session.get(Rectification, order.id)).status == "escalated"  # type: ignore[union-attr]
+
+    # The property company reports what it put right; the secretary verifies it.
+    console.as_("赵物业")
+    await console.press("报告整改情况")
+    await console.photo()
+    assert "请用文字说明" in console.last.text  # a photo is no answer: the step stays
+    await console.say("电梯已全部检修，并更换了2栋的曳引机。")
+    assert "核实" in console.last.text
+    report = console.last_for("王书记")
+    assert f"#{order.id}" in report.text and "曳引机" in report.text and "已整改到位" in report.labels
+    console.as_("王书记")
+    await console.press("已整改到位")
+    assert "已整改到位" not in console.last.labels
+    assert f"整改单 #{order.id} 已核实整改到位" in console.last_for("赵物业").text
+    await console.press("已整改到位")
+    assert "已经核实" in console.last.text  # pressed again: already verified, nothing changes
+    async with app.core.sessions() as session:
+        assert (await session.get(Rectification, order.id)).status == "verified"  # type: ignore[union-attr]
 
     console.as_("李四")
     await console.say("/property")

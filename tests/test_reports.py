@@ -20,11 +20,12 @@ from storage.complaints import CATEGORIES, Case
 from storage.compounds import create_compound
 from storage.meetings import Meeting, MeetingRsvp
 from storage.needs import Need
-from storage.people import Identity, Person, Role, RoleGrant
+from storage.people import Role
 from storage.points import PointsEntry, Redemption
 from storage.reports import month_figures
 from storage.services import Service, ServiceOrder, ServiceSlot
 from storage.volunteering import TaskSignup, VolunteerTask
+from tests.conftest import add_console_person
 
 ZONE = ZoneInfo("Asia/Shanghai")
 NOV = datetime(2026, 11, 1, tzinfo=ZONE)
@@ -48,7 +49,7 @@ async def seed(session: AsyncSession, rng: random.Random) -> dict[str, object]:
         rating = rng.randint(1, 5) if resolved and rng.random() < 0.6 else None
         case = Case(compound_id=1, number=f"XFL-2026-{n:04d}", reporter_id=5, category=rng.choice(CATEGORIES).code,
                     description="测试诉求描述", level=rng.randint(1, 3), opened_at=opened, resolved_at=resolved,
-                    closed_at=resolved + timedelta(hours=1) if rating else None, rating=rating,
+                    closed_at=resolved + timedelta(hours=1) if rating and resolved else None, rating=rating,
                     overdue_count=rng.choice([0, 0, 0, 1, 2]), state="closed" if rating else "open")
         cases.append(case)
         session.add(case)
@@ -138,7 +139,8 @@ async def test_every_figure_matches_the_data_set(app: App) -> None:
     assert figures.points_given == sum(a for _k, a, at in entries if in_nov(at))
     redemptions: list[tuple[int, datetime]] = data["redemptions"]  # type: ignore[assignment]
     assert figures.points_redeemed == sum(p for p, at in redemptions if in_nov(at))
-    assert figures.volunteer_hours == float(sum(data["hours"]))  # type: ignore[arg-type]
+    hours: list[Decimal] = data["hours"]  # type: ignore[assignment]
+    assert figures.volunteer_hours == float(sum(hours))
     assert (figures.assemblies, figures.ballots, figures.rooms) == (1, 9, 36)
     assert figures.turnout == 9 / 36
     assert (figures.meetings, figures.attending) == (1, 2)
@@ -150,32 +152,21 @@ async def test_every_figure_matches_the_data_set(app: App) -> None:
     assert figures.orders_done == sum(1 for created, status, _ in orders if in_nov(created) and status == "done")
 
 
-async def add_official(app: App, name: str, compound_id: int) -> None:
-    async with app.core.sessions() as session:
-        person = Person(name=name, current_compound_id=compound_id)
-        session.add(person)
-        await session.flush()
-        session.add(Identity(person_id=person.id or 0, platform="console", platform_user_id=name,
-                             private_chat_id=f"p:{name}"))
-        session.add(RoleGrant(person_id=person.id or 0, compound_id=compound_id, role=Role.OFFICIAL))
-        await session.commit()
-
-
 async def test_report_on_demand_and_on_schedule(console: Console, app: App) -> None:
     async with app.core.sessions() as session:
         await seed(session, random.Random(7))
         other = await create_compound(session, "和平里", "HPL", street="东风街道")
         await session.commit()
         other_id = other.id or 0
-    await add_official(app, "西陵街道刘主任", 1)
-    await add_official(app, "东风街道陈主任", other_id)
+    await add_console_person(app, "西陵街道刘主任", 1, Role.OFFICIAL)
+    await add_console_person(app, "东风街道陈主任", other_id, Role.OFFICIAL)
 
     console.as_("王书记")
     await console.say("/monthly 2026-11")
     summary, sheet = console.seen_by()[-2:]
     assert summary.has_image and "2026-11" in summary.text and sheet.has_document
     book = load_workbook(io.BytesIO(console.transport.documents[-1][1]))
-    row = [cell.value for cell in book.active[2]]  # type: ignore[index]
+    row = [cell.value for cell in book.active[2]]
     async with app.core.sessions() as session:
         figures = (await month_figures(session, "2026-11", [1]))[1]
     assert row[0] == "幸福里" and row[1] == str(figures.opened)

@@ -13,6 +13,10 @@ from storage.services import ServiceOrder
 async def add_service(console: Console) -> None:
     console.as_("王书记")
     await console.say("/addservice")
+    await console.photo()
+    assert "请以文字发送名称" in console.last.text  # refused politely, the step stays
+    await console.say("理" * 101)
+    assert "100" in console.last.text
     await console.say("老年人免费理发")
     await console.say("幸福理发志愿队")
     await console.say("2026-11-25 09:00 60 1\n2025-01-01 09:00 60 1")

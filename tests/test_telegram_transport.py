@@ -181,3 +181,16 @@ async def test_fetch_file(fake: FakeTelegram, transport: TelegramTransport) -> N
 
 def test_fake_renders_html_like_telegram() -> None:
     assert render_html("<b>x</b> &lt;y&gt;") == ("x <y>", [{"type": "bold", "offset": 0, "length": 1}])
+
+
+async def test_a_document_arrives_with_its_name_type_and_size_and_can_be_fetched(
+        fake: FakeTelegram, transport: TelegramTransport) -> None:
+    sheet = {"file_id": "doc-1", "file_unique_id": "d1", "file_name": "2026年11月账目.xlsx", "file_size": 5432,
+             "mime_type": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+    incoming = to_incoming(update(message=message(document=sheet, caption="资金收支")), "b")
+    assert incoming is not None and incoming.document is not None and incoming.other is None
+    assert (incoming.document.file_id, incoming.document.name, incoming.document.size, incoming.text) == (
+        "doc-1", "2026年11月账目.xlsx", 5432, "资金收支")
+    assert incoming.document.mime.endswith("spreadsheetml.sheet") and incoming.document.platform == "telegram"
+    fake.files["doc-1"] = b"PK\x03\x04sheet"
+    assert await transport.fetch_file("doc-1") == b"PK\x03\x04sheet"

@@ -10,8 +10,10 @@ import socket
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import pytest
@@ -21,7 +23,9 @@ from sqlmodel import col, select
 from bot.core.types import OutMessage
 from bot.transports.wecom.commands import robot_chat_id
 from storage import migrate
+from storage.assembly import Assembly, Ballot, BallotHistory, motions_of
 from storage.compounds import Chat, Compound
+from storage.conversations import ProcessedUpdate, claim_update
 from storage.db import make_engine, make_sessionmaker, transaction
 from storage.outbox import OutboxMessage, store_media
 from storage.people import Identity, Person
@@ -420,3 +424,106 @@ async def test_telegram_and_wecom_run_side_by_side(fake: FakeWeCom, telegram: Fa
     assert (await telegram.reply_to(3101, after)).text
     shown = await say(fake, text("zhouer", "/help"), "zhouer")
     assert shown and shown[0].text
+
+
+async def test_voting_by_card_clicks_and_a_stale_card_changes_nothing(
+        fake: FakeWeCom, linli: Linli, db_url: str) -> None:
+    """The secretary opens an assembly in her single chat; an owner votes by pressing cards; old cards (after
+    the ballot was cast, and after the close) get a polite refusal and leave the ballot as it was."""
+    voter = "chenayi"  # 陈阿姨 owns 2栋1单元102; a WeCom identity of her own, so no other test's flow is in the way
+    engine = make_engine(db_url)
+    sessions = make_sessionmaker(engine)
+    async with transaction(sessions) as session:
+        person = (await session.exec(select(Person).where(Person.name == "陈阿姨"))).one()
+        assert person.id is not None
+        session.add(Identity(person_id=person.id, platform="wecom", platform_user_id=voter, private_chat_id=voter))
+    # The secretary's conversation, all by text and card presses.
+    await say(fake, text(SECRETARY, "/cancel"), SECRETARY)
+    await say(fake, text(SECRETARY, "/assembly"), SECRETARY)
+    await say(fake, text(SECRETARY, "2026年企业微信业主大会"), SECRETARY)
+    await say(fake, text(SECRETARY, "选聘新的物业服务企业"), SECRETARY)
+    suggested = next(b["text"] for b in fake.last_card(SECRETARY)["button_list"] if b["text"].startswith("✓"))
+    await press(fake, SECRETARY, suggested)
+    await press(fake, SECRETARY, "事项录入完毕")
+    await press(fake, SECRETARY, "立即开始")
+    closes = (datetime.now(UTC) + timedelta(days=2)).astimezone(ZoneInfo("Asia/Shanghai"))
+    await say(fake, text(SECRETARY, f"{closes:%Y-%m-%d %H:%M}"), SECRETARY)
+    await press(fake, SECRETARY, "确认并发起")
+    async with sessions() as session:
+        assembly = (await session.exec(select(Assembly).where(Assembly.title == "2026年企业微信业主大会"))).one()
+        assert assembly.status == "open" and assembly.id is not None
+        [motion] = await motions_of(session, assembly.id)
+    # Every owner is told privately, with a Vote card; the owner votes by pressing cards.
+    await fake.wait_for(lambda: any(s.kind == "card" and "投票" in s.labels for s in fake.in_chat(voter)))
+    assert "业主大会" in fake.text_of(voter)
+    notice = fake.last_card(voter)
+    await press(fake, voter, "投票")
+    ballot_card = fake.last_card(voter)
+    assert ballot_card["button_list"] and [b["text"] for b in ballot_card["button_list"]] == ["同意", "反对", "弃权"]
+    await press(fake, voter, "同意")
+    summary = fake.last_card(voter)
+    assert "提交" in [b["text"] for b in summary["button_list"]]
+    shown = await press(fake, voter, "提交")
+    assert "表决票已记录" in " ".join(s.text for s in shown), shown
+    # The pressed card was updated in place to show the choice.
+    assert any(s.kind == "update" and s.card and s.card["task_id"] == summary["task_id"] for s in shown)
+
+    async def ballots() -> list[tuple[Any, ...]]:
+        async with sessions() as session:
+            rows = (await session.exec(select(Ballot).where(Ballot.assembly_id == assembly.id))).all()
+            history = (await session.exec(select(BallotHistory).where(
+                BallotHistory.assembly_id == assembly.id))).all()
+            return [(b.room_id, b.choices, b.paper, b.version, len(history)) for b in rows]
+
+    recorded = await ballots()
+    assert len(recorded) == 1 and recorded[0][1] == {str(motion.id): "yes"} and recorded[0][2:] == (False, 1, 0)
+
+    async def press_stale(card: dict[str, Any], label: str) -> str:
+        before = len(fake.in_chat(voter))
+        await fake.push(click(voter, card, label), event=True)
+        await fake.wait_for(lambda: any(s.kind != "update" for s in fake.in_chat(voter)[before:]))
+        await asyncio.sleep(0.2)
+        return " ".join(s.text for s in fake.in_chat(voter)[before:])
+
+    # The old ballot card (its step has moved on) and the spent Submit card: refused, nothing recorded.
+    assert "失效" in await press_stale(ballot_card, "反对")
+    spent = next(s.card for s in fake.in_chat(voter) if s.kind == "update" and s.card
+                 and s.card["task_id"] == summary["task_id"])
+    assert "失效" in await press_stale(spent, spent["button_list"][0]["text"])
+    assert await ballots() == recorded
+    # After the close (the window's end has passed), the Vote card from the notice gets the closing notice.
+    async with transaction(sessions) as session:
+        closing = await session.get(Assembly, assembly.id)
+        assert closing is not None
+        closing.closes_at = datetime.now(UTC) - timedelta(minutes=1)
+        session.add(closing)
+    assert "截止" in await press_stale(notice, "投票")
+    assert await ballots() == recorded
+    await engine.dispose()
+
+
+async def test_a_replay_handled_by_another_process_is_refused(fake: FakeWeCom, linli: Linli, db_url: str) -> None:
+    """Several processes may serve the callback (PostgreSQL, `linli run --workers`): a msgid that another
+    process's core has already handled is refused here too, and not processed again."""
+    client = CallbackClient(linli.callback_url)
+    body = text("replayer", "/join XFL2026", response_url=fake.response_url("replayer"))
+    engine = make_engine(db_url)
+    sessions = make_sessionmaker(engine)
+    async with transaction(sessions) as session:  # what the other process's core wrote when it handled it
+        assert await claim_update(session, "wecom", body["msgid"], datetime.now(UTC))
+    status, _ = await client.send(body)
+    assert status == 409
+    async with sessions() as session:
+        replayer = (await session.exec(select(Identity).where(Identity.platform_user_id == "replayer"))).first()
+    assert replayer is None  # never reached the core
+    # A fresh message is handled, and its claim is what the next process would see: a replay of it anywhere
+    # is refused.
+    fresh = text("replayer", "/help", response_url=fake.response_url("replayer"))
+    status, reply = await client.send(fresh)
+    assert status == 200 and reply is not None
+    async with sessions() as session:
+        claimed = await session.get(ProcessedUpdate, ("wecom", fresh["msgid"]))
+    await engine.dispose()
+    assert claimed is not None
+    query, data = client.envelope(fresh)
+    assert (await client.post_raw(query, data))[0] == 409

@@ -124,3 +124,13 @@ def test_user_text_cannot_inject_links_or_mentions() -> None:
     assert safe.replace("\u200b", "").replace("<@", "< @") .count("点我") == 1
     body = active_bodies(OutMessage(evil))[0]
     assert "](" not in body["markdown"]["content"]
+
+
+def test_a_file_in_a_single_chat_becomes_a_document() -> None:
+    body = {"msgid": "m-file", "aibotid": "bot", "chattype": "single", "from": {"userid": "zhangsan"},
+            "msgtype": "file", "file": {"url": "https://example.invalid/f", "aeskey": "k"}}
+    incoming = to_incoming(body)
+    assert incoming is not None and incoming.document is not None and incoming.other is None
+    # WeCom tells the name and type only with the download: the bytes decide then.
+    assert (incoming.document.file_id, incoming.document.name, incoming.chat_kind) == (
+        "k|https://example.invalid/f", "", "private")

@@ -3,7 +3,8 @@ clock, the open conversation and the pressed button's arguments — checked and 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -11,10 +12,11 @@ from zoneinfo import ZoneInfo
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.core.i18n import Translator
+from bot.core.types import Incoming, Reply, ToPerson
 from bot.settings import Settings
 from storage.compounds import Chat, Compound
 from storage.conversations import new_key
-from storage.people import Person, Role
+from storage.people import Person, Role, people_with_role
 
 if TYPE_CHECKING:
     from bot.core.dispatcher import Core
@@ -76,6 +78,28 @@ class BaseContext:
     def local(self, moment: datetime, compound: Compound | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
         return moment.astimezone(self.zone(compound)).strftime(fmt)
 
+    async def role_translators(self, compound_id: int, roles: Role | Iterable[Role],
+                               skip: Iterable[int | None] = ()) -> list[tuple[int, Translator]]:
+        """Everyone holding one of `roles` in the compound, once each (role by role, in the order granted), with
+        a translator in their own language."""
+        people: dict[int, None] = {}
+        for role in (roles,) if isinstance(roles, Role) else roles:
+            people.update(dict.fromkeys(await people_with_role(self.session, compound_id, role)))
+        skipped = set(skip)
+        return [(person_id, await self.translator_for(person_id)) for person_id in people if person_id not in skipped]
+
+    async def tell_role(self, roles: Role | Iterable[Role], compound_id: int,
+                        message: str | Callable[[Translator], str | Reply], /, *, skip: Iterable[int | None] = (),
+                        **values: Any) -> list[Reply]:
+        """A private message to everyone holding one of `roles` in the compound, each in their own language.
+        `message` is a text marked with N_() and translated with `values`, or makes the text (or the Reply, with
+        its buttons) from the recipient's translator. The replies go ToPerson through the outbox."""
+        replies = []
+        for person_id, tr in await self.role_translators(compound_id, roles, skip):
+            made = tr(message, **values) if isinstance(message, str) else message(tr)
+            replies.append(replace(Reply(made) if isinstance(made, str) else made, to=ToPerson(person_id)))
+        return replies
+
 
 @dataclass
 class Context(BaseContext):
@@ -102,6 +126,24 @@ class Context(BaseContext):
 
     def has(self, *roles: Role) -> bool:
         return any(role in self.roles for role in roles)
+
+    def text_answer(self, msg: Incoming, limit: int, what: str = "", refusal: str = "") -> str | Reply:
+        """See `text_answer`: the typed text of a step in this person's language, or the refusal keeping the step."""
+        return text_answer(self.t, msg, limit, what, refusal)
+
+
+def text_answer(t: Translator, msg: Incoming, limit: int, what: str = "", refusal: str = "") -> str | Reply:
+    """The stripped text typed at a conversation step, or the polite refusal that keeps the step and the draft
+    (a photo, a contact or a sticker is no answer). `refusal` (translated) answers an empty and a too long text
+    alike; without it the person is asked to type the `what` (translated) as text, or told how long theirs is."""
+    typed = msg.photo is None and msg.document is None and msg.contact is None and msg.other is None
+    text = (msg.text or "").strip() if typed else ""
+    if not text:
+        return Reply(refusal or t("Please type the {what} as text (or send /cancel to stop).", what=what))
+    if len(text) > limit:
+        return Reply(refusal or t("That is {length} characters; please keep the {what} within {limit} characters.",
+                                  length=len(text), what=what, limit=limit))
+    return text
 
 
 @dataclass

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
@@ -416,36 +417,37 @@ class Core:
 
     async def _render(self, session: AsyncSession, reply: Reply, ctx: Context | None, person_id: int | None,
                       compound_id: int | None = None) -> OutMessage:
-        rows: list[tuple[OutButton, ...]] = []
-        for row in reply.buttons:
-            rows.append(tuple([await self._button(session, b, ctx, person_id, compound_id) for b in row]))
-        return OutMessage(reply.text, tuple(rows), reply.image, reply.document, reply.pin, reply.toast)
+        tokens: list[dict[str, Any]] = []
+        rows = tuple(tuple(self._button(b, ctx, person_id, compound_id, tokens) for b in row) for row in reply.buttons)
+        if tokens:
+            # One multi-row insert for a whole menu: a row of ORM objects each would cost more than the rest.
+            await session.exec(sa.insert(ButtonToken), params=tokens)
+        return OutMessage(reply.text, rows, reply.image, reply.document, reply.pin, reply.toast)
 
-    async def _button(self, session: AsyncSession, button: Button, ctx: Context | None, person_id: int | None,
-                      compound_id: int | None) -> OutButton:
+    def _button(self, button: Button, ctx: Context | None, person_id: int | None, compound_id: int | None,
+                tokens: list[dict[str, Any]]) -> OutButton:
         if button.kind == "url":
             return OutButton(button.label, "url", button.url)
         if button.kind == "contact":
             return OutButton(button.label, "contact")
         now = ctx.now if ctx else self.clock.now()
-        token = ButtonToken(token=new_token(), action=button.action, args=dict(button.args), created_at=now)
         if compound_id is None and ctx is not None and ctx.compound is not None:
             compound_id = ctx.compound.id
-        token.compound_id = compound_id
+        token: dict[str, Any] = {"token": new_token(), "action": button.action, "args": dict(button.args),
+                                 "compound_id": compound_id, "conversation_key": None, "step": None,
+                                 "created_at": now}
         if button.kind == "choice":
             if ctx is None or not ctx.convo.active:
                 raise ValueError("a choice button needs an open conversation")
-            token.action = STEP_ACTION
-            token.conversation_key, token.step = ctx.convo.key, ctx.convo.step
-            token.person_id = ctx.person_id
-            token.expires_at = now + timedelta(days=1)
+            token.update(action=STEP_ACTION, conversation_key=ctx.convo.key, step=ctx.convo.step,
+                         person_id=ctx.person_id, expires_at=now + timedelta(days=1))
         else:
             personal = button.personal if button.personal is not None else person_id is not None
-            token.person_id = person_id if personal else None
-            token.expires_at = now + timedelta(days=self.settings.button_ttl_days)
-        session.add(token)
+            token.update(person_id=person_id if personal else None,
+                         expires_at=now + timedelta(days=self.settings.button_ttl_days))
+        tokens.append(token)
         kind: Any = "deeplink" if button.kind == "private" else "callback"
-        return OutButton(button.label, kind, token.token)
+        return OutButton(button.label, kind, token["token"])
 
     async def private_address(self, session: AsyncSession, person_id: int) -> Identity | None:
         result = await session.exec(

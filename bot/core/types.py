@@ -16,6 +16,19 @@ class Photo:
 
 
 @dataclass(frozen=True, slots=True)
+class FileRef:
+    """A file a person sent (a spreadsheet, a PDF): its bytes are fetched only when a handler asks
+    (`core.fetch_photo(platform, file_id)` fetches any file). The platform may not tell the name, type or
+    size (WeCom gives them only with the download): then they are empty and the bytes say what it is."""
+
+    file_id: str
+    platform: str
+    name: str = ""
+    mime: str = ""
+    size: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Contact:
     phone: str
     # The platform user the contact belongs to; only a person's own contact is accepted.
@@ -39,7 +52,9 @@ class Incoming:
     button: str | None = None
     photo: Photo | None = None
     contact: Contact | None = None
-    # Anything other than text, photo, contact or a button (a sticker, a voice message).
+    # A file sent as a file (Telegram's document, WeCom's file message); its caption, if any, is `text`.
+    document: FileRef | None = None
+    # Anything other than text, photo, document, contact or a button (a sticker, a voice message).
     other: str | None = None
     # Chat events: "bot_added", "bot_removed", "migrated" (then `args` holds the new chat id).
     event: str | None = None

@@ -7,6 +7,7 @@ Lines (documented in the README; keep the output format stable, people paste it 
   :in private | :in group N  choose the chat
   :press N | :press LABEL    press a button of the last bot message shown to this person in this chat
   :photo [caption]           send a photo (a small built-in image)
+  :document NAME [caption]   send a file named NAME (a small built-in spreadsheet, PDF or text by its ending)
   :contact PHONE             share a phone number as a contact
   :clock +2h | :clock 2026-12-01 09:00   move the clock and run whatever has become due
   :lang en                   the platform language of the current person
@@ -25,7 +26,17 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, TextIO
 from zoneinfo import ZoneInfo
 
-from bot.core.types import Capabilities, ChatKind, Contact, Delivery, Incoming, OutButton, OutMessage, Photo
+from bot.core.types import (
+    Capabilities,
+    ChatKind,
+    Contact,
+    Delivery,
+    FileRef,
+    Incoming,
+    OutButton,
+    OutMessage,
+    Photo,
+)
 from bot.transports.base import Limits
 
 if TYPE_CHECKING:
@@ -38,6 +49,13 @@ TINY_PNG = bytes.fromhex(
     "1f15c4890000000d49444154789c6360f8ffff3f0005fe02fea7d605"
     "9d0000000049454e44ae426082"
 )
+
+# What `:document NAME` sends, by the name's ending: the first bytes of such a file (enough for a type check).
+SAMPLE_FILES = {
+    ".xlsx": (b"PK\x03\x04" + b"\x00" * 60, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+    ".pdf": (b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n" + b"\x00" * 40, "application/pdf"),
+}
+OTHER_FILE = (b"just some text\n", "application/octet-stream")
 
 
 def private_chat_id(name: str) -> str:
@@ -225,6 +243,16 @@ class Console:
         self.app.console_files[photo_id] = TINY_PNG
         return await self._send(photo=Photo(photo_id, PLATFORM), text=caption or None)
 
+    async def document(self, name: str, caption: str = "", data: bytes | None = None, mime: str | None = None,
+                       size: int | None = None) -> list[Shown]:
+        """Send a file as a file. Without `data`, small sample bytes of the type the name's ending says."""
+        sample, sample_mime = SAMPLE_FILES.get(name[name.rfind("."):].lower() if "." in name else "", OTHER_FILE)
+        data = sample if data is None else data
+        file_id = f"file-{next(self._update_ids)}"
+        self.app.console_files[file_id] = data
+        ref = FileRef(file_id, PLATFORM, name, sample_mime if mime is None else mime, len(data) if size is None else size)
+        return await self._send(document=ref, text=caption or None)
+
     async def contact(self, phone: str, own: bool = True) -> list[Shown]:
         return await self._send(contact=Contact(phone, self.person if own else f"{self.person}-friend"))
 
@@ -267,6 +295,9 @@ class Console:
             await self.press(rest)
         elif verb == "photo":
             await self.photo(rest)
+        elif verb == "document" and rest:
+            name, _, caption = rest.partition(" ")
+            await self.document(name, caption.strip())
         elif verb == "contact":
             await self.contact(rest)
         elif verb == "clock":
@@ -333,7 +364,8 @@ async def run_console(app: App, source: TextIO | None = None, echo: bool = False
     source = source or sys.stdin
     interactive = source.isatty()
     if interactive:
-        print("linli console — :as NAME, :in private | :in group NAME, :press N, :photo, :contact PHONE, "
+        print("linli console — :as NAME, :in private | :in group NAME, :press N, :photo, :document NAME, "
+              ":contact PHONE, "
               ":clock +2h, :lang en; Ctrl-D to quit.\n")
     while True:
         if interactive:

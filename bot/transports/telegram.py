@@ -39,7 +39,17 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 from telegram.ext import AIORateLimiter, Application, ContextTypes, TypeHandler
 from telegram.request import HTTPXRequest
 
-from bot.core.types import Capabilities, ChatKind, Contact, Delivery, Incoming, OutButton, OutMessage, Photo
+from bot.core.types import (
+    Capabilities,
+    ChatKind,
+    Contact,
+    Delivery,
+    FileRef,
+    Incoming,
+    OutButton,
+    OutMessage,
+    Photo,
+)
 from bot.transports.base import Limits, split_text
 from bot.transports.console import parse_command
 
@@ -146,6 +156,11 @@ def to_incoming(update: Update, bot_username: str) -> Incoming | None:
     if message.photo:
         largest = max(message.photo, key=lambda size: (size.width * size.height, size.file_size or 0))
         return Incoming(**base, photo=Photo(largest.file_id, PLATFORM), text=message.caption)
+    if message.document is not None:
+        document = message.document
+        return Incoming(**base, document=FileRef(document.file_id, PLATFORM, document.file_name or "",
+                                                 document.mime_type or "", document.file_size),
+                        text=message.caption)
     if message.contact is not None:
         owner = message.contact.user_id
         # A contact picked from the address book has another user id, or none: the core refuses both.
@@ -153,7 +168,7 @@ def to_incoming(update: Update, bot_username: str) -> Incoming | None:
     if message.new_chat_members or message.left_chat_member or message.group_chat_created \
             or message.migrate_from_chat_id or message.pinned_message:
         return None  # Service messages; my_chat_member covers what concerns us.
-    other = next((name for name in ("sticker", "voice", "video", "document", "audio", "location", "animation",
+    other = next((name for name in ("sticker", "voice", "video", "audio", "location", "animation",
                                     "video_note", "poll") if getattr(message, name, None)), "other")
     return Incoming(**base, other=other)
 
@@ -395,7 +410,8 @@ class TelegramTransport:
         log.error("Telegram update %s failed", getattr(update, "update_id", "?"), exc_info=context.error)
 
     async def fetch_file(self, file_id: str) -> bytes:
-        """A photo's bytes, fetched only when a handler asks (getFile, then the download)."""
+        """A photo's or document's bytes, fetched only when a handler asks (getFile, then the download; the
+        Bot API lets bots download files up to 20 MB)."""
         file = await self.sender.get_file(file_id)
         return bytes(await file.download_as_bytearray())
 

@@ -1,6 +1,13 @@
 """The intelligent bot's encrypted HTTP callback (path/101033) at /wecom/callback on our aiohttp server:
 the URL check, then every message verified, decrypted (receiveid ""), de-duplicated and answered with an
-encrypted passive reply; follow-ups go once through the message's `response_url` (path/101138)."""
+encrypted passive reply; follow-ups go once through the message's `response_url` (path/101138).
+
+Replays are refused across processes too: besides this process's own list of recent msgids, a msgid that the
+core has already claimed in its processed-update table (the core claims every update's msgid in the
+transaction that handles it, in whichever process) is refused with 409. That is a read, not another write:
+a second claim of our own would cost every callback a commit (about 10 ms on SQLite). Two copies arriving
+at two processes at the same moment both pass the read, and the core's claim still lets only one of them be
+processed; the other gets an empty 200 instead of a 409."""
 
 from __future__ import annotations
 
@@ -15,9 +22,10 @@ from typing import Any
 from aiohttp import web
 
 from bot.core.types import Delivery
-from bot.transports.wecom.convert import chat_of
+from bot.transports.wecom.convert import PLATFORM, chat_of
 from bot.transports.wecom.crypto import CryptoError, WeComCrypto
 from bot.transports.wecom.transport import WeComTransport
+from storage.conversations import ProcessedUpdate
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +37,7 @@ class CallbackChannel:
     def __init__(self, transport: WeComTransport, token: str, aes_key: str) -> None:
         self.transport = transport
         self.crypto = WeComCrypto(token, aes_key, receive_id="")
+        # This process's recent msgids: refuses a replay arriving while the first copy is still being handled.
         self.seen: OrderedDict[str, None] = OrderedDict()
         # The freshest unused response_url per chat: the only way to write into a chat after the reply.
         self.response_urls: dict[str, tuple[str, float]] = {}
@@ -49,6 +58,9 @@ class CallbackChannel:
         return web.Response(text=echo)
 
     async def receive(self, request: web.Request) -> web.Response:
+        if self.transport.core is None:
+            # The web server starts a moment before the transport is attached: WeCom retries a 5xx.
+            return web.Response(status=503, text="starting")
         query = request.query
         try:
             envelope = json.loads(await request.read())
@@ -69,13 +81,9 @@ class CallbackChannel:
             log.warning("WeCom callback that does not decrypt refused: %s", exc)
             return web.Response(status=400, text="undecryptable")
         msgid = str(body.get("msgid", ""))
-        if msgid:
-            if msgid in self.seen:
-                log.warning("WeCom callback %s replayed; refused", msgid)
-                return web.Response(status=409, text="replayed")
-            self.seen[msgid] = None
-            while len(self.seen) > SEEN_MAX:
-                self.seen.popitem(last=False)
+        if msgid and not await self.first_time(msgid):
+            log.warning("WeCom callback %s replayed; refused", msgid)
+            return web.Response(status=409, text="replayed")
         if body.get("response_url"):
             self.response_urls[chat_of(body)[0]] = (str(body["response_url"]), time.monotonic())
         answer = await self.transport.answer(body, can_start_chats=False)
@@ -90,6 +98,18 @@ class CallbackChannel:
             reply = {"response_type": "update_template_card", "template_card": answer.first}
         sealed = self.crypto.seal(json.dumps(reply, ensure_ascii=False), str(int(time.time())), os.urandom(8).hex())
         return web.json_response(sealed)
+
+    async def first_time(self, msgid: str) -> bool:
+        """Neither seen here nor handled by any process (the core's claims are kept a week)."""
+        if msgid in self.seen:
+            return False
+        self.seen[msgid] = None  # before the read below: a copy arriving meanwhile is refused here
+        while len(self.seen) > SEEN_MAX:
+            self.seen.popitem(last=False)
+        core = self.transport.core
+        assert core is not None  # `receive` answers 503 until the transport is attached
+        async with core.sessions() as session:
+            return await session.get(ProcessedUpdate, (PLATFORM, msgid)) is None
 
     async def send(self, chat_id: str, bodies: list[dict[str, Any]]) -> Delivery:
         """One POST to the chat's latest response_url (the HTTP channel cannot start a conversation)."""

@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.core.types import Incoming, OutButton, OutMessage, Photo
+from bot.core.types import FileRef, Incoming, OutButton, OutMessage, Photo
 
 PLATFORM = "wecom"
 STREAM_LIMIT = 20_480  # bytes of a stream's markdown content
@@ -123,6 +123,10 @@ def to_incoming(body: dict[str, Any]) -> Incoming | None:
         image = body.get("image") or {}
         return Incoming(**base, photo=Photo(photo_id(str(image.get("url", "")), str(image.get("aeskey", ""))),
                                             PLATFORM))
+    if msgtype == "file":  # single chats only; the name and type come only with the download
+        file = body.get("file") or {}
+        return Incoming(**base, document=FileRef(photo_id(str(file.get("url", "")), str(file.get("aeskey", ""))),
+                                                 PLATFORM))
     if msgtype == "mixed":
         text, photo = "", None
         for item in (body.get("mixed") or {}).get("msg_item", []):

@@ -164,7 +164,7 @@ class WeComTransport:
         return self.core.catalogs.translator(self.settings.default_language)(msgid, **kwargs)
 
     async def fetch_file(self, file_id: str) -> bytes:
-        """An image a person sent (fetched only when a handler needs it): downloaded and decrypted."""
+        """An image or a file a person sent (fetched only when a handler needs it): downloaded and decrypted."""
         url, aes_key = parse_photo_id(file_id)
         session = await self.http()
         async with session.get(url) as response:
