@@ -195,7 +195,8 @@ class FakeTelegram:
         app.router.add_get("/control/calls", self._control_calls)
         app.router.add_post("/control/arm", self._control_arm)
         app.router.add_post("/control/files", self._control_files)
-        self._runner = web.AppRunner(app, access_log=None)
+        # Long polls still waiting are cut at once on stop instead of being waited for.
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()

@@ -139,10 +139,11 @@ class Core:
         return result.first()
 
     async def _person(self, session: AsyncSession, incoming: Incoming, now: datetime) -> Person:
-        # The identity and its person in one round trip: this runs for every message.
+        # The identity, its person and the compound they act in, in one round trip: this runs for every message.
         found_pair = (await session.exec(
-            select(Identity, Person).join(Person, col(Person.id) == Identity.person_id).where(
-                Identity.platform == incoming.platform, Identity.platform_user_id == incoming.user_id)
+            select(Identity, Person, Compound).join(Person, col(Person.id) == Identity.person_id)
+            .outerjoin(Compound, col(Compound.id) == Person.current_compound_id)
+            .where(Identity.platform == incoming.platform, Identity.platform_user_id == incoming.user_id)
         )).first()
         identity = found_pair[0] if found_pair is not None else None
         hint = normalize_language(incoming.language)
@@ -195,7 +196,7 @@ class Core:
             return await session.get(Compound, chat.compound_id)
         # In a private chat, or a group not bound yet: the compound the person acts in.
         if person.current_compound_id is not None:
-            return await session.get(Compound, person.current_compound_id)
+            return await session.get(Compound, person.current_compound_id)  # loaded with the person: no query
         assert person.id is not None
         joined = await compounds_of(session, person.id)
         if joined:
