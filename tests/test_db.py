@@ -1,0 +1,79 @@
+"""SQLite on the event loop's thread: transactions of one process take turns through an asyncio lock, and a
+transaction waiting for its turn leaves the loop free (a busy wait inside SQLite would freeze it)."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage import db, migrate
+from storage.conversations import ProcessedUpdate, claim_update
+from storage.db import make_engine, make_sessionmaker, transaction
+
+Sessions = async_sessionmaker[AsyncSession]
+
+
+@pytest.fixture
+async def sessions(tmp_path: Path) -> AsyncIterator[Sessions]:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'turns.db'}"
+    migrate.upgrade(url)
+    engine = make_engine(url)
+    yield make_sessionmaker(engine)
+    await engine.dispose()
+
+
+async def test_a_waiting_transaction_leaves_the_loop_free_and_sees_the_first_ones_write(sessions: Sessions) -> None:
+    now = datetime.now(UTC)
+    first_holds = asyncio.Event()
+    release_first = asyncio.Event()
+    order: list[str] = []
+
+    async def first() -> None:
+        async with transaction(sessions) as session:
+            assert await claim_update(session, "t", "1", now)
+            first_holds.set()
+            await release_first.wait()
+            order.append("first commits")
+
+    async def second() -> bool:
+        await first_holds.wait()
+        async with transaction(sessions) as session:
+            claimed = await claim_update(session, "t", "1", now)  # the first statement waits for the turn
+            order.append("second runs")
+            return claimed
+
+    async def meanwhile() -> None:
+        await first_holds.wait()
+        await asyncio.sleep(0.05)  # the second transaction is waiting by now
+        order.append("loop still runs")
+        release_first.set()
+
+    _, claimed_again, _ = await asyncio.gather(first(), second(), meanwhile())
+    assert order == ["loop still runs", "first commits", "second runs"]
+    assert claimed_again is False  # it saw the first one's committed row
+    async with sessions() as session:
+        assert len((await session.exec(select(ProcessedUpdate))).all()) == 1
+
+
+async def test_a_transaction_that_never_gets_its_turn_fails_like_a_locked_database(
+        sessions: Sessions, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(db, "SQLITE_BUSY_SECONDS", 0.1)
+    now = datetime.now(UTC)
+    async with transaction(sessions) as holder:
+        await claim_update(holder, "t", "held", now)
+        with pytest.raises(OperationalError) as error:
+            async with transaction(sessions) as waiter:
+                await claim_update(waiter, "t", "waiting", now)
+        assert isinstance(error.value.orig, sqlite3.OperationalError)
+    # The lock is free again afterwards: a rolled-back or failed transaction does not keep it.
+    async with transaction(sessions) as session:
+        assert await claim_update(session, "t", "later", now)
