@@ -171,6 +171,9 @@ class FakeTelegram:
         self.webhook: dict[str, Any] = {}
         self.injected_at: dict[int, float] = {}
         self.polls = 0
+        # Like Telegram, a getUpdates while another is waiting is refused with 409 Conflict (one poller per bot).
+        self.polling_now = 0
+        self.poll_conflicts = 0
         self._update_ids = itertools.count(first_update_id)
         self._message_ids = itertools.count(1)
         self._changed = asyncio.Condition()
@@ -398,7 +401,15 @@ class FakeTelegram:
             return self.bot_user
         if method == "getupdates":
             self.polls += 1
-            return await self._get_updates(p)
+            if self.polling_now:
+                self.poll_conflicts += 1
+                raise ApiError(409, "Conflict: terminated by other getUpdates request; make sure that only one "
+                                    "bot instance is running")
+            self.polling_now += 1
+            try:
+                return await self._get_updates(p)
+            finally:
+                self.polling_now -= 1
         if method == "deletewebhook":
             self.webhook = {}
             if str(p.get("drop_pending_updates", "")).lower() == "true":
@@ -665,7 +676,9 @@ class BotProcess:
         env.update(self.extra_env)
         return env
 
-    async def start(self, wait: float = 30.0) -> None:
+    async def start(self, wait: float = 30.0, polling: bool = True) -> None:
+        """Returns once the process is ready: commands registered, and its webhook set or (`polling`) its
+        first long poll made; a process waiting for another's polling leadership does not poll."""
         before = len(self.fake.calls)
         polls = self.fake.polls
         log = open(self.log_path, "ab")  # noqa: ASYNC230 - handed to the child process
@@ -679,7 +692,7 @@ class BotProcess:
                 raise AssertionError(f"linli run exited with {self.process.returncode}:\n{self.log()}")
             started = [c.method for c in self.fake.calls[before:]]
             if "setmycommands" in started and (
-                    ("setwebhook" in started) if self.webhook_secret else self.fake.polls > polls):
+                    ("setwebhook" in started) if self.webhook_secret else (self.fake.polls > polls or not polling)):
                 return
             await asyncio.sleep(0.05)
         raise AssertionError(f"linli run did not start in {wait}s:\n{self.log()}")

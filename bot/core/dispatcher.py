@@ -4,7 +4,8 @@ database, inside the same transaction as the handler's own writes, so `kill -9` 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -40,7 +41,7 @@ from storage.conversations import (
     load_conversation,
     new_token,
 )
-from storage.db import make_sessionmaker, transaction
+from storage.db import is_sqlite, make_sessionmaker, transaction
 from storage.people import Identity, Person, Role, compounds_of, roles_in
 from storage.schedule import claim_job
 
@@ -556,23 +557,37 @@ class Core:
     # ---- scheduled work -----------------------------------------------------------------------------
 
     async def run_jobs(self, force: bool = False) -> int:
-        """Run every job whose interval has passed (all of them with `force`, as `:clock` does)."""
+        """Run every job whose interval has passed (all of them with `force`)."""
         ran = 0
         enqueued = False
-        for job in self.routes.jobs:
-            now = self.clock.now()
-            try:
-                async with transaction(self.sessions) as session:
-                    if not await claim_job(session, job.name, timedelta(0) if force else job.every, now):
-                        continue
-                    ctx = JobContext(self, session, now)
-                    enqueued |= await self.emit_job(ctx, await job.handler(ctx))
-                ran += 1
-            except Exception:
-                log.exception("job %s failed", job.name)
+        async with AsyncExitStack() as stack:
+            # SQLite has one writer at a time anyway: one transaction for the round (a savepoint per job, so a
+            # failing job undoes only its own work) saves a commit per job. On PostgreSQL each job commits on
+            # its own, so another process never waits for a claim held until the whole round ends.
+            shared = await stack.enter_async_context(transaction(self.sessions)) if is_sqlite(self.engine) else None
+            for job in self.routes.jobs:
+                now = self.clock.now()
+                try:
+                    async with self._job_unit(shared) as session:
+                        if not await claim_job(session, job.name, timedelta(0) if force else job.every, now):
+                            continue
+                        ctx = JobContext(self, session, now)
+                        enqueued |= await self.emit_job(ctx, await job.handler(ctx))
+                    ran += 1
+                except Exception:
+                    log.exception("job %s failed", job.name)
         if enqueued:
             self.on_outbox()
         return ran
+
+    @asynccontextmanager
+    async def _job_unit(self, shared: AsyncSession | None) -> AsyncIterator[AsyncSession]:
+        if shared is None:
+            async with transaction(self.sessions) as session:
+                yield session
+        else:
+            async with shared.begin_nested():
+                yield shared
 
     async def fetch_photo(self, platform: str, file_id: str) -> bytes:
         fetch = self.file_fetchers.get(platform)

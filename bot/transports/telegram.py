@@ -10,6 +10,7 @@ safety net; outbox deliveries use a second bot without the limiter, so a 429 com
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import html
 import logging
@@ -278,6 +279,8 @@ class TelegramTransport:
         self._idle = asyncio.Event()
         self._idle.set()
         self._stopping = False
+        self._stop_polling = asyncio.Event()
+        self._poller: asyncio.Task[None] | None = None
         # Per chat: its lock and how many updates hold or wait for it (the entry goes when none do).
         self._chat_locks: dict[str, tuple[asyncio.Lock, int]] = {}
 
@@ -301,17 +304,44 @@ class TelegramTransport:
                 allowed_updates=ALLOWED_UPDATES,
             )
             log.info("Telegram @%s: webhook %s", self.username, self.settings.telegram_webhook_url)
-        else:
-            assert self.application.updater is not None
-            await self.application.updater.start_polling(allowed_updates=ALLOWED_UPDATES, timeout=10)
-            log.info("Telegram @%s: long polling", self.username)
         await self.application.start()
+        if not self.webhook:
+            self._poller = asyncio.create_task(self._lead_polling(core))
+
+    async def _lead_polling(self, core: Core) -> None:
+        """Telegram allows one long poll per bot (a second gets 409 Conflict): of several processes
+        (`linli run --workers`) only the one holding the leader lock polls, and another takes over when it
+        dies. Every process still sends."""
+        from bot.leader import Leadership
+
+        updater = self.application.updater
+        assert updater is not None
+        while not self._stop_polling.is_set():
+            leadership = Leadership(core.engine, f"telegram-long-polling-{self.bot_id}")
+            if not await leadership.wait(self._stop_polling):
+                return
+            try:
+                await updater.start_polling(allowed_updates=ALLOWED_UPDATES, timeout=10)
+                log.info("Telegram @%s: long polling", self.username)
+                while not self._stop_polling.is_set() and await leadership.still_leading():
+                    try:
+                        await asyncio.wait_for(self._stop_polling.wait(), timeout=5.0)
+                    except TimeoutError:
+                        pass
+            except Exception:
+                log.exception("long polling failed; asking for leadership again")
+            finally:
+                if updater.running:
+                    await updater.stop()
+                with contextlib.suppress(Exception):  # a broken connection has released the lock already
+                    await leadership.release()
 
     async def stop(self) -> None:
         """Stop taking updates, let the ones in progress finish (the updater confirms the polling offset)."""
         self._stopping = True
-        if self.application.updater is not None and self.application.updater.running:
-            await self.application.updater.stop()
+        self._stop_polling.set()
+        if self._poller is not None:
+            await asyncio.gather(self._poller, return_exceptions=True)
         if self.application.running:
             await self.application.stop()
         await self._idle.wait()
@@ -343,8 +373,9 @@ class TelegramTransport:
             web_app.router.add_post(WEBHOOK_PATH, self.handle_webhook)
 
     async def handle_webhook(self, request: web.Request) -> web.Response:
-        if self._stopping:
-            return web.Response(status=503, text="shutting down")  # Telegram delivers it again later.
+        if self._stopping or not self.application.running:
+            # Starting or stopping: Telegram delivers it again a moment later.
+            return web.Response(status=503, text="not ready")
         given = request.headers.get(SECRET_HEADER, "")
         if not hmac.compare_digest(given.encode(), self.settings.telegram_webhook_secret.encode()):
             return web.Response(status=401, text="wrong secret token")
