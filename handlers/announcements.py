@@ -61,17 +61,28 @@ async def step_text(ctx: Context, msg: Incoming) -> Replies:
         return refusal
     ctx.convo.draft["text"] = text
     ctx.convo.goto("attachment")
-    return Reply(t("Add a picture? Send a photo now, or press No picture."),
-                 buttons=((Button.choice(t("No picture"), "none"),),))
+    return Reply(t("Add a picture or a file ({kinds})? Send it now, or press No attachment.",
+                   kinds=store.ALLOWED_DOCUMENTS), buttons=((Button.choice(t("No attachment"), "none"),),))
 
 
 @router.step(FLOW, "attachment")
 async def step_attachment(ctx: Context, msg: Incoming) -> Replies:
     t = ctx.t
-    if msg.photo is not None:
-        ctx.convo.draft["media_platform"], ctx.convo.draft["media_file_id"] = msg.photo.platform, msg.photo.file_id
+    draft = ctx.convo.draft
+    if msg.document is not None:
+        document, refusal = await _document(ctx, msg.document, t("No attachment"))
+        if refusal is not None or document is None:
+            return refusal
+        # Kept at once: it goes out with the announcement, maybe days later, when the platform's id may be gone.
+        draft["document_id"] = await store_media(ctx.session, document.data, document.mime, document.filename)
+        draft["document_name"] = document.filename
+        draft.pop("media_file_id", None)
+    elif msg.photo is not None:
+        draft["media_platform"], draft["media_file_id"] = msg.photo.platform, msg.photo.file_id
+        draft.pop("document_id", None)
     elif ctx.args.get("value") != "none":
-        return Reply(t("Please send a photo, or press No picture."), buttons=((Button.choice(t("No picture"), "none"),),))
+        return Reply(t("Please send a photo or a file ({kinds}), or press No attachment.", kinds=store.ALLOWED_DOCUMENTS),
+                     buttons=((Button.choice(t("No attachment"), "none"),),))
     ctx.convo.goto("audience")
     return Reply(t("Who is it for?"),
                  buttons=rows(*(Button.choice(t(label), code) for code, label in AUDIENCES.items()), per_row=2))
@@ -143,8 +154,10 @@ async def step_when(ctx: Context, msg: Incoming) -> Replies:
     if pin_offered:
         buttons.append(Button.choice(t("Publish and pin"), "pin"))
     buttons.append(Button.choice(t("Discard"), "discard"))
+    attached = (t("with the file {name}", name=draft["document_name"]) if draft.get("document_id")
+                else t("with a picture") if draft.get("media_file_id") else t("no picture"))
     return Reply(t("Please check: to {audience}, sent {when}, {picture}.", audience=audience, when=when_text,
-                   picture=t("with a picture") if draft.get("media_file_id") else t("no picture"))
+                   picture=attached)
                  + "\n\n" + draft["text"], buttons=rows(*buttons, per_row=3))
 
 
@@ -167,8 +180,12 @@ async def step_confirm(ctx: Context, msg: Incoming) -> Replies:
     except Exception:
         # The platform lost the file (or is down): keep the draft and let the author choose again.
         ctx.convo.goto("attachment")
-        return Reply(t("I could not fetch your picture. Please send it again, or press No picture."),
-                     buttons=((Button.choice(t("No picture"), "none"),),))
+        return Reply(t("I could not fetch your picture. Please send it again, or press No attachment."),
+                     buttons=((Button.choice(t("No attachment"), "none"),),))
+    document: Media | None = None
+    if draft.get("document_id"):
+        stored = await load_media(ctx.session, int(draft["document_id"]))
+        document = Media(stored.data, stored.filename, stored.mime) if stored is not None else None
     item = Announcement(compound_id=ctx.compound.id, author_id=ctx.person_id, text=draft["text"],
                         audience=draft["audience"], building_id=draft.get("building_id"),
                         media_platform=draft.get("media_platform", ""), media_file_id=draft.get("media_file_id", ""),
@@ -183,7 +200,8 @@ async def step_confirm(ctx: Context, msg: Incoming) -> Replies:
                        when=ctx.local(due, ctx.compound)) if scheduled else t("Sent."))]
     for target in await _targets(ctx, item.audience, item.building_id):
         pt = await ctx.translator_for(target.person_id) if isinstance(target, ToPerson) else tr
-        replies.append(Reply(pt("📢 Announcement") + "\n" + item.text, image=image, to=target, pin=item.pin,
+        replies.append(Reply(pt("📢 Announcement") + "\n" + item.text, image=image, document=document, to=target,
+                             pin=item.pin,
                              posting=item.posting_key, due_at=due if scheduled else None))
     return replies
 
@@ -249,27 +267,27 @@ async def disclose_text(ctx: Context, msg: Incoming) -> Replies:
                  buttons=((Button.choice(t("No attachment"), "none"),),))
 
 
-async def _document(ctx: Context, ref: FileRef) -> tuple[Media | None, Reply | None]:
-    """The file a discloser sent, checked: (the document, None) or (None, the polite refusal)."""
+async def _document(ctx: Context, ref: FileRef, skip: str) -> tuple[Media | None, Reply | None]:
+    """A file sent as an attachment, checked: (the document, None) or (None, the polite refusal that keeps the
+    step). `skip` is the label of the button that goes on without an attachment."""
     t = ctx.t
-    again = ((Button.choice(t("No attachment"), "none"),),)
-    limit_mb = store.DOCUMENT_MAX_BYTES // (1024 * 1024)
-    too_big = t("That file is larger than {limit} MB. Please send a smaller one (or a photo of the statement), or "
-                "press No attachment.", limit=limit_mb)
+    again = ((Button.choice(skip, "none"),),)
+    too_big = t("That file is larger than {limit} MB. Please send a smaller one, or press {skip}.",
+                limit=store.DOCUMENT_MAX_BYTES // (1024 * 1024), skip=skip)
     if ref.size is not None and ref.size > store.DOCUMENT_MAX_BYTES:
         return None, Reply(too_big, buttons=again)
     try:
         data = await ctx.core.fetch_photo(ref.platform, ref.file_id)
     except Exception:
-        return None, Reply(t("I could not fetch your file. Please send it again, or press No attachment."),
+        return None, Reply(t("I could not fetch your file. Please send it again, or press {skip}.", skip=skip),
                            buttons=again)
     if len(data) > store.DOCUMENT_MAX_BYTES:
         return None, Reply(too_big, buttons=again)
     kind = store.document_type(data, ref.name)
     if kind is None:
-        return None, Reply(t("Sorry, I can only take the statement as a {kinds} file or as a photo, and {name} is "
-                             "none of these. Please send it again in one of these forms, or press No attachment.",
-                             kinds=store.ALLOWED_DOCUMENTS, name=ref.name or t("this file")), buttons=again)
+        return None, Reply(t("Sorry, I can only take a {kinds} file or a photo, and {name} is none of these. Please "
+                             "send it again in one of these forms, or press {skip}.",
+                             kinds=store.ALLOWED_DOCUMENTS, name=ref.name or t("this file"), skip=skip), buttons=again)
     mime, filename = kind
     return Media(data, filename, mime), None
 
@@ -281,7 +299,7 @@ async def disclose_attachment(ctx: Context, msg: Incoming) -> Replies:
     document: Media | None = None
     image: Media | None = None
     if msg.document is not None:
-        document, refusal = await _document(ctx, msg.document)
+        document, refusal = await _document(ctx, msg.document, t("No attachment"))
         if refusal is not None:
             return refusal
         draft.pop("media_file_id", None)

@@ -145,3 +145,23 @@ async def test_a_file_is_no_answer_where_text_is_expected(console: Console) -> N
     assert "XLSX" not in console.last.text  # asked for the text again: a file's caption is no typed answer
     await console.say("2026年11月 收入 1 元。")
     assert "XLSX" in console.last.text
+
+
+async def test_announcement_with_a_file_goes_out_later_with_it(console: Console) -> None:
+    console.as_("王书记")
+    await console.say("/announce")
+    await console.say("12月停车收费新标准，详见附件。")
+    assert "XLSX" in console.last.text
+    await console.document("setup.exe", data=b"MZ\x90\x00")
+    assert "setup.exe" in console.last.text and console.last.labels  # refused, still on the step
+    pdf = b"%PDF-1.7\n" + bytes(200)
+    await console.document("停车收费标准.pdf", data=pdf)
+    await console.press(1)  # the whole compound
+    await console.say("2026-11-23 11:00")
+    assert "停车收费标准.pdf" in console.last.text  # the summary names the file
+    await console.press(1)  # Publish
+    assert not [s for s in console.seen_by("王书记", GROUP) if "停车收费" in s.text]
+    await console.clock_to("+2h")
+    posted = [s for s in console.seen_by("王书记", GROUP) if "停车收费" in s.text]
+    assert len(posted) == 1 and posted[0].has_document
+    assert console.transport.documents[-1] == ("停车收费标准.pdf", pdf)

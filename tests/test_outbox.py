@@ -261,7 +261,8 @@ async def test_pacing_per_chat_and_overall(live: App) -> None:
 async def test_a_stop_lets_the_send_under_way_finish_and_gives_back_the_rest(live: App) -> None:
     """SIGTERM or a cancelled task: the send the platform already took is answered and recorded (no
     duplicate later), rows not yet sent go back to pending at once, not after the lease."""
-    fake = FakePlatform(block=asyncio.Event(), limits=Limits(global_per_second=5))
+    answer = asyncio.Event()
+    fake = FakePlatform(block=answer, limits=Limits(global_per_second=5))
     worker = OutboxWorker(live.core, {PLATFORM: fake}, lease=timedelta(seconds=60), grace=5)
     await add_rows(live, ["a", "b", "c", "d"], 1)
     task = asyncio.create_task(worker.run(asyncio.Event()))
@@ -269,7 +270,7 @@ async def test_a_stop_lets_the_send_under_way_finish_and_gives_back_the_rest(liv
     task.cancel()
     await asyncio.sleep(0.05)
     assert not task.done()  # still waiting for the answer of the send under way
-    fake.block.set()
+    answer.set()
     with pytest.raises(asyncio.CancelledError):
         await task
     assert (await states(live)) == Counter({store.DELIVERED: 1, store.PENDING: 3})
