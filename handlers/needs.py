@@ -10,6 +10,7 @@ from bot.core.context import Context
 from bot.core.i18n import N_, Translator
 from bot.core.router import Router
 from bot.core.types import Button, Incoming, Replies, Reply, ToPerson, rows
+from handlers import volunteering
 
 # A case or task made from a need is announced exactly as the complaints and volunteering flows announce theirs.
 from handlers.complaints import LEVEL_NAMES, _tell_handler
@@ -39,7 +40,6 @@ OUTCOME_LABELS = {
 }
 # The meetings where residents' matters are talked over: a need goes on the next one's agenda.
 AGENDA_KINDS = ("talk_day", "weekend")
-MAX_WANTED = 500
 
 
 @router.command("need", private=True, member=True, flow=True, help="Post a need of yours or your family's", order=30)
@@ -240,48 +240,17 @@ async def _people_told(ctx: Context, row: store.Need) -> list[tuple[int, Transla
 # ---- into a volunteer task: place, start, end, volunteers wanted; then it is posted like any task ------------
 
 
-@router.step("need_task", "place")
-async def task_place(ctx: Context, msg: Incoming) -> Replies:
-    place = (msg.text or "").strip()
-    if not place or len(place) > 200:
-        return Reply(ctx.t("Please type the place (at most 200 characters), or send /cancel."))
-    ctx.convo.draft["place"] = place
-    ctx.convo.goto("start")
-    return Reply(ctx.t("When does it start? Type the date and time, for example 2026-11-28 09:00 or 11-28 9:00."))
-
-
-@router.step("need_task", "start")
-async def task_start(ctx: Context, msg: Incoming) -> Replies:
-    start = tasks.parse_local_time(msg.text or "", ctx.now, ctx.zone(ctx.compound))
-    if start is None:
-        return Reply(ctx.t("I could not read that time. Please type it like 2026-11-28 09:00."))
-    if start <= ctx.now:
-        return Reply(ctx.t("That time has already passed. Please give a time in the future."))
-    ctx.convo.draft["start"] = start.isoformat()
-    ctx.convo.goto("end")
-    return Reply(ctx.t("When does it end? Type the time (for example 11:30), or a date and time."))
-
-
-@router.step("need_task", "end")
-async def task_end(ctx: Context, msg: Incoming) -> Replies:
-    zone = ctx.zone(ctx.compound)
-    start = datetime.fromisoformat(str(ctx.convo.draft["start"]))
-    end = tasks.parse_local_time(msg.text or "", ctx.now, zone, day=start.astimezone(zone).date())
-    if end is None:
-        return Reply(ctx.t("I could not read that time. Please type it like 11:30 or 2026-11-28 11:30."))
-    if end <= start:
-        return Reply(ctx.t("The end must be after the start ({start}). Please type the end time again.",
-                           start=ctx.local(start, ctx.compound)))
-    ctx.convo.draft["end"] = end.isoformat()
-    ctx.convo.goto("wanted")
-    return Reply(ctx.t("How many volunteers are needed? Type a number."))
+# The task's place and times are asked exactly as /task asks them (same steps, same draft keys).
+router.step("need_task", "place")(volunteering.task_place)
+router.step("need_task", "start")(volunteering.task_start)
+router.step("need_task", "end")(volunteering.task_end)
 
 
 @router.step("need_task", "wanted")
 async def task_wanted(ctx: Context, msg: Incoming) -> Replies:
-    text = (msg.text or "").strip().rstrip("人名位")
-    if not text.isdigit() or not 1 <= int(text) <= MAX_WANTED:
-        return Reply(ctx.t("Please type a number of volunteers between 1 and {max}.", max=MAX_WANTED))
+    wanted = volunteering.wanted_answer(ctx, msg)
+    if isinstance(wanted, Reply):
+        return wanted
     if not ctx.has(Role.SECRETARY):  # roles may have changed while the conversation was open
         ctx.convo.end()
         return Reply(ctx.t("Sorry, only a secretary can triage needs."))
@@ -298,7 +267,7 @@ async def task_wanted(ctx: Context, msg: Incoming) -> Replies:
     task = tasks.VolunteerTask(
         compound_id=compound.id, organiser_id=ctx.person_id, title=store.task_title(row.text),
         description=ctx.t("From need #{id}: {text}", id=row.id, text=row.text)[:1000], place=str(draft["place"]),
-        starts_at=start, ends_at=datetime.fromisoformat(str(draft["end"])), wanted=int(text),
+        starts_at=start, ends_at=datetime.fromisoformat(str(draft["end"])), wanted=wanted,
         skills=store.TASK_SKILLS.get(row.category, ""), mode="hour", rate=hourly_rate(compound), created_at=ctx.now)
     ctx.session.add(task)
     await ctx.session.flush()

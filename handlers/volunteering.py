@@ -208,13 +208,21 @@ async def task_end(ctx: Context, msg: Incoming) -> Replies:
 
 @router.step("task", "wanted")
 async def task_wanted(ctx: Context, msg: Incoming) -> Replies:
-    text = (msg.text or "").strip().rstrip("人名位")
-    if not text.isdigit() or not 1 <= int(text) <= MAX_WANTED:
-        return Reply(ctx.t("Please type a number of volunteers between 1 and {max}.", max=MAX_WANTED))
-    ctx.convo.draft["wanted"] = int(text)
+    wanted = wanted_answer(ctx, msg)
+    if isinstance(wanted, Reply):
+        return wanted
+    ctx.convo.draft["wanted"] = wanted
     ctx.convo.draft["skills"] = []
     ctx.convo.goto("skills")
     return _ask_task_skills(ctx)
+
+
+def wanted_answer(ctx: Context, msg: Incoming) -> int | Reply:
+    """How many volunteers a task wants ("5", "5人"), or the polite refusal that keeps the step."""
+    text = (msg.text or "").strip().rstrip("人名位")
+    if not text.isdigit() or not 1 <= int(text) <= MAX_WANTED:
+        return Reply(ctx.t("Please type a number of volunteers between 1 and {max}.", max=MAX_WANTED))
+    return int(text)
 
 
 def _ask_task_skills(ctx: Context) -> Reply:

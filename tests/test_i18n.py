@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from bot.core.i18n import LANGUAGES, Catalogs, normalize_language
+from bot.core.i18n import LANGUAGES, LOCALES_DIR, Catalogs, normalize_language
 from bot.core.i18n_tool import extract
 
 PLACEHOLDER = re.compile(r"{(\w*)}")
@@ -66,3 +66,15 @@ def test_a_text_means_the_same_in_every_feature() -> None:
                     if earlier[0] != message.string:
                         clashes.append(f"{message.id!r}: {earlier[1]}={earlier[0]!r} vs {path.stem}={message.string!r}")
         assert clashes == [], f"{language}: " + "; ".join(clashes[:5])
+
+
+def test_every_catalogue_text_is_used_by_the_code_of_its_feature() -> None:
+    """Searching locales/ for a text the bot sent must lead to the module that sends it."""
+    from bot.core.i18n_tool import load
+
+    found = extract()
+    stale = []
+    for path in sorted((LOCALES_DIR / "zh_CN" / "LC_MESSAGES").glob("*.po")):
+        catalog = load("zh_CN", path.stem)
+        stale += [f"{path.stem}: {entry.id}" for entry in catalog if entry.id and entry.id not in found[path.stem]]
+    assert stale == [], "run `python -m bot.core.i18n_tool DOMAIN` to drop them:\n" + "\n".join(stale)

@@ -1,5 +1,6 @@
 """Developer tool for the catalogues: `python -m bot.core.i18n_tool` finds every translatable text in the
-code and adds the missing ones (with an empty translation to fill in) to `locales/<lang>/LC_MESSAGES/`.
+code, adds the missing ones (with an empty translation to fill in) to `locales/<lang>/LC_MESSAGES/` and
+removes the ones the code no longer uses.
 
 A text is translatable when it is the first argument of a call to `t`, `N_`, or one of the names used for
 other recipients' translators (`st` staff, `rt` resident, `pt` person, `tr`), or the `help=` of a command. `handlers/X.py` and `storage/X.py` go to
@@ -84,6 +85,11 @@ def sync(only: str | None = None) -> int:
                 if entry is not None and not entry.string and language != "en":
                     missing += 1
                     print(f"{language}/{domain}.po: needs a translation: {msgid!r}")
+            # A text the code no longer uses goes too: searching locales/ must lead to code that sends it.
+            for stale in [entry.id for entry in catalog if entry.id and entry.id not in messages]:
+                del catalog[stale]
+                changed = True
+                print(f"{language}/{domain}.po: removed, no longer in the code: {stale!r}")
             if changed:
                 save(catalog, language, domain)
     return missing
