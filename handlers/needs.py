@@ -14,7 +14,7 @@ from handlers import volunteering
 
 # A case or task made from a need is announced exactly as the complaints and volunteering flows announce theirs.
 from handlers.complaints import LEVEL_NAMES, _tell_handler
-from handlers.volunteering import hourly_rate, posting
+from handlers.volunteering import hourly_rate
 from storage import complaints as cases
 from storage import meetings, services
 from storage import needs as store
@@ -275,10 +275,11 @@ async def task_wanted(ctx: Context, msg: Incoming) -> Replies:
     _decide(ctx, row, "task", f"task:{task.id}")
     replies = [Reply(ctx.t("Need #{id} is now volunteer task #{task} “{title}”, posted to the compound's group chats. "
                            "As its organiser you will be told as people sign up, reminded the evening before, and "
-                           "asked for attendance afterwards.", id=row.id, task=task.id, title=task.title)),
-               await posting(ctx, task, compound, edit=False)]
+                           "asked for attendance afterwards.", id=row.id, task=task.id, title=task.title))]
+    told = await _people_told(ctx, row)
+    replies += await volunteering.publish(ctx, task, compound, told=[person for person, _ in told])
     when = ctx.local(task.starts_at, compound)
-    for person, pt in await _people_told(ctx, row):
+    for person, pt in told:
         replies.append(Reply(
             pt("Good news about need #{id} ({text}): it is now volunteer task #{task} “{title}”, {when} at {place}. "
                "Sign up if you can help.", id=row.id, text=row.text[:60], task=task.id, title=task.title, when=when,

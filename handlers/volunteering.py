@@ -3,7 +3,7 @@ attendance and the points it earns; and residents' skills (/skills)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -306,19 +306,27 @@ async def task_confirm(ctx: Context, msg: Incoming) -> Replies:
     await ctx.session.flush()
     ctx.convo.end()
     assert ctx.compound is not None and task.id is not None
-    replies = [Reply(ctx.t("Posted to the compound's group chats. I will tell you as people sign up, remind you "
-                           "the evening before, and ask you for attendance afterwards.")),
-               await posting(ctx, task, ctx.compound, edit=False)]
+    return [Reply(ctx.t("Posted to the compound's group chats. I will tell you as people sign up, remind you "
+                        "the evening before, and ask you for attendance afterwards.")),
+            *await publish(ctx, task, ctx.compound)]
+
+
+async def publish(ctx: Context, task: VolunteerTask, compound: Compound, told: Iterable[int] = ()) -> list[Reply]:
+    """A new task's posting to the group chats, and a private word to each resident with a skill it needs
+    (except the organiser and those in `told`, who hear of it otherwise)."""
+    assert task.id is not None
+    replies = [await posting(ctx, task, compound, edit=False)]
     codes = store.skill_codes(task.skills)
-    for person_id in await store.skilled_residents(ctx.session, ctx.compound.id or 0, codes):
-        if person_id == ctx.person_id:
+    skip = {ctx.person_id, *told}
+    for person_id in await store.skilled_residents(ctx.session, compound.id or 0, codes):
+        if person_id in skip:
             continue
         rt = await ctx.translator_for(person_id)
         person = await ctx.session.get(Person, person_id)
         theirs = [c for c in codes if person and c in store.skill_codes(person.skills)]
         replies.append(Reply(
             rt("A volunteer task needs your skill ({skills}):", skills=skill_names(rt, theirs)) + "\n\n"
-            + task_text(ctx, rt, task, ctx.compound, 0),
+            + task_text(ctx, rt, task, compound, 0),
             buttons=((Button.do(rt("Sign up"), "vol.signup", task=task.id),),), to=ToPerson(person_id)))
     return replies
 

@@ -49,6 +49,12 @@ async def test_need_supported_by_three_then_triaged_into_a_task(console: Console
     await console.say("/needs")
     assert "4 人支持" in console.last.text
 
+    # Residents with the skill the task needs hear of it as of any task; supporters only once.
+    for person in ("孙委员", "王五"):
+        console.as_(person)
+        await console.say("/skills")
+        await console.press("照护")
+
     console.as_("王书记")
     await console.press("转为志愿任务")
     assert "在哪里进行" in console.last.text
@@ -64,6 +70,8 @@ async def test_need_supported_by_three_then_triaged_into_a_task(console: Console
     for person in ("张三", "李四", "陈阿姨", "王五"):
         told = console.last_for(person)
         assert "志愿任务 #1" in told.text and "3栋1单元门口" in told.text
+    assert "需要您的技能（照护）" in console.last_for("孙委员").text
+    assert not any("需要您的技能" in m.text for m in console.seen_by("王五", "private"))
     async with app.core.sessions() as session:
         need = (await session.exec(select(Need))).one()
         assert (need.status, need.outcome, need.outcome_ref) == ("triaged", "task", "task:1")
