@@ -254,7 +254,7 @@ async def _file(ctx: Context) -> Replies:
     replies = [Reply(t("Thank you. Your case {number} is filed and has gone to the {level} level; you will hear "
                        "here about every step. Send /case {number} to follow it.",
                        number=case.number, level=t(LEVEL_NAMES[case.level])))]
-    replies += await _tell_handler(ctx, compound, case, "new")
+    replies += await tell_handler(ctx, compound, case, "new")
     return replies
 
 
@@ -335,7 +335,7 @@ def _handler_buttons(t: Translator, case: Case, secretary: bool) -> tuple[tuple[
     return rows(*buttons, per_row=2)
 
 
-async def _tell_handler(ctx: BaseContext, compound: Compound, case: Case, why: str) -> list[Reply]:
+async def tell_handler(ctx: BaseContext, compound: Compound, case: Case, why: str) -> list[Reply]:
     """The new handler gets the case with its buttons; without one, the secretaries are told."""
     assert compound.id is not None
     if case.handler_id is None:
@@ -530,7 +530,7 @@ async def escalate(ctx: Context, msg: Incoming) -> Replies:
                                    t("asks the secretary to blow the whistle"))
             return [Reply(t("Case {number} was handed to the secretary, who can call in a department.",
                             number=case.number)),
-                    *await _tell_handler(ctx, compound, case, "escalated"),
+                    *await tell_handler(ctx, compound, case, "escalated"),
                     await _tell_reporter(ctx, case, N_("Your case {number} was handed over to the secretary."))]
         officials = await people_with_role(ctx.session, compound.id, Role.OFFICIAL)
         if not officials:
@@ -567,7 +567,7 @@ async def _escalate(ctx: Context, case: Case, handler: int | None) -> Replies:
     t = ctx.t
     return [Reply(t("Case {number} was escalated to the {level} level.", number=case.number,
                     level=t(LEVEL_NAMES[case.level])), toast=t("Escalated")),
-            *await _tell_handler(ctx, compound, case, "escalated"),
+            *await tell_handler(ctx, compound, case, "escalated"),
             await _tell_reporter(ctx, case, N_("Your case {number} was escalated to the {level} level."),
                                  level=(await ctx.translator_for(case.reporter_id))(LEVEL_NAMES[case.level]))]
 
@@ -631,7 +631,7 @@ async def answer_text(ctx: Context, msg: Incoming) -> Replies:
     case.due_at = case.resolve_by
     await store.transition(ctx.session, case, Event.ANSWER, ctx.person_id, ctx.now, note)
     return [Reply(t("Thank you, your answer was added to case {number}.", number=case.number)),
-            *await _tell_handler(ctx, compound, case, "answered")]
+            *await tell_handler(ctx, compound, case, "answered")]
 
 
 @router.button("complaints.rate")
@@ -662,7 +662,7 @@ async def rate(ctx: Context, msg: Incoming) -> Replies:
     await store.transition(ctx.session, case, Event.REOPEN, ctx.person_id, ctx.now, str(stars))
     return [Reply(t("We are sorry it was not solved well. Case {number} is reopened and the secretary will look "
                     "at it.", number=case.number), toast=t("Reopened")),
-            *await _tell_handler(ctx, compound, case, "reopened")]
+            *await tell_handler(ctx, compound, case, "reopened")]
 
 
 # ---- look-ups ----------------------------------------------------------------------------------------------
@@ -862,7 +862,7 @@ async def _overdue(ctx: JobContext, compound: Compound, case: Case) -> list[Repl
         hours, _days = store.deadline_settings(compound)
         case.due_at = ctx.now + timedelta(hours=hours)
     await store.transition(ctx.session, case, Event.OVERDUE, None, ctx.now)
-    replies = await _tell_handler(ctx, compound, case, "overdue")
+    replies = await tell_handler(ctx, compound, case, "overdue")
     replies += await ctx.tell_role(Role.SECRETARY, compound.id, lambda st: Reply(
         st("Case {number} missed its deadline and is now at the {level} level.", number=case.number,
            level=st(LEVEL_NAMES[case.level])),

@@ -13,7 +13,7 @@ from bot.core.types import Button, Incoming, Replies, Reply, ToPerson, rows
 from handlers import volunteering
 
 # A case or task made from a need is announced exactly as the complaints and volunteering flows announce theirs.
-from handlers.complaints import LEVEL_NAMES, _tell_handler
+from handlers.complaints import LEVEL_NAMES, tell_handler
 from handlers.volunteering import hourly_rate
 from storage import complaints as cases
 from storage import meetings, services
@@ -317,7 +317,7 @@ async def _into_case(ctx: Context, row: store.Need) -> Replies:
                       id=row.id, text=row.text[:60], number=case.number)
         replies.append(Reply(text, to=ToPerson(person)))
     # The handler (often this very secretary) gets the case card with its handling buttons, as for any case.
-    replies += await _tell_handler(ctx, compound, case, "new")
+    replies += await tell_handler(ctx, compound, case, "new")
     return replies
 
 
