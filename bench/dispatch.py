@@ -33,10 +33,11 @@ from sqlmodel import insert
 from bot.app import App, build_app
 from bot.core.clock import Clock
 from bot.core.types import Contact, Incoming, OutMessage
+from bot.scheduler import CHECKPOINT_SECONDS
 from bot.settings import Settings
 from storage import migrate
 from storage.compounds import Building, Chat, Compound, Room, RosterOwner, Unit
-from storage.db import make_engine, make_sessionmaker, transaction
+from storage.db import checkpoint, make_engine, make_sessionmaker, transaction
 from storage.people import Identity, Membership, Person, RoleGrant
 
 PLATFORM = "console"
@@ -220,9 +221,18 @@ async def bench_core(app: App, compounds: int, residents: int, count: int, warmu
             raise RuntimeError(f"the core failed on {incoming}")
         mix.answered(flow, messages)
 
-    await timed("warm-up", warmup, one)
-    mix.completed = 0
-    return await timed("linli core (SQLite)", count, one), mix
+    async def checkpoints() -> None:  # as the running bot's scheduler does
+        while True:
+            await asyncio.sleep(CHECKPOINT_SECONDS)
+            await checkpoint(app.engine)
+
+    checkpointing = asyncio.create_task(checkpoints())
+    try:
+        await timed("warm-up", warmup, one)
+        mix.completed = 0
+        return await timed("linli core (SQLite)", count, one), mix
+    finally:
+        checkpointing.cancel()
 
 
 # ---- the floor: python-telegram-bot echo ------------------------------------------------------------------

@@ -15,7 +15,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from bot.core.dispatcher import Core
 from bot.outbox import OutboxWorker
 from storage.conversations import prune
-from storage.db import transaction
+from storage.db import checkpoint, transaction
 from storage.outbox import prune_pace
 from storage.schedule import cron_trigger, next_fire
 
@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 # have seen had the bot been running all along.
 CATCH_UP_STEP = timedelta(minutes=10)
 CATCH_UP_MAX_STEPS = 600
+# SQLite's write-ahead log is copied into the database this often (nothing to do on PostgreSQL).
+CHECKPOINT_SECONDS = 5
 
 
 class Scheduler:
@@ -52,6 +54,7 @@ class Scheduler:
         tick = self.core.settings.scheduler_tick_seconds
         aps.add_job(self.tick, "interval", seconds=tick, id="tick", next_run_time=datetime.now(UTC))
         aps.add_job(self.housekeeping, "interval", hours=1, id="housekeeping")
+        aps.add_job(self.checkpoint, "interval", seconds=CHECKPOINT_SECONDS, id="checkpoint")
         aps.start()
         self._aps = aps
 
@@ -75,6 +78,12 @@ class Scheduler:
             except Exception:  # One bad tick must not kill the heartbeat.
                 log.exception("scheduler tick failed")
                 return 0
+
+    async def checkpoint(self) -> None:
+        try:
+            await checkpoint(self.core.engine)
+        except Exception:  # a busy moment: the next one catches up
+            log.warning("SQLite checkpoint failed", exc_info=True)
 
     async def housekeeping(self) -> None:
         async with self._busy, transaction(self.core.sessions) as session:

@@ -4,6 +4,7 @@ transaction waiting for its turn leaves the loop free (a busy wait inside SQLite
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -77,3 +78,29 @@ async def test_a_transaction_that_never_gets_its_turn_fails_like_a_locked_databa
     # The lock is free again afterwards: a rolled-back or failed transaction does not keep it.
     async with transaction(sessions) as session:
         assert await claim_update(session, "t", "later", now)
+
+
+def _size(path: str) -> int:
+    return os.stat(path).st_size
+
+
+async def test_the_log_reaches_the_database_file_by_the_background_checkpoint(sessions: Sessions) -> None:
+    """Commits never checkpoint (that made the slowest messages); the scheduler's checkpoint does, off the loop."""
+    engine = sessions.kw["bind"]
+    database = str(engine.url.database)
+    async with engine.connect() as connection:
+        assert (await connection.exec_driver_sql("PRAGMA wal_autocheckpoint")).scalar() == 0
+    now = datetime.now(UTC)
+    async with transaction(sessions) as session:
+        await claim_update(session, "t", "first", now)
+    await db.checkpoint(engine)
+    before = _size(database)
+    for batch in range(20):
+        async with transaction(sessions) as session:
+            for n in range(100):
+                await claim_update(session, "t", f"{batch}-{n}-" + "x" * 100, now)
+    assert _size(database) == before  # everything is still in the write-ahead log
+    await db.checkpoint(engine)
+    assert _size(database) > before
+    async with sessions() as session:
+        assert len((await session.exec(select(ProcessedUpdate))).all()) == 2001
