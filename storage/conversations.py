@@ -65,14 +65,19 @@ def new_token() -> str:
     return secrets.token_urlsafe(8)
 
 
+# On the table, not the model: an ORM insert would not report its row count.
+_PROCESSED: sa.Table = ProcessedUpdate.__table__  # type: ignore[attr-defined]
+_CLAIM_SQLITE = sqlite_dialect.insert(_PROCESSED).on_conflict_do_nothing()
+_CLAIM_POSTGRESQL = postgresql_dialect.insert(_PROCESSED).on_conflict_do_nothing()
+
+
 async def claim_update(session: AsyncSession, platform: str, update_id: str, now: datetime) -> bool:
     """True the first time an update is seen; the insert is the claim, so two processes cannot both win."""
     dialect = session.get_bind().dialect.name
     if dialect in ("sqlite", "postgresql"):
         # One statement instead of SAVEPOINT + INSERT + RELEASE: this runs for every incoming message.
-        module = sqlite_dialect if dialect == "sqlite" else postgresql_dialect
-        claim = module.insert(ProcessedUpdate).values(platform=platform, update_id=update_id, processed_at=now)
-        result = await session.exec(claim.on_conflict_do_nothing())
+        claim = _CLAIM_SQLITE if dialect == "sqlite" else _CLAIM_POSTGRESQL
+        result = await session.exec(claim, params={"platform": platform, "update_id": update_id, "processed_at": now})
         return bool(result.rowcount == 1)
     try:
         async with session.begin_nested():
@@ -83,13 +88,17 @@ async def claim_update(session: AsyncSession, platform: str, update_id: str, now
     return True
 
 
+# Built once: these run for every message, and building a statement costs more than running it.
+_CONVERSATION = select(Conversation).where(Conversation.person_id == sa.bindparam("person_id"),
+                                          Conversation.chat_id == sa.bindparam("chat_id"))
+_CONVERSATION_LOCKED = _CONVERSATION.with_for_update()
+
+
 async def load_conversation(
     session: AsyncSession, person_id: int, chat_id: int, lock: bool = False
 ) -> Conversation | None:
-    query = select(Conversation).where(Conversation.person_id == person_id, Conversation.chat_id == chat_id)
-    if lock:
-        query = query.with_for_update()
-    return (await session.exec(query)).first()
+    query = _CONVERSATION_LOCKED if lock else _CONVERSATION
+    return (await session.exec(query, params={"person_id": person_id, "chat_id": chat_id})).first()
 
 
 async def get_token(session: AsyncSession, token: str) -> ButtonToken | None:

@@ -82,20 +82,29 @@ class RoleGrant(SQLModel, table=True):
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
+def _roles_query() -> Any:
+    # Approved memberships' relations, then granted roles, in one round trip.
+    memberships: Any = select(sa.literal("m").label("kind"), col(Membership.relation).label("value")).where(
+        Membership.person_id == sa.bindparam("person_id"), Membership.compound_id == sa.bindparam("compound_id"),
+        Membership.status == "approved")
+    grants: Any = select(sa.literal("g").label("kind"), col(RoleGrant.role).label("value")).where(
+        RoleGrant.person_id == sa.bindparam("person_id"),
+        RoleGrant.compound_id == sa.bindparam("compound_id"),
+        col(RoleGrant.revoked_at).is_(None),
+    )
+    return sa.union_all(memberships, grants)
+
+
+# Built once: this runs for every message, and building a statement costs more than running it.
+ROLES_QUERY = _roles_query()
+
+
 async def roles_in(session: AsyncSession, person_id: int, compound_id: int | None) -> frozenset[Role]:
     if compound_id is None:
         return frozenset()
-    # One round trip (this runs for every message): approved memberships' relations, then granted roles.
-    memberships: Any = select(sa.literal("m").label("kind"), col(Membership.relation).label("value")).where(
-        Membership.person_id == person_id, Membership.compound_id == compound_id, Membership.status == "approved"
-    )
-    grants: Any = select(sa.literal("g").label("kind"), col(RoleGrant.role).label("value")).where(
-        RoleGrant.person_id == person_id,
-        RoleGrant.compound_id == compound_id,
-        col(RoleGrant.revoked_at).is_(None),
-    )
     roles: set[Role] = set()
-    for kind, value in (await session.exec(sa.union_all(memberships, grants))).all():  # type: ignore[call-overload]
+    rows = (await session.exec(ROLES_QUERY, params={"person_id": person_id, "compound_id": compound_id})).all()
+    for kind, value in rows:
         if kind == "m":
             roles.add(Role.RESIDENT)
             if value == "owner":

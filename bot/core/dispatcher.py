@@ -63,6 +63,16 @@ ROLE_NAMES = {
 }
 
 
+# Built once, as they run for every message and building a statement costs more than running it: the sender's
+# identity, person and the compound they act in (one round trip), and the chat.
+_SENDER = (
+    select(Identity, Person, Compound).join(Person, col(Person.id) == Identity.person_id)
+    .outerjoin(Compound, col(Compound.id) == Person.current_compound_id)
+    .where(Identity.platform == sa.bindparam("platform"), Identity.platform_user_id == sa.bindparam("user_id"))
+)
+_CHAT = select(Chat).where(Chat.platform == sa.bindparam("platform"), Chat.platform_chat_id == sa.bindparam("chat_id"))
+
+
 def role_name(t: Translator, role: Role) -> str:
     return t(ROLE_NAMES[role])
 
@@ -140,12 +150,8 @@ class Core:
         return result.first()
 
     async def _person(self, session: AsyncSession, incoming: Incoming, now: datetime) -> Person:
-        # The identity, its person and the compound they act in, in one round trip: this runs for every message.
         found_pair = (await session.exec(
-            select(Identity, Person, Compound).join(Person, col(Person.id) == Identity.person_id)
-            .outerjoin(Compound, col(Compound.id) == Person.current_compound_id)
-            .where(Identity.platform == incoming.platform, Identity.platform_user_id == incoming.user_id)
-        )).first()
+            _SENDER, params={"platform": incoming.platform, "user_id": incoming.user_id})).first()
         identity = found_pair[0] if found_pair is not None else None
         hint = normalize_language(incoming.language)
         if identity is None:
@@ -174,10 +180,7 @@ class Core:
         return person
 
     async def _chat(self, session: AsyncSession, incoming: Incoming) -> Chat:
-        result = await session.exec(
-            select(Chat).where(Chat.platform == incoming.platform, Chat.platform_chat_id == incoming.chat_id)
-        )
-        chat = result.first()
+        chat = (await session.exec(_CHAT, params={"platform": incoming.platform, "chat_id": incoming.chat_id})).first()
         if chat is None:
             chat = Chat(
                 platform=incoming.platform,
