@@ -316,7 +316,7 @@ async def bench_ptb(count: int, warmup: int) -> Result:
 async def main(args: argparse.Namespace) -> None:
     directory = Path(args.db_dir or tempfile.mkdtemp(prefix="linli-bench-"))
     # The seeded database is kept in --db-dir and copied for every run, so runs compare like with like.
-    template = directory / f"seeded-{args.compounds}-{args.residents}-v2.db"
+    template = directory / f"seeded-{args.compounds}-{args.residents}-v3.db"
     if not template.exists():
         started = time.perf_counter()
         building = directory / "seeding.db"

@@ -38,6 +38,9 @@ class ProcessedUpdate(SQLModel, table=True):
     platform: str = Field(max_length=16, primary_key=True)
     update_id: str = Field(max_length=128, primary_key=True)
     processed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+    # What the bot answered ({"messages": [payload, ...]}), kept for an hour: a platform repeats an update it
+    # never saw acknowledged, and the process that answered it may have died before sending the answer.
+    answer: dict[str, Any] | None = Field(default=None, sa_type=JSONDict)
 
 
 class ButtonToken(SQLModel, table=True):
@@ -65,27 +68,40 @@ def new_token() -> str:
     return secrets.token_urlsafe(8)
 
 
+# How long an answer is kept to be sent again (platforms repeat an unacknowledged update within minutes).
+ANSWER_KEPT = timedelta(hours=1)
 # On the table, not the model: an ORM insert would not report its row count.
 _PROCESSED: sa.Table = ProcessedUpdate.__table__  # type: ignore[attr-defined]
 _CLAIM_SQLITE = sqlite_dialect.insert(_PROCESSED).on_conflict_do_nothing()
 _CLAIM_POSTGRESQL = postgresql_dialect.insert(_PROCESSED).on_conflict_do_nothing()
 
 
-async def claim_update(session: AsyncSession, platform: str, update_id: str, now: datetime) -> bool:
+async def claim_update(session: AsyncSession, platform: str, update_id: str, now: datetime,
+                       answer: dict[str, Any] | None = None) -> bool:
     """True the first time an update is seen; the insert is the claim, so two processes cannot both win."""
+    values: dict[str, Any] = {"platform": platform, "update_id": update_id, "processed_at": now, "answer": answer}
     dialect = session.get_bind().dialect.name
     if dialect in ("sqlite", "postgresql"):
         # One statement instead of SAVEPOINT + INSERT + RELEASE: this runs for every incoming message.
         claim = _CLAIM_SQLITE if dialect == "sqlite" else _CLAIM_POSTGRESQL
-        result = await session.exec(claim, params={"platform": platform, "update_id": update_id, "processed_at": now})
+        result = await session.exec(claim, params=values)
         return bool(result.rowcount == 1)
     try:
         async with session.begin_nested():
-            session.add(ProcessedUpdate(platform=platform, update_id=update_id, processed_at=now))
+            session.add(ProcessedUpdate(**values))
             await session.flush()
     except IntegrityError:
         return False
     return True
+
+
+async def earlier_answer(session: AsyncSession, platform: str, update_id: str,
+                         since: datetime) -> list[dict[str, Any]]:
+    """The messages answered to an update processed after `since` (none if older, or forgotten)."""
+    row = await session.get(ProcessedUpdate, (platform, update_id))
+    if row is None or row.processed_at < since or not row.answer:
+        return []
+    return list(row.answer.get("messages", []))
 
 
 # Built once: these run for every message, and building a statement costs more than running it.
@@ -108,4 +124,8 @@ async def get_token(session: AsyncSession, token: str) -> ButtonToken | None:
 async def prune(session: AsyncSession, now: datetime, keep_updates: timedelta = timedelta(days=7)) -> None:
     """Forget old update ids and expired buttons; both tables would otherwise grow forever."""
     await session.exec(delete(ProcessedUpdate).where(col(ProcessedUpdate.processed_at) < now - keep_updates))
+    await session.exec(
+        sa.update(_PROCESSED).where(_PROCESSED.c.processed_at < now - ANSWER_KEPT,
+                                    _PROCESSED.c.processed_at >= now - ANSWER_KEPT - timedelta(days=1))
+        .values(answer=sa.null()))
     await session.exec(delete(ButtonToken).where(col(ButtonToken.expires_at) < now))

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
+from sqlalchemy import text
 from sqlmodel import col, func, select
 
 from bot.app import App, build_app
@@ -535,13 +536,22 @@ async def test_non_secretary_admin_commands_are_refused(console: Console) -> Non
 # ---- delivery guarantees ------------------------------------------------------------------------------------
 
 
-async def test_a_repeated_update_is_processed_once(app: App) -> None:
+async def test_a_repeated_update_is_processed_once_and_answered_again(app: App) -> None:
+    """A platform repeats an update it saw no acknowledgement for: perhaps the process died after storing it
+    and before sending the answer. The repeat changes nothing and gets the same answer (the same buttons)."""
     incoming = Incoming(platform=PLATFORM, update_id="u-1", chat_id="p:重复", chat_kind="private",
                         user_id="重复", user_name="重复", text=f"/join {DEMO_INVITE}", command="join",
                         args=DEMO_INVITE)
     first = await app.core.handle(incoming)
     assert first and first[0].text.startswith("欢迎来到幸福里")
+    assert await app.core.handle(incoming) == first
+    # An hour later the answer is forgotten: a repeat is simply dropped.
+    app.core.clock.advance(timedelta(hours=2))
+    await app.scheduler.housekeeping()
     assert await app.core.handle(incoming) == []
+    async with app.core.sessions() as session:
+        forgotten = (await session.execute(text("SELECT answer IS NULL FROM processedupdate WHERE update_id = 'u-1'")))
+        assert forgotten.one()[0]
     async with app.core.sessions() as session:
         assert (await session.exec(select(func.count()).select_from(Person).where(Person.name == "重复"))).one() == 1
         assert (await session.exec(select(func.count()).select_from(Conversation))).one() == 1

@@ -34,9 +34,11 @@ from bot.settings import Settings
 from storage import outbox as outbox_store
 from storage.compounds import Chat, Compound, group_chats
 from storage.conversations import (
+    ANSWER_KEPT,
     ButtonToken,
     Conversation,
     claim_update,
+    earlier_answer,
     get_token,
     load_conversation,
     new_token,
@@ -71,6 +73,10 @@ _SENDER = (
     .where(Identity.platform == sa.bindparam("platform"), Identity.platform_user_id == sa.bindparam("user_id"))
 )
 _CHAT = select(Chat).where(Chat.platform == sa.bindparam("platform"), Chat.platform_chat_id == sa.bindparam("chat_id"))
+
+
+class _Repeated(Exception):
+    """The update was processed before: roll back what handling it again did."""
 
 
 def role_name(t: Translator, role: Role) -> str:
@@ -108,10 +114,16 @@ class Core:
             for attempt in range(3):
                 try:
                     async with transaction(self.sessions) as session:
-                        if not await claim_update(session, incoming.platform, incoming.update_id, now):
-                            return []
                         messages, enqueued = await self._handle(session, incoming, now)
+                        # The claim comes last and carries the answer: a repeat of this update (the platform
+                        # saw no acknowledgement, perhaps because this process died before sending) gets the
+                        # same answer again instead of none, and the handler's work is undone.
+                        answer = {"messages": [m.to_payload() for m in messages]}
+                        if not await claim_update(session, incoming.platform, incoming.update_id, now, answer):
+                            raise _Repeated
                     break
+                except _Repeated:
+                    return await self._earlier_answer(incoming, now)
                 except (IntegrityError, OperationalError):
                     # Another process created the same person or chat at the same moment, or the database
                     # asked us to retry: everything was rolled back, so doing it again is safe.
@@ -132,6 +144,11 @@ class Core:
         if enqueued:
             self.on_outbox()
         return messages
+
+    async def _earlier_answer(self, incoming: Incoming, now: datetime) -> list[OutMessage]:
+        async with self.sessions() as session:
+            answered = await earlier_answer(session, incoming.platform, incoming.update_id, now - ANSWER_KEPT)
+        return [OutMessage.from_payload(payload) for payload in answered]
 
     async def _fallback_translator(self, incoming: Incoming) -> Translator:
         try:
