@@ -334,8 +334,8 @@ async def vote(ctx: Context, msg: Incoming) -> Replies:
         return Reply(t("Only owners of a room in {compound} can vote in its owners' assembly. If you own a room "
                        "there, please register as its owner first (/join), or ask the secretary.",
                        compound=compound.name if compound else ""), toast=t("Owners only"))
-    if ctx.convo.active and ctx.convo.flow != "ballot":
-        return Reply(t("You are in the middle of something else. Finish it first, or send /cancel to leave it."))
+    if ctx.convo.flow != "ballot" and (busy := ctx.busy()) is not None:
+        return busy
     ctx.convo.start("ballot", "motion", {"assembly": assembly.id, "rooms": rooms, "choices": {}, "i": 0,
                                          "paper": False})
     if len(rooms) > 1:
@@ -667,8 +667,8 @@ async def cancel_pressed(ctx: Context, msg: Incoming) -> Replies:
         return Reply(t("That assembly does not belong to your compound."))
     if assembly.status not in (OPEN, SCHEDULED):
         return Reply(t("That assembly is already {status}.", status=t(STATUS_LABELS[assembly.status])))
-    if ctx.convo.active:
-        return Reply(t("You are in the middle of something else. Finish it first, or send /cancel to leave it."))
+    if (busy := ctx.busy()) is not None:
+        return busy
     ctx.convo.start("assembly_cancel", "reason", {"assembly": assembly.id})
     return Reply(t("Why is {title} being cancelled? The reason is announced to the group chats and to every owner.",
                    title=assembly.title))
@@ -794,8 +794,8 @@ async def start_prepared_assembly(ctx: Context, title: str, motions: list[tuple[
     t = ctx.t
     if not ctx.has(*STAFF):
         return Reply(t("Sorry, only the secretary or a committee member can open an owners' assembly."))
-    if ctx.convo.active:
-        return Reply(t("You are in the middle of something else. Finish it first, or send /cancel to leave it."))
+    if (busy := ctx.busy()) is not None:
+        return busy
     prepared = [{"text": text[:1000], "kind": kind if kind in (ORDINARY, SPECIAL) else ORDINARY}
                 for text, kind in motions[:MAX_MOTIONS]]
     ctx.convo.start("assembly", "motion", {"title": title[:200], "motions": prepared})

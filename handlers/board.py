@@ -173,8 +173,8 @@ async def _start_review(ctx: Context, flow: str, step: str) -> BoardEntry | Repl
     entry = await _entry(ctx)
     if isinstance(entry, Reply):
         return entry
-    if ctx.convo.active:
-        return Reply(ctx.t("You are in the middle of something else. Finish it first, or send /cancel to leave it."))
+    if (busy := ctx.busy()) is not None:
+        return busy
     ctx.convo.start(flow, step, {"entry": entry.id})
     return entry
 

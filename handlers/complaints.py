@@ -416,8 +416,8 @@ async def _start_note(ctx: Context, action: str) -> Replies:
     case = await _staff_case(ctx)
     if isinstance(case, Reply):
         return case
-    if ctx.convo.active:
-        return Reply(t("You are in the middle of something else. Finish it first, or send /cancel to leave it."))
+    if (busy := ctx.busy()) is not None:
+        return busy
     if not ctx.private:
         return Reply(t("Please handle cases in your private chat with me."))
     ctx.convo.start(NOTE_FLOW, action, {"case": case.id, "v": case.version})
@@ -607,8 +607,8 @@ async def answer(ctx: Context, msg: Incoming) -> Replies:
     case = await _reporter_case(ctx)
     if isinstance(case, Reply):
         return case
-    if ctx.convo.active:
-        return Reply(ctx.t("You are in the middle of something else. Finish it first, or send /cancel to leave it."))
+    if (busy := ctx.busy()) is not None:
+        return busy
     ctx.convo.start(ANSWER_FLOW, "text", {"case": case.id, "v": case.version})
     return Reply(ctx.t("Please type your answer about case {number}.", number=case.number))
 

@@ -438,8 +438,8 @@ async def move(ctx: Context, msg: Incoming) -> Replies:
     meeting = await _meeting(ctx, manage=True)
     if isinstance(meeting, Reply):
         return meeting
-    if ctx.convo.active:
-        return Reply(t("You are in the middle of something else. Finish it first, or send /cancel to leave it."))
+    if (busy := ctx.busy()) is not None:
+        return busy
     ctx.convo.start(MOVE_FLOW, "time", {"meeting": meeting.id})
     return Reply(t("Moving {title}.", title=meeting.title) + "\n" + _time_question(ctx))
 
@@ -478,8 +478,8 @@ async def minutes(ctx: Context, msg: Incoming) -> Replies:
         return meeting
     if meeting.starts_at > ctx.now:
         return Reply(t("Minutes can be posted once the meeting has taken place."))
-    if ctx.convo.active:
-        return Reply(t("You are in the middle of something else. Finish it first, or send /cancel to leave it."))
+    if (busy := ctx.busy()) is not None:
+        return busy
     ctx.convo.start(MINUTES_FLOW, "text", {"meeting": meeting.id})
     return Reply(t("Please send the minutes (纪要) of {title}: decisions, who does what, by when.",
                    title=meeting.title))

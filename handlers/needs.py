@@ -181,8 +181,8 @@ async def triage(ctx: Context, msg: Incoming) -> Replies:
     if outcome == "agenda":
         return await _onto_agenda(ctx, row)
     # The other outcomes ask a few questions first.
-    if ctx.convo.active:
-        return Reply(t("You are in the middle of something else. Finish it first, or send /cancel to leave it."))
+    if (busy := ctx.busy()) is not None:
+        return busy
     if outcome == "declined":
         ctx.convo.start("need_decline", "reason", {"need": row.id})
         return Reply(t("Why is need #{id} declined? The poster and supporters will read your reason.", id=row.id))

@@ -138,8 +138,8 @@ async def fulfil(ctx: Context, msg: Incoming) -> Replies:
     item = await ctx.session.get(Pledge, int(ctx.args.get("pledge", 0)))
     if item is None or item.person_id != ctx.person_id or item.status != "open":
         return Reply(ctx.t("This pledge is not open any more."))
-    if ctx.convo.active:
-        return Reply(ctx.t("You are in the middle of something else. Finish it first, or send /cancel to leave it."))
+    if (busy := ctx.busy()) is not None:
+        return busy
     ctx.convo.start("fulfil", "evidence", {"pledge": item.id})
     return Reply(ctx.t("How did you keep “{text}”? Send a photo, or describe it in a few words.", text=item.text))
 

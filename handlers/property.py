@@ -108,8 +108,8 @@ async def answer(ctx: Context, msg: Incoming) -> Replies:
         Membership.status == "approved"))).all() if r is not None]
     if not rooms:
         return Reply(t("Only households of the compound answer this questionnaire."))
-    if ctx.convo.active:
-        return Reply(t("You are in the middle of something else. Finish it first, or send /cancel to leave it."))
+    if (busy := ctx.busy()) is not None:
+        return busy
     ctx.convo.start("assess", "item0", {"assessment": row.id, "scores": {}})
     return _ask_item(ctx, 0)
 
@@ -315,8 +315,8 @@ async def respond(ctx: Context, msg: Incoming) -> Replies:
     order = await _open_rectification(ctx)
     if isinstance(order, Reply):
         return order
-    if ctx.convo.active:
-        return Reply(ctx.t("You are in the middle of something else. Finish it first, or send /cancel to leave it."))
+    if (busy := ctx.busy()) is not None:
+        return busy
     ctx.convo.start("rectify", "response", {"order": order.id})
     return Reply(ctx.t("What has been put right? The secretary will check it."))
 

@@ -127,6 +127,14 @@ class Context(BaseContext):
     def has(self, *roles: Role) -> bool:
         return any(role in self.roles for role in roles)
 
+    def busy(self) -> Reply | None:
+        """The polite refusal to start something while another conversation is open; None when free. The core
+        gives it for commands that start a flow; buttons that start one ask for it themselves."""
+        if self.convo.active:
+            return Reply(self.t("You are in the middle of something else. Finish it first, or send /cancel to "
+                                "leave it."))
+        return None
+
     def text_answer(self, msg: Incoming, limit: int, what: str = "", refusal: str = "") -> str | Reply:
         """See `text_answer`: the typed text of a step in this person's language, or the refusal keeping the step."""
         return text_answer(self.t, msg, limit, what, refusal)

@@ -331,10 +331,8 @@ class Core:
                 t("Let's continue in a private chat, so your details stay out of the group."),
                 buttons=((Button.private(t("Continue privately"), COMMAND_ACTION, command=route.name, args=args),),),
             )
-        if route.flow and ctx.convo.active:
-            return Reply(
-                t("You are in the middle of something else. Finish it first, or send /cancel to leave it.")
-            )
+        if route.flow and (busy := ctx.busy()) is not None:
+            return busy
         ctx.args = {"command_args": args}
         return await route.handler(ctx, incoming)
 
