@@ -19,12 +19,11 @@ from pathlib import Path
 from typing import Any, cast
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.compounds import Building, Room, RosterOwner, Unit, room_label
-from storage.db import JSONDict, UTCDateTime, utcnow
+from storage.db import JSONDict, UTCDateTime, add_unless_exists, utcnow
 from storage.people import Membership, Person
 
 ORDINARY, SPECIAL, ELECTION = "ordinary", "special", "election"
@@ -619,20 +618,15 @@ async def record_ballot(session: AsyncSession, assembly_id: int, room_id: int, c
                         person_id: int, now: datetime) -> tuple[Ballot, Ballot | None]:
     """Insert or replace the room's one ballot; returns it and a copy of what it replaced. The unique
     constraint makes a second concurrent insert fail, and then it replaces instead."""
-    existing = (await session.exec(select(Ballot).where(Ballot.assembly_id == assembly_id,
-                                                        Ballot.room_id == room_id))).first()
+    room_ballot = select(Ballot).where(Ballot.assembly_id == assembly_id, Ballot.room_id == room_id)
+    existing = (await session.exec(room_ballot)).first()
     if existing is None:
         ballot = Ballot(assembly_id=assembly_id, room_id=room_id, choices=choices, paper=paper,
                         submitted_by=person_id, submitted_at=now)
-        try:
-            async with session.begin_nested():
-                session.add(ballot)
-                await session.flush()
+        if await add_unless_exists(session, ballot):
             return ballot, None
-        except IntegrityError:
-            existing = (await session.exec(select(Ballot).where(Ballot.assembly_id == assembly_id,
-                                                                Ballot.room_id == room_id))).first()
-            assert existing is not None
+        existing = (await session.exec(room_ballot)).first()
+        assert existing is not None
     before = Ballot(id=existing.id, assembly_id=assembly_id, room_id=room_id, choices=dict(existing.choices),
                     paper=existing.paper, submitted_by=existing.submitted_by, submitted_at=existing.submitted_at,
                     version=existing.version)

@@ -15,12 +15,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, SQLModel, col, func, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.compounds import Building, Compound, compound_setting
-from storage.db import JSONDict, UTCDateTime, utcnow
+from storage.db import JSONDict, UTCDateTime, add_unless_exists, utcnow
 from storage.people import Person, Role, people_with_role
 
 
@@ -286,13 +285,9 @@ async def next_number(session: AsyncSession, compound: Compound, now: datetime) 
         if result.rowcount == 1:
             n = (await session.exec(select(CaseCounter.n).where(*where))).one()
             return case_number(compound.code, year, n)
-        try:
-            async with session.begin_nested():
-                session.add(CaseCounter(compound_id=compound.id, year=year, n=1))
-                await session.flush()
+        if await add_unless_exists(session, CaseCounter(compound_id=compound.id, year=year, n=1)):
             return case_number(compound.code, year, 1)
-        except IntegrityError:
-            continue  # Someone else created the year's row first: take the update path.
+        # Someone else created the year's row first: take the update path.
     raise RuntimeError("could not allocate a case number")
 
 

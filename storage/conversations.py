@@ -9,11 +9,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as postgresql_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, SQLModel, col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.db import JSONDict, UTCDateTime, utcnow
+from storage.db import JSONDict, UTCDateTime, add_unless_exists, utcnow
 
 
 class Conversation(SQLModel, table=True):
@@ -86,13 +85,7 @@ async def claim_update(session: AsyncSession, platform: str, update_id: str, now
         claim = _CLAIM_SQLITE if dialect == "sqlite" else _CLAIM_POSTGRESQL
         result = await session.exec(claim, params=values)
         return bool(result.rowcount == 1)
-    try:
-        async with session.begin_nested():
-            session.add(ProcessedUpdate(**values))
-            await session.flush()
-    except IntegrityError:
-        return False
-    return True
+    return await add_unless_exists(session, ProcessedUpdate(**values))
 
 
 async def earlier_answer(session: AsyncSession, platform: str, update_id: str,

@@ -15,6 +15,7 @@ from typing import Any
 import aiosqlite
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -213,6 +214,18 @@ def is_sqlite(engine: AsyncEngine) -> bool:
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+
+
+async def add_unless_exists(session: AsyncSession, row: Any) -> bool:
+    """Insert `row` in a savepoint: False, with nothing changed, when a unique key says it exists already
+    (a claim another process made first)."""
+    try:
+        async with session.begin_nested():
+            session.add(row)
+            await session.flush()
+    except IntegrityError:
+        return False
+    return True
 
 
 @asynccontextmanager

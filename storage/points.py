@@ -10,11 +10,10 @@ from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, SQLModel, col, func, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.db import UTCDateTime, utcnow
+from storage.db import UTCDateTime, add_unless_exists, utcnow
 from storage.people import Person
 
 # Bishan's rule, as per-compound settings (`storage.compounds.compound_setting`).
@@ -144,13 +143,7 @@ async def add_entry(session: AsyncSession, entry: PointsEntry) -> bool:
     existing = await session.exec(select(PointsEntry.id).where(PointsEntry.key == entry.key))
     if existing.first() is not None:
         return False
-    try:
-        async with session.begin_nested():
-            session.add(entry)
-            await session.flush()
-    except IntegrityError:
-        return False
-    return True
+    return await add_unless_exists(session, entry)
 
 
 async def entries_for_task(session: AsyncSession, task_id: int, person_id: int) -> list[PointsEntry]:

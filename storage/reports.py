@@ -18,7 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from storage.assembly import Assembly, Ballot
 from storage.complaints import Case
 from storage.compounds import Compound, Room
-from storage.db import UTCDateTime
+from storage.db import UTCDateTime, add_unless_exists
 from storage.meetings import Meeting, MeetingRsvp
 from storage.needs import Need
 from storage.points import PointsEntry, Redemption
@@ -226,12 +226,4 @@ class ReportDelivery(SQLModel, table=True):
 
 
 async def claim_delivery(session: AsyncSession, key: str, now: datetime) -> bool:
-    from sqlalchemy.exc import IntegrityError
-
-    try:
-        async with session.begin_nested():
-            session.add(ReportDelivery(key=key, sent_at=now))
-            await session.flush()
-    except IntegrityError:
-        return False
-    return True
+    return await add_unless_exists(session, ReportDelivery(key=key, sent_at=now))

@@ -10,11 +10,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, SQLModel, col, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.db import UTCDateTime
+from storage.db import UTCDateTime, add_unless_exists
 
 
 class JobRun(SQLModel, table=True):
@@ -35,13 +34,7 @@ async def claim_job(session: AsyncSession, name: str, every: timedelta, now: dat
         return True
     if await session.get(JobRun, name) is not None:
         return False
-    try:
-        async with session.begin_nested():
-            session.add(JobRun(name=name, last_run_at=now))
-            await session.flush()
-    except IntegrityError:
-        return False
-    return True
+    return await add_unless_exists(session, JobRun(name=name, last_run_at=now))
 
 
 # ---- calendar rules ------------------------------------------------------------------------------------
