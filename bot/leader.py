@@ -6,6 +6,7 @@ only ever one process, which leads at once."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 from collections.abc import AsyncIterator
@@ -15,6 +16,15 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 log = logging.getLogger(__name__)
+
+
+async def wait_event(event: asyncio.Event, seconds: float) -> bool:
+    """Wait until `event` is set (True) or `seconds` pass (False). Not `asyncio.wait_for`: on Python 3.11 it
+    swallows a cancellation that arrives as the wait ends, and the cancelled task runs on."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await event.wait()
+    return event.is_set()
 
 
 def lock_key(name: str) -> int:
@@ -57,10 +67,7 @@ class Leadership:
                     return True
             except Exception:
                 log.exception("could not ask for leadership of %s", self.name)
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=self.retry_seconds)
-            except TimeoutError:
-                pass
+            await wait_event(stop, self.retry_seconds)
         return False
 
     async def still_leading(self) -> bool:

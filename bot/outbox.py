@@ -295,14 +295,16 @@ class OutboxWorker:
         except asyncio.CancelledError:
             if not self._killed:
                 with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-                    await asyncio.wait_for(asyncio.shield(self._wind_down(in_flight)), self.grace)
+                    async with asyncio.timeout(self.grace):
+                        await asyncio.shield(self._wind_down(in_flight))
             # Whatever is still in flight stays claimed and comes back when the lease runs out.
             for task in in_flight:
                 task.cancel()
             self._close_pacers()
             raise
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(self._wind_down(in_flight)), self.grace)
+            async with asyncio.timeout(self.grace):  # not wait_for: see bot.leader.wait_event
+                await asyncio.shield(self._wind_down(in_flight))
         for task in in_flight:
             task.cancel()
         self._close_pacers()

@@ -122,7 +122,8 @@ class InlineSQLite(aiosqlite.Connection):
         if begins and self._lock is None:
             lock = _writer_lock(self._path)
             try:
-                await asyncio.wait_for(lock.acquire(), SQLITE_BUSY_SECONDS)
+                async with asyncio.timeout(SQLITE_BUSY_SECONDS):  # not wait_for: see bot.leader.wait_event
+                    await lock.acquire()
             except TimeoutError:
                 raise sqlite3.OperationalError("database is locked") from None
             self._lock = lock

@@ -80,6 +80,35 @@ async def test_a_transaction_that_never_gets_its_turn_fails_like_a_locked_databa
         assert await claim_update(session, "t", "later", now)
 
 
+async def test_a_task_cancelled_as_its_turn_comes_stops(sessions: Sessions) -> None:
+    """The turn (the writer lock) and a cancellation arrive in the same loop round: the task must still stop.
+    Waiting through asyncio.wait_for lost such a cancellation on Python 3.11, and a stopping outbox worker ran
+    on forever."""
+    now = datetime.now(UTC)
+    lock = db._writer_lock(sessions.kw["bind"].url.database)  # the fixture's path is absolute
+    await lock.acquire()  # another transaction of this process holds the turn
+    ran_on: list[str] = []
+
+    async def waiter() -> None:
+        async with transaction(sessions) as session:
+            await claim_update(session, "t", "cancelled", now)
+        ran_on.append("after the transaction")
+
+    task = asyncio.create_task(waiter())
+    for _ in range(1000):  # a few loop rounds until it waits for its turn
+        if lock._waiters:  # type: ignore[attr-defined]
+            break
+        await asyncio.sleep(0)
+    lock.release()
+    await asyncio.sleep(0)  # the turn is handed over ...
+    task.cancel()  # ... and the cancellation comes in the same round
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert ran_on == []
+    async with transaction(sessions) as session:  # and the turn was not kept
+        assert await claim_update(session, "t", "later", now)
+
+
 def _size(path: str) -> int:
     return os.stat(path).st_size
 

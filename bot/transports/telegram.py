@@ -312,7 +312,7 @@ class TelegramTransport:
         """Telegram allows one long poll per bot (a second gets 409 Conflict): of several processes
         (`linli run --workers`) only the one holding the leader lock polls, and another takes over when it
         dies. Every process still sends."""
-        from bot.leader import Leadership
+        from bot.leader import Leadership, wait_event
 
         updater = self.application.updater
         assert updater is not None
@@ -324,10 +324,7 @@ class TelegramTransport:
                 await updater.start_polling(allowed_updates=ALLOWED_UPDATES, timeout=10)
                 log.info("Telegram @%s: long polling", self.username)
                 while not self._stop_polling.is_set() and await leadership.still_leading():
-                    try:
-                        await asyncio.wait_for(self._stop_polling.wait(), timeout=5.0)
-                    except TimeoutError:
-                        pass
+                    await wait_event(self._stop_polling, 5.0)
             except Exception:
                 log.exception("long polling failed; asking for leadership again")
             finally:

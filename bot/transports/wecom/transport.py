@@ -122,7 +122,7 @@ class WeComTransport:
     async def _lead_long_connection(self, core: Core, factory: Any) -> None:
         """One long connection per bot across processes (`linli run --workers`): a second one would replace
         the first (disconnected_event), so only the process holding the leader lock connects."""
-        from bot.leader import Leadership
+        from bot.leader import Leadership, wait_event
 
         settings = self.settings
         while not self._stopping.is_set():
@@ -134,10 +134,7 @@ class WeComTransport:
             self.long = connection
             try:
                 while not self._stopping.is_set() and await leadership.still_leading():
-                    try:
-                        await asyncio.wait_for(self._stopping.wait(), timeout=5.0)
-                    except TimeoutError:
-                        pass
+                    await wait_event(self._stopping, 5.0)
             finally:
                 self.long = None
                 await connection.stop()
