@@ -17,6 +17,7 @@ import json
 import pstats
 import random
 import shutil
+import sqlite3
 import statistics
 import sys
 import tempfile
@@ -310,6 +311,53 @@ async def bench_ptb(count: int, warmup: int) -> Result:
     return result
 
 
+# ---- the stack's own cost ---------------------------------------------------------------------------------
+
+
+async def bench_stack(app: App, path: Path, count: int) -> list[Result]:
+    """What every message pays before any of its own work, on the same database: a SQLAlchemy transaction
+    that takes the write lock and commits with nothing in it, and one ORM select by primary key; then the
+    same two on bare sqlite3. The difference is SQLAlchemy's share of a message."""
+    sessions = app.core.sessions
+
+    async def orm_transaction(_: int) -> None:
+        async with transaction(sessions) as session:
+            await session.connection()  # BEGIN IMMEDIATE, as a message's first statement does
+
+    async def orm_get(i: int) -> None:
+        async with sessions() as session:
+            await session.get(Person, i % 1000 + 1)
+
+    raw = sqlite3.connect(path, isolation_level=None)
+
+    async def bare_transaction(_: int) -> None:
+        raw.execute("BEGIN IMMEDIATE")
+        raw.execute("COMMIT")
+
+    async def bare_get(i: int) -> None:
+        raw.execute("SELECT * FROM person WHERE id = ?", (i % 1000 + 1,)).fetchone()
+
+    try:
+        return [await timed(name, count, step) for name, step in (
+            ("SQLAlchemy: empty transaction", orm_transaction), ("SQLAlchemy: ORM get by key", orm_get),
+            ("sqlite3: empty transaction", bare_transaction), ("sqlite3: select by key", bare_get))]
+    finally:
+        raw.close()
+
+
+def cost_by_package(profiler: cProfile.Profile) -> list[tuple[str, float]]:
+    """Own time of the profiled run by where the code lives (the profiler inflates many small calls)."""
+    shares: dict[str, float] = {}
+    for (filename, _, function), (_, _, own, _, _) in pstats.Stats(profiler).stats.items():  # type: ignore[attr-defined]
+        where = next((name for marker, name in (
+            ("sqlalchemy", "SQLAlchemy"), ("greenlet", "SQLAlchemy"), ("sqlmodel", "SQLAlchemy"),
+            ("/bot/", "linli"), ("/handlers/", "linli"), ("/storage/", "linli"), ("asyncio", "asyncio"),
+            ("sqlite3", "sqlite3")) if marker in filename or marker in function), "other")
+        shares[where] = shares.get(where, 0.0) + own
+    total = sum(shares.values()) or 1.0
+    return sorted(((name, own / total) for name, own in shares.items()), key=lambda pair: -pair[1])
+
+
 # ---- main -----------------------------------------------------------------------------------------------
 
 
@@ -338,6 +386,7 @@ async def main(args: argparse.Namespace) -> None:
         core, mix = await bench_core(app, args.compounds, args.residents, args.messages, args.warmup)
         if profiler:
             profiler.disable()
+        stack = await bench_stack(app, path, args.messages)
     finally:
         await app.close()
     floor = await bench_ptb(args.messages, args.warmup)
@@ -349,8 +398,11 @@ async def main(args: argparse.Namespace) -> None:
     print(f"targets: >= 2000 msg/s: {'yes' if core.per_second >= 2000 else 'NO'}; "
           f"p99 <= 10 ms: {'yes' if core.pct(0.99) <= 10 else 'NO'}; "
           f"<= 3x the floor: {'yes' if core.cost_ms <= 3 * floor.cost_ms else 'NO'}")
+    for result in stack:
+        print(result.line())
     if profiler:
         pstats.Stats(profiler, stream=sys.stdout).sort_stats("cumulative").print_stats(35)
+        print("own time by package: " + ", ".join(f"{name} {share:.0%}" for name, share in cost_by_package(profiler)))
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
