@@ -52,8 +52,10 @@ class ButtonToken(SQLModel, table=True):
     person_id: int | None = Field(default=None, foreign_key="person.id")
     compound_id: int | None = Field(default=None, foreign_key="compound.id")
     # Step buttons belong to one conversation and one step of it.
-    conversation_key: str | None = Field(default=None, max_length=24)
+    conversation_key: str | None = Field(default=None, max_length=24, index=True)
     step: str | None = Field(default=None, max_length=40)
+    # A choice button's label: typing it in its step counts as pressing it.
+    label: str | None = Field(default=None, max_length=64)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
 
@@ -112,6 +114,25 @@ async def load_conversation(
 
 async def get_token(session: AsyncSession, token: str) -> ButtonToken | None:
     return await session.get(ButtonToken, token)
+
+
+def label_key(text: str) -> str:
+    """What must match between a typed answer and a button's label: letters and digits, case folded (so "同意"
+    matches "✅ 同意", and "yes" matches "Yes")."""
+    return "".join(ch for ch in text.casefold() if ch.isalnum())
+
+
+async def typed_choice(session: AsyncSession, person_id: int, conversation_key: str, step: str,
+                       text: str) -> ButtonToken | None:
+    """The choice button of this person's conversation step whose label they typed instead of pressing it."""
+    typed = label_key(text)
+    if not typed:
+        return None
+    tokens = (await session.exec(
+        select(ButtonToken).where(ButtonToken.conversation_key == conversation_key, ButtonToken.step == step,
+                                  ButtonToken.person_id == person_id, col(ButtonToken.label).is_not(None))
+        .order_by(col(ButtonToken.created_at).desc()))).all()
+    return next((token for token in tokens if label_key(token.label or "") == typed), None)
 
 
 async def prune(session: AsyncSession, now: datetime, keep_updates: timedelta = timedelta(days=7)) -> None:

@@ -159,6 +159,24 @@ async def test_anonymous_case_hides_the_reporter_from_property_staff(console: Co
     assert "张三" in console.last.text
 
 
+async def test_typing_a_buttons_label_counts_as_pressing_it(console: Console) -> None:
+    """On WeCom and in the console people often type what a button says. In the step that shows it, that is the
+    press; a label from another step, or text that is no label, is still an answer the step judges itself."""
+    console.as_("张三")
+    await console.say("/complain")
+    await console.say("电梯")
+    await console.say("电梯经常停在半层。")
+    await console.say("跳过")  # the photo step's Skip
+    await console.say("匿名")  # a label of the next step but one: not this step's
+    assert "位置" in console.last.text  # still asked for the place
+    await console.say("我的楼栋（1栋）")
+    await console.say("  ✅匿名 ")  # spacing and symbols do not matter
+    await console.say("确认")
+    [case] = await cases(console)
+    assert case.anonymous and case.description == "电梯经常停在半层。"
+    assert "XFL-2026-0001" in console.last.text
+
+
 async def test_a_resident_cannot_read_another_residents_case(console: Console) -> None:
     number = await file_case(console, "张三", "噪音", "楼下广场舞音响太大，每天晚上九点以后。")
     console.as_("李四")

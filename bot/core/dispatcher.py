@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -42,6 +43,7 @@ from storage.conversations import (
     get_token,
     load_conversation,
     new_token,
+    typed_choice,
 )
 from storage.db import is_sqlite, make_sessionmaker, transaction
 from storage.people import Identity, Person, Role, compounds_of, roles_in
@@ -287,6 +289,11 @@ class Core:
         if incoming.command is not None:
             return await self._command(ctx, incoming, incoming.command.lower(), incoming.args)
         if ctx.convo.active:
+            if incoming.text and ctx.convo.key and ctx.convo.step:
+                # A typed answer that is one of the step's button labels is that button's press.
+                token = await typed_choice(ctx.session, ctx.person_id, ctx.convo.key, ctx.convo.step, incoming.text)
+                if token is not None:
+                    return await self._press(ctx, replace(incoming, text=None, button=token.token), token.token)
             handler = self.routes.steps.get((ctx.convo.flow or "", ctx.convo.step or ""))
             if handler is None:
                 ctx.convo.end()
@@ -455,12 +462,12 @@ class Core:
             compound_id = ctx.compound.id
         token: dict[str, Any] = {"token": new_token(), "action": button.action, "args": dict(button.args),
                                  "compound_id": compound_id, "conversation_key": None, "step": None,
-                                 "created_at": now}
+                                 "label": None, "created_at": now}
         if button.kind == "choice":
             if ctx is None or not ctx.convo.active:
                 raise ValueError("a choice button needs an open conversation")
             token.update(action=STEP_ACTION, conversation_key=ctx.convo.key, step=ctx.convo.step,
-                         person_id=ctx.person_id, expires_at=now + timedelta(days=1))
+                         person_id=ctx.person_id, expires_at=now + timedelta(days=1), label=button.label[:64])
         else:
             personal = button.personal if button.personal is not None else person_id is not None
             token.update(person_id=person_id if personal else None,
