@@ -23,6 +23,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -442,11 +443,11 @@ class OutboxWorker:
                 async with asyncio.timeout(self.send_timeout):
                     if original_message_id is not None:
                         result = await transport.edit(row.chat_id, original_message_id, message)
-                    elif row.platform in self._keyed:
-                        result = await transport.deliver(row.chat_id, row.chat_kind, message,  # type: ignore[call-arg]
-                                                         idempotency_key=f"outbox-{row.id}")
                     else:
-                        result = await transport.deliver(row.chat_id, row.chat_kind, message)
+                        extra: dict[str, Any] = {"first_part": row.parts_sent} if row.parts_sent else {}
+                        if row.platform in self._keyed:
+                            extra["idempotency_key"] = f"outbox-{row.id}"
+                        result = await transport.deliver(row.chat_id, row.chat_kind, message, **extra)
             except TimeoutError:
                 # Uncertain: it may have arrived. Retrying risks a duplicate; not retrying risks a loss.
                 result = Delivery(False, error=f"no answer within {self.send_timeout:g} s")
@@ -519,7 +520,8 @@ class OutboxWorker:
             delay = store.backoff_seconds(row.attempts, settings.outbox_backoff_base_seconds,
                                           settings.outbox_backoff_max_seconds)
         await store.mark_retry(session, row.id, self.worker_id, now + timedelta(seconds=delay),
-                               result.error or "retry", count_attempt=not result.retry_after)
+                               result.error or "retry", count_attempt=not result.retry_after,
+                               parts_sent=max(row.parts_sent, result.parts_sent))
         return 0
 
     async def _mark_unreachable(self, session: AsyncSession, row: store.OutboxMessage) -> None:

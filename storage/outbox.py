@@ -75,6 +75,9 @@ class OutboxMessage(SQLModel, table=True):
     finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     # The compound's secretaries were told that this group posting failed for good.
     alerted: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
+    # A message the platform takes in several parts (a long text, a picture then its text): how many are out.
+    # The next attempt sends only the rest, so a failure halfway neither loses nor repeats a part.
+    parts_sent: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 class OutboxPace(SQLModel, table=True):
@@ -233,8 +236,10 @@ async def mark_delivered(session: AsyncSession, row_id: int, worker: str, messag
 
 
 async def mark_retry(session: AsyncSession, row_id: int, worker: str, when: datetime, error: str,
-                     count_attempt: bool = True) -> None:
+                     count_attempt: bool = True, parts_sent: int | None = None) -> None:
     values: dict[str, Any] = {"state": PENDING, "next_attempt_at": when, "last_error": error[:500], "claimed_by": None}
+    if parts_sent is not None:
+        values["parts_sent"] = parts_sent
     if not count_attempt:
         # A 429 is the platform's pace, not the row's fault: it does not bring the row nearer to giving up.
         values["attempts"] = col(OutboxMessage.attempts) - 1

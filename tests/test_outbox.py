@@ -48,12 +48,21 @@ class FakePlatform:
     block: asyncio.Event | None = None  # when set up, a send records and then hangs until this is set
     limited_at: list[float] = field(default_factory=list)
     first_received: asyncio.Event = field(default_factory=asyncio.Event)
+    # A message goes out in this many parts (a long text); "cut" in a script sends one more part, then fails.
+    parts: int = 1
 
     async def deliver(self, chat_id: str, chat_kind: str, message: OutMessage,
-                      idempotency_key: str | None = None) -> Delivery:
+                      idempotency_key: str | None = None, first_part: int = 0) -> Delivery:
         self.attempts.append((chat_id, message.text))
         plan = self.script.get(chat_id)
         outcome = plan.pop(0) if plan else "ok"
+        if self.parts > 1:
+            if outcome == "cut":
+                self.received.append((chat_id, f"{message.text} part {first_part + 1}", time.monotonic()))
+                return Delivery(False, error="500 after a part", parts_sent=first_part + 1)
+            for part in range(first_part, self.parts):
+                self.received.append((chat_id, f"{message.text} part {part + 1}", time.monotonic()))
+            return Delivery(True, str(len(self.received)))
         if outcome == "429":
             self.limited_at.append(time.monotonic())
             return Delivery(False, retry_after=self.retry_after, error="429 Too Many Requests")
@@ -256,6 +265,25 @@ async def test_pacing_per_chat_and_overall(live: App) -> None:
     # and so is the platform's next free send slot.
     assert {"a", "b", "c", "d", "e"} & set(paced) and set(paced) <= {"a", "b", "c", "d", "e", store.RATE_SLOTS}
     assert store.RATE_SLOTS in paced
+
+
+async def test_a_message_out_in_part_is_resumed_by_any_process_without_repeating_a_part(live: App) -> None:
+    """A long posting goes out in three parts and the platform fails after the first, then after the second:
+    the row keeps how many parts are out, and whichever process retries it sends only the rest."""
+    fake = FakePlatform(parts=3, script={"a": ["cut", "cut"]})
+    other = build_app(live.settings, clock=Clock(START))
+    try:
+        await add_rows(live, ["a", "b"], 1)
+        await run_until_settled(live, OutboxWorker(live.core, {PLATFORM: fake}, worker_id="one"),
+                                OutboxWorker(other.core, {PLATFORM: fake}, worker_id="two"))
+    finally:
+        await other.close()
+    assert fake.texts("a") == ["a#0 part 1", "a#0 part 2", "a#0 part 3"]  # each once, in order
+    assert fake.texts("b") == ["b#0 part 1", "b#0 part 2", "b#0 part 3"]
+    assert len([chat for chat, _ in fake.attempts if chat == "a"]) == 3
+    async with live.core.sessions() as session:
+        row = (await session.exec(select(store.OutboxMessage).where(store.OutboxMessage.chat_id == "a"))).one()
+    assert row.state == store.DELIVERED and row.parts_sent == 2
 
 
 async def test_a_stop_lets_the_send_under_way_finish_and_gives_back_the_rest(live: App) -> None:

@@ -156,6 +156,22 @@ async def test_failures_become_deliveries(fake: FakeTelegram, transport: Telegra
     assert (await transport.deliver("42", "private", OutMessage("hi"))).ok
 
 
+async def test_a_message_out_in_part_says_so_and_resumes_where_it_stopped(
+        fake: FakeTelegram, transport: TelegramTransport) -> None:
+    """A poster with a long text is three messages; the Bot API fails on the second. The outbox must learn that
+    one part is out (not "delivered", which lost the text; not nothing, which repeated the poster)."""
+    image = Media(b"\x89PNG-poster", "poster.png", "image/png")
+    text = "第一行的内容\n" * 1000  # 7,000 characters: past the caption, two text messages
+    fake.arm("sendMessage", 502, "Bad Gateway", chat_id="-100777")
+    first = await transport.deliver("-100777", "group", OutMessage(text, image=image))
+    assert not first.ok and first.parts_sent == 1 and not first.permanent
+    second = await transport.deliver("-100777", "group", OutMessage(text, image=image), first_part=first.parts_sent)
+    assert second.ok
+    sent = fake.sent("-100777")
+    assert [c.method for c in sent] == ["sendphoto", "sendmessage", "sendmessage"]
+    assert "".join(c.text + "\n" for c in sent[1:]) == text
+
+
 async def test_edits(fake: FakeTelegram, transport: TelegramTransport) -> None:
     first = await transport.deliver("-100777", "group", OutMessage("3/8 signed up",
                                                                    ((OutButton("Sign up", "callback", "t1"),),)))

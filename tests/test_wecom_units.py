@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import re
 
+import aiohttp
 import pytest
 from wechatpy.crypto import PrpCrypto, WeChatCrypto, _get_signature
 
-from bot.core.types import OutButton, OutMessage
+from bot.core.types import Media, OutButton, OutMessage
 from bot.transports.wecom.convert import (
     DEEPLINK_PREFIX,
     active_bodies,
@@ -19,7 +21,8 @@ from bot.transports.wecom.convert import (
     to_incoming,
 )
 from bot.transports.wecom.crypto import CryptoError, WeComCrypto
-from tests.fake_wecom import CALLBACK_AES_KEY, CALLBACK_TOKEN, click, enter_chat, text
+from bot.transports.wecom.robot import RobotPoster
+from tests.fake_wecom import CALLBACK_AES_KEY, CALLBACK_TOKEN, FakeWeCom, click, enter_chat, text
 
 BODY = json.dumps({"msgid": "1", "text": {"content": "你好，邻里 👋"}}, ensure_ascii=False)
 
@@ -134,3 +137,25 @@ def test_a_file_in_a_single_chat_becomes_a_document() -> None:
     # WeCom tells the name and type only with the download: the bytes decide then.
     assert (incoming.document.file_id, incoming.document.name, incoming.chat_kind) == (
         "k|https://example.invalid/f", "", "private")
+
+
+async def test_a_robot_posting_cut_by_the_rate_limit_resumes_after_the_parts_that_are_out() -> None:
+    """A text with a poster is two robot posts; the robot's limit refuses the second (45009). The outbox is
+    told one part is out, and the retry (from any process) posts only the poster."""
+    fake = await FakeWeCom(robot_limit=1, robot_window=0.3).start()
+    http = aiohttp.ClientSession()
+
+    async def session() -> aiohttp.ClientSession:
+        return http
+
+    try:
+        poster = RobotPoster(session, fake.base_url, per_minute=200)
+        message = OutMessage("公告：周六清理楼道", image=Media(b"\x89PNG-poster", "poster.png", "image/png"))
+        first = await poster.post("robot-units", message)
+        assert not first.ok and first.parts_sent == 1 and first.retry_after
+        await asyncio.sleep(0.35)
+        assert (await poster.post("robot-units", message, first_part=first.parts_sent)).ok
+        assert [body["msgtype"] for body in fake.robots["robot-units"].posts] == ["markdown", "image"]
+    finally:
+        await http.close()
+        await fake.stop()

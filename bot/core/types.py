@@ -214,6 +214,8 @@ class Delivery:
     # Recorded instead of "delivered" when the platform accepted the message but has not sent it yet
     # (WeCom customer groups: "waiting_confirm" until a staff member confirms the mass send).
     state: str | None = None
+    # On a failure: how many parts of a message sent in several (counted from its first) are out already.
+    parts_sent: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,8 +22,10 @@ class Transport(Protocol):
     caps: Capabilities
     limits: Limits
 
-    async def deliver(self, chat_id: str, chat_kind: str, message: OutMessage) -> Delivery:
-        """Send a new message; the outbox calls this for every queued row."""
+    async def deliver(self, chat_id: str, chat_kind: str, message: OutMessage, first_part: int = 0) -> Delivery:
+        """Send a new message; the outbox calls this for every queued row. A transport that sends a message in
+        several parts skips the first `first_part` (out in an earlier attempt) and, when it fails halfway,
+        says in `Delivery.parts_sent` how many are out."""
         ...
 
     async def edit(self, chat_id: str, message_id: str, message: OutMessage) -> Delivery:

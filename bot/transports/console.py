@@ -135,7 +135,8 @@ class ConsoleTransport:
             self.listener(shown)
         return shown
 
-    async def deliver(self, chat_id: str, chat_kind: str, message: OutMessage) -> Delivery:
+    async def deliver(self, chat_id: str, chat_kind: str, message: OutMessage, first_part: int = 0) -> Delivery:
+        # The console shows a message whole: it is never out only in part, so `first_part` is always 0.
         refusal = self.refusing.get(chat_id)
         if refusal is not None:
             return refusal

@@ -14,8 +14,10 @@ import contextlib
 import hmac
 import html
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from datetime import timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -445,8 +447,8 @@ class TelegramTransport:
 
     # ---- output -----------------------------------------------------------------------------------------
 
-    async def deliver(self, chat_id: str, chat_kind: str, message: OutMessage) -> Delivery:
-        return await self._send(self.sender, chat_id, message)
+    async def deliver(self, chat_id: str, chat_kind: str, message: OutMessage, first_part: int = 0) -> Delivery:
+        return await self._send(self.sender, chat_id, message, first_part=first_part)
 
     async def edit(self, chat_id: str, message_id: str, message: OutMessage) -> Delivery:
         markup = inline_keyboard(message.buttons, self.username)
@@ -471,59 +473,55 @@ class TelegramTransport:
         return Delivery(True, message_id)
 
     async def _send(self, bot: Bot, chat_id: str, message: OutMessage, remove_keyboard: bool = False,
-                    direct: bool = False) -> Delivery:
-        """One OutMessage: media first (caption if it fits), then the text in parts; buttons on the last part."""
+                    direct: bool = False, first_part: int = 0) -> Delivery:
+        """One OutMessage in parts: media first (caption if it fits), then the text in pieces, buttons on the
+        last one. Parts before `first_part` went out in an earlier attempt; a failure halfway reports how many
+        are out, so the outbox's retry neither repeats nor loses one."""
         inline = inline_keyboard(message.buttons, self.username)
         contact = contact_keyboard(message.buttons)
         media = message.image or message.document
         caption_fits = media is not None and len(message.text) <= CAPTION_LIMIT
-        parts = [] if caption_fits else split_text(message.text, TEXT_LIMIT) if message.text.strip() else []
-        if contact is not None and inline is None and parts:
+        texts = [] if caption_fits else split_text(message.text, TEXT_LIMIT) if message.text.strip() else []
+        if contact is not None and inline is None and texts:
             # The share-contact keyboard rides on the text itself.
             first_markup: Any = contact
             contact = None
         else:
             first_markup = ReplyKeyboardRemove() if remove_keyboard and inline is None else None
+        # Each part: the call that sends it, and whether it carries the posting's buttons (edits change those).
+        parts: list[tuple[Callable[[], Awaitable[Message]], bool]] = []
+        if media is not None:
+            markup = inline if caption_fits and not texts else None
+            payload = InputFile(media.data, filename=media.filename)
+            caption = escape(message.text) if caption_fits else None
+            send_media = bot.send_photo if message.image is not None else bot.send_document
+            parts.append((partial(send_media, chat_id, payload, caption=caption, parse_mode=ParseMode.HTML,
+                                  reply_markup=markup), markup is not None))
+        for index, text in enumerate(texts):
+            markup = inline if index == len(texts) - 1 else None
+            if index == 0 and first_markup is not None and markup is None:
+                markup = first_markup
+            parts.append((partial(bot.send_message, chat_id, escape(text), parse_mode=ParseMode.HTML,
+                                  reply_markup=markup, link_preview_options=None),
+                           markup is inline and inline is not None))
+        if contact is not None:
+            # With other buttons on the text, the phone-number keyboard follows in its own message.
+            label = next(b.label for row in message.buttons for b in row if b.kind == "contact")
+            parts.append((partial(bot.send_message, chat_id, escape(label), reply_markup=contact), False))
         sent: list[Message] = []
         with_buttons: Message | None = None
-        attempts = 3 if direct else 1
         try:
-            if media is not None:
-                markup = inline if caption_fits and not parts else None
-                payload = InputFile(media.data, filename=media.filename)
-                caption = escape(message.text) if caption_fits else None
-                if message.image is not None:
-                    call: Any = lambda: bot.send_photo(chat_id, payload, caption=caption,  # noqa: E731
-                                                       parse_mode=ParseMode.HTML, reply_markup=markup)
-                else:
-                    call = lambda: bot.send_document(chat_id, payload, caption=caption,  # noqa: E731
-                                                     parse_mode=ParseMode.HTML, reply_markup=markup)
-                sent.append(await _with_retries(call, attempts))
-                with_buttons = sent[-1] if markup is not None else with_buttons
-            for index, part in enumerate(parts):
-                last = index == len(parts) - 1
-                markup = inline if last else None
-                if index == 0 and first_markup is not None and markup is None:
-                    markup = first_markup
-                text = escape(part)
-                sent.append(await _with_retries(
-                    lambda text=text, markup=markup: bot.send_message(
-                        chat_id, text, parse_mode=ParseMode.HTML, reply_markup=markup, link_preview_options=None),
-                    attempts))
-                with_buttons = sent[-1] if markup is inline and inline is not None else with_buttons
-            if contact is not None:
-                # With other buttons on the text, the phone-number keyboard follows in its own message.
-                label = next(b.label for row in message.buttons for b in row if b.kind == "contact")
-                sent.append(await _with_retries(
-                    lambda: bot.send_message(chat_id, escape(label), reply_markup=contact), attempts))
+            for call, carries_buttons in parts[first_part:]:
+                sent.append(await _with_retries(call, 3 if direct else 1))
+                with_buttons = sent[-1] if carries_buttons else with_buttons
         except TelegramError as exc:
-            if sent:  # Part of it is out: sending it all again would repeat that part.
-                log.warning("message to %s sent only in part: %s", chat_id, exc)
-                return Delivery(True, str(sent[-1].message_id), error=str(exc))
-            return delivery_for(exc)
+            if sent or first_part:
+                log.warning("message to %s out in part (%d of %d): %s", chat_id, first_part + len(sent), len(parts),
+                            exc)
+            return replace(delivery_for(exc), parts_sent=first_part + len(sent))
         if not sent:
             return Delivery(True, None)
-        if message.pin:
+        if message.pin and not first_part:  # on a resumed message the first part's id is not known here
             try:
                 await bot.pin_chat_message(chat_id, sent[0].message_id, disable_notification=False)
             except TelegramError as exc:  # Usually missing admin rights; the message itself is out.

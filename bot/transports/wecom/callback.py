@@ -111,14 +111,15 @@ class CallbackChannel:
         async with core.sessions() as session:
             return await session.get(ProcessedUpdate, (PLATFORM, msgid)) is None
 
-    async def send(self, chat_id: str, bodies: list[dict[str, Any]]) -> Delivery:
-        """One POST to the chat's latest response_url (the HTTP channel cannot start a conversation)."""
+    async def send(self, chat_id: str, bodies: list[dict[str, Any]], first_part: int = 0) -> Delivery:
+        """One POST to the chat's latest response_url (the HTTP channel cannot start a conversation), of the
+        bodies from `first_part` on (the ones before went out earlier, over the long connection)."""
         found = self.response_urls.pop(chat_id, None)
         if found is None or time.monotonic() - found[1] > RESPONSE_URL_TTL:
             return Delivery(False, retry_after=60.0,
                             error="the HTTP callback cannot write first; waiting for the chat to write again")
         url = found[0]
-        body = _one_body(bodies)
+        body = _one_body(bodies[first_part:])
         session = await self.transport.http()
         try:
             async with session.post(url, json=body) as response:

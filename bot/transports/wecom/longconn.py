@@ -125,12 +125,13 @@ class LongConnection:
             if not result.ok:
                 log.warning("WeCom follow-up to %s failed: %s", answer.chat_id, result.error)
 
-    async def send(self, chat_id: str, bodies: list[dict[str, Any]]) -> Delivery:
-        """aibot_send_msg: a message the bot starts, to a userid (single chat) or a chatid (group)."""
+    async def send(self, chat_id: str, bodies: list[dict[str, Any]], first_part: int = 0) -> Delivery:
+        """aibot_send_msg: a message the bot starts, to a userid (single chat) or a chatid (group), one body
+        after another from `first_part` (the ones before went out in an earlier attempt)."""
         if not self.client.is_connected:
-            return Delivery(False, retry_after=5.0, error="long connection is down")
+            return Delivery(False, retry_after=5.0, error="long connection is down", parts_sent=first_part)
         req_id = ""
-        for body in bodies:
+        for index, body in enumerate(bodies[first_part:], start=first_part):
             if body.get("msgtype") == "stream":  # only a passive reply can be a stream
                 body = {"msgtype": "markdown", "markdown": {"content": body["stream"]["content"]}}
             try:
@@ -138,6 +139,6 @@ class LongConnection:
             except Exception as exc:
                 found = _ERRCODE.search(str(exc))
                 return Delivery(False, error=f"aibot_send_msg: {exc}"[:400],
-                                retry_after=None if found else 5.0)
+                                retry_after=None if found else 5.0, parts_sent=index)
             req_id = str((ack.get("headers") or {}).get("req_id", req_id))
         return Delivery(True, message_id=req_id or None)

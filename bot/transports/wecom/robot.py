@@ -27,8 +27,6 @@ class RobotPoster:
         self._session = session_factory
         self.base_url = base_url.rstrip("/")
         self.per_minute = max(per_minute, 1)
-        # Parts of a message already posted, so a retry after 45009 does not post them twice.
-        self._posted_parts: dict[str, int] = {}
 
     async def _post(self, key: str, body: dict[str, Any]) -> dict[str, Any]:
         session: aiohttp.ClientSession = await self._session()
@@ -55,34 +53,32 @@ class RobotPoster:
                                                           "md5": hashlib.md5(data).hexdigest()}})
         return bodies
 
-    async def post(self, key: str, message: OutMessage) -> Delivery:
+    async def post(self, key: str, message: OutMessage, first_part: int = 0) -> Delivery:
+        """Post the message's parts from `first_part` on (the ones before went out in an earlier attempt); a
+        failure says how many are out, and the outbox keeps that, so no process posts a part twice."""
         bodies: list[dict[str, Any] | None] = list(self.bodies(message))
         if message.document is not None:
             bodies.append(None)  # the file, uploaded when its turn comes
-        progress = hashlib.sha1(repr((key, message.text, [b and hashlib.md5(repr(b).encode()).hexdigest()
-                                                           for b in bodies])).encode()).hexdigest()
-        done = self._posted_parts.get(progress, 0)
+        index = first_part
         try:
-            for index, body in enumerate(bodies[done:], start=done):
+            for index, body in enumerate(bodies[first_part:], start=first_part):
                 if body is None:
                     assert message.document is not None
                     uploaded = await self._upload(key, message.document.data, message.document.filename)
                     if uploaded.get("errcode", 0) != 0:
-                        return self._failure(uploaded)
+                        return self._failure(uploaded, index)
                     body = {"msgtype": "file", "file": {"media_id": uploaded["media_id"]}}
                 result = await self._post(key, body)
                 if result.get("errcode", 0) != 0:
-                    return self._failure(result)
-                self._posted_parts[progress] = index + 1
+                    return self._failure(result, index)
         except aiohttp.ClientError as exc:
-            return Delivery(False, error=f"webhook: {exc}"[:400])
-        self._posted_parts.pop(progress, None)
+            return Delivery(False, error=f"webhook: {exc}"[:400], parts_sent=index)
         return Delivery(True, message_id=f"robot:{hashlib.sha1(key.encode()).hexdigest()[:8]}")
 
-    def _failure(self, result: dict[str, Any]) -> Delivery:
+    def _failure(self, result: dict[str, Any], parts_sent: int) -> Delivery:
         code = int(result.get("errcode", -1))
         error = f"webhook errcode {code}: {result.get('errmsg', '')}"[:400]
         if code == RATE_LIMITED:
             # Over 20/min (other senders share the robot): wait one slot and retry.
-            return Delivery(False, retry_after=60.0 / self.per_minute, error=error)
-        return Delivery(False, permanent=code in PERMANENT, error=error)
+            return Delivery(False, retry_after=60.0 / self.per_minute, error=error, parts_sent=parts_sent)
+        return Delivery(False, permanent=code in PERMANENT, error=error, parts_sent=parts_sent)

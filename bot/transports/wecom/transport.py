@@ -49,7 +49,7 @@ CONFIRM_HINT = N_("A post to the residents' customer groups is waiting for your 
 
 
 class Sender(Protocol):
-    async def send(self, chat_id: str, bodies: list[dict[str, Any]]) -> Delivery: ...
+    async def send(self, chat_id: str, bodies: list[dict[str, Any]], first_part: int = 0) -> Delivery: ...
 
 
 @dataclass
@@ -258,11 +258,11 @@ class WeComTransport:
                 log.warning("could not tell %s about the customer-group post: %s", sender, told.error)
         return result
 
-    async def deliver(self, chat_id: str, chat_kind: str, message: OutMessage) -> Delivery:
+    async def deliver(self, chat_id: str, chat_kind: str, message: OutMessage, first_part: int = 0) -> Delivery:
         if chat_kind == "group" and self.robot is not None:
             key = await self._webhook_key(chat_id)
             if key is not None:
-                return await self.robot.post(key, message)
+                return await self.robot.post(key, message, first_part)
         if chat_id.startswith(CUSTOMER_PREFIX):
             return await self._customer_groups(chat_id, message)
         if chat_id.startswith(ROBOT_PREFIX):
@@ -270,7 +270,7 @@ class WeComTransport:
         bodies = active_bodies(message, self.t(CONTACT_HINT))
         self.remember_cards(bodies)
         if self.long is not None:
-            return await self.long.send(chat_id, bodies)
+            return await self.long.send(chat_id, bodies, first_part)
         if self.settings.wecom_bot_id and self.callback is None:
             return Delivery(False, retry_after=2.0, error="the long connection is not up in this process")
         if self.callback is not None:
