@@ -127,7 +127,7 @@ class HttpPlatformTransport:
         self.sender = sender
         self.session: aiohttp.ClientSession | None = None
 
-    async def deliver(self, chat_id: str, chat_kind: str, message: OutMessage) -> Delivery:
+    async def deliver(self, chat_id: str, chat_kind: str, message: OutMessage, first_part: int = 0) -> Delivery:
         if self.session is None:
             self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64))
         async with self.session.post(f"{self.base_url}/send", json={"chat_id": chat_id, "text": message.text,
