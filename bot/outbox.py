@@ -294,21 +294,24 @@ class OutboxWorker:
                     if not task.cancelled() and task.exception() is not None:
                         log.error("outbox delivery crashed", exc_info=task.exception())
         except asyncio.CancelledError:
+            with contextlib.suppress(asyncio.CancelledError):  # a second cancellation only cuts the grace short
+                await self._finish(in_flight)
+            raise
+        await self._finish(in_flight)
+
+    async def _finish(self, in_flight: set[asyncio.Task[int]]) -> None:
+        """The end of `run`: unsent rows given back, sends under way answered and recorded within `grace`
+        seconds (none after `kill`). Whatever is still in flight then stays claimed and comes back when the
+        lease runs out."""
+        try:
             if not self._killed:
-                with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-                    async with asyncio.timeout(self.grace):
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.grace):  # not wait_for: see bot.leader.wait_event
                         await asyncio.shield(self._wind_down(in_flight))
-            # Whatever is still in flight stays claimed and comes back when the lease runs out.
+        finally:
             for task in in_flight:
                 task.cancel()
             self._close_pacers()
-            raise
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(self.grace):  # not wait_for: see bot.leader.wait_event
-                await asyncio.shield(self._wind_down(in_flight))
-        for task in in_flight:
-            task.cancel()
-        self._close_pacers()
 
     def _batch_now(self) -> int:
         """Rows to hold: about two seconds of this process's own sending. With several processes sharing a
