@@ -42,6 +42,9 @@ class ProcessedUpdate(SQLModel, table=True):
     answer: dict[str, Any] | None = Field(default=None, sa_type=JSONDict)
 
 
+LABEL_LIMIT = 64  # characters of a choice button's label that are kept
+
+
 class ButtonToken(SQLModel, table=True):
     """What a button means, kept on the server; the platform only carries the token."""
 
@@ -55,7 +58,7 @@ class ButtonToken(SQLModel, table=True):
     conversation_key: str | None = Field(default=None, max_length=24, index=True)
     step: str | None = Field(default=None, max_length=40)
     # A choice button's label: typing it in its step counts as pressing it.
-    label: str | None = Field(default=None, max_length=64)
+    label: str | None = Field(default=None, max_length=LABEL_LIMIT)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
 
@@ -126,7 +129,7 @@ async def typed_choice(session: AsyncSession, person_id: int, conversation_key: 
                        text: str) -> ButtonToken | None:
     """The choice button of this person's conversation step whose label they typed instead of pressing it."""
     typed = label_key(text)
-    if not typed:
+    if not typed or len(typed) > LABEL_LIMIT:  # no kept label is that long: a free-text answer, no query
         return None
     tokens = (await session.exec(
         select(ButtonToken).where(ButtonToken.conversation_key == conversation_key, ButtonToken.step == step,

@@ -36,6 +36,7 @@ from storage import outbox as outbox_store
 from storage.compounds import Chat, Compound, group_chats
 from storage.conversations import (
     ANSWER_KEPT,
+    LABEL_LIMIT,
     ButtonToken,
     Conversation,
     claim_update,
@@ -467,7 +468,7 @@ class Core:
             if ctx is None or not ctx.convo.active:
                 raise ValueError("a choice button needs an open conversation")
             token.update(action=STEP_ACTION, conversation_key=ctx.convo.key, step=ctx.convo.step,
-                         person_id=ctx.person_id, expires_at=now + timedelta(days=1), label=button.label[:64])
+                         person_id=ctx.person_id, expires_at=now + timedelta(days=1), label=button.label[:LABEL_LIMIT])
         else:
             personal = button.personal if button.personal is not None else person_id is not None
             token.update(person_id=person_id if personal else None,
