@@ -43,7 +43,7 @@ from storage.assembly import (
 )
 from storage.compounds import Building, Room, Unit, create_compound
 from storage.db import make_engine, make_sessionmaker, transaction
-from storage.people import Membership, Person
+from storage.people import Membership, MembershipStatus, Person
 
 NOW = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
 
@@ -75,10 +75,10 @@ async def seed(url: str, rooms: int, rng: random.Random) -> int:
             # A tenth of the owners hold a second room (the one before); one room in fifty is co-owned.
             owner = people[index - 1] if index % 10 == 1 else people[index]
             memberships.append(Membership(person_id=owner.id or 0, compound_id=compound.id, room_id=room.id,
-                                          relation="owner", status="approved", created_at=NOW))
+                                          relation="owner", status=MembershipStatus.APPROVED, created_at=NOW))
             if index % 50 == 7:
                 memberships.append(Membership(person_id=people[(index + 3) % rooms].id or 0, compound_id=compound.id,
-                                              room_id=room.id, relation="owner", status="approved", created_at=NOW))
+                                              room_id=room.id, relation="owner", status=MembershipStatus.APPROVED, created_at=NOW))
         session.add_all(memberships)
         assembly = Assembly(compound_id=compound.id, title="bench", status="open", opens_at=NOW,
                             closes_at=NOW + timedelta(days=7), created_by=people[0].id or 0)

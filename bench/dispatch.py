@@ -39,7 +39,7 @@ from bot.settings import Settings
 from storage import migrate
 from storage.compounds import Building, Chat, Compound, Room, RosterOwner, Unit
 from storage.db import checkpoint, make_engine, make_sessionmaker, transaction
-from storage.people import Identity, Membership, Person, RoleGrant
+from storage.people import Identity, Membership, MembershipStatus, Person, RoleGrant
 
 PLATFORM = "console"
 BUILDINGS, UNITS, FLOORS, PER_FLOOR = 5, 2, 5, 2  # 100 rooms a compound
@@ -90,7 +90,7 @@ async def seed(url: str, compounds: int, residents: int) -> None:
         rows[Chat].append(Chat(platform=PLATFORM, platform_chat_id=f"p:r{p}", kind="private",
                                title="").model_dump(exclude={"id"}))
         rows[Membership].append(Membership(person_id=p, compound_id=c, room_id=r, relation="owner",
-                                           status="approved", created_at=now).model_dump(exclude={"id"}))
+                                           status=MembershipStatus.APPROVED, created_at=now).model_dump(exclude={"id"}))
         if p <= compounds:  # the first resident of each compound is its secretary
             rows[RoleGrant].append(RoleGrant(person_id=p, compound_id=c, role="secretary",
                                              granted_at=now).model_dump(exclude={"id"}))

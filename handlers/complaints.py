@@ -28,7 +28,7 @@ from storage.complaints import (
     State,
 )
 from storage.compounds import Building, Compound, Room, buildings_of, describe_room
-from storage.people import STAFF, Membership, Person, Role, people_with_role, roles_in
+from storage.people import STAFF, Membership, MembershipStatus, Person, Role, people_with_role, roles_in
 
 router = Router("complaints")
 
@@ -117,7 +117,7 @@ async def _own_buildings(ctx: Context) -> dict[int, int]:
     result = await ctx.session.exec(
         select(Room.building_id, Room.id).join(Membership, col(Membership.room_id) == Room.id)
         .where(Membership.person_id == ctx.person_id, Membership.compound_id == ctx.compound.id,
-               Membership.status == "approved")
+               Membership.status == MembershipStatus.APPROVED)
     )
     return {building: room or 0 for building, room in result.all()}
 

@@ -23,6 +23,7 @@ from storage.compounds import (
 from storage.people import (
     GRANTABLE,
     Membership,
+    MembershipStatus,
     Person,
     Role,
     compounds_of,
@@ -141,7 +142,7 @@ async def join_room(ctx: Context, msg: Incoming) -> Replies:
     existing = await store.existing_membership(ctx.session, ctx.person_id, room_id)
     if existing is not None:
         ctx.convo.end()
-        if existing.status == "approved":
+        if existing.status == MembershipStatus.APPROVED:
             return Reply(t("You are already registered for this room."))
         return Reply(t("Your request for this room is already waiting for the secretary's approval."))
     ctx.convo.draft["room_id"] = room_id
@@ -241,7 +242,7 @@ async def decide(ctx: Context, msg: Incoming) -> Replies:
     membership = await ctx.session.get(Membership, int(ctx.args["membership"]))
     if membership is None or ctx.compound is None or membership.compound_id != ctx.compound.id:
         return Reply(t("This request does not belong to your compound."), toast=t("Not allowed"))
-    if membership.status != "pending":
+    if membership.status != MembershipStatus.PENDING:
         return Reply(t("This request was already decided."), toast=t("Already decided"))
     approve = bool(ctx.args.get("approve"))
     await store.decide(ctx.session, membership, approve, ctx.person_id, ctx.now)
@@ -346,7 +347,7 @@ async def _member_of(ctx: Context, person_id: int, pending: bool = False) -> Per
     if ctx.compound.id not in await compounds_of(ctx.session, person_id):
         waiting = (await ctx.session.exec(select(Membership.id).where(
             Membership.person_id == person_id, Membership.compound_id == ctx.compound.id,
-            Membership.status == "pending"))).first() if pending else None
+            Membership.status == MembershipStatus.PENDING))).first() if pending else None
         if waiting is None:
             return None
     return await ctx.session.get(Person, person_id)
@@ -369,7 +370,7 @@ async def member_card(ctx: Context, msg: Incoming) -> Replies:
             buttons.append(Button.do(t("Grant {role}", role=role_name(t, role)), "membership.grant",
                                      person=person.id, role=role.value))
     pending = (await ctx.session.exec(select(Membership).where(
-        Membership.person_id == person.id, Membership.compound_id == ctx.compound.id, Membership.status == "pending"
+        Membership.person_id == person.id, Membership.compound_id == ctx.compound.id, Membership.status == MembershipStatus.PENDING
     ))).all()
     for membership in pending:
         buttons.append(Button.do(t("Approve"), "membership.decide", membership=membership.id, approve=True))

@@ -10,7 +10,7 @@ from bot.core.router import Router
 from bot.core.types import Button, Incoming, Replies, Reply, ToPerson, rows
 from storage import points as ledger
 from storage.compounds import compound_setting
-from storage.people import Membership, Person, Role
+from storage.people import Membership, MembershipStatus, Person, Role
 from storage.points import Redemption
 
 router = Router("points")
@@ -105,7 +105,7 @@ async def _pick_person(ctx: Context, typed: str) -> Reply:
     if not typed:
         return Reply(t("Please type the person's name, or send /cancel."))
     query = (select(Person).join(Membership, col(Membership.person_id) == Person.id)
-             .where(Membership.compound_id == ctx.compound.id, Membership.status == "approved"))
+             .where(Membership.compound_id == ctx.compound.id, Membership.status == MembershipStatus.APPROVED))
     if typed.lstrip("#").isdigit():
         query = query.where(Person.id == int(typed.lstrip("#")))
     else:

@@ -6,15 +6,15 @@ from __future__ import annotations
 from datetime import timedelta
 from fractions import Fraction
 
-from sqlmodel import col, select
-
-from bot.core.context import Context, JobContext
+from bot.core import answers
+from bot.core.context import Context, JobContext, MemberContext
+from bot.core.flows import Done, Draft, Flow, Go, Outcome
 from bot.core.i18n import N_, Translator
 from bot.core.router import Router
 from bot.core.types import Button, Incoming, Replies, Reply, ToGroups, ToPerson
 from storage import property as store
 from storage.compounds import Compound, compound_setting
-from storage.people import Membership, Role
+from storage.people import Role, own_rooms
 
 router = Router("property")
 
@@ -38,11 +38,10 @@ def percent(value: Fraction) -> str:
 
 
 @router.command("company", roles=STAFF, private=True, help="Register the property company", order=70)
-async def company(ctx: Context, msg: Incoming) -> Replies:
+async def company(ctx: MemberContext, msg: Incoming) -> Replies:
     t = ctx.t
-    assert ctx.compound is not None and ctx.compound.id is not None
     text = str(ctx.args.get("command_args", "")).strip()
-    existing = await store.company_of(ctx.session, ctx.compound.id)
+    existing = await store.company_of(ctx.session, ctx.compound_id)
     if not text:
         if existing is None:
             return Reply(t("No property company is registered. Send /company NAME CONTACT, for example "
@@ -51,28 +50,27 @@ async def company(ctx: Context, msg: Incoming) -> Replies:
     name, _, contact = text.partition(" ")
     if len(name) > 100 or len(contact) > 100:
         return Reply(t("The name and the contact must each be at most 100 characters."))
-    row = existing or store.PropertyCompany(compound_id=ctx.compound.id, name=name)
+    row = existing or store.PropertyCompany(compound_id=ctx.compound_id, name=name)
     row.name, row.contact = name, contact.strip()
     ctx.session.add(row)
     return Reply(t("Property company: {name} ({contact}).", name=row.name, contact=row.contact or "-"))
 
 
 @router.command("assess", roles=STAFF, private=True, help="Open the property company's assessment", order=71)
-async def assess(ctx: Context, msg: Incoming) -> Replies:
+async def assess(ctx: MemberContext, msg: Incoming) -> Replies:
     t = ctx.t
-    assert ctx.compound is not None and ctx.compound.id is not None
-    if await store.open_assessment(ctx.session, ctx.compound.id) is not None:
+    if await store.open_assessment(ctx.session, ctx.compound_id) is not None:
         return Reply(t("An assessment is already open. It closes by itself; see /property."))
     days = int(str(_setting(ctx.compound, "answer_days")))
     closes = ctx.now + timedelta(days=days)
-    row = store.Assessment(compound_id=ctx.compound.id, period=store.quarter_of(ctx.now.astimezone(ctx.zone(
+    row = store.Assessment(compound_id=ctx.compound_id, period=store.quarter_of(ctx.now.astimezone(ctx.zone(
         ctx.compound))), opened_by=ctx.person_id, opened_at=ctx.now, closes_at=closes)
     ctx.session.add(row)
     await ctx.session.flush()
     replies = [Reply(t("The assessment {period} is open until {closes}. Every household is asked now.",
                        period=row.period, closes=ctx.local(closes, ctx.compound)))]
     told: set[int] = set()
-    for members in (await store.households(ctx.session, ctx.compound.id)).values():
+    for members in (await store.households(ctx.session, ctx.compound_id)).values():
         for person in members:
             if person in told:
                 continue
@@ -87,93 +85,65 @@ async def assess(ctx: Context, msg: Incoming) -> Replies:
     return replies
 
 
-def _ask_item(ctx: Context, index: int) -> Reply:
-    item = store.ITEMS[index]
-    ctx.convo.goto(f"item{index}")
+class Questionnaire(Draft):
+    assessment: int
+    # Stars per item, in the order of store.ITEMS: its length says which question is next.
+    scores: tuple[int, ...] = ()
+
+
+questionnaire = Flow("assess", Questionnaire, title=N_("the property questionnaire"), member=True)
+
+
+def _ask_item(ctx: Context, draft: Questionnaire) -> Reply:
+    index = len(draft.scores)
     return Reply(ctx.t("{n}/{total} {item}: how satisfied are you?", n=index + 1, total=len(store.ITEMS),
-                       item=ctx.t(ITEM_LABELS[item])),
+                       item=ctx.t(ITEM_LABELS[store.ITEMS[index]])),
                  buttons=(tuple(Button.choice("★" * stars, stars) for stars in range(1, 6)),))
 
 
+def _ask_comment(ctx: Context, draft: Questionnaire) -> Reply:
+    return Reply(ctx.t("Anything to add? Write a comment, or skip."), buttons=((Button.choice(ctx.t("Skip"), "skip"),),))
+
+
+@questionnaire.step("item", ask=_ask_item, next=("item", "comment"), answer=answers.Choice(
+    values=(1, 2, 3, 4, 5), refusal=N_("Please answer with the star buttons (1 to 5).")))
+async def item(ctx: Context, draft: Questionnaire, stars: int) -> Outcome:
+    draft = draft.model_copy(update={"scores": (*draft.scores, stars)})
+    return Go("item" if len(draft.scores) < len(store.ITEMS) else "comment", draft)
+
+
+@questionnaire.step("comment", ask=_ask_comment, answer=answers.Text(500, what=N_("comment"), skip="skip"))
+async def comment(ctx: Context, draft: Questionnaire, text: str) -> Outcome:
+    scores = dict(zip(store.ITEMS, draft.scores, strict=True))
+    done = await store.submit_answer(ctx.session, draft.assessment, ctx.person_id, scores, text, ctx.now)
+    if done == store.Submitted.CLOSED:
+        return Done(Reply(ctx.t("This assessment has closed.")))
+    if done == store.Submitted.NOT_HOUSEHOLD:
+        return Done(Reply(ctx.t("Only households of the compound answer this questionnaire.")))
+    if done == store.Submitted.REPLACED:
+        return Done(Reply(ctx.t("Thank you. Your household's earlier answer was replaced by this one.")))
+    return Done(Reply(ctx.t("Thank you for your answer. The grade is published when the assessment closes.")))
+
+
 @router.button("property.answer", member=True, private=True)
-async def answer(ctx: Context, msg: Incoming) -> Replies:
+async def answer(ctx: MemberContext, msg: Incoming) -> Replies:
     t = ctx.t
-    row = await ctx.session.get(store.Assessment, int(ctx.args["assessment"]))
-    if row is None or ctx.compound is None or row.compound_id != ctx.compound.id:
+    assessment = int(ctx.args["assessment"])
+    row = await ctx.session.get(store.Assessment, assessment)
+    if row is None or row.compound_id != ctx.compound_id:
         return Reply(t("That assessment is not in your compound."), toast=t("Not allowed"))
-    if row.status != "open" or row.closes_at <= ctx.now:
+    if not store.accepting(row, ctx.now):
         return Reply(t("This assessment has closed."), toast=t("Closed"))
-    rooms = [r for r in (await ctx.session.exec(select(Membership.room_id).where(
-        Membership.person_id == ctx.person_id, Membership.compound_id == row.compound_id,
-        Membership.status == "approved"))).all() if r is not None]
-    if not rooms:
+    if not await own_rooms(ctx.session, ctx.person_id, row.compound_id):
         return Reply(t("Only households of the compound answer this questionnaire."))
-    if (busy := ctx.busy()) is not None:
-        return busy
-    ctx.convo.start("assess", "item0", {"assessment": row.id, "scores": {}})
-    return _ask_item(ctx, 0)
-
-
-def _item_step(index: int) -> None:
-    async def step(ctx: Context, msg: Incoming) -> Replies:
-        stars = ctx.args.get("value")
-        if not isinstance(stars, int) or not 1 <= stars <= 5:
-            return Reply(ctx.t("Please answer with the star buttons (1 to 5)."))
-        ctx.convo.draft["scores"][store.ITEMS[index]] = stars
-        ctx.convo.touch()
-        if index + 1 < len(store.ITEMS):
-            return _ask_item(ctx, index + 1)
-        ctx.convo.goto("comment")
-        return Reply(ctx.t("Anything to add? Write a comment, or skip."),
-                     buttons=((Button.choice(ctx.t("Skip"), "skip"),),))
-
-    router.step("assess", f"item{index}")(step)
-
-
-for _index in range(len(store.ITEMS)):
-    _item_step(_index)
-
-
-@router.step("assess", "comment")
-async def comment(ctx: Context, msg: Incoming) -> Replies:
-    text = ""
-    if ctx.args.get("value") != "skip":
-        typed = ctx.text_answer(msg, 500, refusal=ctx.t(
-            "Please write the comment as text (at most 500 characters), or skip."))
-        if isinstance(typed, Reply):
-            return typed
-        text = typed
-    row = await ctx.session.get(store.Assessment, int(ctx.convo.draft["assessment"]))
-    ctx.convo.end()
-    if row is None or row.status != "open" or row.closes_at <= ctx.now:
-        return Reply(ctx.t("This assessment has closed."))
-    rooms = [r for r in (await ctx.session.exec(select(Membership.room_id).where(
-        Membership.person_id == ctx.person_id, Membership.compound_id == row.compound_id,
-        Membership.status == "approved"))).all() if r is not None]
-    scores = dict(ctx.convo.draft["scores"])
-    replaced = False
-    for room_id in dict.fromkeys(rooms):
-        existing = (await ctx.session.exec(select(store.AssessmentAnswer).where(
-            store.AssessmentAnswer.assessment_id == row.id, store.AssessmentAnswer.room_id == room_id))).first()
-        if existing is not None:
-            replaced = True
-            existing.scores, existing.comment, existing.person_id = scores, text, ctx.person_id
-            existing.submitted_at = ctx.now
-            ctx.session.add(existing)
-        else:
-            ctx.session.add(store.AssessmentAnswer(assessment_id=row.id or 0, room_id=room_id, person_id=ctx.person_id,
-                                                   scores=scores, comment=text, submitted_at=ctx.now))
-    if replaced:
-        return Reply(ctx.t("Thank you. Your household's earlier answer was replaced by this one."))
-    return Reply(ctx.t("Thank you for your answer. The grade is published when the assessment closes."))
+    return await questionnaire.begin(ctx, Questionnaire(assessment=assessment))
 
 
 @router.command("property", member=True, help="The property company's grades", order=72)
-async def property_history(ctx: Context, msg: Incoming) -> Replies:
+async def property_history(ctx: MemberContext, msg: Incoming) -> Replies:
     t = ctx.t
-    assert ctx.compound is not None and ctx.compound.id is not None
-    past = await store.history(ctx.session, ctx.compound.id)
-    company_row = await store.company_of(ctx.session, ctx.compound.id)
+    past = await store.history(ctx.session, ctx.compound_id)
+    company_row = await store.company_of(ctx.session, ctx.compound_id)
     lines = [t("Property company: {name}", name=company_row.name if company_row else "-")]
     if not past:
         lines.append(t("No assessment has been completed yet."))
@@ -183,7 +153,7 @@ async def property_history(ctx: Context, msg: Incoming) -> Replies:
         trend = "" if previous is None else ("↑" if total > previous else "↓" if total < previous else "→")
         lines.append(f"{row.period}  {row.grade}  {percent(total)} {trend}")
         previous = total
-    current = await store.open_assessment(ctx.session, ctx.compound.id)
+    current = await store.open_assessment(ctx.session, ctx.compound_id)
     if current is not None:
         lines.append(t("Assessment {period} open until {closes}.", period=current.period,
                        closes=ctx.local(current.closes_at, ctx.compound)))
@@ -196,8 +166,7 @@ async def property_history(ctx: Context, msg: Incoming) -> Replies:
 @router.job("assessments", every=timedelta(minutes=10))
 async def assessments(ctx: JobContext) -> Replies:
     replies: list[Reply] = []
-    open_rows = (await ctx.session.exec(select(store.Assessment).where(store.Assessment.status == "open"))).all()
-    for row in open_rows:
+    for row in await store.open_assessments(ctx.session):
         compound = await ctx.session.get(Compound, row.compound_id)
         if compound is None or row.id is None:
             continue
@@ -290,64 +259,64 @@ async def _prepared_motion(ctx: JobContext, compound: Compound, row: store.Asses
 
 
 @router.button("property.motion", roles=STAFF, private=True)
-async def open_motion(ctx: Context, msg: Incoming) -> Replies:
+async def open_motion(ctx: MemberContext, msg: Incoming) -> Replies:
     """Hands the prepared motion to the assembly flow, which asks for the voting window."""
-    assert ctx.compound is not None
-    grades = " → ".join(f"{p.period} {p.grade}" for p in await store.history(ctx.session, ctx.compound.id or 0))
+    grades = " → ".join(f"{p.period} {p.grade}" for p in await store.history(ctx.session, ctx.compound_id))
     title = ctx.t("Replace the property company (grades: {grades})", grades=grades)
     from handlers.assembly import start_prepared_assembly
 
     return await start_prepared_assembly(ctx, title, [(title, "ordinary")])
 
 
-async def _open_rectification(ctx: Context) -> store.Rectification | Reply:
-    """The rectification order a button refers to, if it is in this compound and not verified yet."""
-    order = await ctx.session.get(store.Rectification, int(ctx.args["order"]))
-    if order is None or ctx.compound is None or order.compound_id != ctx.compound.id:
+async def _open_rectification(ctx: MemberContext, order_id: int) -> store.Rectification | Reply:
+    """The rectification order a button or flow refers to, if it is in this compound and not verified yet."""
+    order = await ctx.session.get(store.Rectification, order_id)
+    if order is None or order.compound_id != ctx.compound_id:
         return Reply(ctx.t("That rectification order is not in your compound."))
-    if order.status == "verified":
+    if order.status == store.RectificationStatus.VERIFIED:
         return Reply(ctx.t("Rectification order #{id} is already verified.", id=order.id))
     return order
 
 
-@router.button("property.respond", roles=[Role.PROPERTY], private=True)
-async def respond(ctx: Context, msg: Incoming) -> Replies:
-    order = await _open_rectification(ctx)
-    if isinstance(order, Reply):
-        return order
-    if (busy := ctx.busy()) is not None:
-        return busy
-    ctx.convo.start("rectify", "response", {"order": order.id})
+class RectifyReport(Draft):
+    order: int
+
+
+rectify = Flow("rectify", RectifyReport, title=N_("the report on a rectification order"), roles=[Role.PROPERTY])
+
+
+def _ask_response(ctx: Context, draft: RectifyReport) -> Reply:
     return Reply(ctx.t("What has been put right? The secretary will check it."))
 
 
-@router.step("rectify", "response")
-async def response(ctx: Context, msg: Incoming) -> Replies:
-    text = ctx.text_answer(msg, 1000, refusal=ctx.t("Please describe it as text (at most 1,000 characters)."))
-    if isinstance(text, Reply):
-        return text
-    order = await ctx.session.get(store.Rectification, int(ctx.convo.draft["order"]))
-    ctx.convo.end()
-    if order is None or order.status == "verified":
-        return Reply(ctx.t("This button no longer works: what it belonged to has ended or moved on."))
-    order.response, order.status = text, "responded" if order.status != "escalated" else order.status
-    ctx.session.add(order)
-    return [Reply(ctx.t("Thank you; the secretary will verify it.")),
-            *await ctx.tell_role(Role.SECRETARY, order.compound_id, lambda st: Reply(
-                st("The property company reports on rectification order #{id}: {text}", id=order.id, text=text),
-                buttons=((Button.do(st("Verified"), "property.verify", order=order.id, ok=True),
-                          Button.do(st("Not yet"), "property.verify", order=order.id, ok=False)),)))]
+@rectify.step("response", ask=_ask_response, answer=answers.Text(1000, what=N_("report")))
+async def response(ctx: MemberContext, draft: RectifyReport, text: str) -> Outcome:
+    order = await _open_rectification(ctx, draft.order)
+    if isinstance(order, Reply):
+        return Done(order)
+    await store.respond(ctx.session, order, text)
+    return Done([Reply(ctx.t("Thank you; the secretary will verify it.")),
+                 *await ctx.tell_role(Role.SECRETARY, order.compound_id, lambda st: Reply(
+                     st("The property company reports on rectification order #{id}: {text}", id=order.id, text=text),
+                     buttons=((Button.do(st("Verified"), "property.verify", order=order.id, ok=True),
+                               Button.do(st("Not yet"), "property.verify", order=order.id, ok=False)),)))])
+
+
+@router.button("property.respond", roles=[Role.PROPERTY], private=True)
+async def respond(ctx: MemberContext, msg: Incoming) -> Replies:
+    order = await _open_rectification(ctx, int(ctx.args["order"]))
+    if isinstance(order, Reply):
+        return order
+    return await rectify.begin(ctx, RectifyReport(order=int(ctx.args["order"])))
 
 
 @router.button("property.verify", roles=[Role.SECRETARY], private=True)
-async def verify(ctx: Context, msg: Incoming) -> Replies:
-    order = await _open_rectification(ctx)
+async def verify(ctx: MemberContext, msg: Incoming) -> Replies:
+    order = await _open_rectification(ctx, int(ctx.args["order"]))
     if isinstance(order, Reply):
         return order
     ok = bool(ctx.args.get("ok"))
-    order.status = "verified" if ok else "open"
-    order.verified_at = ctx.now if ok else None
-    ctx.session.add(order)
+    await store.verify(ctx.session, order, ok, ctx.now)
     told = N_("Rectification order #{id} is verified as done.") if ok else N_(
         "Rectification order #{id} is not done yet, says the secretary. Please keep at it and report again.")
     return [Reply(ctx.t("Rectification order #{id}: {state}.", id=order.id,
@@ -358,9 +327,7 @@ async def verify(ctx: Context, msg: Incoming) -> Replies:
 @router.job("rectifications", every=timedelta(minutes=30))
 async def rectifications(ctx: JobContext) -> Replies:
     replies: list[Reply] = []
-    overdue = (await ctx.session.exec(select(store.Rectification).where(
-        col(store.Rectification.status).in_(("open", "responded")), col(store.Rectification.deadline) < ctx.now))).all()
-    for order in overdue:
+    for order in await store.overdue_rectifications(ctx.session, ctx.now):
         if not await store.claim_escalation(ctx.session, order.id or 0, ctx.now):
             continue
         compound = await ctx.session.get(Compound, order.compound_id)
@@ -370,5 +337,7 @@ async def rectifications(ctx: JobContext) -> Replies:
                "community and street officials."), id=order.id, compound=compound.name if compound else "?")
     return replies
 
+
+router.flow(questionnaire, rectify)
 
 __all__ = ["router"]

@@ -10,7 +10,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.core.i18n import N_
 from storage.db import UTCDateTime, utcnow
-from storage.people import Membership
+from storage.people import Membership, MembershipStatus
 
 AUDIENCES = {
     "all": N_("the whole compound"),
@@ -135,7 +135,7 @@ async def recent_disclosures(session: AsyncSession, compound_id: int, limit: int
 async def owners_of(session: AsyncSession, compound_id: int) -> list[int]:
     result = await session.exec(
         select(Membership.person_id)
-        .where(Membership.compound_id == compound_id, Membership.status == "approved", Membership.relation == "owner")
+        .where(Membership.compound_id == compound_id, Membership.status == MembershipStatus.APPROVED, Membership.relation == "owner")
         .order_by(col(Membership.id))
     )
     return list(dict.fromkeys(result.all()))

@@ -24,7 +24,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.compounds import Building, Room, RosterOwner, Unit, room_label
 from storage.db import JSONDict, UTCDateTime, add_unless_exists, utcnow
-from storage.people import Membership, Person
+from storage.people import Membership, MembershipStatus, Person
 
 ORDINARY, SPECIAL, ELECTION = "ordinary", "special", "election"
 YES, NO, ABSTAIN = "yes", "no", "abstain"
@@ -577,13 +577,13 @@ async def assembly_turnout(session: AsyncSession, assembly: Assembly) -> Turnout
 async def owned_rooms(session: AsyncSession, person_id: int, compound_id: int) -> list[int]:
     result = await session.exec(select(Membership.room_id).where(
         Membership.person_id == person_id, Membership.compound_id == compound_id, Membership.relation == "owner",
-        Membership.status == "approved").order_by(col(Membership.room_id)))
+        Membership.status == MembershipStatus.APPROVED).order_by(col(Membership.room_id)))
     return list(dict.fromkeys(r for r in result.all() if r is not None))
 
 
 async def owners_of_room(session: AsyncSession, room_id: int) -> list[int]:
     result = await session.exec(select(Membership.person_id).where(
-        Membership.room_id == room_id, Membership.relation == "owner", Membership.status == "approved"
+        Membership.room_id == room_id, Membership.relation == "owner", Membership.status == MembershipStatus.APPROVED
     ).order_by(col(Membership.id)))
     return list(dict.fromkeys(result.all()))
 
@@ -591,7 +591,7 @@ async def owners_of_room(session: AsyncSession, room_id: int) -> list[int]:
 async def owner_people(session: AsyncSession, compound_id: int) -> dict[int, list[int]]:
     """Every approved owner of the compound and their rooms."""
     result = await session.exec(select(Membership.person_id, Membership.room_id).where(
-        Membership.compound_id == compound_id, Membership.relation == "owner", Membership.status == "approved"
+        Membership.compound_id == compound_id, Membership.relation == "owner", Membership.status == MembershipStatus.APPROVED
     ).order_by(col(Membership.id)))
     people: dict[int, list[int]] = {}
     for person_id, room_id in result.all():
@@ -667,7 +667,7 @@ async def export_xlsx(session: AsyncSession, assembly_id: int) -> bytes | None:
     names: dict[int, list[str]] = {}
     rows = await session.exec(select(Membership.room_id, Person.name).join(Person, col(Person.id) == Membership.person_id)
                               .where(Membership.compound_id == assembly.compound_id, Membership.relation == "owner",
-                                     Membership.status == "approved"))
+                                     Membership.status == MembershipStatus.APPROVED))
     for room_id, name in rows.all():
         names.setdefault(room_id or 0, []).append(name)
     roster = await session.exec(select(RosterOwner.room_id, RosterOwner.name))

@@ -22,6 +22,8 @@ class Conversation(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     person_id: int = Field(foreign_key="person.id", index=True)
     chat_id: int = Field(foreign_key="chat.id")
+    # The compound the flow was started in: every step acts there, whatever /compound chose since.
+    compound_id: int | None = Field(default=None, foreign_key="compound.id")
     # A fresh key per started conversation: step buttons carry it, so a button from an older one is stale.
     key: str = Field(max_length=24)
     flow: str = Field(max_length=40)

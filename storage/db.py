@@ -10,14 +10,18 @@ import weakref
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any
+from enum import StrEnum
+from typing import Any, TypeVar
 
 import aiosqlite
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlmodel import Field
 from sqlmodel.ext.asyncio.session import AsyncSession
+
+E = TypeVar("E", bound=StrEnum)
 
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
@@ -39,6 +43,29 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class StatusText(sa.types.TypeDecorator[StrEnum]):
+    """A status enum kept as its value in a plain VARCHAR ("approved"), read back as the enum member. Not
+    sa.Enum: that would store member names and, on PostgreSQL, a type every new status has to migrate."""
+
+    impl = sa.String
+    cache_ok = True
+
+    def __init__(self, enum: type[StrEnum], length: int) -> None:
+        super().__init__(length)
+        self.enum = enum
+
+    def process_bind_param(self, value: StrEnum | str | None, dialect: sa.Dialect) -> str | None:
+        return None if value is None else self.enum(value).value
+
+    def process_result_value(self, value: str | None, dialect: sa.Dialect) -> StrEnum | None:
+        return None if value is None else self.enum(value)
+
+
+def status_field(enum: type[E], default: E, length: int, index: bool = False) -> Any:
+    """A status column of `enum` (see StatusText)."""
+    return Field(default=default, sa_type=StatusText(enum, length), index=index)
 
 
 class JSONDict(sa.types.TypeDecorator[dict[str, Any]]):

@@ -9,7 +9,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.compounds import Building, Chat, Compound, Room, RosterOwner, Unit, create_compound
-from storage.people import Identity, Membership, Person, Role, RoleGrant
+from storage.people import Identity, Membership, MembershipStatus, Person, Role, RoleGrant
 
 DEMO_CODE = "XFL"
 DEMO_INVITE = "XFL2026"
@@ -72,7 +72,7 @@ async def seed_demo(session: AsyncSession) -> bool:
                              private_chat_id=f"p:{name}"))
         room = rooms[(b, u, number)]
         session.add(Membership(person_id=person.id, compound_id=compound.id, room_id=room.id, relation=relation,
-                               status="approved"))
+                               status=MembershipStatus.APPROVED))
         if relation == "owner":
             session.add(RosterOwner(room_id=room.id or 0, name=name, phone=person.phone))
         for role in roles:

@@ -15,7 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.core.i18n import N_
 from storage.compounds import Compound, Room, compound_setting
 from storage.db import UTCDateTime, utcnow
-from storage.people import Membership, Role, people_with_role
+from storage.people import Membership, MembershipStatus, Role, people_with_role
 from storage.schedule import next_fire
 
 KINDS = {
@@ -351,6 +351,6 @@ async def buildings_of_person(session: AsyncSession, person_id: int, compound_id
     result = await session.exec(
         select(Room.building_id).join(Membership, col(Membership.room_id) == Room.id).where(
             Membership.person_id == person_id, Membership.compound_id == compound_id,
-            Membership.status == "approved")
+            Membership.status == MembershipStatus.APPROVED)
     )
     return list(dict.fromkeys(result.all()))

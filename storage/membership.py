@@ -8,7 +8,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.compounds import Room, RosterOwner
-from storage.people import Membership, Person, normalize_phone
+from storage.people import Membership, MembershipStatus, Person, normalize_phone
 
 
 async def roster_match(session: AsyncSession, room_id: int, phone: str) -> RosterOwner | None:
@@ -28,14 +28,14 @@ async def existing_membership(session: AsyncSession, person_id: int, room_id: in
         select(Membership).where(
             Membership.person_id == person_id,
             Membership.room_id == room_id,
-            col(Membership.status).in_(["pending", "approved"]),
+            col(Membership.status).in_([MembershipStatus.PENDING, MembershipStatus.APPROVED]),
         )
     )
     return result.first()
 
 
 async def decide(session: AsyncSession, membership: Membership, approve: bool, by: int | None, now: datetime) -> None:
-    membership.status = "approved" if approve else "rejected"
+    membership.status = MembershipStatus.APPROVED if approve else MembershipStatus.REJECTED
     membership.decided_by = by
     membership.decided_at = now
     session.add(membership)
@@ -56,7 +56,7 @@ async def members_page(
     result = await session.exec(
         select(Person, Membership)
         .join(Membership, col(Membership.person_id) == Person.id)
-        .where(Membership.compound_id == compound_id, col(Membership.status).in_(["approved", "pending"]))
+        .where(Membership.compound_id == compound_id, col(Membership.status).in_([MembershipStatus.APPROVED, MembershipStatus.PENDING]))
         .order_by(col(Membership.status).desc(), col(Person.id))
         .offset(offset)
         .limit(limit)

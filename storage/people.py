@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.db import UTCDateTime, utcnow
+from storage.db import UTCDateTime, status_field, utcnow
 
 
 class Role(StrEnum):
@@ -22,6 +22,13 @@ class Role(StrEnum):
     COMMITTEE = "committee"
     PROPERTY = "property"
     OFFICIAL = "official"
+
+
+class MembershipStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    LEFT = "left"
 
 
 # Roles a secretary hands out; resident and owner follow from an approved membership.
@@ -63,7 +70,7 @@ class Membership(SQLModel, table=True):
     compound_id: int = Field(foreign_key="compound.id", index=True)
     room_id: int | None = Field(default=None, foreign_key="room.id", index=True)
     relation: str = Field(default="tenant", max_length=16)  # owner | tenant
-    status: str = Field(default="pending", max_length=16, index=True)  # pending | approved | rejected | left
+    status: MembershipStatus = status_field(MembershipStatus, MembershipStatus.PENDING, 16, index=True)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     decided_by: int | None = Field(default=None, foreign_key="person.id")
     decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
@@ -86,7 +93,7 @@ def _roles_query() -> Any:
     # Approved memberships' relations, then granted roles, in one round trip.
     memberships: Any = select(sa.literal("m").label("kind"), col(Membership.relation).label("value")).where(
         Membership.person_id == sa.bindparam("person_id"), Membership.compound_id == sa.bindparam("compound_id"),
-        Membership.status == "approved")
+        Membership.status == MembershipStatus.APPROVED)
     grants: Any = select(sa.literal("g").label("kind"), col(RoleGrant.role).label("value")).where(
         RoleGrant.person_id == sa.bindparam("person_id"),
         RoleGrant.compound_id == sa.bindparam("compound_id"),
@@ -182,7 +189,7 @@ async def revoke_role(session: AsyncSession, person_id: int, compound_id: int, r
 async def approved_members(session: AsyncSession, compound_id: int) -> list[int]:
     result = await session.exec(
         select(Membership.person_id)
-        .where(Membership.compound_id == compound_id, Membership.status == "approved")
+        .where(Membership.compound_id == compound_id, Membership.status == MembershipStatus.APPROVED)
         .order_by(col(Membership.id))
     )
     return list(dict.fromkeys(result.all()))
@@ -190,7 +197,7 @@ async def approved_members(session: AsyncSession, compound_id: int) -> list[int]
 
 async def compounds_of(session: AsyncSession, person_id: int) -> list[int]:
     result = await session.exec(
-        select(Membership.compound_id).where(Membership.person_id == person_id, Membership.status == "approved")
+        select(Membership.compound_id).where(Membership.person_id == person_id, Membership.status == MembershipStatus.APPROVED)
     )
     grants = await session.exec(
         select(RoleGrant.compound_id).where(RoleGrant.person_id == person_id, col(RoleGrant.revoked_at).is_(None))
@@ -205,3 +212,11 @@ def normalize_phone(phone: str) -> str:
         if digits.startswith(prefix) and len(digits) == len(prefix) + 11:
             digits = digits[len(prefix) :]
     return digits
+
+
+async def own_rooms(session: AsyncSession, person_id: int, compound_id: int) -> list[int]:
+    """The rooms this person is an approved member of in the compound, each once."""
+    result = await session.exec(select(Membership.room_id).where(
+        Membership.person_id == person_id, Membership.compound_id == compound_id,
+        Membership.status == MembershipStatus.APPROVED, col(Membership.room_id).is_not(None)))
+    return [room for room in dict.fromkeys(result.all()) if room is not None]

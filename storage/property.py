@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from fractions import Fraction
 from typing import Any
 
@@ -22,7 +23,8 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.db import JSONDict, UTCDateTime, utcnow
+from storage.db import JSONDict, UTCDateTime, status_field, utcnow
+from storage.people import own_rooms
 
 ITEMS = ("cleaning", "greening", "security", "repairs", "elevator", "fees")
 
@@ -89,6 +91,27 @@ def grade(answers: list[dict[str, int]], figures: CaseFigures, settings: dict[st
     return Grade(letter, total, survey, complaints, averages, len(answers))
 
 
+class AssessmentStatus(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class RectificationStatus(StrEnum):
+    OPEN = "open"
+    RESPONDED = "responded"
+    VERIFIED = "verified"
+    ESCALATED = "escalated"
+
+
+class Submitted(StrEnum):
+    """What became of a household's questionnaire."""
+
+    SAVED = "saved"
+    REPLACED = "replaced"  # the household had answered before: this answer replaces it
+    CLOSED = "closed"
+    NOT_HOUSEHOLD = "not_household"
+
+
 class PropertyCompany(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     compound_id: int = Field(foreign_key="compound.id", unique=True)
@@ -103,7 +126,7 @@ class Assessment(SQLModel, table=True):
     opened_by: int = Field(foreign_key="person.id")
     opened_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     closes_at: datetime = Field(sa_type=UTCDateTime, index=True)
-    status: str = Field(default="open", max_length=10)  # open | closed
+    status: AssessmentStatus = status_field(AssessmentStatus, AssessmentStatus.OPEN, 10)
     reminded_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     grade: str | None = Field(default=None, max_length=1)
     total: str | None = Field(default=None, max_length=40)  # an exact fraction, "1847/25"
@@ -131,7 +154,7 @@ class Rectification(SQLModel, table=True):
     compound_id: int = Field(foreign_key="compound.id", index=True)
     items: str = Field(max_length=200)  # comma-separated item codes
     deadline: datetime = Field(sa_type=UTCDateTime, index=True)
-    status: str = Field(default="open", max_length=12)  # open | responded | verified | escalated
+    status: RectificationStatus = status_field(RectificationStatus, RectificationStatus.OPEN, 12)
     response: str = Field(default="", max_length=1000)
     escalated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     verified_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
@@ -143,7 +166,7 @@ def quarter_of(moment: datetime) -> str:
 
 async def open_assessment(session: AsyncSession, compound_id: int) -> Assessment | None:
     result = await session.exec(
-        select(Assessment).where(Assessment.compound_id == compound_id, Assessment.status == "open")
+        select(Assessment).where(Assessment.compound_id == compound_id, Assessment.status == AssessmentStatus.OPEN)
     )
     return result.first()
 
@@ -151,7 +174,7 @@ async def open_assessment(session: AsyncSession, compound_id: int) -> Assessment
 async def history(session: AsyncSession, compound_id: int, limit: int = 8) -> list[Assessment]:
     result = await session.exec(
         select(Assessment)
-        .where(Assessment.compound_id == compound_id, Assessment.status == "closed")
+        .where(Assessment.compound_id == compound_id, Assessment.status == AssessmentStatus.CLOSED)
         .order_by(col(Assessment.closes_at).desc())
         .limit(limit)
     )
@@ -166,8 +189,8 @@ async def answers_of(session: AsyncSession, assessment_id: int) -> list[Assessme
 async def claim_close(session: AsyncSession, assessment_id: int) -> bool:
     result = await session.exec(
         sa.update(Assessment)
-        .where(col(Assessment.id) == assessment_id, col(Assessment.status) == "open")
-        .values(status="closed")
+        .where(col(Assessment.id) == assessment_id, col(Assessment.status) == AssessmentStatus.OPEN)
+        .values(status=AssessmentStatus.CLOSED)
     )
     return result.rowcount == 1
 
@@ -184,9 +207,9 @@ async def claim_reminder(session: AsyncSession, assessment_id: int, now: datetim
 async def claim_escalation(session: AsyncSession, rectification_id: int, now: datetime) -> bool:
     result = await session.exec(
         sa.update(Rectification)
-        .where(col(Rectification.id) == rectification_id, col(Rectification.status).in_(("open", "responded")),
+        .where(col(Rectification.id) == rectification_id, col(Rectification.status).in_(UNVERIFIED),
                col(Rectification.escalated_at).is_(None))
-        .values(status="escalated", escalated_at=now)
+        .values(status=RectificationStatus.ESCALATED, escalated_at=now)
     )
     return result.rowcount == 1
 
@@ -220,11 +243,11 @@ async def case_figures(session: AsyncSession, compound_id: int, start: datetime,
 
 async def households(session: AsyncSession, compound_id: int) -> dict[int, list[int]]:
     """room id → the approved members living in or owning it."""
-    from storage.people import Membership
+    from storage.people import Membership, MembershipStatus
 
     result = await session.exec(
         select(Membership.room_id, Membership.person_id).where(
-            Membership.compound_id == compound_id, Membership.status == "approved", col(Membership.room_id).is_not(None)
+            Membership.compound_id == compound_id, Membership.status == MembershipStatus.APPROVED, col(Membership.room_id).is_not(None)
         )
     )
     rooms: dict[int, list[int]] = {}
@@ -236,3 +259,67 @@ async def households(session: AsyncSession, compound_id: int) -> dict[int, list[
 
 async def company_of(session: AsyncSession, compound_id: int) -> PropertyCompany | None:
     return (await session.exec(select(PropertyCompany).where(PropertyCompany.compound_id == compound_id))).first()
+
+
+UNVERIFIED = (RectificationStatus.OPEN, RectificationStatus.RESPONDED)
+
+
+def accepting(row: Assessment | None, now: datetime) -> bool:
+    return row is not None and row.status == AssessmentStatus.OPEN and row.closes_at > now
+
+
+async def submit_answer(session: AsyncSession, assessment_id: int, person_id: int, scores: dict[str, int],
+                        comment: str, now: datetime) -> Submitted:
+    """A household's questionnaire: one answer per room the person lives in or owns; a later one replaces it."""
+    row = await session.get(Assessment, assessment_id)
+    if row is None or not accepting(row, now):
+        return Submitted.CLOSED
+    rooms = await own_rooms(session, person_id, row.compound_id)
+    if not rooms:
+        return Submitted.NOT_HOUSEHOLD
+    if set(scores) != set(ITEMS) or not all(1 <= int(v) <= 5 for v in scores.values()):
+        raise ValueError("a questionnaire answer rates every item from 1 to 5")
+    replaced = False
+    for room_id in rooms:
+        existing = (await session.exec(select(AssessmentAnswer).where(
+            AssessmentAnswer.assessment_id == assessment_id, AssessmentAnswer.room_id == room_id))).first()
+        if existing is not None:
+            replaced = True
+            existing.scores, existing.comment, existing.person_id = dict(scores), comment, person_id
+            existing.submitted_at = now
+            session.add(existing)
+        else:
+            session.add(AssessmentAnswer(assessment_id=assessment_id, room_id=room_id, person_id=person_id,
+                                         scores=dict(scores), comment=comment, submitted_at=now))
+    return Submitted.REPLACED if replaced else Submitted.SAVED
+
+
+async def overdue_rectifications(session: AsyncSession, now: datetime) -> list[Rectification]:
+    result = await session.exec(select(Rectification).where(
+        col(Rectification.status).in_(UNVERIFIED), col(Rectification.deadline) < now))
+    return list(result.all())
+
+
+async def open_assessments(session: AsyncSession) -> list[Assessment]:
+    return list((await session.exec(select(Assessment).where(Assessment.status == AssessmentStatus.OPEN))).all())
+
+
+async def respond(session: AsyncSession, order: Rectification, text: str) -> bool:
+    """The property company reports what it put right; an escalated order stays escalated. False once verified."""
+    if order.status == RectificationStatus.VERIFIED:
+        return False
+    order.response = text
+    if order.status != RectificationStatus.ESCALATED:
+        order.status = RectificationStatus.RESPONDED
+    session.add(order)
+    return True
+
+
+async def verify(session: AsyncSession, order: Rectification, done: bool, now: datetime) -> bool:
+    """The secretary's check: done closes the order; not done sends it back open. False once verified."""
+    if order.status == RectificationStatus.VERIFIED:
+        return False
+    order.status = RectificationStatus.VERIFIED if done else RectificationStatus.OPEN
+    order.verified_at = now if done else None
+    session.add(order)
+    return True

@@ -12,7 +12,7 @@ from sqlmodel import Field, SQLModel, col, func, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.db import UTCDateTime, utcnow
-from storage.people import Membership, Person
+from storage.people import Membership, MembershipStatus, Person
 
 # Skill codes kept in Person.skills (comma-separated); the words people see live in the handlers.
 SKILLS = ("law", "medical", "education", "repair", "electrician", "psychology", "care", "other")
@@ -178,7 +178,7 @@ async def skilled_residents(session: AsyncSession, compound_id: int, skills: lis
     result = await session.exec(
         select(Person.id, Person.skills)
         .join(Membership, col(Membership.person_id) == Person.id)
-        .where(Membership.compound_id == compound_id, Membership.status == "approved")
+        .where(Membership.compound_id == compound_id, Membership.status == MembershipStatus.APPROVED)
         .order_by(col(Person.id))
     )
     wanted = set(skills)

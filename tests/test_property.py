@@ -107,7 +107,7 @@ async def test_assessment_period_graded_c_with_rectification_escalated(console: 
     console.as_("赵物业")
     await console.press("报告整改情况")
     await console.photo()
-    assert "请用文字说明" in console.last.text  # a photo is no answer: the step stays
+    assert "请用文字输入整改情况" in console.last.text  # a photo is no answer: the step stays
     await console.say("电梯已全部检修，并更换了2栋的曳引机。")
     assert "核实" in console.last.text
     report = console.last_for("王书记")

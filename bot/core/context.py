@@ -4,13 +4,14 @@ clock, the open conversation and the pressed button's arguments — checked and 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.core.flows import UNTITLED, busy_buttons
 from bot.core.i18n import Translator
 from bot.core.types import Incoming, Reply, ToPerson
 from bot.settings import Settings
@@ -30,6 +31,8 @@ class Convo:
     step: str | None = None
     key: str | None = None
     draft: dict[str, Any] = field(default_factory=dict)
+    # The compound the flow began in; its steps act there (see bot.core.flows).
+    compound_id: int | None = None
     changed: bool = False
     ended: bool = False
 
@@ -37,9 +40,10 @@ class Convo:
     def active(self) -> bool:
         return self.flow is not None and not self.ended
 
-    def start(self, flow: str, step: str, draft: dict[str, Any] | None = None) -> None:
+    def start(self, flow: str, step: str, draft: dict[str, Any] | None = None, compound_id: int | None = None) -> None:
         self.flow, self.step, self.key = flow, step, new_key()
         self.draft = dict(draft or {})
+        self.compound_id = compound_id
         self.changed, self.ended = True, False
 
     def goto(self, step: str) -> None:
@@ -128,12 +132,19 @@ class Context(BaseContext):
         return any(role in self.roles for role in roles)
 
     def busy(self) -> Reply | None:
-        """The polite refusal to start something while another conversation is open; None when free. The core
-        gives it for commands that start a flow; buttons that start one ask for it themselves."""
-        if self.convo.active:
-            return Reply(self.t("You are in the middle of something else. Finish it first, or send /cancel to "
-                                "leave it."))
-        return None
+        """The polite refusal to start something while another conversation is open, naming it, with 继续 / 放弃
+        buttons; None when free. A question the bot asked (a flow marked `question`) is no obstacle: starting
+        something else replaces it. The core gives this for commands that start a flow; `Flow.begin` for the rest."""
+        if not self.convo.active:
+            return None
+        flow = self.core.routes.flows.get(self.convo.flow or "")
+        if flow is not None and flow.question:
+            self.convo.end()
+            return None
+        t = self.t
+        title = t(flow.title) if flow is not None else t(UNTITLED)
+        return Reply(t("You are still in the middle of {title}. Continue it, or give it up to start something new.",
+                       title=title), buttons=busy_buttons(t("Continue"), t("Give it up")))
 
     def text_answer(self, msg: Incoming, limit: int, what: str = "", refusal: str = "") -> str | Reply:
         """See `text_answer`: the typed text of a step in this person's language, or the refusal keeping the step."""
@@ -152,6 +163,25 @@ def text_answer(t: Translator, msg: Incoming, limit: int, what: str = "", refusa
         return Reply(refusal or t("That is {length} characters; please keep the {what} within {limit} characters.",
                                   length=len(text), what=what, limit=limit))
     return text
+
+
+@dataclass
+class MemberContext(Context):
+    """The context of a route or flow for members or role holders: the core has checked the person belongs to
+    `compound` (or holds a role there), so it is never None here."""
+
+    compound: Compound
+
+    @property
+    def compound_id(self) -> int:
+        assert self.compound.id is not None  # a stored compound always has its id
+        return self.compound.id
+
+    @staticmethod
+    def of(ctx: Context) -> MemberContext:
+        if ctx.compound is None:
+            raise ValueError("a member context needs a compound")
+        return MemberContext(**{f.name: getattr(ctx, f.name) for f in fields(ctx)})
 
 
 @dataclass

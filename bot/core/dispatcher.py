@@ -17,7 +17,8 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.core.clock import Clock
-from bot.core.context import Context, Convo, JobContext
+from bot.core.context import Context, Convo, JobContext, MemberContext
+from bot.core.flows import ABANDON_ACTION, RESUME_ACTION, UNTITLED
 from bot.core.i18n import N_, Catalogs, Translator, normalize_language
 from bot.core.router import Route, Router, Routes
 from bot.core.types import (
@@ -258,7 +259,7 @@ class Core:
                             "You can start again at any time.", minutes=self.settings.conversation_idle_minutes))
                 )
             else:
-                convo = Convo(row.flow, row.step, row.key, dict(row.draft))
+                convo = Convo(row.flow, row.step, row.key, dict(row.draft), row.compound_id)
         ctx = Context(self, session, now, person, chat, compound, roles, t, convo)
         replies = notices + _as_list(await self._route(ctx, incoming))
         await self._save_conversation(ctx, row)
@@ -272,9 +273,10 @@ class Core:
             return
         if row is None:
             row = Conversation(person_id=ctx.person_id, chat_id=ctx.chat.id or 0, key=convo.key or "", flow=convo.flow,
-                               step=convo.step or "", draft=convo.draft)
+                               step=convo.step or "", draft=convo.draft, compound_id=convo.compound_id)
         else:
             row.key, row.flow, row.step, row.draft = convo.key or "", convo.flow, convo.step or "", dict(convo.draft)
+            row.compound_id = convo.compound_id
         # Any message inside a conversation keeps it alive, even one that was refused.
         row.updated_at = ctx.now
         ctx.session.add(row)
@@ -295,28 +297,61 @@ class Core:
                 token = await typed_choice(ctx.session, ctx.person_id, ctx.convo.key, ctx.convo.step, incoming.text)
                 if token is not None:
                     return await self._press(ctx, replace(incoming, text=None, button=token.token), token.token)
-            handler = self.routes.steps.get((ctx.convo.flow or "", ctx.convo.step or ""))
-            if handler is None:
-                ctx.convo.end()
-                return Reply(t("That conversation cannot continue any more. Please start again."))
-            return await handler(ctx, incoming)
+            return await self._step(ctx, incoming)
         if ctx.private:
             return Reply(t("I did not understand that. Send /help to see what I can do for you."))
         return None  # Group talk not addressed to the bot.
 
+    async def _step(self, ctx: Context, incoming: Incoming) -> Replies:
+        """An answer to the open conversation's step, in the compound the conversation began in."""
+        await self._bind(ctx)
+        flow = self.routes.flows.get(ctx.convo.flow or "")
+        if flow is not None:
+            return await flow.run(self._member_or_plain(ctx, flow.member or flow.roles is not None), incoming)
+        handler = self.routes.steps.get((ctx.convo.flow or "", ctx.convo.step or ""))
+        if handler is None:
+            ctx.convo.end()
+            return Reply(ctx.t("That conversation cannot continue any more. Please start again."))
+        return await handler(ctx, incoming)
+
+    async def _bind(self, ctx: Context) -> None:
+        """A conversation acts in the compound it began in, with the roles held there now."""
+        bound = ctx.convo.compound_id
+        if bound is None or (ctx.compound is not None and ctx.compound.id == bound):
+            return
+        ctx.compound = await ctx.session.get(Compound, bound)
+        ctx.roles = await roles_in(ctx.session, ctx.person_id, bound)
+
+    @staticmethod
+    def _member_or_plain(ctx: Context, member: bool) -> Context:
+        return MemberContext.of(ctx) if member and ctx.compound is not None else ctx
+
     def check(self, ctx: Context, route: Route) -> Reply | None:
         """The server-side guard every command and button passes, pressed or typed."""
-        t = ctx.t
         if (route.member or route.roles is not None) and ctx.compound is None:
-            if ctx.private:
-                return Reply(t("You have not joined a compound yet. Send /join followed by your compound's invite code."))
-            return Reply(t("This group is not bound to a compound yet. A secretary can bind it with /bindgroup."))
+            return self.no_compound(ctx)
         if route.roles is not None and not (ctx.roles & route.roles):
-            names = "、".join(role_name(t, r) for r in sorted(route.roles)) if ctx.lang != "en" else ", ".join(
-                role_name(t, r) for r in sorted(route.roles)
-            )
-            return Reply(t("Sorry, only a {roles} can do that.", roles=names), toast=t("Not allowed"))
+            return self.refusal(ctx, route.roles)
+        if route.member and not ctx.roles:
+            return self.refusal(ctx, None)
         return None
+
+    def no_compound(self, ctx: Context) -> Reply:
+        t = ctx.t
+        if ctx.private:
+            return Reply(t("You have not joined a compound yet. Send /join followed by your compound's invite code."))
+        return Reply(t("This group is not bound to a compound yet. A secretary can bind it with /bindgroup."))
+
+    def refusal(self, ctx: Context, roles: frozenset[Role] | None) -> Reply:
+        """Why the person may not do this here: they lack one of `roles`, or (None) are not a member yet."""
+        t = ctx.t
+        if ctx.compound is None:
+            return self.no_compound(ctx)
+        if roles is None:
+            return Reply(t("Only members of {compound} can do that. Send /join with the invite code to join; a "
+                           "secretary approves it.", compound=ctx.compound.name), toast=t("Not allowed"))
+        names = ("、" if ctx.lang != "en" else ", ").join(role_name(t, r) for r in sorted(roles))
+        return Reply(t("Sorry, only a {roles} can do that.", roles=names), toast=t("Not allowed"))
 
     async def _command(self, ctx: Context, incoming: Incoming, name: str, args: str) -> Replies:
         t = ctx.t
@@ -342,7 +377,7 @@ class Core:
         if route.flow and (busy := ctx.busy()) is not None:
             return busy
         ctx.args = {"command_args": args}
-        return await route.handler(ctx, incoming)
+        return await route.handler(self._member_or_plain(ctx, route.member or route.roles is not None), incoming)
 
     async def _press(self, ctx: Context, incoming: Incoming, token_value: str) -> Replies:
         t = ctx.t
@@ -357,11 +392,10 @@ class Core:
             convo = ctx.convo
             if not convo.active or convo.key != token.conversation_key or convo.step != token.step:
                 return stale
-            handler = self.routes.steps.get((convo.flow or "", convo.step or ""))
-            if handler is None:
-                return stale
             ctx.args = dict(token.args)
-            return await handler(ctx, incoming)
+            return await self._step(ctx, incoming)
+        if token.action in (RESUME_ACTION, ABANDON_ACTION):
+            return await self._resume_or_abandon(ctx, token.action == RESUME_ACTION)
         if token.compound_id is not None and (ctx.compound is None or ctx.compound.id != token.compound_id):
             if not ctx.private:
                 return stale
@@ -386,7 +420,27 @@ class Core:
         if refusal is not None:
             return refusal
         ctx.args = dict(token.args)
-        return await route.handler(ctx, incoming)
+        return await route.handler(self._member_or_plain(ctx, route.member or route.roles is not None), incoming)
+
+    async def _resume_or_abandon(self, ctx: Context, resume: bool) -> Replies:
+        t = ctx.t
+        convo = ctx.convo
+        if not convo.active:
+            return Reply(t("Nothing is open any more; you can start anything you like."))
+        flow = self.routes.flows.get(convo.flow or "")
+        title = t(flow.title) if flow is not None else t(UNTITLED)
+        if not resume:
+            convo.end()
+            return Reply(t("You gave up {title}. Nothing of it was saved.", title=title))
+        await self._bind(ctx)
+        draft = flow.load(convo.draft) if flow is not None else None
+        if flow is None or draft is None or convo.step not in flow.steps:
+            return Reply(t("Let's go on with {title}: please answer the last question above.", title=title))
+        if not flow.allowed(ctx.roles):
+            convo.end()
+            return Reply(t("Your role here has changed, so “{title}” has ended. Nothing of it was saved.",
+                           title=title))
+        return await flow.question_of(self._member_or_plain(ctx, True), convo.step or "", draft)
 
     async def _chat_event(self, ctx: Context, incoming: Incoming) -> Replies:
         t = ctx.t
@@ -469,6 +523,9 @@ class Core:
                 raise ValueError("a choice button needs an open conversation")
             token.update(action=STEP_ACTION, conversation_key=ctx.convo.key, step=ctx.convo.step,
                          person_id=ctx.person_id, expires_at=now + timedelta(days=1), label=button.label[:LABEL_LIMIT])
+        elif button.kind == "private" and ctx is not None:
+            # "Continue privately" carries on what this person began: nobody else may open it.
+            token.update(person_id=ctx.person_id, expires_at=now + timedelta(days=self.settings.button_ttl_days))
         else:
             personal = button.personal if button.personal is not None else person_id is not None
             token.update(person_id=person_id if personal else None,

@@ -6,15 +6,18 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from bot.core.flows import Flow
 from storage.people import Role
 
 if TYPE_CHECKING:
-    from bot.core.context import Context, JobContext
-    from bot.core.types import Incoming, Replies
+    from bot.core.context import JobContext
+    from bot.core.types import Replies
 
-Handler = Callable[["Context", "Incoming"], Awaitable["Replies"]]
+# A handler takes a Context (a MemberContext on member and role routes) and the message.
+Handler = Callable[..., Awaitable["Replies"]]
+HandlerT = TypeVar("HandlerT", bound=Handler)
 JobHandler = Callable[["JobContext"], Awaitable["Replies"]]
 
 
@@ -49,6 +52,7 @@ class Router:
     commands: dict[str, Route] = field(default_factory=dict)
     buttons: dict[str, Route] = field(default_factory=dict)
     steps: dict[tuple[str, str], Handler] = field(default_factory=dict)
+    flows: dict[str, Flow[Any]] = field(default_factory=dict)
     jobs: list[Job] = field(default_factory=list)
     # Called when a group chat event (bot added) needs a feature's say; rarely used.
     extras: dict[str, Any] = field(default_factory=dict)
@@ -63,8 +67,8 @@ class Router:
         flow: bool = False,
         help: str | None = None,
         order: int = 100,
-    ) -> Callable[[Handler], Handler]:
-        def register(handler: Handler) -> Handler:
+    ) -> Callable[[HandlerT], HandlerT]:
+        def register(handler: HandlerT) -> HandlerT:
             if name in self.commands:
                 raise ValueError(f"command /{name} registered twice in {self.name}")
             self.commands[name] = Route(
@@ -76,8 +80,8 @@ class Router:
 
     def button(
         self, action: str, *, roles: Iterable[Role] | None = None, private: bool = False, member: bool = False
-    ) -> Callable[[Handler], Handler]:
-        def register(handler: Handler) -> Handler:
+    ) -> Callable[[HandlerT], HandlerT]:
+        def register(handler: HandlerT) -> HandlerT:
             if action in self.buttons:
                 raise ValueError(f"button {action} registered twice in {self.name}")
             self.buttons[action] = Route(action, handler, frozenset(roles) if roles is not None else None, private, member)
@@ -91,6 +95,13 @@ class Router:
             return handler
 
         return register
+
+    def flow(self, *flows: Flow[Any]) -> None:
+        """Route the answers of these declared flows (`bot.core.flows`)."""
+        for declared in flows:
+            if declared.name in self.flows:
+                raise ValueError(f"flow {declared.name} registered twice in {self.name}")
+            self.flows[declared.name] = declared
 
     def job(self, name: str, every: timedelta = timedelta(minutes=1)) -> Callable[[JobHandler], JobHandler]:
         def register(handler: JobHandler) -> JobHandler:
@@ -107,6 +118,7 @@ class Routes:
     commands: dict[str, Route] = field(default_factory=dict)
     buttons: dict[str, Route] = field(default_factory=dict)
     steps: dict[tuple[str, str], Handler] = field(default_factory=dict)
+    flows: dict[str, Flow[Any]] = field(default_factory=dict)
     jobs: list[Job] = field(default_factory=list)
     flow_names: set[str] = field(default_factory=set)
 
@@ -124,5 +136,13 @@ class Routes:
                     raise ValueError(f"step {step_key} is routed twice (again in {router.name})")
                 routes.steps[step_key] = handler
                 routes.flow_names.add(step_key[0])
+            for name, declared in router.flows.items():
+                if name in routes.flows:
+                    raise ValueError(f"flow {name!r} is routed twice (again in {router.name})")
+                declared.check()
+                routes.flows[name] = declared
             routes.jobs.extend(router.jobs)
+        clash = routes.flow_names & routes.flows.keys()
+        if clash:
+            raise ValueError(f"flows {sorted(clash)} are both declared and built from loose steps")
         return routes
