@@ -241,15 +241,10 @@ async def _file(ctx: Context) -> Replies:
     compound = ctx.compound
     assert compound is not None and compound.id is not None
     draft = ctx.convo.draft
-    photos = list(draft.get("photos", []))
-    case = Case(compound_id=compound.id, number=await store.next_number(ctx.session, compound, ctx.now),
-                reporter_id=ctx.person_id, category=str(draft["category"]), description=str(draft["description"]),
-                photos={"platform": draft.get("photo_platform", ""), "ids": photos} if photos else {},
-                building_id=draft.get("building_id"), room_id=draft.get("room_id"),
-                anonymous=bool(draft.get("anonymous")), opened_at=ctx.now)
-    await store.first_assignment(ctx.session, compound, case)
-    store.set_deadlines(case, compound, ctx.now)
-    await store.transition(ctx.session, case, Event.FILE, ctx.person_id, ctx.now)
+    case = await store.file_case(ctx.session, compound, ctx.person_id, str(draft["category"]),
+                                 str(draft["description"]), ctx.now, photos=list(draft.get("photos", [])),
+                                 photo_platform=draft.get("photo_platform", ""), building_id=draft.get("building_id"),
+                                 room_id=draft.get("room_id"), anonymous=bool(draft.get("anonymous")))
     ctx.convo.end()
     replies = [Reply(t("Thank you. Your case {number} is filed and has gone to the {level} level; you will hear "
                        "here about every step. Send /case {number} to follow it.",

@@ -294,15 +294,10 @@ async def task_wanted(ctx: Context, msg: Incoming) -> Replies:
 async def _into_case(ctx: Context, row: store.Need) -> Replies:
     compound = ctx.compound
     assert compound is not None and compound.id is not None
-    case = cases.Case(compound_id=compound.id, number=await cases.next_number(ctx.session, compound, ctx.now),
-                      reporter_id=row.poster_id, category=store.CASE_CATEGORY.get(row.category, "other"),
-                      description=row.text[: cases.DESCRIPTION_MAX],
-                      photos={"platform": row.photo_platform or "", "ids": [row.photo_file_id]}
-                      if row.photo_file_id else {}, opened_at=ctx.now)
-    await cases.first_assignment(ctx.session, compound, case)
-    cases.set_deadlines(case, compound, ctx.now)
-    await cases.transition(ctx.session, case, cases.Event.FILE, ctx.person_id, ctx.now,
-                           note=f"need #{row.id}")
+    case = await cases.file_case(ctx.session, compound, row.poster_id, store.CASE_CATEGORY.get(row.category, "other"),
+                                 row.text, ctx.now, photos=[row.photo_file_id] if row.photo_file_id else [],
+                                 photo_platform=row.photo_platform or "", actor_id=ctx.person_id,
+                                 note=f"need #{row.id}")
     _decide(ctx, row, "case", f"case:{case.number}")
     replies = [Reply(ctx.t("Need #{id} is now complaint case {number}, filed on behalf of the poster and sent to the "
                            "{level} level.", id=row.id, number=case.number, level=ctx.t(LEVEL_NAMES[case.level])),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -332,6 +333,23 @@ async def transition(session: AsyncSession, case: Case, event: Event, actor_id: 
                     level=case.level, handler_id=case.handler_id, note=note[:DESCRIPTION_MAX])
     session.add(row)
     return row
+
+
+async def file_case(session: AsyncSession, compound: Compound, reporter_id: int, category: str, description: str,
+                    now: datetime, *, photos: Sequence[str] = (), photo_platform: str = "",
+                    building_id: int | None = None, room_id: int | None = None, anonymous: bool = False,
+                    actor_id: int | None = None, note: str = "") -> Case:
+    """File a case: its number, the first level and handler, the deadlines and the history's first row. `actor_id`
+    is who filed it when not the reporter (a secretary turning a need into a case)."""
+    assert compound.id is not None  # a stored compound
+    case = Case(compound_id=compound.id, number=await next_number(session, compound, now), reporter_id=reporter_id,
+                category=category, description=description[:DESCRIPTION_MAX],
+                photos={"platform": photo_platform, "ids": list(photos)} if photos else {},
+                building_id=building_id, room_id=room_id, anonymous=anonymous, opened_at=now)
+    await first_assignment(session, compound, case)
+    set_deadlines(case, compound, now)
+    await transition(session, case, Event.FILE, reporter_id if actor_id is None else actor_id, now, note=note)
+    return case
 
 
 async def load_case(session: AsyncSession, case_id: int) -> Case | None:
