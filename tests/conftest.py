@@ -9,6 +9,7 @@ import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -139,3 +140,56 @@ async def person_ids(app: App) -> dict[str, int]:
     """Everyone's id by name (the demo's people and those the test added)."""
     async with app.core.sessions() as session:
         return {p.name: p.id or 0 for p in (await session.exec(select(Person))).all()}
+
+
+async def second_compound(app: App, *people: tuple[str, tuple[Role, ...]]) -> int:
+    """A second compound, 和平苑 (HPY), with one building and room; each named person (already known to the
+    console) becomes an approved tenant there with these roles. Returns its id. For tests that switch compound
+    in the middle of something."""
+    from storage.compounds import Building, Room, Unit, create_compound
+    from storage.people import Membership, MembershipStatus
+
+    async with transaction(app.core.sessions) as session:
+        compound = await create_compound(session, "和平苑", "HPY", street="西陵街道")
+        assert compound.id is not None
+        building = Building(compound_id=compound.id, name="1栋", sort=1)
+        session.add(building)
+        await session.flush()
+        unit = Unit(building_id=building.id or 0, name="1单元", sort=1)
+        session.add(unit)
+        await session.flush()
+        room = Room(compound_id=compound.id, building_id=building.id or 0, unit_id=unit.id or 0, number="101",
+                    floor=1, area=Decimal("80.00"))
+        session.add(room)
+        await session.flush()
+        for name, roles in people:
+            person = (await session.exec(select(Person).where(Person.name == name))).one()
+            assert person.id is not None
+            session.add(Membership(person_id=person.id, compound_id=compound.id, room_id=room.id,
+                                   status=MembershipStatus.APPROVED))
+            for role in roles:
+                session.add(RoleGrant(person_id=person.id, compound_id=compound.id, role=role))
+        return compound.id
+
+
+async def revoke_role(app: App, name: str, role: Role, compound_id: int = 1) -> None:
+    """Take a granted role away, as /revoke does, straight in the database (in the middle of someone's flow)."""
+    from datetime import UTC
+    from datetime import datetime as dt
+
+    async with transaction(app.core.sessions) as session:
+        person = (await session.exec(select(Person).where(Person.name == name))).one()
+        grants = (await session.exec(select(RoleGrant).where(
+            RoleGrant.person_id == person.id, RoleGrant.compound_id == compound_id, RoleGrant.role == role,
+            RoleGrant.revoked_at == None))).all()  # noqa: E711
+        assert grants, f"{name} holds no {role} in compound {compound_id}"
+        for grant in grants:
+            grant.revoked_at = dt.now(UTC)
+            session.add(grant)
+
+
+async def switch_to(console: Console, compound: str) -> None:
+    """/compound and press the named compound, as a person does in the middle of a flow."""
+    await console.say("/compound")
+    await console.press(compound)
+    assert compound in console.last.text

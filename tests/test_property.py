@@ -4,15 +4,26 @@ escalated."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from fractions import Fraction
 
 from sqlmodel import select
 
 from bot.app import App
 from bot.transports.console import Console
+from storage.db import transaction
 from storage.people import Role
-from storage.property import ITEMS, Assessment, AssessmentAnswer, CaseFigures, Rectification, grade
-from tests.conftest import add_console_person
+from storage.property import (
+    ITEMS,
+    Assessment,
+    AssessmentAnswer,
+    AssessmentStatus,
+    CaseFigures,
+    Rectification,
+    RectificationStatus,
+    grade,
+)
+from tests.conftest import add_console_person, person_ids, revoke_role, second_compound, switch_to
 
 
 def answers(*per_room: list[int]) -> list[dict[str, int]]:
@@ -124,3 +135,95 @@ async def test_assessment_period_graded_c_with_rectification_escalated(console: 
     console.as_("李四")
     await console.say("/property")
     assert "C" in console.last.text and "幸福物业" in console.last.text
+
+
+async def test_every_answer_of_the_questionnaire_is_kept(console: Console, app: App) -> None:
+    """The answers used to be changed inside a nested dict of the draft that was never written: every company
+    came out C with 0.0 points. Each household's stars must reach the table as pressed."""
+    console.as_("王书记")
+    await console.say("/assess")
+    console.as_("张三")
+    await console.press("开始填写")
+    for stars in (5, 4, 3, 2, 1, 5):
+        await console.press("★" * stars)
+    await console.say("保洁很好")
+    async with app.core.sessions() as session:
+        answer = (await session.exec(select(AssessmentAnswer))).one()
+    assert answer.scores == dict(zip(ITEMS, (5, 4, 3, 2, 1, 5), strict=True)) and answer.comment == "保洁很好"
+
+
+async def _order_for_property(console: Console, app: App) -> int:
+    async with transaction(app.core.sessions) as session:
+        assessment = Assessment(compound_id=1, period="2026Q4", opened_by=1, closes_at=app.core.clock.now(),
+                                status=AssessmentStatus.CLOSED, grade="C")
+        session.add(assessment)
+        await session.flush()
+        order = Rectification(assessment_id=assessment.id or 0, compound_id=1, items="elevator",
+                              deadline=app.core.clock.now() + timedelta(days=30))
+        session.add(order)
+        await session.flush()
+        assert order.id is not None
+        order_id = order.id
+    console.as_("赵物业")
+    await console.say("/start")
+    return order_id
+
+
+async def _start_report(console: Console, app: App) -> int:
+    order_id = await _order_for_property(console, app)
+    async with transaction(app.core.sessions) as session:
+        ctx_ids = await person_ids(app)
+        # The button the closing job sends, made the way the core makes every button.
+        from bot.core.context import JobContext
+        from bot.core.types import Button, Reply, ToPerson
+        job = JobContext(app.core, session, app.core.clock.now())
+        await app.core.emit_job(job, Reply("整改单", buttons=((Button.do("报告整改情况", "property.respond",
+                                                                          order=order_id),),),
+                                           to=ToPerson(ctx_ids["赵物业"])))
+    await console.clock_to("+1m")
+    console.as_("赵物业")
+    await console.press("报告整改情况")
+    assert "整改" in console.last.text
+    return order_id
+
+
+async def test_a_revoked_role_ends_the_flow_and_writes_nothing(console: Console, app: App) -> None:
+    order_id = await _start_report(console, app)
+    await revoke_role(app, "赵物业", Role.PROPERTY)
+    await console.say("电梯已检修")
+    assert "身份已有变化" in console.last.text
+    async with app.core.sessions() as session:
+        order = await session.get(Rectification, order_id)
+        assert order is not None and order.response == "" and order.status == RectificationStatus.OPEN
+    await console.say("电梯已检修")
+    assert "没看懂" in console.last.text or "/help" in console.last.text  # the flow is gone
+
+
+async def test_switching_compound_mid_flow_keeps_the_flow_where_it_began(console: Console, app: App) -> None:
+    order_id = await _start_report(console, app)
+    await second_compound(app, ("赵物业", ()))
+    await switch_to(console, "和平苑")
+    await console.say("电梯已检修")
+    # The report belongs to 幸福里, where 赵物业 is property staff: it is written there, not refused for 和平苑.
+    assert "核实" in console.last.text
+    async with app.core.sessions() as session:
+        order = await session.get(Rectification, order_id)
+        assert order is not None and order.response == "电梯已检修"
+
+
+async def test_busy_names_the_open_flow_and_offers_continue_or_give_up(console: Console, app: App) -> None:
+    console.as_("王书记")
+    await console.say("/assess")
+    console.as_("张三")
+    await console.press("开始填写")
+    await console.press("★★★")
+    await console.say("/complain")
+    assert "物业满意度问卷" in console.last.text and console.last.labels == ["继续", "放弃"]
+    await console.press("继续")
+    assert "2/6" in console.last.text  # asked again where it stood, the first answer kept
+    await console.press("★★★★")
+    await console.say("/complain")
+    await console.press("放弃")
+    assert "已放弃" in console.last.text
+    await console.say("/complain")
+    assert "类别" in console.last.text or console.last.labels
