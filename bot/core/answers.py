@@ -221,3 +221,89 @@ class PhotoOrDone(Answer[Photo | None]):
         if _pressed(ctx) == self.done:
             return None
         return Reply(ctx.t("Please send a photo, or press the button to go on."))
+
+
+@dataclass(frozen=True)
+class Either(Answer[Any]):
+    """The value of the first of `kinds` that reads the answer: a step button or a name typed instead
+    (`Either((Choice(), Text(64)))`), a button or a typed day (`Either((Choice(values=("year_end",)), Day()))`).
+    When none reads it: `refusal` (marked with N_) if given, else the last kind's own refusal."""
+
+    kinds: tuple[Answer[Any], ...]
+    refusal: str | None = None
+
+    def read(self, ctx: Context, msg: Incoming) -> Any:
+        refused: Reply | None = None
+        for kind in self.kinds:
+            value = kind.read(ctx, msg)
+            if not isinstance(value, Reply):
+                return value
+            refused = value
+        if self.refusal is not None or refused is None:
+            return Reply(ctx.t(self.refusal or Choice.refusal))
+        return refused
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """What `PhotoOrText` read: a photo (its caption, if any, as `text`) or text alone."""
+
+    photo: Photo | None
+    text: str
+
+
+@dataclass(frozen=True)
+class PhotoOrText(Answer[Evidence]):
+    """A photo (with or without a caption) or text of at most `limit` characters. `refusal` (marked with N_)
+    answers anything else (a sticker, a contact, nothing typed); a text too long gets Text's refusal."""
+
+    limit: int
+    refusal: str
+    what: str = N_("answer")
+
+    def read(self, ctx: Context, msg: Incoming) -> Evidence | Reply:
+        if msg.photo is not None:
+            caption = msg.text or ""
+            return Evidence(msg.photo, clean_text(caption[: 4 * self.limit])[: self.limit])
+        if not clean_text((typed(msg) or "")[:100]):
+            return Reply(ctx.t(self.refusal))
+        text = Text(self.limit, what=self.what).read(ctx, msg)
+        return text if isinstance(text, Reply) else Evidence(None, text)
+
+
+@dataclass(frozen=True, slots=True)
+class SharedPhone:
+    """What `Phone` read: the number ("" when skipped) and whether the platform vouched it is the person's own."""
+
+    number: str
+    verified: bool
+
+
+# A typed phone number: digits (ASCII or full-width), spaces, dashes, brackets and a leading plus; no ² or ①.
+_PHONE = re.compile(r"[+＋]?[0-9０-９ \-－()（）]{5,30}")
+
+
+@dataclass(frozen=True)
+class Phone(Answer[SharedPhone]):
+    """The person's own phone number shared with the contact button (verified), a number typed (kept but never
+    verified), or the `skip` button (no number). `not_own` (N_) refuses someone else's contact; `refusal` (N_)
+    anything else."""
+
+    refusal: str
+    not_own: str
+    skip: str | None = None
+
+    def read(self, ctx: Context, msg: Incoming) -> SharedPhone | Reply:
+        if msg.contact is not None:
+            if msg.contact.user_id is not None and msg.contact.user_id != msg.user_id:
+                return Reply(ctx.t(self.not_own))
+            number = clean_text(msg.contact.phone[:64])[:32]
+            return SharedPhone(number, True) if number else Reply(ctx.t(self.refusal))
+        if self.skip is not None and _pressed(ctx) == self.skip:
+            return SharedPhone("", False)
+        raw = typed(msg) or ""
+        text = clean_text(raw) if len(raw) <= 64 else ""
+        digits = sum(len(found) for found in _DIGITS.findall(text))
+        if not _PHONE.fullmatch(text) or not 5 <= digits <= 20:
+            return Reply(ctx.t(self.refusal))
+        return SharedPhone(unicodedata.normalize("NFKC", text), False)
