@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from bot.core.i18n import N_, Translator
 from bot.core.types import Button, Incoming, Photo, Reply, rows
+from bot.core.when import echo_day, echo_when, parse_day, parse_when
 
 if TYPE_CHECKING:
     from bot.core.context import Context
@@ -71,13 +72,11 @@ def typed(msg: Incoming) -> str | None:
 
 
 def day_text(t: Translator, day: date) -> str:
-    from bot.core.when import echo_day
     return echo_day(day, [t(name) for name in WEEKDAY_NAMES])
 
 
 def moment_text(t: Translator, moment: datetime, ctx: Context) -> str:
     """A moment in full for confirmation: 2026-12-05 周六 09:00, in the compound's zone."""
-    from bot.core.when import echo_when
     return echo_when(moment, ctx.zone(ctx.compound), [t(name) for name in WEEKDAY_NAMES])
 
 
@@ -174,7 +173,6 @@ class When(Answer[datetime]):
     now: str | None = None
 
     def read(self, ctx: Context, msg: Incoming) -> datetime | Reply:
-        from bot.core.when import parse_when
         t = ctx.t
         if self.now is not None and _pressed(ctx) == self.now:
             return ctx.now
@@ -197,7 +195,6 @@ class Day(Answer[date]):
     future: bool = True
 
     def read(self, ctx: Context, msg: Incoming) -> date | Reply:
-        from bot.core.when import parse_day
         t = ctx.t
         text = typed(msg) or ""
         zone = ctx.zone(ctx.compound)

@@ -30,18 +30,19 @@ What is understood (after NFKC, so full-width digits, `：`, `／`, `（）` and
 Anything else gives None; nothing raises on any text (long, control characters, lone surrogates). Circled
 and superscript digits (①, ²) are refused rather than read as digits: they are list marks, not times.
 
-Libraries weighed (2026-12; the evidence is in the note of the change that added this module):
-dateparser 1.5 (with regex, pytz, tzlocal, python-dateutil: ~9 MB; first Chinese parse ~170 ms, then
-~0.3 ms) reads English and ISO forms well and rolls "01-10" into next year, but returns None for 下午3点,
-明天下午3点, 晚上8点, 后天 9点, 三点半, 12月5日 9点半, 十二月五日, 下周三, 本周五, 凌晨1点 and "next wed 9:00".
-JioNLP's parser (`jionlp` pulls jiojio, numpy and requests: ~245 MB, import ~0.3-0.5 s; the standalone
-`jionlp-time` repackaging is 0.8 MB, last released 2023) reads the Chinese forms but no English at all
-(raises on "tomorrow 8pm", "Dec 5 9:30", "12am"), reads "25:00" as 10:25 today, does not roll "01-10"
-into next year, raises ValueError for what it does not understand and takes ~5 s on a 10,000-character
-string. cn2an 0.5 (cn2an + proces, ~0.5 MB, import ~0.17 s) converts numerals, but its strict mode refuses
-两 and 〇 (两点, 〇五) and its other modes read 点 as a decimal point (十点五 = 10.5), so it would need the same
-special cases as the nine-line converter below, which covers all we need (0-99, 廿, 卅) and agrees with
-cn2an's strict mode on 一..九十九. Hence: a small own grammar, no new dependency.
+Libraries weighed (as on PyPI when this was written), with the inputs each got wrong:
+- dateparser 1.5 (+ regex, pytz, tzlocal, python-dateutil: ~11 MB; the first Chinese parse ~170 ms, then
+  ~0.3 ms) reads English and ISO forms and rolls "01-10" into next year, but returns None for 下午3点,
+  明天下午3点, 晚上8点, 后天 9点, 三点半, 12月5日 9点半, 十二月五日, 下周三, 本周五, 凌晨1点 and "next wed 9:00".
+- JioNLP's time parser (`jionlp` pulls in jiojio, numpy and requests: ~245 MB, import 0.3-0.5 s; the
+  standalone `jionlp-time` repackaging is 0.8 MB, last released 2023) reads the Chinese forms but no
+  English (raises on "tomorrow 8pm", "Dec 5 9:30", "12am"), reads "25:00" as 10:25 today, keeps "01-10" in
+  the past year, raises ValueError on whatever it does not understand and takes ~5 s on 10,000 characters.
+- cn2an 0.5 (+ proces, ~0.5 MB, import ~0.17 s) converts numerals, but its strict mode refuses 两 and 〇
+  (两点, 〇五) and its other modes read 点 as a decimal point (十点五 = 10.5): it would need the same special
+  cases as `_number` below, which covers all a day or a time needs (0-99, 两, 〇, 廿, 卅) and agrees with
+  cn2an's strict mode on every numeral of up to three characters that the latter accepts.
+Hence a small own grammar and no new dependency.
 """
 
 from __future__ import annotations
@@ -332,12 +333,14 @@ def parse_when(text: str, now: datetime, zone: ZoneInfo) -> datetime | None:
         return None
     local_now = _local_now(now, zone)
     today = local_now.date()
+    # Compared in UTC: two wall times in the same zone compare naively, wrong in the hour a clock turns back.
+    now_utc = local_now.astimezone(UTC)
     found: set[datetime] = set()
 
     def add(day: date, clock: tuple[int, int], step: int) -> None:
         """Add the moment; a step (days) moves it on when it is not ahead of now (`step` 0: never)."""
         moment = _at(day, clock, zone)
-        if step and (moment is None or moment <= local_now):
+        if step and (moment is None or moment.astimezone(UTC) <= now_utc):
             moment = _at(day + timedelta(days=step), clock, zone)
         if moment is not None:
             found.add(moment)
