@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -304,3 +304,44 @@ class Phone(Answer[SharedPhone]):
         if not _PHONE.fullmatch(text) or not 5 <= digits <= 20:
             return Reply(ctx.t(self.refusal))
         return SharedPhone(unicodedata.normalize("NFKC", text), False)
+
+
+@dataclass(frozen=True)
+class Clock(Answer[time]):
+    """A time of day alone (11:30, 下午3点, 9点半, 3:30pm) as a `datetime.time`, for a step that knows the day
+    itself: the end of something that starts that day. `Either((Clock(), When()))` also takes a day and a time.
+    `refusal` (marked with N_) answers anything else; by default `When`'s own."""
+
+    refusal: str = N_("I could not read a time in that. Please type a day and a time, such as 明天 20:00, "
+                      "周六 9:00, 12月5日 下午3点 or 2026-12-05 09:00.")
+
+    def read(self, ctx: Context, msg: Incoming) -> time | Reply:
+        from bot.core.when import parse_time_of_day
+        text = typed(msg) or ""
+        found = parse_time_of_day(text) if len(text) <= 60 else None
+        if found is None:
+            return Reply(ctx.t(self.refusal))
+        return time(*found)
+
+
+@dataclass(frozen=True)
+class Count(Answer[int]):
+    """A whole number between `low` and `high` as `Number` reads it, perhaps followed by one of `units` as people
+    type a count ("5人", "20分")."""
+
+    low: int
+    high: int
+    units: tuple[str, ...] = ()
+
+    def read(self, ctx: Context, msg: Incoming) -> int | Reply:
+        raw = typed(msg) or ""
+        text = clean_text(raw) if len(raw) <= 40 else ""
+        for unit in sorted(self.units, key=len, reverse=True):
+            if text.endswith(unit):
+                text = text[: -len(unit)]
+                break
+        number = whole_number(text, self.low, self.high)
+        if number is None:
+            return Reply(ctx.t("Please send a whole number from {low} to {high}, in digits.", low=self.low,
+                               high=self.high))
+        return number
