@@ -12,7 +12,7 @@ from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from bot.core.i18n import N_, Translator
-from bot.core.types import Button, Incoming, Photo, Reply, rows
+from bot.core.types import Button, FileRef, Incoming, Photo, Reply, rows
 from bot.core.when import echo_day, echo_when, parse_day, parse_when
 
 if TYPE_CHECKING:
@@ -345,3 +345,25 @@ class Count(Answer[int]):
             return Reply(ctx.t("Please send a whole number from {low} to {high}, in digits.", low=self.low,
                                high=self.high))
         return number
+
+
+@dataclass(frozen=True)
+class Attachment(Answer[Photo | FileRef | None]):
+    """A photo, or a file sent as a file (a `FileRef`: fetching and checking its bytes is the step's work), or the
+    `skip` button (None). `refusal` and `skip_label` (marked with N_; `refusal` may name `{kinds}`) answer
+    anything else, offering the skip button again."""
+
+    refusal: str
+    skip_label: str
+    skip: str = "none"
+    kinds: str = ""
+
+    def read(self, ctx: Context, msg: Incoming) -> Photo | FileRef | Reply | None:
+        if msg.document is not None:
+            return msg.document
+        if msg.photo is not None:
+            return msg.photo
+        if _pressed(ctx) == self.skip:
+            return None
+        t = ctx.t
+        return Reply(t(self.refusal, kinds=self.kinds), buttons=rows(Button.choice(t(self.skip_label), self.skip)))
