@@ -2,36 +2,16 @@
 
 from __future__ import annotations
 
-from sqlmodel import col, select
-
-from bot.core.context import Context
+from bot.core import answers
+from bot.core.context import Context, MemberContext
 from bot.core.dispatcher import role_name
+from bot.core.flows import Done, Draft, Flow, Go, Outcome, Stay
 from bot.core.i18n import N_, Translator
 from bot.core.router import Router
 from bot.core.types import Button, Incoming, Replies, Reply, ToPerson, rows
 from storage import membership as store
-from storage.compounds import (
-    Building,
-    Compound,
-    Unit,
-    buildings_of,
-    compound_by_invite,
-    describe_room,
-    rooms_of,
-    units_of,
-)
-from storage.people import (
-    GRANTABLE,
-    Membership,
-    MembershipStatus,
-    Person,
-    Role,
-    compounds_of,
-    grant_role,
-    people_with_role,
-    revoke_role,
-    roles_in,
-)
+from storage.compounds import Compound, buildings_of, compound_by_invite, describe_room, rooms_of, units_of
+from storage.people import GRANTABLE, Membership, MembershipStatus, Person, Role, compounds_of, roles_in
 
 router = Router("membership")
 
@@ -45,125 +25,141 @@ ROLE_WORDS = {
     "property": Role.PROPERTY, "物业": Role.PROPERTY, "物業": Role.PROPERTY,
     "official": Role.OFFICIAL, "社区": Role.OFFICIAL, "街道": Role.OFFICIAL, "官员": Role.OFFICIAL,
 }
+# A person's number on /grant, /revoke (as /members shows it, #12 or 12).
+MAX_PERSON_ID = 10**12
+MAX_PAGE = 10_000
 
 
 # ---- joining ---------------------------------------------------------------------------------------------
 
 
+class Joining(Draft):
+    compound: int = 0
+    building: int = 0
+    unit: int = 0
+    room: int = 0
+    relation: str = ""
+    # An invite code given with /join that matched no compound: the first question says so.
+    wrong_code: str = ""
+
+
+joining = Flow("join", Joining, title=N_("joining a compound"), member=False)
+
+BUILDING_REFUSAL = N_("Please choose your building with the buttons above, or type its name exactly.")
+UNIT_REFUSAL = N_("Please choose your unit with the buttons above.")
+ROOM_REFUSAL = N_("I could not find that room in this unit. Please choose it with the buttons or type its number.")
+
+
+def _not_found(t: Translator, code: str) -> Reply:
+    return Reply(t("I could not find a compound with the invite code {code}. Please check it and send it again, or "
+                   "send /cancel.", code=code[:20]))
+
+
 @router.command("join", private=True, flow=True, help="Join your compound", order=2)
 async def join(ctx: Context, msg: Incoming) -> Replies:
-    ctx.convo.start("join", "code")
-    code = str(ctx.args.get("command_args", "")).strip()
-    if code:
-        return await _with_code(ctx, code)
+    code = answers.clean_text(str(ctx.args.get("command_args", ""))[:200])
+    if not code:
+        return await joining.begin(ctx, Joining())
+    compound = await compound_by_invite(ctx.session, code[:32])
+    if compound is None or compound.id is None:
+        return await joining.begin(ctx, Joining(wrong_code=code[:20]))
+    if not await buildings_of(ctx.session, compound.id):
+        return _no_buildings(ctx, compound)
+    return await joining.begin(ctx, Joining(compound=compound.id), step="building")
+
+
+def _no_buildings(ctx: Context, compound: Compound) -> Reply:
+    return Reply(ctx.t("{compound} has no buildings registered yet. Please ask your secretary.", compound=compound.name))
+
+
+def _ask_code(ctx: Context, draft: Joining) -> Reply:
+    if draft.wrong_code:
+        return _not_found(ctx.t, draft.wrong_code)
     return Reply(ctx.t("Please send your compound's invite code (your secretary or building leader has it)."))
 
 
-@router.step("join", "code")
-async def join_code(ctx: Context, msg: Incoming) -> Replies:
-    if not msg.text:
-        return Reply(ctx.t("Please type the invite code as text, or send /cancel."))
-    return await _with_code(ctx, msg.text)
+@joining.step("code", ask=_ask_code, answer=answers.Text(32, what=N_("invite code")), next=("building",))
+async def join_code(ctx: Context, draft: Joining, code: str) -> Outcome:
+    compound = await compound_by_invite(ctx.session, code)
+    if compound is None or compound.id is None:
+        return Stay(_not_found(ctx.t, code))
+    if not await buildings_of(ctx.session, compound.id):
+        return Done(_no_buildings(ctx, compound))
+    return Go("building", draft.model_copy(update={"compound": compound.id, "wrong_code": ""}))
 
 
-async def _with_code(ctx: Context, code: str) -> Replies:
-    t = ctx.t
-    compound = await compound_by_invite(ctx.session, code[:32])
-    if compound is None:
-        return Reply(t("I could not find a compound with the invite code {code}. Please check it and send it "
-                       "again, or send /cancel.", code=code.strip()[:20]))
-    ctx.convo.draft["compound_id"] = compound.id
-    buildings = await buildings_of(ctx.session, compound.id or 0)
-    if not buildings:
-        ctx.convo.end()
-        return Reply(t("{compound} has no buildings registered yet. Please ask your secretary.", compound=compound.name))
-    ctx.convo.goto("building")
-    return Reply(
-        t("Welcome to {compound}! Which building do you live in?", compound=compound.name),
-        buttons=rows(*(Button.choice(b.name, b.id) for b in buildings[:60]), per_row=3),
-    )
+async def _ask_building(ctx: Context, draft: Joining) -> Reply:
+    compound = await ctx.session.get(Compound, draft.compound)
+    buildings = await buildings_of(ctx.session, draft.compound)
+    return Reply(ctx.t("Welcome to {compound}! Which building do you live in?",
+                       compound=compound.name if compound else "?"),
+                 buttons=rows(*(Button.choice(b.name, b.id) for b in buildings[:60]), per_row=3))
 
 
-def _picked(ctx: Context, msg: Incoming, options: dict[int, str]) -> int | None:
-    """A button press or the typed name of one of the options."""
-    value = ctx.args.get("value")
-    if isinstance(value, int) and value in options:
-        return value
-    if msg.text:
-        typed = msg.text.strip()
-        for option_id, name in options.items():
-            if typed == name or typed.rstrip("栋单元号室") == name.rstrip("栋单元号室"):
-                return option_id
-    return None
+# A button, or the name typed ("2栋", "2"): storage matches names with or without their 栋/单元/号/室.
+def _place(limit: int, refusal: str) -> answers.Either:
+    return answers.Either((answers.Choice(), answers.Text(limit)), refusal=refusal)
 
 
-@router.step("join", "building")
-async def join_building(ctx: Context, msg: Incoming) -> Replies:
-    t = ctx.t
-    compound_id = int(ctx.convo.draft["compound_id"])
-    buildings = {b.id or 0: b.name for b in await buildings_of(ctx.session, compound_id)}
-    building_id = _picked(ctx, msg, buildings)
-    if building_id is None:
-        return Reply(t("Please choose your building with the buttons above, or type its name exactly."))
-    ctx.convo.draft["building_id"] = building_id
-    units = await units_of(ctx.session, building_id)
+@joining.step("building", ask=_ask_building, answer=_place(64, BUILDING_REFUSAL), next=("unit", "room"))
+async def join_building(ctx: Context, draft: Joining, answer: int | str) -> Outcome:
+    building = await store.pick_building(ctx.session, draft.compound, answer)
+    if building is None or building.id is None:
+        return Stay(Reply(ctx.t(BUILDING_REFUSAL)))
+    draft = draft.model_copy(update={"building": building.id})
+    units = await units_of(ctx.session, building.id)
     if len(units) == 1:
-        ctx.convo.draft["unit_id"] = units[0].id
-        return await _ask_room(ctx)
-    ctx.convo.goto("unit")
-    return Reply(t("Which unit (entrance)?"), buttons=rows(*(Button.choice(u.name, u.id) for u in units), per_row=3))
+        return Go("room", draft.model_copy(update={"unit": units[0].id}))
+    return Go("unit", draft)
 
 
-@router.step("join", "unit")
-async def join_unit(ctx: Context, msg: Incoming) -> Replies:
-    units = {u.id or 0: u.name for u in await units_of(ctx.session, int(ctx.convo.draft["building_id"]))}
-    unit_id = _picked(ctx, msg, units)
-    if unit_id is None:
-        return Reply(ctx.t("Please choose your unit with the buttons above."))
-    ctx.convo.draft["unit_id"] = unit_id
-    return await _ask_room(ctx)
+async def _ask_unit(ctx: Context, draft: Joining) -> Reply:
+    units = await units_of(ctx.session, draft.building)
+    return Reply(ctx.t("Which unit (entrance)?"), buttons=rows(*(Button.choice(u.name, u.id) for u in units), per_row=3))
 
 
-async def _ask_room(ctx: Context) -> Reply:
-    ctx.convo.goto("room")
-    rooms = await rooms_of(ctx.session, int(ctx.convo.draft["unit_id"]))
+@joining.step("unit", ask=_ask_unit, answer=_place(64, UNIT_REFUSAL), next=("room",))
+async def join_unit(ctx: Context, draft: Joining, answer: int | str) -> Outcome:
+    unit = await store.pick_unit(ctx.session, draft.building, answer)
+    if unit is None or unit.id is None:
+        return Stay(Reply(ctx.t(UNIT_REFUSAL)))
+    return Go("room", draft.model_copy(update={"unit": unit.id}))
+
+
+async def _ask_room(ctx: Context, draft: Joining) -> Reply:
+    rooms = await rooms_of(ctx.session, draft.unit)
     if len(rooms) > MAX_ROOM_BUTTONS:
         return Reply(ctx.t("Please type your room number, for example 1502."))
     return Reply(ctx.t("Which room?"), buttons=rows(*(Button.choice(r.number, r.id) for r in rooms), per_row=4))
 
 
-@router.step("join", "room")
-async def join_room(ctx: Context, msg: Incoming) -> Replies:
+@joining.step("room", ask=_ask_room, answer=_place(32, ROOM_REFUSAL), next=("relation",))
+async def join_room(ctx: Context, draft: Joining, answer: int | str) -> Outcome:
     t = ctx.t
-    rooms = {r.id or 0: r.number for r in await rooms_of(ctx.session, int(ctx.convo.draft["unit_id"]))}
-    room_id = _picked(ctx, msg, rooms)
-    if room_id is None:
-        return Reply(t("I could not find that room in this unit. Please choose it with the buttons or type its number."))
-    existing = await store.existing_membership(ctx.session, ctx.person_id, room_id)
+    room = await store.pick_room(ctx.session, draft.unit, answer)
+    if room is None or room.id is None:
+        return Stay(Reply(t(ROOM_REFUSAL)))
+    existing = await store.existing_membership(ctx.session, ctx.person_id, room.id)
     if existing is not None:
-        ctx.convo.end()
-        if existing.status == MembershipStatus.APPROVED:
-            return Reply(t("You are already registered for this room."))
-        return Reply(t("Your request for this room is already waiting for the secretary's approval."))
-    ctx.convo.draft["room_id"] = room_id
-    ctx.convo.goto("relation")
-    return Reply(
-        t("Are you the owner of this room or a tenant?"),
-        buttons=((Button.choice(t("Owner"), "owner"), Button.choice(t("Tenant"), "tenant")),),
-    )
+        return Done(Reply(t("You are already registered for this room.") if existing.status == MembershipStatus.APPROVED
+                          else t("Your request for this room is already waiting for the secretary's approval.")))
+    return Go("relation", draft.model_copy(update={"room": room.id}))
 
 
-@router.step("join", "relation")
-async def join_relation(ctx: Context, msg: Incoming) -> Replies:
+def _ask_relation(ctx: Context, draft: Joining) -> Reply:
     t = ctx.t
-    value = ctx.args.get("value")
-    if value not in RELATIONS and msg.text:
-        value = {"业主": "owner", "業主": "owner", "owner": "owner", "租户": "tenant", "租戶": "tenant",
-                 "tenant": "tenant"}.get(msg.text.strip().lower())
-    if value not in RELATIONS:
-        return Reply(t("Please answer with one of the buttons: owner or tenant."))
-    ctx.convo.draft["relation"] = value
-    ctx.convo.goto("phone")
+    return Reply(t("Are you the owner of this room or a tenant?"),
+                 buttons=((Button.choice(t("Owner"), "owner"), Button.choice(t("Tenant"), "tenant")),))
+
+
+@joining.step("relation", ask=_ask_relation, next=("phone",), answer=answers.Choice(
+    values=tuple(RELATIONS), refusal=N_("Please answer with one of the buttons: owner or tenant.")))
+async def join_relation(ctx: Context, draft: Joining, relation: str) -> Outcome:
+    return Go("phone", draft.model_copy(update={"relation": relation}))
+
+
+def _ask_phone(ctx: Context, draft: Joining) -> Reply:
+    t = ctx.t
     return Reply(
         t("Last step: share your phone number with the button below. If it matches the owners' roster you are "
           "approved at once; otherwise the secretary will approve you. You can also skip this."),
@@ -171,86 +167,67 @@ async def join_relation(ctx: Context, msg: Incoming) -> Replies:
     )
 
 
-@router.step("join", "phone")
-async def join_phone(ctx: Context, msg: Incoming) -> Replies:
+@joining.step("phone", ask=_ask_phone, answer=answers.Phone(
+    refusal=N_("Please use the button to share your phone number, or press Skip."),
+    not_own=N_("Please share your own phone number with the button, not someone else's contact."), skip="skip"))
+async def join_phone(ctx: Context, draft: Joining, phone: answers.SharedPhone) -> Outcome:
     t = ctx.t
-    phone = ""
-    if msg.contact is not None:
-        if msg.contact.user_id is not None and msg.contact.user_id != msg.user_id:
-            return Reply(t("Please share your own phone number with the button, not someone else's contact."))
-        phone = msg.contact.phone
-    elif ctx.args.get("value") != "skip":
-        if msg.text and any(ch.isdigit() for ch in msg.text):
-            # A typed number cannot be verified, so it never approves anyone by itself.
-            ctx.convo.draft["typed_phone"] = msg.text.strip()[:32]
-        else:
-            return Reply(t("Please use the button to share your phone number, or press Skip."))
-    return await _finish_join(ctx, phone)
-
-
-async def _finish_join(ctx: Context, phone: str) -> Replies:
-    t = ctx.t
-    draft = ctx.convo.draft
-    compound = await ctx.session.get(Compound, int(draft["compound_id"]))
-    room_id = int(draft["room_id"])
-    assert compound is not None and compound.id is not None
-    if phone:
-        ctx.person.phone = phone[:32]
-        ctx.session.add(ctx.person)
-    match = await store.roster_match(ctx.session, room_id, phone) if phone else None
-    relation = "owner" if match is not None else str(draft["relation"])
-    membership = Membership(person_id=ctx.person_id, compound_id=compound.id, room_id=room_id, relation=relation,
-                            created_at=ctx.now)
-    ctx.session.add(membership)
-    await ctx.session.flush()
-    room = await describe_room(ctx.session, room_id)
-    ctx.convo.end()
-    if match is not None:
-        await store.decide(ctx.session, membership, True, None, ctx.now)
-        ctx.person.current_compound_id = compound.id
-        return Reply(t("Welcome, neighbour! Your phone number matches the owners' roster, so you are now registered "
-                       "as the owner of {room} in {compound}. Send /help to see what you can do.",
-                       room=room, compound=compound.name))
+    request = await store.request_join(ctx.session, ctx.person_id, draft.room, draft.relation, phone.number,
+                                       phone.verified, ctx.now)
+    compound = await ctx.session.get(Compound, draft.compound)
+    membership = request.membership
+    if compound is None or compound.id is None or membership is None:
+        return Done(Reply(t("That conversation cannot continue any more. Please start again.")))
+    room = await describe_room(ctx.session, draft.room)
+    if request.outcome == store.Joined.ALREADY_MEMBER:
+        return Done(Reply(t("You are already registered for this room.")))
+    if request.outcome == store.Joined.ALREADY_WAITING:
+        return Done(Reply(t("Your request for this room is already waiting for the secretary's approval.")))
+    if request.outcome == store.Joined.APPROVED:
+        return Done(Reply(t("Welcome, neighbour! Your phone number matches the owners' roster, so you are now "
+                            "registered as the owner of {room} in {compound}. Send /help to see what you can do.",
+                            room=room, compound=compound.name)))
     # The secretaries' Approve / Reject buttons act in the compound joined, not in one the person is in already.
     ctx.compound = compound
     replies: list[Reply] = [
         Reply(t("Thank you. Your request to join {compound} ({room}) is waiting for the secretary's approval; "
                 "I will tell you the outcome here.", compound=compound.name, room=room))
     ]
-    shown_phone = phone or str(draft.get("typed_phone", ""))
-    requests = await ctx.tell_role(Role.SECRETARY, compound.id,
-                                   lambda st: _approval_request(st, ctx, membership, room, shown_phone))
+    requests = await ctx.tell_role(Role.SECRETARY, compound.id, lambda st: _approval_request(
+        st, ctx.person.name, membership, room, phone))
     replies += requests
     if not requests:
         replies.append(Reply(t("This compound has no secretary registered yet, so approval may take a while.")))
-    return replies
+    return Done(replies)
 
 
-def _approval_request(st: Translator, ctx: Context, membership: Membership, room: str, phone: str) -> Reply:
+def _approval_request(st: Translator, name: str, membership: Membership, room: str,
+                      phone: answers.SharedPhone) -> Reply:
     return Reply(
         st("New member request: {name} asks to join as {relation} of {room}. Phone: {phone} (verified: {verified}).",
-           name=ctx.person.name or "?", relation=st(RELATIONS[membership.relation]), room=room,
-           phone=phone or st("not given"), verified=st("yes") if phone and ctx.person.phone == phone else st("no")),
+           name=name or "?", relation=st(RELATIONS[membership.relation]), room=room,
+           phone=phone.number or st("not given"), verified=st("yes") if phone.verified else st("no")),
         buttons=((Button.do(st("Approve"), "membership.decide", membership=membership.id, approve=True),
                   Button.do(st("Reject"), "membership.decide", membership=membership.id, approve=False)),),
     )
 
 
 @router.button("membership.decide", roles=[Role.SECRETARY])
-async def decide(ctx: Context, msg: Incoming) -> Replies:
+async def decide(ctx: MemberContext, msg: Incoming) -> Replies:
     t = ctx.t
-    membership = await ctx.session.get(Membership, int(ctx.args["membership"]))
-    if membership is None or ctx.compound is None or membership.compound_id != ctx.compound.id:
+    approving = bool(ctx.args.get("approve"))
+    act = store.approve if approving else store.reject
+    decision, membership = await act(ctx.session, int(ctx.args["membership"]), ctx.compound_id, ctx.person_id,
+                                     ctx.now)
+    if decision == store.Decision.NOT_HERE or membership is None:
         return Reply(t("This request does not belong to your compound."), toast=t("Not allowed"))
-    if membership.status != MembershipStatus.PENDING:
+    if decision == store.Decision.ALREADY:
         return Reply(t("This request was already decided."), toast=t("Already decided"))
-    approve = bool(ctx.args.get("approve"))
-    await store.decide(ctx.session, membership, approve, ctx.person_id, ctx.now)
     person = await ctx.session.get(Person, membership.person_id)
     room = await describe_room(ctx.session, membership.room_id) if membership.room_id else ""
     rt = await ctx.translator_for(membership.person_id)
     name = person.name if person else "?"
-    if approve:
+    if approving:
         told = Reply(rt("Good news: the secretary approved you. You are now registered in {compound} ({room}). "
                         "Send /help to see what you can do.", compound=ctx.compound.name, room=room),
                      to=ToPerson(membership.person_id))
@@ -267,17 +244,12 @@ async def decide(ctx: Context, msg: Incoming) -> Replies:
 @router.command("claim", private=True, help=None)
 async def claim(ctx: Context, msg: Incoming) -> Replies:
     t = ctx.t
-    code = str(ctx.args.get("command_args", "")).strip().upper()
+    code = answers.clean_text(str(ctx.args.get("command_args", ""))[:100])
     if not code:
         return Reply(t("Send /claim followed by the one-time secretary code printed when the compound was created."))
-    compound = (await ctx.session.exec(select(Compound).where(Compound.claim_code == code[:16]))).first()
-    if compound is None or compound.id is None:
+    compound = await store.claim_compound(ctx.session, code, ctx.person_id)
+    if compound is None:
         return Reply(t("That claim code is not valid or has already been used."))
-    compound.claim_code = None
-    ctx.session.add(compound)
-    await grant_role(ctx.session, ctx.person_id, compound.id, Role.SECRETARY, by=None)
-    ctx.person.current_compound_id = compound.id
-    ctx.session.add(ctx.person)
     return Reply(t("You are now the secretary of {compound}. Residents join with the invite code {invite}. "
                    "Send /help to see what you can do.", compound=compound.name, invite=compound.invite_code))
 
@@ -285,10 +257,9 @@ async def claim(ctx: Context, msg: Incoming) -> Replies:
 @router.command("compound", private=True, help="Switch between your compounds", order=89)
 async def switch_compound(ctx: Context, msg: Incoming) -> Replies:
     t = ctx.t
-    ids = await compounds_of(ctx.session, ctx.person_id)
-    if not ids:
+    compounds = await store.my_compounds(ctx.session, ctx.person_id)
+    if not compounds:
         return Reply(t("You have not joined a compound yet. Send /join followed by your compound's invite code."))
-    compounds = [c for c in [await ctx.session.get(Compound, i) for i in ids] if c is not None]
     current = ctx.compound.name if ctx.compound else "-"
     return Reply(t("You are acting in {compound}. Choose another:", compound=current),
                  buttons=rows(*(Button.do(c.name, "membership.switch", compound=c.id) for c in compounds), per_row=2))
@@ -296,13 +267,10 @@ async def switch_compound(ctx: Context, msg: Incoming) -> Replies:
 
 @router.button("membership.switch")
 async def switched(ctx: Context, msg: Incoming) -> Replies:
-    compound_id = int(ctx.args["compound"])
-    if compound_id not in await compounds_of(ctx.session, ctx.person_id):
+    compound = await store.switch_compound(ctx.session, ctx.person_id, int(ctx.args["compound"]))
+    if compound is None:
         return Reply(ctx.t("You do not belong to that compound."), toast=ctx.t("Not allowed"))
-    compound = await ctx.session.get(Compound, compound_id)
-    ctx.person.current_compound_id = compound_id
-    ctx.session.add(ctx.person)
-    return Reply(ctx.t("Now acting in {compound}.", compound=compound.name if compound else "?"))
+    return Reply(ctx.t("Now acting in {compound}.", compound=compound.name))
 
 
 # ---- members and roles -----------------------------------------------------------------------------------
@@ -311,24 +279,30 @@ PAGE = 10
 
 
 @router.command("members", roles=[Role.SECRETARY], private=True, help="Members, approvals and roles", order=60)
-async def members(ctx: Context, msg: Incoming) -> Replies:
-    return await _members_page(ctx, 0)
+async def members(ctx: MemberContext, msg: Incoming) -> Replies:
+    typed = str(ctx.args.get("command_args", "")).strip()
+    if not typed:
+        return await _members_page(ctx, 0)
+    page = answers.whole_number(typed[:40], 1, MAX_PAGE)
+    if page is None:
+        return Reply(ctx.t("Send /members, or /members followed by a page number from 1 to {high}.", high=MAX_PAGE))
+    return await _members_page(ctx, (page - 1) * PAGE)
 
 
 @router.button("membership.page", roles=[Role.SECRETARY], private=True)
-async def members_more(ctx: Context, msg: Incoming) -> Replies:
-    return await _members_page(ctx, int(ctx.args.get("offset", 0)))
+async def members_more(ctx: MemberContext, msg: Incoming) -> Replies:
+    offset = ctx.args.get("offset", 0)
+    return await _members_page(ctx, offset if isinstance(offset, int) and 0 <= offset <= MAX_PAGE * PAGE else 0)
 
 
-async def _members_page(ctx: Context, offset: int) -> Reply:
+async def _members_page(ctx: MemberContext, offset: int) -> Reply:
     t = ctx.t
-    assert ctx.compound is not None and ctx.compound.id is not None
-    page = await store.members_page(ctx.session, ctx.compound.id, offset, PAGE + 1)
+    page = await store.members_page(ctx.session, ctx.compound_id, offset, PAGE + 1)
     lines = [t("Members of {compound}:", compound=ctx.compound.name)]
     buttons: list[Button] = []
     for person, membership in page[:PAGE]:
         room = await describe_room(ctx.session, membership.room_id) if membership.room_id else "-"
-        roles = await roles_in(ctx.session, person.id or 0, ctx.compound.id)
+        roles = await roles_in(ctx.session, person.id or 0, ctx.compound_id)
         role_text = "、".join(role_name(t, r) for r in sorted(roles)) or t("not approved yet")
         lines.append(f"#{person.id} {person.name} · {room} · {t(RELATIONS.get(membership.relation, 'tenant'))} · "
                      f"{role_text}")
@@ -340,39 +314,23 @@ async def _members_page(ctx: Context, offset: int) -> Reply:
     return Reply("\n".join(lines), buttons=rows(*buttons, per_row=2))
 
 
-async def _member_of(ctx: Context, person_id: int, pending: bool = False) -> Person | None:
-    """Only people who belong to the secretary's own compound can be managed there (with `pending`, also those
-    still waiting for approval: their card offers Approve / Reject)."""
-    assert ctx.compound is not None
-    if ctx.compound.id not in await compounds_of(ctx.session, person_id):
-        waiting = (await ctx.session.exec(select(Membership.id).where(
-            Membership.person_id == person_id, Membership.compound_id == ctx.compound.id,
-            Membership.status == MembershipStatus.PENDING))).first() if pending else None
-        if waiting is None:
-            return None
-    return await ctx.session.get(Person, person_id)
-
-
 @router.button("membership.card", roles=[Role.SECRETARY], private=True)
-async def member_card(ctx: Context, msg: Incoming) -> Replies:
+async def member_card(ctx: MemberContext, msg: Incoming) -> Replies:
     t = ctx.t
-    person = await _member_of(ctx, int(ctx.args["person"]), pending=True)
-    if person is None or person.id is None or ctx.compound is None:
+    person = await store.member_of(ctx.session, int(ctx.args["person"]), ctx.compound_id, pending=True)
+    if person is None or person.id is None:
         return Reply(t("That person is not a member of your compound."))
-    roles = await roles_in(ctx.session, person.id, ctx.compound.id)
+    roles = await roles_in(ctx.session, person.id, ctx.compound_id)
     buttons = []
     # Roles only for people who belong already; someone waiting is approved (or not) first.
-    for role in GRANTABLE if ctx.compound.id in await compounds_of(ctx.session, person.id) else ():
+    for role in GRANTABLE if ctx.compound_id in await compounds_of(ctx.session, person.id) else ():
         if role in roles:
             buttons.append(Button.do(t("Revoke {role}", role=role_name(t, role)), "membership.revoke",
                                      person=person.id, role=role.value))
         else:
             buttons.append(Button.do(t("Grant {role}", role=role_name(t, role)), "membership.grant",
                                      person=person.id, role=role.value))
-    pending = (await ctx.session.exec(select(Membership).where(
-        Membership.person_id == person.id, Membership.compound_id == ctx.compound.id, Membership.status == MembershipStatus.PENDING
-    ))).all()
-    for membership in pending:
+    for membership in await store.pending_requests(ctx.session, person.id, ctx.compound_id):
         buttons.append(Button.do(t("Approve"), "membership.decide", membership=membership.id, approve=True))
         buttons.append(Button.do(t("Reject"), "membership.decide", membership=membership.id, approve=False))
     role_text = "、".join(role_name(t, r) for r in sorted(roles)) or t("not approved yet")
@@ -381,12 +339,11 @@ async def member_card(ctx: Context, msg: Incoming) -> Replies:
 
 
 @router.button("membership.grant", roles=[Role.SECRETARY], private=True)
-async def grant_pressed(ctx: Context, msg: Incoming) -> Replies:
+async def grant_pressed(ctx: MemberContext, msg: Incoming) -> Replies:
     role = Role(str(ctx.args["role"]))
     building = ctx.args.get("building")
     if role == Role.BUILDING_LEADER and building is None:
-        assert ctx.compound is not None
-        buildings = await buildings_of(ctx.session, ctx.compound.id or 0)
+        buildings = await buildings_of(ctx.session, ctx.compound_id)
         return Reply(ctx.t("Which building will they lead?"), buttons=rows(*(
             Button.do(b.name, "membership.grant", person=ctx.args["person"], role=role.value, building=b.id)
             for b in buildings), per_row=3))
@@ -394,7 +351,7 @@ async def grant_pressed(ctx: Context, msg: Incoming) -> Replies:
 
 
 @router.button("membership.revoke", roles=[Role.SECRETARY], private=True)
-async def revoke_pressed(ctx: Context, msg: Incoming) -> Replies:
+async def revoke_pressed(ctx: MemberContext, msg: Incoming) -> Replies:
     return await _revoke(ctx, int(ctx.args["person"]), Role(str(ctx.args["role"])))
 
 
@@ -403,34 +360,31 @@ def _parse_role(word: str) -> Role | None:
     return ROLE_WORDS.get(word) or (Role(word) if word in {r.value for r in GRANTABLE} else None)
 
 
-async def _parse_grant_args(ctx: Context) -> tuple[int, Role, str] | Reply:
+def _parse_grant_args(ctx: MemberContext) -> tuple[int, Role, str] | Reply:
+    """/grant and /revoke: MEMBER_NUMBER ROLE [BUILDING]. The number is read like every typed number (digits only:
+    no ², no ①, at most 15 of them); anything else gets the usage."""
     t = ctx.t
-    parts = str(ctx.args.get("command_args", "")).split()
+    parts = str(ctx.args.get("command_args", ""))[:500].split()
     usage = Reply(t("Usage: /grant MEMBER_NUMBER ROLE [BUILDING], for example /grant 12 building_leader 1栋. "
                     "Roles: secretary, building_leader, party_member, committee, property, official. "
                     "Member numbers are shown by /members."))
-    if len(parts) < 2 or not parts[0].lstrip("#").isdigit():
+    person_id = answers.whole_number(parts[0].removeprefix("#"), 1, MAX_PERSON_ID) if parts else None
+    role = _parse_role(parts[1]) if len(parts) >= 2 else None
+    if person_id is None or role is None:
         return usage
-    role = _parse_role(parts[1])
-    if role is None:
-        return usage
-    return int(parts[0].lstrip("#")), role, " ".join(parts[2:])
+    return person_id, role, " ".join(parts[2:])
 
 
 @router.command("grant", roles=[Role.SECRETARY], help="Give a member a role", order=61)
-async def grant(ctx: Context, msg: Incoming) -> Replies:
-    parsed = await _parse_grant_args(ctx)
+async def grant(ctx: MemberContext, msg: Incoming) -> Replies:
+    parsed = _parse_grant_args(ctx)
     if isinstance(parsed, Reply):
         return parsed
     person_id, role, building_name = parsed
     building_id: int | None = None
     if role == Role.BUILDING_LEADER:
-        assert ctx.compound is not None
-        name = building_name.strip()
         # "1" and "1栋" name the same building, as in the roster.
-        names = [name, f"{name}栋"] if name.isdigit() else [name]
-        found = (await ctx.session.exec(select(Building).where(
-            Building.compound_id == ctx.compound.id, col(Building.name).in_(names)))).first()
+        found = await store.building_named(ctx.session, ctx.compound_id, building_name)
         if found is None:
             return Reply(ctx.t("Please name the building they will lead, for example /grant 12 building_leader 1栋."))
         building_id = found.id
@@ -438,24 +392,22 @@ async def grant(ctx: Context, msg: Incoming) -> Replies:
 
 
 @router.command("revoke", roles=[Role.SECRETARY], help="Take a role away", order=62)
-async def revoke(ctx: Context, msg: Incoming) -> Replies:
-    parsed = await _parse_grant_args(ctx)
+async def revoke(ctx: MemberContext, msg: Incoming) -> Replies:
+    parsed = _parse_grant_args(ctx)
     if isinstance(parsed, Reply):
         return parsed
     return await _revoke(ctx, parsed[0], parsed[1])
 
 
-async def _grant(ctx: Context, person_id: int, role: Role, building_id: int | None) -> Replies:
+async def _grant(ctx: MemberContext, person_id: int, role: Role, building_id: int | None) -> Replies:
     t = ctx.t
-    person = await _member_of(ctx, person_id)
-    if person is None or ctx.compound is None or ctx.compound.id is None:
+    granted = await store.grant(ctx.session, ctx.compound_id, person_id, role, ctx.person_id, building_id)
+    person = await ctx.session.get(Person, person_id)
+    if granted == store.Granted.NOT_MEMBER or person is None:
         return Reply(t("That person is not a member of your compound."))
-    if building_id is not None:
-        building = await ctx.session.get(Building, building_id)
-        if building is None or building.compound_id != ctx.compound.id:
-            return Reply(t("That building is not in your compound."))
-    added = await grant_role(ctx.session, person_id, ctx.compound.id, role, ctx.person_id, building_id)
-    if not added:
+    if granted == store.Granted.NOT_OUR_BUILDING:
+        return Reply(t("That building is not in your compound."))
+    if granted == store.Granted.ALREADY:
         return Reply(t("{name} already is a {role}.", name=person.name, role=role_name(t, role)))
     done = Reply(t("{name} is now a {role}.", name=person.name, role=role_name(t, role)), toast=t("Done"))
     if person_id == ctx.person_id:
@@ -468,16 +420,15 @@ async def _grant(ctx: Context, person_id: int, role: Role, building_id: int | No
     ]
 
 
-async def _revoke(ctx: Context, person_id: int, role: Role) -> Replies:
+async def _revoke(ctx: MemberContext, person_id: int, role: Role) -> Replies:
     t = ctx.t
-    person = await _member_of(ctx, person_id)
-    if person is None or ctx.compound is None or ctx.compound.id is None:
+    revoked = await store.revoke(ctx.session, ctx.compound_id, person_id, role, ctx.now)
+    person = await ctx.session.get(Person, person_id)
+    if revoked == store.Revoked.NOT_MEMBER or person is None:
         return Reply(t("That person is not a member of your compound."))
-    if role == Role.SECRETARY:
-        secretaries = await people_with_role(ctx.session, ctx.compound.id, Role.SECRETARY)
-        if secretaries == [person_id]:
-            return Reply(t("A compound must keep at least one secretary. Grant the role to someone else first."))
-    if await revoke_role(ctx.session, person_id, ctx.compound.id, role, ctx.now) == 0:
+    if revoked == store.Revoked.LAST_SECRETARY:
+        return Reply(t("A compound must keep at least one secretary. Grant the role to someone else first."))
+    if revoked == store.Revoked.NOT_HELD:
         return Reply(t("{name} is not a {role}.", name=person.name, role=role_name(t, role)))
     done = Reply(t("{name} is no longer a {role}.", name=person.name, role=role_name(t, role)), toast=t("Done"))
     if person_id == ctx.person_id:
@@ -494,14 +445,11 @@ async def _revoke(ctx: Context, person_id: int, role: Role) -> Replies:
 
 
 @router.command("bindgroup", roles=[Role.SECRETARY], help="Bind this group chat to your compound", order=63)
-async def bindgroup(ctx: Context, msg: Incoming) -> Replies:
+async def bindgroup(ctx: MemberContext, msg: Incoming) -> Replies:
     t = ctx.t
     if ctx.private:
         return Reply(t("Send /bindgroup inside the group chat you want to bind, not here."))
-    secretary_of = [
-        compound_id for compound_id in await compounds_of(ctx.session, ctx.person_id)
-        if Role.SECRETARY in await roles_in(ctx.session, ctx.person_id, compound_id)
-    ]
+    secretary_of = await store.secretary_of(ctx.session, ctx.person_id)
     if not secretary_of:
         return Reply(t("Sorry, only a {roles} can do that.", roles=role_name(t, Role.SECRETARY)))
     if ctx.chat.compound_id is not None and ctx.chat.compound_id not in secretary_of:
@@ -509,20 +457,17 @@ async def bindgroup(ctx: Context, msg: Incoming) -> Replies:
     compound_id = ctx.chat.compound_id or (ctx.person.current_compound_id if ctx.person.current_compound_id in
                                            secretary_of else secretary_of[0])
     compound = await ctx.session.get(Compound, compound_id)
-    assert compound is not None
-    building_name = str(ctx.args.get("command_args", "")).strip()
+    if compound is None:
+        return Reply(t("This group is already bound to another compound."))
+    building_name = answers.clean_text(str(ctx.args.get("command_args", ""))[:200])
     building_id: int | None = None
     if building_name:
-        found = (await ctx.session.exec(select(Building).where(
-            Building.compound_id == compound_id, Building.name == building_name))).first()
+        found = await store.building_named(ctx.session, compound_id, building_name)
         if found is None:
             return Reply(t("There is no building called {building} in {compound}.", building=building_name[:20],
                            compound=compound.name))
-        building_id = found.id
-    ctx.chat.compound_id = compound_id
-    ctx.chat.building_id = building_id
-    ctx.chat.active = True
-    ctx.session.add(ctx.chat)
+        building_id, building_name = found.id, found.name
+    await store.bind_group(ctx.session, ctx.chat, compound_id, building_id)
     if building_id is not None:
         return Reply(t("This group is now bound to {compound}, building {building}. Postings for that building "
                        "will appear here.", compound=compound.name, building=building_name))
@@ -530,4 +475,6 @@ async def bindgroup(ctx: Context, msg: Incoming) -> Replies:
                    compound=compound.name))
 
 
-__all__ = ["Unit", "router"]
+router.flow(joining)
+
+__all__ = ["router"]

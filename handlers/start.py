@@ -86,7 +86,11 @@ def _set_language(ctx: Context, code: str) -> Reply:
 
 @router.command("cancel", help="Leave the current conversation", order=91)
 async def cancel(ctx: Context, msg: Incoming) -> Replies:
+    t = ctx.t
     if not ctx.convo.active:
-        return Reply(ctx.t("There is nothing to cancel."))
+        return Reply(t("There is nothing to cancel."))
+    flow = ctx.core.routes.flows.get(ctx.convo.flow or "")
     ctx.convo.end()
-    return Reply(ctx.t("Cancelled. Nothing from that conversation was saved."))
+    if flow is None:
+        return Reply(t("Cancelled. Nothing from that conversation was saved."))
+    return Reply(t("Cancelled {title}. Nothing of it was saved.", title=t(flow.title)))

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -15,8 +16,9 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Field, SQLModel, col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.core.i18n import N_
 from storage.compounds import Compound
-from storage.db import UTCDateTime, utcnow
+from storage.db import UTCDateTime, status_field, utcnow
 from storage.people import Person, Role, people_with_role
 from storage.points import PointsEntry, balance
 from storage.volunteering import attended_summary
@@ -36,8 +38,19 @@ class PartyReport(SQLModel, table=True):
     reported_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
+class PledgeStatus(StrEnum):
+    OPEN = "open"  # made, or sent back by the secretary
+    CLAIMED = "claimed"  # the member gave evidence of keeping it (践诺); the secretary has not decided yet
+    FULFILLED = "fulfilled"  # the secretary confirmed it
+
+
+# How a pledge's status reads to a person (in /pledges and the yearly export).
+PLEDGE_STATES = {PledgeStatus.OPEN: N_("open"), PledgeStatus.CLAIMED: N_("waiting for confirmation"),
+                 PledgeStatus.FULFILLED: N_("fulfilled")}
+
+
 class Pledge(SQLModel, table=True):
-    """承诺, and its 践诺: evidence given by the member, confirmed (or sent back) by the secretary."""
+    """承诺, and its 践诺: evidence given by the member, confirmed (or sent back with a reason) by the secretary."""
 
     id: int | None = Field(default=None, primary_key=True)
     compound_id: int = Field(foreign_key="compound.id", index=True)
@@ -45,12 +58,15 @@ class Pledge(SQLModel, table=True):
     text: str = Field(max_length=500)
     target_date: date
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
-    status: str = Field(default="open", max_length=12)  # open | claimed | fulfilled
+    status: PledgeStatus = status_field(PledgeStatus, PledgeStatus.OPEN, 12)
     evidence_text: str = Field(default="", max_length=1000)
     evidence_photo: str = Field(default="", max_length=300)  # platform:file id
     claimed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     confirmed_by: int | None = Field(default=None, foreign_key="person.id")
     confirmed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The secretary's reason the last time a fulfilment was sent back (退回), told to the member and kept here.
+    sent_back_reason: str = Field(default="", max_length=500, sa_column_kwargs={"server_default": ""})
+    sent_back_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class PartyLeave(SQLModel, table=True):
@@ -64,25 +80,6 @@ class PartyLeave(SQLModel, table=True):
     starts_on: date
     ends_on: date
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
-
-
-# ---- pure rules ---------------------------------------------------------------------------------------------
-
-
-def parse_date(text: str, today: date) -> date | None:
-    """'2026-12-31', '12-31', '12月31日', '2026年12月31日'; a month-day already past means next year."""
-    text = text.strip().replace("/", "-").replace("年", "-").replace("月", "-").rstrip("日号").strip()
-    match = re.fullmatch(r"(?:(\d{4})-)?(\d{1,2})-(\d{1,2})", text)
-    if not match:
-        return None
-    year, month, day = match.groups()
-    try:
-        found = date(int(year) if year else today.year, int(month), int(day))
-    except ValueError:
-        return None
-    if year is None and found < today:
-        found = found.replace(year=found.year + 1)
-    return found
 
 
 # ---- queries ------------------------------------------------------------------------------------------------
@@ -104,14 +101,84 @@ async def latest_report(session: AsyncSession, compound_id: int, person_id: int)
     return result.first()
 
 
-async def confirm_pledge(session: AsyncSession, pledge_id: int, by: int, now: datetime, accept: bool) -> bool:
-    """The secretary's decision on a claimed fulfilment; False when someone already decided."""
-    values = ({"status": "fulfilled", "confirmed_by": by, "confirmed_at": now} if accept
-              else {"status": "open", "claimed_at": None})
+# ---- domain actions: each checks what it may do, sets its own fields and says whether it happened --------------
+
+
+async def report(session: AsyncSession, compound_id: int, person_id: int, employer: str, now: datetime) -> PartyReport:
+    """报到: a party member reports to the branch of the compound they live in, naming their employer."""
+    row = PartyReport(compound_id=compound_id, person_id=person_id, employer=employer[:200], reported_at=now)
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def make_pledge(session: AsyncSession, compound_id: int, person_id: int, text: str, target: date,
+                      now: datetime) -> Pledge:
+    """承诺: a pledge to be kept by `target`."""
+    row = Pledge(compound_id=compound_id, person_id=person_id, text=text[:500], target_date=target, created_at=now)
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def open_pledge(session: AsyncSession, pledge_id: int, compound_id: int, person_id: int) -> Pledge | None:
+    """The member's own open pledge in this compound (one they can still give evidence for), else None."""
+    row = await session.get(Pledge, pledge_id)
+    if row is None or row.compound_id != compound_id or row.person_id != person_id or row.status != PledgeStatus.OPEN:
+        return None
+    return row
+
+
+async def claim_fulfilment(session: AsyncSession, pledge_id: int, compound_id: int, person_id: int, text: str,
+                           photo: str, now: datetime) -> Pledge | None:
+    """践诺: the member gives evidence (a few words, a photo's platform:file id, or both) that they kept an open
+    pledge; it waits for the secretary. None when the pledge is not theirs, not here or not open any more."""
+    row = await open_pledge(session, pledge_id, compound_id, person_id)
+    if row is None:
+        return None
+    row.evidence_text, row.evidence_photo = text[:1000], photo[:300]
+    row.status, row.claimed_at = PledgeStatus.CLAIMED, now
+    session.add(row)
+    return row
+
+
+async def pledge_in(session: AsyncSession, pledge_id: int, compound_id: int) -> Pledge | None:
+    """A pledge of this compound, else None."""
+    row = await session.get(Pledge, pledge_id)
+    return row if row is not None and row.compound_id == compound_id else None
+
+
+async def confirm_pledge(session: AsyncSession, pledge_id: int, compound_id: int, by: int, now: datetime) -> bool:
+    """The secretary confirms a claimed fulfilment; False when someone already decided."""
     result = await session.exec(
-        update(Pledge).where(col(Pledge.id) == pledge_id, col(Pledge.status) == "claimed").values(values)
+        update(Pledge).where(col(Pledge.id) == pledge_id, col(Pledge.compound_id) == compound_id,
+                             col(Pledge.status) == PledgeStatus.CLAIMED)
+        .values(status=PledgeStatus.FULFILLED, confirmed_by=by, confirmed_at=now)
     )
     return result.rowcount == 1
+
+
+async def send_back(session: AsyncSession, pledge_id: int, compound_id: int, reason: str, now: datetime) -> bool:
+    """退回: the secretary sends a claimed fulfilment back with a reason; the pledge is open again (its evidence
+    kept) and the reason is kept on it. False when someone already decided."""
+    result = await session.exec(
+        update(Pledge).where(col(Pledge.id) == pledge_id, col(Pledge.compound_id) == compound_id,
+                             col(Pledge.status) == PledgeStatus.CLAIMED)
+        .values(status=PledgeStatus.OPEN, claimed_at=None, sent_back_reason=reason[:500], sent_back_at=now)
+    )
+    return result.rowcount == 1
+
+
+async def take_leave(session: AsyncSession, compound_id: int, person_id: int, reason: str, start: date, end: date,
+                     now: datetime) -> PartyLeave:
+    """请假 from the branch's activities, `start` to `end` inclusive."""
+    if end < start:
+        raise ValueError("leave cannot end before it starts")
+    row = PartyLeave(compound_id=compound_id, person_id=person_id, reason=reason[:500], starts_on=start, ends_on=end,
+                     created_at=now)
+    session.add(row)
+    await session.flush()
+    return row
 
 
 # ---- the yearly export --------------------------------------------------------------------------------------
@@ -175,7 +242,6 @@ async def export_party(
     def when(moment: datetime | None) -> str:
         return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M") if moment else ""
 
-    statuses = {"open": t("open"), "claimed": t("waiting for confirmation"), "fulfilled": t("fulfilled")}
     for person_id in await people_with_role(session, compound.id, Role.PARTY_MEMBER):
         person = await session.get(Person, person_id)
         if person is None:
@@ -193,7 +259,7 @@ async def export_party(
             (t("Year"), year),
             (t("Employer"), record.reports[-1].employer if record.reports else ""),
             (t("Pledges"), len(record.pledges)),
-            (t("Pledges fulfilled"), sum(1 for p in record.pledges if p.status == "fulfilled")),
+            (t("Pledges fulfilled"), sum(1 for p in record.pledges if p.status == PledgeStatus.FULFILLED)),
             (t("Volunteer tasks"), len(record.volunteering)),
             (t("Volunteer hours"), hours_total),
             (t("Points earned this year"), earned),
@@ -205,11 +271,13 @@ async def export_party(
         for report in record.reports:
             sheet.append([when(report.reported_at), report.employer])
         sheet = book.create_sheet(t("Pledges"))
-        sheet.append([t("Pledge"), t("Made at"), t("Target date"), t("Status"), t("Evidence"), t("Confirmed at")])
+        sheet.append([t("Pledge"), t("Made at"), t("Target date"), t("Status"), t("Evidence"), t("Confirmed at"),
+                      t("Sent back because")])
         for pledge in record.pledges:
             evidence = pledge.evidence_text + (f" [{t('photo')}]" if pledge.evidence_photo else "")
             sheet.append([pledge.text, when(pledge.created_at), pledge.target_date.isoformat(),
-                          statuses.get(pledge.status, pledge.status), evidence.strip(), when(pledge.confirmed_at)])
+                          t(PLEDGE_STATES[pledge.status]), evidence.strip(), when(pledge.confirmed_at),
+                          pledge.sent_back_reason])
         sheet = book.create_sheet(t("Leave"))
         sheet.append([t("From"), t("To"), t("Reason")])
         for leave in record.leave:

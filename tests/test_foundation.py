@@ -339,7 +339,7 @@ async def test_cancel(console: Console) -> None:
     await console.say("/join")
     assert "还有一件事没有办完" in console.last.text
     await console.say("/cancel")
-    assert console.last.text == "已取消，刚才的内容没有保存。"
+    assert console.last.text == "已取消：加入小区，刚才的内容没有保存。"  # names what was cancelled
     await console.say("3栋")
     assert console.last.text.startswith("没看懂")
 
@@ -435,7 +435,7 @@ async def test_photo_where_text_is_expected(console: Console) -> None:
     console.as_("路人丑")
     await console.say("/join")
     await console.photo()
-    assert console.last.text == "请以文字发送邀请码，或发送 /cancel 取消。"
+    assert console.last.text == "请用文字输入邀请码（或发送 /cancel 退出）。"  # the Text kind's refusal
     await console.say(DEMO_INVITE)
     assert console.last.text.startswith("欢迎来到幸福里")
     await console.photo()
@@ -452,7 +452,7 @@ async def test_ten_thousand_characters(console: Console) -> None:
     await console.say(f"/join {huge}")
     assert "没有找到邀请码" in console.last.text and len(console.last.text) < 200
     await console.say(huge)
-    assert "没有找到邀请码" in console.last.text
+    assert "邀请码请控制在 32 字以内" in console.last.text  # the Text kind's refusal: still at the code step
     await console.say("/" + "x" * 10_000)
     assert console.last.text.startswith("没看懂") or "还有一件事" in console.last.text or "邀请码" in console.last.text
     console.as_("王书记")
