@@ -1,28 +1,45 @@
-"""Owners' assemblies (业主大会): opening with motions and elections, announcing, voting per room, paper
-ballots, reminders (催票), closing with the Art. 278 tally, results and cancellation."""
+"""Owners' assemblies (业主大会): opening with motions and elections (flow `assembly`), announcing, voting per
+room (`ballot`), paper ballots (`paperballot`), reminders (催票), closing with the Art. 278 tally, results and
+cancelling (`assembly_cancel`). Storage decides every step of an assembly's life; this module converses."""
 
 from __future__ import annotations
 
-import re
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from fractions import Fraction
 from typing import Any
 
-from bot.core.context import BaseContext, Context, JobContext
+from bot.core import answers
+from bot.core.answers import moment_text
+from bot.core.context import BaseContext, Context, JobContext, MemberContext
+from bot.core.flows import Done, Draft, Flow, Go, Outcome, Stay
 from bot.core.i18n import N_, Translator
 from bot.core.router import Router
 from bot.core.types import Button, Incoming, Replies, Reply, ToGroups, ToPerson, rows
 from storage import assembly as store
-from storage.assembly import ABSTAIN, CANCELLED, CLOSED, ELECTION, NO, OPEN, ORDINARY, SCHEDULED, SPECIAL, YES
+from storage.assembly import (
+    ABSTAIN,
+    ELECTION,
+    MAX_CANDIDATES,
+    MAX_MOTIONS,
+    NO,
+    ORDINARY,
+    SPECIAL,
+    YES,
+    AssemblyStatus,
+    Cast,
+    MotionSpec,
+    Voting,
+    WindowProblem,
+)
 from storage.compounds import Compound, compound_setting
-from storage.people import Person, Role
+from storage.people import Role, roles_in
 
 router = Router("assembly")
 
 STAFF = (Role.SECRETARY, Role.COMMITTEE)
 CHOICE_LABELS = {YES: N_("Agree"), NO: N_("Against"), ABSTAIN: N_("Abstain")}
-TYPED_CHOICES = {"同意": YES, "赞成": YES, "agree": YES, "yes": YES, "反对": NO, "反對": NO, "against": NO, "no": NO,
-                 "弃权": ABSTAIN, "棄權": ABSTAIN, "abstain": ABSTAIN}
 KIND_LABELS = {ORDINARY: N_("ordinary matter: more than half must agree"),
                SPECIAL: N_("special matter: at least three quarters must agree"),
                ELECTION: N_("election")}
@@ -32,10 +49,10 @@ ART_278 = N_(
     "common parts or running a business with them. Everything else is ordinary (more than 1/2): the assembly's "
     "rules, the management covenant, electing or replacing committee members, hiring or dismissing the property "
     "company, using maintenance funds, other major matters.")
-STATUS_LABELS = {SCHEDULED: N_("voting not open yet"), OPEN: N_("voting open"), CLOSED: N_("voting closed"),
-                 CANCELLED: N_("assembly cancelled")}
-MAX_MOTIONS = 20
-MAX_CANDIDATES = 20
+STATUS_LABELS = {AssemblyStatus.SCHEDULED: N_("voting not open yet"), AssemblyStatus.OPEN: N_("voting open"),
+                 AssemblyStatus.CLOSED: N_("voting closed"), AssemblyStatus.CANCELLED: N_("assembly cancelled")}
+# The motion step's buttons: numbers, so that a typed motion (always text) is never taken for one of them.
+ADD_ELECTION, MOTIONS_DONE = 1, 2
 
 
 def posting_key(assembly_id: int) -> str:
@@ -50,194 +67,199 @@ def area_text(area: Fraction) -> str:
     return f"{float(area):.2f}"
 
 
-def bound_text(bound: Fraction) -> str:
-    return f"{bound.numerator}/{bound.denominator}"
+def _motion_lines(t: Translator, motions: Iterable[MotionSpec | store.Motion]) -> list[str]:
+    lines = []
+    for n, motion in enumerate(motions, 1):
+        kind = t(KIND_LABELS[motion.kind])
+        if motion.kind == ELECTION:
+            kind = t("election, {seats} seats; each owner may approve up to {seats}", seats=motion.seats)
+        lines.append(f"{n}. {motion.text}（{kind}）")
+    return lines
 
 
-# ---- opening ---------------------------------------------------------------------------------------------
+# ---- opening: /assembly ----------------------------------------------------------------------------------
 
 
-@router.command("assembly", roles=STAFF, private=True, flow=True, help="Open an owners' assembly vote", order=40)
-async def open_assembly(ctx: Context, msg: Incoming) -> Replies:
-    ctx.convo.start("assembly", "title", {"motions": []})
+class NewAssembly(Draft):
+    title: str = ""
+    motions: tuple[MotionSpec, ...] = ()
+    pending: str = ""  # a motion's text waiting for its class
+    candidates: tuple[str, ...] = ()  # an election's names waiting for its seats
+    opens: datetime | None = None
+    closes: datetime | None = None
+
+
+opening = Flow("assembly", NewAssembly, title=N_("opening an owners' assembly"), roles=STAFF)
+
+
+def _ask_title(ctx: Context, draft: NewAssembly) -> Reply:
     return Reply(ctx.t("A new owners' assembly. What is its title? For example: 2026年第一次业主大会."))
 
 
-@router.step("assembly", "title")
-async def assembly_title(ctx: Context, msg: Incoming) -> Replies:
-    title = (msg.text or "").strip()
-    if not title or len(title) > 200:
-        return Reply(ctx.t("Please type the title as text (at most 200 characters), or send /cancel."))
-    ctx.convo.draft["title"] = title
-    ctx.convo.goto("motion")
-    return _ask_motion_text(ctx)
+@opening.step("title", ask=_ask_title, answer=answers.Text(200, what=N_("title")), next=("motion",))
+async def title_step(ctx: MemberContext, draft: NewAssembly, title: str) -> Outcome:
+    return Go("motion", draft.model_copy(update={"title": title}))
 
 
-def _ask_motion_text(ctx: Context) -> Reply:
+def _ask_motion(ctx: Context, draft: NewAssembly) -> Reply:
     t = ctx.t
-    motions: list[dict[str, Any]] = ctx.convo.draft["motions"]
-    buttons = [Button.choice(t("Add an election"), "election")]
-    if motions:
-        buttons.append(Button.choice(t("Done with motions"), "done"))
+    buttons = [Button.choice(t("Add an election"), ADD_ELECTION)]
+    if draft.motions:
+        buttons.append(Button.choice(t("Done with motions"), MOTIONS_DONE))
         return Reply(t("Motion {n} added. Send the text of the next motion, add an election, or press Done.",
-                       n=len(motions)), buttons=rows(*buttons, per_row=2))
+                       n=len(draft.motions)), buttons=rows(*buttons, per_row=2))
     return Reply(t("Send the text of motion 1, or press Add an election."), buttons=rows(*buttons))
 
 
-@router.step("assembly", "motion")
-async def assembly_motion(ctx: Context, msg: Incoming) -> Replies:
+@opening.step("motion", ask=_ask_motion, next=("kind", "candidates", "opens"), answer=answers.Either(
+    (answers.Choice(values=(ADD_ELECTION, MOTIONS_DONE)), answers.Text(1000, what=N_("motion")))))
+async def motion_step(ctx: MemberContext, draft: NewAssembly, answer: str | int) -> Outcome:
     t = ctx.t
-    draft = ctx.convo.draft
-    value = ctx.args.get("value")
-    if value == "done" and draft["motions"]:
-        ctx.convo.goto("opens")
-        return Reply(t("When does voting open? Type a time such as 2026-11-24 09:00, or press Now."),
-                     buttons=rows(Button.choice(t("Now"), "now")))
-    if len(draft["motions"]) >= MAX_MOTIONS:
-        return Reply(t("An assembly can have at most {n} motions. Please press Done.", n=MAX_MOTIONS))
-    if value == "election":
-        ctx.convo.goto("candidates")
-        return Reply(t("Send the candidates' names, separated by commas or 、."))
-    text = (msg.text or "").strip()
-    if not text or len(text) > 1000:
-        return Reply(t("Please type the motion as text (at most 1000 characters), or use the buttons."))
-    draft["pending"] = text
-    ctx.convo.goto("kind")
-    suggested = store.suggest_kind(text)
+    if answer == MOTIONS_DONE and draft.motions:
+        return Go("opens")
+    if len(draft.motions) >= MAX_MOTIONS:
+        return Stay(Reply(t("An assembly can have at most {n} motions. Please press Done.", n=MAX_MOTIONS)))
+    if answer == ADD_ELECTION:
+        return Go("candidates")
+    if not isinstance(answer, str):
+        return Stay(Reply(t("Send the text of motion 1, or press Add an election.")))
+    return Go("kind", draft.model_copy(update={"pending": answer}))
+
+
+def _ask_kind(ctx: Context, draft: NewAssembly) -> Reply:
+    t = ctx.t
+    suggested = store.suggest_kind(draft.pending)
     buttons = [Button.choice(("✓ " if kind == suggested else "") + t(KIND_LABELS[kind]), kind)
                for kind in (ORDINARY, SPECIAL)]
     return Reply(t("{rules}\n\nI suggest: {kind}. Please confirm the class of this motion.", rules=t(ART_278),
                    kind=t(KIND_LABELS[suggested])), buttons=rows(*buttons))
 
 
-@router.step("assembly", "kind")
-async def assembly_kind(ctx: Context, msg: Incoming) -> Replies:
-    value = ctx.args.get("value")
-    if value not in (ORDINARY, SPECIAL):
-        return Reply(ctx.t("Please choose the class with one of the buttons above."))
-    draft = ctx.convo.draft
-    draft["motions"].append({"text": draft.pop("pending"), "kind": value})
-    ctx.convo.goto("motion")
-    return _ask_motion_text(ctx)
+@opening.step("kind", ask=_ask_kind, next=("motion",), answer=answers.Choice(
+    values=(ORDINARY, SPECIAL), refusal=N_("Please choose the class with one of the buttons above.")))
+async def kind_step(ctx: MemberContext, draft: NewAssembly, kind: str) -> Outcome:
+    motion = MotionSpec(text=draft.pending, kind=store.MotionKind(kind))
+    return Go("motion", draft.model_copy(update={"motions": (*draft.motions, motion), "pending": ""}))
 
 
-@router.step("assembly", "candidates")
-async def assembly_candidates(ctx: Context, msg: Incoming) -> Replies:
-    names = [n for n in re.split(r"[,，、;；\s]+", (msg.text or "").strip()) if n]
-    names = list(dict.fromkeys(n[:50] for n in names))
+def _ask_candidates(ctx: Context, draft: NewAssembly) -> Reply:
+    return Reply(ctx.t("Send the candidates' names, separated by commas or 、."))
+
+
+@opening.step("candidates", ask=_ask_candidates, next=("seats",),
+              answer=answers.Text(1000, what=N_("candidates' names")))
+async def candidates_step(ctx: MemberContext, draft: NewAssembly, text: str) -> Outcome:
+    names = tuple(dict.fromkeys(name[:50] for name in text.translate(_SEPARATORS).split()))
     if not names or len(names) > MAX_CANDIDATES:
-        return Reply(ctx.t("Please send between 1 and {n} names, separated by commas or 、.", n=MAX_CANDIDATES))
-    ctx.convo.draft["candidates"] = names
-    ctx.convo.goto("seats")
+        return Stay(Reply(ctx.t("Please send between 1 and {n} names, separated by commas or 、.", n=MAX_CANDIDATES)))
+    return Go("seats", draft.model_copy(update={"candidates": names}))
+
+
+_SEPARATORS = str.maketrans(dict.fromkeys(",，、;；", " "))
+
+
+def _ask_seats(ctx: Context, draft: NewAssembly) -> Reply:
     return Reply(ctx.t("How many seats are to be filled? Each owner may approve up to that many candidates "
-                       "(1 to {n}).", n=len(names)))
+                       "(1 to {n}).", n=len(draft.candidates)))
 
 
-@router.step("assembly", "seats")
-async def assembly_seats(ctx: Context, msg: Incoming) -> Replies:
-    draft = ctx.convo.draft
-    names: list[str] = draft["candidates"]
-    text = (msg.text or "").strip()
-    if not text.isdigit() or not 1 <= int(text) <= len(names):
-        return Reply(ctx.t("Please send a number from 1 to {n}.", n=len(names)))
-    draft["motions"].append({"text": ctx.t("Election of: {names}", names="、".join(names)), "kind": ELECTION,
-                             "seats": int(text), "candidates": draft.pop("candidates")})
-    ctx.convo.goto("motion")
-    return _ask_motion_text(ctx)
+@opening.step("seats", ask=_ask_seats, answer=answers.Number(1, MAX_CANDIDATES), next=("motion",))
+async def seats_step(ctx: MemberContext, draft: NewAssembly, seats: int) -> Outcome:
+    if seats > len(draft.candidates):
+        return Stay(Reply(ctx.t("Please send a number from 1 to {n}.", n=len(draft.candidates))))
+    election = MotionSpec(text=ctx.t("Election of: {names}", names="、".join(draft.candidates)), kind=ELECTION,
+                          seats=seats, candidates=draft.candidates)
+    return Go("motion", draft.model_copy(update={"motions": (*draft.motions, election), "candidates": ()}))
 
 
-def parse_when(text: str, now: datetime, compound: Compound | None, ctx: BaseContext) -> datetime | None:
-    """"2026-11-24 09:00", "2026/11/24 9:00" or "11-24 09:00" in the compound's time zone."""
-    found = re.fullmatch(r"(?:(\d{4})[-/.年])?(\d{1,2})[-/.月](\d{1,2})日?\s+(\d{1,2})[:：点](\d{2})?分?", text.strip())
-    if not found:
-        return None
-    zone = ctx.zone(compound)
-    local_now = now.astimezone(zone)
-    year = int(found.group(1) or local_now.year)
-    try:
-        return datetime(year, int(found.group(2)), int(found.group(3)), int(found.group(4)),
-                        int(found.group(5) or 0), tzinfo=zone)
-    except ValueError:
-        return None
-
-
-@router.step("assembly", "opens")
-async def assembly_opens(ctx: Context, msg: Incoming) -> Replies:
+def _ask_opens(ctx: Context, draft: NewAssembly) -> Reply:
     t = ctx.t
-    if ctx.args.get("value") == "now":
-        opens = ctx.now
-    else:
-        parsed = parse_when(msg.text or "", ctx.now, ctx.compound, ctx)
-        if parsed is None or parsed < ctx.now - timedelta(minutes=1):
-            return Reply(t("Please type a time that has not passed yet, such as 2026-11-24 09:00, or press Now."),
-                         buttons=rows(Button.choice(t("Now"), "now")))
-        opens = parsed
-    ctx.convo.draft["opens"] = opens.isoformat()
-    ctx.convo.goto("closes")
-    return Reply(t("When does voting close? Type a time such as {example}.",
-                   example=ctx.local(opens + timedelta(days=7), ctx.compound)))
+    return Reply(t("When does voting open? Type a day and a time, such as 明天 9:00, 周六 9:00 or 2026-11-24 09:00, "
+                   "or press Now."), buttons=rows(Button.choice(t("Now"), "now")))
 
 
-@router.step("assembly", "closes")
-async def assembly_closes(ctx: Context, msg: Incoming) -> Replies:
+@opening.step("opens", ask=_ask_opens, answer=answers.When(future=True, now="now"), next=("closes",))
+async def opens_step(ctx: MemberContext, draft: NewAssembly, opens: datetime) -> Outcome:
+    return Go("closes", draft.model_copy(update={"opens": opens}))
+
+
+def _example_close(ctx: Context, opens: datetime) -> str:
+    return ctx.local(store.voting_starts(opens, ctx.now) + timedelta(days=7), ctx.compound)
+
+
+def _ask_closes(ctx: Context, draft: NewAssembly) -> Reply:
+    assert draft.opens is not None  # set by the step before
+    return Reply(ctx.t("Voting opens {opens}. When does it close? Type a day and a time, such as {example}.",
+                       opens=moment_text(ctx.t, store.voting_starts(draft.opens, ctx.now), ctx),
+                       example=_example_close(ctx, draft.opens)))
+
+
+def _window_refusal(ctx: Context, opens: datetime, closes: datetime, problem: WindowProblem) -> Reply:
+    """Says what is wrong with the window, both moments in full, and what would do."""
     t = ctx.t
-    draft = ctx.convo.draft
-    opens = datetime.fromisoformat(draft["opens"])
-    closes = parse_when(msg.text or "", ctx.now, ctx.compound, ctx)
-    if closes is None or closes <= opens + timedelta(hours=1):
-        return Reply(t("Please type a closing time at least one hour after voting opens, such as {example}.",
-                       example=ctx.local(opens + timedelta(days=7), ctx.compound)))
-    draft["closes"] = closes.isoformat()
-    ctx.convo.goto("confirm")
+    values = {"opens": moment_text(t, store.voting_starts(opens, ctx.now), ctx),
+              "closes": moment_text(t, closes, ctx), "example": _example_close(ctx, opens)}
+    if problem == WindowProblem.CLOSES_FIRST:
+        return Reply(t("Voting would close {closes}, which is not after it opens ({opens}). Please type a closing "
+                       "time at least one hour after the opening, such as {example}.", **values))
+    return Reply(t("Voting would close {closes}, less than an hour after it opens ({opens}). Please type a closing "
+                   "time at least one hour after the opening, such as {example}.", **values))
+
+
+@opening.step("closes", ask=_ask_closes, answer=answers.When(future=False), next=("confirm",))
+async def closes_step(ctx: MemberContext, draft: NewAssembly, closes: datetime) -> Outcome:
+    assert draft.opens is not None
+    problem = store.window_problem(draft.opens, closes, ctx.now)
+    if problem is not None:
+        return Stay(_window_refusal(ctx, draft.opens, closes, problem))
+    return Go("confirm", draft.model_copy(update={"closes": closes}))
+
+
+def _ask_confirm(ctx: Context, draft: NewAssembly) -> Reply:
+    t = ctx.t
+    assert draft.opens is not None and draft.closes is not None
     lines = [t("Please check the assembly. Once it is open, the motions and the voting window cannot change; "
-               "it can only be cancelled with a reason."), "", f"《{draft['title']}》"]
-    lines += _motion_lines(t, draft["motions"])
-    lines.append(t("Voting: {opens} to {closes}.", opens=ctx.local(opens, ctx.compound),
-                   closes=ctx.local(closes, ctx.compound)))
+               "it can only be cancelled with a reason."), "", f"《{draft.title}》", *_motion_lines(t, draft.motions),
+             t("Voting: {opens} to {closes}.", opens=moment_text(t, store.voting_starts(draft.opens, ctx.now), ctx),
+               closes=moment_text(t, draft.closes, ctx))]
     return Reply("\n".join(lines), buttons=((Button.choice(t("Confirm and open"), "confirm"),
                                               Button.choice(t("Discard"), "discard")),))
 
 
-def _motion_lines(t: Translator, motions: list[dict[str, Any]]) -> list[str]:
-    lines = []
-    for n, motion in enumerate(motions, 1):
-        kind = t(KIND_LABELS[motion["kind"]])
-        if motion["kind"] == ELECTION:
-            kind = t("election, {seats} seats; each owner may approve up to {seats}", seats=motion["seats"])
-        lines.append(f"{n}. {motion['text']}（{kind}）")
-    return lines
-
-
-@router.step("assembly", "confirm")
-async def assembly_confirm(ctx: Context, msg: Incoming) -> Replies:
+@opening.step("confirm", ask=_ask_confirm, next=("closes",), answer=answers.Choice(
+    values=("confirm", "discard"), refusal=N_("Please press Confirm and open, or Discard.")))
+async def confirm_step(ctx: MemberContext, draft: NewAssembly, value: str) -> Outcome:
     t = ctx.t
-    value = ctx.args.get("value")
     if value == "discard":
-        ctx.convo.end()
-        return Reply(t("Discarded. Nothing was opened."))
-    if value != "confirm":
-        return Reply(t("Please press Confirm and open, or Discard."))
-    assert ctx.compound is not None and ctx.compound.id is not None
-    draft = ctx.convo.draft
-    opens = datetime.fromisoformat(draft["opens"])
-    assembly = store.Assembly(
-        compound_id=ctx.compound.id, title=draft["title"], opens_at=opens,
-        closes_at=datetime.fromisoformat(draft["closes"]), created_by=ctx.person_id, created_at=ctx.now,
-        online_replaces_paper=bool(compound_setting(ctx.compound, "assembly_online_replaces_paper", False)))
-    ctx.session.add(assembly)
-    await ctx.session.flush()
-    assert assembly.id is not None
-    for position, motion in enumerate(draft["motions"], 1):
-        options = {"candidates": motion["candidates"]} if motion["kind"] == ELECTION else {}
-        ctx.session.add(store.Motion(assembly_id=assembly.id, position=position, text=motion["text"],
-                                     kind=motion["kind"], seats=int(motion.get("seats", 0)), options=options))
-    await ctx.session.flush()
-    ctx.convo.end()
-    if opens <= ctx.now:
-        return [Reply(t("The assembly {title} is open. I posted it to the group chats and told every owner.",
-                        title=assembly.title)), *await announce(ctx, assembly, ctx.compound)]
-    return Reply(t("The assembly {title} will open at {opens}; I will post it and tell every owner then.",
-                   title=assembly.title, opens=ctx.local(opens, ctx.compound)))
+        return Done(Reply(t("Discarded. Nothing was opened.")))
+    assert draft.opens is not None and draft.closes is not None
+    made = await store.open_assembly(ctx.session, ctx.compound, draft.title, draft.motions, draft.opens,
+                                     draft.closes, ctx.person_id, ctx.now)
+    if isinstance(made, WindowProblem):  # the time spent confirming shortened the window
+        return Go("closes", say=(_window_refusal(ctx, draft.opens, draft.closes, made),))
+    if made.status == AssemblyStatus.OPEN:
+        return Done([Reply(t("The assembly {title} is open. I posted it to the group chats and told every owner.",
+                             title=made.title)), *await announce(ctx, made, ctx.compound)])
+    return Done(Reply(t("The assembly {title} will open at {opens}; I will post it and tell every owner then.",
+                        title=made.title, opens=ctx.local(made.opens_at, ctx.compound))))
+
+
+@router.command("assembly", roles=STAFF, private=True, flow=True, help="Open an owners' assembly vote", order=40)
+async def open_assembly(ctx: MemberContext, msg: Incoming) -> Replies:
+    return await opening.begin(ctx, NewAssembly())
+
+
+async def start_prepared_assembly(ctx: MemberContext, title: str, motions: Sequence[tuple[str, str]]) -> Replies:
+    """Another feature (the property company's grades, say) prepares the motions; the creator reviews them, may
+    add more, and sets the voting window as in /assembly. `motions`: (text, "ordinary" | "special")."""
+    prepared = tuple(MotionSpec(text=text[:1000], kind=SPECIAL if kind == SPECIAL else ORDINARY)
+                     for text, kind in motions[:MAX_MOTIONS])
+    draft = NewAssembly(title=title[:200], motions=prepared)
+    before = ctx.convo.key
+    asked = await opening.begin(ctx, draft, step="motion")
+    if ctx.convo.key == before or not isinstance(asked, Reply):  # refused: busy, or not allowed
+        return asked
+    return [Reply("\n".join([f"《{draft.title}》", *_motion_lines(ctx.t, prepared)])), asked]
 
 
 # ---- announcing and turnout ------------------------------------------------------------------------------
@@ -245,16 +267,15 @@ async def assembly_confirm(ctx: Context, msg: Incoming) -> Replies:
 
 async def posting_text(ctx: BaseContext, t: Translator, assembly: store.Assembly, compound: Compound | None) -> str:
     assert assembly.id is not None
-    motions = await store.motions_of(ctx.session, assembly.id)
     lines = [t("Owners' assembly of {compound}: {title}", compound=compound.name if compound else "",
                title=assembly.title)]
-    lines += _motion_lines(t, [{"text": m.text, "kind": m.kind, "seats": m.seats} for m in motions])
+    lines += _motion_lines(t, await store.motions_of(ctx.session, assembly.id))
     lines.append(t("Voting: {opens} to {closes}.", opens=ctx.local(assembly.opens_at, compound),
                    closes=ctx.local(assembly.closes_at, compound)))
-    if assembly.status == CANCELLED:
+    if assembly.status == AssemblyStatus.CANCELLED:
         lines.append(t("Cancelled: {reason}", reason=assembly.cancel_reason))
         return "\n".join(lines)
-    if assembly.status == CLOSED:
+    if assembly.status == AssemblyStatus.CLOSED:
         lines.append(t("Voting has closed; the result has been posted."))
         return "\n".join(lines)
     turnout = await store.assembly_turnout(ctx.session, assembly)
@@ -267,15 +288,13 @@ async def posting_text(ctx: BaseContext, t: Translator, assembly: store.Assembly
 
 
 def _vote_button(t: Translator, assembly_id: int) -> tuple[tuple[Button, ...], ...]:
-    return ((Button.private(t("Vote"), "assembly.vote", assembly=assembly_id),),)
+    # A plain action, pressable by anyone in the group: the core opens the private chat for each presser.
+    return ((Button.do(t("Vote"), "assembly.vote", assembly=assembly_id),),)
 
 
 async def announce(ctx: BaseContext, assembly: store.Assembly, compound: Compound | None) -> list[Reply]:
-    """Open the window: the group posting with a Vote button, and a private word to every owner."""
+    """Voting has opened: the group posting with a Vote button, and a private word to every owner."""
     assert assembly.id is not None
-    assembly.status = OPEN
-    assembly.announced_at = ctx.now
-    ctx.session.add(assembly)
     tr = ctx.translator(compound.language if compound else None)
     replies = [Reply(await posting_text(ctx, tr, assembly, compound), buttons=_vote_button(tr, assembly.id),
                      to=ToGroups(assembly.compound_id), posting=posting_key(assembly.id))]
@@ -292,275 +311,257 @@ async def refresh_posting(ctx: BaseContext, assembly: store.Assembly, compound: 
     """The group posting's new text; the outbox folds quick successive edits into one."""
     assert assembly.id is not None
     tr = ctx.translator(compound.language if compound else None)
-    buttons = _vote_button(tr, assembly.id) if assembly.status == OPEN else ()
+    buttons = _vote_button(tr, assembly.id) if assembly.status == AssemblyStatus.OPEN else ()
     # A job's replies must name a target; an edit goes to wherever the posting went.
     return Reply(await posting_text(ctx, tr, assembly, compound), buttons=buttons, edit=posting_key(assembly.id),
                  to=ToGroups(assembly.compound_id))
 
 
-# ---- voting ----------------------------------------------------------------------------------------------
+# ---- voting: the Vote button, and /paperballot -----------------------------------------------------------
+
+
+def _member(ctx: Context) -> MemberContext:
+    """The ballot's questions are asked in the compound the flow is bound to."""
+    return ctx if isinstance(ctx, MemberContext) else MemberContext.of(ctx)
 
 
 async def _room_labels(ctx: BaseContext, compound_id: int) -> dict[int, str]:
     return {room_id: label for room_id, (label, _area) in (await store.room_labels(ctx.session, compound_id)).items()}
 
 
-def _window_refusal(t: Translator, ctx: Context, assembly: store.Assembly, compound: Compound | None) -> Reply | None:
-    if assembly.status == CANCELLED:
+def _not_voting(ctx: Context, assembly: store.Assembly, compound: Compound | None) -> Reply | None:
+    """Why no ballot is taken now; None while voting is open."""
+    t = ctx.t
+    state = store.voting(assembly, ctx.now)
+    if state == Voting.CANCELLED:
         return Reply(t("The assembly {title} was cancelled: {reason}", title=assembly.title,
                        reason=assembly.cancel_reason), toast=t("Cancelled"))
-    if assembly.status == CLOSED or ctx.now >= assembly.closes_at:
+    if state == Voting.CLOSED:
         return Reply(t("Voting in {title} closed at {closes}. Ballots after the close cannot be accepted.",
                        title=assembly.title, closes=ctx.local(assembly.closes_at, compound)),
                      toast=t("Voting has closed"))
-    if assembly.status == SCHEDULED or ctx.now < assembly.opens_at:
+    if state == Voting.NOT_YET:
         return Reply(t("Voting in {title} opens at {opens}.", title=assembly.title,
                        opens=ctx.local(assembly.opens_at, compound)), toast=t("Not open yet"))
     return None
 
 
+class BallotDraft(Draft):
+    assembly: int
+    rooms: tuple[int, ...] = ()
+    # The answers so far, in the motions' order: yes / no / abstain, or an election's approved candidates.
+    choices: tuple[str | tuple[int, ...], ...] = ()
+    picked: tuple[int, ...] = ()  # the election being answered
+    paper: bool = False
+
+
+ballot = Flow("ballot", BallotDraft, title=N_("your ballot in the owners' assembly"), roles=[Role.OWNER])
+paper = Flow("paperballot", BallotDraft, title=N_("entering a paper ballot"), roles=STAFF)
+
+
 @router.button("assembly.vote", private=True)
 async def vote(ctx: Context, msg: Incoming) -> Replies:
     t = ctx.t
-    assembly = await ctx.session.get(store.Assembly, int(ctx.args.get("assembly", 0)))
+    assembly = await ctx.session.get(store.Assembly, int(ctx.args.get("assembly") or 0))
     if assembly is None or assembly.id is None:
         return Reply(t("This assembly does not exist."))
     compound = await ctx.session.get(Compound, assembly.compound_id)
-    refusal = _window_refusal(t, ctx, assembly, compound)
-    if refusal is not None:
+    refusal = _not_voting(ctx, assembly, compound)
+    if refusal is not None or compound is None:
         return refusal
     rooms = await store.owned_rooms(ctx.session, ctx.person_id, assembly.compound_id)
     if not rooms:
         return Reply(t("Only owners of a room in {compound} can vote in its owners' assembly. If you own a room "
                        "there, please register as its owner first (/join), or ask the secretary.",
-                       compound=compound.name if compound else ""), toast=t("Owners only"))
-    if ctx.convo.flow != "ballot" and (busy := ctx.busy()) is not None:
-        return busy
-    ctx.convo.start("ballot", "motion", {"assembly": assembly.id, "rooms": rooms, "choices": {}, "i": 0,
-                                         "paper": False})
-    if len(rooms) > 1:
-        ctx.convo.goto("room")
-        labels = await _room_labels(ctx, assembly.compound_id)
-        ballots = await store.ballots_of(ctx.session, assembly.id)
-        buttons = [Button.choice(labels.get(r, "?") + (t(" (voted)") if r in ballots else ""), r) for r in rooms]
-        buttons.append(Button.choice(t("The same ballot for all my rooms"), "all"))
-        return Reply(t("You own {n} rooms; each room has its own ballot, weighted by its area. Which room are you "
-                       "voting for?", n=len(rooms)), buttons=rows(*buttons, per_row=2))
-    return await _ask_choice(ctx)
+                       compound=compound.name), toast=t("Owners only"))
+    if ctx.convo.flow == ballot.name:
+        ctx.convo.end()  # Vote pressed again: a fresh ballot
+    if ctx.compound is None or ctx.compound.id != compound.id:
+        # From a notice about another of the person's compounds: the ballot belongs to the assembly's.
+        ctx = replace(ctx, compound=compound, roles=await roles_in(ctx.session, ctx.person_id, assembly.compound_id))
+    ctx = _member(ctx)
+    draft = BallotDraft(assembly=assembly.id, rooms=tuple(rooms))
+    return await ballot.begin(ctx, draft, step="room" if len(rooms) > 1 else "motion")
 
 
-@router.step("ballot", "room")
-async def ballot_room(ctx: Context, msg: Incoming) -> Replies:
-    value = ctx.args.get("value")
-    rooms: list[int] = ctx.convo.draft["rooms"]
-    if value == "all":
-        pass
-    elif isinstance(value, int) and value in rooms:
-        ctx.convo.draft["rooms"] = [value]
-    else:
-        return Reply(ctx.t("Please choose a room with the buttons above."))
-    ctx.convo.goto("motion")
-    return await _ask_choice(ctx)
-
-
-async def _ballot_motions(ctx: Context) -> list[store.Motion]:
-    return await store.motions_of(ctx.session, int(ctx.convo.draft["assembly"]))
-
-
-async def _ask_choice(ctx: Context) -> Reply:
+async def _ask_room(context: Context, draft: BallotDraft) -> Reply:
+    ctx = _member(context)
     t = ctx.t
-    draft = ctx.convo.draft
-    motions = await _ballot_motions(ctx)
-    index = int(draft["i"])
-    if index >= len(motions):
-        ctx.convo.goto("confirm")
-        return await _summary(ctx, motions)
+    labels = await _room_labels(ctx, ctx.compound_id)
+    voted = await store.ballots_of(ctx.session, draft.assembly)
+    buttons = [Button.choice(labels.get(r, "?") + (t(" (voted)") if r in voted else ""), r) for r in draft.rooms]
+    buttons.append(Button.choice(t("The same ballot for all my rooms"), "all"))
+    return Reply(t("You own {n} rooms; each room has its own ballot, weighted by its area. Which room are you "
+                   "voting for?", n=len(draft.rooms)), buttons=rows(*buttons, per_row=2))
+
+
+@ballot.step("room", ask=_ask_room, next=("motion",), answer=answers.Choice(
+    refusal=N_("Please choose a room with the buttons above.")))
+async def room_step(ctx: MemberContext, draft: BallotDraft, room: Any) -> Outcome:
+    if room == "all":
+        return Go("motion")
+    if room not in draft.rooms:
+        return Stay(Reply(ctx.t("Please choose a room with the buttons above.")))
+    return Go("motion", draft.model_copy(update={"rooms": (room,)}))
+
+
+@router.command("paperballot", roles=STAFF, private=True, flow=True, help="Enter a paper ballot (书面表决票)",
+                order=42)
+async def paperballot(ctx: MemberContext, msg: Incoming) -> Replies:
+    open_ones = await store.open_for_voting(ctx.session, ctx.compound_id)
+    if not open_ones or open_ones[0].id is None:
+        return Reply(ctx.t("No assembly is open for voting in {compound}.", compound=ctx.compound.name))
+    if len(open_ones) == 1:
+        return await paper.begin(ctx, BallotDraft(assembly=open_ones[0].id, paper=True), step="room")
+    return await paper.begin(ctx, BallotDraft(assembly=0, paper=True))
+
+
+async def _ask_assembly(context: Context, draft: BallotDraft) -> Reply:
+    ctx = _member(context)
+    open_ones = await store.open_for_voting(ctx.session, ctx.compound_id)
+    return Reply(ctx.t("Which assembly?"), buttons=rows(*(Button.choice(a.title, a.id) for a in open_ones)))
+
+
+@paper.step("assembly", ask=_ask_assembly, next=("room",), answer=answers.Choice(
+    refusal=N_("Please choose an assembly with the buttons above.")))
+async def paper_assembly(ctx: MemberContext, draft: BallotDraft, assembly_id: Any) -> Outcome:
+    if not isinstance(assembly_id, int) or await store.assembly_of(ctx.session, assembly_id, ctx.compound_id) is None:
+        return Stay(Reply(ctx.t("Please choose an assembly with the buttons above.")))
+    return Go("room", draft.model_copy(update={"assembly": assembly_id}))
+
+
+async def _ask_paper_room(context: Context, draft: BallotDraft) -> Reply:
+    ctx = _member(context)
+    assembly = await store.assembly_of(ctx.session, draft.assembly, ctx.compound_id)
+    return Reply(ctx.t("Paper ballot for {title}. Which room? Type it as on the roster, for example 1栋1单元301.",
+                       title=assembly.title if assembly else "?"))
+
+
+@paper.step("room", ask=_ask_paper_room, answer=answers.Text(40, what=N_("room")), next=("motion",))
+async def paper_room(ctx: MemberContext, draft: BallotDraft, typed: str) -> Outcome:
+    room_id = await store.room_by_label(ctx.session, ctx.compound_id, typed)
+    if room_id is None:
+        return Stay(Reply(ctx.t("I could not find the room {room}. Please type it like 1栋1单元301.", room=typed)))
+    return Go("motion", draft.model_copy(update={"rooms": (room_id,)}))
+
+
+# ---- the ballot, motion by motion (both flows) -----------------------------------------------------------
+
+
+async def _ask_choice(ctx: Context, draft: BallotDraft) -> Reply:
+    t = ctx.t
+    motions = await store.motions_of(ctx.session, draft.assembly)
+    index = min(len(draft.choices), len(motions) - 1)
     motion = motions[index]
     head = t("Motion {n} of {total}: {text}", n=index + 1, total=len(motions), text=motion.text)
     if motion.kind == ELECTION:
-        picked = set(draft.get("picked", []))
-        buttons = [Button.choice(("✓ " if i in picked else "") + name, f"c{i}")
+        buttons = [Button.choice(("✓ " if i in draft.picked else "") + name, i)
                    for i, name in enumerate(motion.candidates)]
-        buttons.append(Button.choice(t("Done ({n} of at most {seats} chosen)", n=len(picked), seats=motion.seats),
-                                     "next"))
+        buttons.append(Button.choice(t("Done ({n} of at most {seats} chosen)", n=len(draft.picked),
+                                       seats=motion.seats), "next"))
         return Reply(head + "\n" + t("Approve up to {seats} candidates: press a name to choose it or to take it "
                                      "back, then press Done.", seats=motion.seats), buttons=rows(*buttons, per_row=2))
-    kind = t(KIND_LABELS[motion.kind])
-    return Reply(f"{head}\n（{kind}）", buttons=(tuple(Button.choice(t(CHOICE_LABELS[c]), c)
-                                                    for c in (YES, NO, ABSTAIN)),))
+    return Reply(f"{head}\n（{t(KIND_LABELS[motion.kind])}）",
+                 buttons=(tuple(Button.choice(t(CHOICE_LABELS[c]), c) for c in (YES, NO, ABSTAIN)),))
 
 
-@router.step("ballot", "motion")
-async def ballot_choice(ctx: Context, msg: Incoming) -> Replies:
+@ballot.step("motion", ask=_ask_choice, answer=answers.Choice(), next=("motion", "confirm"))
+@paper.step("motion", ask=_ask_choice, answer=answers.Choice(), next=("motion", "confirm"))
+async def choice_step(ctx: MemberContext, draft: BallotDraft, value: Any) -> Outcome:
     t = ctx.t
-    draft = ctx.convo.draft
-    motions = await _ballot_motions(ctx)
-    index = int(draft["i"])
-    if index >= len(motions):
-        return await _ask_choice(ctx)
-    motion = motions[index]
-    value = ctx.args.get("value")
-    if motion.kind == ELECTION:
-        picked: list[int] = list(draft.get("picked", []))
-        if isinstance(value, str) and value.startswith("c") and value[1:].isdigit():
-            candidate = int(value[1:])
-            if candidate in picked:
-                picked.remove(candidate)
-            elif len(picked) >= motion.seats:
-                return Reply(t("You may approve at most {seats} candidates. Take one back first.",
-                               seats=motion.seats))
-            elif 0 <= candidate < len(motion.candidates):
-                picked.append(candidate)
-            draft["picked"] = sorted(picked)
-            ctx.convo.touch()
-            return await _ask_choice(ctx)
-        if value != "next":
-            return Reply(t("Please use the buttons: press names to choose them, then Done."))
-        draft["choices"][str(motion.id)] = sorted(picked)
-        draft.pop("picked", None)
-    else:
-        if value is None and msg.text:
-            value = TYPED_CHOICES.get(msg.text.strip().lower())
+    motions = await store.motions_of(ctx.session, draft.assembly)
+    if len(draft.choices) >= len(motions):
+        return Go("confirm")
+    motion = motions[len(draft.choices)]
+    if motion.kind != ELECTION:
         if value not in (YES, NO, ABSTAIN):
-            return Reply(t("Please answer with one of the buttons: Agree, Against or Abstain."))
-        draft["choices"][str(motion.id)] = value
-    draft["i"] = index + 1
-    ctx.convo.touch()
-    return await _ask_choice(ctx)
+            return Stay(Reply(t("Please answer with one of the buttons: Agree, Against or Abstain.")))
+        answered = draft.model_copy(update={"choices": (*draft.choices, value)})
+    elif isinstance(value, int) and 0 <= value < len(motion.candidates):
+        if value in draft.picked:
+            return Go("motion", draft.model_copy(update={"picked": tuple(p for p in draft.picked if p != value)}))
+        if len(draft.picked) >= motion.seats:
+            return Stay(Reply(t("You may approve at most {seats} candidates. Take one back first.",
+                                seats=motion.seats)))
+        return Go("motion", draft.model_copy(update={"picked": tuple(sorted((*draft.picked, value)))}))
+    elif value == "next":
+        answered = draft.model_copy(update={"choices": (*draft.choices, draft.picked), "picked": ()})
+    else:
+        return Stay(Reply(t("Please use the buttons: press names to choose them, then Done.")))
+    return Go("motion" if len(answered.choices) < len(motions) else "confirm", answered)
 
 
 def _choice_text(t: Translator, motion: store.Motion, choice: Any) -> str:
     if motion.kind == ELECTION:
-        names = [motion.candidates[i] for i in choice or [] if 0 <= i < len(motion.candidates)]
+        names = [motion.candidates[i] for i in choice or () if 0 <= i < len(motion.candidates)]
         return "、".join(names) if names else t("nobody")
     return t(CHOICE_LABELS.get(str(choice), "?"))
 
 
-async def _summary(ctx: Context, motions: list[store.Motion]) -> Reply:
+async def _summary(context: Context, draft: BallotDraft) -> Reply:
+    ctx = _member(context)
     t = ctx.t
-    draft = ctx.convo.draft
-    labels = await _room_labels(ctx, (await _assembly_of_draft(ctx)).compound_id)
-    rooms = "、".join(labels.get(r, "?") for r in draft["rooms"])
-    lines = [t("Your ballot for {rooms}:", rooms=rooms) if not draft.get("paper") else
-             t("Paper ballot for {rooms}:", rooms=rooms)]
-    for n, motion in enumerate(motions, 1):
-        lines.append(f"{n}. {motion.text}: {_choice_text(t, motion, draft['choices'].get(str(motion.id)))}")
+    motions = await store.motions_of(ctx.session, draft.assembly)
+    labels = await _room_labels(ctx, ctx.compound_id)
+    rooms = "、".join(labels.get(r, "?") for r in draft.rooms)
+    lines = [t("Paper ballot for {rooms}:", rooms=rooms) if draft.paper else t("Your ballot for {rooms}:", rooms=rooms)]
+    lines += [f"{n}. {motion.text}: {_choice_text(t, motion, choice)}"
+              for n, (motion, choice) in enumerate(zip(motions, draft.choices, strict=False), 1)]
     lines.append(t("Press Submit to cast it. You can change it until the close; the last ballot counts."))
     return Reply("\n".join(lines), buttons=((Button.choice(t("Submit"), "submit"),
                                               Button.choice(t("Start over"), "restart")),))
 
 
-async def _assembly_of_draft(ctx: Context) -> store.Assembly:
-    assembly = await ctx.session.get(store.Assembly, int(ctx.convo.draft["assembly"]))
-    assert assembly is not None
-    return assembly
-
-
-@router.step("ballot", "confirm")
-async def ballot_submit(ctx: Context, msg: Incoming) -> Replies:
+@ballot.step("confirm", ask=_summary, next=("motion",), answer=answers.Choice(
+    values=("submit", "restart"), refusal=N_("Please press Submit, or Start over.")))
+@paper.step("confirm", ask=_summary, next=("motion",), answer=answers.Choice(
+    values=("submit", "restart"), refusal=N_("Please press Submit, or Start over.")))
+async def submit_step(ctx: MemberContext, draft: BallotDraft, value: str) -> Outcome:
     t = ctx.t
-    draft = ctx.convo.draft
-    value = ctx.args.get("value")
     if value == "restart":
-        draft["choices"], draft["i"] = {}, 0
-        ctx.convo.goto("motion")
-        return await _ask_choice(ctx)
-    if value != "submit":
-        return Reply(t("Please press Submit, or Start over."))
-    assembly = await _assembly_of_draft(ctx)
-    assert assembly.id is not None
-    compound = await ctx.session.get(Compound, assembly.compound_id)
-    refusal = _window_refusal(t, ctx, assembly, compound)
-    if refusal is not None:
-        ctx.convo.end()
-        return refusal
-    paper = bool(draft.get("paper"))
-    rooms: list[int] = draft["rooms"]
-    if not paper:
-        # Ownership may have changed since the ballot was started.
-        rooms = [r for r in rooms if r in await store.owned_rooms(ctx.session, ctx.person_id, assembly.compound_id)]
-    labels = await _room_labels(ctx, assembly.compound_id)
-    existing = await store.ballots_of(ctx.session, assembly.id)
+        return Go("motion", draft.model_copy(update={"choices": (), "picked": ()}))
+    assembly = await store.assembly_of(ctx.session, draft.assembly, ctx.compound_id)
+    if assembly is None:
+        return Done(Reply(t("This assembly does not exist.")))
+    cast = await store.cast_ballot(ctx.session, draft.assembly, draft.rooms, draft.choices, draft.paper,
+                                   ctx.person_id, ctx.now)
+    if cast.voting != Voting.OPEN:
+        return Done(_not_voting(ctx, assembly, ctx.compound))
+    labels = await _room_labels(ctx, ctx.compound_id)
+
+    def named(*outcomes: Cast) -> str:
+        return "、".join(labels.get(room, "?") for room in cast.rooms_with(*outcomes))
+
     replies: list[Reply] = []
-    recorded: list[str] = []
-    kept: list[str] = []
-    for room_id in rooms:
-        before = existing.get(room_id)
-        if before is not None and before.paper and not paper and not assembly.online_replaces_paper:
-            kept.append(labels.get(room_id, "?"))
-            continue
-        if before is not None and paper and not before.paper:
-            kept.append(labels.get(room_id, "?"))
-            continue
-        await store.record_ballot(ctx.session, assembly.id, room_id, dict(draft["choices"]), paper, ctx.person_id,
-                                  ctx.now)
-        recorded.append(labels.get(room_id, "?"))
+    for room_id in cast.rooms_with(*store.TAKEN):
         for co_owner in await store.owners_of_room(ctx.session, room_id):
             if co_owner == ctx.person_id:
                 continue
             pt = await ctx.translator_for(co_owner)
             text = (pt("A paper ballot for {room} in {title} was entered by the committee. The last ballot counts "
-                       "for the room.", room=labels.get(room_id, "?"), title=assembly.title) if paper else
+                       "for the room.", room=labels.get(room_id, "?"), title=assembly.title) if draft.paper else
                     pt("{name}, a co-owner of {room}, submitted the ballot for the room in {title}. A room has one "
                        "ballot: whichever co-owner submits last speaks for it.", name=ctx.person.name,
                        room=labels.get(room_id, "?"), title=assembly.title))
             replies.append(Reply(text, to=ToPerson(co_owner)))
-    ctx.convo.end()
     lines = []
-    if recorded:
-        lines.append(t("Thank you! The ballot is recorded for {rooms}. You can change it until {closes} by pressing "
-                       "Vote again; the last ballot counts.", rooms="、".join(recorded),
-                       closes=ctx.local(assembly.closes_at, compound)) if not paper else
-                     t("The paper ballot is recorded for {rooms}.", rooms="、".join(recorded)))
-        replies.append(await refresh_posting(ctx, assembly, compound))
-    if kept:
+    if recorded := named(*store.TAKEN):
+        lines.append(t("The paper ballot is recorded for {rooms}.", rooms=recorded) if draft.paper else
+                     t("Thank you! The ballot is recorded for {rooms}. You can change it until {closes} by pressing "
+                       "Vote again; the last ballot counts.", rooms=recorded,
+                       closes=ctx.local(assembly.closes_at, ctx.compound)))
+        replies.append(await refresh_posting(ctx, assembly, ctx.compound))
+    if kept := named(Cast.PAPER_ON_RECORD):
         lines.append(t("Not changed for {rooms}: a paper ballot is on record there and this assembly does not let an "
-                       "online ballot replace it.", rooms="、".join(kept)) if not paper else
-                     t("Not entered for {rooms}: the owner has already voted online.", rooms="、".join(kept)))
-    return [Reply("\n".join(lines), toast=t("Recorded") if recorded else None), *replies]
-
-
-# ---- paper ballots ---------------------------------------------------------------------------------------
-
-
-@router.command("paperballot", roles=STAFF, private=True, flow=True, help="Enter a paper ballot (书面表决票)",
-                order=42)
-async def paperballot(ctx: Context, msg: Incoming) -> Replies:
-    t = ctx.t
-    assert ctx.compound is not None and ctx.compound.id is not None
-    open_ones = [a for a in await store.assemblies_of(ctx.session, ctx.compound.id) if a.status == OPEN]
-    if not open_ones:
-        return Reply(t("No assembly is open for voting in {compound}.", compound=ctx.compound.name))
-    ctx.convo.start("paperballot", "assembly")
-    if len(open_ones) == 1:
-        ctx.convo.draft["assembly"] = open_ones[0].id
-        ctx.convo.goto("room")
-        return Reply(t("Paper ballot for {title}. Which room? Type it as on the roster, for example 1栋1单元301.",
-                       title=open_ones[0].title))
-    return Reply(t("Which assembly?"), buttons=rows(*(Button.choice(a.title, a.id) for a in open_ones)))
-
-
-@router.step("paperballot", "assembly")
-async def paper_assembly(ctx: Context, msg: Incoming) -> Replies:
-    assembly = await ctx.session.get(store.Assembly, int(ctx.args.get("value") or 0))
-    if assembly is None or ctx.compound is None or assembly.compound_id != ctx.compound.id:
-        return Reply(ctx.t("Please choose an assembly with the buttons above."))
-    ctx.convo.draft["assembly"] = assembly.id
-    ctx.convo.goto("room")
-    return Reply(ctx.t("Which room? Type it as on the roster, for example 1栋1单元301."))
-
-
-@router.step("paperballot", "room")
-async def paper_room(ctx: Context, msg: Incoming) -> Replies:
-    assert ctx.compound is not None and ctx.compound.id is not None
-    typed = re.sub(r"\s+", "", msg.text or "")
-    labels = await _room_labels(ctx, ctx.compound.id)
-    room_id = next((r for r, label in labels.items() if label == typed), None)
-    if room_id is None:
-        return Reply(ctx.t("I could not find the room {room}. Please type it like 1栋1单元301.", room=typed[:30]))
-    ctx.convo.start("ballot", "motion", {"assembly": ctx.convo.draft["assembly"], "rooms": [room_id], "choices": {},
-                                         "i": 0, "paper": True})
-    return await _ask_choice(ctx)
+                       "online ballot replace it.", rooms=kept))
+    if kept := named(Cast.ONLINE_ON_RECORD):
+        lines.append(t("Not entered for {rooms}: the owner has already voted online.", rooms=kept))
+    if kept := named(Cast.PAPER_TWICE):
+        lines.append(t("Not entered for {rooms}: a paper ballot for it is on record already, and a room has one "
+                       "ballot.", rooms=kept))
+    if kept := named(Cast.NOT_ALLOWED):
+        lines.append(t("Not recorded for {rooms}: you are not registered as its owner any more.", rooms=kept))
+    return Done([Reply("\n".join(lines), toast=t("Recorded") if recorded else None), *replies])
 
 
 # ---- results and cancelling ------------------------------------------------------------------------------
@@ -633,10 +634,9 @@ async def result_text(ctx: BaseContext, t: Translator, assembly: store.Assembly,
 
 
 @router.command("results", member=True, help="Owners' assemblies and their results", order=41)
-async def results(ctx: Context, msg: Incoming) -> Replies:
+async def results(ctx: MemberContext, msg: Incoming) -> Replies:
     t = ctx.t
-    assert ctx.compound is not None and ctx.compound.id is not None
-    assemblies = await store.assemblies_of(ctx.session, ctx.compound.id)
+    assemblies = await store.assemblies_of(ctx.session, ctx.compound_id)
     if not assemblies:
         return Reply(t("{compound} has held no owners' assembly yet.", compound=ctx.compound.name))
     lines = [t("Owners' assemblies of {compound}:", compound=ctx.compound.name)]
@@ -644,61 +644,62 @@ async def results(ctx: Context, msg: Incoming) -> Replies:
     for assembly in assemblies:
         lines.append(f"#{assembly.id} {assembly.title} · {ctx.local(assembly.closes_at, ctx.compound)} · "
                      f"{t(STATUS_LABELS[assembly.status])}")
-        if assembly.status == CLOSED:
+        if assembly.status == AssemblyStatus.CLOSED:
             buttons.append(Button.do(t("Result #{id}", id=assembly.id), "assembly.result", assembly=assembly.id))
-        elif assembly.status in (OPEN, SCHEDULED) and ctx.has(*STAFF) and ctx.private:
+        elif assembly.status in (AssemblyStatus.OPEN, AssemblyStatus.SCHEDULED) and ctx.has(*STAFF) and ctx.private:
             buttons.append(Button.do(t("Cancel #{id}", id=assembly.id), "assembly.cancel", assembly=assembly.id))
     return Reply("\n".join(lines), buttons=rows(*buttons, per_row=2))
 
 
 @router.button("assembly.result", member=True)
-async def show_result(ctx: Context, msg: Incoming) -> Replies:
-    assembly = await ctx.session.get(store.Assembly, int(ctx.args.get("assembly", 0)))
-    if assembly is None or ctx.compound is None or assembly.compound_id != ctx.compound.id or assembly.status != CLOSED:
+async def show_result(ctx: MemberContext, msg: Incoming) -> Replies:
+    assembly = await store.assembly_of(ctx.session, int(ctx.args.get("assembly") or 0), ctx.compound_id)
+    if assembly is None or assembly.status != AssemblyStatus.CLOSED:
         return Reply(ctx.t("There is no result for that assembly."))
     return Reply(await result_text(ctx, ctx.t, assembly, ctx.compound))
 
 
+class Cancelling(Draft):
+    assembly: int
+    title: str
+
+
+cancelling = Flow("assembly_cancel", Cancelling, title=N_("cancelling an owners' assembly"), roles=STAFF)
+
+
 @router.button("assembly.cancel", roles=STAFF, private=True)
-async def cancel_pressed(ctx: Context, msg: Incoming) -> Replies:
+async def cancel_pressed(ctx: MemberContext, msg: Incoming) -> Replies:
     t = ctx.t
-    assembly = await ctx.session.get(store.Assembly, int(ctx.args.get("assembly", 0)))
-    if assembly is None or ctx.compound is None or assembly.compound_id != ctx.compound.id:
+    assembly = await store.assembly_of(ctx.session, int(ctx.args.get("assembly") or 0), ctx.compound_id)
+    if assembly is None or assembly.id is None:
         return Reply(t("That assembly does not belong to your compound."))
-    if assembly.status not in (OPEN, SCHEDULED):
+    if assembly.status not in (AssemblyStatus.OPEN, AssemblyStatus.SCHEDULED):
         return Reply(t("That assembly is already {status}.", status=t(STATUS_LABELS[assembly.status])))
-    if (busy := ctx.busy()) is not None:
-        return busy
-    ctx.convo.start("assembly_cancel", "reason", {"assembly": assembly.id})
-    return Reply(t("Why is {title} being cancelled? The reason is announced to the group chats and to every owner.",
-                   title=assembly.title))
+    return await cancelling.begin(ctx, Cancelling(assembly=assembly.id, title=assembly.title))
 
 
-@router.step("assembly_cancel", "reason")
-async def cancel_reason(ctx: Context, msg: Incoming) -> Replies:
+def _ask_reason(ctx: Context, draft: Cancelling) -> Reply:
+    return Reply(ctx.t("Why is {title} being cancelled? The reason is announced to the group chats and to every "
+                       "owner.", title=draft.title))
+
+
+@cancelling.step("reason", ask=_ask_reason, answer=answers.Text(500, what=N_("reason")))
+async def cancel_reason(ctx: MemberContext, draft: Cancelling, reason: str) -> Outcome:
     t = ctx.t
-    reason = (msg.text or "").strip()
-    if not reason or len(reason) > 500:
-        return Reply(t("Please type the reason as text (at most 500 characters), or send /cancel."))
-    assembly = await ctx.session.get(store.Assembly, int(ctx.convo.draft["assembly"]))
-    ctx.convo.end()
-    if assembly is None or assembly.id is None or assembly.status not in (OPEN, SCHEDULED):
-        return Reply(t("That assembly can no longer be cancelled."))
-    was_open = assembly.status == OPEN
-    assembly.status, assembly.cancel_reason = CANCELLED, reason
-    ctx.session.add(assembly)
-    compound = ctx.compound
-    tr = ctx.translator(compound.language if compound else None)
+    assembly = await store.cancel_assembly(ctx.session, draft.assembly, ctx.compound_id, reason)
+    if assembly is None:
+        return Done(Reply(t("That assembly can no longer be cancelled.")))
+    tr = ctx.translator(ctx.compound.language)
     replies = [Reply(t("{title} is cancelled; I told the group chats and the owners.", title=assembly.title)),
                Reply(tr("The owners' assembly {title} has been cancelled. Reason: {reason}", title=assembly.title,
                         reason=reason), to=ToGroups(assembly.compound_id))]
-    if was_open:
-        replies.append(await refresh_posting(ctx, assembly, compound))
+    if assembly.announced_at is not None:
+        replies.append(await refresh_posting(ctx, assembly, ctx.compound))
     for person_id in await store.owner_people(ctx.session, assembly.compound_id):
         pt = await ctx.translator_for(person_id)
         replies.append(Reply(pt("The owners' assembly {title} has been cancelled. Reason: {reason}",
                                 title=assembly.title, reason=reason), to=ToPerson(person_id)))
-    return replies
+    return Done(replies)
 
 
 # ---- scheduled: opening, reminders, closing --------------------------------------------------------------
@@ -707,10 +708,9 @@ async def cancel_reason(ctx: Context, msg: Incoming) -> Replies:
 @router.job("open", every=timedelta(minutes=1))
 async def open_due(ctx: JobContext) -> Replies:
     replies: list[Reply] = []
-    for assembly in await store.assemblies_in(ctx.session, SCHEDULED):
-        if assembly.opens_at <= ctx.now:
-            compound = await ctx.session.get(Compound, assembly.compound_id)
-            replies += await announce(ctx, assembly, compound)
+    for assembly in await store.due_to_open(ctx.session, ctx.now):
+        if await store.start_voting(ctx.session, assembly, ctx.now):
+            replies += await announce(ctx, assembly, await ctx.session.get(Compound, assembly.compound_id))
     return replies
 
 
@@ -734,14 +734,13 @@ def reminder_slots(assembly: store.Assembly, compound: Compound | None, now: dat
 @router.job("remind", every=timedelta(minutes=5))
 async def remind(ctx: JobContext) -> Replies:
     replies: list[Reply] = []
-    for assembly in await store.assemblies_in(ctx.session, OPEN):
+    for assembly in await store.voting_now(ctx.session, ctx.now):
         assert assembly.id is not None
         compound = await ctx.session.get(Compound, assembly.compound_id)
         slots = reminder_slots(assembly, compound, ctx.now, ctx.zone(compound))
-        if not slots or assembly.closes_at <= ctx.now:
+        if not slots:
             continue
-        assembly.reminded = {**assembly.reminded, **{s: ctx.now.isoformat() for s in slots}}
-        ctx.session.add(assembly)
+        await store.mark_reminded(ctx.session, assembly, slots, ctx.now)
         voted = set(await store.ballots_of(ctx.session, assembly.id))
         labels = await _room_labels(ctx, assembly.compound_id)
         for person_id, rooms in (await store.owner_people(ctx.session, assembly.compound_id)).items():
@@ -761,43 +760,19 @@ async def remind(ctx: JobContext) -> Replies:
 @router.job("close", every=timedelta(minutes=1))
 async def close_due(ctx: JobContext) -> Replies:
     replies: list[Reply] = []
-    for assembly in await store.assemblies_in(ctx.session, OPEN):
-        if assembly.closes_at > ctx.now or assembly.id is None:
+    for assembly in await store.due_to_close(ctx.session, ctx.now):
+        if assembly.id is None or not await store.close_voting(ctx.session, assembly, ctx.now):
             continue
         compound = await ctx.session.get(Compound, assembly.compound_id)
-        assembly.result = store.result_to_json(await store.tally_assembly(ctx.session, assembly))
-        assembly.status, assembly.closed_at = CLOSED, ctx.now
-        ctx.session.add(assembly)
         tr = ctx.translator(compound.language if compound else None)
         replies.append(await refresh_posting(ctx, assembly, compound))
         replies.append(Reply(await result_text(ctx, tr, assembly, compound), to=ToGroups(assembly.compound_id)))
-        voters: set[int] = set()
-        for ballot in (await store.ballots_of(ctx.session, assembly.id)).values():
-            voters.update(await store.owners_of_room(ctx.session, ballot.room_id))
-            if not ballot.paper:
-                voters.add(ballot.submitted_by)
-        for person_id in sorted(voters):
-            person = await ctx.session.get(Person, person_id)
-            if person is None:
-                continue
+        for person_id in await store.voters_of(ctx.session, assembly.id):
             pt = await ctx.translator_for(person_id)
             replies.append(Reply(await result_text(ctx, pt, assembly, compound), to=ToPerson(person_id)))
     return replies
 
 
-# ---- for other features ----------------------------------------------------------------------------------
+router.flow(opening, ballot, paper, cancelling)
 
-
-async def start_prepared_assembly(ctx: Context, title: str, motions: list[tuple[str, str]]) -> Replies:
-    """Another feature (the property company's grades, say) prepares the motions; the creator reviews them, may
-    add more, and sets the voting window as in /assembly. `motions`: (text, "ordinary" | "special")."""
-    t = ctx.t
-    if not ctx.has(*STAFF):
-        return Reply(t("Sorry, only the secretary or a committee member can open an owners' assembly."))
-    if (busy := ctx.busy()) is not None:
-        return busy
-    prepared = [{"text": text[:1000], "kind": kind if kind in (ORDINARY, SPECIAL) else ORDINARY}
-                for text, kind in motions[:MAX_MOTIONS]]
-    ctx.convo.start("assembly", "motion", {"title": title[:200], "motions": prepared})
-    lines = [f"《{title[:200]}》", *_motion_lines(t, prepared)]
-    return [Reply("\n".join(lines)), _ask_motion_text(ctx)]
+__all__ = ["router", "start_prepared_assembly"]

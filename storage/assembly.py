@@ -1,6 +1,10 @@
 """Owners' assemblies (业主大会): assemblies, motions, ballots (one per room), and the tally that Civil Code
 Art. 278 and the Supreme People's Court interpretation on building ownership (法释〔2009〕7号, Art. 8–9)
-require — a pure function over plain values, computed with exact fractions."""
+require — a pure function over plain values, computed with exact fractions.
+
+The domain actions decide here, not in the conversation: `open_assembly` (the voting window's rule),
+`start_voting`, `cast_ballot` (who may vote, one ballot per room, paper against online), `cancel_assembly`,
+`mark_reminded` and `close_voting` (the tally kept as announced)."""
 
 from __future__ import annotations
 
@@ -9,29 +13,53 @@ import json
 import math
 import operator
 import sys
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
+from enum import StrEnum
 from fractions import Fraction
 from itertools import compress, repeat
 from pathlib import Path
 from typing import Any, cast
 
 import sqlalchemy as sa
+from pydantic import BaseModel, ConfigDict
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.compounds import Building, Room, RosterOwner, Unit, room_label
-from storage.db import JSONDict, UTCDateTime, add_unless_exists, utcnow
+from storage.compounds import Building, Compound, Room, RosterOwner, Unit, compound_setting, room_label
+from storage.db import JSONDict, UTCDateTime, add_unless_exists, status_field, utcnow
 from storage.people import Membership, MembershipStatus, Person
 
-ORDINARY, SPECIAL, ELECTION = "ordinary", "special", "election"
+
+class MotionKind(StrEnum):
+    ORDINARY = "ordinary"  # more than half must agree
+    SPECIAL = "special"  # at least three quarters (Art. 278 items 6–8)
+    ELECTION = "election"  # each owner approves up to `seats` candidates
+
+
+class AssemblyStatus(StrEnum):
+    """scheduled (window not open yet) → open → closed; or cancelled before closing."""
+
+    SCHEDULED = "scheduled"
+    OPEN = "open"
+    CLOSED = "closed"
+    CANCELLED = "cancelled"
+
+
+ORDINARY, SPECIAL, ELECTION = MotionKind.ORDINARY, MotionKind.SPECIAL, MotionKind.ELECTION
+SCHEDULED, OPEN, CLOSED = AssemblyStatus.SCHEDULED, AssemblyStatus.OPEN, AssemblyStatus.CLOSED
+CANCELLED = AssemblyStatus.CANCELLED
+# A ballot's answer to a motion (stored as these plain strings in the ballot's JSON).
 YES, NO, ABSTAIN = "yes", "no", "abstain"
 CHOICES = (YES, NO, ABSTAIN)
 
-# Assembly states: scheduled (window not open yet) → open → closed; or cancelled before closing.
-SCHEDULED, OPEN, CLOSED, CANCELLED = "scheduled", "open", "closed", "cancelled"
+MAX_MOTIONS = 20
+MAX_CANDIDATES = 20
+# Voting closes at least this long after it opens.
+MIN_WINDOW = timedelta(hours=1)
 
 QUORUM = Fraction(2, 3)  # at least, of the total area and of all owners
 SPECIAL_BOUND = Fraction(3, 4)  # at least, of the participating area and owners
@@ -42,7 +70,7 @@ SPECIAL_HINTS = ("筹集", "筹措", "续筹", "补充维修资金", "改建", "
                  "经营", "出租", "广告", "用途", "raise", "rebuild", "reconstruct", "change the use", "business")
 
 
-def suggest_kind(text: str) -> str:
+def suggest_kind(text: str) -> MotionKind:
     """Special for raising maintenance funds, rebuilding and using common parts for business (items 6–8);
     *using* maintenance funds (使用维修资金) is ordinary and is checked first."""
     lowered = text.lower()
@@ -58,7 +86,7 @@ class Assembly(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     compound_id: int = Field(foreign_key="compound.id", index=True)
     title: str = Field(max_length=200)
-    status: str = Field(default=SCHEDULED, max_length=16, index=True)
+    status: AssemblyStatus = status_field(AssemblyStatus, AssemblyStatus.SCHEDULED, 16, index=True)
     opens_at: datetime = Field(sa_type=UTCDateTime)
     closes_at: datetime = Field(sa_type=UTCDateTime, index=True)
     # Whether an online ballot may replace the owner's paper ballot (fixed when the assembly is created).
@@ -79,7 +107,7 @@ class Motion(SQLModel, table=True):
     assembly_id: int = Field(foreign_key="assembly.id", index=True)
     position: int = 0
     text: str = Field(max_length=1000)
-    kind: str = Field(default=ORDINARY, max_length=16)  # ordinary | special | election
+    kind: MotionKind = status_field(MotionKind, MotionKind.ORDINARY, 16)
     seats: int = 0  # election: how many candidates each owner may approve and how many are elected
     # election: {"candidates": ["张三", ...]}
     options: dict[str, Any] = Field(default_factory=dict, sa_type=JSONDict)
@@ -614,23 +642,278 @@ async def room_labels(session: AsyncSession, compound_id: int) -> dict[int, tupl
     return {room.id or 0: (room_label(b, u, room.number), room.area) for room, b, u in rows.all()}
 
 
-async def record_ballot(session: AsyncSession, assembly_id: int, room_id: int, choices: dict[str, Any], paper: bool,
-                        person_id: int, now: datetime) -> tuple[Ballot, Ballot | None]:
-    """Insert or replace the room's one ballot; returns it and a copy of what it replaced. The unique
-    constraint makes a second concurrent insert fail, and then it replaces instead."""
-    room_ballot = select(Ballot).where(Ballot.assembly_id == assembly_id, Ballot.room_id == room_id)
+async def assemblies_of(session: AsyncSession, compound_id: int, limit: int = 10) -> list[Assembly]:
+    result = await session.exec(select(Assembly).where(Assembly.compound_id == compound_id)
+                                .order_by(col(Assembly.closes_at).desc()).limit(limit))
+    return list(result.all())
+
+
+async def assembly_of(session: AsyncSession, assembly_id: int, compound_id: int) -> Assembly | None:
+    """The assembly, if it is this compound's."""
+    assembly = await session.get(Assembly, assembly_id)
+    return assembly if assembly is not None and assembly.compound_id == compound_id else None
+
+
+async def open_for_voting(session: AsyncSession, compound_id: int) -> list[Assembly]:
+    result = await session.exec(select(Assembly).where(Assembly.compound_id == compound_id,
+                                                       Assembly.status == AssemblyStatus.OPEN)
+                                .order_by(col(Assembly.closes_at)))
+    return list(result.all())
+
+
+async def _in_status(session: AsyncSession, status: AssemblyStatus) -> list[Assembly]:
+    result = await session.exec(select(Assembly).where(Assembly.status == status).order_by(col(Assembly.id)))
+    return list(result.all())
+
+
+async def due_to_open(session: AsyncSession, now: datetime) -> list[Assembly]:
+    return [a for a in await _in_status(session, AssemblyStatus.SCHEDULED) if a.opens_at <= now]
+
+
+async def voting_now(session: AsyncSession, now: datetime) -> list[Assembly]:
+    return [a for a in await _in_status(session, AssemblyStatus.OPEN) if a.closes_at > now]
+
+
+async def due_to_close(session: AsyncSession, now: datetime) -> list[Assembly]:
+    return [a for a in await _in_status(session, AssemblyStatus.OPEN) if a.closes_at <= now]
+
+
+async def room_by_label(session: AsyncSession, compound_id: int, typed: str) -> int | None:
+    """The compound's room a person typed as the roster writes it (1栋1单元301); spaces and full-width digits
+    are forgiven."""
+    wanted = _label_key(typed)
+    return next((room_id for room_id, (label, _area) in (await room_labels(session, compound_id)).items()
+                 if _label_key(label) == wanted), None) if wanted else None
+
+
+def _label_key(text: str) -> str:
+    return "".join(unicodedata.normalize("NFKC", text).split()).casefold()
+
+
+async def voters_of(session: AsyncSession, assembly_id: int) -> list[int]:
+    """Everyone a ballot speaks for: the owners of every room that voted, and who submitted an online ballot."""
+    voters: set[int] = set()
+    for ballot in (await ballots_of(session, assembly_id)).values():
+        voters.update(await owners_of_room(session, ballot.room_id))
+        if not ballot.paper:
+            voters.add(ballot.submitted_by)
+    return sorted(voters)
+
+
+# ---- domain actions ----------------------------------------------------------------------------------------
+
+
+class MotionSpec(BaseModel):
+    """A motion as its creator wrote it, before the assembly exists."""
+
+    model_config = ConfigDict(frozen=True)
+
+    text: str
+    kind: MotionKind = MotionKind.ORDINARY
+    seats: int = 0  # election: how many are elected, and how many each owner may approve
+    candidates: tuple[str, ...] = ()
+
+
+class WindowProblem(StrEnum):
+    """What is wrong with a voting window."""
+
+    CLOSES_FIRST = "closes_first"  # it would close before (or when) it opens
+    TOO_SHORT = "too_short"  # it would close less than MIN_WINDOW after it opens
+
+
+def voting_starts(opens: datetime, now: datetime) -> datetime:
+    """When voting really begins: at `opens`, or at once if that has passed."""
+    return max(opens, now)
+
+
+def window_problem(opens: datetime, closes: datetime, now: datetime) -> WindowProblem | None:
+    """The window's rule: voting closes at least MIN_WINDOW after it begins."""
+    start = voting_starts(opens, now)
+    if closes <= start:
+        return WindowProblem.CLOSES_FIRST
+    if closes - start < MIN_WINDOW:
+        return WindowProblem.TOO_SHORT
+    return None
+
+
+async def open_assembly(session: AsyncSession, compound: Compound, title: str, motions: Sequence[MotionSpec],
+                        opens: datetime, closes: datetime, person_id: int, now: datetime) -> Assembly | WindowProblem:
+    """Create the assembly with its motions; voting opens at once when `opens` has come (the caller announces
+    it then), else the `open` job opens it. Refused (the problem) when the window breaks its rule."""
+    problem = window_problem(opens, closes, now)
+    if problem is not None:
+        return problem
+    if not title or not 1 <= len(motions) <= MAX_MOTIONS:
+        raise ValueError(f"an assembly has a title and 1 to {MAX_MOTIONS} motions")
+    for motion in motions:
+        if motion.kind == MotionKind.ELECTION and not 1 <= motion.seats <= len(motion.candidates) <= MAX_CANDIDATES:
+            raise ValueError("an election fills from one seat to as many as it has candidates")
+    assert compound.id is not None
+    assembly = Assembly(compound_id=compound.id, title=title[:200], opens_at=opens, closes_at=closes,
+                        created_by=person_id, created_at=now,
+                        online_replaces_paper=bool(compound_setting(compound, "assembly_online_replaces_paper", False)))
+    if opens <= now:
+        assembly.status, assembly.announced_at = AssemblyStatus.OPEN, now
+    session.add(assembly)
+    await session.flush()
+    assert assembly.id is not None
+    for position, motion in enumerate(motions, 1):
+        election = motion.kind == MotionKind.ELECTION
+        session.add(Motion(assembly_id=assembly.id, position=position, text=motion.text[:1000], kind=motion.kind,
+                           seats=motion.seats if election else 0,
+                           options={"candidates": list(motion.candidates)} if election else {}))
+    await session.flush()
+    return assembly
+
+
+async def start_voting(session: AsyncSession, assembly: Assembly, now: datetime) -> bool:
+    """A scheduled assembly whose time has come opens for voting (the caller announces it); False otherwise."""
+    if assembly.status != AssemblyStatus.SCHEDULED or assembly.opens_at > now:
+        return False
+    assembly.status, assembly.announced_at = AssemblyStatus.OPEN, now
+    session.add(assembly)
+    return True
+
+
+async def cancel_assembly(session: AsyncSession, assembly_id: int, compound_id: int, reason: str) -> Assembly | None:
+    """Cancel this compound's scheduled or open assembly, with the reason announced; None when it is not one
+    that can still be cancelled."""
+    assembly = await assembly_of(session, assembly_id, compound_id)
+    if assembly is None or assembly.status not in (AssemblyStatus.SCHEDULED, AssemblyStatus.OPEN):
+        return None
+    assembly.status, assembly.cancel_reason = AssemblyStatus.CANCELLED, reason[:500]
+    session.add(assembly)
+    return assembly
+
+
+async def mark_reminded(session: AsyncSession, assembly: Assembly, slots: Iterable[str], now: datetime) -> None:
+    """These reminder slots went out: each goes out once."""
+    assembly.reminded = {**assembly.reminded, **dict.fromkeys(slots, now.isoformat())}
+    session.add(assembly)
+
+
+async def close_voting(session: AsyncSession, assembly: Assembly, now: datetime) -> bool:
+    """The window has ended: tally and keep the result as announced. False when it is not open or not due."""
+    if assembly.status != AssemblyStatus.OPEN or assembly.closes_at > now:
+        return False
+    assembly.result = result_to_json(await tally_assembly(session, assembly))
+    assembly.status, assembly.closed_at = AssemblyStatus.CLOSED, now
+    session.add(assembly)
+    return True
+
+
+class Voting(StrEnum):
+    """Whether an assembly takes ballots now."""
+
+    OPEN = "open"
+    NOT_YET = "not_yet"
+    CLOSED = "closed"
+    CANCELLED = "cancelled"
+
+
+def voting(assembly: Assembly, now: datetime) -> Voting:
+    if assembly.status == AssemblyStatus.CANCELLED:
+        return Voting.CANCELLED
+    if assembly.status == AssemblyStatus.CLOSED or now >= assembly.closes_at:
+        return Voting.CLOSED
+    if assembly.status == AssemblyStatus.SCHEDULED or now < assembly.opens_at:
+        return Voting.NOT_YET
+    return Voting.OPEN
+
+
+class Cast(StrEnum):
+    """What a ballot did for one room."""
+
+    RECORDED = "recorded"  # the room's first ballot
+    REPLACED = "replaced"  # the room's owners voted online again: the last ballot counts
+    PAPER_ON_RECORD = "paper_on_record"  # online, but the room's paper ballot stands (the assembly's rule)
+    ONLINE_ON_RECORD = "online_on_record"  # paper, but the room's owners have voted online
+    PAPER_TWICE = "paper_twice"  # paper, but a paper ballot for the room is entered already
+    NOT_ALLOWED = "not_allowed"  # online by someone who does not own the room (any more); paper for another compound
+
+
+TAKEN = (Cast.RECORDED, Cast.REPLACED)
+
+
+@dataclass(frozen=True, slots=True)
+class Casting:
+    voting: Voting
+    rooms: tuple[tuple[int, Cast], ...] = ()
+
+    def rooms_with(self, *outcomes: Cast) -> list[int]:
+        return [room for room, outcome in self.rooms if outcome in outcomes]
+
+
+def _second_ballot(before: Ballot, paper: bool, online_replaces_paper: bool) -> Cast:
+    """A room has one ballot. Its owners may change their online ballot until the close; a paper ballot is
+    entered once, stands against an online one unless the assembly says otherwise, and never replaces one."""
+    if before.paper:
+        if paper:
+            return Cast.PAPER_TWICE
+        return Cast.REPLACED if online_replaces_paper else Cast.PAPER_ON_RECORD
+    return Cast.ONLINE_ON_RECORD if paper else Cast.REPLACED
+
+
+def ballot_choices(motions: Sequence[Motion], answers: Sequence[Any]) -> dict[str, Any]:
+    """The ballot's stored choices from its answers in the motions' order: yes / no / abstain, or for an
+    election the approved candidates' indexes (at most its seats). ValueError when they do not fit."""
+    if len(answers) != len(motions):
+        raise ValueError("a ballot answers every motion")
+    choices: dict[str, Any] = {}
+    for motion, answer in zip(motions, answers, strict=True):
+        if motion.kind == MotionKind.ELECTION:
+            picks = sorted({int(i) for i in answer}) if isinstance(answer, list | tuple) else None
+            if picks is None or len(picks) > motion.seats or not all(0 <= i < len(motion.candidates) for i in picks):
+                raise ValueError("an election's answer approves at most its seats of its candidates")
+            choices[str(motion.id)] = picks
+        elif answer in CHOICES:
+            choices[str(motion.id)] = str(answer)
+        else:
+            raise ValueError("a motion is answered yes, no or abstain")
+    return choices
+
+
+async def cast_ballot(session: AsyncSession, assembly_id: int, rooms: Iterable[int], answers: Sequence[Any],
+                      paper: bool, person_id: int, now: datetime) -> Casting:
+    """One ballot for each of `rooms` while voting is open: online by their owner, or a paper ballot a staff
+    member enters. Each room keeps one ballot (the unique key): see `_second_ballot` for a room that has one."""
+    assembly = await session.get(Assembly, assembly_id)
+    if assembly is None or assembly.id is None:
+        raise LookupError(f"no assembly #{assembly_id}")
+    state = voting(assembly, now)
+    if state != Voting.OPEN:
+        return Casting(state)
+    choices = ballot_choices(await motions_of(session, assembly.id), answers)
+    if paper:
+        allowed = set((await room_labels(session, assembly.compound_id)).keys())
+    else:
+        allowed = set(await owned_rooms(session, person_id, assembly.compound_id))
+    outcomes: list[tuple[int, Cast]] = []
+    for room_id in dict.fromkeys(rooms):
+        if room_id not in allowed:
+            outcomes.append((room_id, Cast.NOT_ALLOWED))
+            continue
+        outcomes.append((room_id, await _record(session, assembly, room_id, choices, paper, person_id, now)))
+    return Casting(state, tuple(outcomes))
+
+
+async def _record(session: AsyncSession, assembly: Assembly, room_id: int, choices: dict[str, Any], paper: bool,
+                  person_id: int, now: datetime) -> Cast:
+    assert assembly.id is not None
+    room_ballot = select(Ballot).where(Ballot.assembly_id == assembly.id, Ballot.room_id == room_id)
     existing = (await session.exec(room_ballot)).first()
     if existing is None:
-        ballot = Ballot(assembly_id=assembly_id, room_id=room_id, choices=choices, paper=paper,
+        ballot = Ballot(assembly_id=assembly.id, room_id=room_id, choices=choices, paper=paper,
                         submitted_by=person_id, submitted_at=now)
         if await add_unless_exists(session, ballot):
-            return ballot, None
+            return Cast.RECORDED
+        # Another ballot for the room came in at the same moment: the unique key kept one; this one is second.
         existing = (await session.exec(room_ballot)).first()
         assert existing is not None
-    before = Ballot(id=existing.id, assembly_id=assembly_id, room_id=room_id, choices=dict(existing.choices),
-                    paper=existing.paper, submitted_by=existing.submitted_by, submitted_at=existing.submitted_at,
-                    version=existing.version)
-    session.add(BallotHistory(ballot_id=existing.id or 0, assembly_id=assembly_id, room_id=room_id,
+    outcome = _second_ballot(existing, paper, assembly.online_replaces_paper)
+    if outcome != Cast.REPLACED:
+        return outcome
+    session.add(BallotHistory(ballot_id=existing.id or 0, assembly_id=assembly.id, room_id=room_id,
                               choices=dict(existing.choices), paper=existing.paper,
                               submitted_by=existing.submitted_by, submitted_at=existing.submitted_at,
                               version=existing.version, replaced_at=now))
@@ -638,18 +921,7 @@ async def record_ballot(session: AsyncSession, assembly_id: int, room_id: int, c
     existing.submitted_at, existing.version = now, existing.version + 1
     session.add(existing)
     await session.flush()
-    return existing, before
-
-
-async def assemblies_of(session: AsyncSession, compound_id: int, limit: int = 10) -> list[Assembly]:
-    result = await session.exec(select(Assembly).where(Assembly.compound_id == compound_id)
-                                .order_by(col(Assembly.closes_at).desc()).limit(limit))
-    return list(result.all())
-
-
-async def assemblies_in(session: AsyncSession, status: str) -> list[Assembly]:
-    result = await session.exec(select(Assembly).where(Assembly.status == status).order_by(col(Assembly.id)))
-    return list(result.all())
+    return Cast.REPLACED
 
 
 # ---- export ------------------------------------------------------------------------------------------------

@@ -92,6 +92,8 @@ async def _ballot(console: Console, person: str, *presses: str, via_group: bool 
     if via_group:
         console.in_(GROUP)
     await console.press("投票")
+    if via_group:  # the group posting's button: anyone may press it, and goes on in a private chat of their own
+        await console.press("私聊继续")
     for label in presses:
         await console.press(label)
     return console.last.text
@@ -135,6 +137,7 @@ async def test_assembly_from_opening_to_result(console: Console, app: App, tmp_p
     console.as_("王五")
     console.in_(GROUP)
     await console.press("投票")
+    await console.press("私聊继续")
     assert "只有幸福里的业主" in console.last.text
 
     async with app.core.sessions() as session:
