@@ -3,34 +3,36 @@ redemption at the service centre (/redeem by a secretary, confirmed by the perso
 
 from __future__ import annotations
 
-from sqlmodel import col, select
-
-from bot.core.context import Context
+from bot.core import answers
+from bot.core.context import Context, MemberContext
+from bot.core.flows import Done, Draft, Flow, Go, Outcome, Stay
+from bot.core.i18n import N_
 from bot.core.router import Router
 from bot.core.types import Button, Incoming, Replies, Reply, ToPerson, rows
 from storage import points as ledger
-from storage.compounds import compound_setting
-from storage.people import Membership, MembershipStatus, Person, Role
-from storage.points import Redemption
+from storage.compounds import Compound, compound_setting
+from storage.people import Person, Role
+from storage.points import MAX_REDEEM, Confirmation, Redemption
 
 router = Router("points")
 
-MAX_REDEEM = 100_000
+# Ids as /members shows them: more digits than this are no id of ours (and would overflow the column).
+MAX_ID = 10**12
 
 
-def yuan_per_point(ctx: Context) -> int:
-    assert ctx.compound is not None
-    return int(compound_setting(ctx.compound, "yuan_per_point", ledger.DEFAULT_YUAN_PER_POINT))
+def yuan_per_point(compound: Compound | None) -> int:
+    if compound is None:
+        return ledger.DEFAULT_YUAN_PER_POINT
+    return int(compound_setting(compound, "yuan_per_point", ledger.DEFAULT_YUAN_PER_POINT))
 
 
 @router.command("points", member=True, help="Your volunteer points", order=33)
-async def my_points(ctx: Context, msg: Incoming) -> Replies:
+async def my_points(ctx: MemberContext, msg: Incoming) -> Replies:
     t = ctx.t
-    assert ctx.compound is not None and ctx.compound.id is not None
-    total = await ledger.balance(ctx.session, ctx.compound.id, ctx.person_id)
+    total = await ledger.balance(ctx.session, ctx.compound_id, ctx.person_id)
     lines = [t("Your points in {compound}: {balance} (worth {yuan} yuan at the service centre).",
-               compound=ctx.compound.name, balance=total, yuan=total * yuan_per_point(ctx))]
-    entries = await ledger.last_entries(ctx.session, ctx.compound.id, ctx.person_id)
+               compound=ctx.compound.name, balance=total, yuan=total * yuan_per_point(ctx.compound))]
+    entries = await ledger.last_entries(ctx.session, ctx.compound_id, ctx.person_id)
     if entries:
         lines.append(t("Latest entries:"))
         for entry in entries:
@@ -45,13 +47,12 @@ async def my_points(ctx: Context, msg: Incoming) -> Replies:
 
 
 @router.command("rank", member=True, help="The compound's volunteer ranking", order=34)
-async def rank(ctx: Context, msg: Incoming) -> Replies:
+async def rank(ctx: MemberContext, msg: Incoming) -> Replies:
     t = ctx.t
-    assert ctx.compound is not None and ctx.compound.id is not None
     month = ledger.month_start(ctx.now, ctx.zone(ctx.compound))
     parts = []
     for title, since in ((t("Top 10 this month:"), month), (t("Top 10 of all time:"), None)):
-        board = await ledger.top(ctx.session, ctx.compound.id, since)
+        board = await ledger.top(ctx.session, ctx.compound_id, since)
         lines = [title]
         for place, (person_id, points) in enumerate(board, 1):
             person = await ctx.session.get(Person, person_id)
@@ -71,108 +72,132 @@ async def rank(ctx: Context, msg: Incoming) -> Replies:
 
 @router.button("points.privacy", private=True)
 async def privacy(ctx: Context, msg: Incoming) -> Replies:
-    ctx.person.hide_name = bool(ctx.args.get("hide"))
-    ctx.session.add(ctx.person)
+    await ledger.set_name_hidden(ctx.session, ctx.person, bool(ctx.args.get("hide")))
     if ctx.person.hide_name:
         return Reply(ctx.t("Your name is now hidden in the ranking: others see “(a neighbour)”."))
     return Reply(ctx.t("Your name is now shown in the ranking."))
 
 
-# ---- redemption ---------------------------------------------------------------------------------------------
+# ---- redemption: the secretary records it, the person confirms ------------------------------------------------
+
+
+class Exchange(Draft):
+    person_id: int = 0
+    name: str = ""
+    points: int = 0
+    # The members a typed name matched, for the person to be chosen with buttons.
+    candidates: tuple[tuple[int, str], ...] = ()
+
+
+redeem_flow = Flow("redeem", Exchange, title=N_("the points redemption"), roles=[Role.SECRETARY])
 
 
 @router.command("redeem", roles=[Role.SECRETARY], private=True, flow=True, help="Record a points redemption",
                 order=61)
-async def redeem(ctx: Context, msg: Incoming) -> Replies:
-    ctx.convo.start("redeem", "person")
-    typed = str(ctx.args.get("command_args", "")).strip()
-    if typed:
-        return await _pick_person(ctx, typed)
+async def redeem(ctx: MemberContext, msg: Incoming) -> Replies:
+    typed = answers.clean_text(str(ctx.args.get("command_args", "")))[:100]
+    if not typed:
+        return await redeem_flow.begin(ctx, Exchange())
+    found = await _members(ctx, typed)
+    if len(found) == 1:
+        return await redeem_flow.begin(ctx, Exchange(person_id=found[0].id or 0, name=found[0].name), step="points")
+    if found:
+        return await redeem_flow.begin(ctx, _candidates(found), step="which")
+    before = ctx.convo.key
+    replies = await redeem_flow.begin(ctx, Exchange())
+    if ctx.convo.key == before:
+        return replies  # not begun (busy, or not allowed): that is the answer
+    return _not_found(ctx, typed)
+
+
+async def _members(ctx: MemberContext, typed: str) -> list[Person]:
+    """Approved members of the bound compound by #id (digits only, as /members shows them) or by name."""
+    number = answers.whole_number(typed.removeprefix("#").removeprefix("＃"), 1, MAX_ID)
+    if number is not None:
+        return await ledger.find_members(ctx.session, ctx.compound_id, person_id=number)
+    return await ledger.find_members(ctx.session, ctx.compound_id, name=typed)
+
+
+def _candidates(found: list[Person]) -> Exchange:
+    return Exchange(candidates=tuple((p.id or 0, p.name) for p in found[:10]))
+
+
+def _not_found(ctx: MemberContext, typed: str) -> Reply:
+    return Reply(ctx.t("I found no member of {compound} called “{name}”. Please type the name again.",
+                       compound=ctx.compound.name, name=typed[:50]))
+
+
+def _ask_person(ctx: Context, draft: Exchange) -> Reply:
     return Reply(ctx.t("Who is exchanging points? Type their name (or #id as in /members)."))
 
 
-@router.step("redeem", "person")
-async def redeem_person(ctx: Context, msg: Incoming) -> Replies:
-    value = ctx.args.get("value")
-    if isinstance(value, int):
-        return await _person_chosen(ctx, value)
-    return await _pick_person(ctx, (msg.text or "").strip())
-
-
-async def _pick_person(ctx: Context, typed: str) -> Reply:
-    t = ctx.t
-    assert ctx.compound is not None
-    if not typed:
-        return Reply(t("Please type the person's name, or send /cancel."))
-    query = (select(Person).join(Membership, col(Membership.person_id) == Person.id)
-             .where(Membership.compound_id == ctx.compound.id, Membership.status == MembershipStatus.APPROVED))
-    if typed.lstrip("#").isdigit():
-        query = query.where(Person.id == int(typed.lstrip("#")))
-    else:
-        query = query.where(col(Person.name).contains(typed[:50]))
-    found = list({p.id: p for p in (await ctx.session.exec(query.order_by(col(Person.id)).limit(11))).all()}.values())
+@redeem_flow.step("person", ask=_ask_person, answer=answers.Text(100, what=N_("name")), next=("which", "points"))
+async def redeem_person(ctx: MemberContext, draft: Exchange, typed: str) -> Outcome:
+    found = await _members(ctx, typed)
     if not found:
-        return Reply(t("I found no member of {compound} called “{name}”. Please type the name again.",
-                       compound=ctx.compound.name, name=typed[:50]))
+        return Stay(_not_found(ctx, typed))
     if len(found) == 1:
-        return await _person_chosen(ctx, found[0].id or 0)
-    return Reply(t("Which one?"), buttons=rows(*(Button.choice(f"#{p.id} {p.name}", p.id) for p in found[:10]),
-                                               per_row=2))
+        return await _chosen(ctx, draft, found[0].id or 0)
+    return Go("which", _candidates(found))
 
 
-async def _person_chosen(ctx: Context, person_id: int) -> Reply:
+def _ask_which(ctx: Context, draft: Exchange) -> Reply:
+    return Reply(ctx.t("Which one?"), buttons=rows(*(Button.choice(f"#{person_id} {name}", person_id)
+                                                    for person_id, name in draft.candidates), per_row=2))
+
+
+@redeem_flow.step("which", ask=_ask_which, answer=answers.Choice(), next=("points",))
+async def redeem_which(ctx: MemberContext, draft: Exchange, person_id: int) -> Outcome:
+    return await _chosen(ctx, draft, person_id)
+
+
+async def _chosen(ctx: MemberContext, draft: Exchange, person_id: int) -> Outcome:
+    found = await ledger.find_members(ctx.session, ctx.compound_id, person_id=person_id)
+    if not found:
+        return Stay(Reply(ctx.t("Please type the person's name, or send /cancel.")))
+    return Go("points", draft.model_copy(update={"person_id": person_id, "name": found[0].name, "candidates": ()}))
+
+
+async def _ask_points(ctx: Context, draft: Exchange) -> Reply:
+    total = await ledger.balance(ctx.session, ctx.compound.id or 0, draft.person_id) if ctx.compound else 0
+    return Reply(ctx.t("{name} has {balance} points. How many points are exchanged?", name=draft.name,
+                       balance=total))
+
+
+@redeem_flow.step("points", ask=_ask_points, answer=answers.Count(1, MAX_REDEEM, units=("积分", "分")),
+                  next=("item",))
+async def redeem_points(ctx: MemberContext, draft: Exchange, points: int) -> Outcome:
+    total = await ledger.balance(ctx.session, ctx.compound_id, draft.person_id)
+    if not ledger.can_debit(total, points):
+        return Stay(Reply(ctx.t("{name} has only {balance} points, so {points} cannot be exchanged. Please type a "
+                                "smaller number, or send /cancel.", name=draft.name, balance=total, points=points)))
+    return Go("item", draft.model_copy(update={"points": points}))
+
+
+def _ask_item(ctx: Context, draft: Exchange) -> Reply:
+    return Reply(ctx.t("What did they receive? (for example: 洗衣液一瓶)"))
+
+
+@redeem_flow.step("item", ask=_ask_item, answer=answers.Text(200, what=N_("item")), next=("points",))
+async def redeem_item(ctx: MemberContext, draft: Exchange, item: str) -> Outcome:
     t = ctx.t
-    assert ctx.compound is not None and ctx.compound.id is not None
-    person = await ctx.session.get(Person, person_id)
-    if person is None:
-        return Reply(t("Please type the person's name, or send /cancel."))
-    total = await ledger.balance(ctx.session, ctx.compound.id, person_id)
-    ctx.convo.draft.update(person_id=person_id, name=person.name)
-    ctx.convo.goto("points")
-    return Reply(t("{name} has {balance} points. How many points are exchanged?", name=person.name, balance=total))
-
-
-@router.step("redeem", "points")
-async def redeem_points(ctx: Context, msg: Incoming) -> Replies:
-    t = ctx.t
-    assert ctx.compound is not None and ctx.compound.id is not None
-    text = (msg.text or "").strip().rstrip("分")
-    if not text.isdigit() or not 0 < int(text) <= MAX_REDEEM:
-        return Reply(t("Please type a whole number of points, for example 20."))
-    person_id = int(ctx.convo.draft["person_id"])
-    total = await ledger.balance(ctx.session, ctx.compound.id, person_id)
-    if not ledger.can_debit(total, int(text)):
-        return Reply(t("{name} has only {balance} points, so {points} cannot be exchanged. Please type a smaller "
-                       "number, or send /cancel.", name=ctx.convo.draft["name"], balance=total, points=int(text)))
-    ctx.convo.draft["points"] = int(text)
-    ctx.convo.goto("item")
-    return Reply(t("What did they receive? (for example: 洗衣液一瓶)"))
-
-
-@router.step("redeem", "item")
-async def redeem_item(ctx: Context, msg: Incoming) -> Replies:
-    t = ctx.t
-    assert ctx.compound is not None and ctx.compound.id is not None
-    item = (msg.text or "").strip()[:200]
-    if not item:
-        return Reply(t("Please type what they received, or send /cancel."))
-    draft = ctx.convo.draft
-    person_id, points = int(draft["person_id"]), int(draft["points"])
-    redemption = Redemption(compound_id=ctx.compound.id, person_id=person_id, points=points, item=item,
-                            created_by=ctx.person_id, created_at=ctx.now)
-    ctx.session.add(redemption)
-    await ctx.session.flush()
-    ctx.convo.end()
-    rt = await ctx.translator_for(person_id)
-    yuan = points * yuan_per_point(ctx)
+    redemption = await ledger.record_redemption(ctx.session, ctx.compound_id, draft.person_id, draft.points, item,
+                                                ctx.person_id, ctx.now)
+    if redemption is None:  # the balance went down while we talked
+        total = await ledger.balance(ctx.session, ctx.compound_id, draft.person_id)
+        return Go("points", say=(Reply(t("{name} has only {balance} points, so {points} cannot be exchanged. Please "
+                                         "type a smaller number, or send /cancel.", name=draft.name, balance=total,
+                                         points=draft.points)),))
+    rt = await ctx.translator_for(draft.person_id)
+    yuan = draft.points * yuan_per_point(ctx.compound)
     ask = Reply(rt("The service centre recorded that you exchanged {points} points (worth {yuan} yuan) for: {item}. "
-                   "Please confirm.", points=points, yuan=yuan, item=item),
+                   "Please confirm.", points=draft.points, yuan=yuan, item=item),
                 buttons=((Button.do(rt("Confirm"), "points.redeem_confirm", redemption=redemption.id),
                           Button.do(rt("That's not right"), "points.redeem_decline", redemption=redemption.id)),),
-                to=ToPerson(person_id))
-    return [Reply(t("Recorded: {name} exchanges {points} points (worth {yuan} yuan) for {item}. I asked them to "
-                    "confirm; the points are deducted when they do.", name=draft["name"], points=points, yuan=yuan,
-                    item=item)), ask]
+                to=ToPerson(draft.person_id))
+    return Done([Reply(t("Recorded: {name} exchanges {points} points (worth {yuan} yuan) for {item}. I asked them to "
+                         "confirm; the points are deducted when they do.", name=draft.name, points=draft.points,
+                         yuan=yuan, item=item)), ask])
 
 
 @router.button("points.redeem_confirm", private=True)
@@ -181,15 +206,15 @@ async def redeem_confirmed(ctx: Context, msg: Incoming) -> Replies:
     redemption_id = int(ctx.args.get("redemption", 0))
     outcome = await ledger.confirm_redemption(ctx.session, redemption_id, ctx.person_id, ctx.now)
     redemption = await ctx.session.get(Redemption, redemption_id)
-    if outcome == "missing" or redemption is None:
+    if outcome == Confirmation.MISSING or redemption is None:
         return Reply(t("This redemption is not yours."), toast=t("Not for you"))
-    if outcome == "done":
+    if outcome == Confirmation.DONE:
         return Reply(t("This redemption was already answered."), toast=t("Already done"))
     total = await ledger.balance(ctx.session, redemption.compound_id, ctx.person_id)
     st = await ctx.translator_for(redemption.created_by)
     about = {"name": ctx.person.name, "points": redemption.points, "item": redemption.item, "balance": total}
     secretary = ToPerson(redemption.created_by)
-    if outcome == "short":
+    if outcome == Confirmation.SHORT:
         return [Reply(t("You have only {balance} points, so {points} cannot be deducted. Please speak to the "
                         "service centre.", balance=total, points=redemption.points)),
                 Reply(st("{name} could not confirm the exchange of {points} points for {item}: their balance is "
@@ -214,3 +239,8 @@ async def redeem_declined(ctx: Context, msg: Incoming) -> Replies:
             Reply(st("{name} said the exchange of {points} points for {item} is not right; nothing was deducted.",
                      name=ctx.person.name, points=redemption.points, item=redemption.item),
                   to=ToPerson(redemption.created_by))]
+
+
+router.flow(redeem_flow)
+
+__all__ = ["router"]

@@ -3,11 +3,14 @@ attendance and the points it earns; and residents' skills (/skills)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from datetime import datetime, timedelta
-from decimal import Decimal
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import datetime, time, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
 
-from bot.core.context import BaseContext, Context, JobContext
+from bot.core import answers
+from bot.core.context import BaseContext, Context, JobContext, MemberContext
+from bot.core.flows import Done, Draft, Flow, Go, Outcome, Stay
 from bot.core.i18n import N_, Translator
 from bot.core.router import Router
 from bot.core.types import Button, Incoming, Replies, Reply, ToGroups, ToPerson, rows
@@ -15,7 +18,7 @@ from storage import points as ledger
 from storage import volunteering as store
 from storage.compounds import Compound, compound_setting
 from storage.people import Person, Role
-from storage.volunteering import SKILLS, TaskSignup, VolunteerTask
+from storage.volunteering import SKILLS, SignUp, TaskStatus, VolunteerTask, Withdrawal
 
 router = Router("volunteering")
 
@@ -39,11 +42,15 @@ def skill_names(t: Translator, codes: list[str]) -> str:
     return "、".join(t(SKILL_LABELS[c]) for c in codes if c in SKILL_LABELS)
 
 
-def hourly_rate(compound: Compound) -> int:
+def hourly_rate(compound: Compound | None) -> int:
+    if compound is None:
+        return ledger.DEFAULT_HOURLY_RATE
     return int(compound_setting(compound, "points_per_hour", ledger.DEFAULT_HOURLY_RATE))
 
 
-def activity_rate(compound: Compound) -> int:
+def activity_rate(compound: Compound | None) -> int:
+    if compound is None:
+        return ledger.DEFAULT_ACTIVITY_RATE
     return int(compound_setting(compound, "points_per_activity", ledger.DEFAULT_ACTIVITY_RATE))
 
 
@@ -53,11 +60,13 @@ def earning_text(t: Translator, task: VolunteerTask) -> str:
     return t("{rate} points per hour", rate=task.rate)
 
 
-def task_text(ctx: BaseContext, t: Translator, task: VolunteerTask, compound: Compound | None, count: int) -> str:
+def task_text(ctx: BaseContext, t: Translator, task: VolunteerTask, compound: Compound | None, count: int,
+              when: str | None = None) -> str:
+    """The task as residents read it; `when` replaces its usual time line (the confirmation echoes times in full)."""
     lines = [
         t("Volunteer task: {title}", title=task.title),
-        t("When: {start} – {end}", start=ctx.local(task.starts_at, compound),
-          end=ctx.local(task.ends_at, compound, "%H:%M")),
+        when or t("When: {start} – {end}", start=ctx.local(task.starts_at, compound),
+                  end=ctx.local(task.ends_at, compound, "%H:%M")),
         t("Where: {place}", place=task.place or "-"),
     ]
     if task.description:
@@ -75,7 +84,7 @@ async def posting(ctx: BaseContext, task: VolunteerTask, compound: Compound, edi
     count = await store.signup_count(ctx.session, task.id or 0)
     text = task_text(ctx, tr, task, compound, count)
     buttons: list[Button] = []
-    if task.status == "open" and task.starts_at > ctx.now:
+    if task.status == TaskStatus.OPEN and task.starts_at > ctx.now:
         if count < task.wanted:
             buttons.append(Button.do(tr("Sign up"), "vol.signup", task=task.id))
         else:
@@ -91,15 +100,14 @@ async def posting(ctx: BaseContext, task: VolunteerTask, compound: Compound, edi
 
 
 @router.command("skills", private=True, member=True, help="Your skills for volunteer tasks", order=31)
-async def skills(ctx: Context, msg: Incoming) -> Replies:
+async def skills(ctx: MemberContext, msg: Incoming) -> Replies:
     typed = str(ctx.args.get("command_args", "")).strip()
     if typed:
         codes = store.parse_skills(typed)
         if not codes and typed not in ("-", "无", "無", "none"):
             return Reply(ctx.t("I did not recognise those skills. Choose with the buttons below."),
                          buttons=_skill_buttons(ctx, store.skill_codes(ctx.person.skills)))
-        ctx.person.skills = ",".join(codes)
-        ctx.session.add(ctx.person)
+        await store.set_skills(ctx.session, ctx.person, codes)
         return _skills_saved(ctx)
     return Reply(ctx.t("Which skills can you offer? Residents with a matching skill are told about tasks that need "
                        "it. Press a skill to add or remove it."),
@@ -123,202 +131,213 @@ def _skills_saved(ctx: Context) -> Reply:
 async def skill_toggled(ctx: Context, msg: Incoming) -> Replies:
     code = str(ctx.args.get("skill"))
     mine = store.skill_codes(ctx.person.skills)
-    if code in mine:
-        mine.remove(code)
-    elif code in SKILLS:
-        mine.append(code)
-    ctx.person.skills = ",".join(c for c in SKILLS if c in mine)
-    ctx.session.add(ctx.person)
+    await store.set_skills(ctx.session, ctx.person, [c for c in mine if c != code] if code in mine else [*mine, code])
     return _skills_saved(ctx)
+
+
+# ---- where, when and how many: asked alike by /task and by a need turned into a task ------------------------
+
+
+class Schedule(Draft):
+    """The part of a draft that says where and when a task takes place and how many volunteers it wants. /task
+    and the needs triage (`handlers.needs`) declare the same steps over it: `schedule_steps`."""
+
+    place: str = ""
+    start: datetime | None = None
+    end: datetime | None = None
+    wanted: int = 0
+    # The time was asked again from the confirmation: after the end, straight back to it.
+    editing: bool = False
+
+
+WANTED = answers.Count(1, MAX_WANTED, units=("人", "名", "位"))
+
+
+def ask_place(ctx: Context, draft: Schedule) -> Reply:
+    return Reply(ctx.t("Where does it take place? (for example: 1栋楼下)"))
+
+
+async def place(ctx: MemberContext, draft: Schedule, text: str) -> Outcome:
+    return Go("start", draft.model_copy(update={"place": text}))
+
+
+def ask_start(ctx: Context, draft: Schedule) -> Reply:
+    return Reply(ctx.t("When does it start? Type a day and a time, for example 明天 9:00, 周六 14:30 or 11-28 9:00."))
+
+
+async def start(ctx: MemberContext, draft: Schedule, moment: datetime) -> Outcome:
+    return Go("end", draft.model_copy(update={"start": moment}))
+
+
+def ask_end(ctx: Context, draft: Schedule) -> Reply:
+    begins = answers.moment_text(ctx.t, draft.start, ctx) if draft.start is not None else "-"
+    return Reply(ctx.t("It starts {start}. When does it end? Type the time (for example 11:30), or a day and a time.",
+                       start=begins))
+
+
+async def end(ctx: MemberContext, draft: Schedule, value: time | datetime) -> Outcome:
+    if draft.start is None:
+        return Go("start", draft)
+    if isinstance(value, datetime):
+        moment = value
+    else:
+        day = draft.start.astimezone(ctx.zone(ctx.compound)).date()
+        moment = datetime.combine(day, value, ctx.zone(ctx.compound))
+    if moment <= draft.start:
+        return Stay(Reply(ctx.t("The end ({end}) must be after the start ({start}). Please type the end time again.",
+                                end=answers.moment_text(ctx.t, moment, ctx),
+                                start=answers.moment_text(ctx.t, draft.start, ctx))))
+    return Go("confirm" if draft.editing else "wanted", draft.model_copy(update={"end": moment}))
+
+
+def ask_wanted(ctx: Context, draft: Schedule) -> Reply:
+    return Reply(ctx.t("How many volunteers are needed? Type a number."))
+
+
+def schedule_steps(flow: Flow[Any], after_end: tuple[str, ...], ask: Callable[[Context, Any], Reply] = ask_place
+                   ) -> None:
+    """Declare the place, start and end steps on `flow` (whose draft is a Schedule); `ask` may introduce the place
+    question. The end goes to "wanted" (declared by the flow itself), or to "confirm" when editing."""
+    flow.step("place", ask=ask, answer=answers.Text(200, what=N_("place")), next=("start",))(place)
+    flow.step("start", ask=ask_start, answer=answers.When(), next=("end",))(start)
+    flow.step("end", ask=ask_end, answer=answers.Either((answers.Clock(), answers.When())), next=after_end)(end)
 
 
 # ---- posting a task -----------------------------------------------------------------------------------------
 
 
+class TaskDraft(Schedule):
+    title: str = ""
+    description: str = ""
+    skills: tuple[str, ...] = ()
+    mode: str = ""
+
+
+task_flow = Flow("task", TaskDraft, title=N_("the new volunteer task"), roles=ORGANISERS)
+
+
 @router.command("task", roles=ORGANISERS, private=True, flow=True, help="Post a volunteer task", order=32)
-async def new_task(ctx: Context, msg: Incoming) -> Replies:
-    ctx.convo.start("task", "title")
+async def new_task(ctx: MemberContext, msg: Incoming) -> Replies:
+    return await task_flow.begin(ctx, TaskDraft())
+
+
+def _ask_title(ctx: Context, draft: TaskDraft) -> Reply:
     return Reply(ctx.t("New volunteer task. What is its title? (for example: 周六清理楼道杂物)"))
 
 
-def _text(msg: Incoming, limit: int) -> str | None:
-    if not msg.text or not msg.text.strip():
-        return None
-    return msg.text.strip()[:limit]
+@task_flow.step("title", ask=_ask_title, answer=answers.Text(100, what=N_("title")), next=("description",))
+async def task_title(ctx: MemberContext, draft: TaskDraft, text: str) -> Outcome:
+    return Go("description", draft.model_copy(update={"title": text}))
 
 
-@router.step("task", "title")
-async def task_title(ctx: Context, msg: Incoming) -> Replies:
-    title = _text(msg, 100)
-    if title is None:
-        return Reply(ctx.t("Please type the task's title, or send /cancel."))
-    ctx.convo.draft["title"] = title
-    ctx.convo.goto("description")
+def _ask_description(ctx: Context, draft: TaskDraft) -> Reply:
     return Reply(ctx.t("Describe the task in a few words (what volunteers will do, what to bring)."),
                  buttons=((Button.choice(ctx.t("No description"), "-"),),))
 
 
-@router.step("task", "description")
-async def task_description(ctx: Context, msg: Incoming) -> Replies:
-    text = "" if ctx.args.get("value") == "-" else _text(msg, 1000)
-    if text is None:
-        return Reply(ctx.t("Please type a short description, or press No description."))
-    ctx.convo.draft["description"] = text
-    ctx.convo.goto("place")
-    return Reply(ctx.t("Where does it take place? (for example: 1栋楼下)"))
+@task_flow.step("description", ask=_ask_description, answer=answers.Text(1000, what=N_("description"), skip="-"),
+                next=("place",))
+async def task_description(ctx: MemberContext, draft: TaskDraft, text: str) -> Outcome:
+    return Go("place", draft.model_copy(update={"description": text}))
 
 
-@router.step("task", "place")
-async def task_place(ctx: Context, msg: Incoming) -> Replies:
-    place = _text(msg, 200)
-    if place is None:
-        return Reply(ctx.t("Please type the place, or send /cancel."))
-    ctx.convo.draft["place"] = place
-    ctx.convo.goto("start")
-    return Reply(ctx.t("When does it start? Type the date and time, for example 2026-11-28 09:00 or 11-28 9:00."))
+schedule_steps(task_flow, after_end=("wanted", "confirm"))
 
 
-@router.step("task", "start")
-async def task_start(ctx: Context, msg: Incoming) -> Replies:
-    zone = ctx.zone(ctx.compound)
-    start = store.parse_local_time(msg.text or "", ctx.now, zone)
-    if start is None:
-        return Reply(ctx.t("I could not read that time. Please type it like 2026-11-28 09:00."))
-    if start <= ctx.now:
-        return Reply(ctx.t("That time has already passed. Please give a time in the future."))
-    ctx.convo.draft["start"] = start.isoformat()
-    ctx.convo.goto("end")
-    return Reply(ctx.t("When does it end? Type the time (for example 11:30), or a date and time."))
+@task_flow.step("wanted", ask=ask_wanted, answer=WANTED, next=("skills",))
+async def task_wanted(ctx: MemberContext, draft: TaskDraft, wanted: int) -> Outcome:
+    return Go("skills", draft.model_copy(update={"wanted": wanted}))
 
 
-@router.step("task", "end")
-async def task_end(ctx: Context, msg: Incoming) -> Replies:
-    zone = ctx.zone(ctx.compound)
-    start = datetime.fromisoformat(str(ctx.convo.draft["start"]))
-    end = store.parse_local_time(msg.text or "", ctx.now, zone, day=start.astimezone(zone).date())
-    if end is None:
-        return Reply(ctx.t("I could not read that time. Please type it like 11:30 or 2026-11-28 11:30."))
-    if end <= start:
-        return Reply(ctx.t("The end must be after the start ({start}). Please type the end time again.",
-                           start=ctx.local(start, ctx.compound)))
-    ctx.convo.draft["end"] = end.isoformat()
-    ctx.convo.goto("wanted")
-    return Reply(ctx.t("How many volunteers are needed? Type a number."))
-
-
-@router.step("task", "wanted")
-async def task_wanted(ctx: Context, msg: Incoming) -> Replies:
-    wanted = wanted_answer(ctx, msg)
-    if isinstance(wanted, Reply):
-        return wanted
-    ctx.convo.draft["wanted"] = wanted
-    ctx.convo.draft["skills"] = []
-    ctx.convo.goto("skills")
-    return _ask_task_skills(ctx)
-
-
-def wanted_answer(ctx: Context, msg: Incoming) -> int | Reply:
-    """How many volunteers a task wants ("5", "5人"), or the polite refusal that keeps the step."""
-    text = (msg.text or "").strip().rstrip("人名位")
-    if not text.isdigit() or not 1 <= int(text) <= MAX_WANTED:
-        return Reply(ctx.t("Please type a number of volunteers between 1 and {max}.", max=MAX_WANTED))
-    return int(text)
-
-
-def _ask_task_skills(ctx: Context) -> Reply:
-    chosen = list(ctx.convo.draft.get("skills", []))
-    buttons = [Button.choice(("✓ " if c in chosen else "") + ctx.t(SKILL_LABELS[c]), c) for c in SKILLS]
+def _ask_skills(ctx: Context, draft: TaskDraft) -> Reply:
+    buttons = [Button.choice(("✓ " if c in draft.skills else "") + ctx.t(SKILL_LABELS[c]), c) for c in SKILLS]
     buttons.append(Button.choice(ctx.t("Done"), "done"))
     text = ctx.t("Which skills does it need? Residents with them are told privately. Press skills to choose, "
                  "then Done (or Done straight away if anyone can help).")
-    if chosen:
-        text += "\n" + ctx.t("Chosen: {skills}", skills=skill_names(ctx.t, chosen))
+    if draft.skills:
+        text += "\n" + ctx.t("Chosen: {skills}", skills=skill_names(ctx.t, list(draft.skills)))
     return Reply(text, buttons=rows(*buttons, per_row=4))
 
 
-@router.step("task", "skills")
-async def task_skills(ctx: Context, msg: Incoming) -> Replies:
-    value = ctx.args.get("value")
-    chosen = list(ctx.convo.draft.get("skills", []))
-    if value is None and msg.text:
-        typed = store.parse_skills(msg.text)
-        if not typed:
-            return _ask_task_skills(ctx)
-        chosen = typed
-        value = "done"
-    if value in SKILLS:
-        chosen = [c for c in chosen if c != value] if value in chosen else [*chosen, value]
-        ctx.convo.draft["skills"] = [c for c in SKILLS if c in chosen]
-        ctx.convo.touch()
-        return _ask_task_skills(ctx)
-    if value != "done":
-        return _ask_task_skills(ctx)
-    ctx.convo.draft["skills"] = [c for c in SKILLS if c in chosen]
-    ctx.convo.goto("mode")
-    assert ctx.compound is not None
+@task_flow.step("skills", ask=_ask_skills, next=("mode",), answer=answers.Either(
+    (answers.Choice(values=(*SKILLS, "done")), answers.Text(200, what=N_("skills")))))
+async def task_skills(ctx: MemberContext, draft: TaskDraft, value: str) -> Outcome:
+    if value == "done":
+        return Go("mode")
+    if value in SKILLS:  # pressed: one skill more or less, asked again
+        chosen = [c for c in draft.skills if c != value] if value in draft.skills else [*draft.skills, value]
+        changed = draft.model_copy(update={"skills": tuple(c for c in SKILLS if c in chosen)})
+        return Stay(_ask_skills(ctx, changed), changed)
+    typed = store.parse_skills(value)  # typed skill names (电工、法律): those, and on
+    if not typed:
+        return Stay(_ask_skills(ctx, draft))
+    return Go("mode", draft.model_copy(update={"skills": tuple(typed)}))
+
+
+def _ask_mode(ctx: Context, draft: TaskDraft) -> Reply:
     return Reply(ctx.t("How does it earn points?"), buttons=(
         (Button.choice(ctx.t("Per hour ({rate} points/hour)", rate=hourly_rate(ctx.compound)), "hour"),),
         (Button.choice(ctx.t("Per activity ({rate} points)", rate=activity_rate(ctx.compound)), "activity"),),
     ))
 
 
-@router.step("task", "mode")
-async def task_mode(ctx: Context, msg: Incoming) -> Replies:
-    value = ctx.args.get("value")
-    if value not in ("hour", "activity"):
-        return Reply(ctx.t("Please choose per hour or per activity with the buttons."))
-    assert ctx.compound is not None
-    ctx.convo.draft["mode"] = value
-    ctx.convo.draft["rate"] = hourly_rate(ctx.compound) if value == "hour" else activity_rate(ctx.compound)
-    ctx.convo.goto("confirm")
-    task = _draft_task(ctx)
-    return Reply(ctx.t("Please check the task:") + "\n\n" + task_text(ctx, ctx.t, task, ctx.compound, 0),
-                 buttons=((Button.choice(ctx.t("Post it"), "post"), Button.choice(ctx.t("Cancel"), "cancel")),))
+@task_flow.step("mode", ask=_ask_mode, next=("confirm",), answer=answers.Choice(
+    values=store.MODES, refusal=N_("Please choose per hour or per activity with the buttons.")))
+async def task_mode(ctx: MemberContext, draft: TaskDraft, mode: str) -> Outcome:
+    return Go("confirm", draft.model_copy(update={"mode": mode}))
 
 
-def _draft_task(ctx: Context) -> VolunteerTask:
-    draft = ctx.convo.draft
-    assert ctx.compound is not None
+def _rate(compound: Compound | None, mode: str) -> int:
+    return hourly_rate(compound) if mode == "hour" else activity_rate(compound)
+
+
+def _draft_task(ctx: Context, draft: TaskDraft) -> VolunteerTask:
+    """The task as it would be posted, for the confirmation only: never written (storage.post_task writes it)."""
+    moment = draft.start or ctx.now
     return VolunteerTask(
-        compound_id=ctx.compound.id or 0, organiser_id=ctx.person_id, title=str(draft["title"]),
-        description=str(draft.get("description", "")), place=str(draft.get("place", "")),
-        starts_at=datetime.fromisoformat(str(draft["start"])), ends_at=datetime.fromisoformat(str(draft["end"])),
-        wanted=int(draft["wanted"]), skills=",".join(draft.get("skills", [])), mode=str(draft["mode"]),
-        rate=int(draft["rate"]), created_at=ctx.now)
+        compound_id=0, organiser_id=ctx.person_id, title=draft.title,
+        description=draft.description, place=draft.place, starts_at=moment, ends_at=draft.end or moment,
+        wanted=draft.wanted, skills=",".join(draft.skills), mode=draft.mode, rate=_rate(ctx.compound, draft.mode))
 
 
-@router.step("task", "confirm")
-async def task_confirm(ctx: Context, msg: Incoming) -> Replies:
-    value = ctx.args.get("value")
+def _ask_confirm(ctx: Context, draft: TaskDraft) -> Reply:
+    t = ctx.t
+    task = _draft_task(ctx, draft)
+    when = t("When: {start} – {end}", start=answers.moment_text(t, task.starts_at, ctx),
+             end=answers.moment_text(t, task.ends_at, ctx))
+    return Reply(t("Please check the task:") + "\n\n" + task_text(ctx, t, task, ctx.compound, 0, when=when),
+                 buttons=((Button.choice(t("Post it"), "post"), Button.choice(t("Cancel"), "cancel")),))
+
+
+@task_flow.step("confirm", ask=_ask_confirm, next=("start",), answer=answers.Choice(
+    values=("post", "cancel"), refusal=N_("Please press Post it or Cancel.")))
+async def task_confirm(ctx: MemberContext, draft: TaskDraft, value: str) -> Outcome:
+    t = ctx.t
     if value == "cancel":
-        ctx.convo.end()
-        return Reply(ctx.t("Cancelled; nothing was posted."))
-    if value != "post":
-        return Reply(ctx.t("Please press Post it or Cancel."))
-    if not ctx.has(*ORGANISERS):  # checked again: roles may have changed while the draft was open
-        ctx.convo.end()
-        return Reply(ctx.t("Sorry, only a secretary or building leader can post tasks."))
-    task = _draft_task(ctx)
-    if task.starts_at <= ctx.now:
-        ctx.convo.goto("start")
-        return Reply(ctx.t("The start time has passed while we talked. Please type a new start time."))
-    ctx.session.add(task)
-    await ctx.session.flush()
-    ctx.convo.end()
-    assert ctx.compound is not None and task.id is not None
-    return [Reply(ctx.t("Posted to the compound's group chats. I will tell you as people sign up, remind you "
-                        "the evening before, and ask you for attendance afterwards.")),
-            *await publish(ctx, task, ctx.compound)]
+        return Done(Reply(t("Cancelled; nothing was posted.")))
+    if draft.start is None or draft.end is None or draft.start <= ctx.now:
+        return Go("start", draft.model_copy(update={"editing": True}),
+                  say=(Reply(t("The start time has passed while we talked. Please type a new start time.")),))
+    task = await store.post_task(
+        ctx.session, compound_id=ctx.compound_id, organiser_id=ctx.person_id, title=draft.title,
+        description=draft.description, place=draft.place, starts_at=draft.start, ends_at=draft.end,
+        wanted=draft.wanted, skills=list(draft.skills), mode=draft.mode, rate=_rate(ctx.compound, draft.mode),
+        now=ctx.now)
+    if task is None:
+        return Go("start", draft.model_copy(update={"editing": True}),
+                  say=(Reply(t("The start time has passed while we talked. Please type a new start time.")),))
+    return Done([Reply(t("Posted to the compound's group chats. I will tell you as people sign up, remind you "
+                         "the evening before, and ask you for attendance afterwards.")),
+                 *await publish(ctx, task, ctx.compound)])
 
 
 async def publish(ctx: Context, task: VolunteerTask, compound: Compound, told: Iterable[int] = ()) -> list[Reply]:
     """A new task's posting to the group chats, and a private word to each resident with a skill it needs
     (except the organiser and those in `told`, who hear of it otherwise)."""
-    assert task.id is not None
     replies = [await posting(ctx, task, compound, edit=False)]
     codes = store.skill_codes(task.skills)
     skip = {ctx.person_id, *told}
-    for person_id in await store.skilled_residents(ctx.session, compound.id or 0, codes):
+    for person_id in await store.skilled_residents(ctx.session, task.compound_id, codes):
         if person_id in skip:
             continue
         rt = await ctx.translator_for(person_id)
@@ -341,17 +360,17 @@ async def _answer(ctx: Context, text: str) -> Reply:
     return Reply(text, to=ToPerson(ctx.person_id))
 
 
-async def _task(ctx: Context, open_only: bool = False, organised: bool = False) -> VolunteerTask | Reply:
+async def _task(ctx: MemberContext, open_only: bool = False, organised: bool = False) -> VolunteerTask | Reply:
     """The task a button refers to (locked), if it is in this compound; with `open_only`, if it is still open; with
     `organised`, if this person may keep its attendance (its organiser or a secretary) and still may. Else the
     polite refusal."""
     t = ctx.t
     task = await store.lock_task(ctx.session, int(ctx.args.get("task", 0)))
-    if task is None or ctx.compound is None or task.compound_id != ctx.compound.id:
+    if task is None or task.compound_id != ctx.compound_id:
         if organised:
             return Reply(t("This task does not belong to your compound."), toast=t("Not allowed"))
         return await _answer(ctx, t("This task is no longer open."))
-    if open_only and task.status != "open":
+    if open_only and task.status != TaskStatus.OPEN:
         return await _answer(ctx, t("This task is no longer open."))
     if not organised:
         return task
@@ -365,29 +384,21 @@ async def _task(ctx: Context, open_only: bool = False, organised: bool = False) 
 
 
 @router.button("vol.signup", member=True)
-async def signup(ctx: Context, msg: Incoming) -> Replies:
+async def signup(ctx: MemberContext, msg: Incoming) -> Replies:
     t = ctx.t
     task = await _task(ctx, open_only=True)
     if isinstance(task, Reply):
         return task
-    if not ctx.roles:
-        return await _answer(ctx, t("Only members of this compound can sign up. Send /join to join."))
-    if task.starts_at <= ctx.now:
+    done = await store.sign_up(ctx.session, task, ctx.person_id, ctx.now)
+    if done == SignUp.CLOSED:
+        return await _answer(ctx, t("This task is no longer open."))
+    if done == SignUp.STARTED:
         return await _answer(ctx, t("This task has already started, so sign-ups are closed."))
-    existing = await store.signup_of(ctx.session, task.id or 0, ctx.person_id)
-    if existing is not None and existing.active:
+    if done == SignUp.ALREADY:
         return await _answer(ctx, t("You are already signed up for “{title}”.", title=task.title))
-    count = await store.signup_count(ctx.session, task.id or 0)
-    if count >= task.wanted:
+    if done == SignUp.FULL:
         return await _answer(ctx, t("Sorry, “{title}” already has all {wanted} volunteers it needs. Thank you for "
                                     "offering! Send /tasks to see other tasks.", title=task.title, wanted=task.wanted))
-    if existing is not None:
-        existing.active, existing.attended, existing.created_at = True, True, ctx.now
-        ctx.session.add(existing)
-    else:
-        ctx.session.add(TaskSignup(task_id=task.id or 0, person_id=ctx.person_id, created_at=ctx.now))
-    await ctx.session.flush()
-    assert ctx.compound is not None
     answer = await _answer(ctx, t("You are signed up for “{title}” ({start}, {place}). I will remind you before it "
                                   "starts. Thank you!", title=task.title, start=ctx.local(task.starts_at, ctx.compound),
                                   place=task.place or "-"))
@@ -395,30 +406,25 @@ async def signup(ctx: Context, msg: Incoming) -> Replies:
 
 
 @router.button("vol.withdraw", member=True)
-async def withdraw(ctx: Context, msg: Incoming) -> Replies:
+async def withdraw(ctx: MemberContext, msg: Incoming) -> Replies:
     t = ctx.t
     task = await _task(ctx)
     if isinstance(task, Reply):
         return task
-    existing = await store.signup_of(ctx.session, task.id or 0, ctx.person_id)
-    if existing is None or not existing.active:
+    done = await store.withdraw(ctx.session, task, ctx.person_id, ctx.now)
+    if done == Withdrawal.NOT_SIGNED:
         return await _answer(ctx, t("You are not signed up for “{title}”.", title=task.title))
-    if task.starts_at <= ctx.now:
+    if done == Withdrawal.STARTED:
         return await _answer(ctx, t("“{title}” has already started, so you cannot withdraw any more. If you cannot "
                                     "come, please tell the organiser.", title=task.title))
-    existing.active = False
-    ctx.session.add(existing)
-    await ctx.session.flush()
-    assert ctx.compound is not None
     return [await _answer(ctx, t("You have withdrawn from “{title}”.", title=task.title)),
             await posting(ctx, task, ctx.compound, edit=True)]
 
 
 @router.command("tasks", member=True, help="Open volunteer tasks", order=30)
-async def tasks(ctx: Context, msg: Incoming) -> Replies:
+async def tasks(ctx: MemberContext, msg: Incoming) -> Replies:
     t = ctx.t
-    assert ctx.compound is not None and ctx.compound.id is not None
-    found = await store.open_tasks(ctx.session, ctx.compound.id, ctx.now)
+    found = await store.open_tasks(ctx.session, ctx.compound_id, ctx.now)
     replies: list[Reply] = []
     if not found:
         replies.append(Reply(t("There are no open volunteer tasks right now.")))
@@ -431,18 +437,13 @@ async def tasks(ctx: Context, msg: Incoming) -> Replies:
             button = Button.do(t("Sign up"), "vol.signup", task=task.id)
         replies.append(Reply(task_text(ctx, t, task, ctx.compound, count), buttons=((button,),)))
     if ctx.private and ctx.has(*ORGANISERS):
-        for task in await _correctable(ctx):
+        for task in await store.correctable_tasks(ctx.session, ctx.compound_id, ctx.person_id,
+                                                  ctx.now - ledger.CORRECTION_WINDOW, ctx.now):
             replies.append(Reply(t("Attendance of “{title}” ({start}) can be corrected until {until}.",
                                    title=task.title, start=ctx.local(task.starts_at, ctx.compound),
                                    until=ctx.local(task.ends_at + ledger.CORRECTION_WINDOW, ctx.compound)),
                                  buttons=((Button.do(t("Attendance sheet"), "vol.sheet", task=task.id),),)))
     return replies
-
-
-async def _correctable(ctx: Context) -> list[VolunteerTask]:
-    assert ctx.compound is not None
-    return await store.correctable_tasks(ctx.session, ctx.compound.id or 0, ctx.person_id,
-                                         ctx.now - ledger.CORRECTION_WINDOW, ctx.now)
 
 
 # ---- reminders and the attendance request ------------------------------------------------------------------
@@ -532,45 +533,38 @@ async def _sheet(ctx: BaseContext, t: Translator, task: VolunteerTask, compound:
 
 
 @router.button("vol.sheet", member=True, private=True)
-async def sheet(ctx: Context, msg: Incoming) -> Replies:
+async def sheet(ctx: MemberContext, msg: Incoming) -> Replies:
     task = await _task(ctx, organised=True)
     if isinstance(task, Reply):
         return task
     return await _sheet(ctx, ctx.t, task, ctx.compound)
 
 
-async def _correct_sheet(ctx: Context, change: Callable[[VolunteerTask, TaskSignup], None]) -> Replies:
+async def _correct_sheet(ctx: MemberContext, change: Callable[[VolunteerTask, int], Awaitable[bool]]) -> Replies:
     """One correction on the attendance sheet (the pressed volunteer's row, if still signed up), then the sheet."""
     task = await _task(ctx, organised=True)
     if isinstance(task, Reply):
         return task
-    row = await ctx.session.get(TaskSignup, int(ctx.args.get("signup", 0)))
-    if row is not None and row.task_id == task.id and row.active:
-        change(task, row)
-        ctx.session.add(row)
-        await ctx.session.flush()
+    await change(task, int(ctx.args.get("signup", 0)))
     return await _sheet(ctx, ctx.t, task, ctx.compound)
 
 
 @router.button("vol.att_toggle", member=True, private=True)
-async def attendance_toggle(ctx: Context, msg: Incoming) -> Replies:
-    def toggle(task: VolunteerTask, row: TaskSignup) -> None:
-        row.attended = not row.attended
-
-    return await _correct_sheet(ctx, toggle)
+async def attendance_toggle(ctx: MemberContext, msg: Incoming) -> Replies:
+    return await _correct_sheet(ctx, lambda task, signup_id: store.toggle_attended(ctx.session, task, signup_id))
 
 
 @router.button("vol.att_hours", member=True, private=True)
-async def attendance_hours(ctx: Context, msg: Incoming) -> Replies:
-    def add_hours(task: VolunteerTask, row: TaskSignup) -> None:
-        current = row.hours if row.hours is not None else store.planned_hours(task)
-        row.hours = min(max(current + Decimal(str(ctx.args.get("delta", "0"))), store.HOURS_STEP), store.MAX_HOURS)
-
-    return await _correct_sheet(ctx, add_hours)
+async def attendance_hours(ctx: MemberContext, msg: Incoming) -> Replies:
+    try:
+        delta = Decimal(str(ctx.args.get("delta", "0")))
+    except InvalidOperation:
+        delta = Decimal(0)
+    return await _correct_sheet(ctx, lambda task, signup_id: store.change_hours(ctx.session, task, signup_id, delta))
 
 
 @router.button("vol.att_confirm", member=True, private=True)
-async def attendance_confirm(ctx: Context, msg: Incoming) -> Replies:
+async def attendance_confirm(ctx: MemberContext, msg: Incoming) -> Replies:
     t = ctx.t
     task = await _task(ctx, organised=True)
     if isinstance(task, Reply):
@@ -579,15 +573,9 @@ async def attendance_confirm(ctx: Context, msg: Incoming) -> Replies:
     if not await store.claim_attendance(ctx.session, task.id or 0, version, ctx.now):
         return Reply(t("This attendance sheet was already confirmed; nothing was credited twice."),
                      toast=t("Already confirmed"))
-    assert ctx.compound is not None
-    planned = store.planned_hours(task)
     replies: list[Reply] = []
     lines: list[str] = []
-    for row, person in await store.volunteers(ctx.session, task.id or 0):
-        hours = row.hours if row.hours is not None else planned
-        if row.hours is None:
-            row.hours = hours
-            ctx.session.add(row)
+    for row, person, hours in await store.settle_hours(ctx.session, task):
         points = ledger.points_for(task.mode, task.rate, hours) if row.attended else 0
         rt = await ctx.translator_for(person.id or 0)
         change = await ledger.set_task_points(ctx.session, task.compound_id, task.id or 0, person.id or 0, points,
@@ -610,3 +598,8 @@ async def attendance_confirm(ctx: Context, msg: Incoming) -> Replies:
     summary = t("Attendance confirmed for “{title}”:", title=task.title) + "\n" + "\n".join(
         lines or [t("Nobody signed up.")])
     return [Reply(summary, toast=t("Confirmed")), *replies]
+
+
+router.flow(task_flow)
+
+__all__ = ["router"]

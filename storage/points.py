@@ -7,14 +7,15 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel, col, func, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.db import UTCDateTime, add_unless_exists, utcnow
-from storage.people import Person
+from storage.db import UTCDateTime, add_unless_exists, status_field, utcnow
+from storage.people import Membership, MembershipStatus, Person
 
 # Bishan's rule, as per-compound settings (`storage.compounds.compound_setting`).
 DEFAULT_HOURLY_RATE = 2
@@ -26,6 +27,24 @@ CORRECTION_WINDOW = timedelta(days=7)
 ATTENDANCE = "attendance"
 REVERSAL = "reversal"
 REDEMPTION = "redemption"
+# More points than this are not exchanged in one go at the service centre.
+MAX_REDEEM = 100_000
+
+
+class RedemptionStatus(StrEnum):
+    PENDING = "pending"
+    CONFIRMED = "confirmed"
+    DECLINED = "declined"
+    REFUSED = "refused"  # confirmed by the person, but their balance no longer covered it
+
+
+class Confirmation(StrEnum):
+    """What became of the person's Confirm press on a redemption."""
+
+    CONFIRMED = "confirmed"
+    DONE = "done"  # already answered
+    SHORT = "short"  # not enough points: refused
+    MISSING = "missing"  # no such redemption of theirs
 
 
 class PointsEntry(SQLModel, table=True):
@@ -61,7 +80,7 @@ class Redemption(SQLModel, table=True):
     person_id: int = Field(foreign_key="person.id", index=True)
     points: int
     item: str = Field(max_length=200)
-    status: str = Field(default="pending", max_length=12)  # pending | confirmed | declined | refused
+    status: RedemptionStatus = status_field(RedemptionStatus, RedemptionStatus.PENDING, 12)
     created_by: int = Field(foreign_key="person.id")
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
@@ -191,37 +210,70 @@ async def set_task_points(
     return points - current
 
 
-async def confirm_redemption(session: AsyncSession, redemption_id: int, person_id: int, now: datetime) -> str:
-    """The person's confirmation: 'confirmed', 'done' (already decided), 'short' (not enough points) or
-    'missing'. The balance is checked inside this transaction with the person locked."""
+async def find_members(session: AsyncSession, compound_id: int, *, name: str = "", person_id: int | None = None,
+                       limit: int = 11) -> list[Person]:
+    """Approved members of the compound with this id, or whose name contains `name`, in id order."""
+    query = (select(Person).join(Membership, col(Membership.person_id) == Person.id)
+             .where(Membership.compound_id == compound_id, Membership.status == MembershipStatus.APPROVED))
+    if person_id is not None:
+        query = query.where(Person.id == person_id)
+    else:
+        query = query.where(col(Person.name).contains(name[:50]))
+    found = (await session.exec(query.order_by(col(Person.id)).limit(limit * 3))).all()
+    return list({person.id: person for person in found}.values())[:limit]
+
+
+async def record_redemption(session: AsyncSession, compound_id: int, person_id: int, points: int, item: str, by: int,
+                            now: datetime) -> Redemption | None:
+    """The service centre's record that a member exchanged points for an item, waiting for their confirmation;
+    None when their balance does not cover it (nothing is recorded). Nothing is debited before they confirm."""
+    if not 0 < points <= MAX_REDEEM or not can_debit(await balance(session, compound_id, person_id), points):
+        return None
+    redemption = Redemption(compound_id=compound_id, person_id=person_id, points=points, item=item[:200],
+                            status=RedemptionStatus.PENDING, created_by=by, created_at=now)
+    session.add(redemption)
+    await session.flush()
+    return redemption
+
+
+async def confirm_redemption(session: AsyncSession, redemption_id: int, person_id: int, now: datetime) -> Confirmation:
+    """The person's confirmation. The balance is checked inside this transaction with the person locked; the debit
+    is one ledger entry under the redemption's key, so a repeated press cannot debit twice."""
     redemption = await session.get(Redemption, redemption_id)
     if redemption is None or redemption.person_id != person_id:
-        return "missing"
+        return Confirmation.MISSING
     await lock_person(session, person_id)
     claimed = await session.exec(
         update(Redemption)
-        .where(col(Redemption.id) == redemption_id, col(Redemption.status) == "pending")
-        .values(status="confirmed", decided_at=now)
+        .where(col(Redemption.id) == redemption_id, col(Redemption.status) == RedemptionStatus.PENDING)
+        .values(status=RedemptionStatus.CONFIRMED, decided_at=now)
     )
     if claimed.rowcount != 1:
-        return "done"
+        return Confirmation.DONE
     await session.refresh(redemption)
     if not can_debit(await balance(session, redemption.compound_id, person_id), redemption.points):
-        redemption.status = "refused"
+        redemption.status = RedemptionStatus.REFUSED
         session.add(redemption)
-        return "short"
+        return Confirmation.SHORT
     await add_entry(session, PointsEntry(
         compound_id=redemption.compound_id, person_id=person_id, amount=-redemption.points, kind=REDEMPTION,
         reason=redemption.item[:200], key=f"redeem:{redemption.id}", created_by=redemption.created_by,
         created_at=now))
-    return "confirmed"
+    return Confirmation.CONFIRMED
 
 
 async def decline_redemption(session: AsyncSession, redemption_id: int, person_id: int, now: datetime) -> bool:
+    """The person says the record is wrong: nothing is debited. False when it was already answered."""
     result = await session.exec(
         update(Redemption)
         .where(col(Redemption.id) == redemption_id, col(Redemption.person_id) == person_id,
-               col(Redemption.status) == "pending")
-        .values(status="declined", decided_at=now)
+               col(Redemption.status) == RedemptionStatus.PENDING)
+        .values(status=RedemptionStatus.DECLINED, decided_at=now)
     )
     return result.rowcount == 1
+
+
+async def set_name_hidden(session: AsyncSession, person: Person, hide: bool) -> None:
+    """Whether the ranking shows the person's name or “(a neighbour)”."""
+    person.hide_name = hide
+    session.add(person)

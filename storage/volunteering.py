@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from decimal import Decimal
+from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel, col, func, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.db import UTCDateTime, utcnow
+from storage.db import UTCDateTime, status_field, utcnow
 from storage.people import Membership, MembershipStatus, Person
 
 # Skill codes kept in Person.skills (comma-separated); the words people see live in the handlers.
@@ -25,6 +26,28 @@ DEFAULT_REMINDER_HOURS = 2
 DEFAULT_ORGANISER_REMINDER = "20:00"
 HOURS_STEP = Decimal("0.5")
 MAX_HOURS = Decimal(24)
+MODES = ("hour", "activity")
+
+
+class TaskStatus(StrEnum):
+    OPEN = "open"
+    CANCELLED = "cancelled"
+
+
+class SignUp(StrEnum):
+    """What became of a press of Sign up."""
+
+    SIGNED = "signed"
+    ALREADY = "already"  # signed up before: nothing changes
+    FULL = "full"  # every place is taken
+    STARTED = "started"  # the task has begun: sign-ups are closed
+    CLOSED = "closed"  # the task is no longer open
+
+
+class Withdrawal(StrEnum):
+    WITHDRAWN = "withdrawn"
+    NOT_SIGNED = "not_signed"
+    STARTED = "started"
 
 
 class VolunteerTask(SQLModel, table=True):
@@ -39,9 +62,9 @@ class VolunteerTask(SQLModel, table=True):
     ends_at: datetime = Field(sa_type=UTCDateTime, index=True)
     wanted: int
     skills: str = Field(default="", max_length=200)  # comma-separated skill codes
-    mode: str = Field(default="hour", max_length=12)  # hour | activity
+    mode: str = Field(default="hour", max_length=12)  # one of MODES
     rate: int
-    status: str = Field(default="open", max_length=12)  # open | cancelled
+    status: TaskStatus = status_field(TaskStatus, TaskStatus.OPEN, 12)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     # Claimed with `UPDATE ... WHERE x IS NULL`, so each is sent once whatever the processes.
     volunteers_reminded_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
@@ -82,29 +105,6 @@ def parse_skills(text: str) -> list[str]:
 
 def skill_codes(stored: str) -> list[str]:
     return [code for code in stored.split(",") if code in SKILLS]
-
-
-def parse_local_time(text: str, now: datetime, zone: ZoneInfo, day: date | None = None) -> datetime | None:
-    """'2026-11-28 09:00', '11-28 9:00', '11月28日 9:00', or just '11:30' (on `day`); None if unreadable."""
-    text = text.strip().replace("：", ":").replace("/", "-")
-    text = re.sub(r"(\d+)月(\d+)[日号]?", r"\1-\2", text).replace("年", "-")
-    match = re.fullmatch(r"(?:(?:(\d{4})-)?(\d{1,2})-(\d{1,2})\s+)?(\d{1,2}):(\d{2})", text)
-    if not match:
-        return None
-    year, month, dom, hour, minute = match.groups()
-    local_now = now.astimezone(zone)
-    try:
-        if month is None:
-            if day is None:
-                return None
-            when_day = day
-        else:
-            when_day = date(int(year) if year else local_now.year, int(month), int(dom))
-            if year is None and when_day < local_now.date() - timedelta(days=1):
-                when_day = when_day.replace(year=when_day.year + 1)
-        return datetime.combine(when_day, time(int(hour), int(minute)), zone)
-    except ValueError:
-        return None
 
 
 def planned_hours(task: VolunteerTask) -> Decimal:
@@ -163,7 +163,7 @@ async def volunteers(session: AsyncSession, task_id: int) -> list[tuple[TaskSign
 async def open_tasks(session: AsyncSession, compound_id: int, now: datetime) -> list[VolunteerTask]:
     result = await session.exec(
         select(VolunteerTask)
-        .where(VolunteerTask.compound_id == compound_id, VolunteerTask.status == "open",
+        .where(VolunteerTask.compound_id == compound_id, VolunteerTask.status == TaskStatus.OPEN,
                col(VolunteerTask.starts_at) > now)
         .order_by(col(VolunteerTask.starts_at), col(VolunteerTask.id))
         .limit(20)
@@ -209,7 +209,7 @@ async def due_tasks(session: AsyncSession, column: str, before: datetime, after:
     moment = VolunteerTask.ends_at if column == "attendance_asked_at" else VolunteerTask.starts_at
     result = await session.exec(
         select(VolunteerTask).where(
-            VolunteerTask.status == "open",
+            VolunteerTask.status == TaskStatus.OPEN,
             col(getattr(VolunteerTask, column)).is_(None),
             col(moment) <= before,
             col(moment) > after,
@@ -240,3 +240,105 @@ async def correctable_tasks(session: AsyncSession, compound_id: int, organiser_i
         col(VolunteerTask.ends_at) <= now, col(VolunteerTask.ends_at) > since,
     ).order_by(col(VolunteerTask.starts_at)))
     return list(result.all())
+
+
+# ---- domain actions -----------------------------------------------------------------------------------------
+
+
+async def post_task(session: AsyncSession, *, compound_id: int, organiser_id: int, title: str, description: str,
+                    place: str, starts_at: datetime, ends_at: datetime, wanted: int, skills: list[str], mode: str,
+                    rate: int, now: datetime) -> VolunteerTask | None:
+    """A new open task; None when it would start in the past (the time went by while it was being written) or is
+    not a task at all (no time between its start and end, nobody wanted, an unknown way of earning)."""
+    if starts_at <= now or ends_at <= starts_at or wanted < 1 or mode not in MODES or rate < 0:
+        return None
+    task = VolunteerTask(compound_id=compound_id, organiser_id=organiser_id, title=title[:100],
+                         description=description[:1000], place=place[:200], starts_at=starts_at, ends_at=ends_at,
+                         wanted=wanted, skills=",".join(c for c in SKILLS if c in skills), mode=mode, rate=rate,
+                         status=TaskStatus.OPEN, created_at=now)
+    session.add(task)
+    await session.flush()
+    return task
+
+
+async def sign_up(session: AsyncSession, task: VolunteerTask, person_id: int, now: datetime) -> SignUp:
+    """One place on the task for the person (the task locked by `lock_task`, so two presses cannot both take the
+    last place). A withdrawn sign-up comes back as new; one person has one row per task (a unique key)."""
+    if task.status != TaskStatus.OPEN:
+        return SignUp.CLOSED
+    if task.starts_at <= now:
+        return SignUp.STARTED
+    existing = await signup_of(session, task.id or 0, person_id)
+    if existing is not None and existing.active:
+        return SignUp.ALREADY
+    if await signup_count(session, task.id or 0) >= task.wanted:
+        return SignUp.FULL
+    if existing is not None:
+        existing.active, existing.attended, existing.hours, existing.created_at = True, True, None, now
+        session.add(existing)
+    else:
+        session.add(TaskSignup(task_id=task.id or 0, person_id=person_id, created_at=now))
+    await session.flush()
+    return SignUp.SIGNED
+
+
+async def withdraw(session: AsyncSession, task: VolunteerTask, person_id: int, now: datetime) -> Withdrawal:
+    """The person gives their place back, until the task starts."""
+    existing = await signup_of(session, task.id or 0, person_id)
+    if existing is None or not existing.active:
+        return Withdrawal.NOT_SIGNED
+    if task.starts_at <= now:
+        return Withdrawal.STARTED
+    existing.active = False
+    session.add(existing)
+    await session.flush()
+    return Withdrawal.WITHDRAWN
+
+
+async def _sheet_row(session: AsyncSession, task: VolunteerTask, signup_id: int) -> TaskSignup | None:
+    row = await session.get(TaskSignup, signup_id)
+    return row if row is not None and row.task_id == task.id and row.active else None
+
+
+async def toggle_attended(session: AsyncSession, task: VolunteerTask, signup_id: int) -> bool:
+    """On the attendance sheet: came ↔ did not come. False when the row is not a volunteer of this task."""
+    row = await _sheet_row(session, task, signup_id)
+    if row is None:
+        return False
+    row.attended = not row.attended
+    session.add(row)
+    await session.flush()
+    return True
+
+
+async def change_hours(session: AsyncSession, task: VolunteerTask, signup_id: int, delta: Decimal) -> bool:
+    """On the attendance sheet: half an hour more or less, between HOURS_STEP and MAX_HOURS."""
+    row = await _sheet_row(session, task, signup_id)
+    if row is None:
+        return False
+    current = row.hours if row.hours is not None else planned_hours(task)
+    row.hours = min(max(current + delta, HOURS_STEP), MAX_HOURS)
+    session.add(row)
+    await session.flush()
+    return True
+
+
+async def settle_hours(session: AsyncSession, task: VolunteerTask) -> list[tuple[TaskSignup, Person, Decimal]]:
+    """The confirmed sheet: each volunteer with their hours (the planned hours where nobody changed them, now
+    written down)."""
+    planned = planned_hours(task)
+    settled = []
+    for row, person in await volunteers(session, task.id or 0):
+        if row.hours is None:
+            row.hours = planned
+            session.add(row)
+        settled.append((row, person, row.hours))
+    return settled
+
+
+async def set_skills(session: AsyncSession, person: Person, codes: list[str]) -> list[str]:
+    """The person's skills for volunteer tasks, in the canonical order; unknown codes are dropped."""
+    kept = [code for code in SKILLS if code in codes]
+    person.skills = ",".join(kept)
+    session.add(person)
+    return kept

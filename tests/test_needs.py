@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlmodel import select
 
 from bot.app import App
@@ -11,7 +13,8 @@ from storage.compounds import Compound
 from storage.meetings import AGENDA_MAX, Meeting, add_agenda_item, create_meeting
 from storage.needs import Need, NeedSupport, similarity, task_title
 from storage.people import Person
-from storage.services import ServiceOrder
+from storage.db import transaction
+from storage.services import Service, ServiceOrder, ServiceSlot
 from storage.volunteering import TaskSignup, VolunteerTask
 from tests.conftest import START
 
@@ -59,8 +62,8 @@ async def test_need_supported_by_three_then_triaged_into_a_task(console: Console
     await console.press("转为志愿任务")
     assert "在哪里进行" in console.last.text
     await console.say("3栋1单元门口")
-    await console.say("明天")  # unreadable: asked again, the place is kept
-    assert "无法识别" in console.last.text or "看不懂" in console.last.text or "2026-11-28 09:00" in console.last.text
+    await console.say("明天")  # a day without a time: asked again, the place is kept
+    assert "看懂" in console.last.text
     await console.say("2026-11-28 10:30")
     await console.say("11:30")
     await console.say("3")
@@ -104,9 +107,9 @@ async def test_bad_input_keeps_the_draft_and_decline_needs_a_reason(console: Con
     await console.say("/need")
     await console.press("设施")
     await console.photo()
-    assert "先用文字描述" in console.last.text
+    assert "请用文字输入需求描述" in console.last.text
     await console.say("太短")
-    assert "5–500" in console.last.text
+    assert "至少写 5 个字" in console.last.text
     await console.say("x" * 10_000)
     assert "10000" in console.last.text
     await console.say("儿童游乐场的滑梯坏了需要修理")
@@ -169,10 +172,14 @@ async def test_triaged_into_a_service_order_for_the_poster(console: Console, app
     console.as_("王书记")
     await console.press("转为服务订单")
     assert "/addservice" in console.last.text  # nothing offered yet: said plainly, the need stays open
-    await console.say("/addservice")
-    await console.say("家电维修")
-    await console.say("阳光维修队")
-    await console.say("2026-11-28 09:00 60 1\n2026-11-29 09:00 60 2")
+    async with transaction(app.core.sessions) as session:  # offered meanwhile (/addservice is tested with services)
+        service = Service(compound_id=1, title="家电维修", provider_name="阳光维修队")
+        session.add(service)
+        await session.flush()
+        for day, places in ((28, 1), (29, 2)):
+            begins = START.replace(day=day)
+            session.add(ServiceSlot(service_id=service.id or 0, starts_at=begins, ends_at=begins + timedelta(hours=1),
+                                    capacity=places))
     request = next(m for m in reversed(console.seen_by("王书记", "private")) if "转为服务订单" in m.labels)
     await console.press(request.labels.index("转为服务订单") + 1)
     await console.press("家电维修 — 阳光维修队")
