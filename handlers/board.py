@@ -1,129 +1,144 @@
-"""The 红黑榜: /nominate (any resident), review by the secretary (approve / edit / reject with a reason), the
+"""The 红黑榜: /nominate (any member), review by the secretary (approve / edit / reject with a reason), the
 weekly posting with its poster, /board, and marking a black entry corrected (已整改)."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlmodel import col, select
-
-from bot.core.context import BaseContext, Context, JobContext
-from bot.core.i18n import Translator
+from bot.core import answers
+from bot.core.context import BaseContext, Context, JobContext, MemberContext
+from bot.core.flows import Done, Draft, Flow, Go, Outcome, Stay
+from bot.core.i18n import N_, Translator
 from bot.core.router import Router
-from bot.core.types import Button, Incoming, Media, Replies, Reply, ToGroups, ToPerson, rows
+from bot.core.types import Button, Incoming, Media, Photo, Replies, Reply, ToGroups, ToPerson, rows
 from storage import board as store
-from storage.board import BLACK, RED, BoardEntry, BoardSchedule
+from storage.board import BLACK, RED, BoardEntry, Color
 from storage.compounds import Compound, compound_setting
 from storage.people import Role
 from storage.poster import BLACK_COLOUR, GREEN_COLOUR, RED_COLOUR, PosterSection, render_poster
 
 router = Router("board")
 
-FLOW, EDIT_FLOW, REJECT_FLOW = "nominate", "board_edit", "board_reject"
 REVIEWERS = (Role.SECRETARY,)
 CORRECTORS = (Role.SECRETARY, Role.PROPERTY)
+# Words a person may type instead of pressing the red or black button.
+COLOR_WORDS = {"红": RED, "红榜": RED, "紅": RED, "紅榜": RED, "red": RED,
+               "黑": BLACK, "黑榜": BLACK, "black": BLACK}
 
 
 def _entry_line(entry: BoardEntry) -> str:
     return f"{entry.subject} — {entry.text}" if entry.subject else entry.text
 
 
-async def _entry_text(ctx: Context, text: str | Reply, black: bool) -> str | Reply:
-    """The typed text of an entry (or the refusal it already is). Black entries name conduct and place, never a
-    person or a room, unless the compound allows it."""
-    t, compound = ctx.t, ctx.compound
-    assert compound is not None
-    if isinstance(text, Reply) or not black or compound_setting(compound, "board_black_allow_names", False):
-        return text
+async def _black_refusal(ctx: MemberContext, text: str) -> Reply | None:
+    """Why a black entry's text may not stand: it gives a room number or names someone (unless the compound
+    allows names). None when it describes conduct and place only."""
+    t = ctx.t
+    if compound_setting(ctx.compound, "board_black_allow_names", False):
+        return None
     if store.has_room_number(text):
         return Reply(t("Please do not give a room number in a black entry: describe the conduct and the place "
                        "instead, for example 3栋楼下消防通道长期停放私家车. Please send it again."))
-    names = store.named_people(text, await store.known_names(ctx.session, compound.id or 0))
+    names = store.named_people(text, await store.known_names(ctx.session, ctx.compound_id))
     if names:
         return Reply(t("Please do not name anyone ({names}) in a black entry: the 红黑榜 is about conduct, not "
                        "people. Describe what happens and where, and send it again.", names="、".join(names)))
-    return text
+    return None
 
 
 # ---- nominating ------------------------------------------------------------------------------------------
 
 
-@router.command("nominate", private=True, member=True, flow=True, help="Nominate for the 红黑榜", order=50)
-async def nominate(ctx: Context, msg: Incoming) -> Replies:
-    t = ctx.t
-    ctx.convo.start(FLOW, "color")
-    return Reply(t("Red list (a good deed) or black list (conduct that harms the neighbourhood)?"),
-                 buttons=_color_buttons(t))
+class Nomination(Draft):
+    color: Color = RED
+    subject: str = ""
+    text: str = ""
+
+
+nomination = Flow("nominate", Nomination, title=N_("a 红黑榜 nomination"), member=True)
 
 
 def _color_buttons(t: Translator) -> tuple[tuple[Button, ...], ...]:
-    return ((Button.choice(t("🔴 Red: a good deed"), RED), Button.choice(t("⚫ Black: bad conduct"), BLACK)),)
+    return ((Button.choice(t("🔴 Red: a good deed"), RED.value), Button.choice(t("⚫ Black: bad conduct"), BLACK.value)),)
 
 
-@router.step(FLOW, "color")
-async def step_color(ctx: Context, msg: Incoming) -> Replies:
+def _no_photo(t: Translator) -> tuple[tuple[Button, ...], ...]:
+    return ((Button.choice(t("No photo"), "none"),),)
+
+
+def _ask_color(ctx: Context, draft: Nomination) -> Reply:
+    return Reply(ctx.t("Red list (a good deed) or black list (conduct that harms the neighbourhood)?"),
+                 buttons=_color_buttons(ctx.t))
+
+
+def _ask_who(ctx: Context, draft: Nomination) -> Reply:
+    return Reply(ctx.t("Who did it? A person or a household, for example 2栋 陈阿姨 or 1栋1单元全体住户."))
+
+
+def _ask_place(ctx: Context, draft: Nomination) -> Reply:
+    return Reply(ctx.t("Where does it happen? Give the place only, for example 3栋楼下消防通道. Please do not name "
+                       "anyone or give a room number."))
+
+
+def _ask_text(ctx: Context, draft: Nomination) -> Reply:
+    if draft.color == BLACK:
+        return Reply(ctx.t("What is the conduct? For example: 私家车长期占用消防通道."))
+    return Reply(ctx.t("What did they do?"))
+
+
+def _ask_photo(ctx: Context, draft: Nomination) -> Reply:
+    return Reply(ctx.t("A photo helps the secretary check it. Send one, or press No photo."), buttons=_no_photo(ctx.t))
+
+
+@router.command("nominate", private=True, member=True, flow=True, help="Nominate for the 红黑榜", order=50)
+async def nominate(ctx: MemberContext, msg: Incoming) -> Replies:
+    return await nomination.begin(ctx, Nomination())
+
+
+# A button, or red / black named in a word (红, 黑榜, black).
+@nomination.step("color", ask=_ask_color, next=("who", "place"),
+                 answer=answers.Either((answers.Choice(values=(RED.value, BLACK.value)), answers.Text(10))))
+async def step_color(ctx: MemberContext, draft: Nomination, value: str) -> Outcome:
+    color = COLOR_WORDS.get(value.casefold(), value)
+    if color not in (RED, BLACK):
+        return Stay(Reply(ctx.t("Please choose red or black with the buttons."), buttons=_color_buttons(ctx.t)))
+    draft = draft.model_copy(update={"color": Color(color)})
+    return Go("who" if color == RED else "place", draft)
+
+
+@nomination.step("who", ask=_ask_who, next=("text",),
+                 answer=answers.Text(store.PLACE_MAX, what=N_("name or household")))
+async def step_who(ctx: MemberContext, draft: Nomination, text: str) -> Outcome:
+    return Go("text", draft.model_copy(update={"subject": text}))
+
+
+@nomination.step("place", ask=_ask_place, next=("text",), answer=answers.Text(store.PLACE_MAX, what=N_("place")))
+async def step_place(ctx: MemberContext, draft: Nomination, text: str) -> Outcome:
+    if (refusal := await _black_refusal(ctx, text)) is not None:
+        return Stay(refusal)
+    return Go("text", draft.model_copy(update={"subject": text}))
+
+
+@nomination.step("text", ask=_ask_text, next=("photo",), answer=answers.Text(store.TEXT_MAX, what=N_("description")))
+async def step_text(ctx: MemberContext, draft: Nomination, text: str) -> Outcome:
+    if draft.color == BLACK and (refusal := await _black_refusal(ctx, text)) is not None:
+        return Stay(refusal)
+    return Go("photo", draft.model_copy(update={"text": text}))
+
+
+# A photo or the No photo button; any text gets the button again.
+@nomination.step("photo", ask=_ask_photo,
+                 answer=answers.Either((answers.PhotoOrDone(done="none"), answers.Text(10_000))))
+async def step_photo(ctx: MemberContext, draft: Nomination, photo: Photo | str | None) -> Outcome:
     t = ctx.t
-    value = ctx.args.get("value")
-    if value is None and msg.text:
-        value = {"红": RED, "红榜": RED, "紅": RED, "red": RED, "黑": BLACK, "黑榜": BLACK, "black": BLACK}.get(
-            msg.text.strip().lower())
-    if value not in (RED, BLACK):
-        return Reply(t("Please choose red or black with the buttons."), buttons=_color_buttons(t))
-    ctx.convo.draft["color"] = value
-    ctx.convo.goto("subject")
-    if value == RED:
-        return Reply(t("Who did it? A person or a household, for example 2栋 陈阿姨 or 1栋1单元全体住户."))
-    return Reply(t("Where does it happen? Give the place only, for example 3栋楼下消防通道. Please do not name "
-                   "anyone or give a room number."))
-
-
-@router.step(FLOW, "subject")
-async def step_subject(ctx: Context, msg: Incoming) -> Replies:
-    t = ctx.t
-    black = ctx.convo.draft["color"] == BLACK
-    text = await _entry_text(ctx, ctx.text_answer(msg, store.PLACE_MAX, t("place") if black else t(
-        "name or household")), black)
-    if isinstance(text, Reply):
-        return text
-    ctx.convo.draft["subject"] = text
-    ctx.convo.goto("text")
-    if black:
-        return Reply(t("What is the conduct? For example: 私家车长期占用消防通道."))
-    return Reply(t("What did they do?"))
-
-
-@router.step(FLOW, "text")
-async def step_text(ctx: Context, msg: Incoming) -> Replies:
-    t = ctx.t
-    text = await _entry_text(ctx, ctx.text_answer(msg, store.TEXT_MAX, t("description")),
-                             ctx.convo.draft["color"] == BLACK)
-    if isinstance(text, Reply):
-        return text
-    ctx.convo.draft["text"] = text
-    ctx.convo.goto("photo")
-    return Reply(t("A photo helps the secretary check it. Send one, or press No photo."),
-                 buttons=((Button.choice(t("No photo"), "none"),),))
-
-
-@router.step(FLOW, "photo")
-async def step_photo(ctx: Context, msg: Incoming) -> Replies:
-    t = ctx.t
-    draft = ctx.convo.draft
-    if msg.photo is not None:
-        draft["photo_platform"], draft["photo_file_id"] = msg.photo.platform, msg.photo.file_id
-    elif ctx.args.get("value") != "none":
-        return Reply(t("Please send a photo, or press No photo."), buttons=((Button.choice(t("No photo"), "none"),),))
-    assert ctx.compound is not None and ctx.compound.id is not None
-    entry = BoardEntry(compound_id=ctx.compound.id, color=draft["color"], subject=draft["subject"],
-                       text=draft["text"], photo_platform=draft.get("photo_platform", ""),
-                       photo_file_id=draft.get("photo_file_id", ""), nominator_id=ctx.person_id, created_at=ctx.now)
-    ctx.session.add(entry)
-    await ctx.session.flush()
-    ctx.convo.end()
+    if isinstance(photo, str):
+        return Stay(Reply(t("Please send a photo, or press No photo."), buttons=_no_photo(t)))
+    entry = await store.nominate(ctx.session, ctx.compound_id, ctx.person_id, draft.color, draft.subject, draft.text,
+                                 photo.platform if photo else "", photo.file_id if photo else "", ctx.now)
     image = await _photo(ctx, entry)
-    return [Reply(t("Thank you! Your nomination is with the secretary for review; I will tell you the outcome.")),
-            *await ctx.tell_role(REVIEWERS, ctx.compound.id,
-                                 lambda st: _review_request(st, entry, ctx.person.name, image))]
+    return Done([Reply(t("Thank you! Your nomination is with the secretary for review; I will tell you the outcome.")),
+                 *await ctx.tell_role(REVIEWERS, ctx.compound_id,
+                                      lambda st: _review_request(st, entry, ctx.person.name, image))])
 
 
 async def _photo(c: BaseContext, entry: BoardEntry) -> Media | None:
@@ -140,8 +155,8 @@ async def _photo(c: BaseContext, entry: BoardEntry) -> Media | None:
 def _review_request(st: Translator, entry: BoardEntry, nominator: str, image: Media | None) -> Reply:
     label = st("🔴 Red list") if entry.color == RED else st("⚫ Black list")
     return Reply(
-        st("New 红黑榜 nomination #{id} from {name}:", id=entry.id, name=nominator or "?") + f"\n{label}: "
-        + _entry_line(entry),
+        st("New 红黑榜 nomination #{id} from {name}:", id=entry.id, name=nominator or st("(no name given)"))
+        + f"\n{label}: " + _entry_line(entry),
         image=image,
         buttons=((Button.do(st("Approve"), "board.approve", entry=entry.id),
                   Button.do(st("Edit text"), "board.edit", entry=entry.id),
@@ -152,104 +167,108 @@ def _review_request(st: Translator, entry: BoardEntry, nominator: str, image: Me
 # ---- reviewing ---------------------------------------------------------------------------------------------
 
 
-async def _entry(ctx: Context, entry_id: int | None = None, correcting: bool = False) -> BoardEntry | Reply:
-    """The entry a button (or the open conversation, by `entry_id`) refers to, if it is in this compound and still
-    waits for the decision: a review, or with `correcting`, marking a black entry corrected. Else the refusal."""
+async def _pending(ctx: MemberContext, entry_id: int) -> BoardEntry | Reply:
+    """The nomination a button or a review flow refers to, if it is in this compound and still waits for the
+    decision; else the refusal."""
     t = ctx.t
-    entry = await ctx.session.get(BoardEntry, int(ctx.args.get("entry", 0) if entry_id is None else entry_id))
-    if entry is None or ctx.compound is None or entry.compound_id != ctx.compound.id or (
-            correcting and entry.color != BLACK):
-        return Reply(t("This entry does not belong to your compound.") if correcting
-                     else t("This nomination does not belong to your compound."), toast=t("Not allowed"))
-    if correcting and entry.corrected_at is not None:
-        return Reply(t("Already marked as corrected."), toast=t("Already done"))
-    if not correcting and entry.status != store.PENDING:
+    entry = await store.entry_in(ctx.session, entry_id, ctx.compound_id)
+    if entry is None:
+        return Reply(t("This nomination does not belong to your compound."), toast=t("Not allowed"))
+    if entry.status != store.EntryStatus.PENDING:
         return Reply(t("This nomination was already reviewed."), toast=t("Already decided"))
     return entry
 
 
-async def _start_review(ctx: Context, flow: str, step: str) -> BoardEntry | Reply:
-    """The pending entry of the pressed button, with the reviewer's conversation (edit or reject) started."""
-    entry = await _entry(ctx)
-    if isinstance(entry, Reply):
-        return entry
-    if (busy := ctx.busy()) is not None:
-        return busy
-    ctx.convo.start(flow, step, {"entry": entry.id})
-    return entry
+def _entry_arg(ctx: MemberContext) -> int:
+    value = ctx.args.get("entry")
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
-async def _decide(ctx: Context, entry: BoardEntry, approve: bool, reason: str = "", edited: bool = False) -> Replies:
-    t = ctx.t
-    entry.status = store.APPROVED if approve else store.REJECTED
-    entry.reason, entry.reviewed_by, entry.reviewed_at = reason, ctx.person_id, ctx.now
-    ctx.session.add(entry)
+async def _told_approved(ctx: MemberContext, entry: BoardEntry, edited: bool) -> list[Reply]:
     rt = await ctx.translator_for(entry.nominator_id)
-    if approve:
-        told = rt("Your 红黑榜 nomination was approved{edited} and will appear in the next posting: {line}",
-                  edited=rt(" (with small edits)") if edited else "", line=_entry_line(entry))
-        mine = t("Approved #{id}; it appears in the next posting.", id=entry.id)
-    else:
-        told = rt("Your 红黑榜 nomination ({line}) was not accepted. Reason: {reason}", line=_entry_line(entry),
-                  reason=reason)
-        mine = t("Rejected #{id}; the nominator is told why.", id=entry.id)
-    return [Reply(mine, toast=mine[:60]), Reply(told, to=ToPerson(entry.nominator_id))]
+    mine = ctx.t("Approved #{id}; it appears in the next posting.", id=entry.id)
+    return [Reply(mine, toast=mine[:60]),
+            Reply(rt("Your 红黑榜 nomination was approved{edited} and will appear in the next posting: {line}",
+                     edited=rt(" (with small edits)") if edited else "", line=_entry_line(entry)),
+                  to=ToPerson(entry.nominator_id))]
+
+
+async def _told_rejected(ctx: MemberContext, entry: BoardEntry) -> list[Reply]:
+    rt = await ctx.translator_for(entry.nominator_id)
+    mine = ctx.t("Rejected #{id}; the nominator is told why.", id=entry.id)
+    return [Reply(mine, toast=mine[:60]),
+            Reply(rt("Your 红黑榜 nomination ({line}) was not accepted. Reason: {reason}", line=_entry_line(entry),
+                     reason=entry.reason), to=ToPerson(entry.nominator_id))]
+
+
+def _already(ctx: MemberContext) -> Reply:
+    return Reply(ctx.t("This nomination was already reviewed."), toast=ctx.t("Already decided"))
 
 
 @router.button("board.approve", roles=REVIEWERS, private=True)
-async def approve(ctx: Context, msg: Incoming) -> Replies:
-    entry = await _entry(ctx)
+async def approve(ctx: MemberContext, msg: Incoming) -> Replies:
+    entry = await _pending(ctx, _entry_arg(ctx))
     if isinstance(entry, Reply):
         return entry
-    return await _decide(ctx, entry, True)
+    if not await store.approve(ctx.session, entry, ctx.person_id, ctx.now):
+        return _already(ctx)
+    return await _told_approved(ctx, entry, edited=False)
 
 
-@router.button("board.edit", roles=REVIEWERS, private=True)
-async def edit(ctx: Context, msg: Incoming) -> Replies:
-    t = ctx.t
-    entry = await _start_review(ctx, EDIT_FLOW, "text")
-    if isinstance(entry, Reply):
-        return entry
-    return Reply(t("Send the corrected description; it will be approved as you write it. Now it reads: {text}",
-                   text=entry.text))
+class Review(Draft):
+    entry: int
 
 
-@router.step(EDIT_FLOW, "text")
-async def edit_text(ctx: Context, msg: Incoming) -> Replies:
-    t = ctx.t
-    typed = ctx.text_answer(msg, store.TEXT_MAX, t("description"))
-    if isinstance(typed, Reply):
-        return typed
-    entry = await _entry(ctx, int(ctx.convo.draft["entry"]))
-    if isinstance(entry, Reply):
-        ctx.convo.end()
-        return entry
-    text = await _entry_text(ctx, typed, entry.color == BLACK)
-    if isinstance(text, Reply):
-        return text
-    entry.text = text
-    ctx.convo.end()
-    return await _decide(ctx, entry, True, edited=True)
+editing = Flow("board_edit", Review, title=N_("editing a 红黑榜 nomination"), roles=REVIEWERS)
+rejecting = Flow("board_reject", Review, title=N_("rejecting a 红黑榜 nomination"), roles=REVIEWERS)
 
 
-@router.button("board.reject", roles=REVIEWERS, private=True)
-async def reject(ctx: Context, msg: Incoming) -> Replies:
-    entry = await _start_review(ctx, REJECT_FLOW, "reason")
-    if isinstance(entry, Reply):
-        return entry
+async def _ask_edit(ctx: Context, draft: Review) -> Reply:
+    entry = await ctx.session.get(BoardEntry, draft.entry)  # checked to be in the compound when the flow began
+    return Reply(ctx.t("Send the corrected description; it will be approved as you write it. Now it reads: {text}",
+                       text=entry.text if entry is not None else "-"))
+
+
+def _ask_reason(ctx: Context, draft: Review) -> Reply:
     return Reply(ctx.t("Why is it rejected? The nominator will read your reason."))
 
 
-@router.step(REJECT_FLOW, "reason")
-async def reject_reason(ctx: Context, msg: Incoming) -> Replies:
-    reason = ctx.text_answer(msg, 200, ctx.t("reason"))
-    if isinstance(reason, Reply):
-        return reason
-    entry = await _entry(ctx, int(ctx.convo.draft["entry"]))
-    ctx.convo.end()
+@router.button("board.edit", roles=REVIEWERS, private=True)
+async def edit(ctx: MemberContext, msg: Incoming) -> Replies:
+    entry = await _pending(ctx, _entry_arg(ctx))
     if isinstance(entry, Reply):
         return entry
-    return await _decide(ctx, entry, False, reason=reason)
+    return await editing.begin(ctx, Review(entry=_entry_arg(ctx)))
+
+
+@editing.step("text", ask=_ask_edit, answer=answers.Text(store.TEXT_MAX, what=N_("description")))
+async def edit_text(ctx: MemberContext, draft: Review, text: str) -> Outcome:
+    entry = await _pending(ctx, draft.entry)
+    if isinstance(entry, Reply):
+        return Done(entry)
+    if entry.color == BLACK and (refusal := await _black_refusal(ctx, text)) is not None:
+        return Stay(refusal)
+    if not await store.approve(ctx.session, entry, ctx.person_id, ctx.now, text=text):
+        return Done(_already(ctx))
+    return Done(await _told_approved(ctx, entry, edited=True))
+
+
+@router.button("board.reject", roles=REVIEWERS, private=True)
+async def reject(ctx: MemberContext, msg: Incoming) -> Replies:
+    entry = await _pending(ctx, _entry_arg(ctx))
+    if isinstance(entry, Reply):
+        return entry
+    return await rejecting.begin(ctx, Review(entry=_entry_arg(ctx)))
+
+
+@rejecting.step("reason", ask=_ask_reason, answer=answers.Text(store.REASON_MAX, what=N_("reason")))
+async def reject_reason(ctx: MemberContext, draft: Review, reason: str) -> Outcome:
+    entry = await _pending(ctx, draft.entry)
+    if isinstance(entry, Reply):
+        return Done(entry)
+    if not await store.reject(ctx.session, entry, ctx.person_id, reason, ctx.now):
+        return Done(_already(ctx))
+    return Done(await _told_rejected(ctx, entry))
 
 
 # ---- the board -----------------------------------------------------------------------------------------------
@@ -285,10 +304,9 @@ def poster(tr: Translator, compound: Compound, date: str, red: list[BoardEntry],
 
 
 @router.command("board", member=True, help="The 红黑榜", order=51)
-async def show_board(ctx: Context, msg: Incoming) -> Replies:
+async def show_board(ctx: MemberContext, msg: Incoming) -> Replies:
     t = ctx.t
-    assert ctx.compound is not None and ctx.compound.id is not None
-    red, black, corrected = await store.current(ctx.session, ctx.compound.id)
+    red, black, corrected = await store.current(ctx.session, ctx.compound_id)
     schedule = await store.schedule_of(ctx.session, ctx.compound, ctx.now)
     text = board_text(t, ctx.compound, ctx.local(ctx.now, ctx.compound, "%Y-%m-%d"), red, black, corrected)
     text += "\n" + t("Next posting: {when}.", when=ctx.local(schedule.next_at, ctx.compound))
@@ -298,19 +316,19 @@ async def show_board(ctx: Context, msg: Incoming) -> Replies:
             *(Button.do(t("Corrected: {n}", n=n), "board.corrected", entry=e.id) for n, e in enumerate(black, 1)),
             per_row=3)))
     if ctx.private and ctx.has(*REVIEWERS):
-        for entry in await store.pending(ctx.session, ctx.compound.id):
-            replies.append(_review_request(t, entry, "", None))
+        for entry, nominator in await store.pending(ctx.session, ctx.compound_id):
+            replies.append(_review_request(t, entry, nominator, None))
     return replies
 
 
 @router.button("board.corrected", roles=CORRECTORS, private=True)
-async def mark_corrected(ctx: Context, msg: Incoming) -> Replies:
+async def mark_corrected(ctx: MemberContext, msg: Incoming) -> Replies:
     t = ctx.t
-    entry = await _entry(ctx, correcting=True)
-    if isinstance(entry, Reply):
-        return entry
-    entry.corrected_at = ctx.now
-    ctx.session.add(entry)
+    entry = await store.entry_in(ctx.session, _entry_arg(ctx), ctx.compound_id)
+    if entry is None or entry.color != BLACK:
+        return Reply(t("This entry does not belong to your compound."), toast=t("Not allowed"))
+    if not await store.mark_corrected(ctx.session, entry, ctx.now):
+        return Reply(t("Already marked as corrected."), toast=t("Already done"))
     rt = await ctx.translator_for(entry.nominator_id)
     return [Reply(t("Marked as corrected; it moves to the corrected line of the next posting."),
                   toast=t("Marked as corrected")),
@@ -322,13 +340,8 @@ async def mark_corrected(ctx: Context, msg: Incoming) -> Replies:
 async def post_board(ctx: JobContext) -> Replies:
     """Each compound's posting when its time has come; after a downtime it is sent late, once."""
     replies: list[Reply] = []
-    scheduled = set((await ctx.session.exec(select(BoardSchedule.compound_id))).all())
-    for unscheduled in (await ctx.session.exec(select(Compound).where(col(Compound.id).not_in(scheduled)))).all():
-        await store.schedule_of(ctx.session, unscheduled, ctx.now)
-    due = (await ctx.session.exec(select(BoardSchedule).where(col(BoardSchedule.next_at) <= ctx.now))).all()
-    for row in due:
-        compound = await ctx.session.get(Compound, row.compound_id)
-        if compound is None or not await store.claim_posting(ctx.session, compound, row.next_at, ctx.now):
+    for row, compound in await store.due_postings(ctx.session, ctx.now):
+        if not await store.claim_posting(ctx.session, compound, row.next_at, ctx.now):
             continue
         red, black, corrected = await store.current(ctx.session, row.compound_id)
         if not (red or black or corrected):
@@ -344,3 +357,6 @@ async def post_board(ctx: JobContext) -> Replies:
                                  image=Media(png, f"board-{date}.png", "image/png")))
         await store.mark_posted(ctx.session, red, corrected, ctx.now)
     return replies
+
+
+router.flow(nomination, editing, rejecting)

@@ -3,26 +3,40 @@ orders that the provider accepts, moves or completes, and the resident's rating.
 
 from __future__ import annotations
 
-import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
+from enum import StrEnum
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel, col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.db import UTCDateTime, utcnow
+from storage.db import UTCDateTime, status_field, utcnow
+from storage.people import Person, Role, compounds_of, people_with_role
+
+
+class OrderStatus(StrEnum):
+    REQUESTED = "requested"  # waits for the provider
+    ACCEPTED = "accepted"  # the provider took it (接单)
+    PROPOSED = "proposed"  # the provider offered another slot; the order still holds its own until moved
+    DONE = "done"
+    CANCELLED = "cancelled"
+
 
 # Orders that hold a place in their slot.
-HOLDING = ("requested", "accepted", "proposed")
+HOLDING = (OrderStatus.REQUESTED, OrderStatus.ACCEPTED, OrderStatus.PROPOSED)
 REMIND_BEFORE = timedelta(hours=2)
+TITLE_MAX = 100
+# A slot lasts at most this long, holds at most this many people; a service has at most this many slots at once.
+SLOT_MINUTES, SLOT_PLACES, SLOTS_AT_ONCE = (5, 720), (1, 999), 30
 
 
 class Service(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     compound_id: int = Field(foreign_key="compound.id", index=True)
-    title: str = Field(max_length=100)
-    provider_name: str = Field(max_length=100)
+    title: str = Field(max_length=TITLE_MAX)
+    provider_name: str = Field(max_length=TITLE_MAX)
     # A member who provides it and handles its orders; otherwise the secretaries do.
     provider_person_id: int | None = Field(default=None, foreign_key="person.id")
     description: str = Field(default="", max_length=500)
@@ -44,41 +58,13 @@ class ServiceOrder(SQLModel, table=True):
     service_id: int = Field(foreign_key="service.id", index=True)
     slot_id: int = Field(foreign_key="serviceslot.id", index=True)
     person_id: int = Field(foreign_key="person.id", index=True)
-    # requested | accepted | proposed (provider offered another slot) | done | cancelled
-    status: str = Field(default="requested", max_length=12)
+    status: OrderStatus = status_field(OrderStatus, OrderStatus.REQUESTED, 12)
     proposed_slot_id: int | None = Field(default=None, foreign_key="serviceslot.id")
     rating: int | None = None
     comment: str = Field(default="", max_length=500)
     reminded_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     done_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-
-
-SLOT_LINE = re.compile(r"^\s*(\d{4}-\d{1,2}-\d{1,2})\s+(\d{1,2}:\d{2})\s+(\d{1,4})\s+(\d{1,3})\s*$")
-
-
-def parse_slots(text: str, zone: ZoneInfo, now: datetime) -> tuple[list[tuple[datetime, datetime, int]], list[int]]:
-    """Lines "2026-11-28 09:00 60 5" (start, minutes, capacity) → slots, and the numbers of bad lines."""
-    slots: list[tuple[datetime, datetime, int]] = []
-    bad: list[int] = []
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        match = SLOT_LINE.match(line)
-        if match is None:
-            bad.append(number)
-            continue
-        try:
-            start = datetime.strptime(f"{match.group(1)} {match.group(2)}", "%Y-%m-%d %H:%M").replace(tzinfo=zone)
-        except ValueError:
-            bad.append(number)
-            continue
-        minutes, capacity = int(match.group(3)), int(match.group(4))
-        if start <= now or minutes <= 0 or capacity <= 0:
-            bad.append(number)
-            continue
-        slots.append((start, start + timedelta(minutes=minutes), capacity))
-    return slots, bad
 
 
 async def taken(session: AsyncSession, slot_id: int) -> int:
@@ -138,7 +124,7 @@ async def due_reminders(session: AsyncSession, now: datetime) -> list[tuple[Serv
         .join(Service, col(Service.id) == ServiceOrder.service_id)
         .join(ServiceSlot, col(ServiceSlot.id) == ServiceOrder.slot_id)
         .where(
-            col(ServiceOrder.status).in_(("requested", "accepted")),
+            col(ServiceOrder.status).in_((OrderStatus.REQUESTED, OrderStatus.ACCEPTED)),
             col(ServiceOrder.reminded_at).is_(None),
             col(ServiceSlot.starts_at) > now,
             col(ServiceSlot.starts_at) <= now + REMIND_BEFORE,
@@ -154,3 +140,190 @@ async def claim_reminder(session: AsyncSession, order_id: int, now: datetime) ->
         .values(reminded_at=now)
     )
     return result.rowcount == 1
+
+
+# ---- domain actions: each checks the transition, sets its fields and says what happened ---------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class NewSlot:
+    starts_at: datetime
+    minutes: int
+    capacity: int
+
+
+async def member_name(session: AsyncSession, compound_id: int, person_id: int) -> str | None:
+    """The name of a member of the compound who may provide a service (None: no such member)."""
+    if compound_id not in await compounds_of(session, person_id):
+        return None
+    person = await session.get(Person, person_id)
+    return person.name if person is not None else None
+
+
+async def add_service(session: AsyncSession, compound_id: int, title: str, provider_name: str,
+                      provider_person_id: int | None, slots: Sequence[NewSlot], now: datetime) -> Service | None:
+    """A service on the list with its time slots. None (nothing written) when a slot is no longer to come."""
+    if not slots or len(slots) > SLOTS_AT_ONCE or not 0 < len(title) <= TITLE_MAX or len(provider_name) > TITLE_MAX:
+        raise ValueError("a service needs a title and 1 to SLOTS_AT_ONCE slots")
+    for slot in slots:
+        if not (SLOT_MINUTES[0] <= slot.minutes <= SLOT_MINUTES[1] and SLOT_PLACES[0] <= slot.capacity <= SLOT_PLACES[1]):
+            raise ValueError("a slot's minutes or places are out of bounds")
+    if any(slot.starts_at <= now for slot in slots):
+        return None
+    if provider_person_id is not None and await member_name(session, compound_id, provider_person_id) is None:
+        raise ValueError("the provider is not a member of the compound")
+    service = Service(compound_id=compound_id, title=title, provider_name=provider_name,
+                      provider_person_id=provider_person_id, created_at=now)
+    session.add(service)
+    await session.flush()
+    assert service.id is not None  # just flushed
+    for slot in slots:
+        session.add(ServiceSlot(service_id=service.id, starts_at=slot.starts_at,
+                                ends_at=slot.starts_at + timedelta(minutes=slot.minutes), capacity=slot.capacity))
+    await session.flush()
+    return service
+
+
+async def order_handlers(session: AsyncSession, service: Service) -> list[int]:
+    """Who receives and handles the service's orders: its provider if a member, else the secretaries."""
+    if service.provider_person_id is not None:
+        return [service.provider_person_id]
+    return await people_with_role(session, service.compound_id, Role.SECRETARY)
+
+
+async def may_handle(session: AsyncSession, service: Service, person_id: int) -> bool:
+    """The provider and the secretaries of the compound handle its orders."""
+    return (person_id == service.provider_person_id
+            or person_id in await people_with_role(session, service.compound_id, Role.SECRETARY))
+
+
+class Ordered(StrEnum):
+    ORDERED = "ordered"
+    ALREADY = "already"  # the person holds a place in this slot already (the order is that one)
+    FULL = "full"
+    PASSED = "passed"
+    GONE = "gone"  # no such slot in this compound, or the service is no longer offered
+
+
+@dataclass(frozen=True, slots=True)
+class Placed:
+    outcome: Ordered
+    order: ServiceOrder | None = None
+    service: Service | None = None
+    slot: ServiceSlot | None = None
+
+
+async def place_order(session: AsyncSession, slot_id: int, person_id: int, compound_id: int,
+                      now: datetime) -> Placed:
+    """A place in the slot for the person: one order per slot and person (a cancelled one is taken up again), and
+    never more orders holding a place than the slot has places."""
+    slot = await lock_slot(session, slot_id)
+    service = await session.get(Service, slot.service_id) if slot is not None else None
+    if slot is None or service is None or service.compound_id != compound_id or not service.active:
+        return Placed(Ordered.GONE)
+    if slot.starts_at <= now:
+        return Placed(Ordered.PASSED, service=service, slot=slot)
+    existing = await order_of(session, slot_id, person_id)
+    if existing is not None and existing.status in HOLDING:
+        return Placed(Ordered.ALREADY, existing, service, slot)
+    if await taken(session, slot_id) >= slot.capacity:
+        return Placed(Ordered.FULL, service=service, slot=slot)
+    row = existing or ServiceOrder(service_id=slot.service_id, slot_id=slot_id, person_id=person_id)
+    row.status, row.created_at, row.rating, row.comment = OrderStatus.REQUESTED, now, None, ""
+    row.proposed_slot_id, row.reminded_at, row.done_at = None, None, None
+    session.add(row)
+    await session.flush()
+    return Placed(Ordered.ORDERED, row, service, slot)
+
+
+def finished(order: ServiceOrder) -> bool:
+    return order.status in (OrderStatus.DONE, OrderStatus.CANCELLED)
+
+
+async def accept(session: AsyncSession, order: ServiceOrder) -> bool:
+    """The provider takes the order (接单), at its own time if another one was proposed. False unless it waited."""
+    if order.status not in (OrderStatus.REQUESTED, OrderStatus.PROPOSED):
+        return False
+    order.status, order.proposed_slot_id = OrderStatus.ACCEPTED, None
+    session.add(order)
+    return True
+
+
+class Proposal(StrEnum):
+    PROPOSED = "proposed"
+    UNSUITABLE = "unsuitable"  # another service's slot, the order's own, passed, or full
+    FINISHED = "finished"
+
+
+async def propose(session: AsyncSession, order: ServiceOrder, slot_id: int, now: datetime) -> Proposal:
+    """The provider offers another slot of the same service with a free place; the resident decides."""
+    if finished(order):
+        return Proposal.FINISHED
+    slot = await session.get(ServiceSlot, slot_id)
+    if (slot is None or slot.service_id != order.service_id or slot.id == order.slot_id or slot.starts_at <= now
+            or await taken(session, slot_id) >= slot.capacity):
+        return Proposal.UNSUITABLE
+    order.status, order.proposed_slot_id = OrderStatus.PROPOSED, slot_id
+    session.add(order)
+    return Proposal.PROPOSED
+
+
+class Moved(StrEnum):
+    MOVED = "moved"
+    STALE = "stale"  # nothing is proposed (any more)
+    FULL = "full"  # the proposed slot filled up meanwhile, or has passed
+    CLASH = "clash"  # the person holds (or has had done) an order of that slot already
+
+
+async def move(session: AsyncSession, order: ServiceOrder, now: datetime) -> tuple[Moved, ServiceSlot | None]:
+    """The resident accepts the proposed slot: the order moves there, accepted, if a place is still free."""
+    if order.status != OrderStatus.PROPOSED or order.proposed_slot_id is None:
+        return Moved.STALE, None
+    slot = await lock_slot(session, order.proposed_slot_id)
+    if slot is None or slot.starts_at <= now or await taken(session, order.proposed_slot_id) >= slot.capacity:
+        return Moved.FULL, slot
+    clash = await order_of(session, order.proposed_slot_id, order.person_id)
+    if clash is not None:
+        if clash.status != OrderStatus.CANCELLED:
+            return Moved.CLASH, slot
+        await session.delete(clash)  # a cancelled order of that slot gives way (one row per slot and person)
+        await session.flush()
+    order.slot_id, order.proposed_slot_id, order.status, order.reminded_at = (
+        order.proposed_slot_id, None, OrderStatus.ACCEPTED, None)
+    session.add(order)
+    return Moved.MOVED, slot
+
+
+async def cancel_order(session: AsyncSession, order: ServiceOrder, person_id: int) -> bool:
+    """The resident cancels their own order; its place is free again. False unless it held one."""
+    if order.person_id != person_id or order.status not in HOLDING:
+        return False
+    order.status, order.proposed_slot_id = OrderStatus.CANCELLED, None
+    session.add(order)
+    return True
+
+
+async def complete(session: AsyncSession, order: ServiceOrder, now: datetime) -> bool:
+    """The provider marks the service given. False once finished."""
+    if order.status not in HOLDING:
+        return False
+    order.status, order.proposed_slot_id, order.done_at = OrderStatus.DONE, None, now
+    session.add(order)
+    return True
+
+
+class Rated(StrEnum):
+    RATED = "rated"
+    ALREADY = "already"
+    REFUSED = "refused"  # not the person's order, not done, or no 1 to 5 stars
+
+
+async def rate(session: AsyncSession, order: ServiceOrder, person_id: int, stars: int) -> Rated:
+    """The resident's stars for a service done, once."""
+    if order.person_id != person_id or order.status != OrderStatus.DONE or not 1 <= stars <= 5:
+        return Rated.REFUSED
+    if order.rating is not None:
+        return Rated.ALREADY
+    order.rating = stars
+    session.add(order)
+    return Rated.RATED

@@ -11,10 +11,12 @@ from sqlmodel import col, select
 
 from bot.app import App
 from bot.transports.console import Console
-from storage.board import has_room_number, named_people
+from storage.board import BoardEntry, EntryStatus, has_room_number, named_people
 from storage.db import transaction
 from storage.outbox import Media
+from storage.people import Role
 from storage.poster import PosterSection, cjk_font_path, render_poster
+from tests.conftest import revoke_role, second_compound, switch_to
 
 GROUP = "幸福里业主群"
 ZONE = ZoneInfo("Asia/Shanghai")
@@ -164,3 +166,139 @@ def test_poster_renders_chinese_when_a_font_is_installed() -> None:
         assert png is None
         return
     assert png is not None and png.startswith(b"\x89PNG") and len(png) > 5000
+
+
+# ---- issue 15: declared flows, bound to their compound and role ------------------------------------------------
+
+CRASHED = "系统出了点问题"
+
+
+async def _entries(app: App) -> list[BoardEntry]:
+    async with app.core.sessions() as session:
+        return list((await session.exec(select(BoardEntry).order_by(col(BoardEntry.id)))).all())
+
+
+async def test_pending_nominations_in_board_name_their_nominator(console: Console) -> None:
+    """/board showed the secretary's pending nominations as "提名人：?"."""
+    await nominate(console, "李四", "red", "2栋 陈阿姨", "帮独居老人买菜")
+    console.as_("王书记")
+    await console.say("/board")
+    assert len(console.last.labels) == 3  # the pending nomination, with its review buttons
+    assert "提名人：李四" in console.last.text and "?" not in console.last.text
+
+
+async def test_a_stranger_cannot_take_over_a_continue_privately_link(console: Console, app: App) -> None:
+    """The "continue privately" link of 张三's /nominate in the group was not tied to him: a never-joined stranger
+    opened it and their next answer crashed. Now it is 张三's alone; the stranger is refused and nothing is written."""
+    console.as_("张三")
+    console.in_(GROUP)
+    await console.say("/nominate")
+    assert "私聊继续" in console.last.labels
+    console.as_("陌生人")
+    console.in_(GROUP)
+    await console.press("私聊继续")
+    assert console.chat == "private" and "给别人" in console.last.text
+    for answer in ("红", "3栋 刘师傅", "帮邻居修好了水管"):
+        await console.say(answer)
+        assert CRASHED not in console.last.text
+    await console.say("/nominate")
+    assert "还没有加入小区" in console.last.text
+    assert await _entries(app) == []
+    # 张三 himself still continues privately from his own link.
+    console.as_("张三")
+    console.in_(GROUP)
+    await console.press("私聊继续")
+    assert console.last.labels == ["🔴 红榜：好人好事", "⚫ 黑榜：不文明行为"]
+
+
+async def test_odd_answers_keep_the_nomination_going(console: Console, app: App) -> None:
+    console.as_("张三")
+    await console.say("/nominate")
+    await console.say("①")
+    assert len(console.last.labels) == 2
+    await console.press(1)
+    for odd in ("\ud800", "\x1b", "长" * 10_000):
+        await console.say(odd)
+        assert CRASHED not in console.last.text
+    await console.say("3栋 刘师傅\x1b")
+    await console.say("帮邻居修好了漏水的水管\ud800")
+    await console.press("不附照片")
+    entry = (await _entries(app))[-1]
+    assert (entry.subject, entry.text, entry.status) == ("3栋 刘师傅", "帮邻居修好了漏水的水管", EntryStatus.PENDING)
+
+
+async def _review(console: Console, which: str) -> None:
+    """张三 nominates; the secretary opens /board and presses `which` (修改文字 or 拒绝) on it."""
+    await nominate(console, "张三", "black", "2栋电梯", "有人在电梯里吸烟")
+    console.as_("王书记")
+    await console.say("/board")
+    await console.press(which)
+
+
+async def test_a_revoked_secretary_cannot_finish_editing_a_nomination(console: Console, app: App) -> None:
+    await _review(console, "修改文字")
+    assert "当前内容" in console.last.text
+    await revoke_role(app, "王书记", Role.SECRETARY)
+    await console.say("电梯里长期有人吸烟，烟味很重")
+    assert "身份已有变化" in console.last.text
+    entry = (await _entries(app))[-1]
+    assert (entry.status, entry.text, entry.reviewed_by) == (EntryStatus.PENDING, "有人在电梯里吸烟", None)
+    assert "通过" not in console.last_for("张三").text
+
+
+async def test_a_revoked_secretary_cannot_finish_rejecting_a_nomination(console: Console, app: App) -> None:
+    await _review(console, "拒绝")
+    await revoke_role(app, "王书记", Role.SECRETARY)
+    await console.say("无法核实")
+    assert "身份已有变化" in console.last.text
+    entry = (await _entries(app))[-1]
+    assert (entry.status, entry.reason, entry.reviewed_by) == (EntryStatus.PENDING, "", None)
+
+
+async def test_editing_a_nomination_finishes_in_its_compound_after_a_switch(console: Console, app: App) -> None:
+    await _review(console, "修改文字")
+    other = await second_compound(app, ("王书记", (Role.SECRETARY,)))
+    await switch_to(console, "和平苑")
+    await console.say("电梯里长期有人吸烟，烟味很重")
+    assert "已通过" in console.last.text
+    entry = (await _entries(app))[-1]
+    assert (entry.compound_id, entry.status, entry.text) == (1, EntryStatus.APPROVED, "电梯里长期有人吸烟，烟味很重")
+    assert [e for e in await _entries(app) if e.compound_id == other] == []
+
+
+async def test_rejecting_a_nomination_finishes_in_its_compound_after_a_switch(console: Console, app: App) -> None:
+    await _review(console, "拒绝")
+    # In 和平苑 王书记 is a tenant only: the rejection still belongs to 幸福里, where he is the secretary.
+    await second_compound(app, ("王书记", ()))
+    await switch_to(console, "和平苑")
+    await console.say("无法核实具体时间")
+    assert "已驳回" in console.last.text
+    entry = (await _entries(app))[-1]
+    assert (entry.compound_id, entry.status, entry.reason) == (1, EntryStatus.REJECTED, "无法核实具体时间")
+    assert "无法核实具体时间" in console.last_for("张三").text
+
+
+async def test_a_nomination_lands_in_the_compound_it_began_in(console: Console, app: App) -> None:
+    console.as_("张三")
+    await console.say("/nominate")
+    await console.press(1)
+    await console.say("3栋 刘师傅")
+    other = await second_compound(app, ("张三", ()))
+    await switch_to(console, "和平苑")
+    await console.say("帮邻居修好了漏水的水管")
+    await console.press("不附照片")
+    assert [(e.compound_id, e.subject) for e in await _entries(app)] == [(1, "3栋 刘师傅")]
+    assert all(e.compound_id != other for e in await _entries(app))
+    assert "刘师傅" in console.last_for("王书记").text
+
+
+async def test_a_nomination_is_reviewed_once(console: Console, app: App) -> None:
+    """Two presses on one nomination (a second secretary, an old message): the second is told it is decided."""
+    await nominate(console, "张三", "red", "2栋 陈阿姨", "每天义务打扫单元楼道")
+    console.as_("王书记")
+    await console.press("拒绝")
+    await console.say("重复提名")
+    await console.press("通过")
+    assert "已经审核过" in console.last.text
+    entry = (await _entries(app))[-1]
+    assert (entry.status, entry.reason) == (EntryStatus.REJECTED, "重复提名")
