@@ -2,25 +2,25 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from bot.core.context import Context
+from bot.core import answers
+from bot.core.context import Context, MemberContext
+from bot.core.flows import Done, Draft, Flow, Go, Outcome, Stay
+from bot.core.i18n import N_
 from bot.core.router import Router
-from bot.core.types import Button, FileRef, Incoming, Media, Replies, Reply, Target, ToGroups, ToPerson, rows
-from handlers.meetings import typed_text
+from bot.core.types import Button, FileRef, Incoming, Media, Photo, Replies, Reply, ToGroups, ToPerson, rows
 from storage import announcements as store
-from storage.announcements import AUDIENCES, DISCLOSURE_KINDS, Announcement, Disclosure
-from storage.compounds import Building, buildings_of
-from storage.meetings import parse_when
-from storage.outbox import cancel_posting, load_media, store_media
+from storage.announcements import AUDIENCES, DISCLOSURE_KINDS, Announcement, Disclosure, Result
+from storage.compounds import buildings_of
+from storage.outbox import load_media, store_media
 from storage.people import Role, people_with_role
 
 router = Router("announcements")
 
 ANNOUNCERS = (Role.SECRETARY, Role.COMMITTEE)
 DISCLOSERS = (Role.COMMITTEE, Role.SECRETARY)
-FLOW, DISCLOSE_FLOW = "announce", "disclose"
-MAX_AHEAD = timedelta(days=366)
+NO_ATTACHMENT = N_("No attachment")
 
 
 async def _photo(ctx: Context, platform: str, file_id: str) -> Media | None:
@@ -31,186 +31,205 @@ async def _photo(ctx: Context, platform: str, file_id: str) -> Media | None:
     return Media(data, filename, mime)
 
 
-async def _targets(ctx: Context, audience: str, building_id: int | None) -> list[Target]:
+async def _targets(ctx: MemberContext, audience: str, building_id: int | None) -> list[ToPerson | ToGroups]:
     """Groups for the compound or a building; owners and party members privately, one by one (the outbox
     paces such bulk messages)."""
-    assert ctx.compound is not None and ctx.compound.id is not None
     if audience == "owners":
-        return [ToPerson(p) for p in await store.owners_of(ctx.session, ctx.compound.id)]
+        return [ToPerson(p) for p in await store.owners_of(ctx.session, ctx.compound_id)]
     if audience == "party":
-        return [ToPerson(p) for p in await people_with_role(ctx.session, ctx.compound.id, Role.PARTY_MEMBER)]
+        return [ToPerson(p) for p in await people_with_role(ctx.session, ctx.compound_id, Role.PARTY_MEMBER)]
     if audience == "building" and building_id:
-        return [ToGroups(ctx.compound.id, building_id)]
-    return [ToGroups(ctx.compound.id)]
+        return [ToGroups(ctx.compound_id, building_id)]
+    return [ToGroups(ctx.compound_id)]
+
+
+def _skip_button(ctx: Context) -> tuple[tuple[Button, ...], ...]:
+    return ((Button.choice(ctx.t(NO_ATTACHMENT), "none"),),)
+
+
+async def _document(ctx: Context, ref: FileRef) -> Media | Reply:
+    """A file sent as an attachment, checked: the document, or the polite refusal that keeps the step."""
+    t = ctx.t
+    skip = t(NO_ATTACHMENT)
+    too_big = t("That file is larger than {limit} MB. Please send a smaller one, or press {skip}.",
+                limit=store.DOCUMENT_MAX_BYTES // (1024 * 1024), skip=skip)
+    if ref.size is not None and ref.size > store.DOCUMENT_MAX_BYTES:
+        return Reply(too_big, buttons=_skip_button(ctx))
+    try:
+        data = await ctx.core.fetch_photo(ref.platform, ref.file_id)
+    except Exception:
+        return Reply(t("I could not fetch your file. Please send it again, or press {skip}.", skip=skip),
+                     buttons=_skip_button(ctx))
+    if len(data) > store.DOCUMENT_MAX_BYTES:
+        return Reply(too_big, buttons=_skip_button(ctx))
+    kind = store.document_type(data, ref.name)
+    if kind is None:
+        return Reply(t("Sorry, I can only take a {kinds} file or a photo, and {name} is none of these. Please send it "
+                       "again in one of these forms, or press {skip}.", kinds=store.ALLOWED_DOCUMENTS,
+                       name=ref.name or t("this file"), skip=skip), buttons=_skip_button(ctx))
+    mime, filename = kind
+    return Media(data, filename, mime)
+
+
+def _member(ctx: Context) -> MemberContext:
+    """Role flows are run with a MemberContext (the core checked the compound); their questions get it too."""
+    return ctx if isinstance(ctx, MemberContext) else MemberContext.of(ctx)
 
 
 # ---- /announce -------------------------------------------------------------------------------------------
 
 
-@router.command("announce", roles=ANNOUNCERS, private=True, flow=True, help="Make an announcement", order=45)
-async def announce(ctx: Context, msg: Incoming) -> Replies:
-    ctx.convo.start(FLOW, "text")
+class Announce(Draft):
+    text: str = ""
+    # A picture: the platform's file id, fetched when the announcement goes out.
+    media_platform: str = ""
+    media_file_id: str = ""
+    # A file: kept at once in the outbox's media table (it may go out days later, when the platform's id is gone).
+    document_id: int | None = None
+    document_name: str = ""
+    audience: str = "all"
+    building_id: int | None = None
+    building_name: str = ""
+    # None: now.
+    due_at: datetime | None = None
+
+
+announce_flow = Flow("announce", Announce, title=N_("an announcement"), roles=ANNOUNCERS)
+
+
+def _ask_text(ctx: Context, draft: Announce) -> Reply:
     return Reply(ctx.t("Please send the text of the announcement."))
 
 
-@router.step(FLOW, "text")
-async def step_text(ctx: Context, msg: Incoming) -> Replies:
-    t = ctx.t
-    text, refusal = typed_text(t, msg, store.TEXT_MAX, t("announcement"))
-    if refusal:
-        return refusal
-    ctx.convo.draft["text"] = text
-    ctx.convo.goto("attachment")
-    return Reply(t("Add a picture or a file ({kinds})? Send it now, or press No attachment.",
-                   kinds=store.ALLOWED_DOCUMENTS), buttons=((Button.choice(t("No attachment"), "none"),),))
+def _ask_attachment(ctx: Context, draft: Announce) -> Reply:
+    return Reply(ctx.t("Add a picture or a file ({kinds})? Send it now, or press No attachment.",
+                       kinds=store.ALLOWED_DOCUMENTS), buttons=_skip_button(ctx))
 
 
-@router.step(FLOW, "attachment")
-async def step_attachment(ctx: Context, msg: Incoming) -> Replies:
+def _ask_audience(ctx: Context, draft: Announce) -> Reply:
     t = ctx.t
-    draft = ctx.convo.draft
-    if msg.document is not None:
-        document, refusal = await _document(ctx, msg.document, t("No attachment"))
-        if refusal is not None or document is None:
-            return refusal
-        # Kept at once: it goes out with the announcement, maybe days later, when the platform's id may be gone.
-        draft["document_id"] = await store_media(ctx.session, document.data, document.mime, document.filename)
-        draft["document_name"] = document.filename
-        draft.pop("media_file_id", None)
-    elif msg.photo is not None:
-        draft["media_platform"], draft["media_file_id"] = msg.photo.platform, msg.photo.file_id
-        draft.pop("document_id", None)
-    elif ctx.args.get("value") != "none":
-        return Reply(t("Please send a photo or a file ({kinds}), or press No attachment.", kinds=store.ALLOWED_DOCUMENTS),
-                     buttons=((Button.choice(t("No attachment"), "none"),),))
-    ctx.convo.goto("audience")
     return Reply(t("Who is it for?"),
                  buttons=rows(*(Button.choice(t(label), code) for code, label in AUDIENCES.items()), per_row=2))
 
 
-@router.step(FLOW, "audience")
-async def step_audience(ctx: Context, msg: Incoming) -> Replies:
+async def _ask_building(ctx: Context, draft: Announce) -> Reply:
+    buildings = await buildings_of(ctx.session, _member(ctx).compound_id)
+    return Reply(ctx.t("Which building?"), buttons=rows(*(Button.choice(b.name, b.id) for b in buildings), per_row=3))
+
+
+def _ask_when(ctx: Context, draft: Announce) -> Reply:
     t = ctx.t
-    value = ctx.args.get("value")
-    assert ctx.compound is not None
-    if value not in AUDIENCES:
-        return Reply(t("Please choose who the announcement is for with the buttons above."))
-    ctx.convo.draft["audience"] = value
-    if value == "building":
-        ctx.convo.goto("building")
-        buildings = await buildings_of(ctx.session, ctx.compound.id or 0)
-        return Reply(t("Which building?"), buttons=rows(*(Button.choice(b.name, b.id) for b in buildings), per_row=3))
-    return _ask_when(ctx)
-
-
-@router.step(FLOW, "building")
-async def step_building(ctx: Context, msg: Incoming) -> Replies:
-    assert ctx.compound is not None
-    value = ctx.args.get("value")
-    if value not in {b.id for b in await buildings_of(ctx.session, ctx.compound.id or 0)}:
-        return Reply(ctx.t("Please choose the building with the buttons above."))
-    ctx.convo.draft["building_id"] = value
-    return _ask_when(ctx)
-
-
-def _ask_when(ctx: Context) -> Reply:
-    t = ctx.t
-    ctx.convo.goto("when")
     return Reply(t("Send it now, or type when to send it (for example 2026-11-28 09:00 or 明天 8:00)."),
                  buttons=((Button.choice(t("Send now"), "now"),),))
 
 
-@router.step(FLOW, "when")
-async def step_when(ctx: Context, msg: Incoming) -> Replies:
+def _ask_confirm(ctx: Context, draft: Announce) -> Reply:
     t = ctx.t
-    if ctx.args.get("value") == "now":
-        ctx.convo.draft["due_at"] = None
-    else:
-        text, refusal = typed_text(t, msg, 40, t("time"))
-        if refusal:
-            return refusal
-        assert text is not None
-        when = parse_when(text, ctx.now, ctx.zone(ctx.compound))
-        if when is None:
-            return Reply(t("I could not read {text} as a date and time. Please write it like 2026-11-28 09:00, "
-                           "11-28 9:00 or 明天 19:30.", text=text[:40]))
-        if when <= ctx.now:
-            return Reply(t("{when} is already past. Please give a time in the future, or press Send now.",
-                           when=when.strftime("%Y-%m-%d %H:%M")), buttons=((Button.choice(t("Send now"), "now"),),))
-        if when > ctx.now + MAX_AHEAD:
-            return Reply(t("{when} is more than a year away. Please check the date.",
-                           when=when.strftime("%Y-%m-%d %H:%M")))
-        ctx.convo.draft["due_at"] = when.isoformat()
-    ctx.convo.goto("confirm")
-    draft = ctx.convo.draft
-    when_text = (t("now") if not draft.get("due_at") else
-                 ctx.local(datetime.fromisoformat(draft["due_at"]), ctx.compound))
-    audience = t(AUDIENCES[draft["audience"]])
-    if draft.get("building_id"):
-        building = await ctx.session.get(Building, int(draft["building_id"]))
-        audience = building.name if building else audience
-    pin_offered = draft["audience"] in ("all", "building")
+    when = t("now") if draft.due_at is None else answers.moment_text(t, draft.due_at, ctx)
+    audience = draft.building_name or t(AUDIENCES[draft.audience])
     buttons = [Button.choice(t("Publish"), "publish")]
-    if pin_offered:
+    if draft.audience in ("all", "building"):
         buttons.append(Button.choice(t("Publish and pin"), "pin"))
     buttons.append(Button.choice(t("Discard"), "discard"))
-    attached = (t("with the file {name}", name=draft["document_name"]) if draft.get("document_id")
-                else t("with a picture") if draft.get("media_file_id") else t("no picture"))
-    return Reply(t("Please check: to {audience}, sent {when}, {picture}.", audience=audience, when=when_text,
-                   picture=attached)
-                 + "\n\n" + draft["text"], buttons=rows(*buttons, per_row=3))
+    attached = (t("with the file {name}", name=draft.document_name) if draft.document_id is not None
+                else t("with a picture") if draft.media_file_id else t("no picture"))
+    return Reply(t("Please check: to {audience}, sent {when}, {picture}.", audience=audience, when=when,
+                   picture=attached) + "\n\n" + draft.text, buttons=rows(*buttons, per_row=3))
 
 
-@router.step(FLOW, "confirm")
-async def step_confirm(ctx: Context, msg: Incoming) -> Replies:
+@router.command("announce", roles=ANNOUNCERS, private=True, flow=True, help="Make an announcement", order=45)
+async def announce(ctx: MemberContext, msg: Incoming) -> Replies:
+    return await announce_flow.begin(ctx, Announce())
+
+
+@announce_flow.step("text", ask=_ask_text, next=("attachment",),
+                    answer=answers.Text(store.TEXT_MAX, what=N_("announcement")))
+async def step_text(ctx: MemberContext, draft: Announce, text: str) -> Outcome:
+    return Go("attachment", draft.model_copy(update={"text": text}))
+
+
+NO_FILE = {"media_platform": "", "media_file_id": "", "document_id": None, "document_name": ""}
+
+
+@announce_flow.step("attachment", ask=_ask_attachment, next=("audience",), answer=answers.Attachment(
+    refusal=N_("Please send a photo or a file ({kinds}), or press No attachment."), skip_label=NO_ATTACHMENT,
+    kinds=store.ALLOWED_DOCUMENTS))
+async def step_attachment(ctx: MemberContext, draft: Announce, sent: Photo | FileRef | None) -> Outcome:
+    if isinstance(sent, FileRef):
+        document = await _document(ctx, sent)
+        if isinstance(document, Reply):
+            return Stay(document)
+        document_id = await store_media(ctx.session, document.data, document.mime, document.filename)
+        return Go("audience", draft.model_copy(update={**NO_FILE, "document_id": document_id,
+                                                       "document_name": document.filename}))
+    if isinstance(sent, Photo):
+        return Go("audience", draft.model_copy(update={**NO_FILE, "media_platform": sent.platform,
+                                                       "media_file_id": sent.file_id}))
+    return Go("audience", draft.model_copy(update=NO_FILE))
+
+
+@announce_flow.step("audience", ask=_ask_audience, next=("building", "when"), answer=answers.Choice(
+    values=tuple(AUDIENCES), refusal=N_("Please choose who the announcement is for with the buttons above.")))
+async def step_audience(ctx: MemberContext, draft: Announce, value: str) -> Outcome:
+    draft = draft.model_copy(update={"audience": value, "building_id": None, "building_name": ""})
+    return Go("building" if value == "building" else "when", draft)
+
+
+@announce_flow.step("building", ask=_ask_building, next=("when",), answer=answers.Choice(
+    refusal=N_("Please choose the building with the buttons above.")))
+async def step_building(ctx: MemberContext, draft: Announce, value: int) -> Outcome:
+    building = next((b for b in await buildings_of(ctx.session, ctx.compound_id) if b.id == value), None)
+    if building is None:
+        return Stay(Reply(ctx.t("Please choose the building with the buttons above.")))
+    return Go("when", draft.model_copy(update={"building_id": building.id, "building_name": building.name}))
+
+
+@announce_flow.step("when", ask=_ask_when, next=("confirm",), answer=answers.When(now="now"))
+async def step_when(ctx: MemberContext, draft: Announce, when: datetime) -> Outcome:
+    due = when if when > ctx.now else None
+    if store.due_problem(due, ctx.now) is not None:
+        return Stay(Reply(ctx.t("{when} is more than a year away. Please check the date.",
+                                when=answers.moment_text(ctx.t, when, ctx))))
+    return Go("confirm", draft.model_copy(update={"due_at": due}))
+
+
+@announce_flow.step("confirm", ask=_ask_confirm, next=("attachment", "when"), answer=answers.Choice(
+    values=("publish", "pin", "discard"), refusal=N_("Please press Publish or Discard.")))
+async def step_confirm(ctx: MemberContext, draft: Announce, value: str) -> Outcome:
     t = ctx.t
-    value = ctx.args.get("value")
     if value == "discard":
-        ctx.convo.end()
-        return Reply(t("Discarded; nothing was sent."))
-    if value not in ("publish", "pin"):
-        return Reply(t("Please press Publish or Discard."))
-    assert ctx.compound is not None and ctx.compound.id is not None
-    draft = ctx.convo.draft
-    due = datetime.fromisoformat(draft["due_at"]) if draft.get("due_at") else ctx.now
-    if due < ctx.now:
-        due = ctx.now
+        return Done(Reply(t("Discarded; nothing was sent.")))
     try:
-        image = await _photo(ctx, draft.get("media_platform", ""), draft.get("media_file_id", ""))
+        image = await _photo(ctx, draft.media_platform, draft.media_file_id)
     except Exception:
         # The platform lost the file (or is down): keep the draft and let the author choose again.
-        ctx.convo.goto("attachment")
-        return Reply(t("I could not fetch your picture. Please send it again, or press No attachment."),
-                     buttons=((Button.choice(t("No attachment"), "none"),),))
+        return Go("attachment", draft.model_copy(update=NO_FILE), say=(Reply(t(
+            "I could not fetch your picture. Please send it again, or press No attachment.")),))
     document: Media | None = None
-    if draft.get("document_id"):
-        stored = await load_media(ctx.session, int(draft["document_id"]))
+    if draft.document_id is not None:
+        stored = await load_media(ctx.session, draft.document_id)
         document = Media(stored.data, stored.filename, stored.mime) if stored is not None else None
-    item = Announcement(compound_id=ctx.compound.id, author_id=ctx.person_id, text=draft["text"],
-                        audience=draft["audience"], building_id=draft.get("building_id"),
-                        media_platform=draft.get("media_platform", ""), media_file_id=draft.get("media_file_id", ""),
-                        pin=value == "pin", due_at=due, status=store.SCHEDULED if due > ctx.now else store.SENT,
-                        created_at=ctx.now)
-    ctx.session.add(item)
-    await ctx.session.flush()
-    ctx.convo.end()
-    scheduled = due > ctx.now
+    fields = draft.model_dump(include={"text", "audience", "building_id", "media_platform", "media_file_id"})
+    item = await store.publish_announcement(ctx.session, ctx.compound_id, ctx.person_id,
+                                            {**fields, "pin": value == "pin"}, draft.due_at, ctx.now)
+    if isinstance(item, Result):
+        return Go("when", say=(Reply(t("{when} is more than a year away. Please check the date.",
+                                       when=answers.moment_text(t, draft.due_at or ctx.now, ctx))),))
+    scheduled = item.status == store.AnnouncementStatus.SCHEDULED
     tr = ctx.translator(ctx.compound.language)
     replies = [Reply(t("Scheduled for {when}. /announcements lists it; you can cancel it there until then.",
-                       when=ctx.local(due, ctx.compound)) if scheduled else t("Sent."))]
+                       when=answers.moment_text(t, item.due_at, ctx)) if scheduled else t("Sent."))]
     for target in await _targets(ctx, item.audience, item.building_id):
         pt = await ctx.translator_for(target.person_id) if isinstance(target, ToPerson) else tr
         replies.append(Reply(pt("📢 Announcement") + "\n" + item.text, image=image, document=document, to=target,
-                             pin=item.pin,
-                             posting=item.posting_key, due_at=due if scheduled else None))
-    return replies
+                             pin=item.pin, posting=item.posting_key, due_at=item.due_at if scheduled else None))
+    return Done(replies)
 
 
 @router.command("announcements", roles=ANNOUNCERS, private=True, help="Scheduled announcements", order=46)
-async def list_scheduled(ctx: Context, msg: Incoming) -> Replies:
+async def list_scheduled(ctx: MemberContext, msg: Incoming) -> Replies:
     t = ctx.t
-    assert ctx.compound is not None and ctx.compound.id is not None
-    items = await store.scheduled(ctx.session, ctx.compound.id, ctx.now)
+    items = await store.scheduled(ctx.session, ctx.compound_id, ctx.now)
     if not items:
         return Reply(t("No announcements are waiting to be sent."))
     return [Reply(t("To be sent {when}:", when=ctx.local(item.due_at, ctx.compound)) + "\n" + item.text[:300],
@@ -218,126 +237,96 @@ async def list_scheduled(ctx: Context, msg: Incoming) -> Replies:
 
 
 @router.button("announcements.cancel", roles=ANNOUNCERS, private=True)
-async def cancel(ctx: Context, msg: Incoming) -> Replies:
+async def cancel(ctx: MemberContext, msg: Incoming) -> Replies:
     t = ctx.t
     item = await ctx.session.get(Announcement, int(ctx.args.get("item", 0)))
-    if item is None or ctx.compound is None or item.compound_id != ctx.compound.id:
+    if item is None or item.compound_id != ctx.compound_id:
         return Reply(t("This announcement does not belong to your compound."), toast=t("Not allowed"))
-    if item.status != store.SCHEDULED or item.due_at <= ctx.now:
+    if await store.cancel_announcement(ctx.session, item, ctx.now) != Result.DONE:
         return Reply(t("Too late: this announcement has already been sent or cancelled."), toast=t("Too late"))
-    await cancel_posting(ctx.session, item.posting_key)
-    item.status = store.CANCELLED
-    ctx.session.add(item)
     return Reply(t("Cancelled; it will not be sent."), toast=t("Cancelled"))
 
 
 # ---- disclosures (公示) -----------------------------------------------------------------------------------
 
 
-@router.command("disclose", roles=DISCLOSERS, private=True, flow=True, help="Publish a disclosure (公示)", order=47)
-async def disclose(ctx: Context, msg: Incoming) -> Replies:
+class Disclose(Draft):
+    kind: str = ""
+    text: str = ""
+
+
+disclose_flow = Flow("disclose", Disclose, title=N_("a disclosure"), roles=DISCLOSERS)
+
+
+def _ask_kind(ctx: Context, draft: Disclose) -> Reply:
     t = ctx.t
-    ctx.convo.start(DISCLOSE_FLOW, "kind")
     return Reply(t("What kind of disclosure?"),
                  buttons=rows(*(Button.choice(t(label), code) for code, label in DISCLOSURE_KINDS.items())))
 
 
-@router.step(DISCLOSE_FLOW, "kind")
-async def disclose_kind(ctx: Context, msg: Incoming) -> Replies:
+def _ask_disclosure_text(ctx: Context, draft: Disclose) -> Reply:
+    return Reply(ctx.t("A short text: the period or matter and the key figures (for example: 2026年10月 物业费收入 "
+                       "52,300 元，支出 48,100 元，结余 4,200 元)."))
+
+
+def _ask_statement(ctx: Context, draft: Disclose) -> Reply:
+    return Reply(ctx.t("Now send the statement as a file ({kinds}) or as a photo (a picture of the table or the signed "
+                       "sheet), or press No attachment.", kinds=store.ALLOWED_DOCUMENTS), buttons=_skip_button(ctx))
+
+
+@router.command("disclose", roles=DISCLOSERS, private=True, flow=True, help="Publish a disclosure (公示)", order=47)
+async def disclose(ctx: MemberContext, msg: Incoming) -> Replies:
+    return await disclose_flow.begin(ctx, Disclose())
+
+
+@disclose_flow.step("kind", ask=_ask_kind, next=("text",), answer=answers.Choice(
+    values=tuple(DISCLOSURE_KINDS), refusal=N_("Please choose the kind of disclosure with the buttons above.")))
+async def disclose_kind(ctx: MemberContext, draft: Disclose, value: str) -> Outcome:
+    return Go("text", draft.model_copy(update={"kind": value}))
+
+
+@disclose_flow.step("text", ask=_ask_disclosure_text, next=("attachment",),
+                    answer=answers.Text(store.DISCLOSURE_TEXT_MAX, what=N_("disclosure")))
+async def disclose_text(ctx: MemberContext, draft: Disclose, text: str) -> Outcome:
+    return Go("attachment", draft.model_copy(update={"text": text}))
+
+
+@disclose_flow.step("attachment", ask=_ask_statement, answer=answers.Attachment(
+    refusal=N_("Please send the statement as a file ({kinds}) or a photo, or press No attachment."),
+    skip_label=NO_ATTACHMENT, kinds=store.ALLOWED_DOCUMENTS))
+async def disclose_attachment(ctx: MemberContext, draft: Disclose, sent: Photo | FileRef | None) -> Outcome:
     t = ctx.t
-    value = ctx.args.get("value")
-    if value not in DISCLOSURE_KINDS:
-        return Reply(t("Please choose the kind of disclosure with the buttons above."))
-    ctx.convo.draft["kind"] = value
-    ctx.convo.goto("text")
-    return Reply(t("A short text: the period or matter and the key figures (for example: 2026年10月 物业费收入 "
-                   "52,300 元，支出 48,100 元，结余 4,200 元)."))
-
-
-@router.step(DISCLOSE_FLOW, "text")
-async def disclose_text(ctx: Context, msg: Incoming) -> Replies:
-    t = ctx.t
-    text, refusal = typed_text(t, msg, store.DISCLOSURE_TEXT_MAX, t("disclosure"))
-    if refusal:
-        return refusal
-    ctx.convo.draft["text"] = text
-    ctx.convo.goto("attachment")
-    return Reply(t("Now send the statement as a file ({kinds}) or as a photo (a picture of the table or the signed "
-                   "sheet), or press No attachment.", kinds=store.ALLOWED_DOCUMENTS),
-                 buttons=((Button.choice(t("No attachment"), "none"),),))
-
-
-async def _document(ctx: Context, ref: FileRef, skip: str) -> tuple[Media | None, Reply | None]:
-    """A file sent as an attachment, checked: (the document, None) or (None, the polite refusal that keeps the
-    step). `skip` is the label of the button that goes on without an attachment."""
-    t = ctx.t
-    again = ((Button.choice(skip, "none"),),)
-    too_big = t("That file is larger than {limit} MB. Please send a smaller one, or press {skip}.",
-                limit=store.DOCUMENT_MAX_BYTES // (1024 * 1024), skip=skip)
-    if ref.size is not None and ref.size > store.DOCUMENT_MAX_BYTES:
-        return None, Reply(too_big, buttons=again)
-    try:
-        data = await ctx.core.fetch_photo(ref.platform, ref.file_id)
-    except Exception:
-        return None, Reply(t("I could not fetch your file. Please send it again, or press {skip}.", skip=skip),
-                           buttons=again)
-    if len(data) > store.DOCUMENT_MAX_BYTES:
-        return None, Reply(too_big, buttons=again)
-    kind = store.document_type(data, ref.name)
-    if kind is None:
-        return None, Reply(t("Sorry, I can only take a {kinds} file or a photo, and {name} is none of these. Please "
-                             "send it again in one of these forms, or press {skip}.",
-                             kinds=store.ALLOWED_DOCUMENTS, name=ref.name or t("this file"), skip=skip), buttons=again)
-    mime, filename = kind
-    return Media(data, filename, mime), None
-
-
-@router.step(DISCLOSE_FLOW, "attachment")
-async def disclose_attachment(ctx: Context, msg: Incoming) -> Replies:
-    t = ctx.t
-    draft = ctx.convo.draft
     document: Media | None = None
     image: Media | None = None
-    if msg.document is not None:
-        document, refusal = await _document(ctx, msg.document, t("No attachment"))
-        if refusal is not None:
-            return refusal
-        draft.pop("media_file_id", None)
-    elif msg.photo is not None:
-        draft["media_platform"], draft["media_file_id"] = msg.photo.platform, msg.photo.file_id
-    elif ctx.args.get("value") != "none":
-        return Reply(t("Please send the statement as a file ({kinds}) or a photo, or press No attachment.",
-                       kinds=store.ALLOWED_DOCUMENTS), buttons=((Button.choice(t("No attachment"), "none"),),))
-    try:
-        image = await _photo(ctx, draft.get("media_platform", ""), draft.get("media_file_id", ""))
-    except Exception:
-        draft.pop("media_file_id", None)
-        return Reply(t("I could not fetch your picture. Please send it again, or press No attachment."),
-                     buttons=((Button.choice(t("No attachment"), "none"),),))
-    assert ctx.compound is not None and ctx.compound.id is not None
-    item = Disclosure(compound_id=ctx.compound.id, author_id=ctx.person_id, kind=draft["kind"], text=draft["text"],
-                      media_platform=draft.get("media_platform", ""), media_file_id=draft.get("media_file_id", ""),
-                      created_at=ctx.now)
-    if document is not None:
+    document_id: int | None = None
+    if isinstance(sent, FileRef):
+        checked = await _document(ctx, sent)
+        if isinstance(checked, Reply):
+            return Stay(checked)
+        document = checked
         # Kept here for /disclosures: a platform's file id may expire (WeCom's after 3 days).
-        item.media_kind = "document"
-        item.media_id = await store_media(ctx.session, document.data, document.mime, document.filename)
-    ctx.session.add(item)
-    await ctx.session.flush()
-    ctx.convo.end()
+        document_id = await store_media(ctx.session, document.data, document.mime, document.filename)
+    elif isinstance(sent, Photo):
+        try:
+            image = await _photo(ctx, sent.platform, sent.file_id)
+        except Exception:
+            return Stay(Reply(t("I could not fetch your picture. Please send it again, or press No attachment."),
+                              buttons=_skip_button(ctx)))
+    photo = (sent.platform, sent.file_id) if isinstance(sent, Photo) else None
+    item = await store.publish_disclosure(ctx.session, ctx.compound_id, ctx.person_id, draft.kind, draft.text,
+                                          ctx.now, photo=photo, document_id=document_id)
     tr = ctx.translator(ctx.compound.language)
     posting = f"【{tr('Disclosure')}·{tr(DISCLOSURE_KINDS[item.kind])}】\n{item.text}\n" + tr(
         "Past disclosures: send /disclosures to the bot.")
-    return [Reply(t("Published to the compound's group chats and kept under /disclosures.")),
-            Reply(posting, image=image, document=document, to=ToGroups(ctx.compound.id),
-                  posting=f"disclosure:{item.id}")]
+    return Done([Reply(t("Published to the compound's group chats and kept under /disclosures.")),
+                 Reply(posting, image=image, document=document, to=ToGroups(ctx.compound_id),
+                       posting=f"disclosure:{item.id}")])
 
 
 @router.command("disclosures", member=True, help="Disclosures (公示)", order=48)
-async def list_disclosures(ctx: Context, msg: Incoming) -> Replies:
+async def list_disclosures(ctx: MemberContext, msg: Incoming) -> Replies:
     t = ctx.t
-    assert ctx.compound is not None and ctx.compound.id is not None
-    items = await store.recent_disclosures(ctx.session, ctx.compound.id)
+    items = await store.recent_disclosures(ctx.session, ctx.compound_id)
     if not items:
         return Reply(t("Nothing has been disclosed yet."))
     lines = [t("Disclosures of {compound}:", compound=ctx.compound.name)]
@@ -351,10 +340,10 @@ async def list_disclosures(ctx: Context, msg: Incoming) -> Replies:
 
 
 @router.button("disclosures.show", member=True)
-async def show_disclosure(ctx: Context, msg: Incoming) -> Replies:
+async def show_disclosure(ctx: MemberContext, msg: Incoming) -> Replies:
     t = ctx.t
     item = await ctx.session.get(Disclosure, int(ctx.args.get("item", 0)))
-    if item is None or ctx.compound is None or item.compound_id != ctx.compound.id:
+    if item is None or item.compound_id != ctx.compound_id:
         return Reply(t("This disclosure does not belong to your compound."), toast=t("Not allowed"))
     image = document = None
     try:
@@ -369,3 +358,6 @@ async def show_disclosure(ctx: Context, msg: Incoming) -> Replies:
     if ctx.private:
         return Reply(caption, image=image, document=document)
     return Reply(caption, image=image, document=document, to=ToPerson(ctx.person_id), toast=t("Sent to you privately"))
+
+
+router.flow(announce_flow, disclose_flow)

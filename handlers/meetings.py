@@ -7,23 +7,21 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.core.context import BaseContext, Context, JobContext, text_answer
+from bot.core import answers
+from bot.core.context import BaseContext, Context, JobContext, MemberContext
+from bot.core.flows import Done, Draft, Flow, Go, Outcome, Stay
 from bot.core.i18n import N_, Translator
 from bot.core.router import Router
 from bot.core.types import Button, Incoming, Replies, Reply, Target, ToGroups, ToPerson, rows
 from storage import meetings as store
 from storage.compounds import Building, Compound, buildings_of
-from storage.meetings import AUDIENCES, KINDS, ORGANISER_ROLES, Meeting
+from storage.meetings import AUDIENCES, KINDS, ORGANISER_ROLES, Meeting, Result
 from storage.people import Role, led_buildings
 
 router = Router("meetings")
 
-FLOW, MOVE_FLOW, MINUTES_FLOW = "meeting", "meeting_move", "meeting_minutes"
 WEEKDAY_NAMES = (N_("Monday"), N_("Tuesday"), N_("Wednesday"), N_("Thursday"), N_("Friday"), N_("Saturday"),
                  N_("Sunday"))
-# A meeting more than a year ahead is almost certainly a typing mistake.
-MAX_AHEAD = timedelta(days=366)
-MIN_AHEAD = timedelta(minutes=10)
 
 
 # ---- texts shared by postings, lists and reminders ------------------------------------------------------------
@@ -33,7 +31,9 @@ def weekday_name(tr: Translator, moment: datetime) -> str:
     return tr(WEEKDAY_NAMES[moment.weekday()])
 
 
-async def describe(c: BaseContext, tr: Translator, meeting: Meeting, compound: Compound) -> str:
+async def describe(c: BaseContext, tr: Translator, meeting: Meeting, compound: Compound,
+                   moment: str | None = None) -> str:
+    """The meeting as postings, lists and reminders show it; `moment`: its time echoed in full (a summary)."""
     local = meeting.starts_at.astimezone(c.zone(compound))
     audience = tr(AUDIENCES.get(meeting.audience, AUDIENCES["all"]))
     if meeting.audience == "building" and meeting.building_id:
@@ -41,6 +41,7 @@ async def describe(c: BaseContext, tr: Translator, meeting: Meeting, compound: C
         audience = building.name if building else audience
     lines = [
         f"【{tr(KINDS.get(meeting.kind, KINDS['council']))}】{meeting.title}",
+        tr("Time: {moment}", moment=moment) if moment else
         tr("Time: {when} ({weekday})", when=local.strftime("%Y-%m-%d %H:%M"), weekday=weekday_name(tr, local)),
         tr("Venue: {place}", place=meeting.place),
         tr("For: {audience}", audience=audience),
@@ -85,11 +86,11 @@ async def announcement(c: BaseContext, meeting: Meeting, compound: Compound) -> 
 
 
 async def _counts(c: BaseContext, tr: Translator, meeting: Meeting) -> str:
-    answers = await store.rsvps(c.session, meeting.id or 0)
-    if not answers:
+    given = await store.rsvps(c.session, meeting.id or 0)
+    if not given:
         return ""
-    yes = sum(1 for a in answers if a.attending)
-    return tr("Attending: {yes} · Can't attend: {no}", yes=yes, no=len(answers) - yes)
+    yes = sum(1 for a in given if a.attending)
+    return tr("Attending: {yes} · Can't attend: {no}", yes=yes, no=len(given) - yes)
 
 
 async def _posting_update(c: BaseContext, meeting: Meeting, compound: Compound, note: str = "",
@@ -101,157 +102,80 @@ async def _posting_update(c: BaseContext, meeting: Meeting, compound: Compound, 
     return Reply(text, buttons=rsvp_buttons(tr, meeting.id or 0) if buttons else (), edit=f"meeting:{meeting.id}")
 
 
-# ---- creating ---------------------------------------------------------------------------------------------
+# ---- calling a meeting -------------------------------------------------------------------------------------
 
 
-@router.command("newmeeting", roles=ORGANISER_ROLES, private=True, flow=True, help="Call a meeting", order=40)
-async def new_meeting(ctx: Context, msg: Incoming) -> Replies:
+class NewMeeting(Draft):
+    kind: str = ""
+    title: str = ""
+    place: str = ""
+    starts_at: datetime | None = None
+    agenda: str = ""
+    audience: str = "all"
+    building_id: int | None = None
+    recurrence: str = ""
+    # The summary was shown: a time given again goes straight back to it.
+    editing: bool = False
+
+
+newmeeting = Flow("newmeeting", NewMeeting, title=N_("calling a meeting"), roles=ORGANISER_ROLES)
+
+
+def _member(ctx: Context) -> MemberContext:
+    """Role flows are run with a MemberContext (the core checked the compound); their questions get it too."""
+    return ctx if isinstance(ctx, MemberContext) else MemberContext.of(ctx)
+
+
+def _ask_kind(ctx: Context, draft: NewMeeting) -> Reply:
     t = ctx.t
-    ctx.convo.start(FLOW, "kind")
     return Reply(t("What kind of meeting is it?"),
                  buttons=rows(*(Button.choice(t(label), code) for code, label in KINDS.items())))
 
 
-def typed_text(t: Translator, msg: Incoming, limit: int, what: str) -> tuple[str | None, Reply | None]:
-    """`bot.core.context.text_answer` as a pair, for callers not moved to `ctx.text_answer` yet."""
-    answer = text_answer(t, msg, limit, what)
-    return (None, answer) if isinstance(answer, Reply) else (answer, None)
+def _ask_title(ctx: Context, draft: NewMeeting) -> Reply:
+    return Reply(ctx.t("The meeting's title? (for example: 11月集中说事日：停车难问题)"))
 
 
-@router.step(FLOW, "kind")
-async def step_kind(ctx: Context, msg: Incoming) -> Replies:
-    t = ctx.t
-    value = ctx.args.get("value")
-    if value not in KINDS:
-        return Reply(t("Please choose the kind of meeting with the buttons above."))
-    ctx.convo.draft["kind"] = value
-    ctx.convo.goto("title")
-    return Reply(t("The meeting's title? (for example: 11月集中说事日：停车难问题)"))
-
-
-@router.step(FLOW, "title")
-async def step_title(ctx: Context, msg: Incoming) -> Replies:
-    text = ctx.text_answer(msg, store.TITLE_MAX, ctx.t("title"))
-    if isinstance(text, Reply):
-        return text
-    ctx.convo.draft["title"] = text
-    ctx.convo.goto("place")
+def _ask_place(ctx: Context, draft: NewMeeting) -> Reply:
     return Reply(ctx.t("Where is it held? (for example: 党群服务中心二楼会议室)"))
 
 
-@router.step(FLOW, "place")
-async def step_place(ctx: Context, msg: Incoming) -> Replies:
-    text = ctx.text_answer(msg, store.PLACE_MAX, ctx.t("place"))
-    if isinstance(text, Reply):
-        return text
-    ctx.convo.draft["place"] = text
-    ctx.convo.goto("time")
-    return Reply(_time_question(ctx))
+def _ask_time(ctx: Context, draft: Draft) -> Reply:
+    return Reply(ctx.t("When does it start? For example: 2026-11-28 09:00, 11-28 9:00, 明天 19:30 or 周六 9:00."))
 
 
-def _time_question(ctx: Context) -> str:
-    return ctx.t("When does it start? For example: 2026-11-28 09:00, 11-28 9:00, 明天 19:30 or 周六 9:00.")
-
-
-def _parse_time(ctx: Context, msg: Incoming) -> tuple[datetime | None, Reply | None]:
+def _ask_agenda(ctx: Context, draft: NewMeeting) -> Reply:
     t = ctx.t
-    text = ctx.text_answer(msg, 40, t("time"))
-    if isinstance(text, Reply):
-        return None, text
-    when = store.parse_when(text, ctx.now, ctx.zone(ctx.compound))
-    if when is None:
-        return None, Reply(t("I could not read {text} as a date and time. Please write it like 2026-11-28 09:00, "
-                             "11-28 9:00 or 明天 19:30.", text=text[:40]))
-    if when < ctx.now + MIN_AHEAD:
-        return None, Reply(t("{when} is already past (or too soon). Please give a time in the future.",
-                             when=when.strftime("%Y-%m-%d %H:%M")))
-    if when > ctx.now + MAX_AHEAD:
-        return None, Reply(t("{when} is more than a year away. Please check the date.",
-                             when=when.strftime("%Y-%m-%d %H:%M")))
-    return when, None
+    return Reply(t("The agenda (what will be discussed)? Or press Skip."), buttons=((Button.choice(t("Skip"), "skip"),),))
 
 
-@router.step(FLOW, "time")
-async def step_time(ctx: Context, msg: Incoming) -> Replies:
+def _ask_audience(ctx: Context, draft: NewMeeting) -> Reply:
     t = ctx.t
-    when, refusal = _parse_time(ctx, msg)
-    if refusal:
-        return refusal
-    assert when is not None
-    ctx.convo.draft["starts_at"] = when.isoformat()
-    ctx.convo.goto("agenda")
-    return Reply(t("The agenda (what will be discussed)? Or press Skip."),
-                 buttons=((Button.choice(t("Skip"), "skip"),),))
-
-
-@router.step(FLOW, "agenda")
-async def step_agenda(ctx: Context, msg: Incoming) -> Replies:
-    if ctx.args.get("value") == "skip":
-        ctx.convo.draft["agenda"] = ""
-    else:
-        text = ctx.text_answer(msg, store.AGENDA_MAX, ctx.t("agenda"))
-        if isinstance(text, Reply):
-            return text
-        ctx.convo.draft["agenda"] = text
-    ctx.convo.goto("audience")
-    return await _ask_audience(ctx)
-
-
-async def _organiser_buildings(ctx: Context) -> list[Building] | None:
-    """None: may call meetings for the whole compound. A building leader only: the buildings they lead."""
-    assert ctx.compound is not None and ctx.compound.id is not None
-    buildings = await buildings_of(ctx.session, ctx.compound.id)
-    if ctx.has(Role.SECRETARY, Role.COMMITTEE):
-        return None
-    led = set(await led_buildings(ctx.session, ctx.person_id, ctx.compound.id))
-    return [b for b in buildings if b.id in led]
-
-
-async def _ask_audience(ctx: Context) -> Reply:
-    t = ctx.t
-    limited = await _organiser_buildings(ctx)
-    if limited is not None:
-        ctx.convo.goto("building")
-        return Reply(t("As a building leader you call meetings of your building. Which building?"),
-                     buttons=rows(*(Button.choice(b.name, b.id) for b in limited), per_row=3))
     return Reply(t("Who is it for?"), buttons=rows(*(Button.choice(t(label), code) for code, label in AUDIENCES.items()),
                                                    per_row=2))
 
 
-@router.step(FLOW, "audience")
-async def step_audience(ctx: Context, msg: Incoming) -> Replies:
+async def _organiser_buildings(ctx: MemberContext) -> list[Building] | None:
+    """None: may call meetings for the whole compound. A building leader only: the buildings they lead."""
+    if ctx.has(Role.SECRETARY, Role.COMMITTEE):
+        return None
+    led = set(await led_buildings(ctx.session, ctx.person_id, ctx.compound_id))
+    return [b for b in await buildings_of(ctx.session, ctx.compound_id) if b.id in led]
+
+
+async def _ask_building(ctx: Context, draft: NewMeeting) -> Reply:
+    t, member = ctx.t, _member(ctx)
+    limited = await _organiser_buildings(member)
+    question = (t("Which building?") if limited is None else
+                t("As a building leader you call meetings of your building. Which building?"))
+    choices = await buildings_of(ctx.session, member.compound_id) if limited is None else limited
+    return Reply(question, buttons=rows(*(Button.choice(b.name, b.id) for b in choices), per_row=3))
+
+
+def _ask_recurrence(ctx: Context, draft: NewMeeting) -> Reply:
     t = ctx.t
-    value = ctx.args.get("value")
-    if value not in AUDIENCES:
-        return Reply(t("Please choose who the meeting is for with the buttons above."))
-    ctx.convo.draft["audience"] = value
-    if value == "building":
-        assert ctx.compound is not None
-        ctx.convo.goto("building")
-        buildings = await buildings_of(ctx.session, ctx.compound.id or 0)
-        return Reply(t("Which building?"), buttons=rows(*(Button.choice(b.name, b.id) for b in buildings), per_row=3))
-    ctx.convo.draft["building_id"] = None
-    return _ask_recurrence(ctx)
-
-
-@router.step(FLOW, "building")
-async def step_building(ctx: Context, msg: Incoming) -> Replies:
-    t = ctx.t
-    limited = await _organiser_buildings(ctx)
-    assert ctx.compound is not None
-    allowed = limited if limited is not None else await buildings_of(ctx.session, ctx.compound.id or 0)
-    value = ctx.args.get("value")
-    if value not in {b.id for b in allowed}:
-        return Reply(t("Please choose the building with the buttons above."))
-    ctx.convo.draft["audience"] = "building"
-    ctx.convo.draft["building_id"] = value
-    return _ask_recurrence(ctx)
-
-
-def _ask_recurrence(ctx: Context) -> Reply:
-    t = ctx.t
-    ctx.convo.goto("recurrence")
-    local = datetime.fromisoformat(ctx.convo.draft["starts_at"]).astimezone(ctx.zone(ctx.compound))
+    assert draft.starts_at is not None  # asked after the time step
+    local = draft.starts_at.astimezone(ctx.zone(ctx.compound))
     weekday, time = weekday_name(t, local), local.strftime("%H:%M")
     return Reply(t("Does it repeat?"), buttons=rows(
         Button.choice(t("Just once"), ""),
@@ -260,116 +184,175 @@ def _ask_recurrence(ctx: Context) -> Reply:
     ))
 
 
-@router.step(FLOW, "recurrence")
-async def step_recurrence(ctx: Context, msg: Incoming) -> Replies:
+def _fields(draft: NewMeeting) -> dict[str, Any]:
+    return draft.model_dump(include={"kind", "title", "place", "starts_at", "agenda", "audience", "building_id",
+                                     "recurrence"})
+
+
+async def _ask_confirm(ctx: Context, draft: NewMeeting) -> Reply:
+    t, member = ctx.t, _member(ctx)
+    assert draft.starts_at is not None  # asked after the time step
+    preview = Meeting(compound_id=member.compound_id, organiser_id=ctx.person_id, **_fields(draft))
+    text = await describe(ctx, t, preview, member.compound, moment=answers.moment_text(t, draft.starts_at, ctx))
+    return Reply(t("Please check:") + "\n" + text, buttons=rows(
+        Button.choice(t("Publish"), "publish"), Button.choice(t("Change the time"), "time"),
+        Button.choice(t("Discard"), "discard")))
+
+
+TIME_REFUSALS = {
+    Result.TOO_SOON: N_("{when} is already past (or too soon). Please give a time in the future."),
+    Result.TOO_FAR: N_("{when} is more than a year away. Please check the date."),
+}
+REFUSALS = {
+    Result.CANCELLED: N_("This meeting was cancelled."),
+    Result.STARTED: N_("This meeting has already begun."),
+    Result.NOT_HELD: N_("Minutes can be posted once the meeting has taken place."),
+    Result.TOO_SOON: N_("The time you gave has passed in the meantime."),
+    Result.TOO_FAR: N_("{when} is more than a year away. Please check the date."),
+}
+
+
+def _time_refusal(ctx: Context, when: datetime) -> Reply | None:
+    """A time the parser read but no meeting can start at: the refusal echoing it in full, or None."""
+    problem = store.start_problem(when, ctx.now)
+    if problem is None:
+        return None
+    return Reply(ctx.t(TIME_REFUSALS[problem], when=answers.moment_text(ctx.t, when, ctx)))
+
+
+@router.command("newmeeting", roles=ORGANISER_ROLES, private=True, flow=True, help="Call a meeting", order=40)
+async def new_meeting(ctx: MemberContext, msg: Incoming) -> Replies:
+    return await newmeeting.begin(ctx, NewMeeting())
+
+
+@newmeeting.step("kind", ask=_ask_kind, next=("title",), answer=answers.Choice(
+    values=tuple(KINDS), refusal=N_("Please choose the kind of meeting with the buttons above.")))
+async def step_kind(ctx: MemberContext, draft: NewMeeting, value: str) -> Outcome:
+    return Go("title", draft.model_copy(update={"kind": value}))
+
+
+@newmeeting.step("title", ask=_ask_title, next=("place",), answer=answers.Text(store.TITLE_MAX, what=N_("title")))
+async def step_title(ctx: MemberContext, draft: NewMeeting, text: str) -> Outcome:
+    return Go("place", draft.model_copy(update={"title": text}))
+
+
+@newmeeting.step("place", ask=_ask_place, next=("time",), answer=answers.Text(store.PLACE_MAX, what=N_("place")))
+async def step_place(ctx: MemberContext, draft: NewMeeting, text: str) -> Outcome:
+    return Go("time", draft.model_copy(update={"place": text}))
+
+
+@newmeeting.step("time", ask=_ask_time, next=("agenda", "confirm"), answer=answers.When())
+async def step_time(ctx: MemberContext, draft: NewMeeting, when: datetime) -> Outcome:
+    if (refusal := _time_refusal(ctx, when)) is not None:
+        return Stay(refusal)
+    return Go("confirm" if draft.editing else "agenda", draft.model_copy(update={"starts_at": when}))
+
+
+@newmeeting.step("agenda", ask=_ask_agenda, next=("audience", "building"),
+                 answer=answers.Text(store.AGENDA_MAX, what=N_("agenda"), skip="skip"))
+async def step_agenda(ctx: MemberContext, draft: NewMeeting, text: str) -> Outcome:
+    draft = draft.model_copy(update={"agenda": text})
+    if await _organiser_buildings(ctx) is not None:
+        return Go("building", draft.model_copy(update={"audience": "building"}))
+    return Go("audience", draft)
+
+
+@newmeeting.step("audience", ask=_ask_audience, next=("building", "recurrence"), answer=answers.Choice(
+    values=tuple(AUDIENCES), refusal=N_("Please choose who the meeting is for with the buttons above.")))
+async def step_audience(ctx: MemberContext, draft: NewMeeting, value: str) -> Outcome:
+    draft = draft.model_copy(update={"audience": value, "building_id": None})
+    return Go("building" if value == "building" else "recurrence", draft)
+
+
+@newmeeting.step("building", ask=_ask_building, next=("recurrence",), answer=answers.Choice(
+    refusal=N_("Please choose the building with the buttons above.")))
+async def step_building(ctx: MemberContext, draft: NewMeeting, value: int) -> Outcome:
+    limited = await _organiser_buildings(ctx)
+    allowed = limited if limited is not None else await buildings_of(ctx.session, ctx.compound_id)
+    if value not in {b.id for b in allowed}:
+        return Stay(Reply(ctx.t("Please choose the building with the buttons above.")))
+    return Go("recurrence", draft.model_copy(update={"audience": "building", "building_id": value}))
+
+
+@newmeeting.step("recurrence", ask=_ask_recurrence, next=("confirm",), answer=answers.Choice(
+    values=tuple(store.RECURRENCES), refusal=N_("Please answer with the buttons above: once, weekly or monthly.")))
+async def step_recurrence(ctx: MemberContext, draft: NewMeeting, value: str) -> Outcome:
+    return Go("confirm", draft.model_copy(update={"recurrence": value, "editing": True}))
+
+
+@newmeeting.step("confirm", ask=_ask_confirm, next=("time",), answer=answers.Choice(
+    values=("publish", "time", "discard"), refusal=N_("Please press Publish or Discard.")))
+async def step_confirm(ctx: MemberContext, draft: NewMeeting, value: str) -> Outcome:
     t = ctx.t
-    value = ctx.args.get("value")
-    if value not in store.RECURRENCES:
-        return Reply(t("Please answer with the buttons above: once, weekly or monthly."))
-    ctx.convo.draft["recurrence"] = value
-    ctx.convo.goto("confirm")
-    assert ctx.compound is not None
-    preview = await describe(ctx, t, _draft_meeting(ctx), ctx.compound)
-    return Reply(t("Please check:") + "\n" + preview,
-                 buttons=((Button.choice(t("Publish"), "publish"), Button.choice(t("Discard"), "discard")),))
-
-
-def _draft_meeting(ctx: Context) -> Meeting:
-    return Meeting(compound_id=(ctx.compound.id if ctx.compound else None) or 0, organiser_id=ctx.person_id,
-                   **_fields(ctx.convo.draft))
-
-
-def _fields(draft: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "kind": draft["kind"], "title": draft["title"], "place": draft["place"],
-        "starts_at": datetime.fromisoformat(draft["starts_at"]), "agenda": draft.get("agenda", ""),
-        "audience": draft["audience"], "building_id": draft.get("building_id"),
-        "recurrence": draft.get("recurrence", ""),
-    }
-
-
-@router.step(FLOW, "confirm")
-async def step_confirm(ctx: Context, msg: Incoming) -> Replies:
-    t = ctx.t
-    value = ctx.args.get("value")
     if value == "discard":
-        ctx.convo.end()
-        return Reply(t("Discarded; nothing was announced."))
-    if value != "publish":
-        return Reply(t("Please press Publish or Discard."))
-    assert ctx.compound is not None
-    fields = _fields(ctx.convo.draft)
-    if fields["starts_at"] < ctx.now + MIN_AHEAD:
-        ctx.convo.goto("time")
-        return Reply(t("The time you gave has passed in the meantime.") + "\n" + _time_question(ctx))
-    meeting = await store.create_meeting(ctx.session, ctx.compound, {**fields, "organiser_id": ctx.person_id},
-                                         ctx.now)
-    if meeting.recurrence:
-        meeting.series_id = meeting.id
-        ctx.session.add(meeting)
-    ctx.convo.end()
-    return [Reply(t("Published. Reminders go out before it starts; see /meetings."))
-            , *await announcement(ctx, meeting, ctx.compound)]
+        return Done(Reply(t("Discarded; nothing was announced.")))
+    if value == "time":
+        return Go("time")
+    meeting = await store.call_meeting(ctx.session, ctx.compound, ctx.person_id, _fields(draft), ctx.now)
+    if isinstance(meeting, Result):  # the time no longer fits: asked again, then back to this summary
+        return Go("time", say=(_refused(ctx, meeting, when=draft.starts_at),))
+    return Done([Reply(t("Published. Reminders go out before it starts; see /meetings.")),
+                 *await announcement(ctx, meeting, ctx.compound)])
 
 
 # ---- answering and listing ----------------------------------------------------------------------------------
 
 
-async def _meeting(ctx: Context, meeting_id: int | None = None, manage: bool = False,
-                   scheduled: bool = True) -> Meeting | Reply:
-    """The meeting a button (or the open conversation, by `meeting_id`) refers to, if it is in this compound; with
-    `manage`, if this person may change it; with `scheduled`, if it is not cancelled. Else the polite refusal."""
+async def _meeting(ctx: MemberContext, meeting_id: int, manage: bool = False) -> Meeting | Reply:
+    """The meeting a button or a flow refers to, if it is in this compound (with `manage`: if this person may
+    change it), or the polite refusal."""
     t = ctx.t
-    meeting = await ctx.session.get(Meeting, int(ctx.args.get("meeting", 0) if meeting_id is None else meeting_id))
-    if meeting is None or ctx.compound is None or meeting.compound_id != ctx.compound.id or (
-            manage and not _may_manage(ctx, meeting)):
-        return Reply(t("Only the organiser or the secretary can change this meeting.") if manage
-                     else t("This meeting does not belong to your compound."), toast=t("Not allowed"))
-    if scheduled and meeting.status != store.SCHEDULED:
-        return Reply(t("This meeting was cancelled."), toast=t("Cancelled"))
+    meeting = await ctx.session.get(Meeting, meeting_id)
+    if meeting is None or meeting.compound_id != ctx.compound_id:
+        return Reply(t("This meeting does not belong to your compound."), toast=t("Not allowed"))
+    if manage and not _may_manage(ctx, meeting):
+        return Reply(t("Only the organiser or the secretary can change this meeting."), toast=t("Not allowed"))
     return meeting
 
 
-@router.button("meetings.rsvp", member=True)
-async def rsvp(ctx: Context, msg: Incoming) -> Replies:
+def _refused(ctx: Context, result: Result, toast: str | None = None, when: datetime | None = None) -> Reply:
+    """Why storage refused an action on a meeting; `when`, the time that did not fit, echoed in full."""
     t = ctx.t
-    meeting = await _meeting(ctx)
+    moment = answers.moment_text(t, when, ctx) if when is not None else ""
+    return Reply(t(REFUSALS[result], when=moment), toast=t(toast) if toast else None)
+
+
+@router.button("meetings.rsvp", member=True)
+async def rsvp(ctx: MemberContext, msg: Incoming) -> Replies:
+    t = ctx.t
+    meeting = await _meeting(ctx, int(ctx.args.get("meeting", 0)))
     if isinstance(meeting, Reply):
         return meeting
-    if meeting.starts_at <= ctx.now:
-        return Reply(t("This meeting has already begun."), toast=t("Too late"))
-    assert ctx.compound is not None
-    buildings = await store.buildings_of_person(ctx.session, ctx.person_id, meeting.compound_id)
-    if not store.audience_allows(meeting.audience, meeting.building_id, ctx.roles, buildings):
+    attending = bool(ctx.args.get("attending"))
+    result = await store.answer(ctx.session, meeting, ctx.person_id, ctx.roles, attending, ctx.now)
+    if result == Result.NOT_AUDIENCE:
         return Reply(t("This meeting is for {audience}; thank you for your interest.",
                        audience=t(AUDIENCES[meeting.audience]) if meeting.audience != "building" else t(
                            "the residents of that building")), toast=t("Not for you"))
-    attending = bool(ctx.args.get("attending"))
-    await store.set_rsvp(ctx.session, meeting.id or 0, ctx.person_id, attending, ctx.now)
+    if result != Result.DONE:
+        return _refused(ctx, result, N_("Too late") if result == Result.STARTED else N_("Cancelled"))
     when = ctx.local(meeting.starts_at, ctx.compound)
-    answer = (t("Noted: you will attend {title} on {when}. I will remind you before it starts.", title=meeting.title,
-                when=when) if attending else
-              t("Noted: you cannot attend {title} on {when}.", title=meeting.title, when=when))
+    text = (t("Noted: you will attend {title} on {when}. I will remind you before it starts.", title=meeting.title,
+              when=when) if attending else
+            t("Noted: you cannot attend {title} on {when}.", title=meeting.title, when=when))
     toast = t("You will attend") if attending else t("Noted")
-    replies = [Reply(answer, toast=toast) if ctx.private else Reply(answer, to=ToPerson(ctx.person_id), toast=toast)]
-    replies.append(await _posting_update(ctx, meeting, ctx.compound))
-    return replies
+    return [Reply(text, toast=toast) if ctx.private else Reply(text, to=ToPerson(ctx.person_id), toast=toast),
+            await _posting_update(ctx, meeting, ctx.compound)]
 
 
 @router.command("meetings", member=True, help="Upcoming meetings", order=41)
-async def list_meetings(ctx: Context, msg: Incoming) -> Replies:
+async def list_meetings(ctx: MemberContext, msg: Incoming) -> Replies:
     t = ctx.t
-    assert ctx.compound is not None and ctx.compound.id is not None
-    meetings = await store.upcoming(ctx.session, ctx.compound.id, ctx.now)
-    answers = await store.rsvp_of(ctx.session, [m.id or 0 for m in meetings], ctx.person_id)
+    meetings = await store.upcoming(ctx.session, ctx.compound_id, ctx.now)
+    mine = await store.rsvp_of(ctx.session, [m.id for m in meetings if m.id is not None], ctx.person_id)
     replies: list[Reply] = []
     may_manage = ctx.has(*ORGANISER_ROLES)
     if not meetings:
         replies.append(Reply(t("No meetings are planned at the moment.")))
     for meeting in meetings:
-        assert meeting.id is not None
-        answer = answers.get(meeting.id)
-        mine = (t("Your answer: attending") if answer else t("Your answer: cannot attend") if answer is False
+        assert meeting.id is not None  # stored rows have their id
+        given = mine.get(meeting.id)
+        line = (t("Your answer: attending") if given else t("Your answer: cannot attend") if given is False
                 else t("Your answer: not yet given"))
         buttons: list[tuple[Button, ...]] = [*rsvp_buttons(t, meeting.id)]
         if may_manage and ctx.private and _may_manage(ctx, meeting):
@@ -378,9 +361,9 @@ async def list_meetings(ctx: Context, msg: Incoming) -> Replies:
             if meeting.recurrence:
                 manage.append(Button.do(t("End the series"), "meetings.cancel", meeting=meeting.id, series=True))
             buttons.append(tuple(manage))
-        replies.append(Reply(await describe(ctx, t, meeting, ctx.compound) + "\n" + mine, buttons=tuple(buttons)))
+        replies.append(Reply(await describe(ctx, t, meeting, ctx.compound) + "\n" + line, buttons=tuple(buttons)))
     if may_manage and ctx.private:
-        for meeting in await store.recent_of_organiser(ctx.session, ctx.compound.id, ctx.person_id, ctx.now):
+        for meeting in await store.recent_of_organiser(ctx.session, ctx.compound_id, ctx.person_id, ctx.now):
             if not meeting.minutes:
                 replies.append(Reply(t("{title} ({when}) has taken place. Post its minutes (纪要)?",
                                        title=meeting.title, when=ctx.local(meeting.starts_at, ctx.compound)),
@@ -400,27 +383,21 @@ async def _tell_change(c: BaseContext, meeting: Meeting, notice: str, render: Ca
     """A meeting moved or cancelled: the notice to its group chats (a party meeting has none), and privately to
     everyone who answered (attending or not), each in their own language."""
     replies = [Reply(notice, to=target) for target in await audience_targets(c, meeting) if isinstance(target, ToGroups)]
-    for answer in await store.rsvps(c.session, meeting.id or 0):
-        pt = await c.translator_for(answer.person_id)
-        replies.append(Reply(render(pt), to=ToPerson(answer.person_id)))
+    for given in await store.rsvps(c.session, meeting.id or 0):
+        pt = await c.translator_for(given.person_id)
+        replies.append(Reply(render(pt), to=ToPerson(given.person_id)))
     return replies
 
 
 @router.button("meetings.cancel", roles=ORGANISER_ROLES, private=True)
-async def cancel(ctx: Context, msg: Incoming) -> Replies:
+async def cancel(ctx: MemberContext, msg: Incoming) -> Replies:
     t = ctx.t
-    meeting = await _meeting(ctx, manage=True)
+    meeting = await _meeting(ctx, int(ctx.args.get("meeting", 0)), manage=True)
     if isinstance(meeting, Reply):
         return meeting
-    assert ctx.compound is not None
-    if meeting.starts_at <= ctx.now:
-        return Reply(t("This meeting has already begun."), toast=t("Too late"))
-    meeting.status = store.CANCELLED
-    end_series = bool(ctx.args.get("series"))
-    if end_series:
-        # No further occurrences: the series job looks for unfinished recurring meetings only.
-        meeting.recurrence = ""
-    ctx.session.add(meeting)
+    result = await store.cancel_meeting(ctx.session, meeting, ctx.now, end_series=bool(ctx.args.get("series")))
+    if result != Result.DONE:
+        return _refused(ctx, result, N_("Too late") if result == Result.STARTED else N_("Cancelled"))
     tr = ctx.translator(ctx.compound.language)
     when = ctx.local(meeting.starts_at, ctx.compound)
     notice = tr("Cancelled: {title} on {when} will not take place.", title=meeting.title, when=when)
@@ -432,79 +409,116 @@ async def cancel(ctx: Context, msg: Incoming) -> Replies:
     return replies
 
 
+class MoveMeeting(Draft):
+    meeting: int
+    title: str = ""
+    starts_at: datetime | None = None
+
+
+move_flow = Flow("meeting_move", MoveMeeting, title=N_("moving a meeting"), roles=ORGANISER_ROLES)
+
+
+def _ask_new_time(ctx: Context, draft: MoveMeeting) -> Reply:
+    return Reply(ctx.t("Moving {title}.", title=draft.title) + "\n" + _ask_time(ctx, draft).text)
+
+
+def _ask_move(ctx: Context, draft: MoveMeeting) -> Reply:
+    t = ctx.t
+    assert draft.starts_at is not None  # asked after the time step
+    return Reply(t("Move {title} to {moment}? Everyone who answered will be told.", title=draft.title,
+                   moment=answers.moment_text(t, draft.starts_at, ctx)),
+                 buttons=rows(Button.choice(t("Move"), "move"), Button.choice(t("Change the time"), "time"),
+                              Button.choice(t("Keep it as it is"), "keep")))
+
+
 @router.button("meetings.move", roles=ORGANISER_ROLES, private=True)
-async def move(ctx: Context, msg: Incoming) -> Replies:
-    t = ctx.t
-    meeting = await _meeting(ctx, manage=True)
+async def move(ctx: MemberContext, msg: Incoming) -> Replies:
+    meeting = await _meeting(ctx, int(ctx.args.get("meeting", 0)), manage=True)
     if isinstance(meeting, Reply):
         return meeting
-    if (busy := ctx.busy()) is not None:
-        return busy
-    ctx.convo.start(MOVE_FLOW, "time", {"meeting": meeting.id})
-    return Reply(t("Moving {title}.", title=meeting.title) + "\n" + _time_question(ctx))
+    assert meeting.id is not None  # a stored row
+    return await move_flow.begin(ctx, MoveMeeting(meeting=meeting.id, title=meeting.title))
 
 
-@router.step(MOVE_FLOW, "time")
-async def move_time(ctx: Context, msg: Incoming) -> Replies:
+@move_flow.step("time", ask=_ask_new_time, next=("confirm",), answer=answers.When())
+async def move_time(ctx: MemberContext, draft: MoveMeeting, when: datetime) -> Outcome:
+    if (refusal := _time_refusal(ctx, when)) is not None:
+        return Stay(refusal)
+    return Go("confirm", draft.model_copy(update={"starts_at": when}))
+
+
+@move_flow.step("confirm", ask=_ask_move, next=("time",), answer=answers.Choice(
+    values=("move", "time", "keep"), refusal=N_("Please answer with the buttons above.")))
+async def move_confirm(ctx: MemberContext, draft: MoveMeeting, value: str) -> Outcome:
     t = ctx.t
-    when, refusal = _parse_time(ctx, msg)
-    if refusal:
-        return refusal
-    assert when is not None and ctx.compound is not None
-    meeting = await _meeting(ctx, int(ctx.convo.draft["meeting"]), manage=True)
-    ctx.convo.end()
+    if value == "keep":
+        return Done(Reply(t("The meeting keeps its time; nobody was told anything.")))
+    if value == "time" or draft.starts_at is None:
+        return Go("time")
+    meeting = await _meeting(ctx, draft.meeting, manage=True)
     if isinstance(meeting, Reply):
-        return meeting
+        return Done(meeting)
     old = ctx.local(meeting.starts_at, ctx.compound)
-    meeting.starts_at = when
-    ctx.session.add(meeting)
-    await store.plan_reminders(ctx.session, meeting, ctx.compound, ctx.now)
-    new = ctx.local(when, ctx.compound)
+    result = await store.move_meeting(ctx.session, meeting, ctx.compound, draft.starts_at, ctx.now)
+    if result in (Result.TOO_SOON, Result.TOO_FAR):
+        return Go("time", say=(_refused(ctx, result, when=draft.starts_at),))
+    if result != Result.DONE:
+        return Done(_refused(ctx, result))
+    new = ctx.local(meeting.starts_at, ctx.compound)
     tr = ctx.translator(ctx.compound.language)
     notice = tr("Moved: {title} is now on {new} (was {old}).", title=meeting.title, new=new, old=old)
-    replies = [Reply(t("Moved to {new}; everyone who answered is told.", new=new)),
+    replies = [Reply(t("Moved to {new}; everyone who answered is told.",
+                       new=answers.moment_text(t, meeting.starts_at, ctx))),
                await _posting_update(ctx, meeting, ctx.compound, note="🕘 " + notice)]
     replies += await _tell_change(ctx, meeting, notice, lambda pt: pt(
         "Moved: {title} is now on {new} (was {old}). If you can no longer come, please answer again with /meetings.",
         title=meeting.title, new=new, old=old))
-    return replies
+    return Done(replies)
+
+
+class Minutes(Draft):
+    meeting: int
+    title: str = ""
+
+
+minutes_flow = Flow("meeting_minutes", Minutes, title=N_("the minutes of a meeting"), roles=ORGANISER_ROLES)
+
+
+def _ask_minutes(ctx: Context, draft: Minutes) -> Reply:
+    return Reply(ctx.t("Please send the minutes (纪要) of {title}: decisions, who does what, by when.",
+                       title=draft.title))
 
 
 @router.button("meetings.minutes", roles=ORGANISER_ROLES, private=True)
-async def minutes(ctx: Context, msg: Incoming) -> Replies:
-    t = ctx.t
-    meeting = await _meeting(ctx, manage=True, scheduled=False)
+async def minutes(ctx: MemberContext, msg: Incoming) -> Replies:
+    meeting = await _meeting(ctx, int(ctx.args.get("meeting", 0)), manage=True)
     if isinstance(meeting, Reply):
         return meeting
     if meeting.starts_at > ctx.now:
-        return Reply(t("Minutes can be posted once the meeting has taken place."))
-    if (busy := ctx.busy()) is not None:
-        return busy
-    ctx.convo.start(MINUTES_FLOW, "text", {"meeting": meeting.id})
-    return Reply(t("Please send the minutes (纪要) of {title}: decisions, who does what, by when.",
-                   title=meeting.title))
+        return _refused(ctx, Result.NOT_HELD)
+    assert meeting.id is not None  # a stored row
+    return await minutes_flow.begin(ctx, Minutes(meeting=meeting.id, title=meeting.title))
 
 
-@router.step(MINUTES_FLOW, "text")
-async def minutes_text(ctx: Context, msg: Incoming) -> Replies:
+@minutes_flow.step("text", ask=_ask_minutes, answer=answers.Text(store.MINUTES_MAX, what=N_("minutes")))
+async def minutes_text(ctx: MemberContext, draft: Minutes, text: str) -> Outcome:
     t = ctx.t
-    text = ctx.text_answer(msg, store.MINUTES_MAX, t("minutes"))
-    if isinstance(text, Reply):
-        return text
-    assert ctx.compound is not None
-    meeting = await _meeting(ctx, int(ctx.convo.draft["meeting"]), scheduled=False)
-    ctx.convo.end()
+    meeting = await _meeting(ctx, draft.meeting, manage=True)
     if isinstance(meeting, Reply):
-        return meeting
-    meeting.minutes, meeting.minutes_at = text, ctx.now
-    ctx.session.add(meeting)
+        return Done(meeting)
+    result = await store.post_minutes(ctx.session, meeting, text, ctx.now)
+    if result != Result.DONE:
+        return Done(_refused(ctx, result))
     replies = [Reply(t("The minutes are posted."))]
     for target in await audience_targets(ctx, meeting):
         tr = await ctx.translator_for(target.person_id) if isinstance(target, ToPerson) else ctx.translator(
             ctx.compound.language)
         replies.append(Reply(tr("Minutes (纪要) of {title}, {when}:", title=meeting.title,
                                 when=ctx.local(meeting.starts_at, ctx.compound)) + "\n" + text, to=target))
-    return replies
+    return Done(replies)
+
+
+router.flow(newmeeting, move_flow, minutes_flow)
 
 
 # ---- scheduled: reminders and the next occurrence -------------------------------------------------------------
@@ -524,7 +538,7 @@ async def send_reminders(ctx: JobContext) -> Replies:
         assert reminder.id is not None
         meeting = await ctx.session.get(Meeting, reminder.meeting_id)
         skip = ""
-        if meeting is None or meeting.status != store.SCHEDULED:
+        if meeting is None or meeting.status != store.MeetingStatus.SCHEDULED:
             skip = "cancelled"
         elif meeting.starts_at <= ctx.now:
             skip = "started"

@@ -3,13 +3,16 @@ disclosure and major matters, kept so residents can find past ones."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
 
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.core.i18n import N_
-from storage.db import UTCDateTime, utcnow
+from storage.db import UTCDateTime, status_field, utcnow
+from storage.outbox import cancel_posting
 from storage.people import Membership, MembershipStatus
 
 AUDIENCES = {
@@ -25,7 +28,22 @@ DISCLOSURE_KINDS = {
 TEXT_MAX = 2000
 DISCLOSURE_TEXT_MAX = 1000
 
-SCHEDULED, SENT, CANCELLED = "scheduled", "sent", "cancelled"
+# An announcement is scheduled at most a year ahead: further is almost certainly a typing mistake.
+MAX_AHEAD = timedelta(days=366)
+
+
+class AnnouncementStatus(StrEnum):
+    SCHEDULED = "scheduled"  # waits in the outbox for its time
+    SENT = "sent"  # went to the outbox at once
+    CANCELLED = "cancelled"
+
+
+class Result(StrEnum):
+    """What became of an action on an announcement; anything but DONE changed nothing."""
+
+    DONE = "done"
+    TOO_LATE = "too_late"  # already sent, or cancelled before
+    TOO_FAR = "too_far"  # a time more than MAX_AHEAD from now
 
 
 class Announcement(SQLModel, table=True):
@@ -40,7 +58,7 @@ class Announcement(SQLModel, table=True):
     media_file_id: str = Field(default="", max_length=256)
     pin: bool = False
     due_at: datetime = Field(sa_type=UTCDateTime, index=True)
-    status: str = Field(default=SCHEDULED, max_length=16)
+    status: AnnouncementStatus = status_field(AnnouncementStatus, AnnouncementStatus.SCHEDULED, 16)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
     @property
@@ -114,7 +132,7 @@ def image_mime(data: bytes) -> tuple[str, str]:
 async def scheduled(session: AsyncSession, compound_id: int, now: datetime) -> list[Announcement]:
     result = await session.exec(
         select(Announcement)
-        .where(Announcement.compound_id == compound_id, Announcement.status == SCHEDULED,
+        .where(Announcement.compound_id == compound_id, Announcement.status == AnnouncementStatus.SCHEDULED,
                col(Announcement.due_at) > now)
         .order_by(col(Announcement.due_at))
         .limit(20)
@@ -135,7 +153,58 @@ async def recent_disclosures(session: AsyncSession, compound_id: int, limit: int
 async def owners_of(session: AsyncSession, compound_id: int) -> list[int]:
     result = await session.exec(
         select(Membership.person_id)
-        .where(Membership.compound_id == compound_id, Membership.status == MembershipStatus.APPROVED, Membership.relation == "owner")
+        .where(Membership.compound_id == compound_id, Membership.status == MembershipStatus.APPROVED,
+               Membership.relation == "owner")
         .order_by(col(Membership.id))
     )
     return list(dict.fromkeys(result.all()))
+
+
+# ---- domain actions ----------------------------------------------------------------------------------------
+
+
+def due_problem(due_at: datetime | None, now: datetime) -> Result | None:
+    """Why an announcement cannot be sent then (TOO_FAR), or None; None or a past moment means now."""
+    return Result.TOO_FAR if due_at is not None and due_at > now + MAX_AHEAD else None
+
+
+async def publish_announcement(session: AsyncSession, compound_id: int, author_id: int, fields: dict[str, Any],
+                               due_at: datetime | None, now: datetime) -> Announcement | Result:
+    """An announcement sent now (`due_at` None or past: SENT) or at its time (SCHEDULED); `fields` are its text,
+    audience, building_id, media_platform, media_file_id and pin."""
+    if (problem := due_problem(due_at, now)) is not None:
+        return problem
+    due = due_at if due_at is not None and due_at > now else now
+    item = Announcement(compound_id=compound_id, author_id=author_id, due_at=due, created_at=now,
+                        status=AnnouncementStatus.SCHEDULED if due > now else AnnouncementStatus.SENT, **fields)
+    session.add(item)
+    await session.flush()
+    return item
+
+
+async def cancel_announcement(session: AsyncSession, item: Announcement, now: datetime) -> Result:
+    """A scheduled announcement withdrawn before its time, and its postings waiting in the outbox with it."""
+    if item.status != AnnouncementStatus.SCHEDULED or item.due_at <= now:
+        return Result.TOO_LATE
+    await cancel_posting(session, item.posting_key)
+    item.status = AnnouncementStatus.CANCELLED
+    session.add(item)
+    await session.flush()
+    return Result.DONE
+
+
+async def publish_disclosure(session: AsyncSession, compound_id: int, author_id: int, kind: str, text: str,
+                             now: datetime, photo: tuple[str, str] | None = None, document_id: int | None = None
+                             ) -> Disclosure:
+    """A disclosure kept for /disclosures: with a photo (platform, file id) or a document already stored in the
+    outbox's media table (a platform's file id may expire: WeCom's after 3 days)."""
+    if kind not in DISCLOSURE_KINDS:
+        raise ValueError(f"no disclosure kind {kind!r}")
+    item = Disclosure(compound_id=compound_id, author_id=author_id, kind=kind, text=text, created_at=now)
+    if photo is not None:
+        item.media_platform, item.media_file_id = photo
+    if document_id is not None:
+        item.media_kind, item.media_id = "document", document_id
+    session.add(item)
+    await session.flush()
+    return item

@@ -3,8 +3,8 @@ schedule: a job claims a due row with `UPDATE ... WHERE sent_at IS NULL`, so not
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -14,7 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.core.i18n import N_
 from storage.compounds import Compound, Room, compound_setting
-from storage.db import UTCDateTime, utcnow
+from storage.db import UTCDateTime, status_field, utcnow
 from storage.people import Membership, MembershipStatus, Role, people_with_role
 from storage.schedule import next_fire
 
@@ -38,8 +38,28 @@ ORGANISER_ROLES = (Role.SECRETARY, Role.COMMITTEE, Role.BUILDING_LEADER)
 DEFAULT_REMINDER_MINUTES = (24 * 60, 60)
 TITLE_MAX, PLACE_MAX, AGENDA_MAX, MINUTES_MAX = 80, 100, 1000, 3000
 
-SCHEDULED, CANCELLED = "scheduled", "cancelled"
+# A meeting is called at least this long ahead (people need to read about it), and at most a year ahead (further
+# is almost certainly a typing mistake).
+MIN_AHEAD = timedelta(minutes=10)
+MAX_AHEAD = timedelta(days=366)
 WEEKDAYS_CRON = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class MeetingStatus(StrEnum):
+    SCHEDULED = "scheduled"
+    CANCELLED = "cancelled"
+
+
+class Result(StrEnum):
+    """What became of an action on a meeting; anything but DONE changed nothing."""
+
+    DONE = "done"
+    CANCELLED = "cancelled"  # the meeting is cancelled
+    STARTED = "started"  # it has begun: too late to answer, move or cancel it
+    NOT_HELD = "not_held"  # minutes wait until it has taken place
+    NOT_AUDIENCE = "not_audience"  # an answer from someone the meeting is not for
+    TOO_SOON = "too_soon"  # a start less than MIN_AHEAD from now (or already past)
+    TOO_FAR = "too_far"  # a start more than MAX_AHEAD from now
 
 
 class Meeting(SQLModel, table=True):
@@ -59,7 +79,7 @@ class Meeting(SQLModel, table=True):
     # Set once the next occurrence exists (claimed atomically, so one process generates it).
     next_generated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     organiser_id: int = Field(foreign_key="person.id")
-    status: str = Field(default=SCHEDULED, max_length=16)
+    status: MeetingStatus = status_field(MeetingStatus, MeetingStatus.SCHEDULED, 16)
     minutes: str = Field(default="", max_length=MINUTES_MAX)
     minutes_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
@@ -88,82 +108,6 @@ class MeetingReminder(SQLModel, table=True):
 
 # ---- pure rules -------------------------------------------------------------------------------------------
 
-_CN_DIGITS = {"零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9,
-              "十": 10}
-_WEEKDAY_WORDS = {"一": 0, "二": 1, "三": 2, "四": 3, "五": 4, "六": 5, "日": 6, "天": 6}
-_EN_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-
-
-def _time_of_day(text: str) -> tuple[int, int] | None:
-    """"19:30", "9点", "9点半", "下午3点", "9:00" → (hour, minute)."""
-    text = text.strip()
-    afternoon = any(word in text for word in ("下午", "晚上", "傍晚", "pm", "PM"))
-    text = re.sub(r"(上午|早上|早晨|中午|下午|晚上|傍晚|am|AM|pm|PM)", "", text).strip()
-    match = re.fullmatch(r"(\d{1,2})[:：](\d{2})", text) or re.fullmatch(r"(\d{1,2})[点點时時](\d{1,2})?分?", text)
-    half = re.fullmatch(r"(\d{1,2})[点點]半", text)
-    if half:
-        hour, minute = int(half.group(1)), 30
-    elif match:
-        hour, minute = int(match.group(1)), int(match.group(2) or 0)
-    else:
-        return None
-    if afternoon and hour < 12:
-        hour += 12
-    if hour > 23 or minute > 59:
-        return None
-    return hour, minute
-
-
-def parse_when(text: str, now: datetime, zone: ZoneInfo) -> datetime | None:
-    """A meeting time as people type it, in the compound's zone: "2026-11-28 09:00", "11-28 9:00",
-    "11月28日 9:00", "明天 19:30", "后天 9点半", "周六 9:00", "tomorrow 19:30". None when not understood."""
-    text = re.sub(r"\s+", " ", text.strip().replace("／", "/").replace("－", "-"))
-    local_now = now.astimezone(zone)
-    today = local_now.date()
-    day = None
-    rest = ""
-    full = re.fullmatch(r"(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})[日号]?\s*(.+)", text)
-    short = re.fullmatch(r"(\d{1,2})[-/.月](\d{1,2})[日号]?\s*(.+)", text)
-    relative = re.fullmatch(r"(今天|明天|后天|後天|today|tomorrow)\s*(.+)", text, re.IGNORECASE)
-    weekday = re.fullmatch(r"(?:下?(?:周|星期|週|禮拜|礼拜))([一二三四五六日天])\s*(.+)", text)
-    en_weekday = re.fullmatch(r"(?:next\s+)?(mon|tue|wed|thu|fri|sat|sun)[a-z]*\s+(.+)", text, re.IGNORECASE)
-    try:
-        if full:
-            day = datetime(int(full.group(1)), int(full.group(2)), int(full.group(3))).date()
-            rest = full.group(4)
-        elif short:
-            day = datetime(today.year, int(short.group(1)), int(short.group(2))).date()
-            if day < today:  # "1-05" typed in December means next January
-                day = day.replace(year=today.year + 1)
-            rest = short.group(3)
-        elif relative:
-            word = relative.group(1).lower()
-            offset = {"今天": 0, "today": 0, "明天": 1, "tomorrow": 1, "后天": 2, "後天": 2}[word]
-            day = today + timedelta(days=offset)
-            rest = relative.group(2)
-        elif weekday or en_weekday:
-            if weekday:
-                target = _WEEKDAY_WORDS[weekday.group(1)]
-                rest = weekday.group(2)
-                force_next = text.startswith("下")
-            else:
-                assert en_weekday is not None
-                target = _EN_WEEKDAYS.index(en_weekday.group(1).lower()[:3])
-                rest = en_weekday.group(2)
-                force_next = text.lower().startswith("next")
-            ahead = (target - today.weekday()) % 7
-            if force_next and ahead == 0:
-                ahead = 7
-            day = today + timedelta(days=ahead)
-    except ValueError:
-        return None
-    if day is None:
-        return None
-    clock = _time_of_day(rest)
-    if clock is None:
-        return None
-    return datetime(day.year, day.month, day.day, clock[0], clock[1], tzinfo=zone)
-
 
 def next_occurrence(starts_at: datetime, recurrence: str, zone: ZoneInfo) -> datetime | None:
     """The next meeting of a series: the same weekday and wall-clock time a week later, or on the first such
@@ -177,6 +121,15 @@ def next_occurrence(starts_at: datetime, recurrence: str, zone: ZoneInfo) -> dat
     else:
         return None
     return next_fire(rule, zone, starts_at)
+
+
+def start_problem(starts_at: datetime, now: datetime) -> Result | None:
+    """Why a meeting cannot start then (TOO_SOON, TOO_FAR), or None."""
+    if starts_at < now + MIN_AHEAD:
+        return Result.TOO_SOON
+    if starts_at > now + MAX_AHEAD:
+        return Result.TOO_FAR
+    return None
 
 
 def reminder_offsets(compound: Compound) -> list[int]:
@@ -205,11 +158,83 @@ def audience_allows(audience: str, building_id: int | None, roles: frozenset[Rol
 
 
 async def create_meeting(session: AsyncSession, compound: Compound, fields: dict[str, Any], now: datetime) -> Meeting:
+    """A meeting with its reminders planned; a recurring one without a series begins its own."""
     meeting = Meeting(compound_id=compound.id or 0, created_at=now, **fields)
     session.add(meeting)
     await session.flush()
+    if meeting.recurrence and meeting.series_id is None:
+        meeting.series_id = meeting.id
+        session.add(meeting)
     await plan_reminders(session, meeting, compound, now)
     return meeting
+
+
+# ---- domain actions: each checks the meeting's state, changes it and says what became of it ------------------
+
+
+async def call_meeting(session: AsyncSession, compound: Compound, organiser_id: int, fields: dict[str, Any],
+                       now: datetime) -> Meeting | Result:
+    """An organiser calls a meeting: refused (TOO_SOON, TOO_FAR) when its start no longer fits."""
+    problem = start_problem(fields["starts_at"], now)
+    if problem is not None:
+        return problem
+    return await create_meeting(session, compound, {**fields, "organiser_id": organiser_id}, now)
+
+
+def _open(meeting: Meeting, now: datetime) -> Result | None:
+    if meeting.status != MeetingStatus.SCHEDULED:
+        return Result.CANCELLED
+    if meeting.starts_at <= now:
+        return Result.STARTED
+    return None
+
+
+async def answer(session: AsyncSession, meeting: Meeting, person_id: int, roles: frozenset[Role], attending: bool,
+                 now: datetime) -> Result:
+    """Attend / Can't attend, from someone the meeting is for, before it begins; a later answer replaces it."""
+    if (refused := _open(meeting, now)) is not None:
+        return refused
+    buildings = await buildings_of_person(session, person_id, meeting.compound_id)
+    if not audience_allows(meeting.audience, meeting.building_id, roles, buildings):
+        return Result.NOT_AUDIENCE
+    await set_rsvp(session, meeting.id or 0, person_id, attending, now)
+    return Result.DONE
+
+
+async def cancel_meeting(session: AsyncSession, meeting: Meeting, now: datetime, end_series: bool = False) -> Result:
+    """Called off before it begins; `end_series` also ends its series (the series job then makes no next one)."""
+    if (refused := _open(meeting, now)) is not None:
+        return refused
+    meeting.status = MeetingStatus.CANCELLED
+    if end_series:
+        meeting.recurrence = ""
+    session.add(meeting)
+    await session.flush()
+    return Result.DONE
+
+
+async def move_meeting(session: AsyncSession, meeting: Meeting, compound: Compound, starts_at: datetime,
+                       now: datetime) -> Result:
+    """A new start before the meeting begins; its unsent reminders follow the new time."""
+    if (refused := _open(meeting, now) or start_problem(starts_at, now)) is not None:
+        return refused
+    meeting.starts_at = starts_at
+    session.add(meeting)
+    await session.flush()
+    await plan_reminders(session, meeting, compound, now)
+    return Result.DONE
+
+
+async def post_minutes(session: AsyncSession, meeting: Meeting, text: str, now: datetime) -> Result:
+    """The minutes (纪要) of a meeting that took place; posted again, they replace the earlier ones."""
+    if meeting.status != MeetingStatus.SCHEDULED:
+        return Result.CANCELLED
+    if meeting.starts_at > now:
+        return Result.NOT_HELD
+    meeting.minutes, meeting.minutes_at = text, now
+    session.add(meeting)
+    await session.flush()
+    return Result.DONE
 
 
 async def plan_reminders(session: AsyncSession, meeting: Meeting, compound: Compound, now: datetime) -> None:
@@ -277,7 +302,8 @@ async def rsvp_of(session: AsyncSession, meeting_ids: list[int], person_id: int)
 async def upcoming(session: AsyncSession, compound_id: int, now: datetime, limit: int = 10) -> list[Meeting]:
     result = await session.exec(
         select(Meeting)
-        .where(Meeting.compound_id == compound_id, Meeting.status == SCHEDULED, col(Meeting.starts_at) > now)
+        .where(Meeting.compound_id == compound_id, Meeting.status == MeetingStatus.SCHEDULED,
+               col(Meeting.starts_at) > now)
         .order_by(col(Meeting.starts_at))
         .limit(limit)
     )
@@ -289,8 +315,8 @@ async def next_of_kinds(session: AsyncSession, compound_id: int, kinds: tuple[st
     """The next scheduled meeting of one of these kinds (e.g. 集中说事日 / 周末议事日), for an agenda item."""
     result = await session.exec(
         select(Meeting)
-        .where(Meeting.compound_id == compound_id, Meeting.status == SCHEDULED, col(Meeting.kind).in_(kinds),
-               col(Meeting.starts_at) > now)
+        .where(Meeting.compound_id == compound_id, Meeting.status == MeetingStatus.SCHEDULED,
+               col(Meeting.kind).in_(kinds), col(Meeting.starts_at) > now)
         .order_by(col(Meeting.starts_at))
         .limit(1)
     )
@@ -311,8 +337,8 @@ async def recent_of_organiser(session: AsyncSession, compound_id: int, person_id
     """Meetings the person organised that have begun in the last 30 days: minutes can be posted for them."""
     result = await session.exec(
         select(Meeting)
-        .where(Meeting.compound_id == compound_id, Meeting.organiser_id == person_id, Meeting.status == SCHEDULED,
-               col(Meeting.starts_at) <= now, col(Meeting.starts_at) > now - timedelta(days=30))
+        .where(Meeting.compound_id == compound_id, Meeting.organiser_id == person_id,
+               Meeting.status == MeetingStatus.SCHEDULED, col(Meeting.starts_at) <= now, col(Meeting.starts_at) > now - timedelta(days=30))
         .order_by(col(Meeting.starts_at).desc())
         .limit(limit)
     )
@@ -324,7 +350,7 @@ async def series_due(session: AsyncSession, now: datetime, limit: int = 100) -> 
     result = await session.exec(
         select(Meeting)
         .where(col(Meeting.recurrence) != "", col(Meeting.next_generated_at).is_(None),
-               sa.or_(col(Meeting.starts_at) <= now, col(Meeting.status) == CANCELLED))
+               sa.or_(col(Meeting.starts_at) <= now, col(Meeting.status) == MeetingStatus.CANCELLED))
         .order_by(col(Meeting.starts_at))
         .limit(limit)
     )

@@ -3,7 +3,21 @@ before their time; disclosures kept and listed; refusals and bad input."""
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlmodel import select
+
+from bot.app import App
 from bot.transports.console import Console
+from storage.announcements import Announcement, Disclosure
+from storage.compounds import Chat
+from storage.db import transaction
+from storage.outbox import OutboxMessage
+from storage.people import Role
+from tests.conftest import revoke_role, second_compound, switch_to
 
 GROUP = "幸福里业主群"
 
@@ -22,7 +36,8 @@ async def announce(console: Console, text: str, when: str | None, photo: bool = 
         await console.press(1)  # Send now
     else:
         await console.say(when)
-    await console.press(publish)
+    if publish:
+        await console.press(publish)
 
 
 async def test_announcement_now_with_picture_and_pin(console: Console) -> None:
@@ -72,9 +87,9 @@ async def test_bad_inputs_and_refusals(console: Console) -> None:
     await console.press(1)
     await console.press(1)
     await console.say("2026-11-01 08:00")
-    assert "2026-11-01 08:00" in console.last.text
+    assert "2026-11-01 周日 08:00" in console.last.text  # in the past: refused, echoed in full
     await console.say("某天早上")
-    assert "某天早上" in console.last.text
+    assert "没能看懂这个时间" in console.last.text
     await console.press(1)  # Send now: the draft survived
     await console.press(1)
     assert "消防演练" in console.seen_by("王书记", GROUP)[-1].text
@@ -165,3 +180,144 @@ async def test_announcement_with_a_file_goes_out_later_with_it(console: Console)
     posted = [s for s in console.seen_by("王书记", GROUP) if "停车收费" in s.text]
     assert len(posted) == 1 and posted[0].has_document
     assert console.transport.documents[-1] == ("停车收费标准.pdf", pdf)
+
+
+# ---- the declared flows: authority at every step, the compound they began in, one time parser --------------
+
+HPY_GROUP = "和平苑业主群"
+
+
+async def hpy_with_group(app: App, *people: tuple[str, tuple[Role, ...]]) -> int:
+    """和平苑 with a bound group chat, so anything wrongly published there would reach its outbox."""
+    compound_id = await second_compound(app, *people)
+    async with transaction(app.core.sessions) as session:
+        session.add(Chat(platform="console", platform_chat_id=f"g:{HPY_GROUP}", kind="group", title=HPY_GROUP,
+                         compound_id=compound_id))
+    return compound_id
+
+
+async def outbox_to(app: App, group: str) -> list[OutboxMessage]:
+    async with app.core.sessions() as session:
+        return list((await session.exec(select(OutboxMessage).where(OutboxMessage.chat_id == f"g:{group}"))).all())
+
+
+async def rows(app: App, table: type[Announcement] | type[Disclosure]) -> list[Any]:
+    async with app.core.sessions() as session:
+        return list((await session.exec(select(table))).all())
+
+
+async def test_a_revoked_role_ends_announce_and_writes_nothing(console: Console, app: App) -> None:
+    console.as_("王书记")
+    await console.say("/announce")
+    await console.say("本周五消防演练。")
+    await console.press(1)  # no attachment
+    await console.press(1)  # the whole compound
+    await console.press(1)  # now
+    await revoke_role(app, "王书记", Role.SECRETARY)
+    await console.press(1)  # Publish
+    assert "身份已有变化" in console.last.text
+    assert await rows(app, Announcement) == []
+    assert await outbox_to(app, GROUP) == []
+
+
+async def test_switching_compound_mid_announce_publishes_where_it_began(console: Console, app: App) -> None:
+    console.as_("王书记")
+    await console.say("/announce")
+    await console.say("本周五消防演练。")
+    await hpy_with_group(app, ("王书记", ()))  # a tenant there: no announcer
+    await switch_to(console, "和平苑")
+    await console.press("无附件")
+    await console.press(1)  # the whole compound (of 幸福里)
+    await console.say("明天 8:00")
+    await console.press(1)  # Publish
+    assert [a.compound_id for a in await rows(app, Announcement)] == [1]
+    assert await outbox_to(app, HPY_GROUP) == []
+    await console.clock_to("2026-11-24 08:10")
+    assert "消防演练" in console.seen_by("王书记", GROUP)[-1].text
+
+
+@pytest.mark.parametrize(("typed", "due", "echo"), [
+    ("明天 8:00", datetime(2026, 11, 24, 8, 0), "2026-11-24 周二 08:00"),
+    ("周六 9点半", datetime(2026, 11, 28, 9, 30), "2026-11-28 周六 09:30"),
+    ("下周三 晚上7点", datetime(2026, 12, 2, 19, 0), "2026-12-02 周三 19:00"),
+])
+async def test_a_typed_sending_time_is_read_and_echoed_in_full(console: Console, app: App, typed: str, due: datetime,
+                                                               echo: str) -> None:
+    await announce(console, "本周五消防演练。", typed, publish=0)
+    assert echo in console.last.text
+    await console.press(1)  # Publish
+    [item] = await rows(app, Announcement)
+    assert item.due_at == due.replace(tzinfo=ZoneInfo("Asia/Shanghai")) and echo in console.last.text
+
+
+async def test_a_revoked_role_ends_disclose_and_writes_nothing(console: Console, app: App) -> None:
+    await start_disclosure(console, "2026年10月 物业费收入 52,300 元。")
+    await revoke_role(app, "孙委员", Role.COMMITTEE)
+    await console.photo()
+    assert "身份已有变化" in console.last.text
+    assert await rows(app, Disclosure) == []
+    assert await outbox_to(app, GROUP) == []
+
+
+async def test_switching_compound_mid_disclose_publishes_where_it_began(console: Console, app: App) -> None:
+    await start_disclosure(console, "2026年10月 物业费收入 52,300 元。")
+    await hpy_with_group(app, ("孙委员", ()))
+    await switch_to(console, "和平苑")
+    await console.photo()
+    assert [d.compound_id for d in await rows(app, Disclosure)] == [1]
+    assert "52,300" in console.seen_by("孙委员", GROUP)[-1].text
+    assert await outbox_to(app, HPY_GROUP) == []
+
+
+async def test_a_stranger_cannot_announce_or_disclose(console: Console, app: App) -> None:
+    console.as_("陌生人")
+    for command in ("/announce", "/disclose"):
+        await console.say(command)
+        assert "加入" in console.last.text
+    assert await rows(app, Announcement) == [] and await rows(app, Disclosure) == []
+
+
+BAD_TEXT = ("字" * 10_000, "\x1b", "\ud800")
+BAD_ANYWHERE = ("²", "①", "1" * 20, *BAD_TEXT)
+
+
+async def refused(console: Console, *inputs: str, photo: bool = True) -> None:
+    for text in inputs:
+        before = len(console.seen_by())
+        await console.say(text)
+        assert len(console.seen_by()) > before and "系统出了点问题" not in console.last.text
+    if photo:
+        await console.photo()
+        assert "系统出了点问题" not in console.last.text
+
+
+async def test_bad_input_at_every_announce_step_is_refused_politely(console: Console, app: App) -> None:
+    console.as_("王书记")
+    await console.say("/announce")
+    await refused(console, *BAD_TEXT)
+    await console.say("本周五消防演练。")
+    await refused(console, *BAD_ANYWHERE, photo=False)
+    await console.press(1)
+    await refused(console, *BAD_ANYWHERE)
+    await console.press("无附件")  # a stale button: that step is over
+    assert "失效" in console.last.text or "不再" in console.last.text
+    await console.press("全小区")
+    await refused(console, *BAD_ANYWHERE)
+    await console.say("明天 8:00")
+    await refused(console, *BAD_ANYWHERE)
+    await console.press(1)
+    [item] = await rows(app, Announcement)
+    assert item.text == "本周五消防演练。" and item.compound_id == 1
+
+
+async def test_bad_input_at_every_disclose_step_is_refused_politely(console: Console, app: App) -> None:
+    console.as_("孙委员")
+    await console.say("/disclose")
+    await refused(console, *BAD_ANYWHERE)
+    await console.press(1)
+    await refused(console, *BAD_TEXT)
+    await console.say("2026年10月 物业费收入 52,300 元。")
+    await refused(console, *BAD_ANYWHERE, photo=False)
+    await console.press(1)  # no attachment
+    [item] = await rows(app, Disclosure)
+    assert item.text == "2026年10月 物业费收入 52,300 元。"

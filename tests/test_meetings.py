@@ -6,13 +6,18 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlmodel import col, select
 
 from bot.app import App
+from bot.core.when import parse_when
 from bot.transports.console import Console, Shown
+from storage.compounds import Chat
 from storage.db import transaction
-from storage.meetings import Meeting, MeetingReminder, next_occurrence, parse_when
-from tests.conftest import START
+from storage.meetings import Meeting, MeetingReminder, next_occurrence
+from storage.outbox import OutboxMessage
+from storage.people import Role
+from tests.conftest import START, add_console_person, revoke_role, second_compound, switch_to
 
 GROUP = "幸福里业主群"
 ZONE = ZoneInfo("Asia/Shanghai")
@@ -50,7 +55,8 @@ def reminders(shown: list[Shown]) -> list[Shown]:
     return [s for s in shown if "⏰" in s.text]
 
 
-def test_parse_when_accepts_what_people_type() -> None:
+def test_parse_when_accepts_what_organisers_type() -> None:
+    """What organisers typed for the meetings' own parser, now read by the one parser every flow shares."""
     now = START
     assert parse_when("2026-11-28 09:00", now, ZONE) == datetime(2026, 11, 28, 9, 0, tzinfo=ZONE)
     assert parse_when("11-28 9:00", now, ZONE) == datetime(2026, 11, 28, 9, 0, tzinfo=ZONE)
@@ -155,6 +161,8 @@ async def test_moving_tells_answered_and_moves_reminders(console: Console, app: 
     await console.say("/meetings")
     await console.press("改期" if "改期" in console.last.labels else "Move")
     await console.say("2026-11-27 20:00")
+    assert "2026-11-27 周五 20:00" in console.last.text  # echoed in full before anyone is told
+    await console.press(1)  # Move
     assert "2026-11-27 20:00" in console.last_for("张三").text
     await quietly_to(app, "2026-11-25 18:50")
     shown = await console.clock_to("2026-11-25 19:10")
@@ -211,9 +219,193 @@ async def test_bad_inputs_keep_the_draft(console: Console) -> None:
     await console.say("议事会")
     await console.say("小区广场")
     await console.say("2026-11-20 09:00")
-    assert "2026-11-20 09:00" in console.last.text  # in the past: refused, the step stays
+    assert "2026-11-20 周五 09:00" in console.last.text  # in the past: refused (echoed in full), the step stays
     await console.say("找个周末吧")
-    assert "找个周末吧" in console.last.text
+    assert "没能看懂这个时间" in console.last.text
     await console.say("明天 19:30")
     await console.press(1)  # skip the agenda
     assert console.last.labels  # the audience buttons: the draft survived every refusal
+
+
+# ---- the declared flows: authority at every step, the compound they began in, one time parser --------------
+
+HPY_GROUP = "和平苑业主群"
+
+
+async def hpy_with_group(app: App, *people: tuple[str, tuple[Role, ...]]) -> int:
+    """和平苑 with a bound group chat, so anything wrongly published there would reach its outbox."""
+    compound_id = await second_compound(app, *people)
+    async with transaction(app.core.sessions) as session:
+        session.add(Chat(platform="console", platform_chat_id=f"g:{HPY_GROUP}", kind="group", title=HPY_GROUP,
+                         compound_id=compound_id))
+    return compound_id
+
+
+async def outbox_to(app: App, group: str) -> list[OutboxMessage]:
+    async with app.core.sessions() as session:
+        return list((await session.exec(select(OutboxMessage).where(OutboxMessage.chat_id == f"g:{group}"))).all())
+
+
+async def meeting_rows(app: App) -> list[Meeting]:
+    async with app.core.sessions() as session:
+        return list((await session.exec(select(Meeting).order_by(col(Meeting.id)))).all())
+
+
+async def to_confirmation(console: Console, when: str = "明天 19:30", title: str = "停车难问题") -> None:
+    """/newmeeting up to its summary: a talk day for the whole compound, no agenda, once."""
+    console.as_("王书记")
+    await console.say("/newmeeting")
+    await console.press(1)
+    await console.say(title)
+    await console.say("党群服务中心二楼会议室")
+    await console.say(when)
+    await console.press(1)  # no agenda
+    await console.press(1)  # the whole compound
+    await console.press(1)  # once
+
+
+async def test_a_revoked_role_ends_newmeeting_and_writes_nothing(console: Console, app: App) -> None:
+    await to_confirmation(console)
+    await revoke_role(app, "王书记", Role.SECRETARY)
+    await console.press(1)  # Publish
+    assert "身份已有变化" in console.last.text
+    assert await meeting_rows(app) == []
+    assert await outbox_to(app, GROUP) == []
+
+
+async def test_switching_compound_mid_newmeeting_keeps_it_where_it_began(console: Console, app: App) -> None:
+    console.as_("王书记")
+    await console.say("/newmeeting")
+    await console.press(1)
+    await console.say("停车难问题")
+    await hpy_with_group(app, ("王书记", ()))  # a tenant there: no organiser
+    await switch_to(console, "和平苑")
+    await console.say("党群服务中心二楼会议室")
+    await console.say("明天 19:30")
+    await console.press(1)
+    await console.press(1)
+    await console.press(1)
+    await console.press(1)  # Publish
+    assert [m.compound_id for m in await meeting_rows(app)] == [1]
+    assert "停车难问题" in console.seen_by("王书记", GROUP)[-1].text
+    assert await outbox_to(app, HPY_GROUP) == []
+
+
+async def _meeting_menu(console: Console, button: str) -> None:
+    console.as_("王书记")
+    await console.say("/meetings")
+    await console.press(button)
+
+
+async def test_a_revoked_role_ends_moving_and_minutes_and_writes_nothing(console: Console, app: App) -> None:
+    await create_meeting(console, "2026-11-26 19:00", title="绿化改造")
+    await _meeting_menu(console, "改期")
+    await revoke_role(app, "王书记", Role.SECRETARY)
+    await console.say("2026-11-27 20:00")
+    assert "身份已有变化" in console.last.text
+    [meeting] = await meeting_rows(app)
+    assert meeting.starts_at == datetime(2026, 11, 26, 19, 0, tzinfo=ZONE)
+
+    await add_console_person(app, "刘委员", 1, Role.COMMITTEE)
+    console.as_("刘委员")
+    await console.say("/newmeeting")
+    await console.press(1)
+    for answer in ("垃圾分类", "活动室", "今天 10:00"):
+        await console.say(answer)
+    for _ in range(3):
+        await console.press(1)
+    await console.press(1)  # Publish
+    await quietly_to(app, "2026-11-23 10:50")
+    await console.clock_to("2026-11-23 11:00")
+    console.as_("刘委员")
+    await console.say("/meetings")
+    await console.press("发布纪要")
+    await revoke_role(app, "刘委员", Role.COMMITTEE)
+    await console.say("决定：每周六上午开展垃圾分类宣传。")
+    assert "身份已有变化" in console.last.text
+    assert all(not m.minutes for m in await meeting_rows(app))
+    assert not [s for s in console.seen_by("王书记", GROUP) if "垃圾分类宣传" in s.text]
+
+
+async def test_switching_compound_mid_move_and_minutes_keeps_them_where_they_began(console: Console,
+                                                                                    app: App) -> None:
+    await create_meeting(console, "2026-11-23 10:00", title="垃圾分类")
+    await create_meeting(console, "2026-11-26 19:00", title="绿化改造")
+    await hpy_with_group(app, ("王书记", ()))
+    await _meeting_menu(console, "改期")
+    await switch_to(console, "和平苑")
+    await console.say("2026-11-27 20:00")
+    assert "2026-11-27 周五 20:00" in console.last.text  # echoed in full before anyone is told
+    await console.press(1)  # Move
+    moved = [m for m in await meeting_rows(app) if m.title == "绿化改造"]
+    assert moved[0].starts_at == datetime(2026, 11, 27, 20, 0, tzinfo=ZONE)
+    assert "绿化改造" in console.seen_by("王书记", GROUP)[-1].text
+
+    await switch_to(console, "幸福里")
+    await quietly_to(app, "2026-11-23 10:50")
+    await console.clock_to("2026-11-23 11:00")
+    await _meeting_menu(console, "发布纪要")
+    await switch_to(console, "和平苑")
+    await console.say("决定：每周六上午开展垃圾分类宣传。")
+    assert "垃圾分类宣传" in console.seen_by("王书记", GROUP)[-1].text
+    assert next(m.minutes for m in await meeting_rows(app) if m.title == "垃圾分类").startswith("决定")
+    assert await outbox_to(app, HPY_GROUP) == []
+
+
+@pytest.mark.parametrize(("now", "typed", "starts", "echo"), [
+    ("2026-11-23 09:00", "明天 20:00", datetime(2026, 11, 24, 20, 0), "2026-11-24 周二 20:00"),
+    ("2026-11-23 09:00", "周六 9点半", datetime(2026, 11, 28, 9, 30), "2026-11-28 周六 09:30"),
+    ("2026-11-23 09:00", "下周三 晚上7点", datetime(2026, 12, 2, 19, 0), "2026-12-02 周三 19:00"),
+    ("2026-12-04 09:00", "01-10 20:00", datetime(2027, 1, 10, 20, 0), "2027-01-10 周日 20:00"),
+])
+async def test_typed_times_give_the_meeting_time_echoed_in_full(console: Console, app: App, now: str, typed: str,
+                                                               starts: datetime, echo: str) -> None:
+    await quietly_to(app, now)
+    await to_confirmation(console, typed)
+    assert echo in console.last.text
+    await console.press(1)  # Publish
+    [meeting] = await meeting_rows(app)
+    assert meeting.starts_at == starts.replace(tzinfo=ZONE)
+
+
+async def test_a_stranger_cannot_call_a_meeting(console: Console, app: App) -> None:
+    console.as_("陌生人")
+    await console.say("/newmeeting")
+    assert "加入" in console.last.text
+    assert await meeting_rows(app) == []
+
+
+BAD_TEXT = ("字" * 10_000, "\x1b", "\ud800")
+BAD_ANYWHERE = ("²", "①", "1" * 20, *BAD_TEXT)
+
+
+async def test_bad_input_at_every_step_is_refused_politely(console: Console, app: App) -> None:
+    async def refused(*inputs: str, photo: bool = True) -> None:
+        for text in inputs:
+            before = len(console.seen_by())
+            await console.say(text)
+            assert len(console.seen_by()) > before and "系统出了点问题" not in console.last.text
+        if photo:
+            await console.photo()
+            assert "系统出了点问题" not in console.last.text
+
+    console.as_("王书记")
+    await console.say("/newmeeting")
+    await refused(*BAD_ANYWHERE)
+    await console.press(1)
+    await refused(*BAD_TEXT)
+    await console.press("集中说事日")  # a stale button: the kind is chosen already
+    assert "失效" in console.last.text or "不再" in console.last.text
+    await console.say("停车难问题")
+    await refused(*BAD_TEXT)
+    await console.say("活动室")
+    await refused(*BAD_ANYWHERE)
+    await console.say("明天 19:30")
+    await refused(*BAD_TEXT)
+    await console.press(1)
+    for _ in range(3):
+        await refused(*BAD_ANYWHERE)
+        await console.press(1)
+    [meeting] = await meeting_rows(app)
+    assert (meeting.title, meeting.place, meeting.starts_at) == ("停车难问题", "活动室",
+                                                               datetime(2026, 11, 24, 19, 30, tzinfo=ZONE))
