@@ -1,5 +1,7 @@
 """Owners' assemblies through the console: opening, the group posting, ballots (several rooms, a change, a
-double Submit, paper), refusals (tenant, after the close), reminders at the moved clock, closing and result."""
+double Submit, paper), refusals (tenant, after the close), reminders at the moved clock, closing and result;
+then the flows' guards (a role revoked or the compound switched mid-flow), times typed as people type them,
+numbers that only look like digits, a second paper ballot, and the motion the property grades prepare."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from bot.app import App
 from bot.transports.console import Console
 from storage.assembly import (
     Assembly,
+    AssemblyStatus,
     Ballot,
     BallotHistory,
     export_assembly_cli,
@@ -26,8 +29,8 @@ from storage.assembly import (
 from storage.assembly import motions_of as assembly_motions
 from storage.compounds import Building, Room, Unit
 from storage.db import transaction
-from storage.people import Membership
-from tests.conftest import person_ids
+from storage.people import Membership, MembershipStatus, Role
+from tests.conftest import person_ids, revoke_role, second_compound, switch_to
 
 GROUP = "幸福里业主群"
 CLOSES = "2026-11-24 21:00"
@@ -253,3 +256,277 @@ async def test_a_later_window_opens_on_time(console: Console, app: App) -> None:
     assert posting and "投票" in posting[-1].labels
     await _ballot(console, "李四", "同意", "提交")
     assert "已记录" in console.last.text
+
+
+# ---- the flows' guards: a role revoked, the compound switched, in the middle ------------------------------
+
+CRASH = "系统出了点问题"
+ROLE_CHANGED = "身份已有变化"
+
+
+async def _assemblies(app: App) -> list[Assembly]:
+    async with app.core.sessions() as session:
+        return list((await session.exec(select(Assembly))).all())
+
+
+async def _ballots(app: App) -> list[Ballot]:
+    async with app.core.sessions() as session:
+        return list((await session.exec(select(Ballot))).all())
+
+
+async def _up_to_confirm(console: Console, person: str = "王书记") -> None:
+    console.as_(person)
+    await console.say("/assembly")
+    await console.say("增设电动自行车充电桩")
+    await console.say("在2栋旁增设电动自行车充电桩")
+    await console.press("一般事项")
+    await console.press("事项录入完毕")
+    await console.press("立即开始")
+    await console.say(CLOSES)
+    assert "确认并发起" in console.last.labels
+
+
+async def test_a_revoked_role_ends_the_assembly_flow_and_opens_nothing(console: Console, app: App) -> None:
+    """Defect 2: the flow used to open the assembly though the secretary's role was gone by the last step."""
+    await _up_to_confirm(console)
+    await revoke_role(app, "王书记", Role.SECRETARY)
+    await console.press("确认并发起")
+    assert ROLE_CHANGED in console.last.text
+    assert await _assemblies(app) == []
+    assert not [s for s in console.seen_by("王书记", GROUP) if "充电桩" in s.text]
+
+
+async def test_switching_compound_mid_flow_opens_the_assembly_where_it_began(console: Console, app: App) -> None:
+    """Defect 3: /compound in the middle used to open the assembly in the other compound, where 王书记 is only
+    a tenant. The flow stays in 幸福里, where it began and where 王书记 is the secretary."""
+    await second_compound(app, ("王书记", ()))
+    await _up_to_confirm(console)
+    await switch_to(console, "和平苑")
+    shown = await console.press("确认并发起")
+    assert any("已开始投票" in s.text for s in shown if s.chat_id == "p:王书记")
+    [assembly] = await _assemblies(app)
+    assert assembly.compound_id == 1 and assembly.status == AssemblyStatus.OPEN
+    assert [s for s in console.seen_by("王书记", GROUP) if "充电桩" in s.text]
+
+
+async def _cancel_asked(console: Console) -> None:
+    await _open(console)
+    await console.say("/results")
+    await console.press("取消")
+    assert "理由" in console.last.text
+
+
+async def test_a_revoked_role_ends_the_cancelling_and_cancels_nothing(console: Console, app: App) -> None:
+    await _cancel_asked(console)
+    await revoke_role(app, "王书记", Role.SECRETARY)
+    await console.say("议题需要重新征求意见")
+    assert ROLE_CHANGED in console.last.text
+    [assembly] = await _assemblies(app)
+    assert assembly.status == AssemblyStatus.OPEN and assembly.cancel_reason == ""
+    assert "议题需要重新征求意见" not in console.last_for("张三").text
+
+
+async def test_switching_compound_mid_cancelling_cancels_the_assembly_it_began_with(console: Console,
+                                                                                     app: App) -> None:
+    await second_compound(app, ("王书记", ()))
+    await _cancel_asked(console)
+    await switch_to(console, "和平苑")
+    await console.say("议题需要重新征求意见")
+    assert "已取消" in console.last.text
+    [assembly] = await _assemblies(app)
+    assert assembly.compound_id == 1 and assembly.status == AssemblyStatus.CANCELLED
+    assert "议题需要重新征求意见" in console.seen_by("王书记", GROUP)[-1].text
+
+
+async def _paper_ballot_begun(console: Console, room: str = "1栋2单元201", switch: bool = False) -> None:
+    await _open(console)
+    console.as_("孙委员")
+    await console.say("/paperballot")
+    assert "哪一户" in console.last.text
+    if switch:
+        await switch_to(console, "和平苑")
+    await console.say(room)
+    for label in ("同意", "同意", "钱二", "选好了"):
+        await console.press(label)
+    assert "提交" in console.last.labels
+
+
+async def test_a_revoked_role_ends_the_paper_ballot_and_records_nothing(console: Console, app: App) -> None:
+    await _paper_ballot_begun(console)
+    await revoke_role(app, "孙委员", Role.COMMITTEE)
+    await console.press("提交")
+    assert ROLE_CHANGED in console.last.text
+    assert await _ballots(app) == []
+
+
+async def test_switching_compound_mid_paper_ballot_keeps_its_room_in_its_compound(console: Console,
+                                                                                  app: App) -> None:
+    """和平苑 has a 1栋1单元101 too: the room typed after the switch used to be looked up there, and the ballot of
+    幸福里's assembly went to a room of the other compound."""
+    await second_compound(app, ("孙委员", ()))
+    await _paper_ballot_begun(console, room="1栋1单元101", switch=True)
+    await console.press("提交")
+    assert "书面表决票已录入" in console.last.text
+    [ballot] = await _ballots(app)
+    async with app.core.sessions() as session:
+        room = await session.get(Room, ballot.room_id)
+    assert room is not None and room.compound_id == 1 and room.number == "101" and ballot.paper
+
+
+async def test_an_owner_who_leaves_mid_ballot_casts_nothing(console: Console, app: App) -> None:
+    await _open(console)
+    await _ballot(console, "陈阿姨", "同意", "同意")
+    people = await person_ids(app)
+    async with transaction(app.core.sessions) as session:
+        for membership in (await session.exec(select(Membership).where(
+                Membership.person_id == people["陈阿姨"]))).all():
+            membership.status = MembershipStatus.LEFT
+            session.add(membership)
+    await console.press("选好了")
+    assert ROLE_CHANGED in console.last.text
+    assert await _ballots(app) == []
+
+
+async def test_switching_compound_mid_ballot_votes_in_the_assemblys_compound(console: Console, app: App) -> None:
+    await second_compound(app, ("陈阿姨", ()))
+    await _open(console)
+    await _ballot(console, "陈阿姨", "同意")
+    await switch_to(console, "和平苑")
+    for label in ("反对", "孙三", "选好了", "提交"):
+        await console.press(label)
+    assert "已记录" in console.last.text
+    [ballot] = await _ballots(app)
+    async with app.core.sessions() as session:
+        room = await session.get(Room, ballot.room_id)
+    assert room is not None and room.compound_id == 1 and ballot.submitted_by == (await person_ids(app))["陈阿姨"]
+
+
+async def test_a_stranger_cannot_vote(console: Console, app: App) -> None:
+    await _open(console)
+    console.as_("陌生人")
+    console.in_(GROUP)
+    await console.press("投票")
+    await console.press("私聊继续")
+    assert "只有幸福里的业主" in console.last.text
+    assert await _ballots(app) == []
+
+
+# ---- times as people type them, numbers that only look like digits, a second ballot ---------------------
+
+
+async def test_times_typed_as_people_type_them_in_december(console: Console, app: App) -> None:
+    """Defect 4: 明天 20:00 and 周六 9:00 were refused, and in December "01-10 20:00" (next January) was read
+    as this January and refused with a message about the window. Every time read is echoed in full."""
+    app.core.clock.set(datetime(2026, 12, 20, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai")))  # a Sunday
+    console.as_("王书记")
+    await console.say("/assembly")
+    await console.say("2027年第一次业主大会")
+    await console.say("选聘新的物业服务企业")
+    await console.press("一般事项")
+    await console.press("事项录入完毕")
+    await console.say("明天 20:00")
+    assert "2026-12-21 周一 20:00" in console.last.text
+    await console.say("明天 20:30")  # too short a window: it says what is wrong, both times in full
+    assert "不足一小时" in console.last.text and "2026-12-21 周一 20:30" in console.last.text
+    await console.say("01-10 20:00")
+    assert "2027-01-10 周日 20:00" in console.last.text and "2026-12-21 周一 20:00" in console.last.text
+    await console.press("确认并发起")
+    assert "将于 2026-12-21 20:00 开始投票" in console.last.text
+    [assembly] = await _assemblies(app)
+    shanghai = ZoneInfo("Asia/Shanghai")
+    assert assembly.opens_at == datetime(2026, 12, 21, 20, 0, tzinfo=shanghai)
+    assert assembly.closes_at == datetime(2027, 1, 10, 20, 0, tzinfo=shanghai)
+
+    await console.say("/assembly")
+    await console.say("临时业主大会")
+    await console.say("增设充电桩")
+    await console.press("一般事项")
+    await console.press("事项录入完毕")
+    await console.say("周六 9:00")
+    assert "2026-12-26 周六 09:00" in console.last.text
+    await console.say("周五 9:00")  # the Friday before: closes before it opens
+    assert "不晚于开始时间" in console.last.text and "2026-12-25 周五 09:00" in console.last.text
+    await console.say("12月30日 上午9点")
+    assert "2026-12-30 周三 09:00" in console.last.text and "确认并发起" in console.last.labels
+
+
+async def test_seats_refuse_digits_that_are_not_digits(console: Console, app: App) -> None:
+    """Defect 7: ² and ① passed `.isdigit()` and crashed the seats step; now refused, the draft kept."""
+    console.as_("王书记")
+    await console.say("/assembly")
+    await console.say("换届选举")
+    await console.press("添加选举")
+    await console.say("赵大、钱二、孙三")
+    for typed in ("²", "①", "12345678901234567890", "二", "0"):
+        await console.say(typed)
+        assert CRASH not in console.last.text and "整数" in console.last.text
+    await console.say("２")  # full-width digits are digits
+    assert "已添加第 1 项" in console.last.text
+    await console.press("事项录入完毕")
+    await console.press("立即开始")
+    await console.say(CLOSES)
+    assert "应选 2 名" in console.last.text
+
+
+async def test_bad_answers_keep_the_draft(console: Console, app: App) -> None:
+    console.as_("王书记")
+    await console.say("/assembly")
+    await console.photo()
+    assert "标题" in console.last.text
+    await console.say("第一次\x1b业主大会\ud800")
+    await console.say("议" * 10_000)
+    assert "1000" in console.last.text
+    await console.say("选聘新的物业服务企业")
+    await console.say("一般")  # not a button's label
+    assert "按钮" in console.last.text
+    await console.press("一般事项")
+    await console.press("事项录入完毕")
+    await console.say("下下周八")
+    assert "2026-12-05 09:00" in console.last.text  # the examples of what is understood
+    await console.press("立即开始")
+    await console.say(CLOSES)
+    await console.press("确认并发起")
+    [assembly] = await _assemblies(app)
+    assert assembly.title == "第一次业主大会"
+
+
+async def test_a_second_paper_ballot_for_a_room_is_refused(console: Console, app: App) -> None:
+    """A room has one ballot: the unique key keeps it, and storage says why a second paper ballot is not
+    entered instead of overwriting the first."""
+    await _paper_ballot_begun(console)
+    await console.press("提交")
+    assert "书面表决票已录入" in console.last.text
+    console.as_("王书记")
+    await console.say("/paperballot")
+    await console.say("1栋2单元201")
+    for label in ("反对", "反对", "选好了", "提交"):
+        await console.press(label)
+    assert "已录入过书面表决票" in console.last.text and CRASH not in console.last.text
+    [ballot] = await _ballots(app)
+    assert ballot.version == 1 and sorted(map(str, ballot.choices.values())) == ["[1]", "yes", "yes"]
+
+
+async def test_the_motion_the_property_grades_prepare_opens_an_assembly(console: Console, app: App) -> None:
+    """handlers/property.py hands its prepared motion to start_prepared_assembly: the secretary reviews it and
+    sets the window as in /assembly."""
+    from bot.core.context import JobContext
+    from bot.core.types import Button, Reply, ToPerson
+
+    people = await person_ids(app)
+    async with transaction(app.core.sessions) as session:
+        job = JobContext(app.core, session, app.core.clock.now())
+        await app.core.emit_job(job, Reply("连续两次 C", buttons=((Button.do(
+            "发起更换物业的业主大会", "property.motion", assessment=1),),), to=ToPerson(people["王书记"])))
+    await console.clock_to("+1m")
+    console.as_("王书记")
+    await console.press("发起更换物业的业主大会")
+    prepared = console.seen_by()[-2].text
+    assert "更换物业服务企业" in prepared and "一般事项" in prepared
+    await console.press("事项录入完毕")
+    await console.press("立即开始")
+    await console.say(CLOSES)
+    await console.press("确认并发起")
+    [assembly] = await _assemblies(app)
+    async with app.core.sessions() as session:
+        [motion] = await assembly_motions(session, assembly.id or 0)
+    assert assembly.status == AssemblyStatus.OPEN and "更换物业服务企业" in motion.text
