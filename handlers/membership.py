@@ -302,7 +302,7 @@ async def _members_page(ctx: MemberContext, offset: int) -> Reply:
     buttons: list[Button] = []
     for person, membership in page[:PAGE]:
         room = await describe_room(ctx.session, membership.room_id) if membership.room_id else "-"
-        roles = await roles_in(ctx.session, person.id or 0, ctx.compound_id)
+        roles = await roles_in(ctx.session, membership.person_id, ctx.compound_id)
         role_text = "、".join(role_name(t, r) for r in sorted(roles)) or t("not approved yet")
         lines.append(f"#{person.id} {person.name} · {room} · {t(RELATIONS.get(membership.relation, 'tenant'))} · "
                      f"{role_text}")

@@ -42,7 +42,7 @@ async def report(ctx: MemberContext, msg: Incoming) -> Replies:
 async def _ask_employer(ctx: Context, draft: Reporting) -> Reply:
     t = ctx.t
     compound = ctx.compound
-    if compound is None or compound.id is None:  # a role flow always has its compound; this keeps mypy honest
+    if compound is None or compound.id is None:  # not in a role flow, which always has its compound
         return Reply(t("What is the name of your employer or work unit?"))
     text = t("Reporting to the party branch of {compound} (报到). What is the name of your employer or work unit?",
              compound=compound.name)
