@@ -248,3 +248,20 @@ async def test_strangers_cannot_order(console: Console) -> None:
     assert "还没有加入小区" in console.last.text
     await console.say("/addservice")
     assert "还没有加入小区" in console.last.text
+
+
+async def test_the_last_slot_can_be_taken_back_before_the_service_is_listed(console: Console, app: App) -> None:
+    await _begin(console)
+    await console.press("再加一个时段")
+    await add_slot(console, "明天 16:00", "30 min", "2")
+    assert "2. 2026-11-24 周二 16:00–16:30，2 个名额" in console.last.text
+    await console.press("删除最后一个")
+    assert "16:00" not in console.last.text and "14:00–15:30" in console.last.text
+    await console.press("删除最后一个")
+    assert "几点开始" in console.last.text  # no slot left: asked for one again
+    await add_slot(console, "明天 10:00", "60", "5")
+    await console.say("发布服务")  # the button's label typed
+    assert await _services(app) == [(1, "免费法律咨询", 1)]
+    async with app.core.sessions() as session:
+        slot = (await session.exec(select(ServiceSlot))).one()
+    assert (slot.capacity, slot.ends_at - slot.starts_at) == (5, timedelta(hours=1))
