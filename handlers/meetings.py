@@ -73,20 +73,19 @@ async def audience_targets(c: BaseContext, meeting: Meeting) -> list[Target]:
 
 
 async def announcement(c: BaseContext, meeting: Meeting, compound: Compound) -> list[Reply]:
-    assert meeting.id is not None
     replies: list[Reply] = []
     for target in await audience_targets(c, meeting):
         tr = await c.translator_for(target.person_id) if isinstance(target, ToPerson) else c.translator(
             compound.language)
         counts = await _counts(c, tr, meeting)
         text = "\n".join(part for part in (await describe(c, tr, meeting, compound), counts) if part)
-        replies.append(Reply(text, buttons=rsvp_buttons(tr, meeting.id), to=target,
+        replies.append(Reply(text, buttons=rsvp_buttons(tr, meeting.stored_id), to=target,
                              posting=f"meeting:{meeting.id}" if isinstance(target, ToGroups) else None))
     return replies
 
 
 async def _counts(c: BaseContext, tr: Translator, meeting: Meeting) -> str:
-    given = await store.rsvps(c.session, meeting.id or 0)
+    given = await store.rsvps(c.session, meeting.stored_id)
     if not given:
         return ""
     yes = sum(1 for a in given if a.attending)
@@ -99,7 +98,7 @@ async def _posting_update(c: BaseContext, meeting: Meeting, compound: Compound, 
     tr = c.translator(compound.language)
     text = "\n".join(part for part in (note, await describe(c, tr, meeting, compound), await _counts(c, tr, meeting))
                      if part)
-    return Reply(text, buttons=rsvp_buttons(tr, meeting.id or 0) if buttons else (), edit=f"meeting:{meeting.id}")
+    return Reply(text, buttons=rsvp_buttons(tr, meeting.stored_id) if buttons else (), edit=f"meeting:{meeting.id}")
 
 
 # ---- calling a meeting -------------------------------------------------------------------------------------
@@ -220,8 +219,15 @@ def _time_refusal(ctx: Context, when: datetime) -> Reply | None:
     return Reply(ctx.t(TIME_REFUSALS[problem], when=answers.moment_text(ctx.t, when, ctx)))
 
 
+def _no_building(ctx: MemberContext) -> Reply:
+    return Reply(ctx.t("You lead no building in {compound}, so there is no meeting for you to call here.",
+                       compound=ctx.compound.name))
+
+
 @router.command("newmeeting", roles=ORGANISER_ROLES, private=True, flow=True, help="Call a meeting", order=40)
 async def new_meeting(ctx: MemberContext, msg: Incoming) -> Replies:
+    if await _organiser_buildings(ctx) == []:
+        return _no_building(ctx)
     return await newmeeting.begin(ctx, NewMeeting())
 
 
@@ -252,7 +258,10 @@ async def step_time(ctx: MemberContext, draft: NewMeeting, when: datetime) -> Ou
                  answer=answers.Text(store.AGENDA_MAX, what=N_("agenda"), skip="skip"))
 async def step_agenda(ctx: MemberContext, draft: NewMeeting, text: str) -> Outcome:
     draft = draft.model_copy(update={"agenda": text})
-    if await _organiser_buildings(ctx) is not None:
+    limited = await _organiser_buildings(ctx)
+    if limited == []:
+        return Done(_no_building(ctx))
+    if limited is not None:
         return Go("building", draft.model_copy(update={"audience": "building"}))
     return Go("audience", draft)
 
@@ -344,17 +353,16 @@ async def rsvp(ctx: MemberContext, msg: Incoming) -> Replies:
 async def list_meetings(ctx: MemberContext, msg: Incoming) -> Replies:
     t = ctx.t
     meetings = await store.upcoming(ctx.session, ctx.compound_id, ctx.now)
-    mine = await store.rsvp_of(ctx.session, [m.id for m in meetings if m.id is not None], ctx.person_id)
+    mine = await store.rsvp_of(ctx.session, [m.stored_id for m in meetings], ctx.person_id)
     replies: list[Reply] = []
     may_manage = ctx.has(*ORGANISER_ROLES)
     if not meetings:
         replies.append(Reply(t("No meetings are planned at the moment.")))
     for meeting in meetings:
-        assert meeting.id is not None  # stored rows have their id
-        given = mine.get(meeting.id)
+        given = mine.get(meeting.stored_id)
         line = (t("Your answer: attending") if given else t("Your answer: cannot attend") if given is False
                 else t("Your answer: not yet given"))
-        buttons: list[tuple[Button, ...]] = [*rsvp_buttons(t, meeting.id)]
+        buttons: list[tuple[Button, ...]] = [*rsvp_buttons(t, meeting.stored_id)]
         if may_manage and ctx.private and _may_manage(ctx, meeting):
             manage = [Button.do(t("Move"), "meetings.move", meeting=meeting.id),
                       Button.do(t("Cancel meeting"), "meetings.cancel", meeting=meeting.id)]
@@ -383,7 +391,7 @@ async def _tell_change(c: BaseContext, meeting: Meeting, notice: str, render: Ca
     """A meeting moved or cancelled: the notice to its group chats (a party meeting has none), and privately to
     everyone who answered (attending or not), each in their own language."""
     replies = [Reply(notice, to=target) for target in await audience_targets(c, meeting) if isinstance(target, ToGroups)]
-    for given in await store.rsvps(c.session, meeting.id or 0):
+    for given in await store.rsvps(c.session, meeting.stored_id):
         pt = await c.translator_for(given.person_id)
         replies.append(Reply(render(pt), to=ToPerson(given.person_id)))
     return replies
@@ -436,8 +444,7 @@ async def move(ctx: MemberContext, msg: Incoming) -> Replies:
     meeting = await _meeting(ctx, int(ctx.args.get("meeting", 0)), manage=True)
     if isinstance(meeting, Reply):
         return meeting
-    assert meeting.id is not None  # a stored row
-    return await move_flow.begin(ctx, MoveMeeting(meeting=meeting.id, title=meeting.title))
+    return await move_flow.begin(ctx, MoveMeeting(meeting=meeting.stored_id, title=meeting.title))
 
 
 @move_flow.step("time", ask=_ask_new_time, next=("confirm",), answer=answers.When())
@@ -496,8 +503,7 @@ async def minutes(ctx: MemberContext, msg: Incoming) -> Replies:
         return meeting
     if meeting.starts_at > ctx.now:
         return _refused(ctx, Result.NOT_HELD)
-    assert meeting.id is not None  # a stored row
-    return await minutes_flow.begin(ctx, Minutes(meeting=meeting.id, title=meeting.title))
+    return await minutes_flow.begin(ctx, Minutes(meeting=meeting.stored_id, title=meeting.title))
 
 
 @minutes_flow.step("text", ask=_ask_minutes, answer=answers.Text(store.MINUTES_MAX, what=N_("minutes")))

@@ -84,6 +84,13 @@ class Meeting(SQLModel, table=True):
     minutes_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
+    @property
+    def stored_id(self) -> int:
+        """The id of a meeting read from or flushed to the database (every meeting a handler gets)."""
+        if self.id is None:
+            raise ValueError("a meeting that was never stored has no id")
+        return self.id
+
 
 class MeetingRsvp(SQLModel, table=True):
     __table_args__ = (sa.UniqueConstraint("meeting_id", "person_id"),)

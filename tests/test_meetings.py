@@ -409,3 +409,23 @@ async def test_bad_input_at_every_step_is_refused_politely(console: Console, app
     [meeting] = await meeting_rows(app)
     assert (meeting.title, meeting.place, meeting.starts_at) == ("停车难问题", "活动室",
                                                                datetime(2026, 11, 24, 19, 30, tzinfo=ZONE))
+
+
+async def test_a_building_leader_calls_meetings_of_their_own_building(console: Console, app: App) -> None:
+    console.as_("李楼长")
+    await console.say("/newmeeting")
+    await console.press(1)
+    for answer in ("楼道堆物清理", "1栋架空层", "明天 19:30"):
+        await console.say(answer)
+    await console.press(1)  # no agenda
+    assert console.last.labels == ["1栋"]  # asked for the building at once: only the one they lead
+    await console.press("1栋")
+    await console.press(1)  # once
+    assert "2026-11-24 周二 19:30" in console.last.text
+    await console.press(1)  # Publish
+    [meeting] = await meeting_rows(app)
+    assert meeting.audience == "building" and meeting.building_id is not None
+    await add_console_person(app, "周楼长", 1, Role.BUILDING_LEADER)  # leads no building (yet)
+    console.as_("周楼长")
+    await console.say("/newmeeting")
+    assert "没有负责的楼栋" in console.last.text
