@@ -1,15 +1,20 @@
 """Complaints (诉求): the ledger (台账) of cases, their one table of allowed transitions, the append-only
 history, case numbers, three-level routing (三级响应), deadlines (限时办结), and the ledger's figures.
 
-Everything that changes a case's state goes through `transition()`, whoever asks: a button, a command or the
-scheduler. Nothing here is ever deleted."""
+Storage decides: one function per domain action (`file_case`, `accept`, `ask_more`, `answer`, `resolve`,
+`escalate`, `hand_over`, `whistle`, `rate`, `rate_department`, `on_due`) checks the transition, sets its own
+fields and writes the history through `transition()`, whoever asks: a button, a flow step or the scheduler. A
+refused action is a value (`Acted`), never an exception. Nothing here is ever deleted. `figures` is the one
+definition of the published figures, shared by /stats and the monthly reports."""
 
 from __future__ import annotations
 
 import io
+import re
 import statistics
+from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -19,9 +24,9 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel, col, func, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.compounds import Building, Compound, compound_setting
-from storage.db import JSONDict, UTCDateTime, add_unless_exists, utcnow
-from storage.people import Person, Role, people_with_role
+from storage.compounds import Building, Compound, Room, compound_setting
+from storage.db import JSONDict, StatusText, UTCDateTime, add_unless_exists, status_field, utcnow
+from storage.people import STAFF, Person, Role, own_rooms, people_with_role
 
 
 def N_(msgid: str) -> str:
@@ -54,6 +59,32 @@ class Event(StrEnum):
     REMIND = "remind"  # the rating reminder
     EXPIRE = "expire"  # closed unrated
     RATE_DEPARTMENT = "rate_department"
+    WHISTLE = "whistle"  # the secretary calls in a department (吹哨报到)
+
+
+class DepartmentRating(StrEnum):
+    """The secretary's rating of a department's response."""
+
+    SATISFIED = "satisfied"
+    FAIR = "fair"
+    UNSATISFIED = "unsatisfied"
+
+
+class Acted(StrEnum):
+    """What became of an action: done, or why not (never an exception)."""
+
+    DONE = "done"
+    MOVED_ON = "moved_on"  # the case changed since the button was made or the note begun
+    NOT_NOW = "not_now"  # the transition table does not allow it in the case's state
+    NOT_YOURS = "not_yours"  # only the reporter answers and rates
+    ALREADY_ASKED = "already_asked"  # the reporter was asked and has not answered yet
+    ALREADY_RATED = "already_rated"
+    TOP_LEVEL = "top_level"  # already with a department: nowhere higher
+    WHISTLE_ONLY = "whistle_only"  # from the compound level only the secretary's whistle goes higher
+    NO_SECRETARY = "no_secretary"
+    NOT_OFFICIAL = "not_official"  # the chosen person is no department official of the compound
+    CLOSED = "closed"  # rated: the case is closed
+    REOPENED = "reopened"  # rated low: back to the compound level, once
 
 
 ACTIVE = (State.OPEN, State.ACCEPTED, State.NEED_INFO)
@@ -78,6 +109,7 @@ for _state in ACTIVE:
     TRANSITIONS[(_state, Event.RESOLVE)] = State.RESOLVED
     TRANSITIONS[(_state, Event.HAND_OVER)] = State.OPEN
     TRANSITIONS[(_state, Event.ESCALATE)] = State.OPEN
+    TRANSITIONS[(_state, Event.WHISTLE)] = State.OPEN
     TRANSITIONS[(_state, Event.OVERDUE)] = State.OPEN
     TRANSITIONS[(_state, Event.RATE_DEPARTMENT)] = _state
 
@@ -108,6 +140,7 @@ EVENT_NAMES = {
     Event.REMIND: N_("rating reminder sent"),
     Event.EXPIRE: N_("closed without a rating"),
     Event.RATE_DEPARTMENT: N_("department response rated"),
+    Event.WHISTLE: N_("a department was called in"),
 }
 
 
@@ -139,9 +172,12 @@ CATEGORIES: tuple[Category, ...] = (
 )
 CATEGORY_BY_CODE = {c.code: c for c in CATEGORIES}
 TOP_LEVEL = 3
-DEPARTMENT_RATINGS = {"satisfied": N_("Satisfied"), "fair": N_("Basically satisfied"),
-                      "unsatisfied": N_("Unsatisfied")}
+LEVEL_NAMES = {1: N_("building"), 2: N_("compound"), 3: N_("department")}
+DEPARTMENT_RATINGS = {DepartmentRating.SATISFIED: N_("Satisfied"), DepartmentRating.FAIR: N_("Basically satisfied"),
+                      DepartmentRating.UNSATISFIED: N_("Unsatisfied")}
 DESCRIPTION_MIN, DESCRIPTION_MAX, MAX_PHOTOS = 5, 2000, 3
+# Photos the reporter sends as answers are kept with the case, up to this many in all.
+MAX_CASE_PHOTOS = 2 * MAX_PHOTOS
 # Defaults for the deadlines; a compound overrides them in its settings.
 RESPOND_HOURS = 24
 RESOLVE_DAYS: dict[int, float] = {1: 3, 2: 7, 3: 15}
@@ -168,17 +204,6 @@ def deadlines(level: int, now: datetime, respond_hours: float = RESPOND_HOURS,
 def rating_event(rating: int, reopened_before: int) -> Event:
     """1-2 reopens the case, but only once; anything else closes it."""
     return Event.REOPEN if rating <= 2 and reopened_before == 0 else Event.RATE
-
-
-def validate_description(text: str) -> str | None:
-    """None when fine, else why not (a message id)."""
-    length = len(text.strip())
-    if length < DESCRIPTION_MIN:
-        return N_("Please describe the problem in at least {min} characters.")
-    if length > DESCRIPTION_MAX:
-        return N_("That is {length} characters; please keep the description within {max} characters. "
-                  "Your earlier answers are kept.")
-    return None
 
 
 def case_number(code: str, year: int, seq: int) -> str:
@@ -220,7 +245,7 @@ class Case(SQLModel, table=True):
     building_id: int | None = Field(default=None, foreign_key="building.id")
     room_id: int | None = Field(default=None, foreign_key="room.id")
     anonymous: bool = False
-    state: str = Field(default=State.OPEN, max_length=16, index=True)
+    state: State = status_field(State, State.OPEN, 16, index=True)
     level: int = 1
     handler_id: int | None = Field(default=None, foreign_key="person.id", index=True)
     # Bumped on every transition: a button made for an older version is stale.
@@ -239,7 +264,7 @@ class Case(SQLModel, table=True):
     reminded: bool = False
     rating: int | None = None
     resolution: str = Field(default="", max_length=DESCRIPTION_MAX)
-    department_rating: str | None = Field(default=None, max_length=16)
+    department_rating: DepartmentRating | None = Field(default=None, sa_type=StatusText(DepartmentRating, 16))
 
 
 class CaseEvent(SQLModel, table=True):
@@ -251,9 +276,9 @@ class CaseEvent(SQLModel, table=True):
     at: datetime = Field(sa_type=UTCDateTime)
     # None: the scheduler.
     actor_id: int | None = Field(default=None, foreign_key="person.id")
-    event: str = Field(max_length=20)
-    from_state: str | None = Field(default=None, max_length=16)
-    to_state: str = Field(max_length=16)
+    event: Event = status_field(Event, Event.FILE, 20)
+    from_state: State | None = Field(default=None, sa_type=StatusText(State, 16))
+    to_state: State = status_field(State, State.OPEN, 16)
     level: int = 1
     handler_id: int | None = Field(default=None, foreign_key="person.id")
     note: str = Field(default="", max_length=DESCRIPTION_MAX)
@@ -272,7 +297,8 @@ class CaseCounter(SQLModel, table=True):
 
 
 class TransitionRefused(Exception):
-    """The transition table does not allow this event in the case's state."""
+    """The transition table does not allow this event in the case's state: a bug in the caller, as every action
+    checks first (`check`) and answers a refusal as a value."""
 
 
 async def next_number(session: AsyncSession, compound: Compound, now: datetime) -> str:
@@ -318,8 +344,8 @@ def set_deadlines(case: Case, compound: Compound, now: datetime) -> None:
 
 async def transition(session: AsyncSession, case: Case, event: Event, actor_id: int | None, now: datetime,
                      note: str = "") -> CaseEvent:
-    """Move a case by the table, bump its version and write the history row; the caller changed the rest."""
-    new = next_state(State(case.state) if case.id is not None else None, event)
+    """Move a case by the table, bump its version and write the history row; the action changed the rest."""
+    new = next_state(case.state if case.id is not None else None, event)
     if new is None:
         raise TransitionRefused(f"{event} is not allowed while {case.state}")
     old = case.state if case.id is not None else None
@@ -350,6 +376,212 @@ async def file_case(session: AsyncSession, compound: Compound, reporter_id: int,
     set_deadlines(case, compound, now)
     await transition(session, case, Event.FILE, reporter_id if actor_id is None else actor_id, now, note=note)
     return case
+
+
+def may_handle(case: Case, person_id: int, roles: frozenset[Role]) -> bool:
+    """The case's handler acts on it, and the compound's secretary on every case of it."""
+    return case.handler_id == person_id or Role.SECRETARY in roles
+
+
+def may_see(case: Case, person_id: int, roles: frozenset[Role]) -> bool:
+    """The reporter and the staff of the case's compound (`roles` held there) see a case; nobody else learns even
+    that it exists."""
+    return case.reporter_id == person_id or bool(roles & STAFF)
+
+
+async def reporter_buildings(session: AsyncSession, person_id: int, compound_id: int) -> dict[int, int]:
+    """The buildings a resident lives in (building id -> their room there): the places they can file about."""
+    found: dict[int, int] = {}
+    for room_id in await own_rooms(session, person_id, compound_id):
+        room = await session.get(Room, room_id)
+        if room is not None:
+            found.setdefault(room.building_id, room_id)
+    return found
+
+
+async def officials(session: AsyncSession, compound_id: int) -> list[Person]:
+    """The departments (officials) a secretary may call in for the compound's cases."""
+    people = [await session.get(Person, i) for i in await people_with_role(session, compound_id, Role.OFFICIAL)]
+    return [p for p in people if p is not None]
+
+
+def check(case: Case, event: Event, version: int | None = None) -> Acted | None:
+    """Why `event` cannot happen to the case now (None: it can). `version` is the one the button or note saw."""
+    if event == Event.ASK and case.state == State.NEED_INFO:
+        return Acted.ALREADY_ASKED
+    if event == Event.RATE_DEPARTMENT:
+        if case.department_rating is not None:
+            return Acted.ALREADY_RATED
+        return None if case.level == TOP_LEVEL and next_state(case.state, event) else Acted.NOT_NOW
+    if version is not None and version != case.version:
+        return Acted.MOVED_ON
+    if event in (Event.ESCALATE, Event.WHISTLE) and case.state in ACTIVE:
+        if case.level >= TOP_LEVEL:
+            return Acted.TOP_LEVEL
+        if (case.level + 1 == TOP_LEVEL) != (event == Event.WHISTLE):
+            return Acted.WHISTLE_ONLY if event == Event.ESCALATE else Acted.NOT_NOW
+    return None if next_state(case.state, event) is not None else Acted.NOT_NOW
+
+
+async def accept(session: AsyncSession, case: Case, actor_id: int, now: datetime, version: int | None = None) -> Acted:
+    if (refused := check(case, Event.ACCEPT, version)) is not None:
+        return refused
+    case.responded_at = now
+    case.due_at = case.resolve_by
+    await transition(session, case, Event.ACCEPT, actor_id, now)
+    return Acted.DONE
+
+
+async def ask_more(session: AsyncSession, case: Case, actor_id: int, now: datetime, question: str,
+                   version: int | None = None) -> Acted:
+    """The handler asks the reporter (请补充); the deadline's clock stops until the answer."""
+    if (refused := check(case, Event.ASK, version)) is not None:
+        return refused
+    case.responded_at = case.responded_at or now
+    case.asked_at = now
+    case.due_at = None
+    await transition(session, case, Event.ASK, actor_id, now, question)
+    return Acted.DONE
+
+
+async def answer(session: AsyncSession, case: Case, reporter_id: int, now: datetime, text: str,
+                 photo: tuple[str, str] | None = None, version: int | None = None) -> Acted:
+    """The reporter's answer: text, or a photo (platform, file id) kept with the case. The time spent waiting
+    for it does not count against the deadline."""
+    if case.reporter_id != reporter_id:
+        return Acted.NOT_YOURS
+    if (refused := check(case, Event.ANSWER, version)) is not None:
+        return refused
+    if case.asked_at is not None and case.resolve_by is not None:
+        case.resolve_by += now - case.asked_at
+    case.due_at = case.resolve_by
+    if photo is not None:
+        platform, file_id = photo
+        ids = list(case.photos.get("ids", []))
+        if case.photos.get("platform", platform) == platform and len(ids) < MAX_CASE_PHOTOS:
+            case.photos = {"platform": platform, "ids": [*ids, file_id]}
+    await transition(session, case, Event.ANSWER, reporter_id, now, text)
+    return Acted.DONE
+
+
+async def resolve(session: AsyncSession, compound: Compound, case: Case, actor_id: int, now: datetime, note: str,
+                  version: int | None = None) -> Acted:
+    """Resolved with a note for the reporter and the ledger; the reporter is asked to rate it."""
+    if (refused := check(case, Event.RESOLVE, version)) is not None:
+        return refused
+    case.responded_at = case.responded_at or now
+    case.resolved_at = now
+    case.resolution = note[:DESCRIPTION_MAX]
+    case.reminded = False
+    case.due_at = now + rating_windows(compound)[0]
+    await transition(session, case, Event.RESOLVE, actor_id, now, note)
+    return Acted.DONE
+
+
+async def escalate(session: AsyncSession, compound: Compound, case: Case, actor_id: int, now: datetime,
+                   note: str = "", version: int | None = None) -> Acted:
+    """One level up by the handler (building → compound), to whoever handles that level."""
+    if (refused := check(case, Event.ESCALATE, version)) is not None:
+        return refused
+    case.level += 1
+    case.handler_id = await handler_for(session, compound, case, case.level, compound_role_of(compound, case))
+    set_deadlines(case, compound, now)
+    await transition(session, case, Event.ESCALATE, actor_id, now, note)
+    return Acted.DONE
+
+
+async def hand_over(session: AsyncSession, compound: Compound, case: Case, actor_id: int, now: datetime,
+                    note: str = "", version: int | None = None) -> Acted:
+    """The same level, to the secretary (who alone may call in a department)."""
+    assert compound.id is not None
+    if (refused := check(case, Event.HAND_OVER, version)) is not None:
+        return refused
+    secretaries = await people_with_role(session, compound.id, Role.SECRETARY)
+    if not secretaries:
+        return Acted.NO_SECRETARY
+    case.handler_id = secretaries[0]
+    set_deadlines(case, compound, now)
+    await transition(session, case, Event.HAND_OVER, actor_id, now, note)
+    return Acted.DONE
+
+
+async def whistle(session: AsyncSession, compound: Compound, case: Case, actor_id: int, official_id: int,
+                  now: datetime, note: str = "", version: int | None = None) -> Acted:
+    """吹哨报到: the secretary calls in a department (an official of the compound) to respond."""
+    assert compound.id is not None
+    if (refused := check(case, Event.WHISTLE, version)) is not None:
+        return refused
+    if official_id not in await people_with_role(session, compound.id, Role.OFFICIAL):
+        return Acted.NOT_OFFICIAL
+    case.level, case.handler_id = TOP_LEVEL, official_id
+    set_deadlines(case, compound, now)
+    await transition(session, case, Event.WHISTLE, actor_id, now, note)
+    return Acted.DONE
+
+
+async def rate(session: AsyncSession, compound: Compound, case: Case, reporter_id: int, stars: int, now: datetime,
+               version: int | None = None) -> Acted:
+    """The reporter's 1-5 stars: closes the case, or (1-2, the first time) reopens it at the compound level in
+    front of the secretary. Either way the rating is in the history, dated, for the figures."""
+    assert compound.id is not None
+    if case.reporter_id != reporter_id:
+        return Acted.NOT_YOURS
+    if not 1 <= stars <= 5:
+        return Acted.NOT_NOW
+    event = rating_event(stars, case.reopened)
+    if (refused := check(case, event, version)) is not None:
+        return refused
+    case.rating = stars
+    if event == Event.RATE:
+        case.closed_at, case.due_at = now, None
+        await transition(session, case, Event.RATE, reporter_id, now, str(stars))
+        return Acted.CLOSED
+    secretaries = await people_with_role(session, compound.id, Role.SECRETARY)
+    case.reopened += 1
+    case.level = 2
+    case.handler_id = secretaries[0] if secretaries else case.handler_id
+    case.resolved_at = None
+    set_deadlines(case, compound, now)
+    await transition(session, case, Event.REOPEN, reporter_id, now, str(stars))
+    return Acted.REOPENED
+
+
+async def rate_department(session: AsyncSession, case: Case, actor_id: int, rating: DepartmentRating,
+                          now: datetime) -> Acted:
+    """The secretary's rating of the department's response; the history keeps the code, never shown raw."""
+    if (refused := check(case, Event.RATE_DEPARTMENT)) is not None:
+        return refused
+    case.department_rating = rating
+    await transition(session, case, Event.RATE_DEPARTMENT, actor_id, now, rating.value)
+    return Acted.DONE
+
+
+async def on_due(session: AsyncSession, compound: Compound, case: Case, now: datetime) -> Event | None:
+    """What the scheduler does with a case whose moment has come: an open case missed its deadline (one level
+    up, or the department chased again tomorrow), a resolved one gets its rating reminder, then closes unrated."""
+    if case.state in ACTIVE:
+        case.overdue_count += 1
+        if case.level < TOP_LEVEL:
+            case.level += 1
+            case.handler_id = await handler_for(session, compound, case, case.level, compound_role_of(compound, case))
+            set_deadlines(case, compound, now)
+        else:
+            hours, _days = deadline_settings(compound)
+            case.due_at = now + timedelta(hours=hours)
+        await transition(session, case, Event.OVERDUE, None, now)
+        return Event.OVERDUE
+    if case.state == State.RESOLVED and not case.reminded:
+        case.reminded = True
+        case.due_at = (case.resolved_at or now) + rating_windows(compound)[1]
+        await transition(session, case, Event.REMIND, None, now)
+        return Event.REMIND
+    if case.state == State.RESOLVED:
+        case.closed_at, case.due_at = now, None
+        await transition(session, case, Event.EXPIRE, None, now)
+        return Event.EXPIRE
+    case.due_at = None
+    session.add(case)
+    return None
 
 
 async def load_case(session: AsyncSession, case_id: int) -> Case | None:
@@ -429,9 +661,11 @@ async def queue(session: AsyncSession, compound_id: int, handler_id: int | None,
 async def due_cases(session: AsyncSession, now: datetime, limit: int = 200) -> list[Case]:
     """Cases whose next moment has come (deadline passed, rating reminder, unrated closing): uses the
     index on `due_at`, so the scan costs the due rows, not the ledger's size."""
+    # Locked on PostgreSQL (a case a button is changing right now waits for the next round); SQLite's
+    # BEGIN IMMEDIATE already serialises.
     result = await session.exec(
         select(Case).where(col(Case.due_at).is_not(None), col(Case.due_at) <= now)
-        .order_by(col(Case.due_at)).limit(limit)
+        .order_by(col(Case.due_at)).limit(limit).with_for_update(skip_locked=True)
     )
     return list(result.all())
 
@@ -458,33 +692,84 @@ def day_bounds(first: date, last: date, zone: ZoneInfo) -> tuple[datetime, datet
     return start, end
 
 
-@dataclass(frozen=True, slots=True)
+def hours_between(dialect: str, start: Any, end: Any) -> sa.ColumnElement[Any]:
+    """`end - start` in hours, computed by the database (no timestamps to parse in Python)."""
+    if dialect == "sqlite":  # timestamps are stored as UTC text that julianday() reads
+        return (func.julianday(col(end)) - func.julianday(col(start))) * 24
+    return func.extract("epoch", col(end) - col(start)) / 3600
+
+
+@dataclass
 class Figures:
-    opened: int
-    resolved: int
-    overdue: int
-    by_category: dict[str, int]
-    median_hours: float | None
-    satisfaction: float | None
-    rated: int
+    """A period's published complaint figures for one compound."""
+
+    opened: int = 0
+    overdue: int = 0
+    by_category: dict[str, int] = field(default_factory=dict)
+    by_level: dict[int, int] = field(default_factory=dict)
+    resolved: int = 0
+    median_hours: float | None = None
+    rated: int = 0
+    satisfied: int = 0
+
+    @property
+    def satisfaction(self) -> float | None:
+        return self.satisfied / self.rated if self.rated else None
 
 
-def figures(cases: list[Case]) -> Figures:
-    """This period's figures over the cases opened in it."""
-    by_category: dict[str, int] = {}
-    for case in cases:
-        by_category[case.category] = by_category.get(case.category, 0) + 1
-    durations = [(c.resolved_at - c.opened_at).total_seconds() / 3600 for c in cases if c.resolved_at is not None]
-    ratings = [c.rating for c in cases if c.rating is not None]
-    return Figures(
-        opened=len(cases),
-        resolved=sum(1 for c in cases if c.resolved_at is not None),
-        overdue=sum(1 for c in cases if c.overdue_count > 0),
-        by_category=dict(sorted(by_category.items(), key=lambda kv: (-kv[1], kv[0]))),
-        median_hours=statistics.median(durations) if durations else None,
-        satisfaction=satisfaction_rate(ratings),
-        rated=len(ratings),
-    )
+_STARS = re.compile(r"[1-5]")
+
+
+def _columns(*columns: Any) -> sa.Select[Any]:
+    """A select over columns of several tables (typed loosely: SQLModel's attributes confuse the overloads)."""
+    return sa.select(*columns)
+
+
+async def figures(session: AsyncSession, start: datetime, end: datetime,
+                  compound_ids: Sequence[int] | None = None) -> dict[int, Figures]:
+    """The one definition of the published figures of [start, end), per compound (all when `compound_ids` is
+    None), that /stats and the monthly reports both show:
+    - opened, by category and by level, and how many of those went overdue: the cases opened in the period;
+    - resolved and the median hours to resolve: every resolution dated in the period (from the history, so a
+      case reopened later still counts where it was resolved), from the case's opening;
+    - satisfaction: every rating given in the period, 4-5 stars counting as satisfied, including the low one
+      that reopened a case (it used to drop out, leaving 100 %)."""
+    found: dict[int, Figures] = defaultdict(Figures)
+    # For the whole deployment no compound filter: an IN list of every compound steers the planner to the
+    # compound_id index (a scan of every case) instead of the covering month index's range scan.
+    only = col(Case.compound_id).in_(list(compound_ids)) if compound_ids is not None else sa.true()
+    opened = (_columns(Case.compound_id, Case.category, Case.level, func.count(),
+                        func.sum(sa.case((col(Case.overdue_count) > 0, 1), else_=0)))
+              .where(only, col(Case.opened_at) >= start, col(Case.opened_at) < end)
+              .group_by(col(Case.compound_id), col(Case.category), col(Case.level)))
+    for compound_id, category, level, n, overdue in (await session.execute(opened)).all():
+        f = found[compound_id]
+        f.opened += n
+        f.overdue += int(overdue or 0)
+        f.by_category[category] = f.by_category.get(category, 0) + n
+        f.by_level[int(level)] = f.by_level.get(int(level), 0) + n
+    dialect = session.get_bind().dialect.name
+    dated = (_columns(Case.compound_id, CaseEvent.event, CaseEvent.note,
+                       hours_between(dialect, Case.opened_at, CaseEvent.at))
+             .join(Case, col(Case.id) == CaseEvent.case_id)
+             .where(only, col(CaseEvent.event).in_([Event.RESOLVE, Event.RATE, Event.REOPEN]),
+                    col(CaseEvent.at) >= start, col(CaseEvent.at) < end))
+    durations: dict[int, list[float]] = defaultdict(list)
+    ratings: dict[int, list[int]] = defaultdict(list)
+    for compound_id, event, note, hours in (await session.execute(dated)).all():
+        if event == Event.RESOLVE:
+            durations[compound_id].append(float(hours))
+        elif _STARS.fullmatch(note.strip()):
+            ratings[compound_id].append(int(note))
+    for compound_id, hours in durations.items():
+        found[compound_id].resolved = len(hours)
+        found[compound_id].median_hours = statistics.median(hours)
+    for compound_id, given in ratings.items():
+        found[compound_id].rated = len(given)
+        found[compound_id].satisfied = sum(1 for stars in given if stars >= 4)
+    for f in found.values():
+        f.by_category = dict(sorted(f.by_category.items(), key=lambda kv: (-kv[1], kv[0])))
+    return dict(found)
 
 
 LEDGER_COLUMNS = ("Number", "Opened", "Category", "Place", "Reporter", "Anonymous", "State", "Level", "Handler",
@@ -499,7 +784,9 @@ async def ledger_xlsx(session: AsyncSession, compound: Compound, start: datetime
     assert compound.id is not None
     zone = ZoneInfo(compound.timezone)
     cases = await ledger(session, compound.id, start, end)
-    names = dict((await session.exec(select(Person.id, Person.name))).all()) if cases else {}
+    people = {case.reporter_id for case in cases} | {case.handler_id for case in cases if case.handler_id}
+    names = dict((await session.exec(select(Person.id, Person.name).where(col(Person.id).in_(people))))
+                 .all()) if people else {}
     buildings = dict((await session.exec(select(Building.id, Building.name).where(
         Building.compound_id == compound.id))).all())
     labels = labels or {}
@@ -507,26 +794,33 @@ async def ledger_xlsx(session: AsyncSession, compound: Compound, start: datetime
     sheet = book.active
     assert sheet is not None
     sheet.title = compound.code
-    sheet.append(list(headers))
+    sheet.append([_cell(header) for header in headers])
 
     def when(moment: datetime | None) -> str:
         return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M") if moment else ""
 
     for case in cases:
-        sheet.append([
+        rating = case.department_rating
+        sheet.append([_cell(value) for value in (
             case.number, when(case.opened_at), labels.get(case.category, case.category),
             buildings.get(case.building_id or 0, labels.get("common", "common")),
             labels.get("anonymous", "anonymous") if case.anonymous else names.get(case.reporter_id, ""),
             "Y" if case.anonymous else "", labels.get(case.state, case.state), case.level,
             names.get(case.handler_id or 0, ""), case.overdue_count, when(case.resolved_at),
-            case.rating or "", labels.get(case.department_rating or "", case.department_rating or ""),
-            case.description, case.resolution,
-        ])
+            case.rating or "", labels.get(rating, rating) if rating else "", case.description, case.resolution,
+        )])
+        for cell in sheet[sheet.max_row]:
+            if isinstance(cell.value, str) and cell.value.startswith("="):
+                cell.data_type = "s"  # what a resident typed is text, never a formula
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()
 
 
-async def count_opened(session: AsyncSession, compound_id: int) -> int:
-    return int((await session.exec(select(func.count()).select_from(Case).where(Case.compound_id == compound_id)))
-               .one())
+# What a worksheet cannot hold: control characters (openpyxl refuses the whole workbook for one ESC that an
+# older row may still contain) and lone surrogates (not encodable).
+_NOT_IN_CELLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
+
+
+def _cell(value: object) -> object:
+    return _NOT_IN_CELLS.sub("", value) if isinstance(value, str) else value

@@ -12,7 +12,9 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlmodel import Field, SQLModel, col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.compounds import Chat
 from storage.db import JSONDict, UTCDateTime, add_unless_exists, utcnow
+from storage.people import Identity
 
 
 class Conversation(SQLModel, table=True):
@@ -115,6 +117,30 @@ async def load_conversation(
 ) -> Conversation | None:
     query = _CONVERSATION_LOCKED if lock else _CONVERSATION
     return (await session.exec(query, params={"person_id": person_id, "chat_id": chat_id})).first()
+
+
+async def open_for(session: AsyncSession, person_id: int, flow: str, step: str, draft: dict[str, Any],
+                   compound_id: int | None, now: datetime, idle_before: datetime) -> bool:
+    """Open a conversation for another person (a question asked on someone's behalf, such as a handler's 请补充 to
+    the reporter) in the private chat their messages go to, so their next answer there is read by `flow`. Only
+    if they have none open in that chat (one last touched before `idle_before` has expired and is replaced).
+    False when not opened: no private chat yet, or busy with something else."""
+    chat_id = (await session.exec(
+        select(Chat.id).join(Identity, sa.and_(col(Identity.platform) == Chat.platform,
+                                               col(Identity.private_chat_id) == Chat.platform_chat_id))
+        .where(Identity.person_id == person_id)
+        .order_by(col(Identity.unreachable), col(Identity.last_seen_at).desc()))).first()
+    if chat_id is None:
+        return False
+    existing = await load_conversation(session, person_id, chat_id)
+    if existing is not None:
+        if existing.updated_at >= idle_before:
+            return False
+        await session.delete(existing)
+        await session.flush()
+    session.add(Conversation(person_id=person_id, chat_id=chat_id, key=new_key(), flow=flow, step=step, draft=draft,
+                             compound_id=compound_id, started_at=now, updated_at=now))
+    return True
 
 
 async def get_token(session: AsyncSession, token: str) -> ButtonToken | None:

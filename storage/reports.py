@@ -1,12 +1,11 @@
 """The monthly figures every seed article judges its results by, computed with SQL aggregates for all
 compounds at once: complaints (opened, resolved, overdue, by category and level, time to resolve,
-satisfaction), volunteer hours and points, assembly turnout, meetings, needs, service orders, property grade."""
+satisfaction: `storage.complaints.figures`, the one definition /stats shows too), volunteer hours and points,
+assembly turnout, meetings, needs, service orders, property grade."""
 
 from __future__ import annotations
 
-import statistics
-from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -15,8 +14,8 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel, col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage import complaints
 from storage.assembly import Assembly, Ballot
-from storage.complaints import Case
 from storage.compounds import Compound, Room
 from storage.db import UTCDateTime, add_unless_exists
 from storage.meetings import Meeting, MeetingRsvp
@@ -85,13 +84,6 @@ def _in(column: Any, start: datetime, end: datetime) -> sa.ColumnElement[bool]:
     return sa.and_(col(column) >= start, col(column) < end)
 
 
-def hours_between(dialect: str, start: Any, end: Any) -> sa.ColumnElement[Any]:
-    """`end - start` in hours, computed by the database (no timestamps to parse in Python)."""
-    if dialect == "sqlite":  # timestamps are stored as UTC text that julianday() reads
-        return (func.julianday(col(end)) - func.julianday(col(start))) * 24
-    return func.extract("epoch", col(end) - col(start)) / 3600
-
-
 def q(*columns: Any) -> sa.Select[Any]:
     """A select over columns of several tables (typed loosely: SQLModel's attributes confuse the overloads)."""
     return sa.select(*columns)
@@ -107,38 +99,13 @@ async def month_figures(
         ids_query = ids_query.where(col(Compound.id).in_(compound_ids))
     ids = [i for i in (await session.exec(ids_query)).all() if i is not None]
     figures = {i: MonthFigures(i, month) for i in ids}
-    # For the whole deployment no compound filter: an IN list would steer the planner to the compound_id index
-    # (a scan of every case) instead of the covering month indexes' range scans.
-    only = col(Case.compound_id).in_(ids) if compound_ids is not None else sa.true()
-    dialect = session.get_bind().dialect.name
+    # The complaint figures have one definition, shared with /stats (storage.complaints.figures).
+    for cid, cases in (await complaints.figures(session, start, end, compound_ids)).items():
+        if cid in figures:
+            figures[cid] = replace(figures[cid], **asdict(cases))
 
     async def rows(query: sa.Select[Any]) -> list[Any]:
         return list((await session.execute(query)).all())
-
-    for cid, category, level, n, overdue in await rows(
-        q(Case.compound_id, Case.category, Case.level, func.count(), func.sum(
-            sa.case((col(Case.overdue_count) > 0, 1), else_=0)))
-        .where(only, _in(Case.opened_at, start, end)).group_by(col(Case.compound_id), col(Case.category), col(Case.level))
-    ):
-        f = figures[cid]
-        f.opened += n
-        f.overdue += int(overdue or 0)
-        f.by_category[category] = f.by_category.get(category, 0) + n
-        f.by_level[int(level)] = f.by_level.get(int(level), 0) + n
-    durations: dict[int, list[float]] = defaultdict(list)
-    for cid, hours in await rows(
-        q(Case.compound_id, hours_between(dialect, Case.opened_at, Case.resolved_at))
-        .where(only, _in(Case.resolved_at, start, end))
-    ):
-        durations[cid].append(float(hours))
-    for cid, hours in durations.items():
-        figures[cid].resolved = len(hours)
-        figures[cid].median_hours = statistics.median(hours)
-    for cid, rated, satisfied in await rows(
-        q(Case.compound_id, func.count(), func.sum(sa.case((col(Case.rating) >= 4, 1), else_=0)))
-        .where(only, col(Case.rating).is_not(None), _in(Case.closed_at, start, end)).group_by(col(Case.compound_id))
-    ):
-        figures[cid].rated, figures[cid].satisfied = rated, int(satisfied or 0)
 
     for cid, hours in await rows(
         q(VolunteerTask.compound_id, func.sum(TaskSignup.hours))

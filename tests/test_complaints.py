@@ -12,6 +12,7 @@ import pytest
 from openpyxl import load_workbook
 from sqlmodel import col, select
 
+from bot.app import App
 from bot.cli import main
 from bot.transports.console import Console
 from storage import complaints as store
@@ -19,7 +20,8 @@ from storage.complaints import TRANSITIONS, Case, CaseEvent, Event, State, next_
 from storage.compounds import compound_by_code
 from storage.db import make_sessionmaker, transaction
 from storage.people import Role
-from tests.conftest import add_console_person
+from storage.reports import month_figures
+from tests.conftest import add_console_person, revoke_role, second_compound, switch_to
 
 
 async def file_case(console: Console, who: str, category: str, description: str, place: str = "我的楼栋",
@@ -278,9 +280,19 @@ def test_default_deadlines_per_level() -> None:
         assert respond_by - now == timedelta(hours=24) and resolve_by - now == timedelta(days=days)
 
 
-@pytest.mark.parametrize(("text", "ok"), [("短", False), ("五个字以上", True), ("x" * 2000, True), ("x" * 2001, False)])
-def test_description_length(text: str, ok: bool) -> None:
-    assert (store.validate_description(text) is None) == ok
+async def test_description_length(console: Console) -> None:
+    """At least DESCRIPTION_MIN and at most DESCRIPTION_MAX characters; a refused one keeps the step."""
+    console.as_("张三")
+    await console.say("/complain")
+    await console.press("噪音")
+    for text, ok in (("短", False), ("x" * 2001, False), ("x" * 2000, True)):
+        await console.say(text)
+        assert ("照片" in console.last.text) == ok, text
+    await console.say("/cancel")
+    await console.say("/complain")
+    await console.press("噪音")
+    await console.say("五个字以上")
+    assert "照片" in console.last.text
 
 
 async def test_export_from_the_shell(console: Console, db_url: str, tmp_path: Path,
@@ -338,7 +350,7 @@ async def test_need_info_answer_is_attached_to_the_case(console: Console) -> Non
     assert "哪一个单元" in console.last_for("李四").text
     console.as_("李四")
     await console.press("回复")
-    await console.photo()
+    await console.contact("13800000000")  # no answer: the step and the case stay as they were
     assert "文字" in console.last.text
     await console.say("2栋1单元201，厨房水池。")
     assert "反映人已补充回复" in console.last_for("赵物业").text
@@ -346,3 +358,224 @@ async def test_need_info_answer_is_attached_to_the_case(console: Console) -> Non
     assert case.state == State.ACCEPTED
     await console.say(f"/case {number}")
     assert "2栋1单元201，厨房水池" in console.last.text
+
+
+# ---- the declared flows and the defects of issue 15 ---------------------------------------------------------
+
+
+async def events_of(console: Console, number: str) -> list[CaseEvent]:
+    async with transaction(make_sessionmaker(console.app.engine)) as session:
+        case = await store.case_by_number(session, number)
+        assert case is not None and case.id is not None
+        return await store.history(session, case.id)
+
+
+async def test_the_reporters_next_message_answers_the_question(console: Console) -> None:
+    """Issue 15, defect 5: after 请补充 the reporter's next text or photo in their private chat is the answer,
+    without pressing 回复 first (it used to get 没看懂您的意思)."""
+    number = await file_case(console, "李四", "下水道", "厨房下水道堵了，水排不下去。")
+    console.as_("赵物业")
+    await console.press("请反映人补充")
+    await console.say("请问是哪一个单元、几楼的厨房？")
+    console.as_("李四")
+    assert "回复" in console.last.labels  # the button still works, but is not needed
+    await console.say("2栋1单元201，厨房水池。")
+    assert number in console.last.text and "补充" in console.last.text
+    assert "2栋1单元201" in console.last_for("赵物业").text
+    [case] = await cases(console)
+    assert case.state == State.ACCEPTED and not case.photos
+    # A photo answers the next question just as well, and is kept with the case.
+    console.as_("赵物业")
+    await console.press("请反映人补充")
+    await console.say("能拍一张水池的照片吗？")
+    console.as_("李四")
+    await console.photo()
+    [case] = await cases(console)
+    assert case.state == State.ACCEPTED and len(case.photos["ids"]) == 1
+    assert "查看照片" in console.last_for("赵物业").labels
+    assert [e.event for e in await events_of(console, number)].count(Event.ANSWER) == 2
+    # The question is no obstacle: starting something else simply replaces it.
+    console.as_("赵物业")
+    await console.press("请反映人补充")
+    await console.say("漏水停了吗？")
+    console.as_("李四")
+    await console.say("/complain")
+    assert "乱停车" in console.last.labels
+
+
+async def test_asking_twice_is_an_answer_not_a_crash(console: Console) -> None:
+    """Issue 15, defect 6: asking the reporter again while the first question is open raised TransitionRefused
+    and left the handler stuck until /cancel. Nobody is offered to ask twice, an older button says it was
+    asked already, and storage answers that as a value."""
+    number = await file_case(console, "李四", "下水道", "厨房下水道堵了，水排不下去。")
+    console.as_("赵物业")
+    await console.press("受理")
+    await console.press("请反映人补充")
+    await console.say("请问是哪一个单元？")
+    console.as_("王书记")
+    await console.say(f"/case {number}")
+    assert "办结" in console.last.labels and "请反映人补充" not in console.last.labels
+    console.as_("赵物业")
+    await console.press("请反映人补充")  # the button under "you accepted the case", made before the question
+    assert "已" in console.last.text and "出错" not in console.last.text
+    await console.say("/cases")
+    assert number in console.last.text  # not stuck in a conversation
+    async with transaction(make_sessionmaker(console.app.engine)) as session:
+        case = await store.case_by_number(session, number)
+        assert case is not None and case.state == State.NEED_INFO
+        acted = await store.ask_more(session, case, case.handler_id or 0, console.app.core.clock.now(), "再问一次")
+        assert acted == store.Acted.ALREADY_ASKED
+    assert [e.event for e in await events_of(console, number)].count(Event.ASK) == 1
+
+
+async def test_escalation_hand_over_and_whistle_carry_a_note(console: Console) -> None:
+    """Issue 15, defect 5: 移交/上报/吹哨 take an optional note that goes into the case history."""
+    official = await add_console_person(console.app, "刘官员", 1, Role.OFFICIAL)
+    number = await file_case(console, "张三", "乱停车", "一辆白色轿车长期停在1栋门口，挡住了出入。")
+    console.as_("李楼长")
+    await console.press("移交/上报")
+    await console.say("车主联系不上，需要小区出面。")
+    console.as_("王书记")
+    await console.press("吹哨（呼叫部门）")
+    await console.press("刘官员")
+    await console.say("需要城管执法。")
+    [case] = await cases(console)
+    assert case.level == 3 and case.handler_id == official
+    history = [(e.event, e.note) for e in await events_of(console, number)]
+    assert history == [(Event.FILE, ""), (Event.ESCALATE, "车主联系不上，需要小区出面。"),
+                       (Event.WHISTLE, "需要城管执法。")]
+    await console.say(f"/case {number}")
+    assert "车主联系不上" in console.last.text and "需要城管执法" in console.last.text
+    # Property staff at the compound level hand the case to the secretary; the note may be left out.
+    leak = await file_case(console, "李四", "房屋漏水", "卫生间天花板一直在滴水，已经两天了。")
+    console.as_("赵物业")
+    await console.press("移交/上报")
+    await console.press("不加说明")
+    history = [(e.event, e.note) for e in await events_of(console, leak)]
+    assert history[-1] == (Event.HAND_OVER, "")
+    assert leak in console.last_for("王书记").text
+
+
+async def test_control_characters_never_reach_the_ledger(console: Console) -> None:
+    """Issue 15, defect 9: an ESC in a complaint broke /export cases for the whole period; a lone surrogate
+    crashed the step. Typed text is cleaned on the way in, and older rows still holding one export too."""
+    console.as_("张三")
+    await console.say("/complain")
+    await console.press("噪音")
+    await console.say("楼上\x1b[31m装修\ud800噪音很大，每天都有。")
+    await console.press("跳过")
+    await console.press("公共区域")
+    await console.press("显示我的姓名")
+    await console.press("确认")
+    [typed] = await cases(console)
+    assert typed.description == "楼上[31m装修噪音很大，每天都有。"
+    async with transaction(make_sessionmaker(console.app.engine)) as session:
+        compound = await compound_by_code(session, "XFL")
+        assert compound is not None
+        await store.file_case(session, compound, typed.reporter_id, "noise", "旧数据\x1b里有控制字符\x07", console.app.core.clock.now())
+    console.as_("王书记")
+    await console.say("/export cases")
+    _name, data = console.transport.documents[-1]
+    sheet = load_workbook(io.BytesIO(data)).active
+    assert sheet is not None
+    descriptions = [row[13] for row in sheet.iter_rows(min_row=2, values_only=True)]
+    assert descriptions == ["楼上[31m装修噪音很大，每天都有。", "旧数据里有控制字符"]
+
+
+async def test_the_department_rating_is_shown_in_words(console: Console) -> None:
+    """Issue 15, defect 11: /case history showed "部门响应已评价 · 王书记 · fair"."""
+    await add_console_person(console.app, "刘官员", 1, Role.OFFICIAL)
+    number = await file_case(console, "李四", "房屋漏水", "卫生间天花板一直在滴水，已经两天了。")
+    console.as_("王书记")
+    await console.say(f"/case {number}")
+    await console.press("吹哨（呼叫部门）")
+    await console.press("刘官员")
+    await console.press("不加说明")
+    console.as_("刘官员")
+    await console.press("办结")
+    await console.say("已协调维修，漏水停止。")
+    console.as_("王书记")
+    await console.press("基本满意")
+    await console.say(f"/case {number}")
+    line = next(line for line in console.last.text.splitlines() if "部门响应已评价" in line)
+    assert line.endswith("王书记 · 基本满意") and "fair" not in console.last.text
+
+
+async def test_stats_and_the_monthly_report_give_the_same_figures(console: Console, app: App) -> None:
+    """Issue 15, defect 12: /stats counted resolutions of cases opened in the month, the monthly report those
+    dated in it; the report dropped a rating that reopened its case (a case rated 2 left 100 %)."""
+    await file_case(console, "张三", "噪音", "楼上每天夜里十二点还在装修，电钻声很大。")
+    console.as_("李楼长")
+    await console.press("办结")
+    await console.say("已沟通，晚上十点后停工。")
+    console.as_("张三")
+    await console.press("5")
+    await file_case(console, "李四", "房屋漏水", "卫生间天花板一直在滴水，已经两天了。")
+    console.as_("赵物业")
+    await console.press("办结")
+    await console.say("已上门检查。")
+    console.as_("李四")
+    await console.press("2")  # reopened: still a rating given this month
+    async with transaction(app.core.sessions) as session:  # opened in October, resolved in November
+        compound = await compound_by_code(session, "XFL")
+        assert compound is not None
+        october = await store.file_case(session, compound, 5, "other", "十月的诉求，十一月才办结。",
+                                        datetime(2026, 10, 20, 2, 0, tzinfo=UTC))
+        await store.resolve(session, compound, october, 1, datetime(2026, 11, 2, 2, 0, tzinfo=UTC), "已办结")
+    console.as_("王书记")
+    await console.say("/stats")
+    stats = console.last.text
+    await console.say("/monthly 2026-11")
+    monthly = console.seen_by()[-2].text
+    async with app.core.sessions() as session:
+        figures = (await month_figures(session, "2026-11", [1]))[1]
+    assert (figures.opened, figures.resolved, figures.rated, figures.satisfied) == (2, 3, 2, 1)
+    assert "办结：3 件" in stats and "50%（共 2 " in stats
+    assert "办结诉求: 3" in monthly and "满意率: 50.0%" in monthly
+
+
+async def test_a_revoked_role_ends_the_handlers_note_and_writes_nothing(console: Console, app: App) -> None:
+    number = await file_case(console, "李四", "下水道", "厨房下水道堵了，水排不下去。")
+    console.as_("赵物业")
+    await console.press("办结")
+    await revoke_role(app, "赵物业", Role.PROPERTY)
+    await console.say("已疏通。")
+    assert "身份已有变化" in console.last.text
+    [case] = await cases(console)
+    assert case.state == State.OPEN and case.resolution == ""
+    assert [e.event for e in await events_of(console, number)] == [Event.FILE]
+
+
+async def test_switching_compound_mid_note_resolves_where_it_began(console: Console, app: App) -> None:
+    number = await file_case(console, "李四", "下水道", "厨房下水道堵了，水排不下去。")
+    await second_compound(app, ("赵物业", ()))
+    console.as_("赵物业")
+    await console.press("办结")
+    await switch_to(console, "和平苑")
+    await console.say("已疏通。")
+    assert number in console.last.text and "评价" in console.last.text
+    [case] = await cases(console)
+    assert case.state == State.RESOLVED and case.compound_id == 1 and case.resolution == "已疏通。"
+
+
+async def test_switching_compound_mid_filing_files_where_it_began(console: Console, app: App) -> None:
+    await second_compound(app, ("张三", (Role.RESIDENT,)))
+    console.as_("张三")
+    await console.say("/complain")
+    await console.press("噪音")
+    await switch_to(console, "和平苑")
+    await console.say("楼上每天夜里十二点还在装修，电钻声很大。")
+    await console.press("跳过")
+    await console.press("我的楼栋")
+    await console.press("显示我的姓名")
+    await console.press("确认")
+    [case] = await cases(console)
+    assert case.compound_id == 1 and case.number == "XFL-2026-0001" and case.building_id is not None
+    assert "XFL-2026-0001" in console.last.text
+
+
+async def test_a_stranger_cannot_file(console: Console) -> None:
+    console.as_("陌生人")
+    await console.say("/complain")
+    assert "乱停车" not in console.last.labels and ("加入" in console.last.text or "/join" in console.last.text)
+    assert await cases(console) == []

@@ -16,7 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.app import App
 from bot.transports.console import Console
 from storage.assembly import Assembly, Ballot
-from storage.complaints import CATEGORIES, Case
+from storage.complaints import CATEGORIES, Case, CaseEvent, Event, State
 from storage.compounds import create_compound
 from storage.meetings import Meeting, MeetingRsvp
 from storage.needs import Need
@@ -53,6 +53,14 @@ async def seed(session: AsyncSession, rng: random.Random) -> dict[str, object]:
                     overdue_count=rng.choice([0, 0, 0, 1, 2]), state="closed" if rating else "open")
         cases.append(case)
         session.add(case)
+    await session.flush()
+    for case in cases:  # the history the figures are dated by: each resolution and each rating
+        assert case.id is not None
+        if case.resolved_at is not None:
+            session.add(CaseEvent(case_id=case.id, at=case.resolved_at, event=Event.RESOLVE, to_state=State.RESOLVED))
+        if case.rating is not None and case.closed_at is not None:
+            session.add(CaseEvent(case_id=case.id, at=case.closed_at, event=Event.RATE, to_state=State.CLOSED,
+                                  note=str(case.rating)))
     entries = []
     for n in range(50):
         at = moment(rng)
