@@ -18,22 +18,8 @@ from bot.core.i18n import N_, Translator
 from bot.core.router import Router
 from bot.core.types import Button, Incoming, Replies, Reply, ToGroups, ToPerson, rows
 from storage import assembly as store
-from storage.assembly import (
-    ABSTAIN,
-    ELECTION,
-    MAX_CANDIDATES,
-    MAX_MOTIONS,
-    NO,
-    ORDINARY,
-    SPECIAL,
-    YES,
-    AssemblyStatus,
-    Cast,
-    MotionSpec,
-    Voting,
-    WindowProblem,
-)
-from storage.compounds import Compound, compound_setting
+from storage.assembly import ABSTAIN, ELECTION, NO, ORDINARY, SPECIAL, YES, AssemblyStatus, Cast, MotionSpec
+from storage.compounds import Compound
 from storage.people import Role, roles_in
 
 router = Router("assembly")
@@ -92,11 +78,8 @@ class NewAssembly(Draft):
 opening = Flow("assembly", NewAssembly, title=N_("opening an owners' assembly"), roles=STAFF)
 
 
-def _ask_title(ctx: Context, draft: NewAssembly) -> Reply:
-    return Reply(ctx.t("A new owners' assembly. What is its title? For example: 2026年第一次业主大会."))
-
-
-@opening.step("title", ask=_ask_title, answer=answers.Text(200, what=N_("title")), next=("motion",))
+@opening.step("title", answer=answers.Text(200, what=N_("title")), next=("motion",), ask=lambda ctx, draft: Reply(
+    ctx.t("A new owners' assembly. What is its title? For example: 2026年第一次业主大会.")))
 async def title_step(ctx: MemberContext, draft: NewAssembly, title: str) -> Outcome:
     return Go("motion", draft.model_copy(update={"title": title}))
 
@@ -117,8 +100,8 @@ async def motion_step(ctx: MemberContext, draft: NewAssembly, answer: str | int)
     t = ctx.t
     if answer == MOTIONS_DONE and draft.motions:
         return Go("opens")
-    if len(draft.motions) >= MAX_MOTIONS:
-        return Stay(Reply(t("An assembly can have at most {n} motions. Please press Done.", n=MAX_MOTIONS)))
+    if len(draft.motions) >= store.MAX_MOTIONS:
+        return Stay(Reply(t("An assembly can have at most {n} motions. Please press Done.", n=store.MAX_MOTIONS)))
     if answer == ADD_ELECTION:
         return Go("candidates")
     if not isinstance(answer, str):
@@ -142,28 +125,21 @@ async def kind_step(ctx: MemberContext, draft: NewAssembly, kind: str) -> Outcom
     return Go("motion", draft.model_copy(update={"motions": (*draft.motions, motion), "pending": ""}))
 
 
-def _ask_candidates(ctx: Context, draft: NewAssembly) -> Reply:
-    return Reply(ctx.t("Send the candidates' names, separated by commas or 、."))
-
-
-@opening.step("candidates", ask=_ask_candidates, next=("seats",),
-              answer=answers.Text(1000, what=N_("candidates' names")))
+@opening.step("candidates", answer=answers.Text(1000, what=N_("candidates' names")), next=("seats",),
+              ask=lambda ctx, draft: Reply(ctx.t("Send the candidates' names, separated by commas or 、.")))
 async def candidates_step(ctx: MemberContext, draft: NewAssembly, text: str) -> Outcome:
     names = tuple(dict.fromkeys(name[:50] for name in text.translate(_SEPARATORS).split()))
-    if not names or len(names) > MAX_CANDIDATES:
-        return Stay(Reply(ctx.t("Please send between 1 and {n} names, separated by commas or 、.", n=MAX_CANDIDATES)))
+    if not names or len(names) > store.MAX_CANDIDATES:
+        return Stay(Reply(ctx.t("Please send between 1 and {n} names, separated by commas or 、.", n=store.MAX_CANDIDATES)))
     return Go("seats", draft.model_copy(update={"candidates": names}))
 
 
 _SEPARATORS = str.maketrans(dict.fromkeys(",，、;；", " "))
 
 
-def _ask_seats(ctx: Context, draft: NewAssembly) -> Reply:
-    return Reply(ctx.t("How many seats are to be filled? Each owner may approve up to that many candidates "
-                       "(1 to {n}).", n=len(draft.candidates)))
-
-
-@opening.step("seats", ask=_ask_seats, answer=answers.Number(1, MAX_CANDIDATES), next=("motion",))
+@opening.step("seats", answer=answers.Number(1, store.MAX_CANDIDATES), next=("motion",), ask=lambda ctx, draft: Reply(
+    ctx.t("How many seats are to be filled? Each owner may approve up to that many candidates (1 to {n}).",
+          n=len(draft.candidates))))
 async def seats_step(ctx: MemberContext, draft: NewAssembly, seats: int) -> Outcome:
     if seats > len(draft.candidates):
         return Stay(Reply(ctx.t("Please send a number from 1 to {n}.", n=len(draft.candidates))))
@@ -194,12 +170,12 @@ def _ask_closes(ctx: Context, draft: NewAssembly) -> Reply:
                        example=_example_close(ctx, draft.opens)))
 
 
-def _window_refusal(ctx: Context, opens: datetime, closes: datetime, problem: WindowProblem) -> Reply:
+def _window_refusal(ctx: Context, opens: datetime, closes: datetime, problem: store.WindowProblem) -> Reply:
     """Says what is wrong with the window, both moments in full, and what would do."""
     t = ctx.t
     values = {"opens": moment_text(t, store.voting_starts(opens, ctx.now), ctx),
               "closes": moment_text(t, closes, ctx), "example": _example_close(ctx, opens)}
-    if problem == WindowProblem.CLOSES_FIRST:
+    if problem == store.WindowProblem.CLOSES_FIRST:
         return Reply(t("Voting would close {closes}, which is not after it opens ({opens}). Please type a closing "
                        "time at least one hour after the opening, such as {example}.", **values))
     return Reply(t("Voting would close {closes}, less than an hour after it opens ({opens}). Please type a closing "
@@ -235,7 +211,7 @@ async def confirm_step(ctx: MemberContext, draft: NewAssembly, value: str) -> Ou
     assert draft.opens is not None and draft.closes is not None
     made = await store.open_assembly(ctx.session, ctx.compound, draft.title, draft.motions, draft.opens,
                                      draft.closes, ctx.person_id, ctx.now)
-    if isinstance(made, WindowProblem):  # the time spent confirming shortened the window
+    if isinstance(made, store.WindowProblem):  # the time spent confirming shortened the window
         return Go("closes", say=(_window_refusal(ctx, draft.opens, draft.closes, made),))
     if made.status == AssemblyStatus.OPEN:
         return Done([Reply(t("The assembly {title} is open. I posted it to the group chats and told every owner.",
@@ -253,7 +229,7 @@ async def start_prepared_assembly(ctx: MemberContext, title: str, motions: Seque
     """Another feature (the property company's grades, say) prepares the motions; the creator reviews them, may
     add more, and sets the voting window as in /assembly. `motions`: (text, "ordinary" | "special")."""
     prepared = tuple(MotionSpec(text=text[:1000], kind=SPECIAL if kind == SPECIAL else ORDINARY)
-                     for text, kind in motions[:MAX_MOTIONS])
+                     for text, kind in motions[:store.MAX_MOTIONS])
     draft = NewAssembly(title=title[:200], motions=prepared)
     before = ctx.convo.key
     asked = await opening.begin(ctx, draft, step="motion")
@@ -298,12 +274,19 @@ async def announce(ctx: BaseContext, assembly: store.Assembly, compound: Compoun
     tr = ctx.translator(compound.language if compound else None)
     replies = [Reply(await posting_text(ctx, tr, assembly, compound), buttons=_vote_button(tr, assembly.id),
                      to=ToGroups(assembly.compound_id), posting=posting_key(assembly.id))]
+    return replies + await _tell_owners(ctx, assembly, N_(
+        "The owners' assembly {title} is open for voting until {closes}. As an owner, please vote: press the button "
+        "below."), vote=True, closes=ctx.local(assembly.closes_at, compound))
+
+
+async def _tell_owners(ctx: BaseContext, assembly: store.Assembly, message: str, vote: bool = False,
+                       **values: Any) -> list[Reply]:
+    """A private word (marked with N_) to every owner of the compound, in their language, perhaps with Vote."""
+    replies = []
     for person_id in await store.owner_people(ctx.session, assembly.compound_id):
         pt = await ctx.translator_for(person_id)
-        replies.append(Reply(
-            pt("The owners' assembly {title} is open for voting until {closes}. As an owner, please vote: "
-               "press the button below.", title=assembly.title, closes=ctx.local(assembly.closes_at, compound)),
-            buttons=((Button.do(pt("Vote"), "assembly.vote", assembly=assembly.id),),), to=ToPerson(person_id)))
+        buttons = ((Button.do(pt("Vote"), "assembly.vote", assembly=assembly.id),),) if vote else ()
+        replies.append(Reply(pt(message, title=assembly.title, **values), buttons=buttons, to=ToPerson(person_id)))
     return replies
 
 
@@ -329,21 +312,22 @@ async def _room_labels(ctx: BaseContext, compound_id: int) -> dict[int, str]:
     return {room_id: label for room_id, (label, _area) in (await store.room_labels(ctx.session, compound_id)).items()}
 
 
+NOT_VOTING = {
+    store.Voting.CANCELLED: (N_("The assembly {title} was cancelled: {reason}"), N_("Cancelled")),
+    store.Voting.CLOSED: (N_("Voting in {title} closed at {closes}. Ballots after the close cannot be accepted."),
+                          N_("Voting has closed")),
+    store.Voting.NOT_YET: (N_("Voting in {title} opens at {opens}."), N_("Not open yet")),
+}
+
+
 def _not_voting(ctx: Context, assembly: store.Assembly, compound: Compound | None) -> Reply | None:
     """Why no ballot is taken now; None while voting is open."""
-    t = ctx.t
-    state = store.voting(assembly, ctx.now)
-    if state == Voting.CANCELLED:
-        return Reply(t("The assembly {title} was cancelled: {reason}", title=assembly.title,
-                       reason=assembly.cancel_reason), toast=t("Cancelled"))
-    if state == Voting.CLOSED:
-        return Reply(t("Voting in {title} closed at {closes}. Ballots after the close cannot be accepted.",
-                       title=assembly.title, closes=ctx.local(assembly.closes_at, compound)),
-                     toast=t("Voting has closed"))
-    if state == Voting.NOT_YET:
-        return Reply(t("Voting in {title} opens at {opens}.", title=assembly.title,
-                       opens=ctx.local(assembly.opens_at, compound)), toast=t("Not open yet"))
-    return None
+    why = NOT_VOTING.get(store.voting(assembly, ctx.now))
+    if why is None:
+        return None
+    return Reply(ctx.t(why[0], title=assembly.title, reason=assembly.cancel_reason,
+                       closes=ctx.local(assembly.closes_at, compound), opens=ctx.local(assembly.opens_at, compound)),
+                 toast=ctx.t(why[1]))
 
 
 class BallotDraft(Draft):
@@ -355,6 +339,15 @@ class BallotDraft(Draft):
     paper: bool = False
 
 
+# Why a room's ballot was not taken (storage.assembly.Cast).
+NOT_TAKEN = {
+    Cast.PAPER_ON_RECORD: N_("Not changed for {rooms}: a paper ballot is on record there and this assembly does not "
+                             "let an online ballot replace it."),
+    Cast.ONLINE_ON_RECORD: N_("Not entered for {rooms}: the owner has already voted online."),
+    Cast.PAPER_TWICE: N_("Not entered for {rooms}: a paper ballot for it is on record already, and a room has one "
+                         "ballot."),
+    Cast.NOT_ALLOWED: N_("Not recorded for {rooms}: you are not registered as its owner any more."),
+}
 ballot = Flow("ballot", BallotDraft, title=N_("your ballot in the owners' assembly"), roles=[Role.OWNER])
 paper = Flow("paperballot", BallotDraft, title=N_("entering a paper ballot"), roles=STAFF)
 
@@ -362,7 +355,7 @@ paper = Flow("paperballot", BallotDraft, title=N_("entering a paper ballot"), ro
 @router.button("assembly.vote", private=True)
 async def vote(ctx: Context, msg: Incoming) -> Replies:
     t = ctx.t
-    assembly = await ctx.session.get(store.Assembly, int(ctx.args.get("assembly") or 0))
+    assembly = await ctx.session.get(store.Assembly, int(ctx.args["assembly"]))
     if assembly is None or assembly.id is None:
         return Reply(t("This assembly does not exist."))
     compound = await ctx.session.get(Compound, assembly.compound_id)
@@ -398,11 +391,8 @@ async def _ask_room(context: Context, draft: BallotDraft) -> Reply:
 @ballot.step("room", ask=_ask_room, next=("motion",), answer=answers.Choice(
     refusal=N_("Please choose a room with the buttons above.")))
 async def room_step(ctx: MemberContext, draft: BallotDraft, room: Any) -> Outcome:
-    if room == "all":
-        return Go("motion")
-    if room not in draft.rooms:
-        return Stay(Reply(ctx.t("Please choose a room with the buttons above.")))
-    return Go("motion", draft.model_copy(update={"rooms": (room,)}))
+    # The step's own buttons carry the person's rooms and "all"; nothing else reaches here.
+    return Go("motion", draft if room == "all" else draft.model_copy(update={"rooms": (room,)}))
 
 
 @router.command("paperballot", roles=STAFF, private=True, flow=True, help="Enter a paper ballot (书面表决票)",
@@ -424,9 +414,8 @@ async def _ask_assembly(context: Context, draft: BallotDraft) -> Reply:
 
 @paper.step("assembly", ask=_ask_assembly, next=("room",), answer=answers.Choice(
     refusal=N_("Please choose an assembly with the buttons above.")))
-async def paper_assembly(ctx: MemberContext, draft: BallotDraft, assembly_id: Any) -> Outcome:
-    if not isinstance(assembly_id, int) or await store.assembly_of(ctx.session, assembly_id, ctx.compound_id) is None:
-        return Stay(Reply(ctx.t("Please choose an assembly with the buttons above.")))
+async def paper_assembly(ctx: MemberContext, draft: BallotDraft, assembly_id: int) -> Outcome:
+    # The buttons carry this compound's open assemblies; casting checks that voting is still open.
     return Go("room", draft.model_copy(update={"assembly": assembly_id}))
 
 
@@ -525,7 +514,7 @@ async def submit_step(ctx: MemberContext, draft: BallotDraft, value: str) -> Out
         return Done(Reply(t("This assembly does not exist.")))
     cast = await store.cast_ballot(ctx.session, draft.assembly, draft.rooms, draft.choices, draft.paper,
                                    ctx.person_id, ctx.now)
-    if cast.voting != Voting.OPEN:
+    if cast.voting != store.Voting.OPEN:
         return Done(_not_voting(ctx, assembly, ctx.compound))
     labels = await _room_labels(ctx, ctx.compound_id)
 
@@ -551,16 +540,7 @@ async def submit_step(ctx: MemberContext, draft: BallotDraft, value: str) -> Out
                        "Vote again; the last ballot counts.", rooms=recorded,
                        closes=ctx.local(assembly.closes_at, ctx.compound)))
         replies.append(await refresh_posting(ctx, assembly, ctx.compound))
-    if kept := named(Cast.PAPER_ON_RECORD):
-        lines.append(t("Not changed for {rooms}: a paper ballot is on record there and this assembly does not let an "
-                       "online ballot replace it.", rooms=kept))
-    if kept := named(Cast.ONLINE_ON_RECORD):
-        lines.append(t("Not entered for {rooms}: the owner has already voted online.", rooms=kept))
-    if kept := named(Cast.PAPER_TWICE):
-        lines.append(t("Not entered for {rooms}: a paper ballot for it is on record already, and a room has one "
-                       "ballot.", rooms=kept))
-    if kept := named(Cast.NOT_ALLOWED):
-        lines.append(t("Not recorded for {rooms}: you are not registered as its owner any more.", rooms=kept))
+    lines += [t(why, rooms=named(outcome)) for outcome, why in NOT_TAKEN.items() if named(outcome)]
     return Done([Reply("\n".join(lines), toast=t("Recorded") if recorded else None), *replies])
 
 
@@ -568,10 +548,10 @@ async def submit_step(ctx: MemberContext, draft: BallotDraft, value: str) -> Out
 
 
 def result_lines(t: Translator, motions: list[store.Motion], results: list[store.MotionResult]) -> list[str]:
-    by_id = {r.motion_id: r for r in results}
+    by_id: dict[int | None, store.MotionResult] = {r.motion_id: r for r in results}
     lines: list[str] = []
     for n, motion in enumerate(motions, 1):
-        r = by_id.get(motion.id or 0)
+        r = by_id.get(motion.id)
         if r is None:
             continue
         lines.append(f"{n}. {motion.text}（{t(KIND_LABELS[motion.kind])}）")
@@ -609,16 +589,15 @@ def result_lines(t: Translator, motions: list[store.Motion], results: list[store
     return lines
 
 
+REASONS = {"area_turnout": N_("participating area {share}, below 2/3"),
+           "owner_turnout": N_("participating owners {share}, below 2/3"),
+           "area_yes": N_("agreeing area {share} of the participating area, {bound} needed"),
+           "owner_yes": N_("agreeing owners {share} of the participating owners, {bound} needed")}
+
+
 def _reason(t: Translator, code: str, value: Fraction, bound: str) -> str:
-    if code == "area_turnout":
-        return t("participating area {share}, below 2/3", share=percent(value))
-    if code == "owner_turnout":
-        return t("participating owners {share}, below 2/3", share=percent(value))
-    if code == "area_yes":
-        return t("agreeing area {share} of the participating area, {bound} needed", share=percent(value), bound=bound)
-    if code == "owner_yes":
-        return t("agreeing owners {share} of the participating owners, {bound} needed", share=percent(value),
-                 bound=bound)
+    if code in REASONS:
+        return t(REASONS[code], share=percent(value), bound=bound)
     return t("no candidate was approved by more than half")
 
 
@@ -653,10 +632,13 @@ async def results(ctx: MemberContext, msg: Incoming) -> Replies:
 
 @router.button("assembly.result", member=True)
 async def show_result(ctx: MemberContext, msg: Incoming) -> Replies:
-    assembly = await store.assembly_of(ctx.session, int(ctx.args.get("assembly") or 0), ctx.compound_id)
+    assembly = await store.assembly_of(ctx.session, int(ctx.args["assembly"]), ctx.compound_id)
     if assembly is None or assembly.status != AssemblyStatus.CLOSED:
         return Reply(ctx.t("There is no result for that assembly."))
     return Reply(await result_text(ctx, ctx.t, assembly, ctx.compound))
+
+
+CANCELLED_NOTICE = N_("The owners' assembly {title} has been cancelled. Reason: {reason}")
 
 
 class Cancelling(Draft):
@@ -670,7 +652,7 @@ cancelling = Flow("assembly_cancel", Cancelling, title=N_("cancelling an owners'
 @router.button("assembly.cancel", roles=STAFF, private=True)
 async def cancel_pressed(ctx: MemberContext, msg: Incoming) -> Replies:
     t = ctx.t
-    assembly = await store.assembly_of(ctx.session, int(ctx.args.get("assembly") or 0), ctx.compound_id)
+    assembly = await store.assembly_of(ctx.session, int(ctx.args["assembly"]), ctx.compound_id)
     if assembly is None or assembly.id is None:
         return Reply(t("That assembly does not belong to your compound."))
     if assembly.status not in (AssemblyStatus.OPEN, AssemblyStatus.SCHEDULED):
@@ -678,12 +660,9 @@ async def cancel_pressed(ctx: MemberContext, msg: Incoming) -> Replies:
     return await cancelling.begin(ctx, Cancelling(assembly=assembly.id, title=assembly.title))
 
 
-def _ask_reason(ctx: Context, draft: Cancelling) -> Reply:
-    return Reply(ctx.t("Why is {title} being cancelled? The reason is announced to the group chats and to every "
-                       "owner.", title=draft.title))
-
-
-@cancelling.step("reason", ask=_ask_reason, answer=answers.Text(500, what=N_("reason")))
+@cancelling.step("reason", answer=answers.Text(500, what=N_("reason")), ask=lambda ctx, draft: Reply(ctx.t(
+    "Why is {title} being cancelled? The reason is announced to the group chats and to every owner.",
+    title=draft.title)))
 async def cancel_reason(ctx: MemberContext, draft: Cancelling, reason: str) -> Outcome:
     t = ctx.t
     assembly = await store.cancel_assembly(ctx.session, draft.assembly, ctx.compound_id, reason)
@@ -691,15 +670,10 @@ async def cancel_reason(ctx: MemberContext, draft: Cancelling, reason: str) -> O
         return Done(Reply(t("That assembly can no longer be cancelled.")))
     tr = ctx.translator(ctx.compound.language)
     replies = [Reply(t("{title} is cancelled; I told the group chats and the owners.", title=assembly.title)),
-               Reply(tr("The owners' assembly {title} has been cancelled. Reason: {reason}", title=assembly.title,
-                        reason=reason), to=ToGroups(assembly.compound_id))]
+               Reply(tr(CANCELLED_NOTICE, title=assembly.title, reason=reason), to=ToGroups(assembly.compound_id))]
     if assembly.announced_at is not None:
         replies.append(await refresh_posting(ctx, assembly, ctx.compound))
-    for person_id in await store.owner_people(ctx.session, assembly.compound_id):
-        pt = await ctx.translator_for(person_id)
-        replies.append(Reply(pt("The owners' assembly {title} has been cancelled. Reason: {reason}",
-                                title=assembly.title, reason=reason), to=ToPerson(person_id)))
-    return Done(replies)
+    return Done(replies + await _tell_owners(ctx, assembly, CANCELLED_NOTICE, reason=reason))
 
 
 # ---- scheduled: opening, reminders, closing --------------------------------------------------------------
@@ -714,39 +688,17 @@ async def open_due(ctx: JobContext) -> Replies:
     return replies
 
 
-def reminder_slots(assembly: store.Assembly, compound: Compound | None, now: datetime, zone: Any) -> list[str]:
-    """The reminder slots due now: daily times (default 19:00) and hours before the close (default 24)."""
-    slots: list[str] = []
-    local = now.astimezone(zone)
-    times = compound_setting(compound, "assembly_reminder_times", ["19:00"]) if compound else ["19:00"]
-    for hhmm in times:
-        hour, _, minute = str(hhmm).partition(":")
-        slot = local.replace(hour=int(hour), minute=int(minute or 0), second=0, microsecond=0)
-        if slot <= local < slot + timedelta(hours=1) and assembly.opens_at <= slot < assembly.closes_at:
-            slots.append(f"daily:{slot:%Y-%m-%d %H:%M}")
-    hours = compound_setting(compound, "assembly_reminder_hours_before_close", 24) if compound else 24
-    before = assembly.closes_at - timedelta(hours=float(hours))
-    if before >= assembly.opens_at and before <= now < assembly.closes_at:
-        slots.append("before_close")
-    return [s for s in slots if s not in assembly.reminded]
-
-
 @router.job("remind", every=timedelta(minutes=5))
 async def remind(ctx: JobContext) -> Replies:
     replies: list[Reply] = []
     for assembly in await store.voting_now(ctx.session, ctx.now):
-        assert assembly.id is not None
         compound = await ctx.session.get(Compound, assembly.compound_id)
-        slots = reminder_slots(assembly, compound, ctx.now, ctx.zone(compound))
+        slots = store.reminder_slots(assembly, compound, ctx.now, ctx.zone(compound))
         if not slots:
             continue
         await store.mark_reminded(ctx.session, assembly, slots, ctx.now)
-        voted = set(await store.ballots_of(ctx.session, assembly.id))
         labels = await _room_labels(ctx, assembly.compound_id)
-        for person_id, rooms in (await store.owner_people(ctx.session, assembly.compound_id)).items():
-            missing = [r for r in rooms if r not in voted]
-            if not missing:
-                continue
+        for person_id, missing in (await store.unvoted_owners(ctx.session, assembly)).items():
             pt = await ctx.translator_for(person_id)
             replies.append(Reply(
                 pt("Reminder: the owners' assembly {title} closes at {closes}, and {rooms} has not voted yet. "

@@ -16,7 +16,7 @@ import sys
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from decimal import Decimal
 from enum import StrEnum
 from fractions import Fraction
@@ -784,6 +784,32 @@ async def cancel_assembly(session: AsyncSession, assembly_id: int, compound_id: 
     assembly.status, assembly.cancel_reason = AssemblyStatus.CANCELLED, reason[:500]
     session.add(assembly)
     return assembly
+
+
+def reminder_slots(assembly: Assembly, compound: Compound | None, now: datetime, zone: tzinfo) -> list[str]:
+    """The reminder slots due now: daily times (default 19:00) and hours before the close (default 24)."""
+    slots: list[str] = []
+    local = now.astimezone(zone)
+    times = compound_setting(compound, "assembly_reminder_times", ["19:00"]) if compound else ["19:00"]
+    for hhmm in times:
+        hour, _, minute = str(hhmm).partition(":")
+        slot = local.replace(hour=int(hour), minute=int(minute or 0), second=0, microsecond=0)
+        if slot <= local < slot + timedelta(hours=1) and assembly.opens_at <= slot < assembly.closes_at:
+            slots.append(f"daily:{slot:%Y-%m-%d %H:%M}")
+    hours = compound_setting(compound, "assembly_reminder_hours_before_close", 24) if compound else 24
+    before = assembly.closes_at - timedelta(hours=float(hours))
+    if before >= assembly.opens_at and before <= now < assembly.closes_at:
+        slots.append("before_close")
+    return [s for s in slots if s not in assembly.reminded]
+
+
+async def unvoted_owners(session: AsyncSession, assembly: Assembly) -> dict[int, list[int]]:
+    """Every owner with rooms that have not voted yet, and those rooms."""
+    assert assembly.id is not None
+    voted = await ballots_of(session, assembly.id)
+    missing = {person: [r for r in rooms if r not in voted]
+               for person, rooms in (await owner_people(session, assembly.compound_id)).items()}
+    return {person: rooms for person, rooms in missing.items() if rooms}
 
 
 async def mark_reminded(session: AsyncSession, assembly: Assembly, slots: Iterable[str], now: datetime) -> None:
