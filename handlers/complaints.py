@@ -252,7 +252,7 @@ async def _card(ctx: BaseContext, t: Translator, compound: Compound, case: Case,
     lines += ["", case.description] + (["", t("Resolution: {note}", note=case.resolution)] if case.resolution else [])
     if with_history:
         lines += ["", t("History:")]
-        for event in await store.history(session, case.id or 0):
+        for event in await store.history(session, case.id):
             who = t("system") if event.actor_id is None else t("the reporter")
             if event.actor_id is not None and (event.actor_id != case.reporter_id or reporter_shown):
                 who = person.name if (person := await session.get(Person, event.actor_id)) else "?"

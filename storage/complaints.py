@@ -595,7 +595,10 @@ async def case_by_number(session: AsyncSession, number: str) -> Case | None:
     return result.first()
 
 
-async def history(session: AsyncSession, case_id: int) -> list[CaseEvent]:
+async def history(session: AsyncSession, case_id: int | None) -> list[CaseEvent]:
+    """A case's history, oldest first (none for a case not stored yet)."""
+    if case_id is None:
+        return []
     result = await session.exec(select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(col(CaseEvent.id)))
     return list(result.all())
 
