@@ -187,6 +187,9 @@ async def end(ctx: MemberContext, draft: Schedule, value: time | datetime) -> Ou
         return Stay(Reply(ctx.t("The end ({end}) must be after the start ({start}). Please type the end time again.",
                                 end=answers.moment_text(ctx.t, moment, ctx),
                                 start=answers.moment_text(ctx.t, draft.start, ctx))))
+    if moment - draft.start > store.MAX_LENGTH:
+        return Stay(Reply(ctx.t("A task lasts at most {hours} hours; please type an earlier end, or post a longer "
+                                "one day by day.", hours=int(store.MAX_LENGTH.total_seconds()) // 3600)))
     return Go("confirm" if draft.editing else "wanted", draft.model_copy(update={"end": moment}))
 
 

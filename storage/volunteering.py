@@ -27,6 +27,8 @@ DEFAULT_ORGANISER_REMINDER = "20:00"
 HOURS_STEP = Decimal("0.5")
 MAX_HOURS = Decimal(24)
 MODES = ("hour", "activity")
+# A task lasts at most this long (the attendance sheet counts at most MAX_HOURS): longer ones are posted by day.
+MAX_LENGTH = timedelta(hours=24)
 
 
 class TaskStatus(StrEnum):
@@ -250,7 +252,7 @@ async def post_task(session: AsyncSession, *, compound_id: int, organiser_id: in
                     rate: int, now: datetime) -> VolunteerTask | None:
     """A new open task; None when it would start in the past (the time went by while it was being written) or is
     not a task at all (no time between its start and end, nobody wanted, an unknown way of earning)."""
-    if starts_at <= now or ends_at <= starts_at or wanted < 1 or mode not in MODES or rate < 0:
+    if starts_at <= now or not starts_at < ends_at <= starts_at + MAX_LENGTH or wanted < 1 or mode not in MODES or rate < 0:
         return None
     task = VolunteerTask(compound_id=compound_id, organiser_id=organiser_id, title=title[:100],
                          description=description[:1000], place=place[:200], starts_at=starts_at, ends_at=ends_at,

@@ -12,11 +12,11 @@ from storage.complaints import Case
 from storage.compounds import Compound
 from storage.meetings import AGENDA_MAX, Meeting, add_agenda_item, create_meeting
 from storage.needs import Need, NeedSupport, similarity, task_title
-from storage.people import Person
+from storage.people import Person, Role
 from storage.db import transaction
 from storage.services import Service, ServiceOrder, ServiceSlot
 from storage.volunteering import TaskSignup, VolunteerTask
-from tests.conftest import START
+from tests.conftest import START, revoke_role, second_compound, switch_to
 
 
 async def post_need(console: Console, person: str, text: str) -> None:
@@ -242,3 +242,149 @@ def test_task_title_is_the_first_line_shortened() -> None:
 def test_similarity_finds_twins_in_chinese() -> None:
     assert similarity("独居老人需要送餐", "独居老人需要每周送餐上门") > 0.3
     assert similarity("独居老人需要送餐", "滑梯坏了") == 0.0
+
+
+# ---- issue 15: authority at every step of a triage, the flow's own compound, links tied to their person -------
+
+
+async def posted_need(console: Console, text: str = "楼道灯坏了晚上很黑需要修") -> None:
+    await post_need(console, "张三", text)
+    await console.press("跳过")
+    console.as_("王书记")
+
+
+async def need_row(app: App) -> Need:
+    async with app.core.sessions() as session:
+        return (await session.exec(select(Need))).one()
+
+
+async def offer_service(app: App) -> None:
+    async with transaction(app.core.sessions) as session:
+        service = Service(compound_id=1, title="家电维修", provider_name="阳光维修队")
+        session.add(service)
+        await session.flush()
+        begins = START.replace(day=28)
+        session.add(ServiceSlot(service_id=service.id or 0, starts_at=begins, ends_at=begins + timedelta(hours=1)))
+
+
+async def nothing_triaged(app: App) -> None:
+    need = await need_row(app)
+    assert (need.status, need.outcome, need.outcome_ref) == ("open", None, "")
+    async with app.core.sessions() as session:
+        assert (await session.exec(select(VolunteerTask))).first() is None
+        assert (await session.exec(select(ServiceOrder))).first() is None
+        assert (await session.exec(select(Case))).first() is None
+
+
+async def test_a_revoked_secretary_declines_nothing(console: Console, app: App) -> None:
+    """Need decline used to complete after the role was revoked mid-flow."""
+    await posted_need(console)
+    await console.press("不予受理")
+    await revoke_role(app, "王书记", Role.SECRETARY)
+    await console.say("已转交开发商处理")
+    assert "身份已有变化" in console.last.text
+    await nothing_triaged(app)
+    assert "开发商" not in console.last_for("张三").text
+
+
+async def test_a_revoked_secretary_makes_no_task_of_a_need(console: Console, app: App) -> None:
+    await posted_need(console)
+    await console.press("转为志愿任务")
+    await console.say("3栋1单元门口")
+    await console.say("周六 10:30")
+    await revoke_role(app, "王书记", Role.SECRETARY)
+    await console.say("11:30")
+    assert "身份已有变化" in console.last.text
+    await nothing_triaged(app)
+
+
+async def test_a_revoked_secretary_orders_no_service_for_a_need(console: Console, app: App) -> None:
+    await posted_need(console)
+    await offer_service(app)
+    await console.press("转为服务订单")
+    await console.press("家电维修 — 阳光维修队")
+    await revoke_role(app, "王书记", Role.SECRETARY)
+    await console.press(1)
+    assert "身份已有变化" in console.last.text
+    await nothing_triaged(app)
+
+
+async def test_switching_compound_mid_decline_declines_where_it_began(console: Console, app: App) -> None:
+    await posted_need(console)
+    await second_compound(app, ("王书记", (Role.SECRETARY,)))
+    await console.press("不予受理")
+    await switch_to(console, "和平苑")
+    await console.say("已转交开发商处理")
+    need = await need_row(app)
+    assert (need.compound_id, need.status, need.outcome_note) == (1, "declined", "已转交开发商处理")
+    assert "开发商" in console.last_for("张三").text
+
+
+async def test_switching_compound_mid_need_task_posts_it_where_it_began(console: Console, app: App) -> None:
+    other = await second_compound(app, ("王书记", (Role.SECRETARY,)))
+    await posted_need(console)
+    await console.press("转为志愿任务")
+    await switch_to(console, "和平苑")
+    await console.say("3栋1单元门口")
+    await console.say("周六 10:30")
+    assert "2026-11-28 周六 10:30" in console.last.text  # the time echoed in full
+    await console.say("11:30")
+    await console.say("2人")
+    assert "志愿任务 #1" in console.last.text
+    async with app.core.sessions() as session:
+        task = (await session.exec(select(VolunteerTask))).one()
+        assert task.compound_id == 1 and task.compound_id != other and task.wanted == 2
+    assert (await need_row(app)).outcome_ref == "task:1"
+
+
+async def test_switching_compound_mid_need_service_orders_where_it_began(console: Console, app: App) -> None:
+    await posted_need(console)
+    await offer_service(app)
+    await second_compound(app, ("王书记", (Role.SECRETARY,)))
+    await console.press("转为服务订单")
+    await console.press("家电维修 — 阳光维修队")
+    await switch_to(console, "和平苑")
+    await console.press("11-28 09:00–10:00（余 1 个名额）")
+    assert "服务预约 #1" in console.last.text
+    async with app.core.sessions() as session:
+        order = (await session.exec(select(ServiceOrder))).one()
+        poster = await session.get(Person, order.person_id)
+        assert poster is not None and poster.name == "张三"
+    assert (await need_row(app)).outcome_ref == f"order:{order.id}"
+
+
+async def test_a_private_link_is_its_persons_and_a_stranger_cannot_post_a_need(console: Console, app: App) -> None:
+    """A never-joined stranger started /need with 张三's "continue privately" link; their next answer crashed."""
+    console.as_("张三")
+    console.in_("幸福里业主群")
+    await console.say("/need")
+    link = console.last.buttons[0][0]
+    assert link.kind == "deeplink"
+    console.as_("陌生人")
+    await console._send(text=f"/start {link.data}", command="start", args=link.data)
+    assert "给别人" in console.last.text
+    await console.say("独居老人需要有人送餐")  # no conversation was opened for them
+    assert "出了点问题" not in console.last.text and "/help" in console.last.text
+    await console.say("/need")
+    assert "还没有加入小区" in console.last.text
+    await console.say("独居老人需要有人送餐")
+    assert "出了点问题" not in console.last.text
+    async with app.core.sessions() as session:
+        assert (await session.exec(select(Need))).first() is None
+    # 张三 himself continues with it.
+    console.as_("张三")
+    await console._send(text=f"/start {link.data}", command="start", args=link.data)
+    assert "哪类需求" in console.last.text or console.last.labels[:1] == ["助老"]
+
+
+async def test_a_never_joined_person_cannot_support_a_need(console: Console, app: App) -> None:
+    await posted_need(console)
+    console.as_("张三")
+    console.in_("幸福里业主群")
+    await console.say("/needs")
+    console.as_("陌生人")
+    console.in_("幸福里业主群")
+    await console.press("附议 #1")
+    assert "只有" in console.last.text
+    async with app.core.sessions() as session:
+        assert (await session.exec(select(NeedSupport))).first() is None

@@ -11,12 +11,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlmodel import select
 
+from bot.app import App
 from bot.transports.console import Console
 from storage import points as ledger
 from storage.compounds import Compound
 from storage.db import make_engine, make_sessionmaker, transaction
-from storage.people import Person
-from storage.points import PointsEntry, Redemption
+from storage.people import Person, Role
+from storage.points import PointsEntry, Redemption, RedemptionStatus
+from tests.conftest import add_console_person, person_ids, revoke_role, second_compound, switch_to
 from tests.test_volunteering import GROUP, post_task
 
 
@@ -184,3 +186,89 @@ async def _apply(db_url: str, operations: list[tuple[str, int, int]]) -> None:
                 assert total == sum(expected.values()) - spent
     finally:
         await engine.dispose()
+
+
+# ---- issue 15: authority at every step, the flow's own compound, numbers -------------------------------------
+
+
+async def _redemptions(console: Console) -> list[Redemption]:
+    async with transaction(console.app.core.sessions) as session:
+        return list((await session.exec(select(Redemption))).all())
+
+
+async def test_a_revoked_secretary_records_no_redemption(console: Console, app: App) -> None:
+    """Redeem used to complete after the role was revoked mid-flow."""
+    await _earn(console)
+    console.as_("王书记")
+    await console.say("/redeem 张三")
+    await console.say("3")
+    await revoke_role(app, "王书记", Role.SECRETARY)
+    await console.say("洗衣液一瓶")
+    assert "身份已有变化" in console.last.text
+    assert await _redemptions(console) == []
+    assert not any("请确认" in s.text for s in console.seen_by("张三"))
+    await console.say("洗衣液一瓶")  # the flow is gone
+    assert "身份已有变化" not in console.last.text and await _redemptions(console) == []
+
+
+async def test_switching_compound_mid_redeem_records_it_where_it_began(console: Console, app: App) -> None:
+    """/compound mid-flow used to move the redemption (and its balance check) to the other compound."""
+    await _earn(console)
+    other = await second_compound(app, ("王书记", (Role.SECRETARY,)), ("张三", ()))
+    console.as_("王书记")
+    await console.say("/redeem 张三")
+    assert "4 积分" in console.last.text
+    await switch_to(console, "和平苑")
+    await console.say("3")  # 张三 has 4 points in 幸福里, none in 和平苑
+    await console.say("毛巾一条")
+    assert "已登记" in console.last.text or "毛巾" in console.last.text
+    [redemption] = await _redemptions(console)
+    assert redemption.compound_id == 1 and redemption.compound_id != other
+    console.as_("张三")
+    await console.press("确认")
+    assert "余额：1" in console.last.text.replace(": ", "：")
+    assert [(e.compound_id, e.amount) for e in await _ledger(console)] == [(1, 4), (1, -3)]
+
+
+async def test_numbers_in_redeem_are_digits_within_bounds(console: Console, app: App) -> None:
+    """² and ① passed the digit check and crashed /redeem and its points step; a 20-digit #id overflowed SQLite;
+    a 20,000-digit answer exceeded Python's int limit."""
+    await _earn(console)
+    ids = await person_ids(app)
+    console.as_("王书记")
+    for odd in ("²", "①", "#²", "#12345678901234567890", "9" * 20_000):
+        await console.say(f"/redeem {odd}")
+        assert "没有叫" in console.last.text, odd
+        assert "出了点问题" not in console.last.text
+        await console.say("/cancel")
+    await console.say(f"/redeem #{ids['张三']}")
+    assert "4 积分" in console.last.text
+    for odd in ("²", "①", "9" * 20, "9" * 20_000, "0", "-1", "3.5", "\ud800"):
+        await console.say(odd)
+        assert "整数" in console.last.text, odd
+    await console.say("３分")  # full-width, with the unit people write
+    await console.say("肥皂一块")
+    [redemption] = await _redemptions(console)
+    assert redemption.points == 3 and redemption.status == RedemptionStatus.PENDING
+    # The person step too: ² is a name nobody has, not an id.
+    await console.say("/redeem")
+    await console.say("²")
+    assert "²" in console.last.text and "出了点问题" not in console.last.text
+    await console.say(str(ids["张三"]))
+    assert "4 积分" in console.last.text
+
+
+async def test_redeem_picks_among_namesakes_with_buttons(console: Console, app: App) -> None:
+    await _earn(console)
+    await add_console_person(app, "张三丰")
+    ids = await person_ids(app)
+    async with transaction(app.core.sessions) as session:
+        from storage.people import Membership, MembershipStatus
+        session.add(Membership(person_id=ids["张三丰"], compound_id=1, status=MembershipStatus.APPROVED))
+    console.as_("王书记")
+    await console.say("/redeem 张三")
+    assert f"#{ids['张三']} 张三" in console.last.labels and f"#{ids['张三丰']} 张三丰" in console.last.labels
+    await console.say("张三")  # typed, not pressed: asked to choose
+    assert "按钮" in console.last.text
+    await console.press(f"#{ids['张三']} 张三")
+    assert "4 积分" in console.last.text

@@ -8,12 +8,15 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import select
 
+from bot.app import App
 from bot.core.when import parse_time_of_day, parse_when
 from bot.transports.console import Console
 from storage import volunteering as store
 from storage.db import transaction
+from storage.people import Role
 from storage.points import PointsEntry
 from storage.volunteering import TaskSignup, VolunteerTask
+from tests.conftest import revoke_role, second_compound, switch_to
 
 GROUP = "幸福里业主群"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -221,3 +224,137 @@ def test_rules() -> None:
     assert store.parse_skills("电工、法律, other") == ["law", "electrician", "other"]
     due = store.organiser_reminder_due(datetime(2026, 11, 25, 1, 0, tzinfo=UTC), SHANGHAI, "20:00")
     assert due == datetime(2026, 11, 24, 20, 0, tzinfo=SHANGHAI)
+
+
+# ---- issue 15: times as people type them, authority at every step, numbers, the flow's own compound ---------
+
+
+async def draft_task(console: Console, start: str, end: str, who: str = "王书记") -> None:
+    """/task up to its confirmation."""
+    console.as_(who)
+    await console.say("/task")
+    await console.say("清理楼道杂物")
+    await console.press("不填说明")
+    await console.say("1栋楼下")
+    await console.say(start)
+    await console.say(end)
+    await console.say("3")
+    await console.press("完成")
+    await console.press("按小时")
+
+
+async def tasks_in_db(console: Console) -> list[VolunteerTask]:
+    async with transaction(console.app.core.sessions) as session:
+        return list((await session.exec(select(VolunteerTask))).all())
+
+
+async def test_task_times_are_read_as_people_type_them_and_echoed_in_full(console: Console) -> None:
+    """/task refused 明天 20:00 and 周六 9:00, and in December refused "01-10 20:00" with a wrong message."""
+    await draft_task(console, "明天 20:00", "22:00")
+    assert "2026-11-24 周二 20:00" in console.last.text and "2026-11-24 周二 22:00" in console.last.text
+    await console.press("发布")
+    await draft_task(console, "周六 9:00", "11点半")
+    assert "2026-11-28 周六 09:00" in console.last.text and "2026-11-28 周六 11:30" in console.last.text
+    await console.press("发布")
+    skip_to(console, "2026-12-20 10:00")
+    console.as_("王书记")
+    await console.say("/task")
+    await console.say("新年联欢布置")
+    await console.press("不填说明")
+    await console.say("活动室")
+    await console.say("01-10 20:00")
+    assert "2027-01-10 周日 20:00" in console.last.text  # the end question says when it starts
+    await console.say("01-10 19:00")  # before the start: refused, the start is kept
+    assert "必须晚于开始时间（2027-01-10 周日 20:00）" in console.last.text
+    await console.say("01-12 21:00")  # two days on: no task lasts that long
+    assert "24" in console.last.text
+    await console.say("22:00")
+    await console.say("10")
+    await console.press("完成")
+    await console.press("按活动")
+    assert "2027-01-10 周日 20:00" in console.last.text and "2027-01-10 周日 22:00" in console.last.text
+    await console.press("发布")
+    starts = sorted(task.starts_at for task in await tasks_in_db(console))
+    assert starts == [datetime(2026, 11, 24, 20, 0, tzinfo=SHANGHAI), datetime(2026, 11, 28, 9, 0, tzinfo=SHANGHAI),
+                      datetime(2027, 1, 10, 20, 0, tzinfo=SHANGHAI)]
+
+
+async def test_the_start_passing_while_we_talk_asks_the_time_again(console: Console) -> None:
+    await draft_task(console, "今天 9:20", "11:00")
+    skip_to(console, "2026-11-23 09:25")
+    await console.press("发布")
+    assert "已经过去" in console.seen_by()[-2].text and "什么时候开始" in console.last.text
+    await console.say("明天 10:00")
+    await console.say("11:00")  # straight back to the confirmation: nothing else is asked again
+    assert "2026-11-24 周二 10:00" in console.last.text and "发布" in console.last.labels
+    await console.press("发布")
+    assert [task.wanted for task in await tasks_in_db(console)] == [3]
+
+
+async def test_a_revoked_organiser_posts_nothing(console: Console, app: App) -> None:
+    """Authority was checked only at the first step (and at Post it by hand): now at every step, by the flow."""
+    await draft_task(console, "明天 9:00", "11:00", who="李楼长")
+    await revoke_role(app, "李楼长", Role.BUILDING_LEADER)
+    await console.press("发布")
+    assert "身份已有变化" in console.last.text
+    assert await tasks_in_db(console) == []
+    # Revoked earlier, at a typed step: refused there, nothing kept.
+    await draft_task(console, "明天 9:00", "11:00", who="王书记")
+    console.as_("王书记")
+    await console.say("/cancel")
+    await console.say("/task")
+    await console.say("清理楼道杂物")
+    await revoke_role(app, "王书记", Role.SECRETARY)
+    await console.say("清理1栋楼道")
+    assert "身份已有变化" in console.last.text
+    assert await tasks_in_db(console) == []
+
+
+async def test_switching_compound_mid_task_posts_it_where_it_began(console: Console, app: App) -> None:
+    other = await second_compound(app, ("王书记", (Role.SECRETARY,)))
+    console.as_("王书记")
+    await console.say("/task")
+    await console.say("清理楼道杂物")
+    await switch_to(console, "和平苑")
+    await console.press("不填说明")
+    await console.say("1栋楼下")
+    await console.say("明天 9:00")
+    await console.say("11:00")
+    await console.say("2")
+    await console.press("完成")
+    await console.press("按小时")
+    await console.press("发布")
+    assert "已发布" in console.last.text
+    [task] = await tasks_in_db(console)
+    assert task.compound_id == 1 and task.compound_id != other
+    assert any("清理楼道杂物" in m.text for m in console.seen_by("王书记", GROUP))  # 幸福里's group
+
+
+async def test_numbers_are_digits_within_bounds(console: Console) -> None:
+    """² and ① passed the digit check; a 20-digit or 20,000-digit answer went on to SQLite or int()."""
+    console.as_("王书记")
+    await console.say("/task")
+    await console.say("清理楼道杂物")
+    await console.press("不填说明")
+    await console.say("1栋楼下")
+    await console.say("明天 9:00")
+    await console.say("11:00")
+    for odd in ("²", "①", "9" * 20, "9" * 20_000, "-3", "0", "\x1b", "\ud800"):
+        await console.say(odd)
+        assert "1 到 500" in console.last.text, odd
+    await console.say("５人")  # full-width digits and the unit people write
+    assert "技能" in console.last.text
+    await console.press("完成")
+    await console.press("按小时")
+    await console.press("发布")
+    assert [task.wanted for task in await tasks_in_db(console)] == [5]
+
+
+async def test_a_never_joined_person_cannot_sign_up(console: Console) -> None:
+    await post_task(console, wanted=2)
+    console.as_("陌生人")
+    console.in_(GROUP)
+    await console.press("报名")
+    assert "只有" in console.last.text or "只有" in console.last_for("陌生人").text
+    async with transaction(console.app.core.sessions) as session:
+        assert (await session.exec(select(TaskSignup))).first() is None
