@@ -658,7 +658,7 @@ async def export(ctx: MemberContext, msg: Incoming) -> Replies:
     headers, labels = ledger_labels(t)
     data = await store.ledger_xlsx(ctx.session, ctx.compound, *store.day_bounds(first, last, zone), headers, labels)
     return Reply(t("The case ledger of {compound}, {first} to {last}.", compound=ctx.compound.name,
-                   first=first.isoformat(), last=last.isoformat()),
+                   first=answers.day_text(t, first), last=answers.day_text(t, last)),
                  document=Media(data, f"cases-{ctx.compound.code}-{first:%Y%m%d}-{last:%Y%m%d}.xlsx", XLSX))
 
 

@@ -246,6 +246,7 @@ async def test_export_and_stats(console: Console) -> None:
     await console.say("/stats")
     assert "2" in console.last.text and "噪音" in console.last.text
     await console.say("/export cases 2026-11-01 2026-11-30")
+    assert "2026-11-01 周日" in console.last.text and "2026-11-30 周一" in console.last.text  # the days read, in full
     name, data = console.transport.documents[-1]
     assert name.endswith(".xlsx")
     sheet = load_workbook(io.BytesIO(data)).active
