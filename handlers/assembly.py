@@ -41,8 +41,8 @@ STATUS_LABELS = {AssemblyStatus.SCHEDULED: N_("voting not open yet"), AssemblySt
 ADD_ELECTION, MOTIONS_DONE = 1, 2
 
 
-def posting_key(assembly_id: int) -> str:
-    return f"assembly:{assembly_id}"
+def posting_key(assembly: store.Assembly) -> str:
+    return f"assembly:{assembly.id}"
 
 
 def percent(share: Fraction) -> str:
@@ -170,16 +170,19 @@ def _ask_closes(ctx: Context, draft: NewAssembly) -> Reply:
                        example=_example_close(ctx, draft.opens)))
 
 
+WINDOW_PROBLEMS = {
+    store.WindowProblem.CLOSES_FIRST: N_("Voting would close {closes}, which is not after it opens ({opens}). Please "
+                                         "type a closing time at least one hour after the opening, such as {example}."),
+    store.WindowProblem.TOO_SHORT: N_("Voting would close {closes}, less than an hour after it opens ({opens}). "
+                                      "Please type a closing time at least one hour after the opening, such as "
+                                      "{example}."),
+}
+
+
 def _window_refusal(ctx: Context, opens: datetime, closes: datetime, problem: store.WindowProblem) -> Reply:
     """Says what is wrong with the window, both moments in full, and what would do."""
-    t = ctx.t
-    values = {"opens": moment_text(t, store.voting_starts(opens, ctx.now), ctx),
-              "closes": moment_text(t, closes, ctx), "example": _example_close(ctx, opens)}
-    if problem == store.WindowProblem.CLOSES_FIRST:
-        return Reply(t("Voting would close {closes}, which is not after it opens ({opens}). Please type a closing "
-                       "time at least one hour after the opening, such as {example}.", **values))
-    return Reply(t("Voting would close {closes}, less than an hour after it opens ({opens}). Please type a closing "
-                   "time at least one hour after the opening, such as {example}.", **values))
+    return Reply(ctx.t(WINDOW_PROBLEMS[problem], opens=moment_text(ctx.t, store.voting_starts(opens, ctx.now), ctx),
+                       closes=moment_text(ctx.t, closes, ctx), example=_example_close(ctx, opens)))
 
 
 @opening.step("closes", ask=_ask_closes, answer=answers.When(future=False), next=("confirm",))
@@ -249,11 +252,9 @@ async def posting_text(ctx: BaseContext, t: Translator, assembly: store.Assembly
     lines.append(t("Voting: {opens} to {closes}.", opens=ctx.local(assembly.opens_at, compound),
                    closes=ctx.local(assembly.closes_at, compound)))
     if assembly.status == AssemblyStatus.CANCELLED:
-        lines.append(t("Cancelled: {reason}", reason=assembly.cancel_reason))
-        return "\n".join(lines)
+        return "\n".join([*lines, t("Cancelled: {reason}", reason=assembly.cancel_reason)])
     if assembly.status == AssemblyStatus.CLOSED:
-        lines.append(t("Voting has closed; the result has been posted."))
-        return "\n".join(lines)
+        return "\n".join([*lines, t("Voting has closed; the result has been posted.")])
     turnout = await store.assembly_turnout(ctx.session, assembly)
     lines.append(t("Turnout so far: area {area} of {total} m² ({area_share}), owners {owners} of {all} "
                    "({owner_share}); at least 2/3 of each must take part.",
@@ -263,20 +264,27 @@ async def posting_text(ctx: BaseContext, t: Translator, assembly: store.Assembly
     return "\n".join(lines)
 
 
-def _vote_button(t: Translator, assembly_id: int) -> tuple[tuple[Button, ...], ...]:
-    # A plain action, pressable by anyone in the group: the core opens the private chat for each presser.
-    return ((Button.do(t("Vote"), "assembly.vote", assembly=assembly_id),),)
+def _vote(t: Translator, assembly: store.Assembly) -> tuple[tuple[Button, ...], ...]:
+    # A plain action, pressable by anyone in a group: the core opens a private chat for each presser.
+    return ((Button.do(t("Vote"), "assembly.vote", assembly=assembly.id),),)
+
+
+async def refresh_posting(ctx: BaseContext, assembly: store.Assembly, compound: Compound | None,
+                          first: bool = False) -> Reply:
+    """The group posting as it stands now, with Vote while voting is open: posted `first` when voting opens,
+    then edited (the outbox folds quick successive edits into one; a job's reply names its target)."""
+    tr = ctx.translator(compound.language if compound else None)
+    key = posting_key(assembly)
+    return Reply(await posting_text(ctx, tr, assembly, compound), to=ToGroups(assembly.compound_id),
+                 buttons=_vote(tr, assembly) if assembly.status == AssemblyStatus.OPEN else (),
+                 posting=key if first else None, edit=None if first else key)
 
 
 async def announce(ctx: BaseContext, assembly: store.Assembly, compound: Compound | None) -> list[Reply]:
     """Voting has opened: the group posting with a Vote button, and a private word to every owner."""
-    assert assembly.id is not None
-    tr = ctx.translator(compound.language if compound else None)
-    replies = [Reply(await posting_text(ctx, tr, assembly, compound), buttons=_vote_button(tr, assembly.id),
-                     to=ToGroups(assembly.compound_id), posting=posting_key(assembly.id))]
-    return replies + await _tell_owners(ctx, assembly, N_(
+    return [await refresh_posting(ctx, assembly, compound, first=True), *await _tell_owners(ctx, assembly, N_(
         "The owners' assembly {title} is open for voting until {closes}. As an owner, please vote: press the button "
-        "below."), vote=True, closes=ctx.local(assembly.closes_at, compound))
+        "below."), vote=True, closes=ctx.local(assembly.closes_at, compound))]
 
 
 async def _tell_owners(ctx: BaseContext, assembly: store.Assembly, message: str, vote: bool = False,
@@ -285,19 +293,9 @@ async def _tell_owners(ctx: BaseContext, assembly: store.Assembly, message: str,
     replies = []
     for person_id in await store.owner_people(ctx.session, assembly.compound_id):
         pt = await ctx.translator_for(person_id)
-        buttons = ((Button.do(pt("Vote"), "assembly.vote", assembly=assembly.id),),) if vote else ()
-        replies.append(Reply(pt(message, title=assembly.title, **values), buttons=buttons, to=ToPerson(person_id)))
+        replies.append(Reply(pt(message, title=assembly.title, **values), buttons=_vote(pt, assembly) if vote else (),
+                             to=ToPerson(person_id)))
     return replies
-
-
-async def refresh_posting(ctx: BaseContext, assembly: store.Assembly, compound: Compound | None) -> Reply:
-    """The group posting's new text; the outbox folds quick successive edits into one."""
-    assert assembly.id is not None
-    tr = ctx.translator(compound.language if compound else None)
-    buttons = _vote_button(tr, assembly.id) if assembly.status == AssemblyStatus.OPEN else ()
-    # A job's replies must name a target; an edit goes to wherever the posting went.
-    return Reply(await posting_text(ctx, tr, assembly, compound), buttons=buttons, edit=posting_key(assembly.id),
-                 to=ToGroups(assembly.compound_id))
 
 
 # ---- voting: the Vote button, and /paperballot -----------------------------------------------------------
