@@ -123,7 +123,8 @@ async def open_for(session: AsyncSession, person_id: int, flow: str, step: str, 
                    compound_id: int | None, now: datetime, idle_before: datetime) -> bool:
     """Open a conversation for another person (a question asked on someone's behalf, such as a handler's 请补充 to
     the reporter) in the private chat their messages go to, so their next answer there is read by `flow`. Only
-    if they have none open in that chat (one last touched before `idle_before` has expired and is replaced).
+    if they have none open in that chat (one last touched before `idle_before` has expired, and an older question
+    of the same flow is superseded: both are replaced).
     False when not opened: no private chat yet, or busy with something else."""
     chat_id = (await session.exec(
         select(Chat.id).join(Identity, sa.and_(col(Identity.platform) == Chat.platform,
@@ -134,7 +135,8 @@ async def open_for(session: AsyncSession, person_id: int, flow: str, step: str, 
         return False
     existing = await load_conversation(session, person_id, chat_id)
     if existing is not None:
-        if existing.updated_at >= idle_before:
+        # A newer question of the same kind replaces an unanswered older one (whose buttons still work).
+        if existing.updated_at >= idle_before and existing.flow != flow:
             return False
         await session.delete(existing)
         await session.flush()

@@ -404,6 +404,20 @@ async def test_the_reporters_next_message_answers_the_question(console: Console)
     assert "乱停车" in console.last.labels
 
 
+async def test_the_question_waits_for_the_reporter_longer_than_an_idle_conversation(console: Console) -> None:
+    """A reporter answers the handler's question the next morning, not within the 30 minutes a conversation
+    they began stays open: the question still takes their text, with no "expired" notice."""
+    number = await file_case(console, "李四", "下水道", "厨房下水道堵了，水排不下去。")
+    console.as_("赵物业")
+    await console.press("请反映人补充")
+    await console.say("请问是哪一个单元、几楼的厨房？")
+    await console.clock_to("+14h")
+    console.as_("李四")
+    await console.say("2栋1单元201，厨房水池。")
+    assert number in console.last.text and "补充" in console.last.text and "过期" not in console.last.text
+    assert "2栋1单元201" in console.last_for("赵物业").text
+
+
 async def test_asking_twice_is_an_answer_not_a_crash(console: Console) -> None:
     """Issue 15, defect 6: asking the reporter again while the first question is open raised TransitionRefused
     and left the handler stuck until /cancel. Nobody is offered to ask twice, an older button says it was

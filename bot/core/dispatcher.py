@@ -249,15 +249,19 @@ class Core:
         convo = Convo()
         notices: list[Reply] = []
         if row is not None:
-            idle = timedelta(minutes=self.settings.conversation_idle_minutes)
+            flow = self.routes.flows.get(row.flow)
+            question = flow is not None and flow.question
+            # A question the bot asked waits as long as its buttons do; a flow the person began expires when idle.
+            idle = timedelta(days=self.settings.button_ttl_days) if question else timedelta(
+                minutes=self.settings.conversation_idle_minutes)
             if row.updated_at + idle < now:
                 await session.delete(row)
                 await session.flush()
                 row = None
-                notices.append(
-                    Reply(t("Your unfinished conversation was idle for {minutes} minutes and has expired. "
-                            "You can start again at any time.", minutes=self.settings.conversation_idle_minutes))
-                )
+                if not question:  # an unanswered question lapses quietly: its buttons have lapsed too
+                    notices.append(Reply(t(
+                        "Your unfinished conversation was idle for {minutes} minutes and has expired. You can start "
+                        "again at any time.", minutes=self.settings.conversation_idle_minutes)))
             else:
                 convo = Convo(row.flow, row.step, row.key, dict(row.draft), row.compound_id)
         ctx = Context(self, session, now, person, chat, compound, roles, t, convo)
