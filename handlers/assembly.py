@@ -265,8 +265,8 @@ async def posting_text(ctx: BaseContext, t: Translator, assembly: store.Assembly
 
 
 def _vote(t: Translator, assembly: store.Assembly) -> tuple[tuple[Button, ...], ...]:
-    # A plain action, pressable by anyone in a group: the core opens a private chat for each presser.
-    return ((Button.do(t("Vote"), "assembly.vote", assembly=assembly.id),),)
+    # Straight into a private chat with the bot, for anyone in the group (the route checks who may vote).
+    return ((Button.private(t("Vote"), "assembly.vote", assembly=assembly.id),),)
 
 
 async def refresh_posting(ctx: BaseContext, assembly: store.Assembly, compound: Compound | None,

@@ -94,9 +94,7 @@ async def _ballot(console: Console, person: str, *presses: str, via_group: bool 
     console.as_(person)
     if via_group:
         console.in_(GROUP)
-    await console.press("投票")
-    if via_group:  # the group posting's button: anyone may press it, and goes on in a private chat of their own
-        await console.press("私聊继续")
+    await console.press("投票")  # from the group posting: a link into a private chat of the presser's own
     for label in presses:
         await console.press(label)
     return console.last.text
@@ -140,7 +138,6 @@ async def test_assembly_from_opening_to_result(console: Console, app: App, tmp_p
     console.as_("王五")
     console.in_(GROUP)
     await console.press("投票")
-    await console.press("私聊继续")
     assert "只有幸福里的业主" in console.last.text
 
     async with app.core.sessions() as session:
@@ -406,7 +403,6 @@ async def test_a_stranger_cannot_vote(console: Console, app: App) -> None:
     console.as_("陌生人")
     console.in_(GROUP)
     await console.press("投票")
-    await console.press("私聊继续")
     assert "只有幸福里的业主" in console.last.text
     assert await _ballots(app) == []
 

@@ -487,7 +487,8 @@ class Core:
         enqueued = False
         for reply in replies:
             if reply.to is None and reply.edit is None and reply.due_at is None:
-                direct.append(await self._render(ctx.session, reply, ctx, ctx.person_id if ctx.private else None))
+                direct.append(await self._render(ctx.session, reply, ctx, ctx.person_id if ctx.private else None,
+                                                 presser=ctx.person_id))
             else:
                 target = reply.to if reply.to is not None else ToChat(ctx.chat.id or 0)
                 enqueued |= await self.enqueue(ctx.session, reply, target, ctx, ctx.now)
@@ -502,16 +503,19 @@ class Core:
         return enqueued
 
     async def _render(self, session: AsyncSession, reply: Reply, ctx: Context | None, person_id: int | None,
-                      compound_id: int | None = None) -> OutMessage:
+                      compound_id: int | None = None, presser: int | None = None) -> OutMessage:
+        """`person_id`: the one person who may press (a private reply); `presser`: the person this reply answers
+        in the chat they wrote in, who alone may follow its "continue privately" links."""
         tokens: list[dict[str, Any]] = []
-        rows = tuple(tuple(self._button(b, ctx, person_id, compound_id, tokens) for b in row) for row in reply.buttons)
+        rows = tuple(tuple(self._button(b, ctx, person_id, compound_id, tokens, presser) for b in row)
+                     for row in reply.buttons)
         if tokens:
             # One multi-row insert for a whole menu: a row of ORM objects each would cost more than the rest.
             await session.exec(sa.insert(ButtonToken), params=tokens)
         return OutMessage(reply.text, rows, reply.image, reply.document, reply.pin, reply.toast)
 
     def _button(self, button: Button, ctx: Context | None, person_id: int | None, compound_id: int | None,
-                tokens: list[dict[str, Any]]) -> OutButton:
+                tokens: list[dict[str, Any]], presser: int | None = None) -> OutButton:
         if button.kind == "url":
             return OutButton(button.label, "url", button.url)
         if button.kind == "contact":
@@ -527,9 +531,10 @@ class Core:
                 raise ValueError("a choice button needs an open conversation")
             token.update(action=STEP_ACTION, conversation_key=ctx.convo.key, step=ctx.convo.step,
                          person_id=ctx.person_id, expires_at=now + timedelta(days=1), label=button.label[:LABEL_LIMIT])
-        elif button.kind == "private" and ctx is not None:
-            # "Continue privately" carries on what this person began: nobody else may open it.
-            token.update(person_id=ctx.person_id, expires_at=now + timedelta(days=self.settings.button_ttl_days))
+        elif button.kind == "private" and presser is not None:
+            # "Continue privately" in answer to someone carries on what they began: nobody else may open it. In a
+            # group posting (a vote, a task) it is for anyone in the group, and the route's checks still apply.
+            token.update(person_id=presser, expires_at=now + timedelta(days=self.settings.button_ttl_days))
         else:
             personal = button.personal if button.personal is not None else person_id is not None
             token.update(person_id=person_id if personal else None,
