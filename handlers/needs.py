@@ -41,6 +41,11 @@ TRIAGERS = [Role.SECRETARY]
 GONE = N_("That need has already been dealt with.")
 
 
+def _member(ctx: Context) -> MemberContext:
+    """A triage step's context: its flows are for secretaries, so the compound is always there."""
+    return ctx if isinstance(ctx, MemberContext) else MemberContext.of(ctx)
+
+
 # ---- posting a need ---------------------------------------------------------------------------------------
 
 
@@ -80,7 +85,7 @@ def _ask_text(ctx: Context, draft: NeedDraft) -> Reply:
     store.TEXT_MAX, what=N_("description of the need"), minimum=store.TEXT_MIN))
 async def need_text(ctx: MemberContext, draft: NeedDraft, text: str) -> Outcome:
     twins = await store.similar_open(ctx.session, ctx.compound_id, text)
-    draft = draft.model_copy(update={"text": text, "twins": tuple((t.id or 0, t.text[:80]) for t in twins)})
+    draft = draft.model_copy(update={"text": text, "twins": tuple((twin.stored_id, twin.text[:80]) for twin in twins)})
     return Go("twins" if twins else "photo", draft)
 
 
@@ -117,7 +122,7 @@ async def need_photo(ctx: MemberContext, draft: NeedDraft, photo: Photo | None) 
     replies += await ctx.tell_role(Role.SECRETARY, ctx.compound_id, lambda st: Reply(
         st("New need #{id} ({category}) from {name}: {text}", id=row.id, category=st(CATEGORY_LABELS[row.category]),
            name=ctx.person.name, text=row.text),
-        buttons=_triage_buttons(st, row.id or 0)))
+        buttons=_triage_buttons(st, row.stored_id)))
     return Done(replies)
 
 
@@ -175,18 +180,18 @@ async def triage(ctx: MemberContext, msg: Incoming) -> Replies:
         return await _onto_agenda(ctx, row)
     # The other outcomes ask a few questions first.
     if outcome == NeedOutcome.DECLINED:
-        return await decline_flow.begin(ctx, Decline(need=row.id or 0))
+        return await decline_flow.begin(ctx, Decline(need=row.stored_id))
     if outcome == NeedOutcome.TASK:
-        return await task_flow.begin(ctx, NeedTask(need=row.id or 0, text=row.text))
+        return await task_flow.begin(ctx, NeedTask(need=row.stored_id, text=row.text))
     if not await services.active_services(ctx.session, ctx.compound_id):
         return Reply(t("No services are offered yet, so need #{id} stays open. Offer one with /addservice, then press "
                        "this button again.", id=row.id), toast=t("No services"))
-    return await service_flow.begin(ctx, ServiceChoice(need=row.id or 0))
+    return await service_flow.begin(ctx, ServiceChoice(need=row.stored_id))
 
 
 async def _people_told(ctx: Context, row: Need) -> list[tuple[int, Translator]]:
     """The poster and every supporter, each with their own translator."""
-    people = dict.fromkeys([row.poster_id, *await store.supporters_of(ctx.session, row.id or 0)])
+    people = dict.fromkeys([row.poster_id, *await store.supporters_of(ctx.session, row.stored_id)])
     return [(person, await ctx.translator_for(person)) for person in people]
 
 
@@ -243,7 +248,7 @@ async def task_wanted(ctx: MemberContext, draft: NeedTask, wanted: int) -> Outco
     if draft.start is None or draft.end is None or draft.start <= ctx.now:
         return late
     made = await store.into_task(
-        ctx.session, draft.need, ctx.compound, ctx.person_id, place=draft.place, starts_at=draft.start,
+        ctx.session, draft.need, ctx.compound_id, ctx.person_id, place=draft.place, starts_at=draft.start,
         ends_at=draft.end, wanted=wanted, rate=hourly_rate(ctx.compound), now=ctx.now,
         description=ctx.t("From need #{id}: {text}", id=draft.need, text=draft.text)[:1000])
     if made == Refused.LATE:
@@ -270,7 +275,7 @@ async def task_wanted(ctx: MemberContext, draft: NeedTask, wanted: int) -> Outco
 
 
 async def _into_case(ctx: MemberContext, row: Need) -> Replies:
-    made = await store.into_case(ctx.session, row.id or 0, ctx.compound, ctx.person_id, ctx.now)
+    made = await store.into_case(ctx.session, row.stored_id, ctx.compound, ctx.person_id, ctx.now)
     if isinstance(made, Refused):
         return Reply(ctx.t(GONE))
     row, case = made
@@ -296,7 +301,7 @@ async def _into_case(ctx: MemberContext, row: Need) -> Replies:
 
 async def _onto_agenda(ctx: MemberContext, row: Need) -> Replies:
     t = ctx.t
-    made = await store.onto_agenda(ctx.session, row.id or 0, ctx.compound_id, ctx.person_id,
+    made = await store.onto_agenda(ctx.session, row.stored_id, ctx.compound_id, ctx.person_id,
                                    t("Need #{id}: {text}", id=row.id, text=row.text), ctx.now)
     if made == Refused.NO_MEETING:
         return Reply(t("There is no 集中说事日 or 周末议事日 meeting scheduled, so need #{id} stays open. Schedule one "
@@ -334,7 +339,7 @@ def _slot_when(ctx: Context, slot: services.ServiceSlot) -> str:
 
 
 async def _ask_service(ctx: Context, draft: ServiceChoice) -> Reply:
-    offered = await services.active_services(ctx.session, ctx.compound.id or 0) if ctx.compound else []
+    offered = await services.active_services(ctx.session, _member(ctx).compound_id)
     return Reply(ctx.t("Which service should be ordered for the poster of need #{id}?", id=draft.need),
                  buttons=rows(*(Button.choice(f"{s.title} — {s.provider_name}", s.id) for s in offered)))
 
@@ -383,7 +388,7 @@ async def slot_chosen(ctx: MemberContext, draft: ServiceChoice, slot_id: int) ->
     handlers = await services.order_handlers(ctx.session, service)
     head = Reply(t("Need #{id} is now service order #{order}: {title} for {name}, {when}.", id=row.id, order=order.id,
                    title=service.title, name=name, when=when),
-                 buttons=_order_buttons(t, order.id or 0) if ctx.person_id in handlers else ())
+                 buttons=_order_buttons(t, order.id) if ctx.person_id in handlers else ())
     replies = [head]
     for person, pt in await _people_told(ctx, row):
         if person == row.poster_id:
@@ -401,11 +406,11 @@ async def slot_chosen(ctx: MemberContext, draft: ServiceChoice, slot_id: int) ->
         st = await ctx.translator_for(handler)
         replies.append(Reply(st("New order #{id}: {name} ordered {title} for {when}.", id=order.id, name=name,
                                 title=service.title, when=when),
-                             buttons=_order_buttons(st, order.id or 0), to=ToPerson(handler)))
+                             buttons=_order_buttons(st, order.id), to=ToPerson(handler)))
     return Done(replies)
 
 
-def _order_buttons(st: Translator, order_id: int) -> tuple[tuple[Button, ...], ...]:
+def _order_buttons(st: Translator, order_id: int | None) -> tuple[tuple[Button, ...], ...]:
     return ((Button.do(st("Take the order"), "services.accept", order=order_id),
              Button.do(st("Propose another time"), "services.propose", order=order_id)),
             (Button.do(st("Mark done"), "services.done", order=order_id),))

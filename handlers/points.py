@@ -20,6 +20,11 @@ router = Router("points")
 MAX_ID = 10**12
 
 
+def _member(ctx: Context) -> MemberContext:
+    """A redeem step's context: the flow is for secretaries, so its compound is always there."""
+    return ctx if isinstance(ctx, MemberContext) else MemberContext.of(ctx)
+
+
 def yuan_per_point(compound: Compound | None) -> int:
     if compound is None:
         return ledger.DEFAULT_YUAN_PER_POINT
@@ -100,7 +105,8 @@ async def redeem(ctx: MemberContext, msg: Incoming) -> Replies:
         return await redeem_flow.begin(ctx, Exchange())
     found = await _members(ctx, typed)
     if len(found) == 1:
-        return await redeem_flow.begin(ctx, Exchange(person_id=found[0].id or 0, name=found[0].name), step="points")
+        person_id, name = found[0]
+        return await redeem_flow.begin(ctx, Exchange(person_id=person_id, name=name), step="points")
     if found:
         return await redeem_flow.begin(ctx, _candidates(found), step="which")
     before = ctx.convo.key
@@ -110,7 +116,7 @@ async def redeem(ctx: MemberContext, msg: Incoming) -> Replies:
     return _not_found(ctx, typed)
 
 
-async def _members(ctx: MemberContext, typed: str) -> list[Person]:
+async def _members(ctx: MemberContext, typed: str) -> list[tuple[int, str]]:
     """Approved members of the bound compound by #id (digits only, as /members shows them) or by name."""
     number = answers.whole_number(typed.removeprefix("#").removeprefix("＃"), 1, MAX_ID)
     if number is not None:
@@ -118,8 +124,8 @@ async def _members(ctx: MemberContext, typed: str) -> list[Person]:
     return await ledger.find_members(ctx.session, ctx.compound_id, name=typed)
 
 
-def _candidates(found: list[Person]) -> Exchange:
-    return Exchange(candidates=tuple((p.id or 0, p.name) for p in found[:10]))
+def _candidates(found: list[tuple[int, str]]) -> Exchange:
+    return Exchange(candidates=tuple(found[:10]))
 
 
 def _not_found(ctx: MemberContext, typed: str) -> Reply:
@@ -137,7 +143,7 @@ async def redeem_person(ctx: MemberContext, draft: Exchange, typed: str) -> Outc
     if not found:
         return Stay(_not_found(ctx, typed))
     if len(found) == 1:
-        return await _chosen(ctx, draft, found[0].id or 0)
+        return await _chosen(ctx, draft, found[0][0])
     return Go("which", _candidates(found))
 
 
@@ -155,11 +161,11 @@ async def _chosen(ctx: MemberContext, draft: Exchange, person_id: int) -> Outcom
     found = await ledger.find_members(ctx.session, ctx.compound_id, person_id=person_id)
     if not found:
         return Stay(Reply(ctx.t("Please type the person's name, or send /cancel.")))
-    return Go("points", draft.model_copy(update={"person_id": person_id, "name": found[0].name, "candidates": ()}))
+    return Go("points", draft.model_copy(update={"person_id": person_id, "name": found[0][1], "candidates": ()}))
 
 
 async def _ask_points(ctx: Context, draft: Exchange) -> Reply:
-    total = await ledger.balance(ctx.session, ctx.compound.id or 0, draft.person_id) if ctx.compound else 0
+    total = await ledger.balance(ctx.session, _member(ctx).compound_id, draft.person_id)
     return Reply(ctx.t("{name} has {balance} points. How many points are exchanged?", name=draft.name,
                        balance=total))
 

@@ -81,7 +81,7 @@ def task_text(ctx: BaseContext, t: Translator, task: VolunteerTask, compound: Co
 async def posting(ctx: BaseContext, task: VolunteerTask, compound: Compound, edit: bool) -> Reply:
     """The group posting of a task, or the edit that brings its count up to date."""
     tr = ctx.translator(compound.language)
-    count = await store.signup_count(ctx.session, task.id or 0)
+    count = await store.signup_count(ctx.session, task.stored_id)
     text = task_text(ctx, tr, task, compound, count)
     buttons: list[Button] = []
     if task.status == TaskStatus.OPEN and task.starts_at > ctx.now:
@@ -93,7 +93,7 @@ async def posting(ctx: BaseContext, task: VolunteerTask, compound: Compound, edi
     key = f"task:{task.id}"
     if edit:
         return Reply(text, buttons=rows(*buttons, per_row=2), edit=key)
-    return Reply(text, buttons=rows(*buttons, per_row=2), to=ToGroups(compound.id or 0), posting=key)
+    return Reply(text, buttons=rows(*buttons, per_row=2), to=ToGroups(task.compound_id), posting=key)
 
 
 # ---- skills ---------------------------------------------------------------------------------------------------
@@ -432,8 +432,8 @@ async def tasks(ctx: MemberContext, msg: Incoming) -> Replies:
     if not found:
         replies.append(Reply(t("There are no open volunteer tasks right now.")))
     for task in found:
-        count = await store.signup_count(ctx.session, task.id or 0)
-        mine = await store.signup_of(ctx.session, task.id or 0, ctx.person_id)
+        count = await store.signup_count(ctx.session, task.stored_id)
+        mine = await store.signup_of(ctx.session, task.stored_id, ctx.person_id)
         if mine is not None and mine.active:
             button = Button.do(t("Withdraw"), "vol.withdraw", task=task.id)
         else:
@@ -468,23 +468,23 @@ async def reminders(ctx: JobContext) -> Replies:
                      ) if compound else store.DEFAULT_REMINDER_HOURS
         if task.starts_at - timedelta(hours=lead) > ctx.now:
             continue
-        if not await store.claim(ctx.session, task.id or 0, "volunteers_reminded_at", ctx.now):
+        if not await store.claim(ctx.session, task.stored_id, "volunteers_reminded_at", ctx.now):
             continue
-        for _signup, person in await store.volunteers(ctx.session, task.id or 0):
-            rt = await ctx.translator_for(person.id or 0)
+        for signed, _person in await store.volunteers(ctx.session, task.stored_id):
+            rt = await ctx.translator_for(signed.person_id)
             replies.append(Reply(rt("Reminder: the volunteer task “{title}” starts at {start} at {place}. Thank you "
                                     "for helping!", title=task.title, start=ctx.local(task.starts_at, compound),
                                     place=task.place or "-"),
-                                 to=ToPerson(person.id or 0), expires_at=task.starts_at))
+                                 to=ToPerson(signed.person_id), expires_at=task.starts_at))
     for task in await store.due_tasks(ctx.session, "organiser_reminded_at", ctx.now + LOOKAHEAD, ctx.now):
         compound = await compound_of(task)
         at = str(compound_setting(compound, "organiser_reminder_time", store.DEFAULT_ORGANISER_REMINDER)
                  ) if compound else store.DEFAULT_ORGANISER_REMINDER
         if store.organiser_reminder_due(task.starts_at, ctx.zone(compound), at) > ctx.now:
             continue
-        if not await store.claim(ctx.session, task.id or 0, "organiser_reminded_at", ctx.now):
+        if not await store.claim(ctx.session, task.stored_id, "organiser_reminded_at", ctx.now):
             continue
-        names = [p.name for _s, p in await store.volunteers(ctx.session, task.id or 0)]
+        names = [p.name for _s, p in await store.volunteers(ctx.session, task.stored_id)]
         rt = await ctx.translator_for(task.organiser_id)
         replies.append(Reply(rt("Tomorrow: “{title}” at {start}, {place}. Signed up ({count}/{wanted}): {names}",
                                 title=task.title, start=ctx.local(task.starts_at, compound), place=task.place or "-",
@@ -492,7 +492,7 @@ async def reminders(ctx: JobContext) -> Replies:
                              to=ToPerson(task.organiser_id), expires_at=task.starts_at))
     for task in await store.due_tasks(ctx.session, "attendance_asked_at", ctx.now,
                                       ctx.now - ledger.CORRECTION_WINDOW):
-        if not await store.claim(ctx.session, task.id or 0, "attendance_asked_at", ctx.now):
+        if not await store.claim(ctx.session, task.stored_id, "attendance_asked_at", ctx.now):
             continue
         rt = await ctx.translator_for(task.organiser_id)
         sheet = await _sheet(ctx, rt, task, await compound_of(task))
@@ -510,7 +510,7 @@ async def _sheet(ctx: BaseContext, t: Translator, task: VolunteerTask, compound:
     lines = [t("Attendance: {title} ({start})", title=task.title, start=ctx.local(task.starts_at, compound))]
     buttons: list[tuple[Button, ...]] = []
     planned = store.planned_hours(task)
-    for index, (signup_row, person) in enumerate(await store.volunteers(ctx.session, task.id or 0), 1):
+    for index, (signup_row, person) in enumerate(await store.volunteers(ctx.session, task.stored_id), 1):
         hours = signup_row.hours if signup_row.hours is not None else planned
         if signup_row.attended:
             if task.mode == "hour":
@@ -573,15 +573,15 @@ async def attendance_confirm(ctx: MemberContext, msg: Incoming) -> Replies:
     if isinstance(task, Reply):
         return task
     version = int(ctx.args.get("version", 0))
-    if not await store.claim_attendance(ctx.session, task.id or 0, version, ctx.now):
+    if not await store.claim_attendance(ctx.session, task.stored_id, version, ctx.now):
         return Reply(t("This attendance sheet was already confirmed; nothing was credited twice."),
                      toast=t("Already confirmed"))
     replies: list[Reply] = []
     lines: list[str] = []
     for row, person, hours in await store.settle_hours(ctx.session, task):
         points = ledger.points_for(task.mode, task.rate, hours) if row.attended else 0
-        rt = await ctx.translator_for(person.id or 0)
-        change = await ledger.set_task_points(ctx.session, task.compound_id, task.id or 0, person.id or 0, points,
+        rt = await ctx.translator_for(row.person_id)
+        change = await ledger.set_task_points(ctx.session, task.compound_id, task.stored_id, row.person_id, points,
                                               rt("Volunteer task: {title}", title=task.title)[:200], ctx.person_id,
                                               ctx.now)
         if change is None:
@@ -590,14 +590,14 @@ async def attendance_confirm(ctx: MemberContext, msg: Incoming) -> Replies:
         lines.append(t("{name}: {points} points", name=person.name, points=points))
         if change == 0:
             continue
-        total = await ledger.balance(ctx.session, task.compound_id, person.id or 0)
+        total = await ledger.balance(ctx.session, task.compound_id, row.person_id)
         if version == 0:
             text = rt("Thank you for volunteering at “{title}”! You earned {points} points. Your balance: {balance}.",
                       title=task.title, points=points, balance=total)
         else:
             text = rt("Your points for “{title}” were corrected by {change}. Your balance: {balance}.",
                       title=task.title, change=f"{change:+d}", balance=total)
-        replies.append(Reply(text, to=ToPerson(person.id or 0)))
+        replies.append(Reply(text, to=ToPerson(row.person_id)))
     summary = t("Attendance confirmed for “{title}”:", title=task.title) + "\n" + "\n".join(
         lines or [t("Nobody signed up.")])
     return [Reply(summary, toast=t("Confirmed")), *replies]

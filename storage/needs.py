@@ -71,6 +71,13 @@ class Need(SQLModel, table=True):
     decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
+    @property
+    def stored_id(self) -> int:
+        """The id of a need read from or flushed to the database (every need a handler gets)."""
+        if self.id is None:
+            raise ValueError("a need that was never stored has no id")
+        return self.id
+
 
 class NeedSupport(SQLModel, table=True):
     """One person supports one need once (the poster's own support is implied)."""
@@ -140,7 +147,7 @@ async def support(session: AsyncSession, need: Need, person_id: int, now: dateti
     )
     if exists.first() is not None:
         return False
-    session.add(NeedSupport(need_id=need.id or 0, person_id=person_id, created_at=now))
+    session.add(NeedSupport(need_id=need.stored_id, person_id=person_id, created_at=now))
     await session.flush()
     return True
 
@@ -201,11 +208,11 @@ async def decline(session: AsyncSession, need_id: int, compound_id: int, by: int
     return need
 
 
-async def into_task(session: AsyncSession, need_id: int, compound: Compound, by: int, *, description: str, place: str,
+async def into_task(session: AsyncSession, need_id: int, compound_id: int, by: int, *, description: str, place: str,
                     starts_at: datetime, ends_at: datetime, wanted: int, rate: int, now: datetime
                     ) -> tuple[Need, volunteering.VolunteerTask] | Refused:
     """A volunteer task made from the need (its first line the title, its kind the skills), organised by `by`."""
-    need = await open_need(session, need_id, compound.id or 0)
+    need = await open_need(session, need_id, compound_id)
     if need is None:
         return Refused.GONE
     task = await volunteering.post_task(
@@ -221,7 +228,8 @@ async def into_task(session: AsyncSession, need_id: int, compound: Compound, by:
 async def into_case(session: AsyncSession, need_id: int, compound: Compound, by: int, now: datetime
                     ) -> tuple[Need, complaints.Case] | Refused:
     """A complaint case filed on behalf of the poster, with the need's text and photo."""
-    need = await open_need(session, need_id, compound.id or 0)
+    assert compound.id is not None  # a stored compound
+    need = await open_need(session, need_id, compound.id)
     if need is None:
         return Refused.GONE
     case = await complaints.file_case(

@@ -85,6 +85,13 @@ class Redemption(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
+    @property
+    def stored_id(self) -> int:
+        """The id of a redemption read from or flushed to the database (every redemption a handler gets)."""
+        if self.id is None:
+            raise ValueError("a redemption that was never stored has no id")
+        return self.id
+
 
 # ---- pure rules ---------------------------------------------------------------------------------------------
 
@@ -211,16 +218,17 @@ async def set_task_points(
 
 
 async def find_members(session: AsyncSession, compound_id: int, *, name: str = "", person_id: int | None = None,
-                       limit: int = 11) -> list[Person]:
-    """Approved members of the compound with this id, or whose name contains `name`, in id order."""
-    query = (select(Person).join(Membership, col(Membership.person_id) == Person.id)
+                       limit: int = 11) -> list[tuple[int, str]]:
+    """(id, name) of the approved members of the compound with this id, or whose name contains `name`, in id
+    order: who may exchange points there."""
+    query = (select(Membership.person_id, Person.name).join(Person, col(Person.id) == Membership.person_id)
              .where(Membership.compound_id == compound_id, Membership.status == MembershipStatus.APPROVED))
     if person_id is not None:
-        query = query.where(Person.id == person_id)
+        query = query.where(Membership.person_id == person_id)
     else:
         query = query.where(col(Person.name).contains(name[:50]))
-    found = (await session.exec(query.order_by(col(Person.id)).limit(limit * 3))).all()
-    return list({person.id: person for person in found}.values())[:limit]
+    found = (await session.exec(query.distinct().order_by(col(Membership.person_id)).limit(limit))).all()
+    return [(int(member), str(named)) for member, named in found]
 
 
 async def record_redemption(session: AsyncSession, compound_id: int, person_id: int, points: int, item: str, by: int,

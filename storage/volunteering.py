@@ -76,6 +76,13 @@ class VolunteerTask(SQLModel, table=True):
     attendance_version: int = 0
     attendance_confirmed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
+    @property
+    def stored_id(self) -> int:
+        """The id of a task read from or flushed to the database (every task a handler gets)."""
+        if self.id is None:
+            raise ValueError("a task that was never stored has no id")
+        return self.id
+
 
 class TaskSignup(SQLModel, table=True):
     __tablename__ = "task_signup"
@@ -270,23 +277,23 @@ async def sign_up(session: AsyncSession, task: VolunteerTask, person_id: int, no
         return SignUp.CLOSED
     if task.starts_at <= now:
         return SignUp.STARTED
-    existing = await signup_of(session, task.id or 0, person_id)
+    existing = await signup_of(session, task.stored_id, person_id)
     if existing is not None and existing.active:
         return SignUp.ALREADY
-    if await signup_count(session, task.id or 0) >= task.wanted:
+    if await signup_count(session, task.stored_id) >= task.wanted:
         return SignUp.FULL
     if existing is not None:
         existing.active, existing.attended, existing.hours, existing.created_at = True, True, None, now
         session.add(existing)
     else:
-        session.add(TaskSignup(task_id=task.id or 0, person_id=person_id, created_at=now))
+        session.add(TaskSignup(task_id=task.stored_id, person_id=person_id, created_at=now))
     await session.flush()
     return SignUp.SIGNED
 
 
 async def withdraw(session: AsyncSession, task: VolunteerTask, person_id: int, now: datetime) -> Withdrawal:
     """The person gives their place back, until the task starts."""
-    existing = await signup_of(session, task.id or 0, person_id)
+    existing = await signup_of(session, task.stored_id, person_id)
     if existing is None or not existing.active:
         return Withdrawal.NOT_SIGNED
     if task.starts_at <= now:
@@ -330,7 +337,7 @@ async def settle_hours(session: AsyncSession, task: VolunteerTask) -> list[tuple
     written down)."""
     planned = planned_hours(task)
     settled = []
-    for row, person in await volunteers(session, task.id or 0):
+    for row, person in await volunteers(session, task.stored_id):
         if row.hours is None:
             row.hours = planned
             session.add(row)

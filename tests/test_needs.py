@@ -10,10 +10,10 @@ from bot.app import App
 from bot.transports.console import Console
 from storage.complaints import Case
 from storage.compounds import Compound
+from storage.db import transaction
 from storage.meetings import AGENDA_MAX, Meeting, add_agenda_item, create_meeting
 from storage.needs import Need, NeedSupport, similarity, task_title
 from storage.people import Person, Role
-from storage.db import transaction
 from storage.services import Service, ServiceOrder, ServiceSlot
 from storage.volunteering import TaskSignup, VolunteerTask
 from tests.conftest import START, revoke_role, second_compound, switch_to
