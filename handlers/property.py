@@ -179,10 +179,10 @@ async def assessments(ctx: JobContext) -> Replies:
 
 
 async def _remind(ctx: JobContext, compound: Compound, row: store.Assessment) -> list[Reply]:
-    answered = {a.room_id for a in await store.answers_of(ctx.session, row.id or 0)}
+    answered = {a.room_id for a in await store.answers_of(ctx.session, row.stored_id)}
     replies = []
     told: set[int] = set()
-    for room_id, members in (await store.households(ctx.session, compound.id or 0)).items():
+    for room_id, members in (await store.households(ctx.session, compound.stored_id)).items():
         if room_id in answered:
             continue
         for person in members:
@@ -200,8 +200,8 @@ async def _remind(ctx: JobContext, compound: Compound, row: store.Assessment) ->
 
 
 async def _close(ctx: JobContext, compound: Compound, row: store.Assessment) -> list[Reply]:
-    answers = [{k: int(v) for k, v in a.scores.items()} for a in await store.answers_of(ctx.session, row.id or 0)]
-    figures = await store.case_figures(ctx.session, compound.id or 0, row.opened_at - timedelta(days=91), row.closes_at)
+    answers = [{k: int(v) for k, v in a.scores.items()} for a in await store.answers_of(ctx.session, row.stored_id)]
+    figures = await store.case_figures(ctx.session, compound.stored_id, row.opened_at - timedelta(days=91), row.closes_at)
     settings = {key: compound_setting(compound, f"property.{key}", value) for key, value in store.DEFAULTS.items()}
     result = store.grade(answers, figures, settings)
     row.grade, row.total = result.grade, str(result.total)
@@ -211,11 +211,11 @@ async def _close(ctx: JobContext, compound: Compound, row: store.Assessment) -> 
                    "overdue": figures.overdue}
     ctx.session.add(row)
     tr = ctx.translator(compound.language)
-    replies = [Reply(_result_text(tr, compound, row, result), to=ToGroups(compound.id or 0)),
-               *await ctx.tell_role(Role.PROPERTY, compound.id or 0, lambda pt: _result_text(pt, compound, row, result))]
+    replies = [Reply(_result_text(tr, compound, row, result), to=ToGroups(compound.stored_id)),
+               *await ctx.tell_role(Role.PROPERTY, compound.stored_id, lambda pt: _result_text(pt, compound, row, result))]
     if result.grade == "C":
         replies += await _rectify(ctx, compound, row, result)
-        previous = [p for p in await store.history(ctx.session, compound.id or 0) if p.id != row.id]
+        previous = [p for p in await store.history(ctx.session, compound.stored_id) if p.id != row.id]
         if previous and previous[-1].grade == "C":
             replies += await _prepared_motion(ctx, compound, row)
     return replies
@@ -233,25 +233,25 @@ def _result_text(tr: Translator, compound: Compound, row: store.Assessment, resu
 async def _rectify(ctx: JobContext, compound: Compound, row: store.Assessment, result: store.Grade) -> list[Reply]:
     days = int(str(compound_setting(compound, "property.rectify_days", store.DEFAULTS["rectify_days"])))
     worst = result.worst_items()
-    order = store.Rectification(assessment_id=row.id or 0, compound_id=compound.id or 0, items=",".join(worst),
+    order = store.Rectification(assessment_id=row.stored_id, compound_id=compound.stored_id, items=",".join(worst),
                                 deadline=ctx.now + timedelta(days=days))
     ctx.session.add(order)
     await ctx.session.flush()
     deadline = ctx.local(order.deadline, compound)
     return [
-        *await ctx.tell_role(Role.PROPERTY, compound.id or 0, lambda pt: Reply(
+        *await ctx.tell_role(Role.PROPERTY, compound.stored_id, lambda pt: Reply(
             pt("Grade C (不合格): a rectification order (限期整改) is open for {items}, due {deadline}. Reply with "
                "what you have done.", items="、".join(pt(ITEM_LABELS[i]) for i in worst), deadline=deadline),
             buttons=((Button.do(pt("Report what was done"), "property.respond", order=order.id),),))),
-        *await ctx.tell_role(Role.SECRETARY, compound.id or 0, lambda st: st(
+        *await ctx.tell_role(Role.SECRETARY, compound.stored_id, lambda st: st(
             "Grade C: rectification order #{id} is open for {items}, due {deadline}.", id=order.id,
             items="、".join(st(ITEM_LABELS[i]) for i in worst), deadline=deadline)),
     ]
 
 
 async def _prepared_motion(ctx: JobContext, compound: Compound, row: store.Assessment) -> list[Reply]:
-    grades = " → ".join(f"{p.period} {p.grade}" for p in await store.history(ctx.session, compound.id or 0))
-    return await ctx.tell_role(STAFF, compound.id or 0, lambda pt: Reply(
+    grades = " → ".join(f"{p.period} {p.grade}" for p in await store.history(ctx.session, compound.stored_id))
+    return await ctx.tell_role(STAFF, compound.stored_id, lambda pt: Reply(
         pt("Two C grades in a row ({grades}). Under Civil Code Art. 278, hiring or dismissing the property "
            "company is an ordinary matter for the owners' assembly. A motion to replace the property company "
            "is prepared with the grade history.", grades=grades),
@@ -328,7 +328,7 @@ async def verify(ctx: MemberContext, msg: Incoming) -> Replies:
 async def rectifications(ctx: JobContext) -> Replies:
     replies: list[Reply] = []
     for order in await store.overdue_rectifications(ctx.session, ctx.now):
-        if not await store.claim_escalation(ctx.session, order.id or 0, ctx.now):
+        if not await store.claim_escalation(ctx.session, order.stored_id, ctx.now):
             continue
         compound = await ctx.session.get(Compound, order.compound_id)
         replies += await ctx.tell_role(

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from openpyxl import Workbook
 from sqlmodel import col, select
 
-from bot.core.context import Context, JobContext
+from bot.core.context import Context, JobContext, MemberContext
 from bot.core.i18n import N_, Translator
 from bot.core.router import Router
 from bot.core.types import Incoming, Media, Replies, Reply, ToPerson
@@ -142,8 +142,8 @@ def default_month(now: datetime, zone: ZoneInfo) -> str:
 
 
 async def compound_report(ctx: Context | JobContext, t: Translator, compound: Compound, month: str) -> list[Reply]:
-    figures = (await store.month_figures(ctx.session, month, [compound.id or 0], compound.timezone))[compound.id or 0]
-    previous = await store.month_figures(ctx.session, store.previous_month(month), [compound.id or 0],
+    figures = (await store.month_figures(ctx.session, month, [compound.stored_id], compound.timezone))[compound.stored_id]
+    previous = await store.month_figures(ctx.session, store.previous_month(month), [compound.stored_id],
                                          compound.timezone)
     png = await asyncio.to_thread(render_compound_png, t, compound.name, figures)
     xlsx = render_xlsx(t, [(compound.name, figures)], previous)
@@ -156,10 +156,10 @@ async def compound_report(ctx: Context | JobContext, t: Translator, compound: Co
 
 async def street_report(ctx: Context | JobContext, t: Translator, street: str, month: str) -> list[Reply]:
     compounds = await store.compounds_in_street(ctx.session, street)
-    ids = [c.id or 0 for c in compounds]
+    ids = [c.stored_id for c in compounds]
     figures = await store.month_figures(ctx.session, month, ids)
     previous = await store.month_figures(ctx.session, store.previous_month(month), ids)
-    rows = [(c.name, figures[c.id or 0]) for c in compounds]
+    rows = [(c.name, figures[c.stored_id]) for c in compounds]
     png = await asyncio.to_thread(render_street_png, t, street, month, rows)
     xlsx = render_xlsx(t, rows, previous)
     ranked = sorted(rows, key=lambda r: -(r[1].satisfaction or 0))
@@ -176,9 +176,8 @@ async def street_report(ctx: Context | JobContext, t: Translator, street: str, m
 
 @router.command("monthly", roles=[Role.SECRETARY, Role.COMMITTEE, Role.OFFICIAL], private=True,
                 help="Monthly report with charts", order=75)
-async def monthly(ctx: Context, msg: Incoming) -> Replies:
+async def monthly(ctx: MemberContext, msg: Incoming) -> Replies:
     t = ctx.t
-    assert ctx.compound is not None
     month, code = default_month(ctx.now, ctx.zone(ctx.compound)), ""
     for word in str(ctx.args.get("command_args", "")).split():
         match = MONTH.match(word)
@@ -219,7 +218,7 @@ async def monthly_job(ctx: JobContext) -> Replies:
             streets.setdefault(compound.street, compound)
         if not await store.claim_delivery(ctx.session, f"compound:{compound.id}:{month}", ctx.now):
             continue
-        for person, pt in await ctx.role_translators(compound.id or 0, (Role.SECRETARY, Role.COMMITTEE)):
+        for person, pt in await ctx.role_translators(compound.stored_id, (Role.SECRETARY, Role.COMMITTEE)):
             for reply in await compound_report(ctx, pt, compound, month):
                 replies.append(_to(reply, person))
     for street, compound in streets.items():

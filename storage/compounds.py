@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.db import JSONDict, UTCDateTime, utcnow
+from storage.db import JSONDict, Stored, UTCDateTime, utcnow
 
 # Codes are read aloud and typed on phones: no 0/O or 1/I/L.
 _CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
@@ -21,7 +21,7 @@ def new_code(length: int = 8) -> str:
     return "".join(secrets.choice(_CODE_ALPHABET) for _ in range(length))
 
 
-class Compound(SQLModel, table=True):
+class Compound(Stored, SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     code: str = Field(max_length=16, unique=True, index=True)
     name: str = Field(max_length=100)

@@ -45,6 +45,19 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+class Stored:
+    """For table models: the id of a row read from or flushed to the database, which every row a handler or job
+    gets is. Saves `.id or 0` and `assert row.id is not None` at every use."""
+
+    id: int | None
+
+    @property
+    def stored_id(self) -> int:
+        if self.id is None:
+            raise ValueError(f"a {type(self).__name__} that was never stored has no id")
+        return self.id
+
+
 class StatusText(sa.types.TypeDecorator[StrEnum]):
     """A status enum kept as its value in a plain VARCHAR ("approved"), read back as the enum member. Not
     sa.Enum: that would store member names and, on PostgreSQL, a type every new status has to migrate."""

@@ -14,7 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.core.i18n import N_
 from storage.compounds import Compound, Room, compound_setting
-from storage.db import UTCDateTime, status_field, utcnow
+from storage.db import Stored, UTCDateTime, status_field, utcnow
 from storage.people import Membership, MembershipStatus, Role, people_with_role
 from storage.schedule import next_fire
 
@@ -62,7 +62,7 @@ class Result(StrEnum):
     TOO_FAR = "too_far"  # a start more than MAX_AHEAD from now
 
 
-class Meeting(SQLModel, table=True):
+class Meeting(Stored, SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     compound_id: int = Field(foreign_key="compound.id", index=True)
     kind: str = Field(max_length=16)
@@ -83,13 +83,6 @@ class Meeting(SQLModel, table=True):
     minutes: str = Field(default="", max_length=MINUTES_MAX)
     minutes_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
-
-    @property
-    def stored_id(self) -> int:
-        """The id of a meeting read from or flushed to the database (every meeting a handler gets)."""
-        if self.id is None:
-            raise ValueError("a meeting that was never stored has no id")
-        return self.id
 
 
 class MeetingRsvp(SQLModel, table=True):

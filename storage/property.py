@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.db import JSONDict, UTCDateTime, status_field, utcnow
+from storage.db import JSONDict, Stored, UTCDateTime, status_field, utcnow
 from storage.people import own_rooms
 
 ITEMS = ("cleaning", "greening", "security", "repairs", "elevator", "fees")
@@ -119,7 +119,7 @@ class PropertyCompany(SQLModel, table=True):
     contact: str = Field(default="", max_length=100)
 
 
-class Assessment(SQLModel, table=True):
+class Assessment(Stored, SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     compound_id: int = Field(foreign_key="compound.id", index=True)
     period: str = Field(max_length=20)  # "2026Q4"
@@ -146,7 +146,7 @@ class AssessmentAnswer(SQLModel, table=True):
     submitted_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
-class Rectification(SQLModel, table=True):
+class Rectification(Stored, SQLModel, table=True):
     """限期整改 after a C: the property company responds, the secretary verifies, overdue goes to officials."""
 
     id: int | None = Field(default=None, primary_key=True)
