@@ -176,7 +176,7 @@ def ask_end(ctx: Context, draft: Schedule) -> Reply:
 
 
 async def end(ctx: MemberContext, draft: Schedule, value: time | datetime) -> Outcome:
-    if draft.start is None:
+    if draft.start is None:  # a draft from before its start was asked: ask it
         return Go("start", draft)
     if isinstance(value, datetime):
         moment = value
@@ -203,7 +203,8 @@ def schedule_steps(flow: Flow[Any], after_end: tuple[str, ...], ask: Callable[[C
     question. The end goes to "wanted" (declared by the flow itself), or to "confirm" when editing."""
     flow.step("place", ask=ask, answer=answers.Text(200, what=N_("place")), next=("start",))(place)
     flow.step("start", ask=ask_start, answer=answers.When(), next=("end",))(start)
-    flow.step("end", ask=ask_end, answer=answers.Either((answers.Clock(), answers.When())), next=after_end)(end)
+    flow.step("end", ask=ask_end, answer=answers.Either((answers.Clock(), answers.When())),
+              next=(*after_end, "start"))(end)
 
 
 # ---- posting a task -----------------------------------------------------------------------------------------
@@ -318,15 +319,14 @@ async def task_confirm(ctx: MemberContext, draft: TaskDraft, value: str) -> Outc
     t = ctx.t
     if value == "cancel":
         return Done(Reply(t("Cancelled; nothing was posted.")))
-    if draft.start is None or draft.end is None or draft.start <= ctx.now:
-        return Go("start", draft.model_copy(update={"editing": True}),
-                  say=(Reply(t("The start time has passed while we talked. Please type a new start time.")),))
-    task = await store.post_task(
-        ctx.session, compound_id=ctx.compound_id, organiser_id=ctx.person_id, title=draft.title,
-        description=draft.description, place=draft.place, starts_at=draft.start, ends_at=draft.end,
-        wanted=draft.wanted, skills=list(draft.skills), mode=draft.mode, rate=_rate(ctx.compound, draft.mode),
-        now=ctx.now)
-    if task is None:
+    task = None
+    if draft.start is not None and draft.end is not None:
+        task = await store.post_task(
+            ctx.session, compound_id=ctx.compound_id, organiser_id=ctx.person_id, title=draft.title,
+            description=draft.description, place=draft.place, starts_at=draft.start, ends_at=draft.end,
+            wanted=draft.wanted, skills=list(draft.skills), mode=draft.mode, rate=_rate(ctx.compound, draft.mode),
+            now=ctx.now)
+    if task is None:  # the start has passed while we talked: only the time is asked again
         return Go("start", draft.model_copy(update={"editing": True}),
                   say=(Reply(t("The start time has passed while we talked. Please type a new start time.")),))
     return Done([Reply(t("Posted to the compound's group chats. I will tell you as people sign up, remind you "

@@ -13,7 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import complaints, meetings, services, volunteering
 from storage.compounds import Compound
-from storage.db import StatusText, UTCDateTime, status_field, utcnow
+from storage.db import StatusText, UTCDateTime, add_unless_exists, status_field, utcnow
 
 CATEGORIES = ("elderly", "disability", "childcare", "facilities", "environment", "other")
 TEXT_MIN, TEXT_MAX = 5, 500
@@ -147,9 +147,8 @@ async def support(session: AsyncSession, need: Need, person_id: int, now: dateti
     )
     if exists.first() is not None:
         return False
-    session.add(NeedSupport(need_id=need.stored_id, person_id=person_id, created_at=now))
-    await session.flush()
-    return True
+    # A second press at the same moment meets the unique key: still one support.
+    return await add_unless_exists(session, NeedSupport(need_id=need.stored_id, person_id=person_id, created_at=now))
 
 
 async def need_in(session: AsyncSession, need_id: int, compound_id: int) -> Need | None:

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel, col, func, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.db import UTCDateTime, status_field, utcnow
+from storage.db import UTCDateTime, add_unless_exists, status_field, utcnow
 from storage.people import Membership, MembershipStatus, Person
 
 # Skill codes kept in Person.skills (comma-separated); the words people see live in the handlers.
@@ -285,9 +285,9 @@ async def sign_up(session: AsyncSession, task: VolunteerTask, person_id: int, no
     if existing is not None:
         existing.active, existing.attended, existing.hours, existing.created_at = True, True, None, now
         session.add(existing)
-    else:
-        session.add(TaskSignup(task_id=task.stored_id, person_id=person_id, created_at=now))
-    await session.flush()
+        await session.flush()
+    elif not await add_unless_exists(session, TaskSignup(task_id=task.stored_id, person_id=person_id, created_at=now)):
+        return SignUp.ALREADY  # the same person's second press at the same moment: one row per task and person
     return SignUp.SIGNED
 
 
