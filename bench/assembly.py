@@ -30,6 +30,7 @@ from storage.assembly import (
     SPECIAL,
     YES,
     Assembly,
+    AssemblyStatus,
     Ballot,
     Motion,
     assembly_turnout,
@@ -80,7 +81,7 @@ async def seed(url: str, rooms: int, rng: random.Random) -> int:
                 memberships.append(Membership(person_id=people[(index + 3) % rooms].id or 0, compound_id=compound.id,
                                               room_id=room.id, relation="owner", status=MembershipStatus.APPROVED, created_at=NOW))
         session.add_all(memberships)
-        assembly = Assembly(compound_id=compound.id, title="bench", status="open", opens_at=NOW,
+        assembly = Assembly(compound_id=compound.id, title="bench", status=AssemblyStatus.OPEN, opens_at=NOW,
                             closes_at=NOW + timedelta(days=7), created_by=people[0].id or 0)
         session.add(assembly)
         await session.flush()

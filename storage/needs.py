@@ -13,7 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import complaints, meetings, services, volunteering
 from storage.compounds import Compound
-from storage.db import StatusText, UTCDateTime, add_unless_exists, status_field, utcnow
+from storage.db import StatusText, Stored, UTCDateTime, add_unless_exists, status_field, utcnow
 
 CATEGORIES = ("elderly", "disability", "childcare", "facilities", "environment", "other")
 TEXT_MIN, TEXT_MAX = 5, 500
@@ -54,7 +54,7 @@ class Refused(StrEnum):
 SIMILAR_AT = 0.3
 
 
-class Need(SQLModel, table=True):
+class Need(Stored, SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     compound_id: int = Field(foreign_key="compound.id", index=True)
     poster_id: int = Field(foreign_key="person.id")
@@ -71,12 +71,6 @@ class Need(SQLModel, table=True):
     decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
-    @property
-    def stored_id(self) -> int:
-        """The id of a need read from or flushed to the database (every need a handler gets)."""
-        if self.id is None:
-            raise ValueError("a need that was never stored has no id")
-        return self.id
 
 
 class NeedSupport(SQLModel, table=True):

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel, col, func, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.db import UTCDateTime, add_unless_exists, status_field, utcnow
+from storage.db import Stored, UTCDateTime, add_unless_exists, status_field, utcnow
 from storage.people import Membership, MembershipStatus, Person
 
 # Bishan's rule, as per-compound settings (`storage.compounds.compound_setting`).
@@ -72,7 +72,7 @@ class PointsEntry(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
-class Redemption(SQLModel, table=True):
+class Redemption(Stored, SQLModel, table=True):
     """A secretary's record that a person exchanged points for an item; debited once the person confirms."""
 
     id: int | None = Field(default=None, primary_key=True)
@@ -85,12 +85,6 @@ class Redemption(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
-    @property
-    def stored_id(self) -> int:
-        """The id of a redemption read from or flushed to the database (every redemption a handler gets)."""
-        if self.id is None:
-            raise ValueError("a redemption that was never stored has no id")
-        return self.id
 
 
 # ---- pure rules ---------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel, col, func, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.db import UTCDateTime, add_unless_exists, status_field, utcnow
+from storage.db import Stored, UTCDateTime, add_unless_exists, status_field, utcnow
 from storage.people import Membership, MembershipStatus, Person
 
 # Skill codes kept in Person.skills (comma-separated); the words people see live in the handlers.
@@ -52,7 +52,7 @@ class Withdrawal(StrEnum):
     STARTED = "started"
 
 
-class VolunteerTask(SQLModel, table=True):
+class VolunteerTask(Stored, SQLModel, table=True):
     __tablename__ = "volunteer_task"
     id: int | None = Field(default=None, primary_key=True)
     compound_id: int = Field(foreign_key="compound.id", index=True)
@@ -76,12 +76,6 @@ class VolunteerTask(SQLModel, table=True):
     attendance_version: int = 0
     attendance_confirmed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
-    @property
-    def stored_id(self) -> int:
-        """The id of a task read from or flushed to the database (every task a handler gets)."""
-        if self.id is None:
-            raise ValueError("a task that was never stored has no id")
-        return self.id
 
 
 class TaskSignup(SQLModel, table=True):

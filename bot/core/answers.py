@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from bot.core.i18n import N_, Translator
 from bot.core.types import Button, FileRef, Incoming, Photo, Reply, rows
-from bot.core.when import echo_day, echo_when, parse_day, parse_when
+from bot.core.when import echo_day, echo_when, parse_day, parse_time_of_day, parse_when
 
 if TYPE_CHECKING:
     from bot.core.context import Context
@@ -316,7 +316,6 @@ class Clock(Answer[time]):
                       "周六 9:00, 12月5日 下午3点 or 2026-12-05 09:00.")
 
     def read(self, ctx: Context, msg: Incoming) -> time | Reply:
-        from bot.core.when import parse_time_of_day
         text = typed(msg) or ""
         found = parse_time_of_day(text) if len(text) <= 60 else None
         if found is None:

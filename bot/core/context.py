@@ -13,7 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.core.flows import UNTITLED, busy_buttons
 from bot.core.i18n import Translator
-from bot.core.types import Incoming, Reply, ToPerson
+from bot.core.types import Reply, ToPerson
 from bot.settings import Settings
 from storage.compounds import Chat, Compound
 from storage.conversations import new_key
@@ -146,24 +146,6 @@ class Context(BaseContext):
         return Reply(t("You are still in the middle of {title}. Continue it, or give it up to start something new.",
                        title=title), buttons=busy_buttons(t("Continue"), t("Give it up")))
 
-    def text_answer(self, msg: Incoming, limit: int, what: str = "", refusal: str = "") -> str | Reply:
-        """See `text_answer`: the typed text of a step in this person's language, or the refusal keeping the step."""
-        return text_answer(self.t, msg, limit, what, refusal)
-
-
-def text_answer(t: Translator, msg: Incoming, limit: int, what: str = "", refusal: str = "") -> str | Reply:
-    """The stripped text typed at a conversation step, or the polite refusal that keeps the step and the draft
-    (a photo, a contact or a sticker is no answer). `refusal` (translated) answers an empty and a too long text
-    alike; without it the person is asked to type the `what` (translated) as text, or told how long theirs is."""
-    typed = msg.photo is None and msg.document is None and msg.contact is None and msg.other is None
-    text = (msg.text or "").strip() if typed else ""
-    if not text:
-        return Reply(refusal or t("Please type the {what} as text (or send /cancel to stop).", what=what))
-    if len(text) > limit:
-        return Reply(refusal or t("That is {length} characters; please keep the {what} within {limit} characters.",
-                                  length=len(text), what=what, limit=limit))
-    return text
-
 
 @dataclass
 class MemberContext(Context):
@@ -174,8 +156,7 @@ class MemberContext(Context):
 
     @property
     def compound_id(self) -> int:
-        assert self.compound.id is not None  # a stored compound always has its id
-        return self.compound.id
+        return self.compound.stored_id
 
     @staticmethod
     def of(ctx: Context) -> MemberContext:

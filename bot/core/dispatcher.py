@@ -310,13 +310,10 @@ class Core:
         """An answer to the open conversation's step, in the compound the conversation began in."""
         await self._bind(ctx)
         flow = self.routes.flows.get(ctx.convo.flow or "")
-        if flow is not None:
-            return await flow.run(self._member_or_plain(ctx, flow.member or flow.roles is not None), incoming)
-        handler = self.routes.steps.get((ctx.convo.flow or "", ctx.convo.step or ""))
-        if handler is None:
+        if flow is None:  # a flow this version no longer has
             ctx.convo.end()
             return Reply(ctx.t("That conversation cannot continue any more. Please start again."))
-        return await handler(ctx, incoming)
+        return await flow.run(self._member_or_plain(ctx, flow.member or flow.roles is not None), incoming)
 
     async def _bind(self, ctx: Context) -> None:
         """A conversation acts in the compound it began in, with the roles held there now."""
@@ -540,7 +537,8 @@ class Core:
             token.update(person_id=person_id if personal else None,
                          expires_at=now + timedelta(days=self.settings.button_ttl_days))
         tokens.append(token)
-        kind: Any = "deeplink" if button.kind == "private" else "callback"
+        # "Continue privately" is a deep link only from a group: in a private chat it is simply pressed there.
+        kind: Any = "deeplink" if button.kind == "private" and person_id is None else "callback"
         return OutButton(button.label, kind, token["token"])
 
     async def private_address(self, session: AsyncSession, person_id: int) -> Identity | None:

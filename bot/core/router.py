@@ -51,7 +51,6 @@ class Router:
     name: str
     commands: dict[str, Route] = field(default_factory=dict)
     buttons: dict[str, Route] = field(default_factory=dict)
-    steps: dict[tuple[str, str], Handler] = field(default_factory=dict)
     flows: dict[str, Flow[Any]] = field(default_factory=dict)
     jobs: list[Job] = field(default_factory=list)
     # Called when a group chat event (bot added) needs a feature's say; rarely used.
@@ -89,13 +88,6 @@ class Router:
 
         return register
 
-    def step(self, flow: str, step: str) -> Callable[[Handler], Handler]:
-        def register(handler: Handler) -> Handler:
-            self.steps[(flow, step)] = handler
-            return handler
-
-        return register
-
     def flow(self, *flows: Flow[Any]) -> None:
         """Route the answers of these declared flows (`bot.core.flows`)."""
         for declared in flows:
@@ -117,10 +109,8 @@ class Routes:
 
     commands: dict[str, Route] = field(default_factory=dict)
     buttons: dict[str, Route] = field(default_factory=dict)
-    steps: dict[tuple[str, str], Handler] = field(default_factory=dict)
     flows: dict[str, Flow[Any]] = field(default_factory=dict)
     jobs: list[Job] = field(default_factory=list)
-    flow_names: set[str] = field(default_factory=set)
 
     @classmethod
     def join(cls, routers: Iterable[Router]) -> Routes:
@@ -131,18 +121,10 @@ class Routes:
                     if key in table:
                         raise ValueError(f"{key!r} is routed twice (again in {router.name})")
                     table[key] = route
-            for step_key, handler in router.steps.items():
-                if step_key in routes.steps:
-                    raise ValueError(f"step {step_key} is routed twice (again in {router.name})")
-                routes.steps[step_key] = handler
-                routes.flow_names.add(step_key[0])
             for name, declared in router.flows.items():
                 if name in routes.flows:
                     raise ValueError(f"flow {name!r} is routed twice (again in {router.name})")
                 declared.check()
                 routes.flows[name] = declared
             routes.jobs.extend(router.jobs)
-        clash = routes.flow_names & routes.flows.keys()
-        if clash:
-            raise ValueError(f"flows {sorted(clash)} are both declared and built from loose steps")
         return routes
