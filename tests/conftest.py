@@ -21,8 +21,10 @@ from bot.core.clock import Clock
 from bot.settings import Settings
 from bot.transports.console import Console
 from storage import migrate
+from storage.compounds import Chat
 from storage.db import make_engine, make_sessionmaker, transaction
 from storage.demo import seed_demo
+from storage.outbox import OutboxMessage
 from storage.people import Identity, Person, Role, RoleGrant
 
 # Monday 2026-11-23 09:00 in Shanghai: every test starts here.
@@ -170,6 +172,23 @@ async def second_compound(app: App, *people: tuple[str, tuple[Role, ...]]) -> in
             for role in roles:
                 session.add(RoleGrant(person_id=person.id, compound_id=compound.id, role=role))
         return compound.id
+
+
+HPY_GROUP = "和平苑业主群"  # the group second_compound's compound gets from hpy_with_group
+
+
+async def hpy_with_group(app: App, *people: tuple[str, tuple[Role, ...]]) -> int:
+    """和平苑 with a bound group chat, so anything wrongly published there would reach its outbox."""
+    compound_id = await second_compound(app, *people)
+    async with transaction(app.core.sessions) as session:
+        session.add(Chat(platform="console", platform_chat_id=f"g:{HPY_GROUP}", kind="group", title=HPY_GROUP,
+                         compound_id=compound_id))
+    return compound_id
+
+
+async def outbox_to(app: App, group: str) -> list[OutboxMessage]:
+    async with app.core.sessions() as session:
+        return list((await session.exec(select(OutboxMessage).where(OutboxMessage.chat_id == f"g:{group}"))).all())
 
 
 async def revoke_role(app: App, name: str, role: Role, compound_id: int = 1) -> None:

@@ -13,11 +13,8 @@ from sqlmodel import select
 from bot.app import App
 from bot.transports.console import Console
 from storage.announcements import Announcement, Disclosure
-from storage.compounds import Chat
-from storage.db import transaction
-from storage.outbox import OutboxMessage
 from storage.people import Role
-from tests.conftest import revoke_role, second_compound, switch_to
+from tests.conftest import HPY_GROUP, hpy_with_group, outbox_to, revoke_role, switch_to
 
 GROUP = "幸福里业主群"
 
@@ -184,21 +181,6 @@ async def test_announcement_with_a_file_goes_out_later_with_it(console: Console)
 
 # ---- the declared flows: authority at every step, the compound they began in, one time parser --------------
 
-HPY_GROUP = "和平苑业主群"
-
-
-async def hpy_with_group(app: App, *people: tuple[str, tuple[Role, ...]]) -> int:
-    """和平苑 with a bound group chat, so anything wrongly published there would reach its outbox."""
-    compound_id = await second_compound(app, *people)
-    async with transaction(app.core.sessions) as session:
-        session.add(Chat(platform="console", platform_chat_id=f"g:{HPY_GROUP}", kind="group", title=HPY_GROUP,
-                         compound_id=compound_id))
-    return compound_id
-
-
-async def outbox_to(app: App, group: str) -> list[OutboxMessage]:
-    async with app.core.sessions() as session:
-        return list((await session.exec(select(OutboxMessage).where(OutboxMessage.chat_id == f"g:{group}"))).all())
 
 
 async def rows(app: App, table: type[Announcement] | type[Disclosure]) -> list[Any]:

@@ -83,3 +83,16 @@ async def test_a_continue_privately_link_made_for_one_person_does_not_open_for_a
     console.as_("张三")
     await console._send(text=f"/start {link.data}", command="start", args=link.data)
     assert console.last.buttons  # the complaint flow's first question, with its categories
+
+
+async def test_continue_and_give_up_work_typed_as_well_as_pressed(console: Console) -> None:
+    console.as_("张三")
+    await console.say("/need")
+    await console.say("/complain")
+    assert "发布需求" in console.last.text and console.last.labels == ["继续", "放弃"]
+    await console.say("继续")
+    assert "哪一类" in console.last.text  # the open step's question again
+    await console.say("放弃")
+    assert "已放弃" in console.last.text and "发布需求" in console.last.text
+    await console.say("/complain")
+    assert "乱停车" in console.last.labels

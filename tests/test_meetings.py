@@ -12,12 +12,18 @@ from sqlmodel import col, select
 from bot.app import App
 from bot.core.when import parse_when
 from bot.transports.console import Console, Shown
-from storage.compounds import Chat
 from storage.db import transaction
 from storage.meetings import Meeting, MeetingReminder, next_occurrence
-from storage.outbox import OutboxMessage
 from storage.people import Role
-from tests.conftest import START, add_console_person, revoke_role, second_compound, switch_to
+from tests.conftest import (
+    HPY_GROUP,
+    START,
+    add_console_person,
+    hpy_with_group,
+    outbox_to,
+    revoke_role,
+    switch_to,
+)
 
 GROUP = "幸福里业主群"
 ZONE = ZoneInfo("Asia/Shanghai")
@@ -229,21 +235,6 @@ async def test_bad_inputs_keep_the_draft(console: Console) -> None:
 
 # ---- the declared flows: authority at every step, the compound they began in, one time parser --------------
 
-HPY_GROUP = "和平苑业主群"
-
-
-async def hpy_with_group(app: App, *people: tuple[str, tuple[Role, ...]]) -> int:
-    """和平苑 with a bound group chat, so anything wrongly published there would reach its outbox."""
-    compound_id = await second_compound(app, *people)
-    async with transaction(app.core.sessions) as session:
-        session.add(Chat(platform="console", platform_chat_id=f"g:{HPY_GROUP}", kind="group", title=HPY_GROUP,
-                         compound_id=compound_id))
-    return compound_id
-
-
-async def outbox_to(app: App, group: str) -> list[OutboxMessage]:
-    async with app.core.sessions() as session:
-        return list((await session.exec(select(OutboxMessage).where(OutboxMessage.chat_id == f"g:{group}"))).all())
 
 
 async def meeting_rows(app: App) -> list[Meeting]:

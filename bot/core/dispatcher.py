@@ -43,6 +43,7 @@ from storage.conversations import (
     claim_update,
     earlier_answer,
     get_token,
+    label_key,
     load_conversation,
     new_token,
     typed_choice,
@@ -301,6 +302,10 @@ class Core:
                 token = await typed_choice(ctx.session, ctx.person_id, ctx.convo.key, ctx.convo.step, incoming.text)
                 if token is not None:
                     return await self._press(ctx, replace(incoming, text=None, button=token.token), token.token)
+                # 继续 / 放弃 typed instead of pressed under the "you are in the middle of something" answer.
+                typed = label_key(incoming.text)
+                if typed in (label_key(t("Continue")), label_key(t("Give it up"))):
+                    return await self._resume_or_abandon(ctx, typed == label_key(t("Continue")))
             return await self._step(ctx, incoming)
         if ctx.private:
             return Reply(t("I did not understand that. Send /help to see what I can do for you."))
