@@ -6,14 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlmodel import select
-
 from bot.core.context import Context, JobContext
 from bot.core.i18n import Translator
 from bot.core.router import Router
 from bot.core.types import Button, Incoming, Replies, Reply, ToPerson, rows
 from storage import outbox as store
-from storage.compounds import Chat, Compound
+from storage.compounds import Compound, chat_at
 from storage.people import Person, Role, people_with_role
 
 router = Router("deliveries")
@@ -31,8 +29,7 @@ async def _where(ctx: Context | JobContext, t: Translator, row: store.OutboxMess
     if row.chat_kind == "private" and row.person_id is not None:
         person = await ctx.session.get(Person, row.person_id)
         return t("private message to {name}", name=person.name if person else "?")
-    chat = (await ctx.session.exec(
-        select(Chat).where(Chat.platform == row.platform, Chat.platform_chat_id == row.chat_id))).first()
+    chat = await chat_at(ctx.session, row.platform, row.chat_id)
     return chat.title if chat and chat.title else t("group chat {id}", id=row.chat_id)
 
 

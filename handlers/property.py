@@ -315,13 +315,32 @@ async def verify(ctx: MemberContext, msg: Incoming) -> Replies:
     order = await _open_rectification(ctx, int(ctx.args["order"]))
     if isinstance(order, Reply):
         return order
-    ok = bool(ctx.args.get("ok"))
-    await store.verify(ctx.session, order, ok, ctx.now)
-    told = N_("Rectification order #{id} is verified as done.") if ok else N_(
-        "Rectification order #{id} is not done yet, says the secretary. Please keep at it and report again.")
-    return [Reply(ctx.t("Rectification order #{id}: {state}.", id=order.id,
-                        state=ctx.t("verified") if ok else ctx.t("sent back"))),
-            *await ctx.tell_role(Role.PROPERTY, order.compound_id, told, id=order.id)]
+    if not ctx.args.get("ok"):
+        return await send_back.begin(ctx, RectifyReport(order=int(ctx.args["order"])))
+    await store.verify(ctx.session, order, ctx.now)
+    return [Reply(ctx.t("Rectification order #{id}: {state}.", id=order.id, state=ctx.t("verified"))),
+            *await ctx.tell_role(Role.PROPERTY, order.compound_id, N_("Rectification order #{id} is verified as done."),
+                                 id=order.id)]
+
+
+send_back = Flow("rectify_return", RectifyReport, title=N_("sending back a rectification order"),
+                 roles=[Role.SECRETARY])
+
+
+def _ask_reason(ctx: Context, draft: RectifyReport) -> Reply:
+    return Reply(ctx.t("What is not done yet? The property company reads this with the order."))
+
+
+@send_back.step("reason", ask=_ask_reason, answer=answers.Text(500, what=N_("reason")))
+async def reason(ctx: MemberContext, draft: RectifyReport, text: str) -> Outcome:
+    order = await _open_rectification(ctx, draft.order)
+    if isinstance(order, Reply):
+        return Done(order)
+    await store.send_back(ctx.session, order, text, ctx.now)
+    return Done([Reply(ctx.t("Rectification order #{id}: {state}.", id=order.id, state=ctx.t("sent back"))),
+                 *await ctx.tell_role(Role.PROPERTY, order.compound_id, N_(
+                     "Rectification order #{id} is not done yet, says the secretary: {reason}\nPlease keep at it and "
+                     "report again."), id=order.id, reason=text)])
 
 
 @router.job("rectifications", every=timedelta(minutes=30))
@@ -338,6 +357,6 @@ async def rectifications(ctx: JobContext) -> Replies:
     return replies
 
 
-router.flow(questionnaire, rectify)
+router.flow(questionnaire, rectify, send_back)
 
 __all__ = ["router"]

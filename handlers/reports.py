@@ -12,7 +12,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from openpyxl import Workbook
-from sqlmodel import col, select
 
 from bot.core.context import Context, JobContext, MemberContext
 from bot.core.i18n import N_, Translator
@@ -20,8 +19,8 @@ from bot.core.router import Router
 from bot.core.types import Incoming, Media, Replies, Reply, ToPerson
 from storage import reports as store
 from storage.complaints import CATEGORY_BY_CODE
-from storage.compounds import Compound, compound_by_code
-from storage.people import Role, RoleGrant
+from storage.compounds import Compound, all_compounds, compound_by_code
+from storage.people import Role, holders_in
 from storage.poster import cjk_font_path
 
 router = Router("reports")
@@ -209,7 +208,7 @@ async def monthly_job(ctx: JobContext) -> Replies:
     committee of every compound, and the street report to every official."""
     replies: list[Reply] = []
     streets: dict[str, Compound] = {}
-    for compound in (await ctx.session.exec(select(Compound))).all():
+    for compound in await all_compounds(ctx.session):
         local = ctx.now.astimezone(ZoneInfo(compound.timezone))
         if local.day != 1 or local.hour < 9:
             continue
@@ -224,11 +223,8 @@ async def monthly_job(ctx: JobContext) -> Replies:
     for street, compound in streets.items():
         local = ctx.now.astimezone(ZoneInfo(compound.timezone))
         month = store.previous_month(f"{local.year}-{local.month:02d}")
-        ids = [c.id for c in await store.compounds_in_street(ctx.session, street)]
-        officials = (await ctx.session.exec(select(RoleGrant.person_id).where(
-            RoleGrant.role == Role.OFFICIAL, col(RoleGrant.revoked_at).is_(None), col(RoleGrant.compound_id).in_(ids)
-        ))).all()
-        for person in sorted(set(officials)):
+        ids = [c.stored_id for c in await store.compounds_in_street(ctx.session, street)]
+        for person in await holders_in(ctx.session, Role.OFFICIAL, ids):
             if not await store.claim_delivery(ctx.session, f"official:{person}:{street}:{month}", ctx.now):
                 continue
             pt = await ctx.translator_for(person)

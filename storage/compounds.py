@@ -154,6 +154,16 @@ async def describe_room(session: AsyncSession, room_id: int) -> str:
     return room_label(*row) if row else "?"
 
 
+async def all_compounds(session: AsyncSession) -> list[Compound]:
+    return list((await session.exec(select(Compound).order_by(col(Compound.id)))).all())
+
+
+async def chat_at(session: AsyncSession, platform: str, platform_chat_id: str) -> Chat | None:
+    """The chat a platform knows by this id, if the bot has seen it."""
+    result = await session.exec(select(Chat).where(Chat.platform == platform, Chat.platform_chat_id == platform_chat_id))
+    return result.first()
+
+
 async def group_chats(session: AsyncSession, compound_id: int, building_id: int | None = None) -> list[Chat]:
     query = select(Chat).where(
         Chat.compound_id == compound_id, Chat.kind == "group", col(Chat.active).is_(True)

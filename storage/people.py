@@ -145,6 +145,13 @@ async def people_with_role(
     return list(dict.fromkeys(result.all()))
 
 
+async def holders_in(session: AsyncSession, role: Role, compound_ids: list[int]) -> list[int]:
+    """Everyone holding `role` (granted, not revoked) in any of these compounds, once each, by id."""
+    result = await session.exec(select(RoleGrant.person_id).where(
+        RoleGrant.role == role, col(RoleGrant.revoked_at).is_(None), col(RoleGrant.compound_id).in_(compound_ids)))
+    return sorted(set(result.all()))
+
+
 async def grant_role(
     session: AsyncSession,
     person_id: int,

@@ -158,6 +158,9 @@ class Rectification(Stored, SQLModel, table=True):
     response: str = Field(default="", max_length=1000)
     escalated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     verified_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The secretary's last "not done yet" (尚未到位): why, and when.
+    sent_back_reason: str = Field(default="", max_length=500)
+    sent_back_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 def quarter_of(moment: datetime) -> str:
@@ -315,11 +318,20 @@ async def respond(session: AsyncSession, order: Rectification, text: str) -> boo
     return True
 
 
-async def verify(session: AsyncSession, order: Rectification, done: bool, now: datetime) -> bool:
-    """The secretary's check: done closes the order; not done sends it back open. False once verified."""
+async def verify(session: AsyncSession, order: Rectification, now: datetime) -> bool:
+    """The secretary's check found it done: the order closes. False once verified."""
     if order.status == RectificationStatus.VERIFIED:
         return False
-    order.status = RectificationStatus.VERIFIED if done else RectificationStatus.OPEN
-    order.verified_at = now if done else None
+    order.status, order.verified_at = RectificationStatus.VERIFIED, now
+    session.add(order)
+    return True
+
+
+async def send_back(session: AsyncSession, order: Rectification, reason: str, now: datetime) -> bool:
+    """The secretary's check found it not done yet (尚未到位): open again, with the reason. False once verified."""
+    if order.status == RectificationStatus.VERIFIED:
+        return False
+    order.status, order.verified_at = RectificationStatus.OPEN, None
+    order.sent_back_reason, order.sent_back_at = reason, now
     session.add(order)
     return True

@@ -227,3 +227,33 @@ async def test_busy_names_the_open_flow_and_offers_continue_or_give_up(console: 
     assert "已放弃" in console.last.text
     await console.say("/complain")
     assert "类别" in console.last.text or console.last.labels
+
+
+async def test_not_yet_asks_the_reason_the_property_company_reads(console: Console, app: App) -> None:
+    """尚未到位 used to send the order back with no word of what was missing."""
+    order_id = await _start_report(console, app)
+    await console.say("电梯已检修")
+    console.as_("王书记")
+    await console.press("尚未到位")
+    assert "哪些还没有整改到位" in console.last.text
+    await console.photo()  # no answer: the step stays
+    await console.say("2栋电梯仍有异响，请更换导靴后再报")
+    assert "退回" in console.last.text
+    assert "2栋电梯仍有异响" in console.last_for("赵物业").text
+    async with app.core.sessions() as session:
+        order = await session.get(Rectification, order_id)
+        assert order is not None and order.status == RectificationStatus.OPEN
+        assert order.sent_back_reason == "2栋电梯仍有异响，请更换导靴后再报" and order.sent_back_at is not None
+
+
+async def test_a_secretary_revoked_while_sending_back_writes_nothing(console: Console, app: App) -> None:
+    order_id = await _start_report(console, app)
+    await console.say("电梯已检修")
+    console.as_("王书记")
+    await console.press("尚未到位")
+    await revoke_role(app, "王书记", Role.SECRETARY)
+    await console.say("还有异响")
+    assert "身份已有变化" in console.last.text
+    async with app.core.sessions() as session:
+        order = await session.get(Rectification, order_id)
+        assert order is not None and order.status == RectificationStatus.RESPONDED and order.sent_back_reason == ""
