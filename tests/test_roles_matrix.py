@@ -16,6 +16,7 @@ from bot.transports.console import Console
 from storage.compounds import Building, Compound
 from storage.conversations import ButtonToken, new_token
 from storage.db import transaction
+from storage.demo import DEMO_GROUP
 from storage.people import GRANTABLE, Person, Role, RoleGrant, roles_in
 
 ROUTES = Routes.join(routers())
@@ -139,3 +140,47 @@ async def test_commands_allowed_with_the_role(console: Console) -> None:
             wrong.append((command, shown[-1].text if shown else "(nothing)"))
         await console.say("/cancel")  # a command that started a conversation must not block the next one
     assert wrong == []
+
+
+MEMBER_COMMANDS = sorted(name for name, route in ROUTES.commands.items() if route.member and route.roles is None)
+MEMBER_BUTTONS = sorted(name for name, route in ROUTES.buttons.items() if route.member and route.roles is None)
+NOT_A_MEMBER = ("只有幸福里的成员", "您还没有加入小区")
+
+
+def test_the_member_routes_are_listed() -> None:
+    assert {"complain", "need", "needs", "rank", "results", "tasks", "points"} <= set(MEMBER_COMMANDS)
+    assert MEMBER_BUTTONS
+
+
+async def test_member_routes_refuse_a_person_who_never_joined(console: Console) -> None:
+    """Every member-only command and button, in a private chat and in the compound's bound group: somebody who
+    never joined is refused politely and nothing changes (they used to support needs and read /rank, /results
+    and /tasks in a bound group)."""
+    await speak_once(console, [STRANGER])
+    console.in_(DEMO_GROUP)
+    await console.say("/help")
+    tokens: dict[str, str] = {}
+    async with transaction(console.app.core.sessions) as session:
+        compound = (await session.exec(select(Compound).where(Compound.code == "XFL"))).one()
+        for action in MEMBER_BUTTONS:
+            token = ButtonToken(token=new_token(), action=action, args={"id": 1, "need": 1, "task": 1, "case": 1},
+                                compound_id=compound.id, created_at=console.app.core.clock.now())
+            session.add(token)
+            tokens[action] = token.token
+    before = await snapshot(console.app)
+    wrong: list[tuple[str, str, str]] = []
+    for chat in ("private", DEMO_GROUP):
+        for command in MEMBER_COMMANDS:
+            console.as_(STRANGER)
+            console.in_(chat)
+            shown = await console.say(f"/{command} 1")
+            if not shown or not shown[-1].text.startswith(NOT_A_MEMBER) or any(s.buttons for s in shown):
+                wrong.append((chat, f"/{command}", shown[-1].text if shown else "(nothing)"))
+        for action in MEMBER_BUTTONS:
+            console.as_(STRANGER)
+            console.in_(chat)
+            shown = await console._send(button=tokens[action])
+            if not shown or not shown[-1].text.startswith(NOT_A_MEMBER):
+                wrong.append((chat, action, shown[-1].text if shown else "(nothing)"))
+    assert wrong == []
+    assert await snapshot(console.app) == before

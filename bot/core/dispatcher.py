@@ -416,15 +416,16 @@ class Core:
         route = self.routes.buttons.get(token.action)
         if route is None:
             return stale
+        # Checked before offering a private chat: somebody refused here is refused there too.
+        refusal = self.check(ctx, route)
+        if refusal is not None:
+            return refusal
         if route.private and not ctx.private:
             return Reply(
                 t("Let's continue in a private chat, so your details stay out of the group."),
                 buttons=((Button.private(t("Continue privately"), token.action, **token.args),),),
                 toast=t("Continue in a private chat"),
             )
-        refusal = self.check(ctx, route)
-        if refusal is not None:
-            return refusal
         ctx.args = dict(token.args)
         return await route.handler(self._member_or_plain(ctx, route.member or route.roles is not None), incoming)
 
