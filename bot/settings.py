@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -48,6 +49,10 @@ class Settings(BaseSettings):
     wecom_ws_url: str = ""
     wecom_callback_token: str = ""
     wecom_callback_aes_key: str = ""
+    # A callback (and the URL check) stamped further than this from our clock is refused: a captured request
+    # can be replayed only this long. At most a day, so that processed msgids (kept a week) outlive any replay:
+    # one can arrive up to twice the window after the first copy was processed.
+    wecom_callback_window_seconds: int = Field(default=300, ge=1, le=86_400)
     wecom_corp_id: str = ""
     wecom_contact_secret: str = ""
     # qyapi (group-robot webhooks, gettoken, add_msg_template); a local fake in tests.

@@ -318,10 +318,11 @@ class CallbackClient:
     def sign(self, encrypted: str, timestamp: str, nonce: str) -> str:
         return str(_get_signature(self.token, timestamp, nonce, encrypted))
 
-    def envelope(self, body: dict[str, Any]) -> tuple[dict[str, str], bytes]:
+    def envelope(self, body: dict[str, Any], stamped: float | None = None) -> tuple[dict[str, str], bytes]:
+        """The request WeCom would send, stamped now or at `stamped` (seconds since the epoch)."""
         encrypted = self.crypto.encrypt(json.dumps(body, ensure_ascii=False), "")
         encrypted = encrypted.decode() if isinstance(encrypted, bytes) else encrypted
-        timestamp, nonce = str(int(time.time())), os.urandom(4).hex()
+        timestamp, nonce = str(int(time.time() if stamped is None else stamped)), os.urandom(4).hex()
         query = {"msg_signature": self.sign(encrypted, timestamp, nonce), "timestamp": timestamp, "nonce": nonce}
         return query, json.dumps({"encrypt": encrypted}).encode()
 
@@ -339,15 +340,15 @@ class CallbackClient:
         plain = self.crypto.decrypt(sealed["encrypt"], "")
         return dict(json.loads(plain))
 
-    async def send(self, body: dict[str, Any]) -> tuple[int, dict[str, Any] | None]:
-        query, data = self.envelope(body)
+    async def send(self, body: dict[str, Any], stamped: float | None = None) -> tuple[int, dict[str, Any] | None]:
+        query, data = self.envelope(body, stamped)
         status, raw = await self.post_raw(query, data)
         return status, (self.open_reply(raw) if status == 200 else None)
 
-    async def verify_url(self, echo: str = "hello-wecom") -> tuple[int, str]:
+    async def verify_url(self, echo: str = "hello-wecom", stamped: float | None = None) -> tuple[int, str]:
         encrypted = self.crypto.encrypt(echo, "")
         encrypted = encrypted.decode() if isinstance(encrypted, bytes) else encrypted
-        timestamp, nonce = str(int(time.time())), "n0nce"
+        timestamp, nonce = str(int(time.time() if stamped is None else stamped)), "n0nce"
         query = {"msg_signature": self.sign(encrypted, timestamp, nonce), "timestamp": timestamp,
                  "nonce": nonce, "echostr": encrypted}
         async with aiohttp.ClientSession() as session, session.get(self.url, params=query) as resp:

@@ -2,11 +2,19 @@
 the URL check, then every message verified, decrypted (receiveid ""), de-duplicated and answered with an
 encrypted passive reply; follow-ups go once through the message's `response_url` (path/101138).
 
-Replays are refused across processes too: besides this process's own list of recent msgids, a msgid that the
-core has already claimed in its processed-update table (the core claims every update's msgid in the
-transaction that handles it, in whichever process) is refused with 409. That is a read, not another write:
-a second claim of our own would cost every callback a commit (about 10 ms on SQLite). Two copies arriving
-at two processes at the same moment both pass the read, and the core's claim still lets only one of them be
+Replays are refused twice over. A request stamped further than `WECOM_CALLBACK_WINDOW_SECONDS` (±5 minutes)
+from our clock is refused with 403 before anything is processed, the URL check included: the signature covers
+the timestamp, so a captured request cannot be re-stamped, and it can be replayed only while its own stamp is
+inside the window. Inside the window a repeat is refused with 409 by its key (the msgid, or for a callback
+without one a hash of its decrypted body, `convert.update_key`). A request may be stamped up to a window ahead
+of the moment it is processed and replayed until a window after its stamp: its key must be remembered for twice
+the window. The core's processed-update table keeps keys a week (`storage.conversations.prune`), and the
+setting allows a window of at most a day, so every replay that passes the window meets its key there.
+
+The key is looked up in this process's list of recent keys, and in that table, where the core claims every
+update's key in the transaction that handles it, in whichever process. That is a read, not another write: a
+second claim of our own would cost every callback a commit (about 10 ms on SQLite). Two copies arriving at two
+processes at the same moment both pass the read, and the core's claim still lets only one of them be
 processed; the other gets an empty 200 instead of a 409."""
 
 from __future__ import annotations
@@ -17,12 +25,13 @@ import logging
 import os
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
 
 from bot.core.types import Delivery
-from bot.transports.wecom.convert import PLATFORM, chat_of
+from bot.transports.wecom.convert import PLATFORM, chat_of, update_key
 from bot.transports.wecom.crypto import CryptoError, WeComCrypto
 from bot.transports.wecom.transport import WeComTransport
 from storage.conversations import ProcessedUpdate
@@ -31,14 +40,22 @@ log = logging.getLogger(__name__)
 
 RESPONSE_URL_TTL = 3600.0  # a response_url takes one POST within an hour of its callback
 SEEN_MAX = 20_000
+DEFAULT_WINDOW = 300.0  # seconds either side of our clock (WECOM_CALLBACK_WINDOW_SECONDS)
 
 
 class CallbackChannel:
-    def __init__(self, transport: WeComTransport, token: str, aes_key: str) -> None:
+    def __init__(self, transport: WeComTransport, token: str, aes_key: str, window: float = DEFAULT_WINDOW,
+                 wall: Callable[[], float] = time.time) -> None:
         self.transport = transport
         self.crypto = WeComCrypto(token, aes_key, receive_id="")
-        # This process's recent msgids: refuses a replay arriving while the first copy is still being handled.
-        self.seen: OrderedDict[str, None] = OrderedDict()
+        # WeCom stamps requests with the real time: compared with the machine's clock (keep it synchronised),
+        # never with the core's clock, which tests and the console move.
+        self.window = window
+        self.wall = wall
+        # This process's recent keys, each until twice the window has passed (or SEEN_MAX newer ones came): a
+        # replay arriving while the first copy is still being handled, or one the core never claims (a stream
+        # refresh, an event the bot ignores), is refused here.
+        self.seen: OrderedDict[str, float] = OrderedDict()
         # The freshest unused response_url per chat: the only way to write into a chat after the reply.
         self.response_urls: dict[str, tuple[str, float]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -47,11 +64,28 @@ class CallbackChannel:
         app.router.add_get(path, self.verify_url)
         app.router.add_post(path, self.receive)
 
+    def in_window(self, timestamp: str) -> bool:
+        """Whether a request's (signed) timestamp lies within the window around our clock."""
+        try:
+            stamped = int(timestamp)
+        except ValueError:
+            return False
+        return abs(self.wall() - stamped) <= self.window
+
+    def _stale(self, what: str, timestamp: str, request: web.Request) -> web.Response:
+        log.warning("WeCom %s stamped %r, outside the window of ±%d s around our clock; refused (from %s)",
+                    what, timestamp[:20], self.window, request.remote)
+        return web.Response(status=403, text="stale")
+
     async def verify_url(self, request: web.Request) -> web.Response:
         query = request.query
+        timestamp = query.get("timestamp", "")
         try:
-            echo = self.crypto.open(query.get("msg_signature", ""), query.get("timestamp", ""),
-                                    query.get("nonce", ""), query.get("echostr", ""))
+            self.crypto.verify(query.get("msg_signature", ""), timestamp, query.get("nonce", ""),
+                               query.get("echostr", ""))
+            if not self.in_window(timestamp):
+                return self._stale("URL check", timestamp, request)
+            echo = self.crypto.decrypt(query.get("echostr", ""))
         except CryptoError as exc:
             log.warning("WeCom URL check refused: %s", exc)
             return web.Response(status=403, text="forbidden")
@@ -62,17 +96,19 @@ class CallbackChannel:
             # The web server starts a moment before the transport is attached: WeCom retries a 5xx.
             return web.Response(status=503, text="starting")
         query = request.query
+        timestamp = query.get("timestamp", "")
         try:
             envelope = json.loads(await request.read())
             encrypted = str(envelope["encrypt"])
         except (ValueError, KeyError, TypeError):
             return web.Response(status=400, text="bad request")
         try:
-            self.crypto.verify(query.get("msg_signature", ""), query.get("timestamp", ""),
-                               query.get("nonce", ""), encrypted)
+            self.crypto.verify(query.get("msg_signature", ""), timestamp, query.get("nonce", ""), encrypted)
         except CryptoError:
             log.warning("WeCom callback with a bad signature refused (from %s)", request.remote)
             return web.Response(status=403, text="forbidden")
+        if not self.in_window(timestamp):
+            return self._stale("callback", timestamp, request)
         try:
             body = json.loads(self.crypto.decrypt(encrypted))
             if not isinstance(body, dict):
@@ -80,9 +116,9 @@ class CallbackChannel:
         except (CryptoError, ValueError) as exc:
             log.warning("WeCom callback that does not decrypt refused: %s", exc)
             return web.Response(status=400, text="undecryptable")
-        msgid = str(body.get("msgid", ""))
-        if msgid and not await self.first_time(msgid):
-            log.warning("WeCom callback %s replayed; refused", msgid)
+        key = update_key(body)
+        if not await self.first_time(key):
+            log.warning("WeCom callback %s replayed; refused", key)
             return web.Response(status=409, text="replayed")
         if body.get("response_url"):
             self.response_urls[chat_of(body)[0]] = (str(body["response_url"]), time.monotonic())
@@ -99,17 +135,19 @@ class CallbackChannel:
         sealed = self.crypto.seal(json.dumps(reply, ensure_ascii=False), str(int(time.time())), os.urandom(8).hex())
         return web.json_response(sealed)
 
-    async def first_time(self, msgid: str) -> bool:
-        """Neither seen here nor handled by any process (the core's claims are kept a week)."""
-        if msgid in self.seen:
-            return False
-        self.seen[msgid] = None  # before the read below: a copy arriving meanwhile is refused here
-        while len(self.seen) > SEEN_MAX:
+    async def first_time(self, key: str) -> bool:
+        """Neither seen here nor handled by any process (the core's claims are kept a week, longer than any
+        request passes the window)."""
+        now = time.monotonic()
+        while self.seen and (len(self.seen) >= SEEN_MAX or next(iter(self.seen.values())) < now - 2 * self.window):
             self.seen.popitem(last=False)
+        if key in self.seen:
+            return False
+        self.seen[key] = now  # before the read below: a copy arriving meanwhile is refused here
         core = self.transport.core
         assert core is not None  # `receive` answers 503 until the transport is attached
         async with core.sessions() as session:
-            return await session.get(ProcessedUpdate, (PLATFORM, msgid)) is None
+            return await session.get(ProcessedUpdate, (PLATFORM, key)) is None
 
     async def send(self, chat_id: str, bodies: list[dict[str, Any]], first_part: int = 0) -> Delivery:
         """One POST to the chat's latest response_url (the HTTP channel cannot start a conversation), of the

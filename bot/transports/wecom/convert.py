@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -86,6 +88,17 @@ def chat_of(body: dict[str, Any]) -> tuple[str, str]:
     return user, "private"
 
 
+def update_key(body: dict[str, Any]) -> str:
+    """What a callback is claimed and de-duplicated under: its msgid, or, for one without (some events, stream
+    refreshes), a hash of the whole decrypted body. Two callbacks that differ in anything (sender, chat, card,
+    time) are two updates; the same body again, however it was encrypted and stamped, is a repeat."""
+    msgid = str(body.get("msgid") or "")
+    if msgid:
+        return msgid
+    canonical = json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return "body:" + hashlib.sha256(canonical.encode()).hexdigest()[:40]
+
+
 def to_incoming(body: dict[str, Any]) -> Incoming | None:
     """One callback body as the core's `Incoming`; None for what the bot ignores (a stream refresh, feedback)."""
     user = str((body.get("from") or {}).get("userid", ""))
@@ -93,7 +106,7 @@ def to_incoming(body: dict[str, Any]) -> Incoming | None:
         return None
     chat_id, kind = chat_of(body)
     base: dict[str, Any] = {
-        "platform": PLATFORM, "update_id": str(body.get("msgid", "")), "chat_id": chat_id, "chat_kind": kind,
+        "platform": PLATFORM, "update_id": update_key(body), "chat_id": chat_id, "chat_kind": kind,
         "user_id": user, "user_name": user, "raw": body,
     }
     msgtype = body.get("msgtype")

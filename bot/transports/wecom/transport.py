@@ -99,7 +99,8 @@ class WeComTransport:
 
         settings = self.settings
         if settings.wecom_callback_token and settings.wecom_callback_aes_key:
-            channel = CallbackChannel(self, settings.wecom_callback_token, settings.wecom_callback_aes_key)
+            channel = CallbackChannel(self, settings.wecom_callback_token, settings.wecom_callback_aes_key,
+                                      window=settings.wecom_callback_window_seconds)
             channel.add_routes(app)
             self.callback = channel
 
