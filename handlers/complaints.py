@@ -7,8 +7,10 @@ text or photo there is the answer). Every change of a case is a domain action in
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
 from bot.core import answers
 from bot.core.context import BaseContext, Context, JobContext, MemberContext
@@ -18,7 +20,7 @@ from bot.core.router import Router
 from bot.core.types import Button, Incoming, Media, Photo, Replies, Reply, ToPerson, rows
 from bot.core.when import parse_day
 from storage import complaints as store
-from storage.complaints import ACTIVE, DEPARTMENT_RATINGS, LEVEL_NAMES, STATE_NAMES, Acted, Case, Event, State
+from storage.complaints import ACTIVE, DEPARTMENT_RATINGS, LEVEL_NAMES, STATE_NAMES, Acted, Case, Event
 from storage.compounds import Building, Compound, buildings_of, describe_room
 from storage.conversations import open_for
 from storage.people import Person, Role, roles_in
@@ -37,6 +39,9 @@ REFUSALS = {  # why storage did not act (an `Acted`), said to whoever asked
     Acted.TOP_LEVEL: N_("This case is already with a department; it cannot go higher."),
     Acted.NO_SECRETARY: N_("There is no secretary to hand this case to."),
     Acted.NOT_OFFICIAL: N_("That person is not a department official of this compound."),
+    Acted.NOT_HERE: N_("This case does not belong to your compound."),
+    Acted.NOT_HANDLER: N_("This case is not yours to handle."),
+    Acted.SECRETARY_ONLY: N_("Only the secretary can call in a department."),
 }
 
 
@@ -45,10 +50,10 @@ def _category_label(t: Translator, code: str) -> str:
     return t(category.label) if category else code
 
 
-def _refused(t: Translator, acted: Acted, case: Case) -> Reply:
+def _refused(t: Translator, acted: Acted, number: str) -> Reply:
     if acted in REFUSALS:
-        return Reply(t(REFUSALS[acted], number=case.number), toast=t("Not allowed"))
-    return Reply(t(MOVED_ON, number=case.number), toast=t("This case has moved on"))
+        return Reply(t(REFUSALS[acted], number=number), toast=t("Not allowed"))
+    return Reply(t(MOVED_ON, number=number), toast=t("This case has moved on"))
 
 
 def _version(ctx: Context) -> int:
@@ -262,76 +267,96 @@ async def _card(ctx: BaseContext, t: Translator, compound: Compound, case: Case,
     return "\n".join(lines)
 
 
-def _handler_buttons(t: Translator, case: Case, secretary: bool) -> tuple[tuple[Button, ...], ...]:
-    if case.state not in ACTIVE:
-        return ()
-    shown = [(t("Accept"), "complaints.accept")] if case.state == State.OPEN else []
-    if case.state != State.NEED_INFO:  # asked already: the answer is awaited
-        shown.append((t("Ask for more"), "complaints.ask"))
-    shown.append((t("Resolve"), "complaints.resolve"))
-    if case.level < store.TOP_LEVEL:
-        whistle = case.level + 1 == store.TOP_LEVEL and secretary
-        shown.append((t("Blow the whistle") if whistle else t("Hand over / Escalate"), "complaints.escalate"))
-    return rows(*(Button.do(label, action, case=case.id, v=case.version) for label, action in shown), per_row=2)
+# What a handler may do (`store.handler_actions`) as buttons: one for each, one ("escalate") for every way on.
+LABELS = {Event.ACCEPT: N_("Accept"), Event.ASK: N_("Ask for more"), Event.RESOLVE: N_("Resolve"),
+          Event.ESCALATE: N_("Hand over / Escalate"), Event.HAND_OVER: N_("Hand over / Escalate"),
+          Event.WHISTLE: N_("Blow the whistle")}
+
+
+def _buttons(t: Translator, case: Case, person_id: int, roles: frozenset[Role],
+             photos: bool = False) -> tuple[tuple[Button, ...], ...]:
+    """A case's buttons for this person: what they may do to it now (storage decides), then its photos if asked."""
+    actions = store.handler_actions(case, roles) if store.may_handle(case, person_id, roles) else ()
+    shown = rows(*(Button.do(t(LABELS[event]), f"complaints.{'escalate' if event in MOVES else event.value}",
+                             case=case.id, v=case.version) for event in actions), per_row=2)
+    if photos and case.photos.get("ids"):
+        shown += ((Button.do(t("Show the photos"), "complaints.photos", case=case.id),),)
+    return shown
+
+
+HEADINGS = {"new": N_("A new case for you:"), "overdue": N_("An overdue case was escalated to you:"),
+            "escalated": N_("A case was escalated to you:"),
+            "reopened": N_("The reporter was not satisfied; this case is reopened and needs your attention:"),
+            "answered": N_("The reporter answered:")}
 
 
 async def tell_handler(ctx: BaseContext, compound: Compound, case: Case, why: str, note: str = "") -> list[Reply]:
     """The new handler gets the case with its buttons (and `note`: what the reporter answered); without one, the
     secretaries are told."""
-    assert compound.id is not None  # a stored compound
     if case.handler_id is None:
         return [Reply(st("Case {number} has no one to handle it at the {level} level. Please grant that role (for "
                          "example /grant N official) and hand the case on.", number=case.number,
                          level=st(LEVEL_NAMES[case.level])) + "\n\n"
                       + await _card(ctx, st, compound, case, secretary, frozenset({Role.SECRETARY})),
                       to=ToPerson(secretary))
-                for secretary, st in await ctx.role_translators(compound.id, Role.SECRETARY)]
+                for secretary, st in await ctx.role_translators(compound.stored_id, Role.SECRETARY)]
     tr = await ctx.translator_for(case.handler_id)
-    roles = await roles_in(ctx.session, case.handler_id, compound.id)
-    heading = {"new": tr("A new case for you:"), "overdue": tr("An overdue case was escalated to you:"),
-               "escalated": tr("A case was escalated to you:"),
-               "reopened": tr("The reporter was not satisfied; this case is reopened and needs your attention:"),
-               "answered": tr("The reporter answered:")}[why]
-    buttons = _handler_buttons(tr, case, Role.SECRETARY in roles)
-    if why == "answered" and case.photos.get("ids"):
-        buttons += ((Button.do(tr("Show the photos"), "complaints.photos", case=case.id),),)
+    roles = await roles_in(ctx.session, case.handler_id, compound.stored_id)
     card = await _card(ctx, tr, compound, case, case.handler_id, roles)
-    return [Reply(f"{heading} {note}".strip() + f"\n\n{card}", buttons=buttons, to=ToPerson(case.handler_id))]
+    return [Reply(f"{tr(HEADINGS[why])} {note}".strip() + f"\n\n{card}", to=ToPerson(case.handler_id),
+                  buttons=_buttons(tr, case, case.handler_id, roles, photos=why == "answered"))]
 
 
-async def _tell_reporter(ctx: BaseContext, case: Case, text_id: str, level: int | None = None) -> Reply:
-    """`text_id` (marked with N_; it may name the case's {number} and a {level}) to the reporter, in their language."""
+async def _tell_reporter(ctx: BaseContext, case: Case, message: str | Callable[[Translator], Reply]) -> Reply:
+    """`message` to the reporter, in their language: a text marked with N_ (it may name the case's {number} and
+    {level}), or the Reply made from their translator."""
     rt = await ctx.translator_for(case.reporter_id)
-    return Reply(rt(text_id, number=case.number, level=rt(LEVEL_NAMES[level]) if level else ""),
-                 to=ToPerson(case.reporter_id))
+    made = message(rt) if callable(message) else Reply(rt(message, number=case.number,
+                                                          level=rt(LEVEL_NAMES[case.level])))
+    return replace(made, to=ToPerson(case.reporter_id))
 
 
 # ---- handling ----------------------------------------------------------------------------------------------
 
 
-async def _staff_case(ctx: MemberContext, case_id: int) -> Case | Reply:
-    """The case, if it is this compound's and the person may act on it."""
-    t = ctx.t
+async def _case(ctx: MemberContext, case_id: int, event: Event | None, version: int | None) -> Case | Reply:
+    """The case, if this person may do `event` (None: send it on, `store.onward`) to it now; else why not."""
     case = await store.load_case(ctx.session, case_id)
-    if case is None or case.compound_id != ctx.compound_id:
-        return Reply(t("This case does not belong to your compound."), toast=t("Not allowed"))
-    if not store.may_handle(case, ctx.person_id, ctx.roles):
-        return Reply(t("This case is not yours to handle."), toast=t("Not allowed"))
-    return case
+    if case is None:
+        return _refused(ctx.t, Acted.NOT_YOURS, "")
+    refused = store.refusal(case, event or store.onward(case, ctx.roles), ctx.person_id, ctx.compound_id,
+                            ctx.roles, version)
+    return case if refused is None else _refused(ctx.t, refused, case.number)
 
 
-@router.button("complaints.accept", roles=HANDLER_ROLES)
-async def accept(ctx: MemberContext, msg: Incoming) -> Replies:
+CaseAction = Callable[[MemberContext, Case, Event], Awaitable[Replies]]
+
+
+def _case_button(action: str, event: Event | None, **route: Any) -> Callable[[CaseAction], CaseAction]:
+    """Route the button `complaints.<action>` about one case (its `case` and `v` arguments) to `act`, once storage
+    finds that the presser may do `event` to the case now (None: send it on); otherwise they are told why."""
+    def register(act: CaseAction) -> CaseAction:
+        async def pressed(ctx: MemberContext, msg: Incoming) -> Replies:
+            found = await _case(ctx, int(ctx.args.get("case", 0)), event, _version(ctx))
+            if isinstance(found, Reply):
+                return found
+            return await act(ctx, found, event or store.onward(found, ctx.roles))
+
+        router.button(f"complaints.{action}", **route)(pressed)
+        return act
+
+    return register
+
+
+@_case_button("accept", Event.ACCEPT, roles=HANDLER_ROLES)
+async def accept(ctx: MemberContext, case: Case, event: Event) -> Replies:
     t = ctx.t
-    case = await _staff_case(ctx, int(ctx.args.get("case", 0)))
-    if isinstance(case, Reply):
-        return case
     acted = await store.accept(ctx.session, case, ctx.person_id, ctx.now, _version(ctx))
     if acted != Acted.DONE:
-        return _refused(t, acted, case)
+        return _refused(t, acted, case.number)
     return [Reply(t("You accepted case {number}. Resolve it by {deadline}.", number=case.number,
                     deadline=ctx.local(case.resolve_by or ctx.now, ctx.compound)),
-                  buttons=_handler_buttons(t, case, ctx.has(Role.SECRETARY)), toast=t("Case accepted")),
+                  buttons=_buttons(t, case, ctx.person_id, ctx.roles), toast=t("Case accepted")),
             await _tell_reporter(ctx, case, N_("Your case {number} was accepted and is being handled."))]
 
 
@@ -339,130 +364,99 @@ class CaseNote(Draft):
     case: int
     v: int
     number: str
-    action: str  # ask | resolve | escalate | hand_over | whistle
+    action: Event  # ask | resolve | escalate | hand_over | whistle
     official: int | None = None
 
 
 case_note = Flow("case_note", CaseNote, title=N_("a note on a case"), roles=HANDLER_ROLES)
-NOTE_EVENTS = {"ask": Event.ASK, "resolve": Event.RESOLVE, "escalate": Event.ESCALATE,
-               "hand_over": Event.HAND_OVER, "whistle": Event.WHISTLE}
 NOTE_QUESTIONS = {
-    "ask": N_("What do you need to know from the reporter of {number}? Type your question."),
-    "resolve": N_("How was case {number} resolved? Type a short note for the reporter and the ledger."),
-    "escalate": N_("Case {number} goes up to the compound level."),
-    "hand_over": N_("Case {number} goes to the secretary, who can call in a department."),
-    "whistle": N_("Case {number} goes to the department you chose."),
+    Event.ASK: N_("What do you need to know from the reporter of {number}? Type your question."),
+    Event.RESOLVE: N_("How was case {number} resolved? Type a short note for the reporter and the ledger."),
+    Event.ESCALATE: N_("Case {number} goes up to the compound level."),
+    Event.HAND_OVER: N_("Case {number} goes to the secretary, who can call in a department."),
+    Event.WHISTLE: N_("Case {number} goes to the department you chose."),
 }
+MOVES = {  # a case sent on: what its former handler is told, and its reporter
+    Event.ESCALATE: (N_("Case {number} was escalated to the {level} level."),
+                     N_("Your case {number} was escalated to the {level} level.")),
+    Event.HAND_OVER: (N_("Case {number} was handed to the secretary, who can call in a department."),
+                      N_("Your case {number} was handed over to the secretary.")),
+}
+MOVES[Event.WHISTLE] = MOVES[Event.ESCALATE]
 
 
-@case_note.step("note", ask=lambda ctx, draft: Reply(ctx.t(NOTE_QUESTIONS[draft.action], number=draft.number)),
-                answer=answers.Text(store.DESCRIPTION_MAX, what=N_("note"), minimum=2))
-async def note_step(ctx: MemberContext, draft: CaseNote, text: str) -> Outcome:
-    return Done(await _act(ctx, draft, text))
+async def _begin_note(ctx: MemberContext, case: Case, event: Event) -> Replies:
+    """Ask for the note the action carries: needed for a question or a resolution, optional when the case is sent
+    on (a whistle's department is in its button)."""
+    draft = CaseNote(case=case.stored_id, v=case.version, number=case.number, action=event,
+                     official=ctx.args.get("official"))
+    return await case_note.begin(ctx, draft, "note" if event in (Event.ASK, Event.RESOLVE) else "remark")
 
 
-@case_note.step("remark", answer=answers.Text(store.DESCRIPTION_MAX, what=N_("note"), skip="skip"),
-                ask=lambda ctx, draft: _choices(
-                    ctx, N_("{where} Add a note for the case history (why, what was tried), or go on without one."),
-                    ((ctx.t("No note"), "skip"),), where=ctx.t(NOTE_QUESTIONS[draft.action], number=draft.number)))
-async def remark_step(ctx: MemberContext, draft: CaseNote, text: str) -> Outcome:
-    return Done(await _act(ctx, draft, text))
+_case_button("ask", Event.ASK, roles=HANDLER_ROLES, private=True)(_begin_note)
+_case_button("resolve", Event.RESOLVE, roles=HANDLER_ROLES, private=True)(_begin_note)
+_case_button("whistle", Event.WHISTLE, roles=[Role.SECRETARY], private=True)(_begin_note)
 
 
-async def _begin_note(ctx: MemberContext, action: str, official: int | None = None) -> Replies:
-    case_id = int(ctx.args.get("case", 0))
-    case = await _staff_case(ctx, case_id)
-    if isinstance(case, Reply):
-        return case
-    if (refused := store.check(case, NOTE_EVENTS[action], _version(ctx))) is not None:
-        return _refused(ctx.t, refused, case)
-    return await case_note.begin(ctx, CaseNote(case=case_id, v=case.version, number=case.number, action=action,
-                                               official=official), "note" if action in ("ask", "resolve") else "remark")
-
-
-@router.button("complaints.ask", roles=HANDLER_ROLES, private=True)
-async def ask(ctx: MemberContext, msg: Incoming) -> Replies:
-    return await _begin_note(ctx, "ask")
-
-
-@router.button("complaints.resolve", roles=HANDLER_ROLES, private=True)
-async def resolve(ctx: MemberContext, msg: Incoming) -> Replies:
-    return await _begin_note(ctx, "resolve")
-
-
-@router.button("complaints.escalate", roles=HANDLER_ROLES, private=True)
-async def escalate(ctx: MemberContext, msg: Incoming) -> Replies:
-    """Up one level; from the compound level only the secretary's whistle calls in a department (anyone else
-    hands the case to the secretary)."""
-    t = ctx.t
-    case = await _staff_case(ctx, int(ctx.args.get("case", 0)))
-    if isinstance(case, Reply) or store.check(case, Event.ESCALATE, _version(ctx)) != Acted.WHISTLE_ONLY:
-        return case if isinstance(case, Reply) else await _begin_note(ctx, "escalate")
-    if not ctx.has(Role.SECRETARY):
-        return await _begin_note(ctx, "hand_over")
+@_case_button("escalate", None, roles=HANDLER_ROLES, private=True)
+async def escalate(ctx: MemberContext, case: Case, event: Event) -> Replies:
+    """Send the case on, as storage says (`store.onward`): up a level or to the secretary, with a note; the
+    secretary first chooses the department to call in."""
+    if event != Event.WHISTLE:
+        return await _begin_note(ctx, case, event)
     if not (departments := await store.officials(ctx.session, ctx.compound_id)):
-        return Reply(t("No department (official) is registered in this compound yet. Grant the role with "
-                       "/grant N official first."))
-    return Reply(t("Which department should respond to case {number}?", number=case.number),
+        return Reply(ctx.t("No department (official) is registered in this compound yet. Grant the role with "
+                           "/grant N official first."))
+    return Reply(ctx.t("Which department should respond to case {number}?", number=case.number),
                  buttons=rows(*(Button.do(p.name, "complaints.whistle", case=case.id, v=case.version, official=p.id)
                                 for p in departments), per_row=2))
 
 
-@router.button("complaints.whistle", roles=[Role.SECRETARY], private=True)
-async def whistle(ctx: MemberContext, msg: Incoming) -> Replies:
-    return await _begin_note(ctx, "whistle", int(ctx.args.get("official", 0)))
-
-
-async def _act(ctx: MemberContext, draft: CaseNote, note: str) -> Replies:
+async def _act(ctx: MemberContext, draft: CaseNote, note: str) -> Outcome:
     """The handler's action, once its note is written: storage decides, then everyone concerned is told."""
-    t, session, compound, me, now = ctx.t, ctx.session, ctx.compound, ctx.person_id, ctx.now
-    case = await _staff_case(ctx, draft.case)
+    t, event = ctx.t, draft.action
+    case = await _case(ctx, draft.case, event, draft.v)
     if isinstance(case, Reply):
-        return case
-    if draft.action == "whistle" and not ctx.has(Role.SECRETARY):
-        return ctx.core.refusal(ctx, frozenset({Role.SECRETARY}))
-    if draft.action == "ask":
-        acted = await store.ask_more(session, case, me, now, note, draft.v)
-    elif draft.action == "resolve":
-        acted = await store.resolve(session, compound, case, me, now, note, draft.v)
-    elif draft.action == "escalate":
-        acted = await store.escalate(session, compound, case, me, now, note, draft.v)
-    elif draft.action == "hand_over":
-        acted = await store.hand_over(session, compound, case, me, now, note, draft.v)
-    else:
-        acted = await store.whistle(session, compound, case, me, draft.official or 0, now, note, draft.v)
+        return Done(case)
+    acted = await store.act(ctx.session, ctx.compound, case, event, ctx.person_id, ctx.now, note, draft.v,
+                            draft.official)
     if acted != Acted.DONE:
-        return _refused(t, acted, case)
-    if draft.action == "ask":
-        return await _asked(ctx, draft.case, case, note)
-    if draft.action == "resolve":
-        return await _resolved(ctx, case, note)
-    said, told = (N_("Case {number} was handed to the secretary, who can call in a department."),
-                  N_("Your case {number} was handed over to the secretary.")) if draft.action == "hand_over" else (
-                  N_("Case {number} was escalated to the {level} level."),
-                  N_("Your case {number} was escalated to the {level} level."))
-    return [Reply(t(said, number=case.number, level=t(LEVEL_NAMES[case.level])), toast=t("Escalated")),
-            *await tell_handler(ctx, compound, case, "escalated"), await _tell_reporter(ctx, case, told, case.level)]
+        return Done(_refused(t, acted, case.number))
+    if event == Event.ASK:
+        return Done(await _asked(ctx, case, note))
+    if event == Event.RESOLVE:
+        return Done(await _resolved(ctx, case, note))
+    said, told = MOVES[event]
+    return Done([Reply(t(said, number=case.number, level=t(LEVEL_NAMES[case.level])), toast=t("Escalated")),
+                 *await tell_handler(ctx, ctx.compound, case, "escalated"), await _tell_reporter(ctx, case, told)])
 
 
-async def _asked(ctx: MemberContext, case_id: int, case: Case, question: str) -> list[Reply]:
+# The note of a question or a resolution is needed; sending a case on may go without one.
+case_note.step("note", answer=answers.Text(store.DESCRIPTION_MAX, what=N_("note"), minimum=2), ask=lambda ctx, draft:
+               Reply(ctx.t(NOTE_QUESTIONS[draft.action], number=draft.number)))(_act)
+case_note.step("remark", answer=answers.Text(store.DESCRIPTION_MAX, what=N_("note"), skip="skip"), ask=lambda ctx, draft:
+               _choices(ctx, N_("{where} Add a note for the case history (why, what was tried), or go on without one."),
+                        ((ctx.t("No note"), "skip"),), where=ctx.t(NOTE_QUESTIONS[draft.action], number=draft.number)))(_act)
+
+
+async def _asked(ctx: MemberContext, case: Case, question: str) -> list[Reply]:
     """The question goes to the reporter, and their next text or photo in their private chat is the answer."""
-    draft = CaseAnswer(case=case_id, v=case.version, number=case.number)
+    draft = CaseAnswer(case=case.stored_id, v=case.version, number=case.number)
     opened = await open_for(ctx.session, case.reporter_id, case_answer.name, case_answer.first,
                             draft.model_dump(mode="json"), case.compound_id, ctx.now,
                             ctx.now - timedelta(minutes=ctx.settings.conversation_idle_minutes))
     how = N_("Just reply here with text or a photo; or press Answer.") if opened else N_("Press Answer to reply.")
-    rt = await ctx.translator_for(case.reporter_id)
     return [Reply(ctx.t("Your question was sent to the reporter of {number}.", number=case.number)),
-            Reply(rt("About your case {number}, the handler asks: {question}", number=case.number, question=question)
-                  + "\n" + rt(how), buttons=((Button.do(rt("Answer"), "complaints.answer", case=case.id,
-                                                          v=case.version),),), to=ToPerson(case.reporter_id))]
+            await _tell_reporter(ctx, case, lambda rt: Reply(
+                rt("About your case {number}, the handler asks: {question}", number=case.number, question=question)
+                + "\n" + rt(how), buttons=((Button.do(rt("Answer"), "complaints.answer", case=case.id,
+                                                      v=case.version),),)))]
 
 
 async def _resolved(ctx: MemberContext, case: Case, note: str) -> list[Reply]:
     replies = [Reply(ctx.t("Case {number} is marked resolved; the reporter is asked to rate it.", number=case.number)),
                await _rating_request(ctx, case, False)]
-    if case.level == store.TOP_LEVEL:
+    if store.check(case, Event.RATE_DEPARTMENT) is None:  # a department resolved it: the secretary rates it
         replies += await ctx.tell_role(Role.SECRETARY, ctx.compound_id, lambda st: Reply(
             st("The department resolved case {number}: {note}\nHow do you rate the department's response?",
                number=case.number, note=note),
@@ -472,26 +466,22 @@ async def _resolved(ctx: MemberContext, case: Case, note: str) -> list[Reply]:
 
 
 async def _rating_request(ctx: BaseContext, case: Case, reminder: bool) -> Reply:
-    rt = await ctx.translator_for(case.reporter_id)
-    text = rt("A reminder: how satisfied are you with the handling of case {number}? (1 = not at all, 5 = very). "
-              "Without a rating the case closes in two days.", number=case.number) if reminder else rt(
+    stars = (tuple(Button.do(str(n), "complaints.rate", case=case.id, v=case.version, stars=n) for n in range(1, 6)),)
+    return await _tell_reporter(ctx, case, lambda rt: Reply(rt(
+        "A reminder: how satisfied are you with the handling of case {number}? (1 = not at all, 5 = very). "
+        "Without a rating the case closes in two days.", number=case.number) if reminder else rt(
         "Your case {number} was resolved: {note}\nHow satisfied are you? (1 = not at all, 5 = very)",
-        number=case.number, note=case.resolution)
-    return Reply(text, buttons=(tuple(Button.do(str(n), "complaints.rate", case=case.id, v=case.version, stars=n)
-                                      for n in range(1, 6)),), to=ToPerson(case.reporter_id))
+        number=case.number, note=case.resolution), buttons=stars))
 
 
-@router.button("complaints.department", roles=[Role.SECRETARY])
-async def rate_department(ctx: MemberContext, msg: Incoming) -> Replies:
+@_case_button("department", Event.RATE_DEPARTMENT, roles=[Role.SECRETARY])
+async def rate_department(ctx: MemberContext, case: Case, event: Event) -> Replies:
     t = ctx.t
-    case = await _staff_case(ctx, int(ctx.args.get("case", 0)))
-    if isinstance(case, Reply):
-        return case
     rating = next((r for r in store.DepartmentRating if r.value == ctx.args.get("rating")), None)
     acted = Acted.NOT_NOW if rating is None else await store.rate_department(ctx.session, case, ctx.person_id,
                                                                              rating, ctx.now)
     if rating is None or acted != Acted.DONE:
-        return _refused(t, acted, case)
+        return _refused(t, acted, case.number)
     return Reply(t("Thank you. The department's response to {number} is rated: {rating}.", number=case.number,
                    rating=t(DEPARTMENT_RATINGS[rating])), toast=t("Rated"))
 
@@ -514,26 +504,19 @@ case_answer = Flow("case_answer", CaseAnswer, title=N_("your answer about a case
 async def answer_step(ctx: MemberContext, draft: CaseAnswer, given: answers.Evidence) -> Outcome:
     t = ctx.t
     case = await store.load_case(ctx.session, draft.case)
-    if case is None:
-        return Done(Reply(t("This is not your case.")))
     photo = (given.photo.platform, given.photo.file_id) if given.photo is not None else None
-    acted = await store.answer(ctx.session, case, ctx.person_id, ctx.now, given.text, photo, draft.v)
-    if acted != Acted.DONE:
-        return Done(_refused(t, acted, case))
+    acted = Acted.NOT_YOURS if case is None else await store.answer(ctx.session, case, ctx.person_id, ctx.now,
+                                                                     given.text, photo, draft.v)
+    if case is None or acted != Acted.DONE:
+        return Done(_refused(t, acted, draft.number))
     return Done([Reply(t("Thank you, your answer was added to case {number}.", number=case.number)),
                  *await tell_handler(ctx, await _compound_of(ctx, case), case, "answered",
                                      given.text or ("📷" if given.photo else ""))])
 
 
-@router.button("complaints.answer", member=True, private=True)
-async def answer(ctx: MemberContext, msg: Incoming) -> Replies:
-    case = await store.load_case(ctx.session, int(ctx.args.get("case", 0)))
-    if case is None or case.reporter_id != ctx.person_id:
-        return Reply(ctx.t("This is not your case."), toast=ctx.t("Not allowed"))
-    if (refused := store.check(case, Event.ANSWER, _version(ctx))) is not None:
-        return _refused(ctx.t, refused, case)
-    return await case_answer.begin(ctx, CaseAnswer(case=int(ctx.args.get("case", 0)), v=case.version,
-                                                   number=case.number))
+@_case_button("answer", Event.ANSWER, member=True, private=True)
+async def answer(ctx: MemberContext, case: Case, event: Event) -> Replies:
+    return await case_answer.begin(ctx, CaseAnswer(case=case.stored_id, v=case.version, number=case.number))
 
 
 @router.button("complaints.rate")
@@ -541,7 +524,7 @@ async def rate(ctx: Context, msg: Incoming) -> Replies:
     t = ctx.t
     case = await store.load_case(ctx.session, int(ctx.args.get("case", 0)))
     if case is None:
-        return Reply(t("This is not your case."), toast=t("Not allowed"))
+        return _refused(t, Acted.NOT_YOURS, "")
     stars, compound = int(ctx.args.get("stars", 0)), await _compound_of(ctx, case)
     acted = await store.rate(ctx.session, compound, case, ctx.person_id, stars, ctx.now, _version(ctx))
     if acted == Acted.CLOSED:
@@ -551,14 +534,14 @@ async def rate(ctx: Context, msg: Incoming) -> Replies:
         return [Reply(t("We are sorry it was not solved well. Case {number} is reopened and the secretary will look "
                         "at it.", number=case.number), toast=t("Reopened")),
                 *await tell_handler(ctx, compound, case, "reopened")]
-    return _refused(t, acted, case)
+    return _refused(t, acted, case.number)
 
 
 # ---- look-ups ----------------------------------------------------------------------------------------------
 
 
 def _status_line(t: Translator, case: Case, ctx: BaseContext, compound: Compound | None) -> str:
-    overdue = t(" · overdue") if case.due_at is not None and case.due_at <= ctx.now and case.state in ACTIVE else ""
+    overdue = t(" · overdue") if store.is_overdue(case, ctx.now) else ""
     return (f"{case.number} · {_category_label(t, case.category)} · {t(STATE_NAMES[case.state])}"
             f"{overdue} · {ctx.local(case.opened_at, compound, '%m-%d')}")
 
@@ -592,10 +575,7 @@ async def _show(ctx: Context, case: Case | None, number: str) -> Replies:
     if case is None or not store.may_see(case, ctx.person_id, roles):
         return Reply(t("I could not find case {number} among the cases you may see.", number=number[:40]))
     text = await _card(ctx, t, await _compound_of(ctx, case), case, ctx.person_id, roles, with_history=True)
-    buttons = _handler_buttons(t, case, Role.SECRETARY in roles) if store.may_handle(case, ctx.person_id, roles) else ()
-    if case.photos.get("ids"):
-        buttons += ((Button.do(t("Show the photos"), "complaints.photos", case=case.id),),)
-    return Reply(text, buttons=buttons)
+    return Reply(text, buttons=_buttons(t, case, ctx.person_id, roles, photos=True))
 
 
 @router.button("complaints.photos", private=True)
@@ -620,7 +600,7 @@ async def photos(ctx: Context, msg: Incoming) -> Replies:
 @router.command("cases", roles=HANDLER_ROLES, private=True, help="Your queue of cases to handle", order=13)
 async def cases(ctx: MemberContext, msg: Incoming) -> Replies:
     t = ctx.t
-    found = await store.queue(ctx.session, ctx.compound_id, None if ctx.has(Role.SECRETARY) else ctx.person_id, ctx.now)
+    found = await store.queue(ctx.session, ctx.compound_id, ctx.person_id, ctx.roles, ctx.now)
     if not found:
         return Reply(t("No open cases in your queue."))
     return Reply("\n".join([t("Open cases (overdue first):"), *(_status_line(t, c, ctx, ctx.compound) for c in found)]),
@@ -631,9 +611,7 @@ async def cases(ctx: MemberContext, msg: Incoming) -> Replies:
 
 
 def ledger_labels(t: Translator) -> tuple[tuple[str, ...], dict[str, str]]:
-    headers = (t("Number"), t("Opened"), t("Category"), t("Place"), t("Reporter"), t("Anonymous"), t("State"),
-               t("Level"), t("Handler"), t("Times overdue"), t("Resolved"), t("Rating"), t("Department rating"),
-               t("Description"), t("Resolution"))
+    headers = tuple(t(header) for header in store.LEDGER_COLUMNS)
     labels = {c.code: t(c.label) for c in store.CATEGORIES}
     labels.update({s.value: t(name) for s, name in STATE_NAMES.items()})
     labels.update({code.value: t(label) for code, label in DEPARTMENT_RATINGS.items()})
@@ -702,14 +680,13 @@ async def overdue(ctx: JobContext) -> Replies:
 
 
 async def _overdue(ctx: JobContext, compound: Compound, case: Case) -> list[Reply]:
-    assert compound.id is not None  # a stored compound
     return [*await tell_handler(ctx, compound, case, "overdue"), *await ctx.tell_role(
-        Role.SECRETARY, compound.id, lambda st: Reply(
+        Role.SECRETARY, compound.stored_id, lambda st: Reply(
             st("Case {number} missed its deadline and is now at the {level} level.", number=case.number,
                level=st(LEVEL_NAMES[case.level])),
             buttons=((Button.do(st("Show"), "complaints.view", case=case.id),),)), skip=(case.handler_id,)),
         await _tell_reporter(ctx, case, N_("Your case {number} was not handled in time, so it has gone up to the "
-                                           "{level} level."), case.level)]
+                                           "{level} level."))]
 
 
 router.flow(complain_flow, case_note, case_answer)

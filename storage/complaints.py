@@ -4,7 +4,9 @@ history, case numbers, three-level routing (三级响应), deadlines (限时办�
 Storage decides: one function per domain action (`file_case`, `accept`, `ask_more`, `answer`, `resolve`,
 `escalate`, `hand_over`, `whistle`, `rate`, `rate_department`, `on_due`) checks the transition, sets its own
 fields and writes the history through `transition()`, whoever asks: a button, a flow step or the scheduler. A
-refused action is a value (`Acted`), never an exception. Nothing here is ever deleted. `figures` is the one
+refused action is a value (`Acted`), never an exception. Who may do what to a case (`refusal`), what its handler
+is offered (`handler_actions`) and which way a case goes on (`onward`) are decided here too, so a handler only
+converses. Nothing here is ever deleted. `figures` is the one
 definition of the published figures, shared by /stats and the monthly reports."""
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from sqlmodel import Field, SQLModel, col, func, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.compounds import Building, Compound, Room, compound_setting
-from storage.db import JSONDict, StatusText, UTCDateTime, add_unless_exists, status_field, utcnow
+from storage.db import JSONDict, StatusText, Stored, UTCDateTime, add_unless_exists, status_field, utcnow
 from storage.people import STAFF, Person, Role, own_rooms, people_with_role
 
 
@@ -83,11 +85,16 @@ class Acted(StrEnum):
     WHISTLE_ONLY = "whistle_only"  # from the compound level only the secretary's whistle goes higher
     NO_SECRETARY = "no_secretary"
     NOT_OFFICIAL = "not_official"  # the chosen person is no department official of the compound
+    NOT_HERE = "not_here"  # the case belongs to another compound than the one the person acts in
+    NOT_HANDLER = "not_handler"  # neither the case's handler nor the compound's secretary
+    SECRETARY_ONLY = "secretary_only"  # only the secretary calls in a department
     CLOSED = "closed"  # rated: the case is closed
     REOPENED = "reopened"  # rated low: back to the compound level, once
 
 
 ACTIVE = (State.OPEN, State.ACCEPTED, State.NEED_INFO)
+# What the reporter does to a case; every other event is the handler's (or the scheduler's).
+REPORTER_EVENTS = frozenset({Event.ANSWER, Event.RATE, Event.REOPEN})
 # Events that leave the case where it is: buttons made before them stay valid.
 SIDE_EVENTS = frozenset({Event.REMIND, Event.RATE_DEPARTMENT})
 
@@ -225,7 +232,7 @@ def satisfaction_rate(ratings: list[int]) -> float | None:
 # ---- tables ------------------------------------------------------------------------------------------------
 
 
-class Case(SQLModel, table=True):
+class Case(Stored, SQLModel, table=True):
     __tablename__ = "complaint_case"
     __table_args__ = (
         sa.UniqueConstraint("compound_id", "number"),
@@ -423,6 +430,44 @@ def check(case: Case, event: Event, version: int | None = None) -> Acted | None:
     return None if next_state(case.state, event) is not None else Acted.NOT_NOW
 
 
+def refusal(case: Case, event: Event, person_id: int, compound_id: int | None, roles: frozenset[Role],
+            version: int | None = None) -> Acted | None:
+    """Why this person, acting in the compound `compound_id` where they hold `roles`, may not do `event` to the case
+    now (None: they may). The reporter answers and rates; the case's handler and the compound's secretary do the
+    rest, and only the secretary calls in a department."""
+    if event in REPORTER_EVENTS:
+        if case.reporter_id != person_id:
+            return Acted.NOT_YOURS
+    elif case.compound_id != compound_id:
+        return Acted.NOT_HERE
+    elif not may_handle(case, person_id, roles):
+        return Acted.NOT_HANDLER
+    elif event == Event.WHISTLE and Role.SECRETARY not in roles:
+        return Acted.SECRETARY_ONLY
+    return check(case, event, version)
+
+
+def onward(case: Case, roles: frozenset[Role]) -> Event:
+    """How a handler holding `roles` sends the case on: one level up from a building; from the compound level the
+    secretary calls in a department (吹哨) and anyone else hands the case to the secretary. From a department it
+    goes nowhere higher (`check` refuses the escalation)."""
+    if case.level + 1 != TOP_LEVEL:
+        return Event.ESCALATE
+    return Event.WHISTLE if Role.SECRETARY in roles else Event.HAND_OVER
+
+
+def handler_actions(case: Case, roles: frozenset[Role]) -> tuple[Event, ...]:
+    """What the case's handler (holding `roles`) can do to it now, in the order offered: accept an open case, ask
+    the reporter (not again while a question waits), resolve it, send it on; nothing once it is resolved."""
+    return tuple(event for event in (Event.ACCEPT, Event.ASK, Event.RESOLVE, onward(case, roles))
+                 if check(case, event) is None)
+
+
+def is_overdue(case: Case, now: datetime) -> bool:
+    """An open case past its deadline (a resolved case's `due_at` is its rating reminder, not a deadline)."""
+    return case.state in ACTIVE and case.due_at is not None and case.due_at <= now
+
+
 async def accept(session: AsyncSession, case: Case, actor_id: int, now: datetime, version: int | None = None) -> Acted:
     if (refused := check(case, Event.ACCEPT, version)) is not None:
         return refused
@@ -517,6 +562,23 @@ async def whistle(session: AsyncSession, compound: Compound, case: Case, actor_i
     set_deadlines(case, compound, now)
     await transition(session, case, Event.WHISTLE, actor_id, now, note)
     return Acted.DONE
+
+
+async def act(session: AsyncSession, compound: Compound, case: Case, event: Event, actor_id: int, now: datetime,
+              note: str, version: int | None = None, official_id: int | None = None) -> Acted:
+    """A handler's action that carries a note, by its event: 请补充 (ask), 办结 (resolve), 上报 (escalate), 移交 (hand
+    over) or 吹哨 (whistle, calling in the department `official_id`)."""
+    if event == Event.ASK:
+        return await ask_more(session, case, actor_id, now, note, version)
+    if event == Event.RESOLVE:
+        return await resolve(session, compound, case, actor_id, now, note, version)
+    if event == Event.ESCALATE:
+        return await escalate(session, compound, case, actor_id, now, note, version)
+    if event == Event.HAND_OVER:
+        return await hand_over(session, compound, case, actor_id, now, note, version)
+    if event == Event.WHISTLE:
+        return await whistle(session, compound, case, actor_id, official_id or 0, now, note, version)
+    return Acted.NOT_NOW
 
 
 async def rate(session: AsyncSession, compound: Compound, case: Case, reporter_id: int, stars: int, now: datetime,
@@ -649,12 +711,13 @@ async def cases_of_reporter(session: AsyncSession, person_id: int, compound_id: 
     return list(result.all())
 
 
-async def queue(session: AsyncSession, compound_id: int, handler_id: int | None, now: datetime,
+async def queue(session: AsyncSession, compound_id: int, person_id: int, roles: frozenset[Role], now: datetime,
                 limit: int = 30) -> list[Case]:
-    """Open cases (a handler's own, or all of the compound's), overdue first, then by deadline."""
+    """Open cases, overdue first, then by deadline: the secretary's queue is all of the compound's (they may act on
+    every case), anyone else's their own."""
     query = select(Case).where(Case.compound_id == compound_id, col(Case.state).in_([*ACTIVE, State.RESOLVED]))
-    if handler_id is not None:
-        query = query.where(Case.handler_id == handler_id)
+    if Role.SECRETARY not in roles:
+        query = query.where(Case.handler_id == person_id)
     overdue_first = sa.case((sa.and_(col(Case.due_at).is_not(None), col(Case.due_at) <= now), 0), else_=1)
     result = await session.exec(query.order_by(overdue_first, col(Case.overdue_count).desc(),
                                                col(Case.due_at), col(Case.id)).limit(limit))
@@ -775,8 +838,9 @@ async def figures(session: AsyncSession, start: datetime, end: datetime,
     return dict(found)
 
 
-LEDGER_COLUMNS = ("Number", "Opened", "Category", "Place", "Reporter", "Anonymous", "State", "Level", "Handler",
-                  "Times overdue", "Resolved", "Rating", "Department rating", "Description", "Resolution")
+LEDGER_COLUMNS = (N_("Number"), N_("Opened"), N_("Category"), N_("Place"), N_("Reporter"), N_("Anonymous"),
+                  N_("State"), N_("Level"), N_("Handler"), N_("Times overdue"), N_("Resolved"), N_("Rating"),
+                  N_("Department rating"), N_("Description"), N_("Resolution"))
 
 
 async def ledger_xlsx(session: AsyncSession, compound: Compound, start: datetime, end: datetime,
