@@ -4,10 +4,11 @@ cancelling (`assembly_cancel`). Storage decides every step of an assembly's life
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from fractions import Fraction
+from functools import partial
 from typing import Any
 
 from bot.core import answers
@@ -41,16 +42,20 @@ STATUS_LABELS = {AssemblyStatus.SCHEDULED: N_("voting not open yet"), AssemblySt
 ADD_ELECTION, MOTIONS_DONE = 1, 2
 
 
-def posting_key(assembly: store.Assembly) -> str:
-    return f"assembly:{assembly.id}"
-
-
 def percent(share: Fraction) -> str:
     return f"{float(share) * 100:.1f}%"
 
 
-def area_text(area: Fraction) -> str:
-    return f"{float(area):.2f}"
+def _counted(count: store.Count, whole: store.Count) -> dict[str, Any]:
+    """A count's placeholders: its {area} (m²) and {owners} with their shares of `whole`, and whole's {total}
+    area and {all} owners."""
+    area_share, owner_share = count.shares_of(whole)
+    return {"area": f"{float(count.area):.2f}", "area_share": percent(area_share), "owners": count.owners,
+            "owner_share": percent(owner_share), "total": f"{float(whole.area):.2f}", "all": whole.owners}
+
+
+def _named(labels: dict[int, str], rooms: Iterable[int]) -> str:
+    return "、".join(labels.get(room, "?") for room in rooms)
 
 
 def _motion_lines(t: Translator, motions: Iterable[MotionSpec | store.Motion]) -> list[str]:
@@ -148,28 +153,28 @@ async def seats_step(ctx: MemberContext, draft: NewAssembly, seats: int) -> Outc
     return Go("motion", draft.model_copy(update={"motions": (*draft.motions, election), "candidates": ()}))
 
 
-def _ask_opens(ctx: Context, draft: NewAssembly) -> Reply:
-    t = ctx.t
-    return Reply(t("When does voting open? Type a day and a time, such as 明天 9:00, 周六 9:00 or 2026-11-24 09:00, "
-                   "or press Now."), buttons=rows(Button.choice(t("Now"), "now")))
-
-
-@opening.step("opens", ask=_ask_opens, answer=answers.When(future=True, now="now"), next=("closes",))
+@opening.step("opens", answer=answers.When(future=True, now="now"), next=("closes",), ask=lambda ctx, draft: Reply(
+    ctx.t("When does voting open? Type a day and a time, such as 明天 9:00, 周六 9:00 or 2026-11-24 09:00, or press "
+          "Now."), buttons=rows(Button.choice(ctx.t("Now"), "now"))))
 async def opens_step(ctx: MemberContext, draft: NewAssembly, opens: datetime) -> Outcome:
     return Go("closes", draft.model_copy(update={"opens": opens}))
 
 
-def _example_close(ctx: Context, opens: datetime) -> str:
-    return ctx.local(store.voting_starts(opens, ctx.now) + timedelta(days=7), ctx.compound)
+def _window(ctx: Context, opens: datetime, closes: datetime | None = None) -> dict[str, str]:
+    """The window's placeholders: {opens} (when voting really begins) and {closes} in full, and an {example}
+    of a closing time, a week after the opening."""
+    starts = store.voting_starts(opens, ctx.now)
+    return {"opens": moment_text(ctx.t, starts, ctx), "closes": moment_text(ctx.t, closes, ctx) if closes else "",
+            "example": ctx.local(starts + timedelta(days=7), ctx.compound)}
 
 
 def _ask_closes(ctx: Context, draft: NewAssembly) -> Reply:
     assert draft.opens is not None  # set by the step before
     return Reply(ctx.t("Voting opens {opens}. When does it close? Type a day and a time, such as {example}.",
-                       opens=moment_text(ctx.t, store.voting_starts(draft.opens, ctx.now), ctx),
-                       example=_example_close(ctx, draft.opens)))
+                       **_window(ctx, draft.opens)))
 
 
+# What is wrong with the window, both moments in full, and what would do.
 WINDOW_PROBLEMS = {
     store.WindowProblem.CLOSES_FIRST: N_("Voting would close {closes}, which is not after it opens ({opens}). Please "
                                          "type a closing time at least one hour after the opening, such as {example}."),
@@ -179,18 +184,12 @@ WINDOW_PROBLEMS = {
 }
 
 
-def _window_refusal(ctx: Context, opens: datetime, closes: datetime, problem: store.WindowProblem) -> Reply:
-    """Says what is wrong with the window, both moments in full, and what would do."""
-    return Reply(ctx.t(WINDOW_PROBLEMS[problem], opens=moment_text(ctx.t, store.voting_starts(opens, ctx.now), ctx),
-                       closes=moment_text(ctx.t, closes, ctx), example=_example_close(ctx, opens)))
-
-
 @opening.step("closes", ask=_ask_closes, answer=answers.When(future=False), next=("confirm",))
 async def closes_step(ctx: MemberContext, draft: NewAssembly, closes: datetime) -> Outcome:
     assert draft.opens is not None
     problem = store.window_problem(draft.opens, closes, ctx.now)
     if problem is not None:
-        return Stay(_window_refusal(ctx, draft.opens, closes, problem))
+        return Stay(Reply(ctx.t(WINDOW_PROBLEMS[problem], **_window(ctx, draft.opens, closes))))
     return Go("confirm", draft.model_copy(update={"closes": closes}))
 
 
@@ -199,8 +198,7 @@ def _ask_confirm(ctx: Context, draft: NewAssembly) -> Reply:
     assert draft.opens is not None and draft.closes is not None
     lines = [t("Please check the assembly. Once it is open, the motions and the voting window cannot change; "
                "it can only be cancelled with a reason."), "", f"《{draft.title}》", *_motion_lines(t, draft.motions),
-             t("Voting: {opens} to {closes}.", opens=moment_text(t, store.voting_starts(draft.opens, ctx.now), ctx),
-               closes=moment_text(t, draft.closes, ctx))]
+             t("Voting: {opens} to {closes}.", **_window(ctx, draft.opens, draft.closes))]
     return Reply("\n".join(lines), buttons=((Button.choice(t("Confirm and open"), "confirm"),
                                               Button.choice(t("Discard"), "discard")),))
 
@@ -215,7 +213,7 @@ async def confirm_step(ctx: MemberContext, draft: NewAssembly, value: str) -> Ou
     made = await store.open_assembly(ctx.session, ctx.compound, draft.title, draft.motions, draft.opens,
                                      draft.closes, ctx.person_id, ctx.now)
     if isinstance(made, store.WindowProblem):  # the time spent confirming shortened the window
-        return Go("closes", say=(_window_refusal(ctx, draft.opens, draft.closes, made),))
+        return Go("closes", say=(Reply(t(WINDOW_PROBLEMS[made], **_window(ctx, draft.opens, draft.closes))),))
     if made.status == AssemblyStatus.OPEN:
         return Done([Reply(t("The assembly {title} is open. I posted it to the group chats and told every owner.",
                              title=made.title)), *await announce(ctx, made, ctx.compound)])
@@ -243,25 +241,9 @@ async def start_prepared_assembly(ctx: MemberContext, title: str, motions: Seque
 
 # ---- announcing and turnout ------------------------------------------------------------------------------
 
-
-async def posting_text(ctx: BaseContext, t: Translator, assembly: store.Assembly, compound: Compound | None) -> str:
-    assert assembly.id is not None
-    lines = [t("Owners' assembly of {compound}: {title}", compound=compound.name if compound else "",
-               title=assembly.title)]
-    lines += _motion_lines(t, await store.motions_of(ctx.session, assembly.id))
-    lines.append(t("Voting: {opens} to {closes}.", opens=ctx.local(assembly.opens_at, compound),
-                   closes=ctx.local(assembly.closes_at, compound)))
-    if assembly.status == AssemblyStatus.CANCELLED:
-        return "\n".join([*lines, t("Cancelled: {reason}", reason=assembly.cancel_reason)])
-    if assembly.status == AssemblyStatus.CLOSED:
-        return "\n".join([*lines, t("Voting has closed; the result has been posted.")])
-    turnout = await store.assembly_turnout(ctx.session, assembly)
-    lines.append(t("Turnout so far: area {area} of {total} m² ({area_share}), owners {owners} of {all} "
-                   "({owner_share}); at least 2/3 of each must take part.",
-                   area=area_text(turnout.taking_part.area), total=area_text(turnout.total.area),
-                   area_share=percent(turnout.area_share), owners=turnout.taking_part.owners,
-                   all=turnout.total.owners, owner_share=percent(turnout.owner_share)))
-    return "\n".join(lines)
+# How the group posting ends once voting is over; until then it shows the turnout so far.
+POSTING_ENDS = {AssemblyStatus.CANCELLED: N_("Cancelled: {reason}"),
+                AssemblyStatus.CLOSED: N_("Voting has closed; the result has been posted.")}
 
 
 def _vote(t: Translator, assembly: store.Assembly) -> tuple[tuple[Button, ...], ...]:
@@ -274,28 +256,42 @@ async def refresh_posting(ctx: BaseContext, assembly: store.Assembly, compound: 
     """The group posting as it stands now, with Vote while voting is open: posted `first` when voting opens,
     then edited (the outbox folds quick successive edits into one; a job's reply names its target)."""
     tr = ctx.translator(compound.language if compound else None)
-    key = posting_key(assembly)
-    return Reply(await posting_text(ctx, tr, assembly, compound), to=ToGroups(assembly.compound_id),
+    lines = [tr("Owners' assembly of {compound}: {title}", compound=compound.name if compound else "",
+                title=assembly.title), *_motion_lines(tr, await store.motions_of(ctx.session, assembly.stored_id)),
+             tr("Voting: {opens} to {closes}.", opens=ctx.local(assembly.opens_at, compound),
+                closes=ctx.local(assembly.closes_at, compound))]
+    if assembly.status in POSTING_ENDS:
+        lines.append(tr(POSTING_ENDS[assembly.status], reason=assembly.cancel_reason))
+    else:
+        turnout = await store.assembly_turnout(ctx.session, assembly)
+        lines.append(tr("Turnout so far: area {area} of {total} m² ({area_share}), owners {owners} of {all} "
+                        "({owner_share}); at least 2/3 of each must take part.",
+                        **_counted(turnout.taking_part, turnout.total)))
+    key = f"assembly:{assembly.id}"
+    return Reply("\n".join(lines), to=ToGroups(assembly.compound_id), posting=key if first else None,
                  buttons=_vote(tr, assembly) if assembly.status == AssemblyStatus.OPEN else (),
-                 posting=key if first else None, edit=None if first else key)
+                 edit=None if first else key)
+
+
+async def _tell(ctx: BaseContext, people: Iterable[int], message: str | Callable[[Translator], str | Reply],
+                **values: Any) -> list[Reply]:
+    """A private message to each of `people` in their own language: a text marked with N_() and translated with
+    `values`, or made (the text, or a Reply with buttons) with the person's translator."""
+    replies = []
+    for person_id in people:
+        tr = await ctx.translator_for(person_id)
+        made = tr(message, **values) if isinstance(message, str) else message(tr)
+        replies.append(replace(Reply(made) if isinstance(made, str) else made, to=ToPerson(person_id)))
+    return replies
 
 
 async def announce(ctx: BaseContext, assembly: store.Assembly, compound: Compound | None) -> list[Reply]:
     """Voting has opened: the group posting with a Vote button, and a private word to every owner."""
-    return [await refresh_posting(ctx, assembly, compound, first=True), *await _tell_owners(ctx, assembly, N_(
-        "The owners' assembly {title} is open for voting until {closes}. As an owner, please vote: press the button "
-        "below."), vote=True, closes=ctx.local(assembly.closes_at, compound))]
-
-
-async def _tell_owners(ctx: BaseContext, assembly: store.Assembly, message: str, vote: bool = False,
-                       **values: Any) -> list[Reply]:
-    """A private word (marked with N_) to every owner of the compound, in their language, perhaps with Vote."""
-    replies = []
-    for person_id in await store.owner_people(ctx.session, assembly.compound_id):
-        pt = await ctx.translator_for(person_id)
-        replies.append(Reply(pt(message, title=assembly.title, **values), buttons=_vote(pt, assembly) if vote else (),
-                             to=ToPerson(person_id)))
-    return replies
+    owners = await store.owner_people(ctx.session, assembly.compound_id)
+    return [await refresh_posting(ctx, assembly, compound, first=True), *await _tell(ctx, owners, lambda pt: Reply(
+        pt("The owners' assembly {title} is open for voting until {closes}. As an owner, please vote: press the "
+           "button below.", title=assembly.title, closes=ctx.local(assembly.closes_at, compound)),
+        buttons=_vote(pt, assembly)))]
 
 
 # ---- voting: the Vote button, and /paperballot -----------------------------------------------------------
@@ -306,26 +302,23 @@ def _member(ctx: Context) -> MemberContext:
     return ctx if isinstance(ctx, MemberContext) else MemberContext.of(ctx)
 
 
-async def _room_labels(ctx: BaseContext, compound_id: int) -> dict[int, str]:
-    return {room_id: label for room_id, (label, _area) in (await store.room_labels(ctx.session, compound_id)).items()}
-
-
+# Why no ballot is taken (storage.assembly.ballot_rooms and cast_ballot): what the person is told, and the toast.
 NOT_VOTING = {
     store.Voting.CANCELLED: (N_("The assembly {title} was cancelled: {reason}"), N_("Cancelled")),
     store.Voting.CLOSED: (N_("Voting in {title} closed at {closes}. Ballots after the close cannot be accepted."),
                           N_("Voting has closed")),
     store.Voting.NOT_YET: (N_("Voting in {title} opens at {opens}."), N_("Not open yet")),
+    store.Voting.NOT_OWNER: (N_("Only owners of a room in {compound} can vote in its owners' assembly. If you own a "
+                                "room there, please register as its owner first (/join), or ask the secretary."),
+                             N_("Owners only")),
 }
 
 
-def _not_voting(ctx: Context, assembly: store.Assembly, compound: Compound | None) -> Reply | None:
-    """Why no ballot is taken now; None while voting is open."""
-    why = NOT_VOTING.get(store.voting(assembly, ctx.now))
-    if why is None:
-        return None
-    return Reply(ctx.t(why[0], title=assembly.title, reason=assembly.cancel_reason,
+def _not_voting(ctx: Context, assembly: store.Assembly, compound: Compound, why: store.Voting) -> Reply:
+    text, toast = NOT_VOTING[why]
+    return Reply(ctx.t(text, title=assembly.title, reason=assembly.cancel_reason, compound=compound.name,
                        closes=ctx.local(assembly.closes_at, compound), opens=ctx.local(assembly.opens_at, compound)),
-                 toast=ctx.t(why[1]))
+                 toast=ctx.t(toast))
 
 
 class BallotDraft(Draft):
@@ -337,48 +330,32 @@ class BallotDraft(Draft):
     paper: bool = False
 
 
-# Why a room's ballot was not taken (storage.assembly.Cast).
-NOT_TAKEN = {
-    Cast.PAPER_ON_RECORD: N_("Not changed for {rooms}: a paper ballot is on record there and this assembly does not "
-                             "let an online ballot replace it."),
-    Cast.ONLINE_ON_RECORD: N_("Not entered for {rooms}: the owner has already voted online."),
-    Cast.PAPER_TWICE: N_("Not entered for {rooms}: a paper ballot for it is on record already, and a room has one "
-                         "ballot."),
-    Cast.NOT_ALLOWED: N_("Not recorded for {rooms}: you are not registered as its owner any more."),
-}
 ballot = Flow("ballot", BallotDraft, title=N_("your ballot in the owners' assembly"), roles=[Role.OWNER])
 paper = Flow("paperballot", BallotDraft, title=N_("entering a paper ballot"), roles=STAFF)
 
 
 @router.button("assembly.vote", private=True)
 async def vote(ctx: Context, msg: Incoming) -> Replies:
-    t = ctx.t
     assembly = await ctx.session.get(store.Assembly, int(ctx.args["assembly"]))
-    if assembly is None or assembly.id is None:
-        return Reply(t("This assembly does not exist."))
-    compound = await ctx.session.get(Compound, assembly.compound_id)
-    refusal = _not_voting(ctx, assembly, compound)
-    if refusal is not None or compound is None:
-        return refusal
-    rooms = await store.owned_rooms(ctx.session, ctx.person_id, assembly.compound_id)
-    if not rooms:
-        return Reply(t("Only owners of a room in {compound} can vote in its owners' assembly. If you own a room "
-                       "there, please register as its owner first (/join), or ask the secretary.",
-                       compound=compound.name), toast=t("Owners only"))
+    compound = await ctx.session.get(Compound, assembly.compound_id) if assembly is not None else None
+    if assembly is None or compound is None:
+        return Reply(ctx.t("This assembly does not exist."))
+    why, rooms = await store.ballot_rooms(ctx.session, assembly, ctx.person_id, ctx.now)
+    if why != store.Voting.OPEN:
+        return _not_voting(ctx, assembly, compound, why)
     if ctx.convo.flow == ballot.name:
         ctx.convo.end()  # Vote pressed again: a fresh ballot
     if ctx.compound is None or ctx.compound.id != compound.id:
         # From a notice about another of the person's compounds: the ballot belongs to the assembly's.
         ctx = replace(ctx, compound=compound, roles=await roles_in(ctx.session, ctx.person_id, assembly.compound_id))
-    ctx = _member(ctx)
-    draft = BallotDraft(assembly=assembly.id, rooms=tuple(rooms))
+    draft = BallotDraft(assembly=assembly.stored_id, rooms=tuple(rooms))
     return await ballot.begin(ctx, draft, step="room" if len(rooms) > 1 else "motion")
 
 
 async def _ask_room(context: Context, draft: BallotDraft) -> Reply:
     ctx = _member(context)
     t = ctx.t
-    labels = await _room_labels(ctx, ctx.compound_id)
+    labels = await store.room_names(ctx.session, ctx.compound_id)
     voted = await store.ballots_of(ctx.session, draft.assembly)
     buttons = [Button.choice(labels.get(r, "?") + (t(" (voted)") if r in voted else ""), r) for r in draft.rooms]
     buttons.append(Button.choice(t("The same ballot for all my rooms"), "all"))
@@ -397,10 +374,10 @@ async def room_step(ctx: MemberContext, draft: BallotDraft, room: Any) -> Outcom
                 order=42)
 async def paperballot(ctx: MemberContext, msg: Incoming) -> Replies:
     open_ones = await store.open_for_voting(ctx.session, ctx.compound_id)
-    if not open_ones or open_ones[0].id is None:
+    if not open_ones:
         return Reply(ctx.t("No assembly is open for voting in {compound}.", compound=ctx.compound.name))
     if len(open_ones) == 1:
-        return await paper.begin(ctx, BallotDraft(assembly=open_ones[0].id, paper=True), step="room")
+        return await paper.begin(ctx, BallotDraft(assembly=open_ones[0].stored_id, paper=True), step="room")
     return await paper.begin(ctx, BallotDraft(assembly=0, paper=True))
 
 
@@ -438,9 +415,8 @@ async def paper_room(ctx: MemberContext, draft: BallotDraft, typed: str) -> Outc
 async def _ask_choice(ctx: Context, draft: BallotDraft) -> Reply:
     t = ctx.t
     motions = await store.motions_of(ctx.session, draft.assembly)
-    index = min(len(draft.choices), len(motions) - 1)
-    motion = motions[index]
-    head = t("Motion {n} of {total}: {text}", n=index + 1, total=len(motions), text=motion.text)
+    motion = motions[len(draft.choices)]  # the motion step comes while some are unanswered
+    head = t("Motion {n} of {total}: {text}", n=len(draft.choices) + 1, total=len(motions), text=motion.text)
     if motion.kind == ELECTION:
         buttons = [Button.choice(("✓ " if i in draft.picked else "") + name, i)
                    for i, name in enumerate(motion.candidates)]
@@ -452,25 +428,20 @@ async def _ask_choice(ctx: Context, draft: BallotDraft) -> Reply:
                  buttons=(tuple(Button.choice(t(CHOICE_LABELS[c]), c) for c in (YES, NO, ABSTAIN)),))
 
 
-@ballot.step("motion", ask=_ask_choice, answer=answers.Choice(), next=("motion", "confirm"))
-@paper.step("motion", ask=_ask_choice, answer=answers.Choice(), next=("motion", "confirm"))
 async def choice_step(ctx: MemberContext, draft: BallotDraft, value: Any) -> Outcome:
     t = ctx.t
     motions = await store.motions_of(ctx.session, draft.assembly)
-    if len(draft.choices) >= len(motions):
-        return Go("confirm")
     motion = motions[len(draft.choices)]
     if motion.kind != ELECTION:
-        if value not in (YES, NO, ABSTAIN):
+        if value not in store.CHOICES:
             return Stay(Reply(t("Please answer with one of the buttons: Agree, Against or Abstain.")))
         answered = draft.model_copy(update={"choices": (*draft.choices, value)})
     elif isinstance(value, int) and 0 <= value < len(motion.candidates):
-        if value in draft.picked:
-            return Go("motion", draft.model_copy(update={"picked": tuple(p for p in draft.picked if p != value)}))
-        if len(draft.picked) >= motion.seats:
+        picked = store.pick(draft.picked, value, motion.seats)
+        if picked is None:
             return Stay(Reply(t("You may approve at most {seats} candidates. Take one back first.",
                                 seats=motion.seats)))
-        return Go("motion", draft.model_copy(update={"picked": tuple(sorted((*draft.picked, value)))}))
+        return Go("motion", draft.model_copy(update={"picked": picked}))
     elif value == "next":
         answered = draft.model_copy(update={"choices": (*draft.choices, draft.picked), "picked": ()})
     else:
@@ -489,8 +460,7 @@ async def _summary(context: Context, draft: BallotDraft) -> Reply:
     ctx = _member(context)
     t = ctx.t
     motions = await store.motions_of(ctx.session, draft.assembly)
-    labels = await _room_labels(ctx, ctx.compound_id)
-    rooms = "、".join(labels.get(r, "?") for r in draft.rooms)
+    rooms = _named(await store.room_names(ctx.session, ctx.compound_id), draft.rooms)
     lines = [t("Paper ballot for {rooms}:", rooms=rooms) if draft.paper else t("Your ballot for {rooms}:", rooms=rooms)]
     lines += [f"{n}. {motion.text}: {_choice_text(t, motion, choice)}"
               for n, (motion, choice) in enumerate(zip(motions, draft.choices, strict=False), 1)]
@@ -499,10 +469,24 @@ async def _summary(context: Context, draft: BallotDraft) -> Reply:
                                               Button.choice(t("Start over"), "restart")),))
 
 
-@ballot.step("confirm", ask=_summary, next=("motion",), answer=answers.Choice(
-    values=("submit", "restart"), refusal=N_("Please press Submit, or Start over.")))
-@paper.step("confirm", ask=_summary, next=("motion",), answer=answers.Choice(
-    values=("submit", "restart"), refusal=N_("Please press Submit, or Start over.")))
+# Why a room's ballot was not taken (storage.assembly.Cast).
+NOT_TAKEN = {
+    Cast.PAPER_ON_RECORD: N_("Not changed for {rooms}: a paper ballot is on record there and this assembly does not "
+                             "let an online ballot replace it."),
+    Cast.ONLINE_ON_RECORD: N_("Not entered for {rooms}: the owner has already voted online."),
+    Cast.PAPER_TWICE: N_("Not entered for {rooms}: a paper ballot for it is on record already, and a room has one "
+                         "ballot."),
+    Cast.NOT_ALLOWED: N_("Not recorded for {rooms}: you are not registered as its owner any more."),
+}
+# What the other owners of a room it was recorded for hear: an online ballot (by a co-owner), or a paper one.
+CO_OWNER_TOLD = {
+    False: N_("{name}, a co-owner of {room}, submitted the ballot for the room in {title}. A room has one ballot: "
+              "whichever co-owner submits last speaks for it."),
+    True: N_("A paper ballot for {room} in {title} was entered by the committee. The last ballot counts for the "
+             "room."),
+}
+
+
 async def submit_step(ctx: MemberContext, draft: BallotDraft, value: str) -> Outcome:
     t = ctx.t
     if value == "restart":
@@ -513,98 +497,72 @@ async def submit_step(ctx: MemberContext, draft: BallotDraft, value: str) -> Out
     cast = await store.cast_ballot(ctx.session, draft.assembly, draft.rooms, draft.choices, draft.paper,
                                    ctx.person_id, ctx.now)
     if cast.voting != store.Voting.OPEN:
-        return Done(_not_voting(ctx, assembly, ctx.compound))
-    labels = await _room_labels(ctx, ctx.compound_id)
-
-    def named(*outcomes: Cast) -> str:
-        return "、".join(labels.get(room, "?") for room in cast.rooms_with(*outcomes))
-
+        return Done(_not_voting(ctx, assembly, ctx.compound, cast.voting))
+    labels = await store.room_names(ctx.session, ctx.compound_id)
     replies: list[Reply] = []
     for room_id in cast.rooms_with(*store.TAKEN):
-        for co_owner in await store.owners_of_room(ctx.session, room_id):
-            if co_owner == ctx.person_id:
-                continue
-            pt = await ctx.translator_for(co_owner)
-            text = (pt("A paper ballot for {room} in {title} was entered by the committee. The last ballot counts "
-                       "for the room.", room=labels.get(room_id, "?"), title=assembly.title) if draft.paper else
-                    pt("{name}, a co-owner of {room}, submitted the ballot for the room in {title}. A room has one "
-                       "ballot: whichever co-owner submits last speaks for it.", name=ctx.person.name,
-                       room=labels.get(room_id, "?"), title=assembly.title))
-            replies.append(Reply(text, to=ToPerson(co_owner)))
+        co_owners = [p for p in await store.owners_of_room(ctx.session, room_id) if p != ctx.person_id]
+        replies += await _tell(ctx, co_owners, CO_OWNER_TOLD[draft.paper], name=ctx.person.name,
+                               room=labels.get(room_id, "?"), title=assembly.title)
     lines = []
-    if recorded := named(*store.TAKEN):
+    if recorded := _named(labels, cast.rooms_with(*store.TAKEN)):
         lines.append(t("The paper ballot is recorded for {rooms}.", rooms=recorded) if draft.paper else
                      t("Thank you! The ballot is recorded for {rooms}. You can change it until {closes} by pressing "
                        "Vote again; the last ballot counts.", rooms=recorded,
                        closes=ctx.local(assembly.closes_at, ctx.compound)))
         replies.append(await refresh_posting(ctx, assembly, ctx.compound))
-    lines += [t(why, rooms=named(outcome)) for outcome, why in NOT_TAKEN.items() if named(outcome)]
+    lines += [t(why, rooms=_named(labels, rooms)) for outcome, why in NOT_TAKEN.items()
+              if (rooms := cast.rooms_with(outcome))]
     return Done([Reply("\n".join(lines), toast=t("Recorded") if recorded else None), *replies])
+
+
+# The steps the online and the paper ballot share.
+for _flow in (ballot, paper):
+    _flow.step("motion", ask=_ask_choice, answer=answers.Choice(), next=("motion", "confirm"))(choice_step)
+    _flow.step("confirm", ask=_summary, next=("motion",), answer=answers.Choice(
+        values=("submit", "restart"), refusal=N_("Please press Submit, or Start over.")))(submit_step)
 
 
 # ---- results and cancelling ------------------------------------------------------------------------------
 
-
-def result_lines(t: Translator, motions: list[store.Motion], results: list[store.MotionResult]) -> list[str]:
-    by_id: dict[int | None, store.MotionResult] = {r.motion_id: r for r in results}
-    lines: list[str] = []
-    for n, motion in enumerate(motions, 1):
-        r = by_id.get(motion.id)
-        if r is None:
-            continue
-        lines.append(f"{n}. {motion.text}（{t(KIND_LABELS[motion.kind])}）")
-        lines.append(t("Taking part: area {area} of {total} m² ({area_share}, at least 2/3 needed); owners {owners} "
-                       "of {all} ({owner_share}, at least 2/3 needed).", area=area_text(r.taking_part.area),
-                       total=area_text(r.total.area), area_share=percent(r.area_share), owners=r.taking_part.owners,
-                       all=r.total.owners, owner_share=percent(r.owner_share)))
-        part_area, part_owners = r.taking_part.area, Fraction(r.taking_part.owners)
-
-        def share(value: Fraction, whole: Fraction) -> str:
-            return percent(value / whole) if whole else "0.0%"
-
-        if motion.kind == ELECTION:
-            for c in r.candidates:
-                name = motion.candidates[c.index] if c.index < len(motion.candidates) else "?"
-                status = (t("elected") if c.elected else t("approved but no seat left") if c.passed and r.quorum
-                          else t("not elected"))
-                lines.append(t("{name}: approved by area {area} m² ({area_share}) and {owners} owners ({owner_share}) "
-                               "— {status}", name=name, area=area_text(c.approve.area),
-                               area_share=share(c.approve.area, part_area), owners=c.approve.owners,
-                               owner_share=share(Fraction(c.approve.owners), part_owners), status=status))
-        else:
-            for label, count in ((CHOICE_LABELS[YES], r.yes), (CHOICE_LABELS[NO], r.no),
-                                 (CHOICE_LABELS[ABSTAIN], r.abstain)):
-                lines.append(t("{choice}: area {area} m² ({area_share}), owners {owners} ({owner_share})",
-                               choice=t(label), area=area_text(count.area), area_share=share(count.area, part_area),
-                               owners=count.owners, owner_share=share(Fraction(count.owners), part_owners)))
-        bound = t("at least 3/4") if motion.kind == SPECIAL else t("more than 1/2")
-        if r.passed:
-            lines.append(t("Result: passed.") if motion.kind != ELECTION else t("Result: the election is valid."))
-        else:
-            lines.append(t("Result: not passed — {why}.", why="；".join(_reason(t, code, value, bound)
-                                                                       for code, value, _b in r.reasons)))
-        lines.append("")
-    return lines
-
-
+STANDING = {store.Standing.ELECTED: N_("elected"), store.Standing.NO_SEAT: N_("approved but no seat left"),
+            store.Standing.NOT_ELECTED: N_("not elected")}
+# Why a motion failed (storage.assembly.MotionResult.reasons), and the agreement its class needs.
 REASONS = {"area_turnout": N_("participating area {share}, below 2/3"),
            "owner_turnout": N_("participating owners {share}, below 2/3"),
            "area_yes": N_("agreeing area {share} of the participating area, {bound} needed"),
-           "owner_yes": N_("agreeing owners {share} of the participating owners, {bound} needed")}
+           "owner_yes": N_("agreeing owners {share} of the participating owners, {bound} needed"),
+           "nobody_elected": N_("no candidate was approved by more than half")}
+BOUNDS = {store.SPECIAL_BOUND: N_("at least 3/4"), store.ORDINARY_BOUND: N_("more than 1/2")}
 
 
-def _reason(t: Translator, code: str, value: Fraction, bound: str) -> str:
-    if code in REASONS:
-        return t(REASONS[code], share=percent(value), bound=bound)
-    return t("no candidate was approved by more than half")
-
-
-async def result_text(ctx: BaseContext, t: Translator, assembly: store.Assembly, compound: Compound | None) -> str:
-    assert assembly.id is not None
-    motions = await store.motions_of(ctx.session, assembly.id)
+def result_text(ctx: BaseContext, t: Translator, assembly: store.Assembly, motions: Sequence[store.Motion],
+                compound: Compound | None) -> str:
+    """The result as tallied at the close, motion by motion."""
+    by_id = {r.motion_id: r for r in store.result_from_json(assembly.result)}
     lines = [t("Result of the owners' assembly {title} (voting {opens} to {closes}):", title=assembly.title,
                opens=ctx.local(assembly.opens_at, compound), closes=ctx.local(assembly.closes_at, compound)), ""]
-    lines += result_lines(t, motions, store.result_from_json(assembly.result))
+    for n, motion in enumerate(motions, 1):
+        if (r := by_id.get(motion.id or 0)) is None:
+            continue
+        lines += [f"{n}. {motion.text}（{t(KIND_LABELS[motion.kind])}）",
+                  t("Taking part: area {area} of {total} m² ({area_share}, at least 2/3 needed); owners {owners} of "
+                    "{all} ({owner_share}, at least 2/3 needed).", **_counted(r.taking_part, r.total))]
+        if motion.kind == ELECTION:
+            lines += [t("{name}: approved by area {area} m² ({area_share}) and {owners} owners ({owner_share}) — "
+                        "{status}", name=motion.candidates[c.index] if c.index < len(motion.candidates) else "?",
+                        status=t(STANDING[r.standing(c)]), **_counted(c.approve, r.taking_part)) for c in r.candidates]
+        else:
+            lines += [t("{choice}: area {area} m² ({area_share}), owners {owners} ({owner_share})",
+                        choice=t(CHOICE_LABELS[choice]), **_counted(count, r.taking_part))
+                      for choice, count in ((YES, r.yes), (NO, r.no), (ABSTAIN, r.abstain))]
+        if r.passed:
+            lines.append(t("Result: passed.") if motion.kind != ELECTION else t("Result: the election is valid."))
+        else:
+            lines.append(t("Result: not passed — {why}.", why="；".join(
+                t(REASONS[code], share=percent(share), bound=t(BOUNDS[bound]) if bound in BOUNDS else "")
+                for code, share, bound in r.reasons)))
+        lines.append("")
     lines.append(t("Counted under Civil Code Art. 278: area by each room's registered exclusive area; one owner of "
                    "several rooms counts once, the developer's unsold rooms count as one owner."))
     return "\n".join(lines).strip()
@@ -623,7 +581,7 @@ async def results(ctx: MemberContext, msg: Incoming) -> Replies:
                      f"{t(STATUS_LABELS[assembly.status])}")
         if assembly.status == AssemblyStatus.CLOSED:
             buttons.append(Button.do(t("Result #{id}", id=assembly.id), "assembly.result", assembly=assembly.id))
-        elif assembly.status in (AssemblyStatus.OPEN, AssemblyStatus.SCHEDULED) and ctx.has(*STAFF) and ctx.private:
+        elif store.cancellable(assembly) and ctx.has(*STAFF) and ctx.private:
             buttons.append(Button.do(t("Cancel #{id}", id=assembly.id), "assembly.cancel", assembly=assembly.id))
     return Reply("\n".join(lines), buttons=rows(*buttons, per_row=2))
 
@@ -633,7 +591,8 @@ async def show_result(ctx: MemberContext, msg: Incoming) -> Replies:
     assembly = await store.assembly_of(ctx.session, int(ctx.args["assembly"]), ctx.compound_id)
     if assembly is None or assembly.status != AssemblyStatus.CLOSED:
         return Reply(ctx.t("There is no result for that assembly."))
-    return Reply(await result_text(ctx, ctx.t, assembly, ctx.compound))
+    motions = await store.motions_of(ctx.session, assembly.stored_id)
+    return Reply(result_text(ctx, ctx.t, assembly, motions, ctx.compound))
 
 
 CANCELLED_NOTICE = N_("The owners' assembly {title} has been cancelled. Reason: {reason}")
@@ -651,11 +610,11 @@ cancelling = Flow("assembly_cancel", Cancelling, title=N_("cancelling an owners'
 async def cancel_pressed(ctx: MemberContext, msg: Incoming) -> Replies:
     t = ctx.t
     assembly = await store.assembly_of(ctx.session, int(ctx.args["assembly"]), ctx.compound_id)
-    if assembly is None or assembly.id is None:
+    if assembly is None:
         return Reply(t("That assembly does not belong to your compound."))
-    if assembly.status not in (AssemblyStatus.OPEN, AssemblyStatus.SCHEDULED):
+    if not store.cancellable(assembly):
         return Reply(t("That assembly is already {status}.", status=t(STATUS_LABELS[assembly.status])))
-    return await cancelling.begin(ctx, Cancelling(assembly=assembly.id, title=assembly.title))
+    return await cancelling.begin(ctx, Cancelling(assembly=assembly.stored_id, title=assembly.title))
 
 
 @cancelling.step("reason", answer=answers.Text(500, what=N_("reason")), ask=lambda ctx, draft: Reply(ctx.t(
@@ -671,7 +630,8 @@ async def cancel_reason(ctx: MemberContext, draft: Cancelling, reason: str) -> O
                Reply(tr(CANCELLED_NOTICE, title=assembly.title, reason=reason), to=ToGroups(assembly.compound_id))]
     if assembly.announced_at is not None:
         replies.append(await refresh_posting(ctx, assembly, ctx.compound))
-    return Done(replies + await _tell_owners(ctx, assembly, CANCELLED_NOTICE, reason=reason))
+    owners = await store.owner_people(ctx.session, assembly.compound_id)
+    return Done(replies + await _tell(ctx, owners, CANCELLED_NOTICE, title=assembly.title, reason=reason))
 
 
 # ---- scheduled: opening, reminders, closing --------------------------------------------------------------
@@ -680,9 +640,8 @@ async def cancel_reason(ctx: MemberContext, draft: Cancelling, reason: str) -> O
 @router.job("open", every=timedelta(minutes=1))
 async def open_due(ctx: JobContext) -> Replies:
     replies: list[Reply] = []
-    for assembly in await store.due_to_open(ctx.session, ctx.now):
-        if await store.start_voting(ctx.session, assembly, ctx.now):
-            replies += await announce(ctx, assembly, await ctx.session.get(Compound, assembly.compound_id))
+    for assembly in await store.start_due_voting(ctx.session, ctx.now):
+        replies += await announce(ctx, assembly, await ctx.session.get(Compound, assembly.compound_id))
     return replies
 
 
@@ -691,35 +650,30 @@ async def remind(ctx: JobContext) -> Replies:
     replies: list[Reply] = []
     for assembly in await store.voting_now(ctx.session, ctx.now):
         compound = await ctx.session.get(Compound, assembly.compound_id)
-        slots = store.reminder_slots(assembly, compound, ctx.now, ctx.zone(compound))
-        if not slots:
-            continue
-        await store.mark_reminded(ctx.session, assembly, slots, ctx.now)
-        labels = await _room_labels(ctx, assembly.compound_id)
-        for person_id, missing in (await store.unvoted_owners(ctx.session, assembly)).items():
+        due = await store.due_reminders(ctx.session, assembly, compound, ctx.now, ctx.zone(compound))
+        labels = await store.room_names(ctx.session, assembly.compound_id) if due else {}
+        for person_id, missing in due.items():
             pt = await ctx.translator_for(person_id)
             replies.append(Reply(
                 pt("Reminder: the owners' assembly {title} closes at {closes}, and {rooms} has not voted yet. "
                    "Every ballot counts towards the 2/3 turnout the law requires.", title=assembly.title,
-                   closes=ctx.local(assembly.closes_at, compound), rooms="、".join(labels.get(r, "?") for r in missing)),
-                buttons=((Button.do(pt("Vote"), "assembly.vote", assembly=assembly.id),),), to=ToPerson(person_id),
-                expires_at=assembly.closes_at))
+                   closes=ctx.local(assembly.closes_at, compound), rooms=_named(labels, missing)),
+                buttons=_vote(pt, assembly), to=ToPerson(person_id), expires_at=assembly.closes_at))
     return replies
 
 
 @router.job("close", every=timedelta(minutes=1))
 async def close_due(ctx: JobContext) -> Replies:
     replies: list[Reply] = []
-    for assembly in await store.due_to_close(ctx.session, ctx.now):
-        if assembly.id is None or not await store.close_voting(ctx.session, assembly, ctx.now):
-            continue
+    for assembly in await store.close_due_voting(ctx.session, ctx.now):
         compound = await ctx.session.get(Compound, assembly.compound_id)
+        motions = await store.motions_of(ctx.session, assembly.stored_id)
+        voters = await store.voters_of(ctx.session, assembly.stored_id)
         tr = ctx.translator(compound.language if compound else None)
-        replies.append(await refresh_posting(ctx, assembly, compound))
-        replies.append(Reply(await result_text(ctx, tr, assembly, compound), to=ToGroups(assembly.compound_id)))
-        for person_id in await store.voters_of(ctx.session, assembly.id):
-            pt = await ctx.translator_for(person_id)
-            replies.append(Reply(await result_text(ctx, pt, assembly, compound), to=ToPerson(person_id)))
+        replies += [await refresh_posting(ctx, assembly, compound),
+                    Reply(result_text(ctx, tr, assembly, motions, compound), to=ToGroups(assembly.compound_id)),
+                    *await _tell(ctx, voters, partial(result_text, ctx, assembly=assembly, motions=motions,
+                                                      compound=compound))]
     return replies
 
 

@@ -3,8 +3,9 @@ Art. 278 and the Supreme People's Court interpretation on building ownership (�
 require — a pure function over plain values, computed with exact fractions.
 
 The domain actions decide here, not in the conversation: `open_assembly` (the voting window's rule),
-`start_voting`, `cast_ballot` (who may vote, one ballot per room, paper against online), `cancel_assembly`,
-`mark_reminded` and `close_voting` (the tally kept as announced)."""
+`start_voting`, `ballot_rooms` (whether a person may vote now, for which rooms, and why not), `pick` (an
+election's approvals), `cast_ballot` (one ballot per room, paper against online), `cancel_assembly`,
+`due_reminders` (who is reminded when, each slot once) and `close_voting` (the tally kept as announced)."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.compounds import Building, Compound, Room, RosterOwner, Unit, compound_setting, room_label
-from storage.db import JSONDict, UTCDateTime, add_unless_exists, status_field, utcnow
+from storage.db import JSONDict, Stored, UTCDateTime, add_unless_exists, status_field, utcnow
 from storage.people import Membership, MembershipStatus, Person
 
 
@@ -82,7 +83,7 @@ def suggest_kind(text: str) -> MotionKind:
 # ---- tables ------------------------------------------------------------------------------------------------
 
 
-class Assembly(SQLModel, table=True):
+class Assembly(Stored, SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     compound_id: int = Field(foreign_key="compound.id", index=True)
     title: str = Field(max_length=200)
@@ -188,6 +189,10 @@ class Count:
     area: Fraction = Fraction(0)
     owners: int = 0
 
+    def shares_of(self, whole: Count) -> tuple[Fraction, Fraction]:
+        """This count's share of `whole`'s area and of its owners (none of nothing)."""
+        return _share(self.area, whole.area), _share(Fraction(self.owners), Fraction(whole.owners))
+
 
 @dataclass(frozen=True, slots=True)
 class CandidateResult:
@@ -195,6 +200,14 @@ class CandidateResult:
     approve: Count
     passed: bool
     elected: bool = False
+
+
+class Standing(StrEnum):
+    """Where a candidate of an election ended up."""
+
+    ELECTED = "elected"
+    NO_SEAT = "no_seat"  # approved by the ordinary rule with the quorum met, but the seats went to others
+    NOT_ELECTED = "not_elected"
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,6 +241,11 @@ class MotionResult:
     @property
     def elected(self) -> tuple[int, ...]:
         return tuple(c.index for c in self.candidates if c.elected)
+
+    def standing(self, candidate: CandidateResult) -> Standing:
+        if candidate.elected:
+            return Standing.ELECTED
+        return Standing.NO_SEAT if candidate.passed and self.quorum else Standing.NOT_ELECTED
 
 
 @dataclass(frozen=True, slots=True)
@@ -633,6 +651,11 @@ async def ballots_of(session: AsyncSession, assembly_id: int) -> dict[int, Ballo
     return {b.room_id: b for b in result.all()}
 
 
+async def room_names(session: AsyncSession, compound_id: int) -> dict[int, str]:
+    """Every room of the compound as the roster writes it (1栋1单元301)."""
+    return {room_id: label for room_id, (label, _area) in (await room_labels(session, compound_id)).items()}
+
+
 async def room_labels(session: AsyncSession, compound_id: int) -> dict[int, tuple[str, Decimal]]:
     rows = await session.exec(
         select(Room, col(Building.name), col(Unit.name))
@@ -766,6 +789,11 @@ async def open_assembly(session: AsyncSession, compound: Compound, title: str, m
     return assembly
 
 
+async def start_due_voting(session: AsyncSession, now: datetime) -> list[Assembly]:
+    """Every scheduled assembly whose time has come opens for voting: the ones opened now (to announce)."""
+    return [assembly for assembly in await due_to_open(session, now) if await start_voting(session, assembly, now)]
+
+
 async def start_voting(session: AsyncSession, assembly: Assembly, now: datetime) -> bool:
     """A scheduled assembly whose time has come opens for voting (the caller announces it); False otherwise."""
     if assembly.status != AssemblyStatus.SCHEDULED or assembly.opens_at > now:
@@ -775,11 +803,16 @@ async def start_voting(session: AsyncSession, assembly: Assembly, now: datetime)
     return True
 
 
+def cancellable(assembly: Assembly) -> bool:
+    """An assembly can be cancelled until voting has closed."""
+    return assembly.status in (AssemblyStatus.SCHEDULED, AssemblyStatus.OPEN)
+
+
 async def cancel_assembly(session: AsyncSession, assembly_id: int, compound_id: int, reason: str) -> Assembly | None:
     """Cancel this compound's scheduled or open assembly, with the reason announced; None when it is not one
     that can still be cancelled."""
     assembly = await assembly_of(session, assembly_id, compound_id)
-    if assembly is None or assembly.status not in (AssemblyStatus.SCHEDULED, AssemblyStatus.OPEN):
+    if assembly is None or not cancellable(assembly):
         return None
     assembly.status, assembly.cancel_reason = AssemblyStatus.CANCELLED, reason[:500]
     session.add(assembly)
@@ -818,6 +851,22 @@ async def mark_reminded(session: AsyncSession, assembly: Assembly, slots: Iterab
     session.add(assembly)
 
 
+async def due_reminders(session: AsyncSession, assembly: Assembly, compound: Compound | None, now: datetime,
+                        zone: tzinfo) -> dict[int, list[int]]:
+    """The owners to remind now, with their rooms that have not voted; empty when no slot is due. The due
+    slots are marked as sent, so each goes out once."""
+    slots = reminder_slots(assembly, compound, now, zone)
+    if not slots:
+        return {}
+    await mark_reminded(session, assembly, slots, now)
+    return await unvoted_owners(session, assembly)
+
+
+async def close_due_voting(session: AsyncSession, now: datetime) -> list[Assembly]:
+    """Every open assembly whose window has ended closes with its tally kept: the ones closed now (to announce)."""
+    return [assembly for assembly in await due_to_close(session, now) if await close_voting(session, assembly, now)]
+
+
 async def close_voting(session: AsyncSession, assembly: Assembly, now: datetime) -> bool:
     """The window has ended: tally and keep the result as announced. False when it is not open or not due."""
     if assembly.status != AssemblyStatus.OPEN or assembly.closes_at > now:
@@ -829,12 +878,13 @@ async def close_voting(session: AsyncSession, assembly: Assembly, now: datetime)
 
 
 class Voting(StrEnum):
-    """Whether an assembly takes ballots now."""
+    """Whether an assembly takes ballots now (and, from `ballot_rooms`, from this person)."""
 
     OPEN = "open"
     NOT_YET = "not_yet"
     CLOSED = "closed"
     CANCELLED = "cancelled"
+    NOT_OWNER = "not_owner"  # voting is open, but the person owns no room in the assembly's compound
 
 
 def voting(assembly: Assembly, now: datetime) -> Voting:
@@ -845,6 +895,27 @@ def voting(assembly: Assembly, now: datetime) -> Voting:
     if assembly.status == AssemblyStatus.SCHEDULED or now < assembly.opens_at:
         return Voting.NOT_YET
     return Voting.OPEN
+
+
+async def ballot_rooms(session: AsyncSession, assembly: Assembly, person_id: int,
+                       now: datetime) -> tuple[Voting, list[int]]:
+    """Whether the person may vote in the assembly now and for which rooms: the ones they own in its compound
+    (each has its own ballot). Otherwise why not, and no rooms."""
+    state = voting(assembly, now)
+    if state != Voting.OPEN:
+        return state, []
+    rooms = await owned_rooms(session, person_id, assembly.compound_id)
+    return (Voting.OPEN if rooms else Voting.NOT_OWNER), rooms
+
+
+def pick(picked: Sequence[int], candidate: int, seats: int) -> tuple[int, ...] | None:
+    """An election's approvals after pressing a candidate: chosen, or taken back when chosen already. None
+    when it would approve more than `seats` candidates."""
+    if candidate in picked:
+        return tuple(p for p in picked if p != candidate)
+    if len(picked) >= seats:
+        return None
+    return tuple(sorted((*picked, candidate)))
 
 
 class Cast(StrEnum):
