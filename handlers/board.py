@@ -31,18 +31,22 @@ def _entry_line(entry: BoardEntry) -> str:
 
 
 async def _black_refusal(ctx: MemberContext, text: str) -> Reply | None:
-    """Why a black entry's text may not stand: it gives a room number or names someone (unless the compound
-    allows names). None when it describes conduct and place only."""
+    """Why a black entry's text may not stand: it gives a phone number, a room or someone's name (names and
+    rooms are allowed when the compound says so). The reply names the kind found, never the text it matched.
+    None when it describes conduct and place only."""
     t = ctx.t
-    if compound_setting(ctx.compound, "board_black_allow_names", False):
-        return None
-    if store.has_room_number(text):
+    found = await store.black_entry_exposure(ctx.session, ctx.compound_id, text,
+                                             bool(compound_setting(ctx.compound, "board_black_allow_names", False)))
+    if found == store.Exposure.PHONE:
+        return Reply(t("Please do not give a phone number in a black entry: the 红黑榜 is about conduct and place, "
+                       "not people. Please send it again without the number."))
+    if found == store.Exposure.ROOM:
         return Reply(t("Please do not give a room number in a black entry: describe the conduct and the place "
                        "instead, for example 3栋楼下消防通道长期停放私家车. Please send it again."))
-    names = store.named_people(text, await store.known_names(ctx.session, ctx.compound_id))
-    if names:
-        return Reply(t("Please do not name anyone ({names}) in a black entry: the 红黑榜 is about conduct, not "
-                       "people. Describe what happens and where, and send it again.", names="、".join(names)))
+    if found == store.Exposure.NAME:
+        return Reply(t("Please do not name anyone in a black entry, also not in pinyin or by a name that sounds the "
+                       "same: the 红黑榜 is about conduct, not people. Describe what happens and where, and send it "
+                       "again."))
     return None
 
 
@@ -121,7 +125,8 @@ async def step_place(ctx: MemberContext, draft: Nomination, text: str) -> Outcom
 
 @nomination.step("text", ask=_ask_text, next=("photo",), answer=answers.Text(store.TEXT_MAX, what=N_("description")))
 async def step_text(ctx: MemberContext, draft: Nomination, text: str) -> Outcome:
-    if draft.color == BLACK and (refusal := await _black_refusal(ctx, text)) is not None:
+    # The place and the description are checked together too: 3栋 and 301门口 make a room.
+    if draft.color == BLACK and (refusal := await _black_refusal(ctx, f"{draft.subject}\n{text}")) is not None:
         return Stay(refusal)
     return Go("photo", draft.model_copy(update={"text": text}))
 
@@ -246,7 +251,7 @@ async def edit_text(ctx: MemberContext, draft: Review, text: str) -> Outcome:
     entry = await _pending(ctx, draft.entry)
     if isinstance(entry, Reply):
         return Done(entry)
-    if entry.color == BLACK and (refusal := await _black_refusal(ctx, text)) is not None:
+    if entry.color == BLACK and (refusal := await _black_refusal(ctx, f"{entry.subject}\n{text}")) is not None:
         return Stay(refusal)
     if not await store.approve(ctx.session, entry, ctx.person_id, ctx.now, text=text):
         return Done(_already(ctx))

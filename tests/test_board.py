@@ -11,7 +11,15 @@ from sqlmodel import col, select
 
 from bot.app import App
 from bot.transports.console import Console
-from storage.board import BoardEntry, EntryStatus, has_room_number, named_people
+from storage.board import (
+    BoardEntry,
+    EntryStatus,
+    Exposure,
+    exposure,
+    has_room_number,
+    named_people,
+    normalise,
+)
 from storage.db import transaction
 from storage.outbox import Media
 from storage.people import Role
@@ -60,7 +68,7 @@ async def test_nominate_review_and_monday_posting_with_poster(console: Console, 
     assert "房号" in console.last.text or "room number" in console.last.text
     await console.say("3栋楼下消防通道")
     await console.say("张三把私家车长期停在这里")
-    assert "张三" in console.last.text and ("姓名" in console.last.text or "name" in console.last.text)
+    assert "姓名" in console.last.text and "张三" not in console.last.text  # the kind found, not the name
     await console.say("私家车长期占用消防通道")
     await console.press(1)
     assert "秘书" not in console.last.text  # thanked, not refused
@@ -302,3 +310,71 @@ async def test_a_nomination_is_reviewed_once(console: Console, app: App) -> None
     assert "已经审核过" in console.last.text
     entry = (await _entries(app))[-1]
     assert (entry.status, entry.reason) == (EntryStatus.REJECTED, "重复提名")
+
+
+# ---- issue 20: a black entry names no one, however it is written ------------------------------------------------
+
+# The variants the filter let through, and the rest of the issue's list: each gives away a person.
+EXPOSING = [
+    ("张 三", Exposure.NAME), ("张\u200b三", Exposure.NAME), ("zhang san", Exposure.NAME), ("zhangsan", Exposure.NAME),
+    ("章三", Exposure.NAME), ("13800000001", Exposure.PHONE), ("138-0000-0001", Exposure.PHONE),
+    ("3栋301", Exposure.ROOM), ("三栋三零一", Exposure.ROOM), ("3栋的301", Exposure.ROOM), ("3-301", Exposure.ROOM),
+    ("3号楼301室", Exposure.ROOM), ("一单元301", Exposure.ROOM), ("301室", Exposure.ROOM),
+    # The roster-only owner: on the roster, never joined.
+    ("刘六", Exposure.NAME),
+    # Other spellings of the same.
+    ("張三", Exposure.NAME), ("ＺＨＡＮＧ　ＳＡＮ", Exposure.NAME), ("章叁", Exposure.NAME), ("张.三", Exposure.NAME),
+    ("138 0000 0001", Exposure.PHONE), ("一三八零零零零零零零一", Exposure.PHONE), ("１３８００００００01", Exposure.PHONE),
+    ("3#301", Exposure.ROOM), ("三百零一室", Exposure.ROOM), ("两栋2单元的五零二", Exposure.ROOM),
+]
+ORDINARY = ["楼道堆放杂物，影响通行", "车辆长期占用消防通道", "楼道里私拉电线充电", "3栋楼下消防通道长期停放私家车",
+            "2026-11-23 22:30 起有人大声喧哗", "每天10:30-11:30广场舞音响很大", "3号楼100多户都受影响",
+            "三天两头往楼下扔烟头，一直到凌晨两点", "消防通道被占"]
+DEMO_NAMES = ["王书记", "李楼长", "赵物业", "孙委员", "张三", "李四", "王五", "陈阿姨", "刘六"]
+KIND_WORD = {Exposure.NAME: "姓名", Exposure.PHONE: "电话号码", Exposure.ROOM: "房号"}
+
+
+def test_black_entry_checks_normalise_first() -> None:
+    assert normalise("张\u200b三 ３栋，三百零一") == "张33栋301"
+    for variant, kind in EXPOSING:
+        assert exposure(f"{variant}在楼道堆放杂物", DEMO_NAMES) == kind, variant
+    for text in ORDINARY:
+        assert exposure(text, DEMO_NAMES) is None, text
+    # A homophone needs a character in common or the same tones: 里私 (li3 si1) is not 李四, 消防 not 萧方.
+    assert named_people("楼道里私拉电线", ["李四"]) == [] and named_people("占用消防通道", ["萧方"]) == []
+    assert named_people("zeng hong 家的狗", ["曾红"]) == ["曾红"]  # 曾 read zeng or ceng
+    # A compound that allows names and rooms still refuses phone numbers.
+    assert exposure("张三 3栋301", DEMO_NAMES, allow_names=True) is None
+    assert exposure("138-0000-0001", DEMO_NAMES, allow_names=True) == Exposure.PHONE
+
+
+async def test_black_nomination_refuses_every_variant_and_keeps_the_draft(console: Console, app: App) -> None:
+    console.as_("李四")
+    await console.say("/nominate")
+    await console.press(2)
+    await console.say("三栋三零一门口")  # the place step refuses too
+    assert "房号" in console.last.text
+    await console.say("3栋")
+    for variant, kind in EXPOSING:
+        await console.say(f"{variant}在楼道堆放杂物")
+        refusal = console.last.text
+        assert KIND_WORD[kind] in refusal and variant not in refusal, variant
+    await console.say("301门口堆放杂物")  # with the place: 3栋 + 301
+    assert "房号" in console.last.text
+    assert await _entries(app) == []
+    # Conduct and place only: taken, with the place given before the refusals.
+    await console.say("楼道堆放杂物，影响通行")
+    assert console.last.labels == ["不附照片"]
+    await console.press("不附照片")
+    assert [(e.subject, e.text) for e in await _entries(app)] == [("3栋", "楼道堆放杂物，影响通行")]
+    await nominate(console, "王五", "black", "小区北门", "车辆长期占用消防通道")
+    assert [e.text for e in await _entries(app)][-1] == "车辆长期占用消防通道"
+
+
+async def test_the_secretary_cannot_edit_a_name_into_a_black_entry(console: Console, app: App) -> None:
+    await _review(console, "修改文字")
+    await console.say("zhang san 在电梯里吸烟")
+    assert "姓名" in console.last.text
+    await console.say("电梯里长期有人吸烟")
+    assert "已通过" in console.last.text
+    assert (await _entries(app))[-1].text == "电梯里长期有人吸烟"
