@@ -4,18 +4,75 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
+import json
 import logging
+import os
+import re
+import sqlite3
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import date
 from pathlib import Path
+from typing import Any, NoReturn
 
-from bot.settings import Settings
+from pydantic import ValidationError
+
+from bot.core.i18n import N_, Catalogs, Translator
+from bot.settings import SQLITE_SCHEME, Settings, operator_language, problems, redact_url, zone_exists
 from storage import migrate as migrations
 from storage.db import make_engine, make_sessionmaker, transaction
 
 
+class Refusal(Exception):
+    """A configuration or argument error: `main` prints its lines (one per problem, each naming the setting or
+    argument) on stderr and returns 2, with no traceback."""
+
+    def __init__(self, *lines: str) -> None:
+        super().__init__("\n".join(lines))
+        self.lines = lines
+
+
+@functools.cache
+def _catalogs() -> Catalogs:
+    return Catalogs()
+
+
+def _operator() -> Translator:
+    return _catalogs().translator(operator_language())
+
+
+def tr(msgid: str, /, **kwargs: Any) -> str:
+    """A text of `linli` itself, in the operator's language (DEFAULT_LANGUAGE; zh_CN when that is refused)."""
+    return _operator()(msgid, **kwargs)
+
+
+def _setting_refused(setting: str, problem: str) -> Refusal:
+    return Refusal(tr("Setting {setting}: {problem}", setting=setting, problem=problem))
+
+
 def _settings() -> Settings:
-    return Settings()
+    try:
+        return Settings()
+    except ValidationError as error:
+        raise Refusal(*(tr("Setting {setting}: {problem}", setting=found.setting,
+                           problem=tr(found.message, setting=found.setting, **found.values))
+                        for found in problems(error))) from None
+
+
+def _database_errors() -> tuple[type[BaseException], ...]:
+    """What opening an unreachable or unusable database raises (no server, wrong password, not a database)."""
+    import asyncpg
+    from sqlalchemy.exc import SQLAlchemyError
+
+    return OSError, TimeoutError, SQLAlchemyError, sqlite3.Error, asyncpg.PostgresError, asyncpg.InterfaceError
+
+
+def _unreachable(settings: Settings, error: BaseException) -> Refusal:
+    reason = str(getattr(error, "orig", None) or error).strip().splitlines()
+    return _setting_refused("DATABASE_URL", tr("cannot open the database {url}: {reason}",
+                                               url=redact_url(settings.database_url),
+                                               reason=reason[0] if reason else type(error).__name__))
 
 
 def _run_async(factory: Callable[[], Awaitable[int | None]]) -> int:
@@ -23,6 +80,7 @@ def _run_async(factory: Callable[[], Awaitable[int | None]]) -> int:
 
 
 async def _with_session(settings: Settings, work: Callable[..., Awaitable[int | None]]) -> int:
+    _require_migrated(settings)
     engine = make_engine(settings.database_url)
     try:
         async with transaction(make_sessionmaker(engine)) as session:
@@ -33,7 +91,10 @@ async def _with_session(settings: Settings, work: Callable[..., Awaitable[int | 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     settings = _settings()
-    migrations.upgrade(settings.database_url)
+    try:
+        migrations.upgrade(settings.database_url)
+    except _database_errors() as error:
+        raise _unreachable(settings, error) from None
     print(f"database is up to date ({_redact(settings.database_url)})")
     return 0
 
@@ -49,8 +110,25 @@ def _platform_configured(settings: Settings) -> bool:
     return bool(settings.telegram_bot_token or settings.wecom_bot_id or settings.wecom_callback_token)
 
 
+def _configure_logging(level: str, console: bool = False) -> None:
+    """A server logs at LOG_LEVEL; the console chat shows only warnings and errors besides the chat. APScheduler's
+    line for every job run (a tick every few seconds) appears only at DEBUG, and httpx's request lines never:
+    their URLs carry the Telegram bot's token."""
+    chosen = getattr(logging, level)
+    root = max(logging.WARNING, chosen) if console else chosen
+    logging.basicConfig(level=root, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("apscheduler").setLevel(root if chosen == logging.DEBUG and not console
+                                              else max(logging.WARNING, root))
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(max(logging.WARNING, root))
+
+
 def _require_migrated(settings: Settings) -> None:
-    if not migrations.is_current(settings.database_url):
+    try:
+        current = migrations.is_current(settings.database_url)
+    except _database_errors() as error:
+        raise _unreachable(settings, error) from None
+    if not current:
         raise SystemExit(f"The database {_redact(settings.database_url)} is not up to date: run `linli migrate` "
                          "first (`make run` does it for you).")
 
@@ -58,9 +136,9 @@ def _require_migrated(settings: Settings) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     settings = _settings()
     _require_migrated(settings)
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if not _platform_configured(settings):
         return cmd_console(args)
+    _configure_logging(settings.log_level)
     if args.workers > 1:
         from bot.workers import supervise
 
@@ -74,7 +152,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_console(args: argparse.Namespace) -> int:
     settings = _settings()
     _require_migrated(settings)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    _configure_logging(settings.log_level, console=True)
     script = getattr(args, "script", None)
 
     async def main() -> int:
@@ -125,19 +203,25 @@ def cmd_compound_create(args: argparse.Namespace) -> int:
 def cmd_roster_import(args: argparse.Namespace) -> int:
     from storage.roster import import_roster_cli
 
-    return asyncio.run(import_roster_cli(_settings(), Path(args.file), args.compound))
+    settings = _settings()
+    _require_migrated(settings)
+    return asyncio.run(import_roster_cli(settings, Path(args.file), args.compound))
 
 
 def cmd_export_party(args: argparse.Namespace) -> int:
     from storage.party import export_party_cli
 
-    return asyncio.run(export_party_cli(_settings(), args.compound, args.year, Path(args.out)))
+    settings = _settings()
+    _require_migrated(settings)
+    return asyncio.run(export_party_cli(settings, args.compound, args.year, Path(args.out)))
 
 
 def cmd_export_assembly(args: argparse.Namespace) -> int:
     from storage.assembly import export_assembly_cli
 
-    return asyncio.run(export_assembly_cli(_settings().database_url, args.id, Path(args.out) if args.out else None))
+    settings = _settings()
+    _require_migrated(settings)
+    return asyncio.run(export_assembly_cli(settings.database_url, args.id, Path(args.out) if args.out else None))
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -188,21 +272,15 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_export_cases(args: argparse.Namespace) -> int:
     """The complaints ledger (台账) of one compound for a date range, as the secretary's /export cases sends it."""
-    from datetime import date
     from zoneinfo import ZoneInfo
 
     from sqlmodel.ext.asyncio.session import AsyncSession
 
-    from bot.core.i18n import Catalogs
     from handlers.complaints import ledger_labels
     from storage.complaints import day_bounds, ledger_xlsx
     from storage.compounds import compound_by_code
 
-    try:
-        first, last = date.fromisoformat(args.date_from), date.fromisoformat(args.date_to)
-    except ValueError:
-        print("Dates are written as 2026-11-01.", file=sys.stderr)
-        return 2
+    first, last = args.date_from, args.date_to  # dates already: see _day
     settings = _settings()
 
     async def work(session: AsyncSession) -> int:
@@ -221,8 +299,256 @@ def cmd_export_cases(args: argparse.Namespace) -> int:
     return asyncio.run(_with_session(settings, work))
 
 
+# ---- argument types: a wrong value is one line naming the argument, exit status 2 ----------------------------
+
+
+def _month(text: str) -> str:
+    match = re.fullmatch(r"(\d{4})-(\d{1,2})", text.strip())
+    if match is None or not 1 <= int(match[2]) <= 12:
+        raise argparse.ArgumentTypeError(tr("{value} is not a month: write it as 2026-11", value=text))
+    return f"{match[1]}-{int(match[2]):02d}"
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(tr("{value} is not a day: write it as 2026-11-01", value=text)) from None
+
+
+def _zone(text: str) -> str:
+    if not zone_exists(text):
+        raise argparse.ArgumentTypeError(tr("{value} is not a time zone: write one like Asia/Shanghai", value=text))
+    return text
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but an error is one line in the operator's language (through Refusal): no usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        raise Refusal(tr("{command}: {problem} (see `{command} --help`)", command=self.prog, problem=message))
+
+
+# ---- linli compound list / show / set / unset ----------------------------------------------------------------
+
+_KIND_TEXTS = {
+    "integer": N_("a whole number"),
+    "number": N_("a number"),
+    "boolean": N_("true or false"),
+    "clock": N_("a time of day such as {example}"),
+    "clocks": N_("times of day such as 19:00,08:30"),
+    "minutes": N_("minutes before, such as 1440,60"),
+    "fraction": N_("a fraction from 0 to 1 such as {example}"),
+    "object": N_("a JSON object such as {example}"),
+    "text": N_("a text"),
+    "time_zone": N_("a time zone such as Asia/Shanghai"),
+    "language": N_("zh_CN, zh_TW or en"),
+}
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "-"
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+async def _compound_named(session: Any, code: str) -> Any:
+    from storage.compounds import compound_by_code
+
+    compound = await compound_by_code(session, code)
+    if compound is None:
+        raise Refusal(tr("There is no compound with the code {code} (`linli compound list` shows them).", code=code))
+    return compound
+
+
+def _setting_refusal(refused: Any, code: str, given: str) -> Refusal:
+    spec = refused.spec
+    if refused.why == "unknown" or spec is None:
+        return Refusal(tr("{key} is not a setting of a compound (`linli compound show {code}` lists them).",
+                          key=refused.key, code=code))
+    if refused.why == "range":
+        low = "-" if spec.minimum is None else f"{spec.minimum:g}"
+        high = "-" if spec.maximum is None else f"{spec.maximum:g}"
+        return Refusal(tr("{key} must be from {low} to {high}; {value} is not.", key=refused.key, low=low, high=high,
+                          value=given))
+    example = _shown(spec.example if spec.example is not None else spec.default)
+    return Refusal(tr("{key} takes {kind}; {value} is not one.", key=refused.key, value=given,
+                      kind=tr(_KIND_TEXTS[spec.kind.value], example=example)))
+
+
+def cmd_compound_list(args: argparse.Namespace) -> int:
+    from storage.compounds import all_compounds
+
+    async def work(session: Any) -> int:
+        compounds = await all_compounds(session)
+        if not compounds:
+            print(tr("No compound yet: `linli compound create` makes one."))
+        for compound in compounds:
+            print(tr("{code}  {name}  street: {street}  invite code: {invite}", code=compound.code,
+                     name=compound.name, street=compound.street or "-", invite=compound.invite_code))
+        return 0
+
+    return asyncio.run(_with_session(_settings(), work))
+
+
+def cmd_compound_show(args: argparse.Namespace) -> int:
+    from storage.compounds import COMPOUND_SETTINGS
+
+    async def work(session: Any) -> int:
+        compound = await _compound_named(session, args.code)
+        print(f"{compound.name} ({compound.code})")
+        print(tr("Invite code for residents: {invite}", invite=compound.invite_code))
+        if compound.claim_code:
+            print(tr("Secretary claim code: {claim} (the secretary sends /claim {claim} privately)",
+                     claim=compound.claim_code))
+        else:
+            print(tr("Secretary claim code: used"))
+        print(tr("Time zone {zone} · language {language} · street {street} · community {community}",
+                 zone=compound.timezone, language=compound.language, street=compound.street or "-",
+                 community=compound.community or "-"))
+        print(tr("Settings (`linli compound set {code} KEY VALUE`, `linli compound unset {code} KEY`):",
+                 code=compound.code))
+        for key, spec in COMPOUND_SETTINGS.items():
+            if key in compound.settings:
+                print(f"  {key} = {_shown(compound.settings[key])}")
+            else:
+                print(f"  {key} = {_shown(spec.default)}  " + tr("(default)"))
+        for key in sorted(set(compound.settings) - set(COMPOUND_SETTINGS)):
+            print(f"  {key} = {_shown(compound.settings[key])}  " + tr("(not a known setting: unused)"))
+        return 0
+
+    return asyncio.run(_with_session(_settings(), work))
+
+
+def cmd_compound_set(args: argparse.Namespace) -> int:
+    from storage.compounds import SettingRefused, set_compound_setting
+
+    async def work(session: Any) -> int:
+        compound = await _compound_named(session, args.code)
+        try:
+            value = set_compound_setting(compound, args.key, args.value)
+        except SettingRefused as refused:
+            raise _setting_refusal(refused, compound.code, args.value) from None
+        session.add(compound)
+        print(tr("{code}: {key} = {value}", code=compound.code, key=args.key, value=_shown(value)))
+        return 0
+
+    return asyncio.run(_with_session(_settings(), work))
+
+
+def cmd_compound_unset(args: argparse.Namespace) -> int:
+    from storage.compounds import COMPOUND_SETTINGS, SettingRefused, unset_compound_setting
+
+    async def work(session: Any) -> int:
+        compound = await _compound_named(session, args.code)
+        try:
+            unset_compound_setting(compound, args.key)
+        except SettingRefused as refused:
+            raise _setting_refusal(refused, compound.code, "") from None
+        session.add(compound)
+        print(tr("{code}: {key} is back to its default ({value})", code=compound.code, key=args.key,
+                 value=_shown(COMPOUND_SETTINGS[args.key].default)))
+        return 0
+
+    return asyncio.run(_with_session(_settings(), work))
+
+
+# ---- linli backup FILE / linli restore FILE ---------------------------------------------------------------------
+
+
+def _sqlite_file(settings: Settings, action: str, file: str) -> str:
+    """The configured SQLite file; for PostgreSQL, its own tools' command line as the refusal."""
+    from sqlalchemy.engine import URL, make_url
+
+    url = make_url(settings.database_url)
+    if url.drivername != SQLITE_SCHEME:
+        # libpq's form: no password (it reads PGPASSWORD or ~/.pgpass), asyncpg's ssl= as sslmode=.
+        query = {"sslmode": url.query["ssl"]} if "ssl" in url.query else {}
+        plain = URL.create("postgresql", username=url.username, host=url.host, port=url.port, database=url.database,
+                           query=query).render_as_string(hide_password=False)
+        command = (f"pg_dump --format=custom --file={file} '{plain}'" if action == "backup"
+                   else f"pg_restore --clean --if-exists --dbname='{plain}' {file}")
+        raise _setting_refused("DATABASE_URL", tr("PostgreSQL is saved and restored with its own tools, with the "
+                                                  "password in PGPASSWORD or ~/.pgpass: {command}", command=command))
+    if not url.database or url.database == ":memory:":
+        raise _setting_refused("DATABASE_URL", tr("an in-memory database cannot be saved or restored"))
+    return os.path.abspath(url.database)
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    """SQLite's online backup (sqlite3.Connection.backup): a consistent copy while the bot runs."""
+    settings = _settings()
+    database = _sqlite_file(settings, "backup", args.file)
+    target = Path(args.file)
+    if not os.path.isfile(database):
+        raise _setting_refused("DATABASE_URL", tr("there is no database at {path} yet", path=database))
+    if target.exists():
+        raise Refusal(tr("{file} exists already: choose a new file name", file=target))
+    if not target.absolute().parent.is_dir():
+        raise Refusal(tr("The folder {folder} does not exist", folder=target.absolute().parent))
+    partial = target.with_name(target.name + ".partial")
+    try:
+        source = sqlite3.connect(database, timeout=15)
+        copy = sqlite3.connect(partial, isolation_level=None)
+        try:
+            source.backup(copy)
+            copy.execute("PRAGMA journal_mode=DELETE")  # one self-contained file, whatever the source's mode
+            checked = copy.execute("PRAGMA quick_check").fetchone()[0]
+        finally:
+            copy.close()
+            source.close()
+    except sqlite3.Error as error:
+        partial.unlink(missing_ok=True)
+        raise _unreachable(settings, error) from None
+    if checked != "ok":
+        partial.unlink(missing_ok=True)
+        raise _setting_refused("DATABASE_URL", tr("the copy of {path} failed its check: {result}", path=database,
+                                                  result=checked))
+    os.replace(partial, target)
+    print(tr("Saved {database} to {file} ({size} KB).", database=database, file=target,
+             size=max(1, target.stat().st_size // 1024)))
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    """Writes a backup over the configured SQLite database, in one transaction, only when no other process has
+    the database open: a running bot always holds a connection, so it is refused while the bot runs."""
+    settings = _settings()
+    database = _sqlite_file(settings, "restore", args.file)
+    source_path = Path(args.file)
+    if not source_path.is_file():
+        raise Refusal(tr("{file} does not exist", file=source_path))
+    try:
+        source = sqlite3.connect(source_path)
+        checked = source.execute("PRAGMA quick_check").fetchone()[0]
+        linli = source.execute("SELECT count(*) FROM sqlite_master WHERE name = 'alembic_version'").fetchone()[0]
+    except sqlite3.DatabaseError:
+        checked, linli = "", 0
+    if checked != "ok" or not linli:
+        raise Refusal(tr("{file} is not a backup of a linli database", file=source_path))
+    target = sqlite3.connect(database, timeout=0, isolation_level=None)
+    try:
+        try:
+            # Leaving WAL mode needs the only connection to the file: it fails while a bot (or any process) has it.
+            mode = target.execute("PRAGMA journal_mode=DELETE").fetchone()[0]
+        except sqlite3.OperationalError:
+            mode = ""
+        if mode != "delete":
+            raise Refusal(tr("The database {path} is in use (is the bot running?): stop the bot first, then restore.",
+                             path=database))
+        source.backup(target)
+        target.execute("PRAGMA journal_mode=WAL")
+    finally:
+        target.close()
+        source.close()
+    print(tr("Restored {file} into {database}.", file=source_path, database=database))
+    if not migrations.is_current(settings.database_url):
+        print(tr("The backup is from another version of linli: run `linli migrate` before starting the bot."))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="linli", description="邻里 linli — a chatbot for running compounds together")
+    parser = _Parser(prog="linli", description="邻里 linli — a chatbot for running compounds together")
     sub = parser.add_subparsers(dest="command", required=True)
 
     sub.add_parser("migrate", help="apply database migrations").set_defaults(func=cmd_migrate)
@@ -239,10 +565,24 @@ def build_parser() -> argparse.ArgumentParser:
     create = compound.add_parser("create", help="create a compound and print its invite and claim codes")
     create.add_argument("--name", required=True)
     create.add_argument("--code", required=True, help="short code used in case numbers, e.g. XFL")
-    create.add_argument("--timezone", default="Asia/Shanghai")
+    create.add_argument("--timezone", type=_zone, default="Asia/Shanghai")
     create.add_argument("--street", default="", help="街道: the street office that oversees it")
     create.add_argument("--community", default="", help="社区: the community it belongs to")
     create.set_defaults(func=cmd_compound_create)
+    compound.add_parser("list", help="every compound: code, name, street, invite code").set_defaults(
+        func=cmd_compound_list)
+    show = compound.add_parser("show", help="a compound's invite and claim codes and its settings")
+    show.add_argument("code")
+    show.set_defaults(func=cmd_compound_show)
+    change = compound.add_parser("set", help="change a compound setting (checked against the known settings)")
+    change.add_argument("code")
+    change.add_argument("key", help="e.g. complaints.respond_hours, name, timezone (`linli compound show` lists them)")
+    change.add_argument("value", help="e.g. 12, true, 20:00, 19:00,08:30 or a JSON object")
+    change.set_defaults(func=cmd_compound_set)
+    unset = compound.add_parser("unset", help="put a compound setting back to its default")
+    unset.add_argument("code")
+    unset.add_argument("key")
+    unset.set_defaults(func=cmd_compound_unset)
 
     roster = sub.add_parser("roster", help="rosters").add_subparsers(dest="action", required=True)
     importer = roster.add_parser("import", help="load buildings, units, rooms and owners from CSV or XLSX")
@@ -264,13 +604,13 @@ def build_parser() -> argparse.ArgumentParser:
     assembly.set_defaults(func=cmd_export_assembly)
     cases = exports.add_parser("cases", help="the complaints ledger (台账) of a compound for a date range")
     cases.add_argument("--compound", required=True, help="the compound's code")
-    cases.add_argument("--from", dest="date_from", required=True, help="first day, e.g. 2026-11-01")
-    cases.add_argument("--to", dest="date_to", required=True, help="last day, e.g. 2026-11-30")
+    cases.add_argument("--from", dest="date_from", type=_day, required=True, help="first day, e.g. 2026-11-01")
+    cases.add_argument("--to", dest="date_to", type=_day, required=True, help="last day, e.g. 2026-11-30")
     cases.add_argument("--out", help="the XLSX file to write (default: cases-CODE-FROM-TO.xlsx)")
     cases.set_defaults(func=cmd_export_cases)
 
     report = sub.add_parser("report", help="write a monthly report (PNG + XLSX)")
-    report.add_argument("--month", required=True, help="YYYY-MM")
+    report.add_argument("--month", type=_month, required=True, help="YYYY-MM")
     which = report.add_mutually_exclusive_group(required=True)
     which.add_argument("--compound", help="a compound's code")
     which.add_argument("--street", help="every compound of this street (街道)")
@@ -278,14 +618,26 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", default=".", help="folder for the files")
     report.set_defaults(func=cmd_report)
 
+    backup = sub.add_parser("backup", help="copy the SQLite database to FILE while the bot runs (PostgreSQL: "
+                            "pg_dump)")
+    backup.add_argument("file")
+    backup.set_defaults(func=cmd_backup)
+    restore = sub.add_parser("restore", help="replace the SQLite database by a backup (stop the bot first)")
+    restore.add_argument("file")
+    restore.set_defaults(func=cmd_restore)
+
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    func: Callable[[argparse.Namespace], int] = args.func
-    return func(args)
+    try:
+        args = build_parser().parse_args(argv)
+        func: Callable[[argparse.Namespace], int] = args.func
+        return func(args)
+    except Refusal as refusal:
+        for line in refusal.lines:
+            print(line, file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import re
 import secrets
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from enum import StrEnum
+from fractions import Fraction
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel, col, select
@@ -177,3 +183,203 @@ async def group_chats(session: AsyncSession, compound_id: int, building_id: int 
 def compound_setting(compound: Compound, key: str, default: Any) -> Any:
     """Per-compound settings override the documented defaults (rates, deadlines, schedules)."""
     return compound.settings.get(key, default)
+
+
+# ---- the settings an operator may change (`linli compound set CODE KEY VALUE`) ------------------------------
+
+
+class SettingKind(StrEnum):
+    INTEGER = "integer"
+    NUMBER = "number"
+    BOOLEAN = "boolean"
+    CLOCK = "clock"  # "20:00"
+    CLOCKS = "clocks"  # ["19:00", "08:30"]
+    MINUTES = "minutes"  # [1440, 60]
+    FRACTION = "fraction"  # "3/5"
+    OBJECT = "object"  # JSON, checked further per key
+    TEXT = "text"
+    TIME_ZONE = "time_zone"
+    LANGUAGE = "language"
+
+
+@dataclass(frozen=True, slots=True)
+class SettingSpec:
+    kind: SettingKind
+    # What the feature uses when the compound has not set it (tests/test_cli.py compares it with the feature's
+    # own constant where there is one).
+    default: Any
+    minimum: float | None = None
+    maximum: float | None = None
+    # A value to show when the default is none or empty.
+    example: Any = None
+
+
+# Keys of `Compound.settings`, read with `compound_setting` by the feature named before the dot (or in the name).
+COMPOUND_SETTINGS: dict[str, SettingSpec] = {
+    "complaints.respond_hours": SettingSpec(SettingKind.NUMBER, 24, minimum=1),
+    "complaints.resolve_days": SettingSpec(SettingKind.OBJECT, {"1": 3, "2": 7, "3": 15}),
+    "complaints.remind_hours": SettingSpec(SettingKind.NUMBER, 24, minimum=1),
+    "complaints.close_unrated_hours": SettingSpec(SettingKind.NUMBER, 72, minimum=1),
+    "complaints.routing": SettingSpec(SettingKind.OBJECT, {}, example={"noise": {"level": 2, "role": "property"}}),
+    "complaints.official_id": SettingSpec(SettingKind.INTEGER, None, minimum=1, example=12),
+    "points_per_hour": SettingSpec(SettingKind.INTEGER, 2, minimum=0),
+    "points_per_activity": SettingSpec(SettingKind.INTEGER, 5, minimum=0),
+    "yuan_per_point": SettingSpec(SettingKind.INTEGER, 1, minimum=0),
+    "volunteer_reminder_hours": SettingSpec(SettingKind.NUMBER, 2, minimum=0, maximum=48),
+    "organiser_reminder_time": SettingSpec(SettingKind.CLOCK, "20:00"),
+    "meeting_reminder_minutes": SettingSpec(SettingKind.MINUTES, [1440, 60]),
+    "assembly_online_replaces_paper": SettingSpec(SettingKind.BOOLEAN, False),
+    "assembly_reminder_times": SettingSpec(SettingKind.CLOCKS, ["19:00"]),
+    "assembly_reminder_hours_before_close": SettingSpec(SettingKind.NUMBER, 24, minimum=0),
+    "board_schedule": SettingSpec(SettingKind.OBJECT, {"day_of_week": "mon", "hour": 9, "minute": 0}),
+    "board_black_allow_names": SettingSpec(SettingKind.BOOLEAN, False),
+    "property.survey_weight": SettingSpec(SettingKind.FRACTION, "3/5"),
+    "property.complaint_weight": SettingSpec(SettingKind.FRACTION, "2/5"),
+    "property.overdue_penalty": SettingSpec(SettingKind.NUMBER, "2", minimum=0),
+    "property.grade_a": SettingSpec(SettingKind.NUMBER, "85", minimum=0, maximum=100),
+    "property.grade_b": SettingSpec(SettingKind.NUMBER, "70", minimum=0, maximum=100),
+    "property.answer_days": SettingSpec(SettingKind.INTEGER, 7, minimum=1),
+    "property.rectify_days": SettingSpec(SettingKind.INTEGER, 30, minimum=1),
+}
+# Columns of the compound itself that `set` changes too.
+COMPOUND_FIELDS: dict[str, SettingSpec] = {
+    "name": SettingSpec(SettingKind.TEXT, "", maximum=100),
+    "timezone": SettingSpec(SettingKind.TIME_ZONE, "Asia/Shanghai"),
+    "language": SettingSpec(SettingKind.LANGUAGE, "zh_CN"),
+    "street": SettingSpec(SettingKind.TEXT, "", maximum=100),
+    "community": SettingSpec(SettingKind.TEXT, "", maximum=100),
+}
+
+
+class SettingRefused(ValueError):
+    """`why` is "unknown" (no such key), "kind" (not a value of the key's kind) or "range" (out of its range)."""
+
+    def __init__(self, key: str, why: str, spec: SettingSpec | None = None) -> None:
+        super().__init__(f"{key}: {why}")
+        self.key, self.why, self.spec = key, why, spec
+
+
+_TRUE, _FALSE = {"true", "yes", "on", "1", "是"}, {"false", "no", "off", "0", "否"}
+_CLOCK = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)")
+
+
+def _clock(text: str) -> str:
+    match = _CLOCK.fullmatch(text.strip())
+    if match is None:
+        raise ValueError(text)
+    return f"{int(match[1]):02d}:{match[2]}"
+
+
+def _listed(text: str) -> list[Any]:
+    """A JSON list, or items separated by commas."""
+    value = json.loads(text) if text.strip().startswith("[") else [item for item in text.split(",") if item.strip()]
+    if not isinstance(value, list) or not value:
+        raise ValueError(text)
+    return value
+
+
+def _number(text: str) -> int | float:
+    value = Decimal(text.strip())
+    if not value.is_finite():
+        raise ValueError(text)
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+def _checked_object(key: str, value: Any) -> dict[str, Any]:
+    """The JSON settings, checked the way their feature reads them."""
+    if not isinstance(value, dict):
+        raise ValueError(key)
+    if key == "complaints.resolve_days":
+        if not all(k in ("1", "2", "3") and float(v) > 0 for k, v in value.items()):
+            raise ValueError(key)
+    elif key == "complaints.routing":
+        from storage.complaints import CATEGORY_BY_CODE, category_route
+
+        for category, route in value.items():
+            if category not in CATEGORY_BY_CODE or not isinstance(route, dict) or set(route) - {"level", "role"} \
+                    or int(route.get("level", 1)) not in (1, 2):
+                raise ValueError(key)
+            category_route(category, value)  # an unknown role raises ValueError
+    elif key == "board_schedule":
+        from storage.schedule import next_fire
+
+        if next_fire(value, "UTC", utcnow()) is None:
+            raise ValueError(key)
+    return value
+
+
+def parse_setting(key: str, text: str) -> Any:
+    """The value to store for `key` from what an operator typed; SettingRefused when the key is unknown or the
+    value is not one of its kind or out of its range."""
+    spec = COMPOUND_SETTINGS.get(key) or COMPOUND_FIELDS.get(key)
+    if spec is None:
+        raise SettingRefused(key, "unknown")
+    kind = spec.kind
+    try:
+        value: Any
+        if kind is SettingKind.INTEGER:
+            value = int(text.strip())
+        elif kind is SettingKind.NUMBER:
+            value = _number(text)
+        elif kind is SettingKind.BOOLEAN:
+            lowered = text.strip().lower()
+            if lowered not in _TRUE | _FALSE:
+                raise ValueError(text)
+            value = lowered in _TRUE
+        elif kind is SettingKind.CLOCK:
+            value = _clock(text)
+        elif kind is SettingKind.CLOCKS:
+            value = sorted({_clock(str(item)) for item in _listed(text)})
+        elif kind is SettingKind.MINUTES:
+            value = sorted({int(str(item).strip()) for item in _listed(text)}, reverse=True)
+            if value[-1] <= 0:
+                raise ValueError(text)
+        elif kind is SettingKind.FRACTION:
+            fraction = Fraction(text.strip())
+            if not 0 <= fraction <= 1:
+                raise ValueError(text)
+            value = text.strip()
+        elif kind is SettingKind.OBJECT:
+            value = _checked_object(key, json.loads(text))
+        elif kind is SettingKind.TIME_ZONE:
+            ZoneInfo(text.strip())
+            value = text.strip()
+        elif kind is SettingKind.LANGUAGE:
+            if text.strip() not in ("zh_CN", "zh_TW", "en"):
+                raise ValueError(text)
+            value = text.strip()
+        else:
+            value = text.strip()
+            if not value:
+                raise ValueError(text)
+    except (ValueError, TypeError, ArithmeticError, KeyError, OSError):  # ZoneInfoNotFoundError is a KeyError
+        raise SettingRefused(key, "kind", spec) from None
+    if kind is SettingKind.TEXT:
+        size: float | None = len(value)
+    else:
+        size = float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+    if size is not None and ((spec.minimum is not None and size < spec.minimum)
+                             or (spec.maximum is not None and size > spec.maximum)):
+        raise SettingRefused(key, "range", spec)
+    return value
+
+
+def set_compound_setting(compound: Compound, key: str, text: str) -> Any:
+    """Checks and sets one setting (a key of COMPOUND_SETTINGS) or column (COMPOUND_FIELDS) of the compound; the
+    caller's transaction stores it. Returns the stored value."""
+    value = parse_setting(key, text)
+    if key in COMPOUND_FIELDS:
+        setattr(compound, key, value)
+    else:
+        compound.settings = {**compound.settings, key: value}  # a new dict: the JSON column sees the change
+    return value
+
+
+def unset_compound_setting(compound: Compound, key: str) -> bool:
+    """Back to the feature's default; False when the compound had not set it."""
+    if key not in COMPOUND_SETTINGS:
+        raise SettingRefused(key, "unknown")
+    if key not in compound.settings:
+        return False
+    compound.settings = {k: v for k, v in compound.settings.items() if k != key}
+    return True

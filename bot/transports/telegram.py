@@ -246,7 +246,7 @@ class TelegramTransport:
         # httpx logs every Bot API request at INFO (each long poll too): noise in the log, and CPU.
         logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger("httpx").getEffectiveLevel()))
         self.webhook = bool(settings.telegram_webhook_url)
-        if self.webhook and not settings.telegram_webhook_secret:
+        if self.webhook and not settings.telegram_webhook_secret.get_secret_value():
             raise SystemExit("TELEGRAM_WEBHOOK_URL needs TELEGRAM_WEBHOOK_SECRET (any long random string).")
         base_url, file_url = api_urls(settings.telegram_api_base_url)
         limiter = AIORateLimiter(
@@ -257,7 +257,7 @@ class TelegramTransport:
         )
         builder = (
             Application.builder()
-            .token(settings.telegram_bot_token)
+            .token(settings.telegram_bot_token.get_secret_value())
             .base_url(base_url)
             .base_file_url(file_url)
             .rate_limiter(limiter)
@@ -272,7 +272,8 @@ class TelegramTransport:
         self.application.add_handler(TypeHandler(Update, self._on_update))
         self.application.add_error_handler(self._on_error)
         # The outbox's bot: no limiter, so 429s come back to the outbox.
-        self.sender = Bot(settings.telegram_bot_token, base_url=base_url, base_file_url=file_url,
+        token = settings.telegram_bot_token.get_secret_value()
+        self.sender = Bot(token, base_url=base_url, base_file_url=file_url,
                           request=HTTPXRequest(connection_pool_size=32))
         self.username = ""
         self.bot_id: int | None = None
@@ -302,7 +303,8 @@ class TelegramTransport:
             log.exception("setMyCommands failed; the command menus stay as they were")
         if self.webhook:
             await self.application.bot.set_webhook(
-                self.settings.telegram_webhook_url, secret_token=self.settings.telegram_webhook_secret,
+                self.settings.telegram_webhook_url,
+                secret_token=self.settings.telegram_webhook_secret.get_secret_value(),
                 allowed_updates=ALLOWED_UPDATES,
             )
             log.info("Telegram @%s: webhook %s", self.username, self.settings.telegram_webhook_url)
@@ -376,7 +378,8 @@ class TelegramTransport:
             # Starting or stopping: Telegram delivers it again a moment later.
             return web.Response(status=503, text="not ready")
         given = request.headers.get(SECRET_HEADER, "")
-        if not hmac.compare_digest(given.encode(), self.settings.telegram_webhook_secret.encode()):
+        expected = self.settings.telegram_webhook_secret.get_secret_value()
+        if not hmac.compare_digest(given.encode(), expected.encode()):
             return web.Response(status=401, text="wrong secret token")
         try:
             data = await request.json()

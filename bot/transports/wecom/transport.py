@@ -98,8 +98,10 @@ class WeComTransport:
         from bot.transports.wecom.callback import CallbackChannel
 
         settings = self.settings
-        if settings.wecom_callback_token and settings.wecom_callback_aes_key:
-            channel = CallbackChannel(self, settings.wecom_callback_token, settings.wecom_callback_aes_key,
+        token = settings.wecom_callback_token.get_secret_value()
+        aes_key = settings.wecom_callback_aes_key.get_secret_value()
+        if token and aes_key:
+            channel = CallbackChannel(self, token, aes_key,
                                       window=settings.wecom_callback_window_seconds)
             channel.add_routes(app)
             self.callback = channel
@@ -112,12 +114,12 @@ class WeComTransport:
         self.attach(core)
         settings = self.settings
         self.robot = RobotPoster(self.http, settings.wecom_api_base_url, settings.wecom_robot_per_minute)
-        if settings.wecom_corp_id and settings.wecom_contact_secret:
+        if settings.wecom_corp_id and settings.wecom_contact_secret.get_secret_value():
             from bot.transports.wecom.contact import ContactClient
 
             self.contact = ContactClient(self.http, settings.wecom_api_base_url, settings.wecom_corp_id,
-                                         settings.wecom_contact_secret)
-        if settings.wecom_bot_id and settings.wecom_bot_secret:
+                                         settings.wecom_contact_secret.get_secret_value())
+        if settings.wecom_bot_id and settings.wecom_bot_secret.get_secret_value():
             self._leader_task = asyncio.create_task(self._lead_long_connection(core, LongConnection))
 
     async def _lead_long_connection(self, core: Core, factory: Any) -> None:
@@ -130,7 +132,8 @@ class WeComTransport:
             leadership = Leadership(core.engine, "wecom-long-connection")
             if not await leadership.wait(self._stopping):
                 return
-            connection = factory(self, settings.wecom_bot_id, settings.wecom_bot_secret, settings.wecom_ws_url)
+            connection = factory(self, settings.wecom_bot_id, settings.wecom_bot_secret.get_secret_value(),
+                                 settings.wecom_ws_url)
             await connection.start()
             self.long = connection
             try:
@@ -168,7 +171,7 @@ class WeComTransport:
         async with session.get(url) as response:
             response.raise_for_status()
             data = await response.read()
-        key = aes_key or self.settings.wecom_callback_aes_key
+        key = aes_key or self.settings.wecom_callback_aes_key.get_secret_value()
         return decrypt_file(data, key) if key else data
 
     # ---- intake (both channels) ---------------------------------------------------------------------
