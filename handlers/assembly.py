@@ -133,13 +133,10 @@ async def kind_step(ctx: MemberContext, draft: NewAssembly, kind: str) -> Outcom
 @opening.step("candidates", answer=answers.Text(1000, what=N_("candidates' names")), next=("seats",),
               ask=lambda ctx, draft: Reply(ctx.t("Send the candidates' names, separated by commas or 、.")))
 async def candidates_step(ctx: MemberContext, draft: NewAssembly, text: str) -> Outcome:
-    names = tuple(dict.fromkeys(name[:50] for name in text.translate(_SEPARATORS).split()))
-    if not names or len(names) > store.MAX_CANDIDATES:
+    names = store.candidate_names(text)
+    if not 1 <= len(names) <= store.MAX_CANDIDATES:
         return Stay(Reply(ctx.t("Please send between 1 and {n} names, separated by commas or 、.", n=store.MAX_CANDIDATES)))
     return Go("seats", draft.model_copy(update={"candidates": names}))
-
-
-_SEPARATORS = str.maketrans(dict.fromkeys(",，、;；", " "))
 
 
 @opening.step("seats", answer=answers.Number(1, store.MAX_CANDIDATES), next=("motion",), ask=lambda ctx, draft: Reply(

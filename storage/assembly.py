@@ -71,6 +71,15 @@ SPECIAL_HINTS = ("筹集", "筹措", "续筹", "补充维修资金", "改建", "
                  "经营", "出租", "广告", "用途", "raise", "rebuild", "reconstruct", "change the use", "business")
 
 
+_NAME_SEPARATORS = str.maketrans(dict.fromkeys(",，、;；", " "))
+
+
+def candidate_names(text: str) -> tuple[str, ...]:
+    """An election's candidates as the creator typed them: separated by commas, 、, semicolons or spaces; each
+    name once, at most 50 characters."""
+    return tuple(dict.fromkeys(name[:50] for name in text.translate(_NAME_SEPARATORS).split()))
+
+
 def suggest_kind(text: str) -> MotionKind:
     """Special for raising maintenance funds, rebuilding and using common parts for business (items 6–8);
     *using* maintenance funds (使用维修资金) is ordinary and is checked first."""
