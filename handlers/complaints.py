@@ -61,12 +61,6 @@ def _version(ctx: Context) -> int:
     return int(ctx.args.get("v", -1))
 
 
-async def _compound_of(ctx: BaseContext, case: Case) -> Compound:
-    compound = await ctx.session.get(Compound, case.compound_id)
-    assert compound is not None  # a case's compound is a foreign key
-    return compound
-
-
 def _choices(ctx: Context, text: str, options: Iterable[tuple[str, object]], per_row: int = 2,
              **values: object) -> Reply:
     """A question (marked with N_) with its answers as step buttons: (label, value)."""
@@ -323,7 +317,7 @@ async def _case(ctx: MemberContext, case_id: int, event: Event | None, version: 
     """The case, if this person may do `event` (None: send it on, `store.onward`) to it now; else why not."""
     case = await store.load_case(ctx.session, case_id)
     if case is None:
-        return _refused(ctx.t, Acted.NOT_YOURS, "")
+        return _refused(ctx.t, Acted.NOT_YOURS if event in store.REPORTER_EVENTS else Acted.NOT_HERE, "")
     refused = store.refusal(case, event or store.onward(case, ctx.roles), ctx.person_id, ctx.compound_id,
                             ctx.roles, version)
     return case if refused is None else _refused(ctx.t, refused, case.number)
@@ -431,12 +425,14 @@ async def _act(ctx: MemberContext, draft: CaseNote, note: str) -> Outcome:
                  *await tell_handler(ctx, ctx.compound, case, "escalated"), await _tell_reporter(ctx, case, told)])
 
 
-# The note of a question or a resolution is needed; sending a case on may go without one.
-case_note.step("note", answer=answers.Text(store.DESCRIPTION_MAX, what=N_("note"), minimum=2), ask=lambda ctx, draft:
-               Reply(ctx.t(NOTE_QUESTIONS[draft.action], number=draft.number)))(_act)
-case_note.step("remark", answer=answers.Text(store.DESCRIPTION_MAX, what=N_("note"), skip="skip"), ask=lambda ctx, draft:
-               _choices(ctx, N_("{where} Add a note for the case history (why, what was tried), or go on without one."),
-                        ((ctx.t("No note"), "skip"),), where=ctx.t(NOTE_QUESTIONS[draft.action], number=draft.number)))(_act)
+# Two steps that differ in data only: the note of a question or a resolution is needed; a case sent on may go
+# without one.
+case_note.step("note", answer=answers.Text(store.DESCRIPTION_MAX, what=N_("note"), minimum=2),
+               ask=lambda ctx, draft: Reply(ctx.t(NOTE_QUESTIONS[draft.action], number=draft.number)))(_act)
+case_note.step("remark", answer=answers.Text(store.DESCRIPTION_MAX, what=N_("note"), skip="skip"),
+               ask=lambda ctx, draft: _choices(
+                   ctx, N_("{where} Add a note for the case history (why, what was tried), or go on without one."),
+                   ((ctx.t("No note"), "skip"),), where=ctx.t(NOTE_QUESTIONS[draft.action], number=draft.number)))(_act)
 
 
 async def _asked(ctx: MemberContext, case: Case, question: str) -> list[Reply]:
@@ -466,12 +462,15 @@ async def _resolved(ctx: MemberContext, case: Case, note: str) -> list[Reply]:
 
 
 async def _rating_request(ctx: BaseContext, case: Case, reminder: bool) -> Reply:
-    stars = (tuple(Button.do(str(n), "complaints.rate", case=case.id, v=case.version, stars=n) for n in range(1, 6)),)
-    return await _tell_reporter(ctx, case, lambda rt: Reply(rt(
-        "A reminder: how satisfied are you with the handling of case {number}? (1 = not at all, 5 = very). "
-        "Without a rating the case closes in two days.", number=case.number) if reminder else rt(
-        "Your case {number} was resolved: {note}\nHow satisfied are you? (1 = not at all, 5 = very)",
-        number=case.number, note=case.resolution), buttons=stars))
+    def ask(rt: Translator) -> Reply:
+        text = rt("A reminder: how satisfied are you with the handling of case {number}? (1 = not at all, 5 = "
+                  "very). Without a rating the case closes in two days.", number=case.number) if reminder else rt(
+            "Your case {number} was resolved: {note}\nHow satisfied are you? (1 = not at all, 5 = very)",
+            number=case.number, note=case.resolution)
+        return Reply(text, buttons=(tuple(Button.do(str(n), "complaints.rate", case=case.id, v=case.version, stars=n)
+                                          for n in range(1, 6)),))
+
+    return await _tell_reporter(ctx, case, ask)
 
 
 @_case_button("department", Event.RATE_DEPARTMENT, roles=[Role.SECRETARY])
@@ -510,7 +509,7 @@ async def answer_step(ctx: MemberContext, draft: CaseAnswer, given: answers.Evid
     if case is None or acted != Acted.DONE:
         return Done(_refused(t, acted, draft.number))
     return Done([Reply(t("Thank you, your answer was added to case {number}.", number=case.number)),
-                 *await tell_handler(ctx, await _compound_of(ctx, case), case, "answered",
+                 *await tell_handler(ctx, await store.compound_of(ctx.session, case), case, "answered",
                                      given.text or ("📷" if given.photo else ""))])
 
 
@@ -525,7 +524,7 @@ async def rate(ctx: Context, msg: Incoming) -> Replies:
     case = await store.load_case(ctx.session, int(ctx.args.get("case", 0)))
     if case is None:
         return _refused(t, Acted.NOT_YOURS, "")
-    stars, compound = int(ctx.args.get("stars", 0)), await _compound_of(ctx, case)
+    stars, compound = int(ctx.args.get("stars", 0)), await store.compound_of(ctx.session, case)
     acted = await store.rate(ctx.session, compound, case, ctx.person_id, stars, ctx.now, _version(ctx))
     if acted == Acted.CLOSED:
         return Reply(t("Thank you for rating case {number} ({stars} of 5). The case is closed.",
@@ -574,8 +573,9 @@ async def _show(ctx: Context, case: Case | None, number: str) -> Replies:
     roles = await roles_in(ctx.session, ctx.person_id, case.compound_id) if case else frozenset()
     if case is None or not store.may_see(case, ctx.person_id, roles):
         return Reply(t("I could not find case {number} among the cases you may see.", number=number[:40]))
-    text = await _card(ctx, t, await _compound_of(ctx, case), case, ctx.person_id, roles, with_history=True)
-    return Reply(text, buttons=_buttons(t, case, ctx.person_id, roles, photos=True))
+    compound = await store.compound_of(ctx.session, case)
+    return Reply(await _card(ctx, t, compound, case, ctx.person_id, roles, with_history=True),
+                 buttons=_buttons(t, case, ctx.person_id, roles, photos=True))
 
 
 @router.button("complaints.photos", private=True)
@@ -584,7 +584,7 @@ async def photos(ctx: Context, msg: Incoming) -> Replies:
     case = await ctx.session.get(Case, int(ctx.args.get("case", 0)))
     if case is None or not store.may_see(case, ctx.person_id, await roles_in(ctx.session, ctx.person_id,
                                                                               case.compound_id)):
-        return Reply(t("This is not your case."), toast=t("Not allowed"))
+        return _refused(t, Acted.NOT_YOURS, "")
     replies: list[Reply] = []
     for index, file_id in enumerate(case.photos.get("ids", []), 1):
         try:
@@ -667,7 +667,7 @@ async def overdue(ctx: JobContext) -> Replies:
     """Escalate overdue cases one level, remind unrated ones, close those left unrated too long."""
     replies: list[Reply] = []
     for case in await store.due_cases(ctx.session, ctx.now):
-        compound = await _compound_of(ctx, case)
+        compound = await store.compound_of(ctx.session, case)
         event = await store.on_due(ctx.session, compound, case, ctx.now)
         if event == Event.OVERDUE:
             replies += await _overdue(ctx, compound, case)

@@ -646,6 +646,12 @@ async def on_due(session: AsyncSession, compound: Compound, case: Case, now: dat
     return None
 
 
+async def compound_of(session: AsyncSession, case: Case) -> Compound:
+    compound = await session.get(Compound, case.compound_id)
+    assert compound is not None  # a case's compound is a foreign key
+    return compound
+
+
 async def load_case(session: AsyncSession, case_id: int) -> Case | None:
     # A read that decides a write: lock the row on PostgreSQL (SQLite's BEGIN IMMEDIATE already serialises).
     result = await session.exec(select(Case).where(Case.id == case_id).with_for_update())
