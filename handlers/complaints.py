@@ -261,18 +261,19 @@ async def _card(ctx: BaseContext, t: Translator, compound: Compound, case: Case,
     return "\n".join(lines)
 
 
-# What a handler may do (`store.handler_actions`) as buttons: one for each, one ("escalate") for every way on.
-LABELS = {Event.ACCEPT: N_("Accept"), Event.ASK: N_("Ask for more"), Event.RESOLVE: N_("Resolve"),
-          Event.ESCALATE: N_("Hand over / Escalate"), Event.HAND_OVER: N_("Hand over / Escalate"),
-          Event.WHISTLE: N_("Blow the whistle")}
+# What a handler may do (`store.handler_actions`) as buttons, (label, action): every way on is the one "escalate"
+# button, which asks storage again which way the case goes when it is pressed.
+BUTTONS = {Event.ACCEPT: (N_("Accept"), "accept"), Event.ASK: (N_("Ask for more"), "ask"),
+           Event.RESOLVE: (N_("Resolve"), "resolve"), Event.ESCALATE: (N_("Hand over / Escalate"), "escalate"),
+           Event.HAND_OVER: (N_("Hand over / Escalate"), "escalate"), Event.WHISTLE: (N_("Blow the whistle"), "escalate")}
 
 
 def _buttons(t: Translator, case: Case, person_id: int, roles: frozenset[Role],
              photos: bool = False) -> tuple[tuple[Button, ...], ...]:
     """A case's buttons for this person: what they may do to it now (storage decides), then its photos if asked."""
     actions = store.handler_actions(case, roles) if store.may_handle(case, person_id, roles) else ()
-    shown = rows(*(Button.do(t(LABELS[event]), f"complaints.{'escalate' if event in MOVES else event.value}",
-                             case=case.id, v=case.version) for event in actions), per_row=2)
+    shown = rows(*(Button.do(t(BUTTONS[event][0]), f"complaints.{BUTTONS[event][1]}", case=case.id, v=case.version)
+                   for event in actions), per_row=2)
     if photos and case.photos.get("ids"):
         shown += ((Button.do(t("Show the photos"), "complaints.photos", case=case.id),),)
     return shown
