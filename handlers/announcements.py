@@ -71,10 +71,6 @@ async def _document(ctx: Context, ref: FileRef) -> Media | Reply:
     return Media(data, filename, mime)
 
 
-def _member(ctx: Context) -> MemberContext:
-    """Role flows are run with a MemberContext (the core checked the compound); their questions get it too."""
-    return ctx if isinstance(ctx, MemberContext) else MemberContext.of(ctx)
-
 
 # ---- /announce -------------------------------------------------------------------------------------------
 
@@ -112,8 +108,8 @@ def _ask_audience(ctx: Context, draft: Announce) -> Reply:
                  buttons=rows(*(Button.choice(t(label), code) for code, label in AUDIENCES.items()), per_row=2))
 
 
-async def _ask_building(ctx: Context, draft: Announce) -> Reply:
-    buildings = await buildings_of(ctx.session, _member(ctx).compound_id)
+async def _ask_building(ctx: MemberContext, draft: Announce) -> Reply:
+    buildings = await buildings_of(ctx.session, ctx.compound_id)
     return Reply(ctx.t("Which building?"), buttons=rows(*(Button.choice(b.name, b.id) for b in buildings), per_row=3))
 
 

@@ -294,10 +294,6 @@ async def announce(ctx: BaseContext, assembly: store.Assembly, compound: Compoun
 # ---- voting: the Vote button, and /paperballot -----------------------------------------------------------
 
 
-def _member(ctx: Context) -> MemberContext:
-    """The ballot's questions are asked in the compound the flow is bound to."""
-    return ctx if isinstance(ctx, MemberContext) else MemberContext.of(ctx)
-
 
 # Why no ballot is taken (storage.assembly.ballot_rooms and cast_ballot): what the person is told, and the toast.
 NOT_VOTING = {
@@ -349,8 +345,7 @@ async def vote(ctx: Context, msg: Incoming) -> Replies:
     return await ballot.begin(ctx, draft, step="room" if len(rooms) > 1 else "motion")
 
 
-async def _ask_room(context: Context, draft: BallotDraft) -> Reply:
-    ctx = _member(context)
+async def _ask_room(ctx: MemberContext, draft: BallotDraft) -> Reply:
     t = ctx.t
     labels = await store.room_names(ctx.session, ctx.compound_id)
     voted = await store.ballots_of(ctx.session, draft.assembly)
@@ -378,8 +373,7 @@ async def paperballot(ctx: MemberContext, msg: Incoming) -> Replies:
     return await paper.begin(ctx, BallotDraft(assembly=0, paper=True))
 
 
-async def _ask_assembly(context: Context, draft: BallotDraft) -> Reply:
-    ctx = _member(context)
+async def _ask_assembly(ctx: MemberContext, draft: BallotDraft) -> Reply:
     open_ones = await store.open_for_voting(ctx.session, ctx.compound_id)
     return Reply(ctx.t("Which assembly?"), buttons=rows(*(Button.choice(a.title, a.id) for a in open_ones)))
 
@@ -391,8 +385,7 @@ async def paper_assembly(ctx: MemberContext, draft: BallotDraft, assembly_id: in
     return Go("room", draft.model_copy(update={"assembly": assembly_id}))
 
 
-async def _ask_paper_room(context: Context, draft: BallotDraft) -> Reply:
-    ctx = _member(context)
+async def _ask_paper_room(ctx: MemberContext, draft: BallotDraft) -> Reply:
     assembly = await store.assembly_of(ctx.session, draft.assembly, ctx.compound_id)
     return Reply(ctx.t("Paper ballot for {title}. Which room? Type it as on the roster, for example 1栋1单元301.",
                        title=assembly.title if assembly else "?"))
@@ -453,8 +446,7 @@ def _choice_text(t: Translator, motion: store.Motion, choice: Any) -> str:
     return t(CHOICE_LABELS.get(str(choice), "?"))
 
 
-async def _summary(context: Context, draft: BallotDraft) -> Reply:
-    ctx = _member(context)
+async def _summary(ctx: MemberContext, draft: BallotDraft) -> Reply:
     t = ctx.t
     motions = await store.motions_of(ctx.session, draft.assembly)
     rooms = _named(await store.room_names(ctx.session, ctx.compound_id), draft.rooms)

@@ -93,10 +93,6 @@ def _onward(draft: Complaint, step: str, **changes: object) -> Go:
     return Go("confirm", draft.model_copy(update={"editing": False})) if draft.editing else Go(step, draft)
 
 
-def _member(ctx: Context) -> MemberContext:
-    """A question of a member flow is asked in the flow's compound."""
-    return ctx if isinstance(ctx, MemberContext) else MemberContext.of(ctx)
-
 
 @router.command("complain", private=True, member=True, flow=True, help="File a complaint or request", order=10)
 async def complain(ctx: MemberContext, msg: Incoming) -> Replies:
@@ -130,8 +126,8 @@ async def photos_step(ctx: MemberContext, draft: Complaint, photo: Photo | None)
                          ((ctx.t("Finish photos"), "done"),), n=len(draft.photos), max=store.MAX_PHOTOS), draft)
 
 
-async def _ask_place(plain: Context, draft: Complaint) -> Reply:
-    ctx, t = _member(plain), plain.t
+async def _ask_place(ctx: MemberContext, draft: Complaint) -> Reply:
+    t = ctx.t
     names = {b.id: b.name for b in await buildings_of(ctx.session, ctx.compound_id)}
     own = await store.reporter_buildings(ctx.session, ctx.person_id, ctx.compound_id)
     return _choices(ctx, N_("Where is it?"), [*((t("My building ({building})", building=names.get(b, "?")), b)
@@ -152,8 +148,8 @@ async def place(ctx: MemberContext, draft: Complaint, value: object) -> Outcome:
     return _onward(draft, "anonymous", building_id=value, room_id=own[value])
 
 
-async def _ask_building(ctx: Context, draft: Complaint) -> Reply:
-    buildings = await buildings_of(ctx.session, _member(ctx).compound_id)
+async def _ask_building(ctx: MemberContext, draft: Complaint) -> Reply:
+    buildings = await buildings_of(ctx.session, ctx.compound_id)
     return _choices(ctx, N_("Which building?"), ((b.name, b.id) for b in buildings[:60]), per_row=3)
 
 

@@ -120,10 +120,6 @@ class NewMeeting(Draft):
 newmeeting = Flow("newmeeting", NewMeeting, title=N_("calling a meeting"), roles=ORGANISER_ROLES)
 
 
-def _member(ctx: Context) -> MemberContext:
-    """Role flows are run with a MemberContext (the core checked the compound); their questions get it too."""
-    return ctx if isinstance(ctx, MemberContext) else MemberContext.of(ctx)
-
 
 def _ask_kind(ctx: Context, draft: NewMeeting) -> Reply:
     t = ctx.t
@@ -162,12 +158,12 @@ async def _organiser_buildings(ctx: MemberContext) -> list[Building] | None:
     return [b for b in await buildings_of(ctx.session, ctx.compound_id) if b.id in led]
 
 
-async def _ask_building(ctx: Context, draft: NewMeeting) -> Reply:
-    t, member = ctx.t, _member(ctx)
-    limited = await _organiser_buildings(member)
+async def _ask_building(ctx: MemberContext, draft: NewMeeting) -> Reply:
+    t = ctx.t
+    limited = await _organiser_buildings(ctx)
     question = (t("Which building?") if limited is None else
                 t("As a building leader you call meetings of your building. Which building?"))
-    choices = await buildings_of(ctx.session, member.compound_id) if limited is None else limited
+    choices = await buildings_of(ctx.session, ctx.compound_id) if limited is None else limited
     return Reply(question, buttons=rows(*(Button.choice(b.name, b.id) for b in choices), per_row=3))
 
 
@@ -188,11 +184,11 @@ def _fields(draft: NewMeeting) -> dict[str, Any]:
                                      "recurrence"})
 
 
-async def _ask_confirm(ctx: Context, draft: NewMeeting) -> Reply:
-    t, member = ctx.t, _member(ctx)
+async def _ask_confirm(ctx: MemberContext, draft: NewMeeting) -> Reply:
+    t = ctx.t
     assert draft.starts_at is not None  # asked after the time step
-    preview = Meeting(compound_id=member.compound_id, organiser_id=ctx.person_id, **_fields(draft))
-    text = await describe(ctx, t, preview, member.compound, moment=answers.moment_text(t, draft.starts_at, ctx))
+    preview = Meeting(compound_id=ctx.compound_id, organiser_id=ctx.person_id, **_fields(draft))
+    text = await describe(ctx, t, preview, ctx.compound, moment=answers.moment_text(t, draft.starts_at, ctx))
     return Reply(t("Please check:") + "\n" + text, buttons=rows(
         Button.choice(t("Publish"), "publish"), Button.choice(t("Change the time"), "time"),
         Button.choice(t("Discard"), "discard")))

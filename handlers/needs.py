@@ -41,10 +41,6 @@ TRIAGERS = [Role.SECRETARY]
 GONE = N_("That need has already been dealt with.")
 
 
-def _member(ctx: Context) -> MemberContext:
-    """A triage step's context: its flows are for secretaries, so the compound is always there."""
-    return ctx if isinstance(ctx, MemberContext) else MemberContext.of(ctx)
-
 
 # ---- posting a need ---------------------------------------------------------------------------------------
 
@@ -338,8 +334,8 @@ def _slot_when(ctx: Context, slot: services.ServiceSlot) -> str:
     return f"{slot.starts_at.astimezone(zone):%m-%d %H:%M}–{slot.ends_at.astimezone(zone):%H:%M}"
 
 
-async def _ask_service(ctx: Context, draft: ServiceChoice) -> Reply:
-    offered = await services.active_services(ctx.session, _member(ctx).compound_id)
+async def _ask_service(ctx: MemberContext, draft: ServiceChoice) -> Reply:
+    offered = await services.active_services(ctx.session, ctx.compound_id)
     return Reply(ctx.t("Which service should be ordered for the poster of need #{id}?", id=draft.need),
                  buttons=rows(*(Button.choice(f"{s.title} — {s.provider_name}", s.id) for s in offered)))
 

@@ -20,10 +20,6 @@ router = Router("points")
 MAX_ID = 10**12
 
 
-def _member(ctx: Context) -> MemberContext:
-    """A redeem step's context: the flow is for secretaries, so its compound is always there."""
-    return ctx if isinstance(ctx, MemberContext) else MemberContext.of(ctx)
-
 
 def yuan_per_point(compound: Compound | None) -> int:
     if compound is None:
@@ -164,8 +160,8 @@ async def _chosen(ctx: MemberContext, draft: Exchange, person_id: int) -> Outcom
     return Go("points", draft.model_copy(update={"person_id": person_id, "name": found[0][1], "candidates": ()}))
 
 
-async def _ask_points(ctx: Context, draft: Exchange) -> Reply:
-    total = await ledger.balance(ctx.session, _member(ctx).compound_id, draft.person_id)
+async def _ask_points(ctx: MemberContext, draft: Exchange) -> Reply:
+    total = await ledger.balance(ctx.session, ctx.compound_id, draft.person_id)
     return Reply(ctx.t("{name} has {balance} points. How many points are exchanged?", name=draft.name,
                        balance=total))
 

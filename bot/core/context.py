@@ -131,6 +131,10 @@ class Context(BaseContext):
     def has(self, *roles: Role) -> bool:
         return any(role in self.roles for role in roles)
 
+    def as_member(self) -> MemberContext:
+        """This context as a MemberContext (the compound is known); itself when it already is one."""
+        return self if isinstance(self, MemberContext) else MemberContext.of(self)
+
     def busy(self) -> Reply | None:
         """The polite refusal to start something while another conversation is open, naming it, with 继续 / 放弃
         buttons; None when free. A question the bot asked (a flow marked `question`) is no obstacle: starting

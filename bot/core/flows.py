@@ -78,7 +78,8 @@ class Done:
 
 
 Outcome = Go | Stay | Done
-Ask = Callable[["Context", Any], Reply | Awaitable[Reply]]
+# (context, draft) -> the question; a MemberContext for member and role flows, like their steps.
+Ask = Callable[..., Reply | Awaitable[Reply]]
 # (context, draft, the answer's value) -> outcome; a MemberContext for member and role flows.
 StepHandler = Callable[..., Awaitable[Outcome]]
 
@@ -149,8 +150,13 @@ class Flow(Generic[D]):
             log.warning("flow %s: a stored draft no longer fits its model", self.name)
             return None
 
+    def context(self, ctx: Context) -> Context:
+        """What this flow's questions and steps get: a MemberContext when it is for members or role holders."""
+        needs_member = self.member or self.roles is not None
+        return ctx.as_member() if needs_member and ctx.compound is not None else ctx
+
     async def question_of(self, ctx: Context, step: str, draft: Draft) -> Reply:
-        asked = self.steps[step].ask(ctx, draft)
+        asked = self.steps[step].ask(self.context(ctx), draft)
         return await asked if inspect.isawaitable(asked) else asked
 
     async def begin(self, ctx: Context, draft: D, step: str | None = None) -> Replies:
