@@ -35,6 +35,7 @@ from handlers import membership, start
 from handlers import needs as needs_handlers
 from handlers import party as party_handlers
 from handlers import points as points_handlers
+from handlers import privacy as privacy_handlers
 from handlers import property as property_handlers
 from handlers import reports as reports_handlers
 from handlers import services as services_handlers
@@ -63,6 +64,7 @@ def routers() -> list[Router]:
         meetings_handlers.router,
         announcements_handlers.router,
         board_handlers.router,
+        privacy_handlers.router,
     ]
 
 

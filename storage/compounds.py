@@ -222,6 +222,7 @@ COMPOUND_SETTINGS: dict[str, SettingSpec] = {
     "complaints.close_unrated_hours": SettingSpec(SettingKind.NUMBER, 72, minimum=1),
     "complaints.routing": SettingSpec(SettingKind.OBJECT, {}, example={"noise": {"level": 2, "role": "property"}}),
     "complaints.official_id": SettingSpec(SettingKind.INTEGER, None, minimum=1, example=12),
+    "complaints.photo_retention_days": SettingSpec(SettingKind.INTEGER, 365, minimum=0),
     "points_per_hour": SettingSpec(SettingKind.INTEGER, 2, minimum=0),
     "points_per_activity": SettingSpec(SettingKind.INTEGER, 5, minimum=0),
     "yuan_per_point": SettingSpec(SettingKind.INTEGER, 1, minimum=0),

@@ -227,3 +227,43 @@ async def own_rooms(session: AsyncSession, person_id: int, compound_id: int) -> 
         Membership.person_id == person_id, Membership.compound_id == compound_id,
         Membership.status == MembershipStatus.APPROVED, col(Membership.room_id).is_not(None)))
     return [room for room in dict.fromkeys(result.all()) if room is not None]
+
+
+# ---- leaving and forgetting (storage/privacy.py composes these) ------------------------------------------------
+
+
+async def is_last_secretary(session: AsyncSession, person_id: int, compound_id: int) -> bool:
+    """The person is the compound's only secretary: a compound always keeps one, so they cannot go yet."""
+    return await people_with_role(session, compound_id, Role.SECRETARY) == [person_id]
+
+
+async def last_secretary_of(session: AsyncSession, person_id: int) -> list[int]:
+    """The compounds whose only secretary this person is."""
+    result = await session.exec(select(RoleGrant.compound_id).where(
+        RoleGrant.person_id == person_id, RoleGrant.role == Role.SECRETARY, col(RoleGrant.revoked_at).is_(None)))
+    return [c for c in dict.fromkeys(result.all()) if await is_last_secretary(session, person_id, c)]
+
+
+async def revoke_all_roles(session: AsyncSession, person_id: int, compound_id: int | None, now: datetime) -> int:
+    """Every role the person holds in the compound (everywhere with None) ends now; the rows stay for the record."""
+    query = select(RoleGrant).where(RoleGrant.person_id == person_id, col(RoleGrant.revoked_at).is_(None))
+    if compound_id is not None:
+        query = query.where(RoleGrant.compound_id == compound_id)
+    grants = list((await session.exec(query)).all())
+    for grant in grants:
+        grant.revoked_at = now
+        session.add(grant)
+    return len(grants)
+
+
+async def mark_left(session: AsyncSession, person_id: int, compound_id: int) -> list[Membership]:
+    """The person's memberships in the compound, approved or waiting, become LEFT (the rows stay: who lived where
+    and when is part of the compound's records). Returns them."""
+    result = await session.exec(select(Membership).where(
+        Membership.person_id == person_id, Membership.compound_id == compound_id,
+        col(Membership.status).in_([MembershipStatus.APPROVED, MembershipStatus.PENDING])))
+    memberships = list(result.all())
+    for membership in memberships:
+        membership.status = MembershipStatus.LEFT
+        session.add(membership)
+    return memberships
