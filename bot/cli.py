@@ -547,6 +547,15 @@ def cmd_restore(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_person_forget(args: argparse.Namespace) -> int:
+    """Erase a person's name, phone and accounts; the records keep them under a pseudonym (see handlers/privacy.py)."""
+    from handlers.privacy import forget_cli
+
+    settings = _settings()
+    _require_migrated(settings)
+    return asyncio.run(forget_cli(settings, args.id))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="linli", description="邻里 linli — a chatbot for running compounds together")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -589,6 +598,12 @@ def build_parser() -> argparse.ArgumentParser:
     importer.add_argument("file")
     importer.add_argument("--compound", required=True, help="the compound's code")
     importer.set_defaults(func=cmd_roster_import)
+
+    person = sub.add_parser("person", help="people").add_subparsers(dest="action", required=True)
+    forget = person.add_parser("forget", help="erase a person's name, phone and accounts (PIPL); the records keep "
+                               "a pseudonym")
+    forget.add_argument("id", type=int, help="the person's number, as /members shows it")
+    forget.set_defaults(func=cmd_person_forget)
 
     # `linli export cases|party|assembly ...`: each feature adds its exporter here.
     exports = sub.add_parser("export", help="write XLSX exports").add_subparsers(dest="what", required=True)
