@@ -556,6 +556,45 @@ def cmd_person_forget(args: argparse.Namespace) -> int:
     return asyncio.run(forget_cli(settings, args.id))
 
 
+# ---- linli audit: the personal-data access log ----------------------------------------------------------------
+
+_SHOWN_TEXTS = {"name": N_("name"), "room": N_("room"), "phone": N_("phone")}
+_VIA_TEXTS = {"lookup": N_("looked up"), "notice": N_("sent with the case")}
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    """Who was shown whose name, room or phone, or an anonymous case's hidden identity (storage/access_log.py),
+    oldest first, times in each compound's zone; `--since` is a day in the compound's zone (all compounds: in
+    TIMEZONE)."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from storage.access_log import entries
+
+    settings = _settings()
+
+    async def work(session: Any) -> int:
+        compound = await _compound_named(session, args.compound) if args.compound else None
+        since = None
+        if args.since is not None:
+            zone = ZoneInfo(compound.timezone if compound else settings.timezone)
+            since = datetime(args.since.year, args.since.month, args.since.day, tzinfo=zone)
+        found = await entries(session, compound.id if compound else None, since)
+        if not found:
+            print(tr("No one has been shown anyone's personal data (in the part of the log asked for)."))
+        for entry in found:
+            print(tr("{at} {compound} {viewer} (#{viewer_id}) was shown {subject} (#{subject_id}): {shown} · case "
+                     "{case} · {via}{hidden}", at=entry.at.astimezone(ZoneInfo(entry.timezone)).strftime(
+                         "%Y-%m-%d %H:%M"), compound=entry.compound_code, viewer=entry.viewer,
+                     viewer_id=entry.viewer_id, subject=entry.subject, subject_id=entry.subject_id,
+                     shown=tr(", ").join(tr(_SHOWN_TEXTS[piece.value]) for piece in entry.shown),
+                     case=entry.case_number or "-", via=tr(_VIA_TEXTS[entry.via.value]),
+                     hidden=tr(" · the identity of an anonymous case") if entry.hidden else ""))
+        return 0
+
+    return asyncio.run(_with_session(settings, work))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="linli", description="邻里 linli — a chatbot for running compounds together")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -623,6 +662,12 @@ def build_parser() -> argparse.ArgumentParser:
     cases.add_argument("--to", dest="date_to", type=_day, required=True, help="last day, e.g. 2026-11-30")
     cases.add_argument("--out", help="the XLSX file to write (default: cases-CODE-FROM-TO.xlsx)")
     cases.set_defaults(func=cmd_export_cases)
+
+    audit = sub.add_parser("audit", help="print the personal-data access log: who was shown whose name, room or "
+                           "phone, in which case, when")
+    audit.add_argument("--compound", help="only this compound (its code)")
+    audit.add_argument("--since", type=_day, help="from this day on, e.g. 2026-11-01")
+    audit.set_defaults(func=cmd_audit)
 
     report = sub.add_parser("report", help="write a monthly report (PNG + XLSX)")
     report.add_argument("--month", type=_month, required=True, help="YYYY-MM")

@@ -20,8 +20,9 @@ from bot.core.router import Router
 from bot.core.types import Button, Incoming, Media, Photo, Replies, Reply, ToPerson, rows
 from bot.core.when import parse_day
 from storage import complaints as store
-from storage.complaints import ACTIVE, DEPARTMENT_RATINGS, LEVEL_NAMES, STATE_NAMES, Acted, Case, Event
-from storage.compounds import Building, Compound, buildings_of, describe_room
+from storage.access_log import Via
+from storage.complaints import ACTIVE, DEPARTMENT_RATINGS, LEVEL_NAMES, STATE_NAMES, Acted, Case, Event, Sight
+from storage.compounds import Building, Compound, buildings_of
 from storage.conversations import open_for
 from storage.people import Person, Role, roles_in
 
@@ -214,23 +215,28 @@ def _note_shown(t: Translator, event: store.CaseEvent) -> str:
     return event.note[:200]
 
 
+def _reporter_line(t: Translator, case: Case, shown: store.ReporterShown) -> str:
+    if shown.sight == Sight.ANONYMOUS:
+        return t("Reporter: anonymous")
+    if shown.sight == Sight.NAMED:
+        return (t("Reporter: a named resident ({building})", building=shown.building) if shown.building
+                else t("Reporter: a named resident"))
+    return t("Reporter: {name}, room {room}, phone {phone}{anonymous}", name=shown.name or "?", room=shown.room or "-",
+             phone=shown.phone or "-", anonymous=t(" (anonymous to others)") if case.anonymous else "")
+
+
 async def _card(ctx: BaseContext, t: Translator, compound: Compound, case: Case, viewer_id: int,
-                viewer_roles: frozenset[Role], with_history: bool = False) -> str:
+                viewer_roles: frozenset[Role], with_history: bool = False, via: Via = Via.NOTICE) -> str:
+    """The case as this viewer (holding `viewer_roles` in its compound) may see it: storage decides how much of the
+    reporter (`store.show_reporter`, which logs a shown identity)."""
     session = ctx.session
     building = await session.get(Building, case.building_id) if case.building_id is not None else None
     lines = [t("Case {number} · {category}", number=case.number, category=_category_label(t, case.category)),
              t("Status: {state} · level {level} ({level_name})", state=t(STATE_NAMES[case.state]),
                level=case.level, level_name=t(LEVEL_NAMES[case.level])),
              t("Place: {place}", place=building.name if building else t("a common area"))]
-    reporter_shown = store.reporter_visible(case.anonymous, viewer_id == case.reporter_id, viewer_roles)
-    reporter = await session.get(Person, case.reporter_id) if reporter_shown else None
-    if reporter_shown:
-        lines.append(t("Reporter: {name}, room {room}, phone {phone}{anonymous}", name=reporter.name if reporter else "?",
-                       room=await describe_room(session, case.room_id) if case.room_id else "-",
-                       phone=(reporter.phone if reporter else "") or "-",
-                       anonymous=t(" (anonymous to others)") if case.anonymous else ""))
-    else:
-        lines.append(t("Reporter: anonymous"))
+    shown = await store.show_reporter(session, case, viewer_id, viewer_roles, ctx.now, via)
+    lines.append(_reporter_line(t, case, shown))
     if case.handler_id is not None and (handler := await session.get(Person, case.handler_id)) is not None:
         lines.append(t("Handler: {name}", name=handler.name))
     lines.append(t("Opened: {opened}", opened=ctx.local(case.opened_at, compound)))
@@ -249,7 +255,9 @@ async def _card(ctx: BaseContext, t: Translator, compound: Compound, case: Case,
         lines += ["", t("History:")]
         for event in await store.history(session, case.id):
             who = t("system") if event.actor_id is None else t("the reporter")
-            if event.actor_id is not None and (event.actor_id != case.reporter_id or reporter_shown):
+            if event.actor_id == case.reporter_id and shown.sight == Sight.IDENTITY:
+                who = shown.name or "?"
+            elif event.actor_id is not None and event.actor_id != case.reporter_id:
                 who = person.name if (person := await session.get(Person, event.actor_id)) else "?"
             note = _note_shown(t, event)
             lines.append(" · ".join([f"{ctx.local(event.at, compound)} {t(store.EVENT_NAMES[event.event])}", who,
@@ -566,12 +574,14 @@ async def view(ctx: Context, msg: Incoming) -> Replies:
 
 
 async def _show(ctx: Context, case: Case | None, number: str) -> Replies:
+    """The case with its history, to whoever may look it up (`store.may_look_up`); anyone else gets the answer a
+    number that does not exist gets."""
     t = ctx.t
     roles = await roles_in(ctx.session, ctx.person_id, case.compound_id) if case else frozenset()
-    if case is None or not store.may_see(case, ctx.person_id, roles):
+    if case is None or not await store.may_look_up(ctx.session, case, ctx.person_id, roles):
         return Reply(t("I could not find case {number} among the cases you may see.", number=number[:40]))
     compound = await store.compound_of(ctx.session, case)
-    return Reply(await _card(ctx, t, compound, case, ctx.person_id, roles, with_history=True),
+    return Reply(await _card(ctx, t, compound, case, ctx.person_id, roles, with_history=True, via=Via.LOOKUP),
                  buttons=_buttons(t, case, ctx.person_id, roles, photos=True))
 
 
@@ -579,8 +589,8 @@ async def _show(ctx: Context, case: Case | None, number: str) -> Replies:
 async def photos(ctx: Context, msg: Incoming) -> Replies:
     t = ctx.t
     case = await ctx.session.get(Case, int(ctx.args.get("case", 0)))
-    if case is None or not store.may_see(case, ctx.person_id, await roles_in(ctx.session, ctx.person_id,
-                                                                              case.compound_id)):
+    if case is None or not await store.may_look_up(ctx.session, case, ctx.person_id, await roles_in(
+            ctx.session, ctx.person_id, case.compound_id)):
         return _refused(t, Acted.NOT_YOURS, "")
     replies: list[Reply] = []
     for index, file_id in enumerate(case.photos.get("ids", []), 1):

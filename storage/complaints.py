@@ -6,7 +6,8 @@ Storage decides: one function per domain action (`file_case`, `accept`, `ask_mor
 fields and writes the history through `transition()`, whoever asks: a button, a flow step or the scheduler. A
 refused action is a value (`Acted`), never an exception. Who may do what to a case (`refusal`), what its handler
 is offered (`handler_actions`) and which way a case goes on (`onward`) are decided here too, so a handler only
-converses. Nothing here is ever deleted. `figures` is the one
+converses; so are who may look a case up (`may_look_up`) and how much of its reporter they see (`show_reporter`,
+which writes the personal-data access log). Nothing here is ever deleted. `figures` is the one
 definition of the published figures, shared by /stats and the monthly reports."""
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel, col, func, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.compounds import Building, Compound, Room, compound_setting
+from storage import access_log
+from storage.access_log import Piece, Via
+from storage.compounds import Building, Compound, Room, compound_setting, describe_room
 from storage.db import JSONDict, StatusText, Stored, UTCDateTime, add_unless_exists, status_field, utcnow
 from storage.people import STAFF, Person, Role, own_rooms, people_with_role
 
@@ -217,9 +220,25 @@ def case_number(code: str, year: int, seq: int) -> str:
     return f"{code}-{year}-{seq:04d}"
 
 
-def reporter_visible(anonymous: bool, viewer_is_reporter: bool, viewer_roles: frozenset[Role]) -> bool:
-    """An anonymous reporter is shown to the secretary only (and to themselves)."""
-    return not anonymous or viewer_is_reporter or Role.SECRETARY in viewer_roles
+class Sight(StrEnum):
+    """How much of a case's reporter someone looking at the case is shown."""
+
+    IDENTITY = "identity"  # name, room and phone
+    NAMED = "named"  # 实名住户 and the building of their room: a named case, but no need to contact them
+    ANONYMOUS = "anonymous"
+
+
+def reporter_sight(anonymous: bool, viewer_is_reporter: bool, viewer_is_handler: bool,
+                   viewer_roles: frozenset[Role]) -> Sight:
+    """Least privilege (`viewer_roles`: held in the case's compound). The reporter sees themselves and the secretary
+    sees every reporter; an anonymous reporter nobody else; a named reporter's name, room and phone also the case's
+    current handler, who has to reach them, while any other staff (a past handler, a supervising official) sees
+    实名住户 and the building."""
+    if viewer_is_reporter or Role.SECRETARY in viewer_roles:
+        return Sight.IDENTITY
+    if anonymous:
+        return Sight.ANONYMOUS
+    return Sight.IDENTITY if viewer_is_handler else Sight.NAMED
 
 
 def satisfaction_rate(ratings: list[int]) -> float | None:
@@ -390,10 +409,56 @@ def may_handle(case: Case, person_id: int, roles: frozenset[Role]) -> bool:
     return case.handler_id == person_id or Role.SECRETARY in roles
 
 
-def may_see(case: Case, person_id: int, roles: frozenset[Role]) -> bool:
-    """The reporter and the staff of the case's compound (`roles` held there) see a case; nobody else learns even
-    that it exists."""
-    return case.reporter_id == person_id or bool(roles & STAFF)
+async def may_look_up(session: AsyncSession, case: Case, person_id: int, roles: frozenset[Role]) -> bool:
+    """Who may look a case up (`/case NUMBER`, a button that shows it), holding `roles` in the case's compound: its
+    reporter, the compound's secretary, its handlers current and past (from its history) while they still hold a
+    staff role there, and its supervisors: the compound's officials (the street's departments) once the case has
+    reached the department level. Anyone else is answered as for a number that does not exist, so numbers cannot
+    be walked."""
+    if person_id == case.reporter_id or Role.SECRETARY in roles:
+        return True
+    if not roles & STAFF:
+        return False
+    supervisor = Role.OFFICIAL in roles
+    if person_id == case.handler_id or (supervisor and case.level == TOP_LEVEL):
+        return True
+    reached = sa.or_(col(CaseEvent.handler_id) == person_id,
+                     col(CaseEvent.level) == TOP_LEVEL if supervisor else sa.false())
+    found = await session.exec(select(CaseEvent.id).where(CaseEvent.case_id == case.id, reached).limit(1))
+    return found.first() is not None
+
+
+@dataclass(frozen=True, slots=True)
+class ReporterShown:
+    """What someone looking at a case is shown of its reporter (`reporter_sight`); empty where not shown."""
+
+    sight: Sight
+    name: str = ""
+    room: str = ""  # their room, described ("1栋1单元101"); "" when the case names none
+    phone: str = ""
+    building: str = ""  # Sight.NAMED: the building of their room, "" when the case names none
+
+
+async def show_reporter(session: AsyncSession, case: Case, viewer_id: int, roles: frozenset[Role], now: datetime,
+                        via: Via = Via.LOOKUP) -> ReporterShown:
+    """The case's reporter as this viewer (holding `roles` in the case's compound) may see them. Showing another
+    person's name, room and phone, or an anonymous reporter's identity, writes a row of the access log in the same
+    transaction: nothing is shown that is not recorded."""
+    sight = reporter_sight(case.anonymous, viewer_id == case.reporter_id, viewer_id == case.handler_id, roles)
+    if sight == Sight.ANONYMOUS:
+        return ReporterShown(sight)
+    if sight == Sight.NAMED:
+        room = await session.get(Room, case.room_id) if case.room_id is not None else None
+        building = await session.get(Building, room.building_id) if room is not None else None
+        return ReporterShown(sight, building=building.name if building else "")
+    reporter = await session.get(Person, case.reporter_id)
+    shown = ReporterShown(sight, name=reporter.name if reporter else "", phone=reporter.phone if reporter else "",
+                          room=await describe_room(session, case.room_id) if case.room_id is not None else "")
+    if viewer_id != case.reporter_id:
+        pieces = [Piece.NAME, *([Piece.ROOM] if shown.room else []), *([Piece.PHONE] if shown.phone else [])]
+        await access_log.record(session, now, case.compound_id, viewer_id, case.reporter_id, pieces,
+                                case_id=case.stored_id, hidden=case.anonymous, via=via)
+    return shown
 
 
 async def reporter_buildings(session: AsyncSession, person_id: int, compound_id: int) -> dict[int, int]:

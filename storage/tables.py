@@ -3,6 +3,7 @@
 from sqlmodel import SQLModel
 
 from storage import (  # noqa: F401  # noqa: F401
+           access_log,
            announcements,
            assembly,
            board,

@@ -16,12 +16,13 @@ from bot.app import App
 from bot.cli import main
 from bot.transports.console import Console
 from storage import complaints as store
-from storage.complaints import TRANSITIONS, Case, CaseEvent, Event, State, next_state, rating_event
+from storage.access_log import Access, Via
+from storage.complaints import TRANSITIONS, Case, CaseEvent, Event, Sight, State, next_state, rating_event
 from storage.compounds import compound_by_code
 from storage.db import make_sessionmaker, transaction
 from storage.people import Role
 from storage.reports import month_figures
-from tests.conftest import add_console_person, revoke_role, second_compound, switch_to
+from tests.conftest import add_console_person, person_ids, revoke_role, second_compound, switch_to
 
 
 async def file_case(console: Console, who: str, category: str, description: str, place: str = "我的楼栋",
@@ -335,11 +336,16 @@ def test_routing_defaults_and_overrides() -> None:
 
 
 def test_anonymous_reporter_is_shown_to_the_secretary_only() -> None:
-    assert store.reporter_visible(False, False, frozenset({Role.PROPERTY}))
-    assert not store.reporter_visible(True, False, frozenset({Role.PROPERTY}))
-    assert not store.reporter_visible(True, False, frozenset({Role.OFFICIAL, Role.BUILDING_LEADER}))
-    assert store.reporter_visible(True, False, frozenset({Role.SECRETARY}))
-    assert store.reporter_visible(True, True, frozenset({Role.RESIDENT}))
+    sight = store.reporter_sight  # (anonymous, viewer is the reporter, viewer is the handler, roles)
+    assert sight(True, False, True, frozenset({Role.PROPERTY})) == Sight.ANONYMOUS
+    assert sight(True, False, False, frozenset({Role.OFFICIAL, Role.BUILDING_LEADER})) == Sight.ANONYMOUS
+    assert sight(True, False, False, frozenset({Role.SECRETARY})) == Sight.IDENTITY
+    assert sight(True, True, False, frozenset({Role.RESIDENT})) == Sight.IDENTITY
+    # A named reporter: the current handler and the secretary see who it is; other staff 实名住户 and the building.
+    assert sight(False, False, True, frozenset({Role.PROPERTY})) == Sight.IDENTITY
+    assert sight(False, False, False, frozenset({Role.SECRETARY})) == Sight.IDENTITY
+    for role in (Role.PROPERTY, Role.COMMITTEE, Role.OFFICIAL, Role.BUILDING_LEADER):
+        assert sight(False, False, False, frozenset({role})) == Sight.NAMED
     assert store.satisfaction_rate([5, 4, 2, 1]) == 0.5 and store.satisfaction_rate([]) is None
 
 
@@ -594,3 +600,124 @@ async def test_a_stranger_cannot_file(console: Console) -> None:
     await console.say("/complain")
     assert "乱停车" not in console.last.labels and ("加入" in console.last.text or "/join" in console.last.text)
     assert await cases(console) == []
+
+
+# ---- least privilege for the reporter's personal data (issue 20) ------------------------------------------
+
+
+async def access_rows(console: Console) -> list[Access]:
+    async with console.app.core.sessions() as session:
+        return list((await session.exec(select(Access).order_by(col(Access.id)))).all())
+
+
+def named_resident_only(text: str, name: str, phone: str, room: str, building: str) -> bool:
+    """The card shows 实名住户 and the building, and not the reporter's name, phone or room."""
+    return (f"实名住户（{building}）" in text and name not in text and phone not in text and room not in text)
+
+
+async def test_a_named_reporters_contact_is_shown_to_the_handler_and_the_secretary_only(console: Console) -> None:
+    """Property staff, a committee member, a building leader and an official who are not the case's current
+    handler see 实名住户 and the building; the handler and the secretary see name, room and phone, and each such
+    view is one row of the access log."""
+    ids = {"刘官员": await add_console_person(console.app, "刘官员", 1, Role.OFFICIAL),
+           "陈科长": await add_console_person(console.app, "陈科长", 1, Role.OFFICIAL)}
+    await configure(console, routing={"noise": {"level": 1, "role": "committee"}})
+    # A leak: property staff hand it to the secretary, who calls in a department.
+    leak = await file_case(console, "李四", "房屋漏水", "卫生间天花板一直在滴水，已经两天了。")
+    console.as_("赵物业")
+    await console.press("移交/上报")
+    await console.press("不加说明")
+    console.as_("王书记")
+    await console.press("吹哨（呼叫部门）")
+    await console.press("刘官员")
+    await console.press("不加说明")
+    # Noise: the building leader escalates it to the committee, which hands it to the secretary.
+    noise = await file_case(console, "张三", "噪音", "楼上每天夜里十二点还在装修，电钻声很大。")
+    console.as_("李楼长")
+    await console.press("移交/上报")
+    await console.press("不加说明")
+    console.as_("孙委员")
+    await console.press("移交/上报")
+    await console.press("不加说明")
+    [leak_case, noise_case] = await cases(console)
+    assert leak_case.handler_id == ids["刘官员"] and leak_case.level == 3
+    assert noise_case.handler_id != leak_case.handler_id and noise_case.level == 2
+
+    before = len(await access_rows(console))
+    for who, number, reporter in (("赵物业", leak, ("李四", "13800000006", "1单元201", "2栋")),
+                                  ("陈科长", leak, ("李四", "13800000006", "1单元201", "2栋")),
+                                  ("孙委员", noise, ("张三", "13800000005", "1单元101", "1栋")),
+                                  ("李楼长", noise, ("张三", "13800000005", "1单元101", "1栋"))):
+        console.as_(who)
+        await console.say(f"/case {number}")
+        assert number in console.last.text, who
+        assert named_resident_only(console.last.text, *reporter), (who, console.last.text)
+    assert len(await access_rows(console)) == before  # nothing shown, nothing logged
+
+    for who in ("刘官员", "王书记"):  # the current handler, the secretary
+        console.as_(who)
+        await console.say(f"/case {leak}")
+        assert "李四" in console.last.text and "13800000006" in console.last.text and "1单元201" in console.last.text
+        rows = await access_rows(console)
+        assert len(rows) == before + 1, who
+        before = len(rows)
+        viewers = await person_ids(console.app)
+        last = rows[-1]
+        assert (last.viewer_id, last.subject_id, last.case_id, last.shown, last.via, last.hidden) == (
+            viewers[who], viewers["李四"], leak_case.id, "name,room,phone", Via.LOOKUP, False)
+        assert last.at == console.app.core.clock.now()
+
+
+async def test_a_case_number_is_answered_as_missing_to_whoever_may_not_look_it_up(console: Console,
+                                                                                 app: App) -> None:
+    """A resident who is not the reporter, staff of the compound who never handled the case (an official while
+    it is not with a department), and the secretary of another compound get for an existing number exactly what
+    a made-up number gets, so numbers cannot be walked."""
+    await add_console_person(app, "刘官员", 1, Role.OFFICIAL)
+    hpy = await second_compound(app)
+    await add_console_person(app, "周书记", hpy, Role.SECRETARY)
+    number = await file_case(console, "张三", "噪音", "楼上每天夜里十二点还在装修，电钻声很大。")
+    made_up = "XFL-2026-0999"
+    for who in ("李四", "孙委员", "赵物业", "刘官员", "周书记"):
+        console.as_(who)
+        await console.say(f"/case {number}")
+        existing = console.last
+        await console.say(f"/case {made_up}")
+        missing = console.last
+        assert existing.text.replace(number, made_up) == missing.text, (who, existing.text)
+        assert existing.labels == missing.labels == []
+        assert "楼上" not in existing.text and "张三" not in existing.text
+    # The reporter, the handler and the secretary still look it up.
+    for who in ("张三", "李楼长", "王书记"):
+        console.as_(who)
+        await console.say(f"/case {number}")
+        assert "楼上每天夜里" in console.last.text, who
+
+
+async def test_linli_audit_prints_the_access_log(console: Console, db_url: str, monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    named = await file_case(console, "李四", "房屋漏水", "卫生间天花板一直在滴水，已经两天了。")  # 赵物业's card
+    hidden = await file_case(console, "张三", "电梯", "1栋1单元电梯经常停在半层，很危险。", anonymous=True)
+    console.as_("王书记")
+    await console.say(f"/case {named}")
+    await console.say(f"/case {hidden}")  # an anonymous case's hidden identity: the secretary only
+    rows = await access_rows(console)
+    assert [(row.shown, row.via, row.hidden) for row in rows] == [
+        ("name,room,phone", Via.NOTICE, False), ("name,room,phone", Via.LOOKUP, False),
+        ("name,room,phone", Via.LOOKUP, True)]
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    capsys.readouterr()
+    assert await asyncio.to_thread(main, ["audit", "--compound", "XFL", "--since", "2026-11-23"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    ids = await person_ids(console.app)
+    assert lines == [
+        f"2026-11-23 09:00 XFL 赵物业（#{ids['赵物业']}）看到了李四（#{ids['李四']}）的姓名、房号、电话 · 诉求 {named} · 随诉求送达",
+        f"2026-11-23 09:00 XFL 王书记（#{ids['王书记']}）看到了李四（#{ids['李四']}）的姓名、房号、电话 · 诉求 {named} · 查询",
+        f"2026-11-23 09:00 XFL 王书记（#{ids['王书记']}）看到了张三（#{ids['张三']}）的姓名、房号、电话 · 诉求 {hidden} · 查询"
+        " · 匿名诉求隐藏的身份"]
+    assert await asyncio.to_thread(main, ["audit"]) == 0
+    assert len(capsys.readouterr().out.strip().splitlines()) == 3
+    assert await asyncio.to_thread(main, ["audit", "--since", "2026-11-24"]) == 0
+    assert "没有" in capsys.readouterr().out
+    assert await asyncio.to_thread(main, ["audit", "--compound", "NOPE"]) == 2
+    assert "NOPE" in capsys.readouterr().err
