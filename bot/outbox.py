@@ -496,16 +496,16 @@ class OutboxWorker:
         settings = self.core.settings
         now = self.core.clock.now()
         now_real = time.time()
-        gap = pacer.chat_gap(row.chat_kind)
-        hold_until = started + gap if gap else 0.0
+        # Written for every send, even into a chat without a pace of its own (then `until` is already past): the
+        # claim serves chats in turn by this moment, so the chat just served waits behind the others.
+        hold_until = started + pacer.chat_gap(row.chat_kind)
         if result.retry_after:
             hold_until = max(hold_until, now_real + result.retry_after)
             if pacer.note_429(row.chat_id, now_real):
                 pacer.pause(now_real + result.retry_after)
                 await store.hold(session, row.platform, store.PLATFORM_WIDE, now_real + result.retry_after)
                 log.warning("%s answers 429 in several chats: pausing it %.1f s", row.platform, result.retry_after)
-        if hold_until > now_real:
-            await store.hold(session, row.platform, row.chat_id, hold_until)
+        await store.hold(session, row.platform, row.chat_id, hold_until)
         if result.ok:
             if not await store.mark_delivered(session, row.id, self.worker_id, result.message_id, now,
                                               state=result.state or store.DELIVERED):

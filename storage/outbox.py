@@ -137,10 +137,22 @@ async def paused_platforms(session: AsyncSession, now_real: float) -> list[str]:
     return list(result.all())
 
 
+# A row's chat pace, and the order chats take turns in: the chat that could send earliest (never, or not in the
+# last hour: 0) first, then the oldest row.
+_PACE_OF_ROW = sa.and_(col(OutboxPace.platform) == col(OutboxMessage.platform),
+                       col(OutboxPace.chat_id) == col(OutboxMessage.chat_id))
+_TURNS = (sa.func.coalesce(col(OutboxPace.next_at), 0.0), col(OutboxMessage.due_at), col(OutboxMessage.id))
+
+
 async def claim_due(session: AsyncSession, worker: str, now: datetime, now_real: float, limit: int,
                     platforms: list[str] | None = None) -> list[OutboxMessage]:
     """Claim up to `limit` rows: the oldest due row of each chat whose pace allows a send now. A chat with a
-    row in flight (or waiting for a retry) offers nothing, so one chat's messages go out in order."""
+    row in flight (or waiting for a retry) offers nothing, so one chat's messages go out in order.
+
+    Chats take turns (round-robin): the chat whose turn came longest ago goes first, that is the chat whose
+    pace row says it could send earliest (a chat with no pace row, not sent to in the last hour, first of all),
+    then the oldest row. Every send writes its chat's pace row (see `hold`), so a chat just served waits behind
+    every chat that has not been: a burst of 50 messages into one chat cannot hold back one message to another."""
     paused = set(await paused_platforms(session, now_real))
     heads = (
         select(sa.func.min(OutboxMessage.id))
@@ -149,18 +161,14 @@ async def claim_due(session: AsyncSession, worker: str, now: datetime, now_real:
     )
     query = (
         select(OutboxMessage)
-        .outerjoin(
-            OutboxPace,
-            sa.and_(col(OutboxPace.platform) == col(OutboxMessage.platform),
-                    col(OutboxPace.chat_id) == col(OutboxMessage.chat_id)),
-        )
+        .outerjoin(OutboxPace, _PACE_OF_ROW)
         .where(
             col(OutboxMessage.id).in_(heads),
             OutboxMessage.state == PENDING,
             col(OutboxMessage.next_attempt_at) <= now,
             sa.or_(col(OutboxPace.next_at).is_(None), col(OutboxPace.next_at) <= now_real),
         )
-        .order_by(col(OutboxMessage.due_at), col(OutboxMessage.id))
+        .order_by(*_TURNS)
         .limit(limit)
     )
     if platforms is not None:
@@ -182,8 +190,9 @@ async def claim_due(session: AsyncSession, worker: str, now: datetime, now_real:
     )
     claimed = await session.exec(
         select(OutboxMessage)
+        .outerjoin(OutboxPace, _PACE_OF_ROW)
         .where(col(OutboxMessage.id).in_(ids), OutboxMessage.state == SENDING, OutboxMessage.claimed_by == worker)
-        .order_by(col(OutboxMessage.due_at), col(OutboxMessage.id))
+        .order_by(*_TURNS)  # the worker asks for send slots in this order
         .execution_options(populate_existing=True)
     )
     return list(claimed.all())

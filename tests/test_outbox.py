@@ -267,6 +267,38 @@ async def test_pacing_per_chat_and_overall(live: App) -> None:
     assert store.RATE_SLOTS in paced
 
 
+async def test_chats_take_turns_so_a_burst_in_one_cannot_hold_back_another(live: App) -> None:
+    """50 messages queued to chat a, then one to b and one to c, to a worker that sends one at a time (as when
+    the overall rate is used up) into chats without a pace of their own: b and c go out right after a's first,
+    not after a's 50, and a's still go out once each and in order."""
+    fake = FakePlatform()
+    await add_rows(live, ["a"], 50)
+    await add_rows(live, ["b", "c"], 1)
+    await run_until_settled(live, OutboxWorker(live.core, {PLATFORM: fake}, batch=1, concurrency=1))
+    order = [chat for chat, _, _ in fake.received]
+    assert order.index("b") <= 2 and order.index("c") <= 2, order[:10]
+    assert_once_in_order(fake, ["a"], 50)
+    assert_once_in_order(fake, ["b", "c"], 1)
+    assert (await states(live)) == Counter({store.DELIVERED: 52})
+
+
+async def test_round_robin_keeps_the_per_chat_pace_and_serves_every_chat_before_a_second_turn(live: App) -> None:
+    """Three chats with a backlog each (a's queued first), a per-chat pace and an overall rate: the turns hold
+    together with the pace, every chat's first message out before any chat's second, every second before any
+    third; the pace between two sends into one chat is kept."""
+    fake = FakePlatform(limits=Limits(global_per_second=50, group_per_minute=1200))
+    await add_rows(live, ["a"], 6)
+    await add_rows(live, ["b"], 3)
+    await add_rows(live, ["c"], 3)
+    await run_until_settled(live, OutboxWorker(live.core, {PLATFORM: fake}))
+    order = [chat for chat, _, _ in fake.received]
+    assert [sorted(order[turn:turn + 3]) for turn in (0, 3, 6)] == [["a", "b", "c"]] * 3, order
+    times = [at for chat, _, at in fake.received if chat == "a"]
+    assert min(b - a for a, b in itertools.pairwise(times)) >= 0.045  # 1200 a minute: 0.05 s apart
+    assert_once_in_order(fake, ["a"], 6)
+    assert_once_in_order(fake, ["b", "c"], 3)
+
+
 async def test_a_message_out_in_part_is_resumed_by_any_process_without_repeating_a_part(live: App) -> None:
     """A long posting goes out in three parts and the platform fails after the first, then after the second:
     the row keeps how many parts are out, and whichever process retries it sends only the rest."""
