@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     conversation_idle_minutes: int = 30
     # Buttons of group postings stay valid this long; step buttons die with their conversation.
     button_ttl_days: int = 60
+    # Flood control: messages (texts, commands, presses) one person may send in any minute. The first one over
+    # is answered once (too fast), the rest are dropped unprocessed until their last minute is under it. 0: off.
+    flood_messages_per_minute: int = Field(default=20, ge=0)
 
     # The scheduler's heartbeat: how often due rows are looked for.
     scheduler_tick_seconds: float = 15.0

@@ -1,4 +1,5 @@
-"""What the core keeps between messages: conversation steps and drafts, processed updates, button tokens."""
+"""What the core keeps between messages: conversation steps and drafts, processed updates (which also count each
+person's messages for flood control), button tokens."""
 
 from __future__ import annotations
 
@@ -38,12 +39,17 @@ class Conversation(SQLModel, table=True):
 class ProcessedUpdate(SQLModel, table=True):
     """Platforms redeliver updates; a repeated (platform, update id) is ignored."""
 
+    # Flood control counts a person's updates of the last minute with this index (see `sent_since`).
+    __table_args__ = (sa.Index("ix_processedupdate_person_recent", "person_id", "processed_at"),)
     platform: str = Field(max_length=16, primary_key=True)
     update_id: str = Field(max_length=128, primary_key=True)
     processed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
     # What the bot answered ({"messages": [payload, ...]}), kept for an hour: a platform repeats an update it
     # never saw acknowledged, and the process that answered it may have died before sending the answer.
     answer: dict[str, Any] | None = Field(default=None, sa_type=JSONDict)
+    # Who sent it, for flood control's count (None for chat events, which it does not count). Not a foreign key:
+    # bookkeeping like the update id, pruned with the row after a week.
+    person_id: int | None = Field(default=None)
 
 
 LABEL_LIMIT = 64  # characters of a choice button's label that are kept
@@ -85,9 +91,11 @@ _CLAIM_POSTGRESQL = postgresql_dialect.insert(_PROCESSED).on_conflict_do_nothing
 
 
 async def claim_update(session: AsyncSession, platform: str, update_id: str, now: datetime,
-                       answer: dict[str, Any] | None = None) -> bool:
-    """True the first time an update is seen; the insert is the claim, so two processes cannot both win."""
-    values: dict[str, Any] = {"platform": platform, "update_id": update_id, "processed_at": now, "answer": answer}
+                       answer: dict[str, Any] | None = None, person_id: int | None = None) -> bool:
+    """True the first time an update is seen; the insert is the claim, so two processes cannot both win. With
+    `person_id`, the claim also counts as one of that person's messages for flood control (`sent_since`)."""
+    values: dict[str, Any] = {"platform": platform, "update_id": update_id, "processed_at": now, "answer": answer,
+                              "person_id": person_id}
     dialect = session.get_bind().dialect.name
     if dialect in ("sqlite", "postgresql"):
         # One statement instead of SAVEPOINT + INSERT + RELEASE: this runs for every incoming message.
@@ -95,6 +103,24 @@ async def claim_update(session: AsyncSession, platform: str, update_id: str, now
         result = await session.exec(claim, params=values)
         return bool(result.rowcount == 1)
     return await add_unless_exists(session, ProcessedUpdate(**values))
+
+
+# Flood control's window: a person's messages are counted over the last minute.
+FLOOD_WINDOW = timedelta(minutes=1)
+
+
+def sent_since(person_id: Any) -> Any:
+    """How many updates of `person_id` (a value, or a column of the enclosing query such as `Identity.person_id`)
+    were claimed after the bind parameter `since`: flood control's count, as a scalar subquery, so that it is
+    read with the sender in one statement. Every update a person sends is claimed in its own transaction, by
+    whichever process handles it, so the count is the same for all processes; a repeated update is not counted
+    again (its claim fails and its transaction is rolled back)."""
+    return (
+        select(sa.func.count()).select_from(ProcessedUpdate)
+        .where(ProcessedUpdate.person_id == person_id,
+               col(ProcessedUpdate.processed_at) > sa.bindparam("since", type_=UTCDateTime))
+        .scalar_subquery()
+    )
 
 
 async def earlier_answer(session: AsyncSession, platform: str, update_id: str,

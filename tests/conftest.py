@@ -30,6 +30,10 @@ from storage.people import Identity, Person, Role, RoleGrant
 # Monday 2026-11-23 09:00 in Shanghai: every test starts here.
 START = datetime(2026, 11, 23, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
 
+# Scripted conversations run on a frozen clock, so all of a test's messages arrive in one instant, which flood
+# control would take for a flood. It is off for the suite (and the bots it starts); tests/test_flood.py turns it on.
+os.environ.setdefault("FLOOD_MESSAGES_PER_MINUTE", "0")
+
 
 def sqlite_url(path: Path) -> str:
     return f"sqlite+aiosqlite:///{path}"

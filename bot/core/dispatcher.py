@@ -37,6 +37,7 @@ from storage import outbox as outbox_store
 from storage.compounds import Chat, Compound, group_chats
 from storage.conversations import (
     ANSWER_KEPT,
+    FLOOD_WINDOW,
     LABEL_LIMIT,
     ButtonToken,
     Conversation,
@@ -46,6 +47,7 @@ from storage.conversations import (
     label_key,
     load_conversation,
     new_token,
+    sent_since,
     typed_choice,
 )
 from storage.db import is_sqlite, make_sessionmaker, transaction
@@ -77,6 +79,8 @@ _SENDER = (
     .outerjoin(Compound, col(Compound.id) == Person.current_compound_id)
     .where(Identity.platform == sa.bindparam("platform"), Identity.platform_user_id == sa.bindparam("user_id"))
 )
+# With flood control on, the same read also counts the person's messages of the last minute (`sent_since`).
+_SENDER_COUNTED: Any = _SENDER.add_columns(sent_since(Identity.person_id))
 _CHAT = select(Chat).where(Chat.platform == sa.bindparam("platform"), Chat.platform_chat_id == sa.bindparam("chat_id"))
 
 
@@ -119,12 +123,14 @@ class Core:
             for attempt in range(3):
                 try:
                     async with transaction(self.sessions) as session:
-                        messages, enqueued = await self._handle(session, incoming, now)
+                        messages, enqueued, sender = await self._handle(session, incoming, now)
                         # The claim comes last and carries the answer: a repeat of this update (the platform
                         # saw no acknowledgement, perhaps because this process died before sending) gets the
-                        # same answer again instead of none, and the handler's work is undone.
+                        # same answer again instead of none, and the handler's work is undone. It also counts
+                        # as one of the sender's messages for flood control, dropped ones included.
                         answer = {"messages": [m.to_payload() for m in messages]}
-                        if not await claim_update(session, incoming.platform, incoming.update_id, now, answer):
+                        if not await claim_update(session, incoming.platform, incoming.update_id, now, answer,
+                                                  sender):
                             raise _Repeated
                     break
                 except _Repeated:
@@ -171,10 +177,16 @@ class Core:
         )
         return result.first()
 
-    async def _person(self, session: AsyncSession, incoming: Incoming, now: datetime) -> Person:
-        found_pair = (await session.exec(
-            _SENDER, params={"platform": incoming.platform, "user_id": incoming.user_id})).first()
-        identity = found_pair[0] if found_pair is not None else None
+    async def _person(self, session: AsyncSession, incoming: Incoming, now: datetime) -> tuple[Person, int]:
+        """The sender (created on their first message), and how many messages they sent in the last minute when
+        flood control is on (else 0)."""
+        params: dict[str, Any] = {"platform": incoming.platform, "user_id": incoming.user_id}
+        counted = bool(self.settings.flood_messages_per_minute)
+        if counted:
+            params["since"] = now - FLOOD_WINDOW
+        found: Any = (await session.exec(_SENDER_COUNTED if counted else _SENDER, params=params)).first()
+        identity: Identity | None = found[0] if found is not None else None
+        recent = int(found[3]) if counted and found is not None else 0
         hint = normalize_language(incoming.language)
         if identity is None:
             person = Person(name=incoming.user_name[:100], platform_language=hint)
@@ -184,8 +196,7 @@ class Core:
             identity = Identity(person_id=person.id, platform=incoming.platform, platform_user_id=incoming.user_id)
             session.add(identity)
         else:
-            assert found_pair is not None
-            person = found_pair[1]
+            person = found[1]
             if hint and person.platform_language != hint:
                 person.platform_language = hint
                 session.add(person)
@@ -199,7 +210,7 @@ class Core:
             identity.private_chat_id = incoming.chat_id
             identity.unreachable = False
         session.add(identity)
-        return person
+        return person, recent
 
     async def _chat(self, session: AsyncSession, incoming: Incoming) -> Chat:
         chat = (await session.exec(_CHAT, params={"platform": incoming.platform, "chat_id": incoming.chat_id})).first()
@@ -238,8 +249,31 @@ class Core:
         person = await session.get(Person, person_id)
         return self.catalogs.translator(self.language_of(person) if person else self.settings.default_language)
 
-    async def _handle(self, session: AsyncSession, incoming: Incoming, now: datetime) -> tuple[list[OutMessage], bool]:
-        person = await self._person(session, incoming, now)
+    def _too_fast(self, person: Person, recent: int) -> list[OutMessage] | None:
+        """Flood control: None when this message may be handled (`recent`: the person's messages in the last
+        minute before it). The first message over the limit gets one polite answer and the ones after it nothing:
+        no handler runs, no conversation changes, nothing is queued. They are still counted (their claims), so a
+        person who keeps flooding stays stopped, and is served again once their last minute is under the limit."""
+        limit = self.settings.flood_messages_per_minute
+        if not limit or recent < limit:
+            return None
+        if recent > limit:
+            return []
+        log.info("person %s sent more than %d messages in a minute: the rest is dropped", person.id, limit)
+        t = self.catalogs.translator(self.language_of(person))
+        return [OutMessage(t("You are sending messages too fast. Please try again in a minute."))]
+
+    async def _handle(self, session: AsyncSession, incoming: Incoming,
+                      now: datetime) -> tuple[list[OutMessage], bool, int | None]:
+        """What to answer, whether outbox rows were written, and the person to count the message for (None for a
+        chat event: the platform's doing, not the person's, never refused)."""
+        person, recent = await self._person(session, incoming, now)
+        assert person.id is not None
+        sender = person.id if incoming.event is None else None
+        if sender is not None:
+            refused = self._too_fast(person, recent)
+            if refused is not None:
+                return refused, False, sender
         chat = await self._chat(session, incoming)
         compound = await self._compound_for(session, person, chat)
         assert person.id is not None and chat.id is not None
@@ -268,7 +302,7 @@ class Core:
         ctx = Context(self, session, now, person, chat, compound, roles, t, convo)
         replies = notices + _as_list(await self._route(ctx, incoming))
         await self._save_conversation(ctx, row)
-        return await self._emit(ctx, replies)
+        return *await self._emit(ctx, replies), sender
 
     async def _save_conversation(self, ctx: Context, row: Conversation | None) -> None:
         convo = ctx.convo
