@@ -17,7 +17,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.core.clock import Clock
-from bot.core.context import Context, Convo, JobContext, MemberContext
+from bot.core.context import Context, Convo, JobContext
 from bot.core.flows import ABANDON_ACTION, RESUME_ACTION, UNTITLED
 from bot.core.i18n import N_, Catalogs, Translator, normalize_language
 from bot.core.router import Route, Router, Routes
@@ -352,7 +352,7 @@ class Core:
         if flow is None:  # a flow this version no longer has
             ctx.convo.end()
             return Reply(ctx.t("That conversation cannot continue any more. Please start again."))
-        return await flow.run(self._member_or_plain(ctx, flow.member or flow.roles is not None), incoming)
+        return await flow.run(flow.context(ctx), incoming)
 
     async def _bind(self, ctx: Context) -> None:
         """A conversation acts in the compound it began in, with the roles held there now."""
@@ -364,7 +364,7 @@ class Core:
 
     @staticmethod
     def _member_or_plain(ctx: Context, member: bool) -> Context:
-        return MemberContext.of(ctx) if member and ctx.compound is not None else ctx
+        return ctx.as_member() if member and ctx.compound is not None else ctx
 
     def check(self, ctx: Context, route: Route) -> Reply | None:
         """The server-side guard every command and button passes, pressed or typed."""
@@ -481,7 +481,7 @@ class Core:
             convo.end()
             return Reply(t("Your role here has changed, so “{title}” has ended. Nothing of it was saved.",
                            title=title))
-        return await flow.question_of(self._member_or_plain(ctx, True), convo.step or "", draft)
+        return await flow.question_of(ctx, convo.step or "", draft)
 
     async def _chat_event(self, ctx: Context, incoming: Incoming) -> Replies:
         t = ctx.t
