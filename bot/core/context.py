@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.core.flows import UNTITLED, busy_buttons
+from bot.core.flows import busy_buttons, title_of
 from bot.core.i18n import Translator
 from bot.core.types import Reply, ToPerson
 from bot.settings import Settings
@@ -146,7 +146,7 @@ class Context(BaseContext):
             self.convo.end()
             return None
         t = self.t
-        title = t(flow.title) if flow is not None else t(UNTITLED)
+        title = title_of(t, flow)
         return Reply(t("You are still in the middle of {title}. Continue it, or give it up to start something new.",
                        title=title), buttons=busy_buttons(t("Continue"), t("Give it up")))
 

@@ -18,7 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.core.clock import Clock
 from bot.core.context import Context, Convo, JobContext
-from bot.core.flows import ABANDON_ACTION, RESUME_ACTION, UNTITLED
+from bot.core.flows import ABANDON_ACTION, RESUME_ACTION, title_of
 from bot.core.i18n import N_, Catalogs, Translator, normalize_language
 from bot.core.router import Route, Router, Routes
 from bot.core.types import (
@@ -268,7 +268,7 @@ class Core:
         """What to answer, whether outbox rows were written, and the person to count the message for (None for a
         chat event: the platform's doing, not the person's, never refused)."""
         person, recent = await self._person(session, incoming, now)
-        assert person.id is not None
+        assert person.id is not None  # flushed by _person
         sender = person.id if incoming.event is None else None
         if sender is not None:
             refused = self._too_fast(person, recent)
@@ -276,7 +276,7 @@ class Core:
                 return refused, False, sender
         chat = await self._chat(session, incoming)
         compound = await self._compound_for(session, person, chat)
-        assert person.id is not None and chat.id is not None
+        assert chat.id is not None
         roles = await roles_in(session, person.id, compound.id if compound else None)
         t = self.catalogs.translator(self.language_of(person))
         # On PostgreSQL two processes may get the same person's messages at once: the row lock orders them.
@@ -363,8 +363,9 @@ class Core:
         ctx.roles = await roles_in(ctx.session, ctx.person_id, bound)
 
     @staticmethod
-    def _member_or_plain(ctx: Context, member: bool) -> Context:
-        return ctx.as_member() if member and ctx.compound is not None else ctx
+    def _member_or_plain(ctx: Context, route: Route) -> Context:
+        """A member or role route's handler gets a MemberContext (check() has made sure of the compound)."""
+        return ctx.as_member() if (route.member or route.roles is not None) and ctx.compound is not None else ctx
 
     def check(self, ctx: Context, route: Route) -> Reply | None:
         """The server-side guard every command and button passes, pressed or typed."""
@@ -417,7 +418,7 @@ class Core:
         if route.flow and (busy := ctx.busy()) is not None:
             return busy
         ctx.args = {"command_args": args}
-        return await route.handler(self._member_or_plain(ctx, route.member or route.roles is not None), incoming)
+        return await route.handler(self._member_or_plain(ctx, route), incoming)
 
     async def _press(self, ctx: Context, incoming: Incoming, token_value: str) -> Replies:
         t = ctx.t
@@ -461,7 +462,7 @@ class Core:
                 toast=t("Continue in a private chat"),
             )
         ctx.args = dict(token.args)
-        return await route.handler(self._member_or_plain(ctx, route.member or route.roles is not None), incoming)
+        return await route.handler(self._member_or_plain(ctx, route), incoming)
 
     async def _resume_or_abandon(self, ctx: Context, resume: bool) -> Replies:
         t = ctx.t
@@ -469,7 +470,7 @@ class Core:
         if not convo.active:
             return Reply(t("Nothing is open any more; you can start anything you like."))
         flow = self.routes.flows.get(convo.flow or "")
-        title = t(flow.title) if flow is not None else t(UNTITLED)
+        title = title_of(t, flow)
         if not resume:
             convo.end()
             return Reply(t("You gave up {title}. Nothing of it was saved.", title=title))
@@ -477,10 +478,8 @@ class Core:
         draft = flow.load(convo.draft) if flow is not None else None
         if flow is None or draft is None or convo.step not in flow.steps:
             return Reply(t("Let's go on with {title}: please answer the last question above.", title=title))
-        if not flow.allowed(ctx.roles):
-            convo.end()
-            return Reply(t("Your role here has changed, so “{title}” has ended. Nothing of it was saved.",
-                           title=title))
+        if (ended := flow.ended_unless_allowed(ctx)) is not None:
+            return ended
         return await flow.question_of(ctx, convo.step or "", draft)
 
     async def _chat_event(self, ctx: Context, incoming: Incoming) -> Replies:

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from bot.core.answers import Answer
-from bot.core.i18n import N_
+from bot.core.i18n import N_, Translator
 from bot.core.types import Button, Incoming, Replies, Reply
 from storage.people import Role
 
@@ -143,6 +143,15 @@ class Flow(Generic[D]):
             return bool(roles & self.roles)
         return bool(roles) or not self.member
 
+    def ended_unless_allowed(self, ctx: Context) -> Reply | None:
+        """A step or a resumed question re-checks the role in the bound compound: without it the flow ends, with
+        nothing saved, and this says so; None when still allowed."""
+        if self.allowed(ctx.roles):
+            return None
+        ctx.convo.end()
+        return Reply(ctx.t("Your role here has changed, so “{title}” has ended. Nothing of it was saved.",
+                           title=ctx.t(self.title)))
+
     def load(self, raw: dict[str, Any]) -> D | None:
         try:
             return self.draft_type.model_validate(raw)
@@ -152,8 +161,7 @@ class Flow(Generic[D]):
 
     def context(self, ctx: Context) -> Context:
         """What this flow's questions and steps get: a MemberContext when it is for members or role holders."""
-        needs_member = self.member or self.roles is not None
-        return ctx.as_member() if needs_member and ctx.compound is not None else ctx
+        return ctx.as_member() if (self.member or self.roles is not None) and ctx.compound is not None else ctx
 
     async def question_of(self, ctx: Context, step: str, draft: Draft) -> Reply:
         asked = self.steps[step].ask(self.context(ctx), draft)
@@ -175,10 +183,8 @@ class Flow(Generic[D]):
         """One answer to the open step: read it, let the step decide, write the draft whole, ask what is next."""
         t = ctx.t
         convo = ctx.convo
-        if not self.allowed(ctx.roles):
-            convo.end()
-            return Reply(t("Your role here has changed, so “{title}” has ended. Nothing of it was saved.",
-                           title=t(self.title)))
+        if (ended := self.ended_unless_allowed(ctx)) is not None:
+            return ended
         step = self.steps.get(convo.step or "")
         draft = self.load(convo.draft)
         if step is None or draft is None:
@@ -213,3 +219,8 @@ def busy_buttons(label_continue: str, label_abandon: str) -> tuple[tuple[Button,
 RESUME_ACTION = "~resume"
 ABANDON_ACTION = "~abandon"
 UNTITLED = N_("an unfinished conversation")
+
+
+def title_of(t: Translator, flow: Flow[Any] | None) -> str:
+    """The open flow's name as the person reads it (a conversation this version no longer has: a general one)."""
+    return t(flow.title) if flow is not None else t(UNTITLED)
