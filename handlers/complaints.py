@@ -17,7 +17,7 @@ from bot.core.context import BaseContext, Context, JobContext, MemberContext
 from bot.core.flows import Done, Draft, Flow, Go, Outcome, Stay
 from bot.core.i18n import N_, Translator
 from bot.core.router import Router
-from bot.core.types import Button, Incoming, Media, Photo, Replies, Reply, ToPerson, rows
+from bot.core.types import XLSX, Button, Incoming, Media, Photo, Replies, Reply, ToPerson, rows
 from bot.core.when import parse_day
 from storage import complaints as store
 from storage.access_log import Via
@@ -28,7 +28,6 @@ from storage.people import Person, Role, roles_in
 
 router = Router("complaints")
 
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 HANDLER_ROLES = [Role.BUILDING_LEADER, Role.PROPERTY, Role.SECRETARY, Role.COMMITTEE, Role.OFFICIAL]
 NUMBER = re.compile(r"^[A-Za-z0-9]{1,16}-\d{4}-\d{4,}$")
 MOVED_ON = N_("This case has moved on; this button does nothing any more. Send /case {number} to see where it is.")

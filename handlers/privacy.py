@@ -12,7 +12,7 @@ from bot.core.context import Context, JobContext, MemberContext
 from bot.core.flows import Done, Draft, Flow, Outcome
 from bot.core.i18n import N_, Translator
 from bot.core.router import Router
-from bot.core.types import Button, Incoming, Media, Replies, Reply
+from bot.core.types import XLSX, Button, Incoming, Media, Replies, Reply
 from bot.settings import Settings
 from storage import privacy as store
 from storage.compounds import Compound, describe_room
@@ -20,7 +20,6 @@ from storage.people import Role, is_last_secretary, last_secretary_of
 
 router = Router("privacy")
 
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 PSEUDONYM = N_("Deleted user #{tag}")
 
 

@@ -16,7 +16,7 @@ from openpyxl import Workbook
 from bot.core.context import Context, JobContext, MemberContext
 from bot.core.i18n import N_, Translator
 from bot.core.router import Router
-from bot.core.types import Incoming, Media, Replies, Reply, ToPerson
+from bot.core.types import XLSX, Incoming, Media, Replies, Reply, ToPerson
 from storage import reports as store
 from storage.complaints import CATEGORY_BY_CODE
 from storage.compounds import Compound, all_compounds, compound_by_code
@@ -24,7 +24,6 @@ from storage.people import Role, holders_in
 from storage.poster import cjk_font_path
 
 router = Router("reports")
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 MONTH = re.compile(r"^(\d{4})-(\d{1,2})$")
 LEVELS = {1: N_("Settled in the building"), 2: N_("Settled in the compound"), 3: N_("Joint handling with departments")}
 

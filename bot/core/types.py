@@ -62,6 +62,10 @@ class Incoming:
     raw: Any = field(default=None, compare=False, repr=False)
 
 
+# The spreadsheets every export sends (ledger, monthly report, personal data).
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
 @dataclass(frozen=True, slots=True)
 class Media:
     data: bytes
