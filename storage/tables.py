@@ -12,6 +12,7 @@ from storage import (  # noqa: F401  # noqa: F401
            conversations,
            meetings,
            needs,
+           notifications,
            outbox,
            party,
            people,

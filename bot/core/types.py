@@ -4,7 +4,10 @@ platform types."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from storage.notifications import Notice
 
 ChatKind = Literal["private", "group"]
 
@@ -152,6 +155,9 @@ class Reply:
     expires_at: Any = None
     # A short notice for a pressed button (Telegram shows it as a toast).
     toast: str | None = None
+    # A message the person did not ask for (`to=ToPerson`, from a job or someone else's action): its kind, subject
+    # and content, which the notification budget decides on (storage/notifications.py says how to mark one).
+    notice: Notice | None = None
 
 
 def rows(*buttons: Button, per_row: int = 1) -> tuple[tuple[Button, ...], ...]:
