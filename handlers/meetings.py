@@ -200,6 +200,8 @@ TIME_REFUSALS = {
 }
 REFUSALS = {
     Result.CANCELLED: N_("This meeting was cancelled."),
+    Result.NOT_YET: N_("Sign-in opens at {when}, half an hour before the start. Please press 签到 again then."),
+    Result.SIGNIN_CLOSED: N_("Sign-in has closed. If you were there, please tell the organiser."),
     Result.STARTED: N_("This meeting has already begun."),
     Result.NOT_HELD: N_("Minutes can be posted once the meeting has taken place."),
     Result.TOO_SOON: N_("The time you gave has passed in the meantime."),
@@ -352,7 +354,9 @@ async def list_meetings(ctx: MemberContext, msg: Incoming) -> Replies:
     mine = await store.rsvp_of(ctx.session, [m.stored_id for m in meetings], ctx.person_id)
     replies: list[Reply] = []
     may_manage = ctx.has(*ORGANISER_ROLES)
-    if not meetings:
+    for meeting in await store.signing_in(ctx.session, ctx.compound_id, ctx.now):
+        replies.append(await _signin_card(ctx, meeting))
+    if not meetings and not replies:
         replies.append(Reply(t("No meetings are planned at the moment.")))
     for meeting in meetings:
         given = mine.get(meeting.stored_id)
@@ -368,11 +372,111 @@ async def list_meetings(ctx: MemberContext, msg: Incoming) -> Replies:
         replies.append(Reply(await describe(ctx, t, meeting, ctx.compound) + "\n" + line, buttons=tuple(buttons)))
     if may_manage and ctx.private:
         for meeting in await store.recent_of_organiser(ctx.session, ctx.compound_id, ctx.person_id, ctx.now):
+            sheet = Button.do(t("Sign-in sheet"), "meetings.sheet", meeting=meeting.id)
             if not meeting.minutes:
                 replies.append(Reply(t("{title} ({when}) has taken place. Post its minutes (纪要)?",
                                        title=meeting.title, when=ctx.local(meeting.starts_at, ctx.compound)),
-                                     buttons=((Button.do(t("Post minutes"), "meetings.minutes", meeting=meeting.id),),)))
+                                     buttons=((Button.do(t("Post minutes"), "meetings.minutes", meeting=meeting.id),
+                                               sheet),)))
     return replies
+
+
+# ---- sign-in (签到) -------------------------------------------------------------------------------------------
+
+
+def signin_button(tr: Translator, meeting_id: int) -> tuple[tuple[Button, ...], ...]:
+    return ((Button.do(tr("Sign in (签到)"), "meetings.signin", meeting=meeting_id),),)
+
+
+async def _signin_card(ctx: MemberContext, meeting: Meeting) -> Reply:
+    """A meeting whose sign-in is open, in /meetings: 签到 for everyone, the sheet for its organiser."""
+    t = ctx.t
+    signed = await store.attendance_of(ctx.session, meeting.stored_id, ctx.person_id)
+    line = (t("You signed in at {time}.", time=ctx.local(signed.signed_at, ctx.compound, "%H:%M")) if signed
+            else t("Sign-in is open: press 签到 when you are there."))
+    buttons: list[Button] = [] if signed else [*signin_button(t, meeting.stored_id)[0]]
+    if ctx.private and _may_manage(ctx, meeting):
+        buttons.append(Button.do(t("Sign-in sheet"), "meetings.sheet", meeting=meeting.id))
+    return Reply(await describe(ctx, t, meeting, ctx.compound) + "\n" + line, buttons=rows(*buttons, per_row=2))
+
+
+async def _private_answer(ctx: MemberContext, text: str, toast: str) -> Reply:
+    """A press in a group is answered privately (the group is not told who signed in), unless we cannot reach
+    the person there."""
+    if ctx.private or await ctx.core.private_address(ctx.session, ctx.person_id) is None:
+        return Reply(text, toast=toast)
+    return Reply(text, to=ToPerson(ctx.person_id), toast=toast)
+
+
+@router.button("meetings.signin", member=True)
+async def signin(ctx: MemberContext, msg: Incoming) -> Replies:
+    """签到, checked on the server: only while sign-in is open, only by someone the meeting is for, once."""
+    t = ctx.t
+    meeting = await _meeting(ctx, int(ctx.args.get("meeting", 0)))
+    if isinstance(meeting, Reply):
+        return meeting
+    result = await store.sign_in(ctx.session, meeting, ctx.person_id, ctx.roles, ctx.now)
+    if result == Result.DONE:
+        return await _private_answer(ctx, t("Signed in to {title} at {time}. Welcome!", title=meeting.title,
+                                            time=ctx.local(ctx.now, ctx.compound, "%H:%M")), t("Signed in"))
+    if result == Result.ALREADY:
+        signed = await store.attendance_of(ctx.session, meeting.stored_id, ctx.person_id)
+        at = ctx.local(signed.signed_at, ctx.compound, "%H:%M") if signed else "-"
+        return await _private_answer(ctx, t("You already signed in to {title} at {time}; once is enough.",
+                                            title=meeting.title, time=at), t("Already signed in"))
+    if result == Result.NOT_AUDIENCE:
+        return await _private_answer(ctx, t("This meeting is for {audience}; thank you for your interest.",
+                                            audience=t(AUDIENCES[meeting.audience]) if meeting.audience != "building"
+                                            else t("the residents of that building")), t("Not for you"))
+    opens, _closes = store.signin_window(meeting.starts_at)
+    refusal = _refused(ctx, result, when=opens)
+    return await _private_answer(ctx, refusal.text, t("Not now"))
+
+
+async def _attendance_lines(c: BaseContext, tr: Translator, meeting: Meeting, compound: Compound) -> str:
+    present = await store.attendance(c.session, meeting.stored_id)
+    if not present:
+        return tr("Signed in: nobody yet.")
+    return tr("Signed in ({count}): {names}", count=len(present), names="、".join(p.name for _a, p in present))
+
+
+async def _sheet(ctx: MemberContext, meeting: Meeting) -> Reply:
+    """The organiser's sign-in sheet: who is present (✓, press to take back) and who said Attend but has not
+    signed in (press to mark present)."""
+    t = ctx.t
+    present = await store.attendance(ctx.session, meeting.stored_id)
+    here = {p.id for _a, p in present}
+    buttons = [Button.do("✓ " + p.name, "meetings.mark", meeting=meeting.id, person=p.id, present=False)
+               for _a, p in present]
+    buttons += [Button.do("✗ " + p.name, "meetings.mark", meeting=meeting.id, person=p.id, present=True)
+                for p in await store.expected(ctx.session, meeting.stored_id) if p.id not in here]
+    lines = [t("Sign-in sheet: {title} ({when})", title=meeting.title, when=ctx.local(meeting.starts_at, ctx.compound)),
+             await _attendance_lines(ctx, t, meeting, ctx.compound),
+             t("✓ present, ✗ said they would attend: press a name to change it.")]
+    return Reply("\n".join(lines), buttons=rows(*buttons, per_row=3))
+
+
+@router.button("meetings.sheet", roles=ORGANISER_ROLES, private=True)
+async def signin_sheet(ctx: MemberContext, msg: Incoming) -> Replies:
+    meeting = await _meeting(ctx, int(ctx.args.get("meeting", 0)), manage=True)
+    if isinstance(meeting, Reply):
+        return meeting
+    return await _sheet(ctx, meeting)
+
+
+@router.button("meetings.mark", roles=ORGANISER_ROLES, private=True)
+async def mark(ctx: MemberContext, msg: Incoming) -> Replies:
+    meeting = await _meeting(ctx, int(ctx.args.get("meeting", 0)), manage=True)
+    if isinstance(meeting, Reply):
+        return meeting
+    result = await store.mark_present(ctx.session, meeting, int(ctx.args.get("person", 0)),
+                                      bool(ctx.args.get("present")), ctx.person_id, ctx.now)
+    if result == Result.NOT_AUDIENCE:
+        return Reply(ctx.t("That person is not a member of this compound."), toast=ctx.t("Not allowed"))
+    if result != Result.DONE:
+        opens, _closes = store.signin_window(meeting.starts_at)
+        return _refused(ctx, result, N_("Not now"), when=opens)
+    return await _sheet(ctx, meeting)
 
 
 def _may_manage(ctx: Context, meeting: Meeting) -> bool:
@@ -515,8 +619,11 @@ async def minutes_text(ctx: MemberContext, draft: Minutes, text: str) -> Outcome
     for target in await audience_targets(ctx, meeting):
         tr = await ctx.translator_for(target.person_id) if isinstance(target, ToPerson) else ctx.translator(
             ctx.compound.language)
+        # The attendance (签到) belongs to the minutes, as on a paper record.
+        present = await _attendance_lines(ctx, tr, meeting, ctx.compound)
         replies.append(Reply(tr("Minutes (纪要) of {title}, {when}:", title=meeting.title,
-                                when=ctx.local(meeting.starts_at, ctx.compound)) + "\n" + text, to=target))
+                                when=ctx.local(meeting.starts_at, ctx.compound)) + "\n" + text + "\n" + present,
+                             to=target))
     return Done(replies)
 
 
@@ -573,9 +680,11 @@ async def _reminder(ctx: JobContext, meeting: Meeting) -> list[Reply]:
             tr = ctx.translator(compound.language)
             replies.append(Reply(await text(tr), to=target, expires_at=meeting.starts_at))
     for answer in await store.rsvps(ctx.session, meeting.id):
-        if answer.attending:
+        if answer.attending:  # with 签到 to press on arrival (refused politely before sign-in opens)
             pt = await ctx.translator_for(answer.person_id)
-            replies.append(Reply(await text(pt), to=ToPerson(answer.person_id), expires_at=meeting.starts_at))
+            replies.append(Reply(await text(pt) + "\n" + pt("Press 签到 when you arrive."),
+                                 buttons=signin_button(pt, meeting.id), to=ToPerson(answer.person_id),
+                                 expires_at=meeting.starts_at))
     if meeting.audience == "party":
         answered = {a.person_id for a in await store.rsvps(ctx.session, meeting.id)}
         for person_id in await store.audience_people(ctx.session, meeting):
@@ -608,4 +717,26 @@ async def next_in_series(ctx: JobContext) -> Replies:
         fields.update(starts_at=following, series_id=meeting.series_id or meeting.id)
         created = await store.create_meeting(ctx.session, compound, fields, ctx.now)
         replies += await announcement(ctx, created, compound)
+    return replies
+
+
+@router.job("signin", every=timedelta(minutes=1))
+async def open_signin(ctx: JobContext) -> Replies:
+    """When sign-in opens, the meeting's audience gets 签到 (its group chats, or party members privately); the
+    posting is claimed once, and dropped by the outbox if still unsent when sign-in closes."""
+    replies: list[Reply] = []
+    for meeting in await store.signin_due(ctx.session, ctx.now):
+        if not await store.claim_signin(ctx.session, meeting.stored_id, ctx.now):
+            continue
+        compound = await ctx.session.get(Compound, meeting.compound_id)
+        assert compound is not None
+        _opens, closes = store.signin_window(meeting.starts_at)
+        for target in await audience_targets(ctx, meeting):
+            tr = await ctx.translator_for(target.person_id) if isinstance(target, ToPerson) else ctx.translator(
+                compound.language)
+            replies.append(Reply(tr("Sign-in (签到): {title} starts at {time} at {place}. Press 签到 when you are there "
+                                    "(open until {until}).", title=meeting.title,
+                                    time=ctx.local(meeting.starts_at, compound, "%H:%M"), place=meeting.place,
+                                    until=ctx.local(closes, compound, "%H:%M")),
+                                 buttons=signin_button(tr, meeting.stored_id), to=target, expires_at=closes))
     return replies

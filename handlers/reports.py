@@ -44,6 +44,7 @@ def figure_rows(t: Translator, f: store.MonthFigures) -> list[tuple[str, str]]:
         (t("Points given / redeemed"), f"{f.points_given} / {f.points_redeemed}"),
         (t("Assembly turnout (rooms)"), _pct(f.turnout)),
         (t("Meetings held / attending"), f"{f.meetings} / {f.attending}"),
+        (t("Meetings: signed in (签到)"), str(f.signed_in)),
         (t("Needs posted / settled"), f"{f.needs_posted} / {f.needs_settled}"),
         (t("Service orders / done"), f"{f.orders} / {f.orders_done}"),
         (t("Property grade"), f.property_grade or "-"),

@@ -14,8 +14,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.core.i18n import N_
 from storage.compounds import Compound, Room, compound_setting
-from storage.db import Stored, UTCDateTime, status_field, utcnow
-from storage.people import Membership, MembershipStatus, Role, people_with_role
+from storage.db import Stored, UTCDateTime, add_unless_exists, status_field, utcnow
+from storage.people import Membership, MembershipStatus, Person, Role, people_with_role
 from storage.schedule import next_fire
 
 KINDS = {
@@ -44,6 +44,12 @@ MIN_AHEAD = timedelta(minutes=10)
 MAX_AHEAD = timedelta(days=366)
 WEEKDAYS_CRON = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
+# Sign-in (签到) is open from a little before the start (people arrive early) until a meeting has surely ended; the
+# organiser may mark people present from the opening until a week later (the minutes are often written after).
+SIGNIN_OPENS = timedelta(minutes=30)
+SIGNIN_CLOSES = timedelta(hours=3)
+MARKING_CLOSES = timedelta(days=7)
+
 
 class MeetingStatus(StrEnum):
     SCHEDULED = "scheduled"
@@ -60,6 +66,9 @@ class Result(StrEnum):
     NOT_AUDIENCE = "not_audience"  # an answer from someone the meeting is not for
     TOO_SOON = "too_soon"  # a start less than MIN_AHEAD from now (or already past)
     TOO_FAR = "too_far"  # a start more than MAX_AHEAD from now
+    NOT_YET = "not_yet"  # sign-in has not opened yet
+    SIGNIN_CLOSED = "signin_closed"  # sign-in (or the organiser's marking) has closed
+    ALREADY = "already"  # signed in before: nothing changes
 
 
 class Meeting(Stored, SQLModel, table=True):
@@ -83,6 +92,8 @@ class Meeting(Stored, SQLModel, table=True):
     minutes: str = Field(default="", max_length=MINUTES_MAX)
     minutes_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # The 签到 posting went out (claimed with `UPDATE ... WHERE signin_posted_at IS NULL`).
+    signin_posted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class MeetingRsvp(SQLModel, table=True):
@@ -92,6 +103,19 @@ class MeetingRsvp(SQLModel, table=True):
     person_id: int = Field(foreign_key="person.id", index=True)
     attending: bool
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class MeetingAttendance(SQLModel, table=True):
+    """签到: one row per person present at a meeting, whether they pressed 签到 or the organiser marked them."""
+
+    __tablename__ = "meeting_attendance"
+    __table_args__ = (sa.UniqueConstraint("meeting_id", "person_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    meeting_id: int = Field(foreign_key="meeting.id", index=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    signed_at: datetime = Field(sa_type=UTCDateTime)
+    # None: the person pressed 签到; else the organiser (or secretary) who marked them present.
+    marked_by: int | None = Field(default=None, foreign_key="person.id")
 
 
 class MeetingReminder(SQLModel, table=True):
@@ -139,6 +163,11 @@ def reminder_offsets(compound: Compound) -> list[int]:
     except (TypeError, ValueError):
         offsets = list(DEFAULT_REMINDER_MINUTES)
     return offsets
+
+
+def signin_window(starts_at: datetime) -> tuple[datetime, datetime]:
+    """[opens, closes) of a meeting's sign-in."""
+    return starts_at - SIGNIN_OPENS, starts_at + SIGNIN_CLOSES
 
 
 def audience_allows(audience: str, building_id: int | None, roles: frozenset[Role], buildings: list[int]) -> bool:
@@ -234,6 +263,49 @@ async def post_minutes(session: AsyncSession, meeting: Meeting, text: str, now: 
     meeting.minutes, meeting.minutes_at = text, now
     session.add(meeting)
     await session.flush()
+    return Result.DONE
+
+
+async def sign_in(session: AsyncSession, meeting: Meeting, person_id: int, roles: frozenset[Role],
+                  now: datetime) -> Result:
+    """签到 pressed: only while sign-in is open, only by someone the meeting is for, once (a second press, even at
+    the same instant in another process, meets the unique key)."""
+    if meeting.status != MeetingStatus.SCHEDULED:
+        return Result.CANCELLED
+    opens, closes = signin_window(meeting.starts_at)
+    if now < opens:
+        return Result.NOT_YET
+    if now >= closes:
+        return Result.SIGNIN_CLOSED
+    buildings = await buildings_of_person(session, person_id, meeting.compound_id)
+    if not audience_allows(meeting.audience, meeting.building_id, roles, buildings):
+        return Result.NOT_AUDIENCE
+    if await attendance_of(session, meeting.stored_id, person_id) is not None:
+        return Result.ALREADY
+    row = MeetingAttendance(meeting_id=meeting.stored_id, person_id=person_id, signed_at=now)
+    return Result.DONE if await add_unless_exists(session, row) else Result.ALREADY
+
+
+async def mark_present(session: AsyncSession, meeting: Meeting, person_id: int, present: bool, by: int,
+                       now: datetime) -> Result:
+    """The organiser marks someone present (or not present after all), from the opening of sign-in until
+    MARKING_CLOSES after the start; the person must be a member of the compound."""
+    if meeting.status != MeetingStatus.SCHEDULED:
+        return Result.CANCELLED
+    opens, _closes = signin_window(meeting.starts_at)
+    if now < opens:
+        return Result.NOT_YET
+    if now >= meeting.starts_at + MARKING_CLOSES:
+        return Result.SIGNIN_CLOSED
+    if not await _member(session, person_id, meeting.compound_id):
+        return Result.NOT_AUDIENCE
+    existing = await attendance_of(session, meeting.stored_id, person_id)
+    if present and existing is None:
+        await add_unless_exists(session, MeetingAttendance(meeting_id=meeting.stored_id, person_id=person_id,
+                                                           signed_at=now, marked_by=by))
+    elif not present and existing is not None:
+        await session.delete(existing)
+        await session.flush()
     return Result.DONE
 
 
@@ -380,3 +452,65 @@ async def buildings_of_person(session: AsyncSession, person_id: int, compound_id
             Membership.status == MembershipStatus.APPROVED)
     )
     return list(dict.fromkeys(result.all()))
+
+
+async def _member(session: AsyncSession, person_id: int, compound_id: int) -> bool:
+    result = await session.exec(select(Membership.id).where(
+        Membership.person_id == person_id, Membership.compound_id == compound_id,
+        Membership.status == MembershipStatus.APPROVED))
+    return result.first() is not None
+
+
+# ---- sign-in (签到) -------------------------------------------------------------------------------------------
+
+
+async def attendance_of(session: AsyncSession, meeting_id: int, person_id: int) -> MeetingAttendance | None:
+    result = await session.exec(select(MeetingAttendance).where(
+        MeetingAttendance.meeting_id == meeting_id, MeetingAttendance.person_id == person_id))
+    return result.first()
+
+
+async def attendance(session: AsyncSession, meeting_id: int) -> list[tuple[MeetingAttendance, Person]]:
+    """Who was present, in the order they signed in."""
+    result = await session.exec(
+        select(MeetingAttendance, Person).join(Person, col(Person.id) == MeetingAttendance.person_id)
+        .where(MeetingAttendance.meeting_id == meeting_id)
+        .order_by(col(MeetingAttendance.signed_at), col(MeetingAttendance.id)))
+    return [(a, p) for a, p in result.all()]
+
+
+async def expected(session: AsyncSession, meeting_id: int) -> list[Person]:
+    """Those who said they would attend: the organiser's sheet offers them to be marked present."""
+    result = await session.exec(
+        select(Person).join(MeetingRsvp, col(MeetingRsvp.person_id) == Person.id)
+        .where(MeetingRsvp.meeting_id == meeting_id, col(MeetingRsvp.attending))
+        .order_by(col(MeetingRsvp.id)))
+    return list(result.all())
+
+
+async def signing_in(session: AsyncSession, compound_id: int, now: datetime) -> list[Meeting]:
+    """The compound's meetings whose sign-in is open now."""
+    result = await session.exec(
+        select(Meeting)
+        .where(Meeting.compound_id == compound_id, Meeting.status == MeetingStatus.SCHEDULED,
+               col(Meeting.starts_at) <= now + SIGNIN_OPENS, col(Meeting.starts_at) > now - SIGNIN_CLOSES)
+        .order_by(col(Meeting.starts_at)))
+    return list(result.all())
+
+
+async def signin_due(session: AsyncSession, now: datetime, limit: int = 100) -> list[Meeting]:
+    """Meetings whose sign-in has opened and whose 签到 posting has not gone out (one missed during a downtime
+    still goes out while sign-in is open)."""
+    result = await session.exec(
+        select(Meeting)
+        .where(Meeting.status == MeetingStatus.SCHEDULED, col(Meeting.signin_posted_at).is_(None),
+               col(Meeting.starts_at) <= now + SIGNIN_OPENS, col(Meeting.starts_at) > now - SIGNIN_CLOSES)
+        .order_by(col(Meeting.starts_at)).limit(limit))
+    return list(result.all())
+
+
+async def claim_signin(session: AsyncSession, meeting_id: int, now: datetime) -> bool:
+    result = await session.exec(
+        update(Meeting).where(col(Meeting.id) == meeting_id, col(Meeting.signin_posted_at).is_(None))
+        .values(signin_posted_at=now))
+    return result.rowcount == 1

@@ -18,7 +18,7 @@ from storage import complaints
 from storage.assembly import Assembly, Ballot
 from storage.compounds import Compound, Room
 from storage.db import UTCDateTime, add_unless_exists
-from storage.meetings import Meeting, MeetingRsvp
+from storage.meetings import Meeting, MeetingAttendance, MeetingRsvp
 from storage.needs import Need
 from storage.points import PointsEntry, Redemption
 from storage.property import Assessment
@@ -46,6 +46,7 @@ class MonthFigures:
     rooms: int = 0
     meetings: int = 0
     attending: int = 0
+    signed_in: int = 0  # 签到: people present at the month's meetings
     needs_posted: int = 0
     needs_settled: int = 0
     orders: int = 0
@@ -149,6 +150,13 @@ async def month_figures(
         .group_by(col(Meeting.compound_id))
     ):
         figures[cid].meetings, figures[cid].attending = meetings, attending
+    for cid, signed_in in await rows(
+        q(Meeting.compound_id, func.count(col(MeetingAttendance.id)))
+        .join(MeetingAttendance, col(MeetingAttendance.meeting_id) == Meeting.id)
+        .where(col(Meeting.compound_id).in_(ids), col(Meeting.status) != "cancelled", _in(Meeting.starts_at, start, end))
+        .group_by(col(Meeting.compound_id))
+    ):
+        figures[cid].signed_in = signed_in
     for cid, posted in await rows(
         q(Need.compound_id, func.count()).where(col(Need.compound_id).in_(ids), _in(Need.created_at, start, end))
         .group_by(col(Need.compound_id))
