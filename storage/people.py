@@ -22,6 +22,10 @@ class Role(StrEnum):
     COMMITTEE = "committee"
     PROPERTY = "property"
     OFFICIAL = "official"
+    # 业主监事会 / 监督组: reads the ledgers, disclosures and assembly records of its compound; raises objections.
+    SUPERVISOR = "supervisor"
+    # 调解委员会: mediates neighbour disputes at level 2.
+    MEDIATOR = "mediator"
 
 
 class MembershipStatus(StrEnum):
@@ -31,8 +35,10 @@ class MembershipStatus(StrEnum):
     LEFT = "left"
 
 
-# Roles a secretary hands out; resident and owner follow from an approved membership.
-GRANTABLE = (Role.BUILDING_LEADER, Role.PARTY_MEMBER, Role.SECRETARY, Role.COMMITTEE, Role.PROPERTY, Role.OFFICIAL)
+# Roles a secretary hands out; resident and owner follow from an approved membership. An official is a member of
+# one of the street's departments (storage/organisations.py), added by the street admin, never a secretary's grant.
+GRANTABLE = (Role.BUILDING_LEADER, Role.PARTY_MEMBER, Role.SECRETARY, Role.COMMITTEE, Role.PROPERTY, Role.SUPERVISOR,
+             Role.MEDIATOR)
 STAFF = frozenset({Role.SECRETARY, Role.COMMITTEE, Role.BUILDING_LEADER, Role.PROPERTY, Role.OFFICIAL})
 
 
@@ -90,7 +96,10 @@ class RoleGrant(SQLModel, table=True):
 
 
 def _roles_query() -> Any:
-    # Approved memberships' relations, then granted roles, in one round trip.
+    # Approved memberships' relations, granted roles, then the roles a department or a property company gives,
+    # in one round trip.
+    from storage.organisations import derived_role_selects
+
     memberships: Any = select(sa.literal("m").label("kind"), col(Membership.relation).label("value")).where(
         Membership.person_id == sa.bindparam("person_id"), Membership.compound_id == sa.bindparam("compound_id"),
         Membership.status == MembershipStatus.APPROVED)
@@ -99,7 +108,8 @@ def _roles_query() -> Any:
         RoleGrant.compound_id == sa.bindparam("compound_id"),
         col(RoleGrant.revoked_at).is_(None),
     )
-    return sa.union_all(memberships, grants)
+    return sa.union_all(memberships, grants, *derived_role_selects(sa.bindparam("person_id"),
+                                                                   sa.bindparam("compound_id")))
 
 
 # Built once: this runs for every message, and building a statement costs more than running it.
@@ -142,14 +152,24 @@ async def people_with_role(
     if building_id is not None:
         query = query.where(RoleGrant.building_id == building_id)
     result = await session.exec(query.order_by(col(RoleGrant.id)))
-    return list(dict.fromkeys(result.all()))
+    derived = [] if building_id is not None else await _derived(session, role, [compound_id])
+    return list(dict.fromkeys([*result.all(), *derived]))
+
+
+async def _derived(session: AsyncSession, role: Role, compound_ids: list[int]) -> list[int]:
+    """Officials through a department, property staff through their company (storage/organisations.py)."""
+    from storage.organisations import derived_holders
+
+    if role not in (Role.OFFICIAL, Role.PROPERTY):
+        return []
+    return [person for person, _compound in await derived_holders(session, role.value, compound_ids)]
 
 
 async def holders_in(session: AsyncSession, role: Role, compound_ids: list[int]) -> list[int]:
     """Everyone holding `role` (granted, not revoked) in any of these compounds, once each, by id."""
     result = await session.exec(select(RoleGrant.person_id).where(
         RoleGrant.role == role, col(RoleGrant.revoked_at).is_(None), col(RoleGrant.compound_id).in_(compound_ids)))
-    return sorted(set(result.all()))
+    return sorted({*result.all(), *await _derived(session, role, compound_ids)})
 
 
 async def grant_role(
@@ -209,7 +229,9 @@ async def compounds_of(session: AsyncSession, person_id: int) -> list[int]:
     grants = await session.exec(
         select(RoleGrant.compound_id).where(RoleGrant.person_id == person_id, col(RoleGrant.revoked_at).is_(None))
     )
-    return list(dict.fromkeys([*result.all(), *grants.all()]))
+    from storage.organisations import derived_compounds
+
+    return list(dict.fromkeys([*result.all(), *grants.all(), *await derived_compounds(session, person_id)]))
 
 
 def normalize_phone(phone: str) -> str:

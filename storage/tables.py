@@ -13,6 +13,7 @@ from storage import (  # noqa: F401  # noqa: F401
            meetings,
            needs,
            notifications,
+           organisations,
            outbox,
            party,
            people,

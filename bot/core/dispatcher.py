@@ -69,6 +69,8 @@ ROLE_NAMES = {
     Role.COMMITTEE: N_("committee member"),
     Role.PROPERTY: N_("property staff"),
     Role.OFFICIAL: N_("official"),
+    Role.SUPERVISOR: N_("supervisor"),
+    Role.MEDIATOR: N_("mediator"),
 }
 
 
