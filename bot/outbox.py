@@ -22,7 +22,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlmodel import select
@@ -506,6 +506,8 @@ class OutboxWorker:
                 await store.hold(session, row.platform, store.PLATFORM_WIDE, now_real + result.retry_after)
                 log.warning("%s answers 429 in several chats: pausing it %.1f s", row.platform, result.retry_after)
         await store.hold(session, row.platform, row.chat_id, hold_until)
+        if result.moved_to and result.moved_to != row.chat_id:
+            return await self._moved(session, row, result.moved_to, now)
         if result.ok:
             if not await store.mark_delivered(session, row.id, self.worker_id, result.message_id, now,
                                               state=result.state or store.DELIVERED):
@@ -525,6 +527,22 @@ class OutboxWorker:
         await store.mark_retry(session, row.id, self.worker_id, now + timedelta(seconds=delay),
                                result.error or "retry", count_attempt=not result.retry_after,
                                parts_sent=max(row.parts_sent, result.parts_sent))
+        return 0
+
+    async def _moved(self, session: AsyncSession, row: store.OutboxMessage, new_id: str, now: datetime) -> int:
+        """The chat has a new id (a group became a supergroup; the bot may never have seen the migration update):
+        its binding and everything queued for it move there, this row included, and go out again at once; the
+        attempt does not count. An edit of a message in the old chat is cancelled (that message stays there)."""
+        assert row.id is not None
+        log.info("%s chat %s moved to %s: its binding and queued messages follow", row.platform, row.chat_id, new_id)
+        await self.core.migrate_chat(session, row.platform, row.chat_id, new_id)
+        if row.kind == "edit":
+            await store.mark_cancelled(session, row.id, self.worker_id,
+                                       "the group became a supergroup: its old messages cannot be edited", now)
+            return 0
+        # Whole in the new chat, whatever parts reached the old one.
+        await store.mark_retry(session, row.id, self.worker_id, now, f"moved to {new_id}", count_attempt=False,
+                               parts_sent=0)
         return 0
 
     async def _mark_unreachable(self, session: AsyncSession, row: store.OutboxMessage) -> None:

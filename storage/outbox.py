@@ -472,3 +472,26 @@ async def retry_failed(session: AsyncSession, compound_id: int, now: datetime) -
         .values(state=PENDING, attempts=0, next_attempt_at=now, claimed_by=None, finished_at=None, alerted=False)
     )
     return result.rowcount
+
+
+async def move_chat(session: AsyncSession, platform: str, old_id: str, new_id: str, now: datetime) -> int:
+    """A chat got a new id (a Telegram group became a supergroup): its queued messages go there instead, due at
+    once. A queued edit of a message already delivered in the old chat is cancelled: that message stays behind in
+    the old chat, and the same message id in the new one is somebody else's message. Returns the rows moved."""
+    old_chat = sa.and_(col(OutboxMessage.platform) == platform, col(OutboxMessage.chat_id) == old_id)
+    delivered_there = select(OutboxMessage.id).where(old_chat, col(OutboxMessage.state) == DELIVERED)
+    await session.exec(
+        update(OutboxMessage)
+        .where(old_chat, col(OutboxMessage.kind) == "edit", col(OutboxMessage.state) == PENDING,
+               col(OutboxMessage.edit_of).in_(delivered_there.scalar_subquery()))
+        .values(state=CANCELLED, last_error="the group became a supergroup: its old messages cannot be edited",
+                finished_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    result = await session.exec(
+        update(OutboxMessage)
+        .where(old_chat, col(OutboxMessage.state).in_([PENDING, SENDING]))
+        .values(chat_id=new_id, next_attempt_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount

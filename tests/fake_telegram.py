@@ -168,6 +168,9 @@ class FakeTelegram:
         self.answered: dict[str, dict[str, Any]] = {}
         self.failures: list[Failure] = []
         self.commands: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        # Groups that became supergroups: old chat id → new one. Telegram answers any call to the old id with 400
+        # and `migrate_to_chat_id`.
+        self.migrated: dict[str, int] = {}
         self.webhook: dict[str, Any] = {}
         self.injected_at: dict[int, float] = {}
         self.polls = 0
@@ -301,6 +304,17 @@ class FakeTelegram:
             await self._notify()
         return int(update["update_id"])
 
+    async def migrate(self, old: dict[str, Any], new_id: int, by: dict[str, Any], announce: bool = True) -> None:
+        """The group `old` becomes a supergroup with id `new_id`. With `announce` the bot gets Telegram's two
+        service messages (the old chat's last, naming the new id, and the new chat's first); without, it learns of
+        the move only when it next writes to the old id."""
+        new = self.group(new_id, old.get("title", ""), "supergroup")
+        self.chats[str(new_id)] = new
+        self.migrated[str(old["id"])] = new_id
+        if announce:
+            await self.inject({"message": self._message(by, old, migrate_to_chat_id=new_id)})
+            await self.inject({"message": self._message(by, new, migrate_from_chat_id=old["id"])})
+
     def arm(self, method: str, error_code: int = 0, description: str = "", retry_after: float | None = None,
             chat_id: str | int | None = None, times: int = 1, delay: float = 0.0) -> None:
         """Make the next `times` calls of `method` (to `chat_id`, if given) fail or answer slowly."""
@@ -372,6 +386,7 @@ class FakeTelegram:
         call = Call(method, params, time.perf_counter(), files=files)
         try:
             await self._maybe_fail(method, params)
+            self._refuse_migrated(params)
             call.result = await self._dispatch(method, params, files)
         except ApiError as exc:
             call.ok, call.error = False, exc.body()
@@ -395,6 +410,12 @@ class FakeTelegram:
                 parameters = {"retry_after": int(failure.retry_after)} if failure.retry_after else None
                 raise ApiError(failure.error_code, failure.description or "Internal Server Error", parameters)
             return
+
+    def _refuse_migrated(self, params: dict[str, Any]) -> None:
+        new_id = self.migrated.get(str(params.get("chat_id", "")))
+        if new_id is not None:
+            raise ApiError(400, "Bad Request: group chat was upgraded to a supergroup chat",
+                           {"migrate_to_chat_id": new_id})
 
     async def _dispatch(self, method: str, p: dict[str, Any], files: dict[str, bytes]) -> Any:
         if method == "getme":

@@ -226,6 +226,9 @@ class Delivery:
     state: str | None = None
     # On a failure: how many parts of a message sent in several (counted from its first) are out already.
     parts_sent: int = 0
+    # The chat has a new id (a Telegram group became a supergroup): not a failure of the message, which is sent
+    # again there once the chat's binding and queued messages have moved.
+    moved_to: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

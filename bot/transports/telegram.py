@@ -38,7 +38,7 @@ from telegram import (
     Update,
 )
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import AIORateLimiter, Application, ContextTypes, TypeHandler
 from telegram.request import HTTPXRequest
 
@@ -222,6 +222,9 @@ def delivery_for(exc: Exception, editing: bool = False) -> Delivery:
     """A Bot API failure as the outbox understands it: wait, give up for good, or retry later."""
     if isinstance(exc, RetryAfter):
         return Delivery(False, retry_after=max(_seconds(exc._retry_after), 0.1), error=str(exc))
+    if isinstance(exc, ChatMigrated):
+        # Not transient and not final: the group is a supergroup now; the outbox moves the chat and sends again.
+        return Delivery(False, moved_to=str(exc.new_chat_id), error=str(exc))
     if isinstance(exc, Forbidden):
         return Delivery(False, permanent=True, error=str(exc))
     if isinstance(exc, BadRequest):
