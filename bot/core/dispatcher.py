@@ -503,7 +503,9 @@ class Core:
         return None
 
     async def migrate_chat(self, session: AsyncSession, platform: str, old_id: str, new_id: str) -> None:
-        """A group that became a supergroup keeps its binding under its new id."""
+        """A group that became a supergroup keeps its binding under its new id, and what is queued for it goes
+        there (from the migration update, or from the outbox when a send is answered with the new id)."""
+        await outbox_store.move_chat(session, platform, old_id, new_id, self.clock.now())
         old = (await session.exec(select(Chat).where(Chat.platform == platform, Chat.platform_chat_id == old_id))).first()
         if old is None:
             return
