@@ -42,16 +42,25 @@ STATUS_LABELS = {AssemblyStatus.SCHEDULED: N_("voting not open yet"), AssemblySt
 ADD_ELECTION, MOTIONS_DONE = 1, 2
 
 
-def percent(share: Fraction) -> str:
-    return f"{float(share) * 100:.1f}%"
+def percent(share: Fraction, bound: Fraction | None = None) -> str:
+    """A share as a percentage with one decimal. When it rounds to the same percentage as the `bound` it is
+    measured against (66.7% for 2/3), the percentage cannot say whether the bound is met: the exact share
+    and how it stands to the bound follow (66.7% = 2/3, 66.7% ≈ 19999/30000 < 2/3)."""
+    shown = f"{float(share) * 100:.1f}%"
+    if bound is None or shown != f"{float(bound) * 100:.1f}%":
+        return shown
+    fraction = f"{bound.numerator}/{bound.denominator}"
+    if share == bound:
+        return f"{shown} = {fraction}"
+    return f"{shown} ≈ {share.numerator}/{share.denominator} {'<' if share < bound else '>'} {fraction}"
 
 
-def _counted(count: store.Count, whole: store.Count) -> dict[str, Any]:
-    """A count's placeholders: its {area} (m²) and {owners} with their shares of `whole`, and whole's {total}
-    area and {all} owners."""
+def _counted(count: store.Count, whole: store.Count, bound: Fraction | None = None) -> dict[str, Any]:
+    """A count's placeholders: its {area} (m²) and {owners} with their shares of `whole` (exact where they round
+    to the `bound`), and whole's {total} area and {all} owners."""
     area_share, owner_share = count.shares_of(whole)
-    return {"area": f"{float(count.area):.2f}", "area_share": percent(area_share), "owners": count.owners,
-            "owner_share": percent(owner_share), "total": f"{float(whole.area):.2f}", "all": whole.owners}
+    return {"area": f"{float(count.area):.2f}", "area_share": percent(area_share, bound), "owners": count.owners,
+            "owner_share": percent(owner_share, bound), "total": f"{float(whole.area):.2f}", "all": whole.owners}
 
 
 def _named(labels: dict[int, str], rooms: Iterable[int]) -> str:
@@ -263,7 +272,7 @@ async def refresh_posting(ctx: BaseContext, assembly: store.Assembly, compound: 
         turnout = await store.assembly_turnout(ctx.session, assembly)
         lines.append(tr("Turnout so far: area {area} of {total} m² ({area_share}), owners {owners} of {all} "
                         "({owner_share}); at least 2/3 of each must take part.",
-                        **_counted(turnout.taking_part, turnout.total)))
+                        **_counted(turnout.taking_part, turnout.total, store.QUORUM)))
     key = f"assembly:{assembly.id}"
     return Reply("\n".join(lines), to=ToGroups(assembly.compound_id), posting=key if first else None,
                  buttons=_vote(tr, assembly) if assembly.status == AssemblyStatus.OPEN else (),
@@ -525,6 +534,11 @@ REASONS = {"area_turnout": N_("participating area {share}, below 2/3"),
 BOUNDS = {store.SPECIAL_BOUND: N_("at least 3/4"), store.ORDINARY_BOUND: N_("more than 1/2")}
 
 
+def _bound(kind: str) -> Fraction:
+    """The share of the participating area and owners that must agree for a motion of this class."""
+    return store.SPECIAL_BOUND if kind == SPECIAL else store.ORDINARY_BOUND
+
+
 def result_text(ctx: BaseContext, t: Translator, assembly: store.Assembly, motions: Sequence[store.Motion],
                 compound: Compound | None) -> str:
     """The result as tallied at the close, motion by motion."""
@@ -536,24 +550,28 @@ def result_text(ctx: BaseContext, t: Translator, assembly: store.Assembly, motio
             continue
         lines += [f"{n}. {motion.text}（{t(KIND_LABELS[motion.kind])}）",
                   t("Taking part: area {area} of {total} m² ({area_share}, at least 2/3 needed); owners {owners} of "
-                    "{all} ({owner_share}, at least 2/3 needed).", **_counted(r.taking_part, r.total))]
+                    "{all} ({owner_share}, at least 2/3 needed).", **_counted(r.taking_part, r.total, store.QUORUM))]
         if motion.kind == ELECTION:
             lines += [t("{name}: approved by area {area} m² ({area_share}) and {owners} owners ({owner_share}) — "
                         "{status}", name=motion.candidates[c.index] if c.index < len(motion.candidates) else "?",
-                        status=t(STANDING[r.standing(c)]), **_counted(c.approve, r.taking_part)) for c in r.candidates]
+                        status=t(STANDING[r.standing(c)]), **_counted(c.approve, r.taking_part, store.ORDINARY_BOUND))
+                      for c in r.candidates]
         else:
             lines += [t("{choice}: area {area} m² ({area_share}), owners {owners} ({owner_share})",
-                        choice=t(CHOICE_LABELS[choice]), **_counted(count, r.taking_part))
+                        choice=t(CHOICE_LABELS[choice]),
+                        **_counted(count, r.taking_part, _bound(motion.kind) if choice == YES else None))
                       for choice, count in ((YES, r.yes), (NO, r.no), (ABSTAIN, r.abstain))]
         if r.passed:
             lines.append(t("Result: passed.") if motion.kind != ELECTION else t("Result: the election is valid."))
         else:
             lines.append(t("Result: not passed — {why}.", why="；".join(
-                t(REASONS[code], share=percent(share), bound=t(BOUNDS[bound]) if bound in BOUNDS else "")
+                t(REASONS[code], share=percent(share, bound), bound=t(BOUNDS[bound]) if bound in BOUNDS else "")
                 for code, share, bound in r.reasons)))
         lines.append("")
-    lines.append(t("Counted under Civil Code Art. 278: area by each room's registered exclusive area; one owner of "
-                   "several rooms counts once, the developer's unsold rooms count as one owner."))
+    lines.append(t("Counted under Civil Code Art. 278 and Art. 9 of the Supreme People's Court interpretation on "
+                   "building distinct ownership: area by each room's registered exclusive area; one owner of several "
+                   "rooms counts once (by membership, and by the roster's name and phone or owner id), co-owners of a "
+                   "room count as one, a room with no owner on record as one, the developer's unsold rooms as one."))
     return "\n".join(lines).strip()
 
 

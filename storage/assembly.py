@@ -576,15 +576,13 @@ def result_from_json(data: Mapping[str, Any]) -> list[MotionResult]:
 
 
 async def tally_rooms(session: AsyncSession, compound_id: int) -> list[TallyRoom]:
-    """Every room of the compound with its area, unsold flag and approved owners (person ids). Plain SQL: the
-    close tallies 10,000 rooms, and ORM rows would cost more than the tally itself."""
+    """Every room of the compound with its area, unsold flag and owners: the approved owner members and the
+    roster's owners by its identity (`storage.roster.room_owner_keys`), so a person's rooms count once whether
+    they joined or not. Plain SQL: the close tallies 10,000 rooms, and ORM rows would cost more than the tally."""
+    from storage.roster import room_owner_keys
+
     conn = await session.connection()
-    owners: dict[int, set[Any]] = {}
-    rows = await conn.execute(sa.text(
-        "SELECT room_id, person_id FROM membership WHERE compound_id = :c AND relation = 'owner' "
-        "AND status = 'approved' AND room_id IS NOT NULL"), {"c": compound_id})
-    for room_id, person_id in rows.all():
-        owners.setdefault(room_id, set()).add(person_id)
+    owners = await room_owner_keys(session, compound_id)
     # Areas are registered to the hundredth of a m² (Numeric(12, 2)): read them as exact integer hundredths.
     rooms = await conn.execute(sa.text(
         "SELECT id, CAST(ROUND(area * 100) AS INTEGER), unsold FROM room WHERE compound_id = :c"), {"c": compound_id})

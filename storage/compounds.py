@@ -79,6 +79,8 @@ class RosterOwner(SQLModel, table=True):
     room_id: int = Field(foreign_key="room.id", index=True)
     name: str = Field(default="", max_length=100)
     phone: str = Field(default="", max_length=32, index=True)
+    # The roster's own id of the owner (业主编号), when it has one: the same id on several rooms is one owner.
+    owner_ref: str = Field(default="", max_length=64)
 
 
 class Chat(SQLModel, table=True):

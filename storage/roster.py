@@ -41,6 +41,8 @@ COLUMNS: dict[str, str] = {
     "phone": "phone", "phones": "phone", "mobile": "phone", "手机": "phone", "手机号": "phone",
     "电话": "phone", "联系电话": "phone", "手機": "phone", "電話": "phone", "聯繫電話": "phone",
     "unsold": "unsold", "未售": "unsold", "未售出": "unsold",
+    "ownerid": "owner_ref", "ownerids": "owner_ref", "业主编号": "owner_ref", "业主id": "owner_ref",
+    "产权人编号": "owner_ref", "業主編號": "owner_ref", "業主id": "owner_ref",
 }
 REQUIRED = ("building", "room", "area")
 # Several owners of one room share a cell: "张三;李四", "张三、李四".
@@ -62,6 +64,7 @@ class RosterRow:
     area: Decimal
     unsold: bool = False
     owners: tuple[tuple[str, str], ...] = ()  # (name, phone digits)
+    refs: tuple[str, ...] = ()  # the roster's owner ids (业主编号), in the owners' order; "" where none
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -194,6 +197,9 @@ def check_row(line: int, cells: dict[str, str], seen: dict[tuple[str, str, str],
         digits.append(normal)
     if any(len(name) > 100 for name in names):
         reasons.append("owner name longer than 100 characters")
+    refs = [r.strip() for r in _SEPARATORS.split(cells.get("owner_ref", "")) if r.strip()]
+    if any(len(ref) > 64 for ref in refs):
+        reasons.append("owner id longer than 64 characters")
     if building and room:
         first = seen.get((building, unit, room))
         if first is not None:
@@ -204,11 +210,12 @@ def check_row(line: int, cells: dict[str, str], seen: dict[tuple[str, str, str],
         return [RowError(line, reason) for reason in reasons]
     assert area is not None and floor is not None
     # Names and phones pair up in order; a phone without a name still lets its owner join at once.
-    count = max(len(names), len(digits))
+    count = max(len(names), len(digits), len(refs))
     owners = tuple(
         (names[i] if i < len(names) else "", digits[i] if i < len(digits) else "") for i in range(count)
     )
-    return RosterRow(line, building, unit, room, floor, area, unsold, owners)
+    return RosterRow(line, building, unit, room, floor, area, unsold, owners,
+                     tuple(refs[i] if i < len(refs) else "" for i in range(count)) if refs else ())
 
 
 def check_rows(table: Iterable[tuple[int, Sequence[Any]]], progress: bool = False) -> Roster:
@@ -370,7 +377,9 @@ async def import_roster(
     for row in rows:
         room_id = room_ids[(unit_ids[(building_ids[row.building], row.unit)], row.room)]
         touched.append(room_id)
-        owners.extend({"room_id": room_id, "name": name, "phone": phone} for name, phone in row.owners)
+        refs = row.refs or ("",) * len(row.owners)
+        owners.extend({"room_id": room_id, "name": name, "phone": phone, "owner_ref": ref}
+                      for (name, phone), ref in zip(row.owners, refs, strict=True))
     # The file is the truth for its rooms: their previous roster owners are replaced.
     for batch in _batches(touched):
         await session.exec(delete(RosterOwner).where(col(RosterOwner.room_id).in_(list(batch))))
@@ -390,6 +399,54 @@ async def import_roster(
         new_buildings=len(new_buildings),
         new_units=len(new_units),
     )
+
+
+# ---- who owns what, for counting owners ------------------------------------------------------------------
+
+
+def roster_identity(row_id: int, name: str, phone: str, owner_ref: str) -> tuple[Any, ...]:
+    """Who a roster line names, as a key equal for the same owner on any room: the roster's owner id (业主编号)
+    when it has one, else the name and phone together. A line with only a name or only a phone does not say
+    who the person is elsewhere (two 张伟 are two people): it names an owner of its own room only."""
+    if owner_ref.strip():
+        return ("ref", owner_ref.strip())
+    digits = normalize_phone(phone)
+    if name.strip() and digits:
+        return ("owner", name.strip(), digits)
+    return ("line", row_id)
+
+
+def owner_keys(members: Iterable[tuple[int, int, str, str]],
+               lines: Iterable[tuple[int, int, str, str, str]]) -> dict[int, set[Any]]:
+    """Each room's owners as keys: approved owner members as (room, person id, name, phone), roster lines as
+    (line id, room, name, phone, owner id) by `roster_identity`. A member is also who their name and phone
+    say on the roster; a member and the roster line of the same room are co-owners of it. So the roster links
+    the rooms of an owner who never joined, and the rooms of one who joined for some of them only. Rooms with
+    no owner on record are absent."""
+    owners: dict[int, set[Any]] = {}
+    for room_id, person_id, name, phone in members:
+        keys = owners.setdefault(room_id, set())
+        keys.add(person_id)
+        if (name or "").strip() and normalize_phone(phone or ""):
+            keys.add(roster_identity(0, name or "", phone or "", ""))
+    for line_id, room_id, name, phone, owner_ref in lines:
+        owners.setdefault(room_id, set()).add(roster_identity(line_id, name or "", phone or "", owner_ref or ""))
+    return owners
+
+
+async def room_owner_keys(session: AsyncSession, compound_id: int) -> dict[int, set[Any]]:
+    """`owner_keys` of every room of the compound. Plain SQL: the close reads 10,000 rooms."""
+    from sqlalchemy import text
+
+    conn = await session.connection()
+    members = await conn.execute(text(
+        "SELECT m.room_id, m.person_id, p.name, p.phone FROM membership m JOIN person p ON p.id = m.person_id "
+        "WHERE m.compound_id = :c AND m.relation = 'owner' AND m.status = 'approved' AND m.room_id IS NOT NULL"),
+        {"c": compound_id})
+    lines = await conn.execute(text(
+        "SELECT r.id, r.room_id, r.name, r.phone, r.owner_ref FROM rosterowner r JOIN room ON room.id = r.room_id "
+        "WHERE room.compound_id = :c"), {"c": compound_id})
+    return owner_keys(members.all(), lines.all())
 
 
 def print_errors(errors: Sequence[RowError], out: TextIO, limit: int = 200) -> None:

@@ -27,6 +27,7 @@ from storage.assembly import (
     tally,
     turnout,
 )
+from storage.roster import roster_identity
 
 ORD = TallyMotion(1, ORDINARY)
 SPE = TallyMotion(2, SPECIAL)
@@ -355,13 +356,21 @@ APPROVED = st.one_of(st.lists(st.integers(0, 3), max_size=2, unique=True), st.tu
                      st.lists(st.integers(-1, 4), max_size=4), GARBAGE, st.just(YES))
 
 
+# An owner as the tally gets it: a member's person id, or the roster's identity of an owner (by owner id, by
+# name and phone written any way, or a line that names the owner of its own room only).
+OWNER = st.one_of(st.integers(0, 6), st.sampled_from([
+    roster_identity(1, "老周", "13900000009", ""), roster_identity(2, "老周", "+86 139 0000 0009", ""),
+    roster_identity(3, "周建国", "", "YZ-7"), roster_identity(4, "", "13900000001", "YZ-7"),
+    roster_identity(5, "张伟", "", ""), roster_identity(6, "张伟", "", "")]))
+
+
 @st.composite
 def elections(draw: st.DrawFn) -> tuple[list[TallyRoom], list[TallyMotion], list[TallyBallot]]:
     count = draw(st.integers(0, 14))
     # As the loader gives them (integer hundredths), or as exact numbers in m²; most layouts use one way.
     hundredths = draw(st.integers(0, 3)) > 0
     layout = [TallyRoom(i, draw(st.integers(1, 30000)) if hundredths and draw(st.integers(0, 9)) else draw(AREA),
-                        frozenset(draw(st.lists(st.integers(0, 6), max_size=2))),
+                        frozenset(draw(st.lists(OWNER, max_size=2))),
                         unsold=draw(st.integers(0, 5)) == 0) for i in range(count)]
     layout = [TallyRoom(r.room_id, r.area, r.owners, r.unsold, area_unit=100) if hundredths and isinstance(r.area, int)
               else r for r in layout]
