@@ -223,6 +223,13 @@ async def confirm_step(ctx: MemberContext, draft: NewAssembly, value: str) -> Ou
     if made.status == AssemblyStatus.OPEN:
         return Done([Reply(t("The assembly {title} is open. I posted it to the group chats and told every owner.",
                              title=made.title)), *await announce(ctx, made, ctx.compound)])
+    if await store.vetting_pending(ctx.session, made.stored_id):
+        vetters = await ctx.tell_role(Role.SECRETARY, ctx.compound_id, lambda tr: Reply(tr(
+            "The candidates of {title} await the party branch's vetting (资格审核) before the ballot.",
+            title=made.title), buttons=_vet_button(tr)))
+        return Done([Reply(t("The assembly {title} is created. Its candidates are vetted first (资格审核): voting opens "
+                             "once each is approved or rejected, at {opens} at the earliest.", title=made.title,
+                             opens=ctx.local(made.opens_at, ctx.compound))), *vetters])
     return Done(Reply(t("The assembly {title} will open at {opens}; I will post it and tell every owner then.",
                         title=made.title, opens=ctx.local(made.opens_at, ctx.compound))))
 
@@ -519,6 +526,137 @@ for _flow in (ballot, paper):
     _flow.step("motion", ask=_ask_choice, answer=answers.Choice(), next=("motion", "confirm"))(choice_step)
     _flow.step("confirm", ask=_summary, next=("motion",), answer=answers.Choice(
         values=("submit", "restart"), refusal=N_("Please press Submit, or Start over.")))(submit_step)
+
+
+# ---- vetting the candidates (党支部把关 / 资格联审): /vet ---------------------------------------------------
+
+VETTERS = (Role.SECRETARY, Role.OFFICIAL)
+# Who decides a candidate at each vetting level, and the candidate's status that waits for them.
+LEVEL_ROLE = {"branch": Role.SECRETARY, "street": Role.OFFICIAL}
+LEVEL_OF = {store.Vetting.PENDING: "branch", store.Vetting.CLEARED: "street"}
+PLAIN_APPROVAL = "plain"
+
+
+def _vet_button(t: Translator) -> tuple[tuple[Button, ...], ...]:
+    return ((Button.do(t("Vet the candidates"), "assembly.vet"),),)
+
+
+def _levels_of(ctx: MemberContext) -> list[str]:
+    return [level for level in store.vetting_levels(ctx.compound) if ctx.has(LEVEL_ROLE[level])]
+
+
+@router.command("vet", roles=VETTERS, private=True, help="Vet the candidates of an election (资格审核)", order=43)
+async def vet(ctx: MemberContext, msg: Incoming) -> Replies:
+    t = ctx.t
+    waiting = [pair for level in _levels_of(ctx) for pair in await store.to_vet(ctx.session, ctx.compound_id, level)]
+    if not waiting:
+        return Reply(t("No candidate is waiting for your vetting in {compound}.", compound=ctx.compound.name))
+    lines = [t("Candidates waiting for your decision (press one to approve or reject it, with a reason):")]
+    lines += [f"· {vetting.name}（{assembly.title}）" for assembly, vetting in waiting]
+    buttons = [Button.do(vetting.name, "assembly.vet_one", vetting=vetting.id) for _assembly, vetting in waiting]
+    return Reply("\n".join(lines), buttons=rows(*buttons, per_row=3))
+
+
+router.button("assembly.vet", roles=VETTERS, private=True)(vet)
+
+
+class VetDraft(Draft):
+    vetting: int
+    name: str
+    title: str
+    level: str
+    approve: bool = False
+
+
+vetting_flow = Flow("vetting", VetDraft, title=N_("vetting a candidate"), roles=VETTERS)
+
+
+@router.button("assembly.vet_one", roles=VETTERS, private=True)
+async def vet_one(ctx: MemberContext, msg: Incoming) -> Replies:
+    t = ctx.t
+    vetting = await ctx.session.get(store.CandidateVetting, int(ctx.args["vetting"]))
+    assembly = await store.assembly_of(ctx.session, vetting.assembly_id, ctx.compound_id) if vetting else None
+    level = LEVEL_OF.get(vetting.status) if vetting else None
+    if vetting is None or assembly is None or level is None or level not in _levels_of(ctx):
+        return Reply(t("That candidate is not waiting for your decision (already decided, or not your compound)."))
+    return await vetting_flow.begin(ctx, VetDraft(vetting=vetting.stored_id, name=vetting.name, title=assembly.title,
+                                                   level=level))
+
+
+def _ask_decision(ctx: MemberContext, draft: VetDraft) -> Reply:
+    t = ctx.t
+    return Reply(t("Candidate {name} in {title}: do they meet the conditions for the owners' committee?",
+                   name=draft.name, title=draft.title),
+                 buttons=((Button.choice(t("Qualified"), "approve"), Button.choice(t("Not qualified"), "reject")),))
+
+
+@vetting_flow.step("decision", ask=_ask_decision, next=("reason",), answer=answers.Choice(
+    values=("approve", "reject"), refusal=N_("Please press Qualified or Not qualified.")))
+async def decision_step(ctx: MemberContext, draft: VetDraft, value: str) -> Outcome:
+    return Go("reason", draft.model_copy(update={"approve": value == "approve"}))
+
+
+def _ask_reason(ctx: MemberContext, draft: VetDraft) -> Reply:
+    t = ctx.t
+    if draft.approve:
+        return Reply(t("Why is {name} approved? Type a remark, or press Meets the conditions.", name=draft.name),
+                     buttons=rows(Button.choice(t("Meets the conditions"), PLAIN_APPROVAL)))
+    return Reply(t("Why is {name} rejected? The reason is kept on record and told to the committee, not posted to "
+                   "the group.", name=draft.name))
+
+
+@vetting_flow.step("reason", ask=_ask_reason, next=(), answer=answers.Either(
+    (answers.Choice(values=(PLAIN_APPROVAL,)), answers.Text(500, what=N_("reason")))))
+async def reason_step(ctx: MemberContext, draft: VetDraft, value: str) -> Outcome:
+    t = ctx.t
+    if value == PLAIN_APPROVAL and not draft.approve:
+        return Stay(Reply(t("Please type the reason for rejecting {name}.", name=draft.name)))
+    reason = t("Meets the conditions") if value == PLAIN_APPROVAL else value
+    done, vetting = await store.decide_candidate(ctx.session, draft.vetting, ctx.compound, draft.level, draft.approve,
+                                                 reason, ctx.person_id, ctx.now)
+    if done == store.Vetted.STALE or vetting is None:
+        return Done(Reply(t("{name} is no longer waiting for your decision; nothing was changed.", name=draft.name)))
+    said = t("{name}: approved.", name=draft.name) if draft.approve else t("{name}: rejected.", name=draft.name)
+    replies = [Reply(said, toast=said)]
+    assembly = await store.assembly_of(ctx.session, vetting.assembly_id, ctx.compound_id)
+    if assembly is None:
+        return Done(replies)
+    if done == store.Vetted.STREET_NEXT:
+        replies += await ctx.tell_role(Role.OFFICIAL, ctx.compound_id, lambda tr: Reply(tr(
+            "The party branch of {compound} has vetted the candidates of {title}; they await an official's second "
+            "approval.", compound=ctx.compound.name, title=assembly.title), buttons=_vet_button(tr)))
+    elif done == store.Vetted.LIST_DONE:
+        replies += await vetted_list(ctx, assembly)
+    else:
+        left = len(await store.to_vet(ctx.session, ctx.compound_id, draft.level))
+        if left:
+            replies[0] = Reply(said + "\n" + t("{n} more candidates are waiting.", n=left), buttons=_vet_button(t),
+                               toast=said)
+    return Done(replies)
+
+
+async def vetted_list(ctx: MemberContext, assembly: store.Assembly) -> list[Reply]:
+    """Every candidate is decided: the vetted list goes to the group; the rejections with their reasons to the
+    committee and the secretaries; and voting opens now if its time has come."""
+    tr = ctx.translator(ctx.compound.language)
+    vettings = await store.vettings_of(ctx.session, assembly.stored_id)
+    approved = "、".join(v.name for v in vettings if v.status == store.Vetting.APPROVED) or tr("nobody")
+    rejected = [v for v in vettings if v.status == store.Vetting.REJECTED]
+    lines = [tr("Candidates of {title} after vetting (资格审核): approved {approved}.", title=assembly.title,
+                approved=approved)]
+    if rejected:
+        lines.append(tr("Not approved: {names}.", names="、".join(v.name for v in rejected)))
+    replies = [Reply("\n".join(lines), to=ToGroups(assembly.compound_id))]
+    if rejected:
+        replies += await ctx.tell_role(STAFF, assembly.compound_id, lambda pt: "\n".join([
+            pt("Candidates of {title} not approved in vetting, with the reasons:", title=assembly.title),
+            *(f"· {v.name}：{v.street_reason if v.street_by else v.branch_reason}" for v in rejected)]))
+    if await store.start_voting(ctx.session, assembly, ctx.now):
+        replies += await announce(ctx, assembly, ctx.compound)
+    return replies
+
+
+router.flow(vetting_flow)
 
 
 # ---- results and cancelling ------------------------------------------------------------------------------

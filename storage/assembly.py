@@ -793,6 +793,9 @@ async def open_assembly(session: AsyncSession, compound: Compound, title: str, m
                            seats=motion.seats if election else 0,
                            options={"candidates": list(motion.candidates)} if election else {}))
     await session.flush()
+    if await nominate(session, compound, assembly):  # no ballot before the candidates are vetted
+        assembly.status, assembly.announced_at = AssemblyStatus.SCHEDULED, None
+        session.add(assembly)
     return assembly
 
 
@@ -802,8 +805,11 @@ async def start_due_voting(session: AsyncSession, now: datetime) -> list[Assembl
 
 
 async def start_voting(session: AsyncSession, assembly: Assembly, now: datetime) -> bool:
-    """A scheduled assembly whose time has come opens for voting (the caller announces it); False otherwise."""
+    """A scheduled assembly whose time has come, and whose candidates are all vetted, opens for voting (the caller
+    announces it); False otherwise."""
     if assembly.status != AssemblyStatus.SCHEDULED or assembly.opens_at > now:
+        return False
+    if await vetting_pending(session, assembly.stored_id):
         return False
     assembly.status, assembly.announced_at = AssemblyStatus.OPEN, now
     session.add(assembly)
@@ -1026,6 +1032,132 @@ async def _record(session: AsyncSession, assembly: Assembly, room_id: int, choic
     session.add(existing)
     await session.flush()
     return Cast.REPLACED
+
+
+# ---- candidate vetting (党支部把关 / 资格联审) ----------------------------------------------------------------
+
+
+class Vetting(StrEnum):
+    """A nominated candidate: pending → (the branch clears) cleared → (an official approves) approved, or
+    rejected by either with a reason. Without the official's second approval, the branch's approval is final."""
+
+    PENDING = "pending"
+    CLEARED = "cleared"  # approved by the secretary; an official has yet to approve
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+class CandidateVetting(Stored, SQLModel, table=True):
+    """One nominated candidate of an election and the vetting decisions on them, kept after the ballot shows only
+    the approved ones (the motion's `candidates`; the nominated list stays in its options as `nominated`)."""
+
+    __table_args__ = (sa.UniqueConstraint("motion_id", "position"),)
+    id: int | None = Field(default=None, primary_key=True)
+    assembly_id: int = Field(foreign_key="assembly.id", index=True)
+    motion_id: int = Field(foreign_key="motion.id", index=True)
+    position: int = 0  # the order of nomination
+    name: str = Field(max_length=50)
+    status: Vetting = status_field(Vetting, Vetting.PENDING, 16, index=True)
+    branch_by: int | None = Field(default=None, foreign_key="person.id")
+    branch_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    branch_reason: str = Field(default="", max_length=500)
+    street_by: int | None = Field(default=None, foreign_key="person.id")
+    street_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    street_reason: str = Field(default="", max_length=500)
+
+
+UNDECIDED = (Vetting.PENDING, Vetting.CLEARED)
+
+
+def vetting_levels(compound: Compound) -> tuple[str, ...]:
+    """Who vets candidates in this compound: the party branch (the secretary), and the street (an official of
+    the compound) as a second approval where `assembly.vetting_by_official` says so; nobody when
+    `assembly.candidate_vetting` is off."""
+    if not compound_setting(compound, "assembly.candidate_vetting", True):
+        return ()
+    return ("branch", "street") if compound_setting(compound, "assembly.vetting_by_official", False) else ("branch",)
+
+
+async def nominate(session: AsyncSession, compound: Compound, assembly: Assembly) -> bool:
+    """Every election's candidates, as nominated, await vetting (when the compound vets): True when some do.
+    The assembly then stays scheduled until each is decided (`start_voting`)."""
+    if not vetting_levels(compound):
+        return False
+    nominated = False
+    for motion in await motions_of(session, assembly.stored_id):
+        for position, name in enumerate(motion.candidates if motion.kind == MotionKind.ELECTION else ()):
+            session.add(CandidateVetting(assembly_id=assembly.stored_id, motion_id=motion.id or 0,
+                                         position=position, name=name))
+            nominated = True
+    await session.flush()
+    return nominated
+
+
+async def vettings_of(session: AsyncSession, assembly_id: int) -> list[CandidateVetting]:
+    result = await session.exec(select(CandidateVetting).where(CandidateVetting.assembly_id == assembly_id)
+                                .order_by(col(CandidateVetting.motion_id), col(CandidateVetting.position)))
+    return list(result.all())
+
+
+async def vetting_pending(session: AsyncSession, assembly_id: int) -> bool:
+    """Whether some candidate of the assembly is still undecided: no ballot until all are."""
+    return any(v.status in UNDECIDED for v in await vettings_of(session, assembly_id))
+
+
+async def to_vet(session: AsyncSession, compound_id: int, level: str) -> list[tuple[Assembly, CandidateVetting]]:
+    """The candidates waiting for this level's decision in the compound's scheduled assemblies."""
+    waiting = Vetting.PENDING if level == "branch" else Vetting.CLEARED
+    rows = await session.exec(select(Assembly, CandidateVetting)
+                              .join(CandidateVetting, col(CandidateVetting.assembly_id) == Assembly.id)
+                              .where(Assembly.compound_id == compound_id, Assembly.status == AssemblyStatus.SCHEDULED,
+                                     CandidateVetting.status == waiting)
+                              .order_by(col(Assembly.id), col(CandidateVetting.motion_id),
+                                        col(CandidateVetting.position)))
+    return [(assembly, vetting) for assembly, vetting in rows.all()]
+
+
+class Vetted(StrEnum):
+    """What a vetting decision did."""
+
+    DECIDED = "decided"  # recorded; other candidates are still undecided
+    LIST_DONE = "list_done"  # recorded, and every candidate of the assembly is decided: the list can be published
+    STREET_NEXT = "street_next"  # recorded, the branch is done, and officials have candidates to approve
+    STALE = "stale"  # already decided at this level, or the assembly is no longer waiting for it
+
+
+async def decide_candidate(session: AsyncSession, vetting_id: int, compound: Compound, level: str, approve: bool,
+                           reason: str, person_id: int, now: datetime) -> tuple[Vetted, CandidateVetting | None]:
+    """The secretary's (level "branch") or an official's ("street") decision on one candidate, with its reason.
+    When the last candidate is decided, the elections' ballots list only the approved ones."""
+    vetting = await session.get(CandidateVetting, vetting_id)
+    assembly = await session.get(Assembly, vetting.assembly_id) if vetting is not None else None
+    levels = vetting_levels(compound)
+    waiting = Vetting.PENDING if level == "branch" else Vetting.CLEARED
+    if (vetting is None or assembly is None or assembly.compound_id != compound.id or level not in levels
+            or assembly.status != AssemblyStatus.SCHEDULED or vetting.status != waiting):
+        return Vetted.STALE, vetting
+    reason = reason.strip()[:500]
+    if level == "branch":
+        vetting.branch_by, vetting.branch_at, vetting.branch_reason = person_id, now, reason
+        cleared = Vetting.CLEARED if "street" in levels else Vetting.APPROVED
+        vetting.status = cleared if approve else Vetting.REJECTED
+    else:
+        vetting.street_by, vetting.street_at, vetting.street_reason = person_id, now, reason
+        vetting.status = Vetting.APPROVED if approve else Vetting.REJECTED
+    session.add(vetting)
+    await session.flush()
+    everyone = await vettings_of(session, assembly.stored_id)
+    if any(v.status in UNDECIDED for v in everyone):
+        branch_done = not any(v.status == Vetting.PENDING for v in everyone)
+        return (Vetted.STREET_NEXT if level == "branch" and branch_done else Vetted.DECIDED), vetting
+    for motion in await motions_of(session, assembly.stored_id):
+        mine = [v for v in everyone if v.motion_id == motion.id]
+        if mine:
+            motion.options = {**motion.options, "nominated": [v.name for v in mine],
+                              "candidates": [v.name for v in mine if v.status == Vetting.APPROVED]}
+            session.add(motion)
+    await session.flush()
+    return Vetted.LIST_DONE, vetting
 
 
 # ---- export ------------------------------------------------------------------------------------------------

@@ -232,6 +232,8 @@ COMPOUND_SETTINGS: dict[str, SettingSpec] = {
     "organiser_reminder_time": SettingSpec(SettingKind.CLOCK, "20:00"),
     "meeting_reminder_minutes": SettingSpec(SettingKind.MINUTES, [1440, 60]),
     "assembly_online_replaces_paper": SettingSpec(SettingKind.BOOLEAN, False),
+    "assembly.candidate_vetting": SettingSpec(SettingKind.BOOLEAN, True),
+    "assembly.vetting_by_official": SettingSpec(SettingKind.BOOLEAN, False),
     "assembly_reminder_times": SettingSpec(SettingKind.CLOCKS, ["19:00"]),
     "assembly_reminder_hours_before_close": SettingSpec(SettingKind.NUMBER, 24, minimum=0),
     "board_schedule": SettingSpec(SettingKind.OBJECT, {"day_of_week": "mon", "hour": 9, "minute": 0}),

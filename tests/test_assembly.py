@@ -86,8 +86,15 @@ async def _open(console: Console) -> None:
     assert "至少一小时" in console.last.text
     await console.say(CLOSES)
     assert "选举，应选 2 名" in console.last.text
-    shown = await console.press("确认并发起")
-    assert any("已开始投票" in s.text for s in shown if s.chat_id == "p:王书记")
+    await console.press("确认并发起")
+    assert "资格审核" in console.last.text
+    for name in ("赵大", "钱二", "孙三"):  # the party branch vets the candidates; voting opens after the last
+        await console.say("/vet")
+        await console.press(name)
+        await console.press("通过")
+        shown = await console.press("符合任职条件")
+    assert any("资格审核结果" in s.text for s in shown if s.chat_id == f"g:{GROUP}")
+    assert any("正在投票" in s.text for s in shown if s.chat_id == "p:王书记")
 
 
 async def _ballot(console: Console, person: str, *presses: str, via_group: bool = False) -> str:
