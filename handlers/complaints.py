@@ -99,12 +99,13 @@ async def complain(ctx: MemberContext, msg: Incoming) -> Replies:
     return await complain_flow.begin(ctx, Complaint())
 
 
-@complain_flow.step("category", next=("description", "confirm"), ask=lambda ctx, draft: _choices(
+@complain_flow.step("category", next=("description", "photos", "confirm"), ask=lambda ctx, draft: _choices(
     ctx, N_("What is it about? Choose a category."), ((ctx.t(c.label), c.code) for c in store.CATEGORIES)),
     answer=answers.Choice(values=tuple(store.CATEGORY_BY_CODE),
                           refusal=N_("Please choose a category with the buttons above (or type its name).")))
 async def category(ctx: MemberContext, draft: Complaint, code: str) -> Outcome:
-    return _onward(draft, "description", category=code)
+    # A description kept from the message the person began with (outside any conversation) is not asked again.
+    return _onward(draft, "photos" if draft.description else "description", category=code)
 
 
 @complain_flow.step("description", next=("photos", "confirm"), ask=lambda ctx, draft: Reply(ctx.t(

@@ -41,6 +41,9 @@ class Joining(Draft):
     relation: str = ""
     # An invite code given with /join that matched no compound: the first question says so.
     wrong_code: str = ""
+    # A phone number shared before joining began (a contact sent outside a conversation): not asked again.
+    phone: str = ""
+    phone_verified: bool = False
 
 
 joining = Flow("join", Joining, title=N_("joining a compound"), member=False)
@@ -57,7 +60,13 @@ def _not_found(t: Translator, code: str) -> Reply:
 
 @router.command("join", private=True, flow=True, help="Join your compound", order=2)
 async def join(ctx: Context, msg: Incoming) -> Replies:
-    code = answers.clean_text(str(ctx.args.get("command_args", ""))[:200])
+    return await join_with_code(ctx, str(ctx.args.get("command_args", "")))
+
+
+async def join_with_code(ctx: Context, typed: str) -> Replies:
+    """Joining begins: at the building with a known invite code (/join CODE, /start CODE from a QR code), else at
+    the code question."""
+    code = answers.clean_text(typed[:200])
     if not code:
         return await joining.begin(ctx, Joining())
     compound = await compound_by_invite(ctx.session, code[:32])
@@ -66,6 +75,20 @@ async def join(ctx: Context, msg: Incoming) -> Replies:
     if not await buildings_of(ctx.session, compound.id):
         return _no_buildings(ctx, compound)
     return await joining.begin(ctx, Joining(compound=compound.id), step="building")
+
+
+CONTACT = answers.Phone(refusal=N_("Please share your phone number with the button."),
+                        not_own=N_("Please share your own phone number with the button, not someone else's contact."))
+
+
+async def join_with_contact(ctx: Context, msg: Incoming) -> Replies:
+    """A phone number shared outside a conversation: joining begins with it, so the last step is not asked."""
+    phone = CONTACT.read(ctx, msg)
+    if isinstance(phone, Reply):
+        return phone
+    thanks = Reply(ctx.t("Thank you, I have your phone number. Let's register you in your compound."))
+    first = await joining.begin(ctx, Joining(phone=phone.number, phone_verified=phone.verified))
+    return [thanks, *(first if isinstance(first, list) else [first] if first is not None else [])]
 
 
 def _no_buildings(ctx: Context, compound: Compound) -> Reply:
@@ -155,7 +178,10 @@ def _ask_relation(ctx: Context, draft: Joining) -> Reply:
 @joining.step("relation", ask=_ask_relation, next=("phone",), answer=answers.Choice(
     values=tuple(RELATIONS), refusal=N_("Please answer with one of the buttons: owner or tenant.")))
 async def join_relation(ctx: Context, draft: Joining, relation: str) -> Outcome:
-    return Go("phone", draft.model_copy(update={"relation": relation}))
+    draft = draft.model_copy(update={"relation": relation})
+    if draft.phone:  # shared before joining began
+        return await _request(ctx, draft, answers.SharedPhone(draft.phone, draft.phone_verified))
+    return Go("phone", draft)
 
 
 def _ask_phone(ctx: Context, draft: Joining) -> Reply:
@@ -171,6 +197,11 @@ def _ask_phone(ctx: Context, draft: Joining) -> Reply:
     refusal=N_("Please use the button to share your phone number, or press Skip."),
     not_own=N_("Please share your own phone number with the button, not someone else's contact."), skip="skip"))
 async def join_phone(ctx: Context, draft: Joining, phone: answers.SharedPhone) -> Outcome:
+    return await _request(ctx, draft, phone)
+
+
+async def _request(ctx: Context, draft: Joining, phone: answers.SharedPhone) -> Outcome:
+    """The request to join with everything answered: approved at once by the roster, or sent to the secretary."""
     t = ctx.t
     request = await store.request_join(ctx.session, ctx.person_id, draft.room, draft.relation, phone.number,
                                        phone.verified, ctx.now)

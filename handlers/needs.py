@@ -66,10 +66,13 @@ def _ask_category(ctx: Context, draft: NeedDraft) -> Reply:
                  buttons=rows(*(Button.choice(t(label), code) for code, label in CATEGORY_LABELS.items()), per_row=3))
 
 
-@need_flow.step("category", ask=_ask_category, next=("text",), answer=answers.Choice(
+@need_flow.step("category", ask=_ask_category, next=("text", "twins", "photo"), answer=answers.Choice(
     values=store.CATEGORIES, refusal=N_("Please choose a kind with the buttons above.")))
 async def need_category(ctx: MemberContext, draft: NeedDraft, category: str) -> Outcome:
-    return Go("text", draft.model_copy(update={"category": category}))
+    draft = draft.model_copy(update={"category": category})
+    if draft.text:  # kept from the message the person began with (outside any conversation): not asked again
+        return await need_text(ctx, draft, draft.text)
+    return Go("text", draft)
 
 
 def _ask_text(ctx: Context, draft: NeedDraft) -> Reply:

@@ -344,6 +344,8 @@ class Core:
                     return await self._resume_or_abandon(ctx, typed == label_key(t("Continue")))
             return await self._step(ctx, incoming)
         if ctx.private:
+            if self.routes.fallback is not None:  # a first message: what it may mean is the handler's to offer
+                return await self.routes.fallback.handler(ctx, incoming)
             return Reply(t("I did not understand that. Send /help to see what I can do for you."))
         return None  # Group talk not addressed to the bot.
 

@@ -36,6 +36,8 @@ class Route:
     # The /help line (a message id), shown only to those allowed to use it.
     help: str | None = None
     order: int = 100
+    # The menu and /help section it belongs to (a message id marked with N_); None: under "More".
+    group: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +57,8 @@ class Router:
     jobs: list[Job] = field(default_factory=list)
     # Called when a group chat event (bot added) needs a feature's say; rarely used.
     extras: dict[str, Any] = field(default_factory=dict)
+    # What a private message outside any conversation and command (text, a photo, a contact) is given to.
+    fallback: Route | None = None
 
     def command(
         self,
@@ -66,12 +70,14 @@ class Router:
         flow: bool = False,
         help: str | None = None,
         order: int = 100,
+        group: str | None = None,
     ) -> Callable[[HandlerT], HandlerT]:
         def register(handler: HandlerT) -> HandlerT:
             if name in self.commands:
                 raise ValueError(f"command /{name} registered twice in {self.name}")
             self.commands[name] = Route(
-                name, handler, frozenset(roles) if roles is not None else None, private, member, flow, help, order
+                name, handler, frozenset(roles) if roles is not None else None, private, member, flow, help, order,
+                group,
             )
             return handler
 
@@ -87,6 +93,13 @@ class Router:
             return handler
 
         return register
+
+    def unrouted(self, handler: HandlerT) -> HandlerT:
+        """The handler of private messages outside any conversation and command; one router in the app has it."""
+        if self.fallback is not None:
+            raise ValueError(f"two handlers of unrouted messages in {self.name}")
+        self.fallback = Route("~unrouted", handler)
+        return handler
 
     def flow(self, *flows: Flow[Any]) -> None:
         """Route the answers of these declared flows (`bot.core.flows`)."""
@@ -111,11 +124,16 @@ class Routes:
     buttons: dict[str, Route] = field(default_factory=dict)
     flows: dict[str, Flow[Any]] = field(default_factory=dict)
     jobs: list[Job] = field(default_factory=list)
+    fallback: Route | None = None
 
     @classmethod
     def join(cls, routers: Iterable[Router]) -> Routes:
         routes = cls()
         for router in routers:
+            if router.fallback is not None:
+                if routes.fallback is not None:
+                    raise ValueError(f"unrouted messages are handled twice (again in {router.name})")
+                routes.fallback = router.fallback
             for table, theirs in ((routes.commands, router.commands), (routes.buttons, router.buttons)):
                 for key, route in theirs.items():
                     if key in table:
