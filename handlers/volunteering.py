@@ -33,6 +33,8 @@ SKILL_LABELS = {
     "other": N_("Other"),
 }
 ORGANISERS = (Role.SECRETARY, Role.BUILDING_LEADER)
+WEEKDAY_NAMES = (N_("Monday"), N_("Tuesday"), N_("Wednesday"), N_("Thursday"), N_("Friday"), N_("Saturday"),
+                 N_("Sunday"))
 MAX_WANTED = 500
 # Reminders are looked for this far ahead; a compound's lead time beyond it is capped.
 LOOKAHEAD = timedelta(hours=48)
@@ -74,8 +76,21 @@ def task_text(ctx: BaseContext, t: Translator, task: VolunteerTask, compound: Co
     if task.skills:
         lines.append(t("Skills wanted: {skills}", skills=skill_names(t, store.skill_codes(task.skills))))
     lines.append(t("Earns: {earning}", earning=earning_text(t, task)))
+    if task.recurrence:
+        lines.append(repeat_text(ctx, t, task.recurrence, task.starts_at, compound))
     lines.append(t("{count}/{wanted} signed up", count=count, wanted=task.wanted))
     return "\n".join(lines)
+
+
+def repeat_text(ctx: BaseContext, t: Translator, recurrence: str, starts_at: datetime, compound: Compound | None
+                ) -> str:
+    """How a recurring task repeats; each occurrence has its own sign-ups."""
+    local = starts_at.astimezone(ctx.zone(compound))
+    if recurrence == "weekly":
+        return t("Repeats every {weekday} at {time}; each week has its own sign-ups.",
+                 weekday=t(WEEKDAY_NAMES[local.weekday()]), time=local.strftime("%H:%M"))
+    return t("Repeats on day {day} of every month at {time}; each month has its own sign-ups.", day=local.day,
+             time=local.strftime("%H:%M"))
 
 
 async def posting(ctx: BaseContext, task: VolunteerTask, compound: Compound, edit: bool) -> Reply:
@@ -215,6 +230,7 @@ class TaskDraft(Schedule):
     description: str = ""
     skills: tuple[str, ...] = ()
     mode: str = ""
+    recurrence: str = ""
 
 
 task_flow = Flow("task", TaskDraft, title=N_("the new volunteer task"), roles=ORGANISERS)
@@ -291,6 +307,18 @@ async def task_mode(ctx: MemberContext, draft: TaskDraft, mode: str) -> Outcome:
     return Go("confirm", draft.model_copy(update={"mode": mode}))
 
 
+def _repeat_buttons(ctx: Context, draft: TaskDraft) -> tuple[Button, ...]:
+    """On the confirmation: make the task repeat (a weekly 代购 for elderly neighbours), or not after all."""
+    t = ctx.t
+    if draft.recurrence:
+        return (Button.choice(t("Just once"), "once"),)
+    local = (draft.start or ctx.now).astimezone(ctx.zone(ctx.compound))
+    time_text = local.strftime("%H:%M")
+    return (Button.choice(t("Repeat every {weekday} at {time}", weekday=t(WEEKDAY_NAMES[local.weekday()]),
+                            time=time_text), "weekly"),
+            Button.choice(t("Repeat on day {day} of every month", day=local.day), "monthly"))
+
+
 def _rate(compound: Compound | None, mode: str) -> int:
     return hourly_rate(compound) if mode == "hour" else activity_rate(compound)
 
@@ -301,7 +329,8 @@ def _draft_task(ctx: Context, draft: TaskDraft) -> VolunteerTask:
     return VolunteerTask(
         compound_id=0, organiser_id=ctx.person_id, title=draft.title,
         description=draft.description, place=draft.place, starts_at=moment, ends_at=draft.end or moment,
-        wanted=draft.wanted, skills=",".join(draft.skills), mode=draft.mode, rate=_rate(ctx.compound, draft.mode))
+        wanted=draft.wanted, skills=",".join(draft.skills), mode=draft.mode, rate=_rate(ctx.compound, draft.mode),
+        recurrence=draft.recurrence)
 
 
 def _ask_confirm(ctx: Context, draft: TaskDraft) -> Reply:
@@ -310,22 +339,26 @@ def _ask_confirm(ctx: Context, draft: TaskDraft) -> Reply:
     when = t("When: {start} – {end}", start=answers.moment_text(t, task.starts_at, ctx),
              end=answers.moment_text(t, task.ends_at, ctx))
     return Reply(t("Please check the task:") + "\n\n" + task_text(ctx, t, task, ctx.compound, 0, when=when),
-                 buttons=((Button.choice(t("Post it"), "post"), Button.choice(t("Cancel"), "cancel")),))
+                 buttons=((Button.choice(t("Post it"), "post"), Button.choice(t("Cancel"), "cancel")),
+                          _repeat_buttons(ctx, draft)))
 
 
 @task_flow.step("confirm", ask=_ask_confirm, next=("start",), answer=answers.Choice(
-    values=("post", "cancel"), refusal=N_("Please press Post it or Cancel.")))
+    values=("post", "cancel", "once", "weekly", "monthly"), refusal=N_("Please press Post it or Cancel.")))
 async def task_confirm(ctx: MemberContext, draft: TaskDraft, value: str) -> Outcome:
     t = ctx.t
     if value == "cancel":
         return Done(Reply(t("Cancelled; nothing was posted.")))
+    if value in ("once", "weekly", "monthly"):  # each occurrence its own task, made when the one before starts
+        changed = draft.model_copy(update={"recurrence": "" if value == "once" else value})
+        return Stay(_ask_confirm(ctx, changed), changed)
     task = None
     if draft.start is not None and draft.end is not None:
         task = await store.post_task(
             ctx.session, compound_id=ctx.compound_id, organiser_id=ctx.person_id, title=draft.title,
             description=draft.description, place=draft.place, starts_at=draft.start, ends_at=draft.end,
             wanted=draft.wanted, skills=list(draft.skills), mode=draft.mode, rate=_rate(ctx.compound, draft.mode),
-            now=ctx.now)
+            now=ctx.now, recurrence=draft.recurrence)
     if task is None:  # the start has passed while we talked: only the time is asked again
         return Go("start", draft.model_copy(update={"editing": True}),
                   say=(Reply(t("The start time has passed while we talked. Please type a new start time.")),))
@@ -334,12 +367,12 @@ async def task_confirm(ctx: MemberContext, draft: TaskDraft, value: str) -> Outc
                  *await publish(ctx, task, ctx.compound)])
 
 
-async def publish(ctx: Context, task: VolunteerTask, compound: Compound, told: Iterable[int] = ()) -> list[Reply]:
+async def publish(ctx: BaseContext, task: VolunteerTask, compound: Compound, told: Iterable[int] = ()) -> list[Reply]:
     """A new task's posting to the group chats, and a private word to each resident with a skill it needs
     (except the organiser and those in `told`, who hear of it otherwise)."""
     replies = [await posting(ctx, task, compound, edit=False)]
     codes = store.skill_codes(task.skills)
-    skip = {ctx.person_id, *told}
+    skip = {task.organiser_id, *told}
     for person_id in await store.skilled_residents(ctx.session, task.compound_id, codes):
         if person_id in skip:
             continue
@@ -438,7 +471,10 @@ async def tasks(ctx: MemberContext, msg: Incoming) -> Replies:
             button = Button.do(t("Withdraw"), "vol.withdraw", task=task.id)
         else:
             button = Button.do(t("Sign up"), "vol.signup", task=task.id)
-        replies.append(Reply(task_text(ctx, t, task, ctx.compound, count), buttons=((button,),)))
+        buttons: list[tuple[Button, ...]] = [(button,)]
+        if task.recurrence and ctx.private and (task.organiser_id == ctx.person_id or ctx.has(Role.SECRETARY)):
+            buttons.append((Button.do(t("Stop repeating"), "vol.stop_series", task=task.id),))
+        replies.append(Reply(task_text(ctx, t, task, ctx.compound, count), buttons=tuple(buttons)))
     if ctx.private and ctx.has(*ORGANISERS):
         for task in await store.correctable_tasks(ctx.session, ctx.compound_id, ctx.person_id,
                                                   ctx.now - ledger.CORRECTION_WINDOW, ctx.now):
@@ -601,6 +637,40 @@ async def attendance_confirm(ctx: MemberContext, msg: Incoming) -> Replies:
     summary = t("Attendance confirmed for “{title}”:", title=task.title) + "\n" + "\n".join(
         lines or [t("Nobody signed up.")])
     return [Reply(summary, toast=t("Confirmed")), *replies]
+
+
+@router.button("vol.stop_series", roles=ORGANISERS, private=True)
+async def stop_series(ctx: MemberContext, msg: Incoming) -> Replies:
+    """The organiser (or a secretary) ends a recurring task: the occurrences already posted stay."""
+    t = ctx.t
+    task = await _task(ctx)
+    if isinstance(task, Reply):
+        return task
+    if task.organiser_id != ctx.person_id and not ctx.has(Role.SECRETARY):
+        return Reply(t("Only the task's organiser or a secretary can change it."), toast=t("Not allowed"))
+    if not await store.stop_repeating(ctx.session, task):
+        return Reply(t("“{title}” does not repeat any more.", title=task.title), toast=t("Already stopped"))
+    return Reply(t("“{title}” will not be posted again; the times already posted stay as they are.",
+                   title=task.title), toast=t("Stopped"))
+
+
+@router.job("series", every=timedelta(minutes=10))
+async def next_occurrences(ctx: JobContext) -> Replies:
+    """A recurring task that has started gets its next occurrence (made once), posted like a new task; the
+    organiser is told."""
+    replies: list[Reply] = []
+    for task in await store.series_due(ctx.session, ctx.now):
+        compound = await ctx.session.get(Compound, task.compound_id)
+        if compound is None:
+            continue
+        made = await store.repeat(ctx.session, task, ctx.zone(compound), ctx.now)
+        if made is None:
+            continue
+        replies += await publish(ctx, made, compound)
+        rt = await ctx.translator_for(made.organiser_id)
+        replies.append(Reply(rt("The next “{title}” ({start}) is posted; its sign-ups start afresh.", title=made.title,
+                                start=ctx.local(made.starts_at, compound)), to=ToPerson(made.organiser_id)))
+    return replies
 
 
 router.flow(task_flow)

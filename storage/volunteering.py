@@ -14,6 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.db import Stored, UTCDateTime, add_unless_exists, status_field, utcnow
 from storage.people import Membership, MembershipStatus, Person
+from storage.schedule import next_fire
 
 # Skill codes kept in Person.skills (comma-separated); the words people see live in the handlers.
 SKILLS = ("law", "medical", "education", "repair", "electrician", "psychology", "care", "other")
@@ -29,6 +30,10 @@ MAX_HOURS = Decimal(24)
 MODES = ("hour", "activity")
 # A task lasts at most this long (the attendance sheet counts at most MAX_HOURS): longer ones are posted by day.
 MAX_LENGTH = timedelta(hours=24)
+# A recurring task (weekly 代购 for elderly residents): "" once, "weekly" the same weekday and time, "monthly" the
+# same day of the month and time (a month without that day is skipped).
+RECURRENCES = ("", "weekly", "monthly")
+WEEKDAYS_CRON = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 class TaskStatus(StrEnum):
@@ -75,6 +80,11 @@ class VolunteerTask(Stored, SQLModel, table=True):
     # Bumped by each confirmed attendance sheet; a Confirm button carries the version it confirms.
     attendance_version: int = 0
     attendance_confirmed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # One of RECURRENCES. Each occurrence is a task of its own (its own sign-ups, attendance and points); the
+    # series is the first occurrence's id, and the next one is made once (claimed) when this one starts.
+    recurrence: str = Field(default="", max_length=12, sa_column_kwargs={"server_default": ""})
+    series_id: int | None = Field(default=None, index=True)
+    next_generated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 
@@ -122,6 +132,18 @@ def organiser_reminder_due(starts_at: datetime, zone: ZoneInfo, at: str) -> date
     hour, minute = (int(x) for x in at.split(":", 1))
     day_before = starts_at.astimezone(zone).date() - timedelta(days=1)
     return datetime.combine(day_before, time(hour, minute), zone)
+
+
+def next_start(starts_at: datetime, recurrence: str, zone: ZoneInfo) -> datetime | None:
+    """The next occurrence's start: a week later at the same wall-clock time, or the same day of a later month."""
+    local = starts_at.astimezone(zone)
+    if recurrence == "weekly":
+        rule = {"day_of_week": WEEKDAYS_CRON[local.weekday()], "hour": local.hour, "minute": local.minute}
+    elif recurrence == "monthly":
+        rule = {"day": local.day, "hour": local.hour, "minute": local.minute}
+    else:
+        return None
+    return next_fire(rule, zone, starts_at)
 
 
 def format_hours(hours: Decimal) -> str:
@@ -250,18 +272,72 @@ async def correctable_tasks(session: AsyncSession, compound_id: int, organiser_i
 
 async def post_task(session: AsyncSession, *, compound_id: int, organiser_id: int, title: str, description: str,
                     place: str, starts_at: datetime, ends_at: datetime, wanted: int, skills: list[str], mode: str,
-                    rate: int, now: datetime) -> VolunteerTask | None:
+                    rate: int, now: datetime, recurrence: str = "", series_id: int | None = None
+                    ) -> VolunteerTask | None:
     """A new open task; None when it would start in the past (the time went by while it was being written) or is
-    not a task at all (no time between its start and end, nobody wanted, an unknown way of earning)."""
-    if starts_at <= now or not starts_at < ends_at <= starts_at + MAX_LENGTH or wanted < 1 or mode not in MODES or rate < 0:
+    not a task at all (no time between its start and end, nobody wanted, an unknown way of earning, an unknown
+    repetition). A recurring task without a series begins its own."""
+    if (starts_at <= now or not starts_at < ends_at <= starts_at + MAX_LENGTH or wanted < 1 or mode not in MODES
+            or rate < 0 or recurrence not in RECURRENCES):
         return None
     task = VolunteerTask(compound_id=compound_id, organiser_id=organiser_id, title=title[:100],
                          description=description[:1000], place=place[:200], starts_at=starts_at, ends_at=ends_at,
                          wanted=wanted, skills=",".join(c for c in SKILLS if c in skills), mode=mode, rate=rate,
-                         status=TaskStatus.OPEN, created_at=now)
+                         status=TaskStatus.OPEN, created_at=now, recurrence=recurrence, series_id=series_id)
     session.add(task)
     await session.flush()
+    if recurrence and task.series_id is None:
+        task.series_id = task.id
+        session.add(task)
+        await session.flush()
     return task
+
+
+async def series_due(session: AsyncSession, now: datetime, limit: int = 100) -> list[VolunteerTask]:
+    """Recurring open tasks that have started and whose next occurrence has not been made."""
+    result = await session.exec(
+        select(VolunteerTask)
+        .where(col(VolunteerTask.recurrence) != "", col(VolunteerTask.next_generated_at).is_(None),
+               VolunteerTask.status == TaskStatus.OPEN, col(VolunteerTask.starts_at) <= now)
+        .order_by(col(VolunteerTask.starts_at)).limit(limit))
+    return list(result.all())
+
+
+async def repeat(session: AsyncSession, task: VolunteerTask, zone: ZoneInfo, now: datetime) -> VolunteerTask | None:
+    """The next occurrence of a recurring task that has started: made once (the claim is `UPDATE ... WHERE
+    next_generated_at IS NULL`, so two processes never make two), with the same length, places and points and no
+    sign-ups; occurrences that fell in a long downtime are skipped. None when another run made it, or the series
+    has ended."""
+    claimed = await session.exec(
+        update(VolunteerTask)
+        .where(col(VolunteerTask.id) == task.stored_id, col(VolunteerTask.next_generated_at).is_(None),
+               col(VolunteerTask.recurrence) != "")
+        .values(next_generated_at=now))
+    if claimed.rowcount != 1:
+        return None
+    following = next_start(task.starts_at, task.recurrence, zone)
+    while following is not None and following <= now:
+        following = next_start(following, task.recurrence, zone)
+    if following is None:
+        return None
+    return await post_task(
+        session, compound_id=task.compound_id, organiser_id=task.organiser_id, title=task.title,
+        description=task.description, place=task.place, starts_at=following,
+        ends_at=following + (task.ends_at - task.starts_at), wanted=task.wanted, skills=skill_codes(task.skills),
+        mode=task.mode, rate=task.rate, now=now, recurrence=task.recurrence, series_id=task.series_id or task.id)
+
+
+async def stop_repeating(session: AsyncSession, task: VolunteerTask) -> bool:
+    """The series ends with the occurrences already posted: no further one is made. False when it was not
+    repeating (any more)."""
+    if not task.series_id:
+        return False
+    result = await session.exec(
+        update(VolunteerTask)
+        .where(col(VolunteerTask.series_id) == task.series_id, col(VolunteerTask.recurrence) != "",
+               col(VolunteerTask.next_generated_at).is_(None))
+        .values(recurrence=""))
+    return result.rowcount > 0
 
 
 async def sign_up(session: AsyncSession, task: VolunteerTask, person_id: int, now: datetime) -> SignUp:
