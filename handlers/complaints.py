@@ -17,7 +17,7 @@ from bot.core.context import BaseContext, Context, JobContext, MemberContext
 from bot.core.flows import Done, Draft, Flow, Go, Outcome, Stay
 from bot.core.i18n import N_, Translator
 from bot.core.router import Router
-from bot.core.types import XLSX, Button, Incoming, Media, Photo, Replies, Reply, ToPerson, rows
+from bot.core.types import XLSX, Button, Incoming, Location, Media, Photo, Replies, Reply, ToPerson, rows
 from bot.core.when import parse_day
 from storage import complaints as store
 from storage.access_log import Via
@@ -79,6 +79,8 @@ class Complaint(Draft):
     building_id: int | None = None
     room_id: int | None = None
     anonymous: bool = False
+    # A map pin shared at the place step: (latitude, longitude, label).
+    location: tuple[float, float, str] | None = None
     editing: bool = False  # one answer is being changed from the summary: its step goes back there
 
 
@@ -131,14 +133,19 @@ async def _ask_place(ctx: MemberContext, draft: Complaint) -> Reply:
     t = ctx.t
     names = {b.id: b.name for b in await buildings_of(ctx.session, ctx.compound_id)}
     own = await store.reporter_buildings(ctx.session, ctx.person_id, ctx.compound_id)
-    return _choices(ctx, N_("Where is it?"), [*((t("My building ({building})", building=names.get(b, "?")), b)
-                                                 for b in own), (t("Another building"), "other"),
-                                              (t("A common area"), "common")], per_row=1)
+    return _choices(ctx, N_("Where is it? You may also share its location (📍) first."),
+                    [*((t("My building ({building})", building=names.get(b, "?")), b) for b in own),
+                     (t("Another building"), "other"), (t("A common area"), "common")], per_row=1)
 
 
 @complain_flow.step("place", ask=_ask_place, next=("other_building", "anonymous", "confirm"),
-                    answer=answers.Choice(refusal=N_("Please choose where it is with the buttons above.")))
+                    answer=answers.Either((answers.Choice(), answers.SharedLocation()), refusal=N_(
+                        "Please choose where it is with the buttons above, or share its location.")))
 async def place(ctx: MemberContext, draft: Complaint, value: object) -> Outcome:
+    if isinstance(value, Location):  # the pin is kept; the building still decides who handles the case
+        pinned = draft.model_copy(update={"location": (value.latitude, value.longitude, value.label)})
+        return Stay(Reply(ctx.t("Location noted: {place}. Now choose the building, or a common area, above.",
+                                place=_pin(value.latitude, value.longitude, value.label))), pinned)
     if value == "other":
         return Go("other_building", draft)
     if value == "common":
@@ -173,11 +180,12 @@ async def anonymous(ctx: MemberContext, draft: Complaint, value: str) -> Outcome
 async def _summary(ctx: Context, draft: Complaint) -> Reply:
     t = ctx.t
     building = await ctx.session.get(Building, draft.building_id) if draft.building_id else None
+    where = building.name if building else t("a common area")
     return _choices(ctx, N_("Please check your case:\nCategory: {category}\nPlace: {place}\nPhotos: {photos}\n"
                             "Anonymous: {anonymous}\n\n{description}"),
                     ((t("Confirm"), "confirm"), (t("Edit"), "edit"), (t("Cancel"), "cancel")), per_row=3,
                     category=_category_label(t, draft.category), photos=len(draft.photos),
-                    place=building.name if building else t("a common area"),
+                    place=f"{where} · 📍 {_pin(*draft.location)}" if draft.location else where,
                     anonymous=t("yes") if draft.anonymous else t("no"), description=draft.description)
 
 
@@ -189,7 +197,8 @@ async def confirm(ctx: MemberContext, draft: Complaint, value: str) -> Outcome:
         return Go("edit") if value == "edit" else Done(Reply(t("Cancelled. Nothing was filed.")))
     case = await store.file_case(ctx.session, ctx.compound, ctx.person_id, draft.category, draft.description, ctx.now,
                                  photos=draft.photos, photo_platform=draft.photo_platform,
-                                 building_id=draft.building_id, room_id=draft.room_id, anonymous=draft.anonymous)
+                                 building_id=draft.building_id, room_id=draft.room_id, anonymous=draft.anonymous,
+                                 location=draft.location)
     return Done([Reply(t("Thank you. Your case {number} is filed and has gone to the {level} level; you will hear "
                          "here about every step. Send /case {number} to follow it.",
                          number=case.number, level=t(LEVEL_NAMES[case.level]))),
@@ -200,7 +209,13 @@ async def confirm(ctx: MemberContext, draft: Complaint, value: str) -> Outcome:
     ctx, N_("What would you like to change?"), ((ctx.t(label), step) for step, label in EDITABLE.items()), per_row=3),
     answer=answers.Choice(values=tuple(EDITABLE), refusal=N_("Please choose what to change with the buttons above.")))
 async def edit(ctx: MemberContext, draft: Complaint, step: str) -> Outcome:
-    return Go(step, draft.model_copy(update={"editing": True, **({"photos": ()} if step == "photos" else {})}))
+    cleared: dict[str, dict[str, object]] = {"photos": {"photos": ()}, "place": {"location": None}}
+    return Go(step, draft.model_copy(update={"editing": True, **cleared.get(step, {})}))
+
+
+def _pin(latitude: float, longitude: float, label: str) -> str:
+    """A shared location as people read it: its name, then the degrees (which any map app takes)."""
+    return f"{label} ({latitude:.5f}, {longitude:.5f})" if label else f"{latitude:.5f}, {longitude:.5f}"
 
 
 # ---- showing a case ----------------------------------------------------------------------------------------
@@ -235,6 +250,8 @@ async def _card(ctx: BaseContext, t: Translator, compound: Compound, case: Case,
              t("Status: {state} · level {level} ({level_name})", state=t(STATE_NAMES[case.state]),
                level=case.level, level_name=t(LEVEL_NAMES[case.level])),
              t("Place: {place}", place=building.name if building else t("a common area"))]
+    if case.latitude is not None and case.longitude is not None:
+        lines.append(t("Location: {pin}", pin=_pin(case.latitude, case.longitude, case.location_label)))
     shown = await store.show_reporter(session, case, viewer_id, viewer_roles, ctx.now, via)
     lines.append(_reporter_line(t, case, shown))
     if case.handler_id is not None and (handler := await session.get(Person, case.handler_id)) is not None:
@@ -246,6 +263,8 @@ async def _card(ctx: BaseContext, t: Translator, compound: Compound, case: Case,
         lines.append(t("Overdue {n} time(s)", n=case.overdue_count))
     if case.photos.get("ids"):
         lines.append(t("Photos: {n}", n=len(case.photos["ids"])))
+    if shot := store.resolution_photos(case)[1]:
+        lines.append(t("Photos of the result: {n}", n=len(shot)))
     if case.rating is not None:
         lines.append(t("Rating: {stars} of 5", stars=case.rating))
     if case.department_rating:
@@ -261,7 +280,7 @@ async def _card(ctx: BaseContext, t: Translator, compound: Compound, case: Case,
                 who = person.name if (person := await session.get(Person, event.actor_id)) else "?"
             note = _note_shown(t, event)
             lines.append(" · ".join([f"{ctx.local(event.at, compound)} {t(store.EVENT_NAMES[event.event])}", who,
-                                     *([note] if note else [])]))
+                                     *([note] if note else []), *([f"📷 {event.photos}"] if event.photos else [])]))
     return "\n".join(lines)
 
 
@@ -274,11 +293,14 @@ BUTTONS = {Event.ACCEPT: (N_("Accept"), "accept"), Event.ASK: (N_("Ask for more"
 
 def _buttons(t: Translator, case: Case, person_id: int, roles: frozenset[Role],
              photos: bool = False) -> tuple[tuple[Button, ...], ...]:
-    """A case's buttons for this person: what they may do to it now (storage decides), then its photos if asked."""
+    """A case's buttons for this person: what they may do to it now (storage decides), the reporter's 补充 while it is
+    open, then its photos if asked."""
     actions = store.handler_actions(case, roles) if store.may_handle(case, person_id, roles) else ()
     shown = rows(*(Button.do(t(BUTTONS[event][0]), f"complaints.{BUTTONS[event][1]}", case=case.id, v=case.version)
                    for event in actions), per_row=2)
-    if photos and case.photos.get("ids"):
+    if person_id == case.reporter_id and case.state in ACTIVE:
+        shown += ((Button.do(t("Add information"), "complaints.supplement", case=case.id),),)
+    if photos and (case.photos.get("ids") or store.resolution_photos(case)[1]):
         shown += ((Button.do(t("Show the photos"), "complaints.photos", case=case.id),),)
     return shown
 
@@ -286,7 +308,7 @@ def _buttons(t: Translator, case: Case, person_id: int, roles: frozenset[Role],
 HEADINGS = {"new": N_("A new case for you:"), "overdue": N_("An overdue case was escalated to you:"),
             "escalated": N_("A case was escalated to you:"),
             "reopened": N_("The reporter was not satisfied; this case is reopened and needs your attention:"),
-            "answered": N_("The reporter answered:")}
+            "answered": N_("The reporter answered:"), "supplemented": N_("The reporter added information:")}
 
 
 async def tell_handler(ctx: BaseContext, compound: Compound, case: Case, why: str, note: str = "") -> list[Reply]:
@@ -303,7 +325,7 @@ async def tell_handler(ctx: BaseContext, compound: Compound, case: Case, why: st
     roles = await roles_in(ctx.session, case.handler_id, compound.stored_id)
     card = await _card(ctx, tr, compound, case, case.handler_id, roles)
     return [Reply(f"{tr(HEADINGS[why])} {note}".strip() + f"\n\n{card}", to=ToPerson(case.handler_id),
-                  buttons=_buttons(tr, case, case.handler_id, roles, photos=why == "answered"))]
+                  buttons=_buttons(tr, case, case.handler_id, roles, photos=why in ("answered", "supplemented")))]
 
 
 async def _tell_reporter(ctx: BaseContext, case: Case, message: str | Callable[[Translator], Reply]) -> Reply:
@@ -313,6 +335,20 @@ async def _tell_reporter(ctx: BaseContext, case: Case, message: str | Callable[[
     made = message(rt) if callable(message) else Reply(rt(message, number=case.number,
                                                           level=rt(LEVEL_NAMES[case.level])))
     return replace(made, to=ToPerson(case.reporter_id))
+
+
+async def _photo_replies(ctx: BaseContext, platform: str, file_ids: Iterable[str], person_id: int,
+                         caption: Callable[[int], str]) -> list[Reply]:
+    """Photos sent on to someone (the reporter's to the handler, a resolution's to the reporter), each as an image
+    with `caption(n)`; one the platform no longer has is left out rather than failing the rest."""
+    replies = []
+    for n, file_id in enumerate(file_ids, 1):
+        try:
+            data = await ctx.core.fetch_photo(platform, file_id)
+        except Exception:  # an expired or unreachable file must not undo the action
+            continue
+        replies.append(Reply(caption(n), image=Media(data, f"photo-{n}.jpg", "image/jpeg"), to=ToPerson(person_id)))
+    return replies
 
 
 # ---- handling ----------------------------------------------------------------------------------------------
@@ -365,6 +401,9 @@ class CaseNote(Draft):
     number: str
     action: Event  # ask | resolve | escalate | hand_over | whistle
     official: int | None = None
+    note: str = ""  # a resolution's note, while its photos are asked for
+    photos: tuple[str, ...] = ()
+    photo_platform: str = ""
 
 
 case_note = Flow("case_note", CaseNote, title=N_("a note on a case"), roles=HANDLER_ROLES)
@@ -418,7 +457,7 @@ async def _act(ctx: MemberContext, draft: CaseNote, note: str) -> Outcome:
     if isinstance(case, Reply):
         return Done(case)
     acted = await store.act(ctx.session, ctx.compound, case, event, ctx.person_id, ctx.now, note, draft.v,
-                            draft.official)
+                            draft.official, (draft.photo_platform, draft.photos) if draft.photos else None)
     if acted != Acted.DONE:
         return Done(_refused(t, acted, case.number))
     if event == Event.ASK:
@@ -430,10 +469,29 @@ async def _act(ctx: MemberContext, draft: CaseNote, note: str) -> Outcome:
                  *await tell_handler(ctx, ctx.compound, case, "escalated"), await _tell_reporter(ctx, case, told)])
 
 
+async def _noted(ctx: MemberContext, draft: CaseNote, note: str) -> Outcome:
+    """A question goes at once; a resolution may first get photos of the result."""
+    if draft.action == Event.RESOLVE:
+        return Go("proof", draft.model_copy(update={"note": note}))
+    return await _act(ctx, draft, note)
+
+
 # Two steps that differ in data only: the note of a question or a resolution is needed; a case sent on may go
 # without one.
-case_note.step("note", answer=answers.Text(store.DESCRIPTION_MAX, what=N_("note"), minimum=2),
-               ask=lambda ctx, draft: Reply(ctx.t(NOTE_QUESTIONS[draft.action], number=draft.number)))(_act)
+case_note.step("note", answer=answers.Text(store.DESCRIPTION_MAX, what=N_("note"), minimum=2), next=("proof",),
+               ask=lambda ctx, draft: Reply(ctx.t(NOTE_QUESTIONS[draft.action], number=draft.number)))(_noted)
+
+
+@case_note.step("proof", answer=answers.PhotoOrDone(), ask=lambda ctx, draft: _choices(
+    ctx, N_("You may send up to {max} photos of the result for the reporter, or finish without."),
+    ((ctx.t("No photos"), "done"),), max=store.MAX_PHOTOS))
+async def proof(ctx: MemberContext, draft: CaseNote, photo: Photo | None) -> Outcome:
+    if photo is not None and photo.platform == (draft.photo_platform or photo.platform):
+        draft = draft.model_copy(update={"photos": (*draft.photos, photo.file_id), "photo_platform": photo.platform})
+    if photo is None or len(draft.photos) >= store.MAX_PHOTOS:
+        return await _act(ctx, draft, draft.note)
+    return Stay(_choices(ctx, N_("Photo {n} of {max} added. Send another, or press Done."),
+                         ((ctx.t("Finish photos"), "done"),), n=len(draft.photos), max=store.MAX_PHOTOS), draft)
 case_note.step("remark", answer=answers.Text(store.DESCRIPTION_MAX, what=N_("note"), skip="skip"),
                ask=lambda ctx, draft: _choices(
                    ctx, N_("{where} Add a note for the case history (why, what was tried), or go on without one."),
@@ -455,7 +513,11 @@ async def _asked(ctx: MemberContext, case: Case, question: str) -> list[Reply]:
 
 
 async def _resolved(ctx: MemberContext, case: Case, note: str) -> list[Reply]:
+    platform, shot = store.resolution_photos(case)
+    rt = await ctx.translator_for(case.reporter_id)
     replies = [Reply(ctx.t("Case {number} is marked resolved; the reporter is asked to rate it.", number=case.number)),
+               *await _photo_replies(ctx, platform, shot, case.reporter_id, lambda n: rt(
+                   "Photo {n} of the result of case {number}", n=n, number=case.number)),
                await _rating_request(ctx, case, False)]
     if store.check(case, Event.RATE_DEPARTMENT) is None:  # a department resolved it: the secretary rates it
         replies += await ctx.tell_role(Role.SECRETARY, ctx.compound_id, lambda st: Reply(
@@ -472,8 +534,8 @@ async def _rating_request(ctx: BaseContext, case: Case, reminder: bool) -> Reply
                   "very). Without a rating the case closes in two days.", number=case.number) if reminder else rt(
             "Your case {number} was resolved: {note}\nHow satisfied are you? (1 = not at all, 5 = very)",
             number=case.number, note=case.resolution)
-        return Reply(text, buttons=(tuple(Button.do(str(n), "complaints.rate", case=case.id, v=case.version, stars=n)
-                                          for n in range(1, 6)),))
+        return Reply(text, buttons=rows(*(Button.do(rt(label), "complaints.rate", case=case.id, v=case.version,
+                                                    stars=n) for n, label in store.RATINGS.items())))
 
     return await _tell_reporter(ctx, case, ask)
 
@@ -497,25 +559,52 @@ class CaseAnswer(Draft):
     case: int
     v: int
     number: str
+    asked: bool = True  # the answer to the handler's question; False: the reporter's own 补充
 
 
 case_answer = Flow("case_answer", CaseAnswer, title=N_("your answer about a case"), member=True, question=True)
 
 
-@case_answer.step("answer", ask=lambda ctx, draft: Reply(ctx.t(
-    "Please type your answer about case {number}, or send a photo.", number=draft.number)),
-    answer=answers.PhotoOrText(store.DESCRIPTION_MAX, refusal=N_("Please type your answer as text, or send a photo.")))
+def _ask_answer(ctx: MemberContext, draft: CaseAnswer) -> Reply:
+    if draft.asked:
+        return Reply(ctx.t("Please type your answer about case {number}, or send a photo.", number=draft.number))
+    return Reply(ctx.t("What would you like to add to case {number}? Type it, or send a photo (a caption may go "
+                       "with it).", number=draft.number))
+
+
+@case_answer.step("answer", ask=_ask_answer, answer=answers.PhotoOrText(
+    store.DESCRIPTION_MAX, refusal=N_("Please type your answer as text, or send a photo.")))
 async def answer_step(ctx: MemberContext, draft: CaseAnswer, given: answers.Evidence) -> Outcome:
+    """The answer to a question, or a 补充 (storage decides which: a waiting question takes it); the handler gets
+    it with the photo itself."""
     t = ctx.t
     case = await store.load_case(ctx.session, draft.case)
     photo = (given.photo.platform, given.photo.file_id) if given.photo is not None else None
-    acted = Acted.NOT_YOURS if case is None else await store.answer(ctx.session, case, ctx.person_id, ctx.now,
-                                                                     given.text, photo, draft.v)
+    acted, event = (Acted.NOT_YOURS, Event.SUPPLEMENT) if case is None else await store.add_information(
+        ctx.session, case, ctx.person_id, ctx.now, given.text, photo, draft.v if draft.asked else None)
     if case is None or acted != Acted.DONE:
         return Done(_refused(t, acted, draft.number))
-    return Done([Reply(t("Thank you, your answer was added to case {number}.", number=case.number)),
-                 *await tell_handler(ctx, await store.compound_of(ctx.session, case), case, "answered",
-                                     given.text or ("📷" if given.photo else ""))])
+    compound = await store.compound_of(ctx.session, case)
+    replies = [Reply(t("Thank you, your answer was added to case {number}.", number=case.number)),
+               *await tell_handler(ctx, compound, case, "answered" if event == Event.ANSWER else "supplemented",
+                                   given.text or ("📷" if given.photo else ""))]
+    if given.photo is not None and case.handler_id is not None:
+        tr = await ctx.translator_for(case.handler_id)
+        replies += await _photo_replies(ctx, given.photo.platform, [given.photo.file_id], case.handler_id,
+                                        lambda n: tr("The reporter's photo for case {number}", number=case.number))
+    return Done(replies)
+
+
+@router.button("complaints.supplement", member=True, private=True)
+async def supplement(ctx: MemberContext, msg: Incoming) -> Replies:
+    """补充: the reporter adds text or a photo to their open case, asked or not."""
+    case = await ctx.session.get(Case, int(ctx.args.get("case", 0)))
+    if case is None or case.reporter_id != ctx.person_id:
+        return _refused(ctx.t, Acted.NOT_YOURS, "")
+    if case.state not in ACTIVE:
+        return _refused(ctx.t, Acted.NOT_NOW, case.number)
+    return await case_answer.begin(ctx, CaseAnswer(case=case.stored_id, v=case.version, number=case.number,
+                                                   asked=False))
 
 
 @_case_button("answer", Event.ANSWER, member=True, private=True)
@@ -556,7 +645,12 @@ async def mycases(ctx: MemberContext, msg: Incoming) -> Replies:
     if not (found := await store.cases_of_reporter(ctx.session, ctx.person_id, ctx.compound_id)):
         return Reply(t("You have not filed any cases yet. Send /complain to file one."))
     return Reply("\n".join([t("Your cases:"), *(_status_line(t, c, ctx, ctx.compound) for c in found),
-                            t("Send /case NUMBER for details.")]))
+                            t("Press a case to see its card and history.")]), buttons=_case_list(found))
+
+
+def _case_list(found: list[Case]) -> tuple[tuple[Button, ...], ...]:
+    """One button per case, opening its card with the timeline."""
+    return rows(*(Button.do(c.number, "complaints.view", case=c.id) for c in found), per_row=2)
 
 
 @router.command("case", private=True, help="One case with its full history", order=12)
@@ -593,14 +687,19 @@ async def photos(ctx: Context, msg: Incoming) -> Replies:
             ctx.session, ctx.person_id, case.compound_id)):
         return _refused(t, Acted.NOT_YOURS, "")
     replies: list[Reply] = []
-    for index, file_id in enumerate(case.photos.get("ids", []), 1):
-        try:
-            data = await ctx.core.fetch_photo(str(case.photos.get("platform", "")), str(file_id))
-        except Exception:  # A platform may have dropped an old file; say so instead of failing the rest.
-            replies.append(Reply(t("Photo {n} of case {number} is no longer available.", n=index, number=case.number)))
-            continue
-        replies.append(Reply(t("Photo {n} of case {number}", n=index, number=case.number),
-                             image=Media(data, f"{case.number}-{index}.jpg", "image/jpeg")))
+    resolution = store.resolution_photos(case)
+    for (platform, ids), shown in (((str(case.photos.get("platform", "")), case.photos.get("ids", [])),
+                                    N_("Photo {n} of case {number}")),
+                                   (resolution, N_("Photo {n} of the result of case {number}"))):
+        for index, file_id in enumerate(ids, 1):
+            try:
+                data = await ctx.core.fetch_photo(platform, str(file_id))
+            except Exception:  # A platform may have dropped an old file; say so instead of failing the rest.
+                replies.append(Reply(t("Photo {n} of case {number} is no longer available.", n=index,
+                                       number=case.number)))
+                continue
+            replies.append(Reply(t(shown, n=index, number=case.number),
+                                 image=Media(data, f"{case.number}-{index}.jpg", "image/jpeg")))
     return replies
 
 
@@ -611,7 +710,7 @@ async def cases(ctx: MemberContext, msg: Incoming) -> Replies:
     if not found:
         return Reply(t("No open cases in your queue."))
     return Reply("\n".join([t("Open cases (overdue first):"), *(_status_line(t, c, ctx, ctx.compound) for c in found)]),
-                 buttons=rows(*(Button.do(c.number, "complaints.view", case=c.id) for c in found[:12]), per_row=2))
+                 buttons=_case_list(found))
 
 
 # ---- ledger and figures ------------------------------------------------------------------------------------

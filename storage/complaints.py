@@ -65,6 +65,7 @@ class Event(StrEnum):
     EXPIRE = "expire"  # closed unrated
     RATE_DEPARTMENT = "rate_department"
     WHISTLE = "whistle"  # the secretary calls in a department (吹哨报到)
+    SUPPLEMENT = "supplement"  # the reporter adds text or a photo unasked (补充); the case stays where it is
 
 
 class DepartmentRating(StrEnum):
@@ -97,9 +98,9 @@ class Acted(StrEnum):
 
 ACTIVE = (State.OPEN, State.ACCEPTED, State.NEED_INFO)
 # What the reporter does to a case; every other event is the handler's (or the scheduler's).
-REPORTER_EVENTS = frozenset({Event.ANSWER, Event.RATE, Event.REOPEN})
+REPORTER_EVENTS = frozenset({Event.ANSWER, Event.RATE, Event.REOPEN, Event.SUPPLEMENT})
 # Events that leave the case where it is: buttons made before them stay valid.
-SIDE_EVENTS = frozenset({Event.REMIND, Event.RATE_DEPARTMENT})
+SIDE_EVENTS = frozenset({Event.REMIND, Event.RATE_DEPARTMENT, Event.SUPPLEMENT})
 
 # The one table of allowed transitions: (state, event) -> new state. Anything missing is refused.
 TRANSITIONS: dict[tuple[State | None, Event], State] = {
@@ -122,6 +123,9 @@ for _state in ACTIVE:
     TRANSITIONS[(_state, Event.WHISTLE)] = State.OPEN
     TRANSITIONS[(_state, Event.OVERDUE)] = State.OPEN
     TRANSITIONS[(_state, Event.RATE_DEPARTMENT)] = _state
+# While a question waits, what the reporter sends is its answer, not a supplement.
+TRANSITIONS[(State.OPEN, Event.SUPPLEMENT)] = State.OPEN
+TRANSITIONS[(State.ACCEPTED, Event.SUPPLEMENT)] = State.ACCEPTED
 
 
 def next_state(state: State | None, event: Event) -> State | None:
@@ -151,6 +155,7 @@ EVENT_NAMES = {
     Event.EXPIRE: N_("closed without a rating"),
     Event.RATE_DEPARTMENT: N_("department response rated"),
     Event.WHISTLE: N_("a department was called in"),
+    Event.SUPPLEMENT: N_("information added by the reporter"),
 }
 
 
@@ -185,6 +190,10 @@ TOP_LEVEL = 3
 LEVEL_NAMES = {1: N_("building"), 2: N_("compound"), 3: N_("department")}
 DEPARTMENT_RATINGS = {DepartmentRating.SATISFIED: N_("Satisfied"), DepartmentRating.FAIR: N_("Basically satisfied"),
                       DepartmentRating.UNSATISFIED: N_("Unsatisfied")}
+# The reporter's 1-5, as the buttons read them.
+RATINGS = {1: N_("1 Very dissatisfied"), 2: N_("2 Dissatisfied"), 3: N_("3 Neutral"), 4: N_("4 Satisfied"),
+           5: N_("5 Very satisfied")}
+LOCATION_LABEL_MAX = 200
 DESCRIPTION_MIN, DESCRIPTION_MAX, MAX_PHOTOS = 5, 2000, 3
 # Photos the reporter sends as answers are kept with the case, up to this many in all.
 MAX_CASE_PHOTOS = 2 * MAX_PHOTOS
@@ -271,6 +280,10 @@ class Case(Stored, SQLModel, table=True):
     building_id: int | None = Field(default=None, foreign_key="building.id")
     room_id: int | None = Field(default=None, foreign_key="room.id")
     anonymous: bool = False
+    # A map pin the reporter shared (WGS-84 degrees) and what their platform called the place.
+    latitude: float | None = None
+    longitude: float | None = None
+    location_label: str = Field(default="", max_length=LOCATION_LABEL_MAX)
     state: State = status_field(State, State.OPEN, 16, index=True)
     level: int = 1
     handler_id: int | None = Field(default=None, foreign_key="person.id", index=True)
@@ -308,6 +321,8 @@ class CaseEvent(SQLModel, table=True):
     level: int = 1
     handler_id: int | None = Field(default=None, foreign_key="person.id")
     note: str = Field(default="", max_length=DESCRIPTION_MAX)
+    # How many photos came with this step (the reporter's in `Case.photos`, a resolution's under its "resolution").
+    photos: int = 0
 
 
 class CaseCounter(SQLModel, table=True):
@@ -369,7 +384,7 @@ def set_deadlines(case: Case, compound: Compound, now: datetime) -> None:
 
 
 async def transition(session: AsyncSession, case: Case, event: Event, actor_id: int | None, now: datetime,
-                     note: str = "") -> CaseEvent:
+                     note: str = "", photos: int = 0) -> CaseEvent:
     """Move a case by the table, bump its version and write the history row; the action changed the rest."""
     new = next_state(case.state if case.id is not None else None, event)
     if new is None:
@@ -382,7 +397,7 @@ async def transition(session: AsyncSession, case: Case, event: Event, actor_id: 
     await session.flush()
     assert case.id is not None
     row = CaseEvent(case_id=case.id, at=now, actor_id=actor_id, event=event, from_state=old, to_state=new,
-                    level=case.level, handler_id=case.handler_id, note=note[:DESCRIPTION_MAX])
+                    level=case.level, handler_id=case.handler_id, note=note[:DESCRIPTION_MAX], photos=photos)
     session.add(row)
     return row
 
@@ -390,17 +405,23 @@ async def transition(session: AsyncSession, case: Case, event: Event, actor_id: 
 async def file_case(session: AsyncSession, compound: Compound, reporter_id: int, category: str, description: str,
                     now: datetime, *, photos: Sequence[str] = (), photo_platform: str = "",
                     building_id: int | None = None, room_id: int | None = None, anonymous: bool = False,
-                    actor_id: int | None = None, note: str = "") -> Case:
+                    actor_id: int | None = None, note: str = "",
+                    location: tuple[float, float, str] | None = None) -> Case:
     """File a case: its number, the first level and handler, the deadlines and the history's first row. `actor_id`
-    is who filed it when not the reporter (a secretary turning a need into a case)."""
+    is who filed it when not the reporter (a secretary turning a need into a case); `location` a shared map pin
+    (latitude, longitude, label)."""
     assert compound.id is not None  # a stored compound
     case = Case(compound_id=compound.id, number=await next_number(session, compound, now), reporter_id=reporter_id,
                 category=category, description=description[:DESCRIPTION_MAX],
                 photos={"platform": photo_platform, "ids": list(photos)} if photos else {},
                 building_id=building_id, room_id=room_id, anonymous=anonymous, opened_at=now)
+    if location is not None:
+        case.latitude, case.longitude = location[0], location[1]
+        case.location_label = location[2][:LOCATION_LABEL_MAX]
     await first_assignment(session, compound, case)
     set_deadlines(case, compound, now)
-    await transition(session, case, Event.FILE, reporter_id if actor_id is None else actor_id, now, note=note)
+    await transition(session, case, Event.FILE, reporter_id if actor_id is None else actor_id, now, note=note,
+                     photos=len(photos))
     return case
 
 
@@ -565,18 +586,41 @@ async def answer(session: AsyncSession, case: Case, reporter_id: int, now: datet
     if case.asked_at is not None and case.resolve_by is not None:
         case.resolve_by += now - case.asked_at
     case.due_at = case.resolve_by
-    if photo is not None:
-        platform, file_id = photo
-        ids = list(case.photos.get("ids", []))
-        if case.photos.get("platform", platform) == platform and len(ids) < MAX_CASE_PHOTOS:
-            case.photos = {"platform": platform, "ids": [*ids, file_id]}
-    await transition(session, case, Event.ANSWER, reporter_id, now, text)
+    await transition(session, case, Event.ANSWER, reporter_id, now, text, photos=_keep_photo(case, photo))
     return Acted.DONE
 
 
+def _keep_photo(case: Case, photo: tuple[str, str] | None) -> int:
+    """Keep a photo the reporter sent with the case (one platform's, up to MAX_CASE_PHOTOS): 1 if kept."""
+    if photo is None:
+        return 0
+    platform, file_id = photo
+    ids = list(case.photos.get("ids", []))
+    if case.photos.get("platform", platform) != platform or len(ids) >= MAX_CASE_PHOTOS:
+        return 0
+    case.photos = {**case.photos, "platform": platform, "ids": [*ids, file_id]}
+    return 1
+
+
+async def add_information(session: AsyncSession, case: Case, reporter_id: int, now: datetime, text: str,
+                          photo: tuple[str, str] | None = None, version: int | None = None) -> tuple[Acted, Event]:
+    """What the reporter adds (补充), text or a photo: the answer to the handler's waiting question (`answer`,
+    checked against the `version` the question was asked at), or else a supplement that leaves the case where it
+    is. Returns what became of it and as which event."""
+    if case.reporter_id != reporter_id:
+        return Acted.NOT_YOURS, Event.SUPPLEMENT
+    if case.state == State.NEED_INFO:
+        return await answer(session, case, reporter_id, now, text, photo, version), Event.ANSWER
+    if (refused := check(case, Event.SUPPLEMENT)) is not None:
+        return refused, Event.SUPPLEMENT
+    await transition(session, case, Event.SUPPLEMENT, reporter_id, now, text, photos=_keep_photo(case, photo))
+    return Acted.DONE, Event.SUPPLEMENT
+
+
 async def resolve(session: AsyncSession, compound: Compound, case: Case, actor_id: int, now: datetime, note: str,
-                  version: int | None = None) -> Acted:
-    """Resolved with a note for the reporter and the ledger; the reporter is asked to rate it."""
+                  version: int | None = None, photos: tuple[str, Sequence[str]] | None = None) -> Acted:
+    """Resolved with a note for the reporter and the ledger, and perhaps photos of the result (platform, file ids;
+    kept with the case's photos, so they are forgotten with them); the reporter is asked to rate it."""
     if (refused := check(case, Event.RESOLVE, version)) is not None:
         return refused
     case.responded_at = case.responded_at or now
@@ -584,8 +628,17 @@ async def resolve(session: AsyncSession, compound: Compound, case: Case, actor_i
     case.resolution = note[:DESCRIPTION_MAX]
     case.reminded = False
     case.due_at = now + rating_windows(compound)[0]
-    await transition(session, case, Event.RESOLVE, actor_id, now, note)
+    shown = list(photos[1])[:MAX_PHOTOS] if photos else []
+    if shown and photos is not None:
+        case.photos = {**case.photos, "resolution": {"platform": photos[0], "ids": shown}}
+    await transition(session, case, Event.RESOLVE, actor_id, now, note, photos=len(shown))
     return Acted.DONE
+
+
+def resolution_photos(case: Case) -> tuple[str, list[str]]:
+    """(platform, file ids) of the photos of the case's last resolution; none once forgotten."""
+    found = case.photos.get("resolution") or {}
+    return str(found.get("platform", "")), [str(i) for i in found.get("ids", [])]
 
 
 async def escalate(session: AsyncSession, compound: Compound, case: Case, actor_id: int, now: datetime,
@@ -630,13 +683,14 @@ async def whistle(session: AsyncSession, compound: Compound, case: Case, actor_i
 
 
 async def act(session: AsyncSession, compound: Compound, case: Case, event: Event, actor_id: int, now: datetime,
-              note: str, version: int | None = None, official_id: int | None = None) -> Acted:
+              note: str, version: int | None = None, official_id: int | None = None,
+              photos: tuple[str, Sequence[str]] | None = None) -> Acted:
     """A handler's action that carries a note, by its event: 请补充 (ask), 办结 (resolve), 上报 (escalate), 移交 (hand
     over) or 吹哨 (whistle, calling in the department `official_id`)."""
     if event == Event.ASK:
         return await ask_more(session, case, actor_id, now, note, version)
     if event == Event.RESOLVE:
-        return await resolve(session, compound, case, actor_id, now, note, version)
+        return await resolve(session, compound, case, actor_id, now, note, version, photos)
     if event == Event.ESCALATE:
         return await escalate(session, compound, case, actor_id, now, note, version)
     if event == Event.HAND_OVER:

@@ -66,6 +66,7 @@ async def test_resolved_at_level_one(console: Console) -> None:
     assert "受理" in console.last_for("张三").text
     await console.press("办结")
     await console.say("已经和楼上住户沟通，晚上十点后停止施工。")
+    await console.press("不附照片")
     assert "满意" in console.last_for("张三").text
     console.as_("张三")
     await console.press("5")
@@ -113,6 +114,7 @@ async def test_escalated_twice_by_deadlines_to_a_department(console: Console) ->
     await console.press("受理")
     await console.press("办结")
     await console.say("城管已拖走违停车辆，并在门口加装了隔离桩。")
+    await console.press("不附照片")
     console.as_("王书记")
     await console.press("基本满意")
     console.as_("张三")
@@ -131,6 +133,7 @@ async def test_reopened_after_a_bad_rating_and_closed_unrated(console: Console) 
     console.as_("赵物业")
     await console.press("办结")
     await console.say("已上门检查，楼上防水层需要维修。")
+    await console.press("不附照片")
     console.as_("李四")
     await console.press("1")
     [case] = await cases(console)
@@ -139,6 +142,7 @@ async def test_reopened_after_a_bad_rating_and_closed_unrated(console: Console) 
     console.as_("王书记")
     await console.press("办结")
     await console.say("已协调楼上业主修复防水层，漏水停止。")
+    await console.press("不附照片")
     # No rating: a reminder after a day, closed after three.
     await console.clock_to("+20m")
     assert "提醒" in console.last_for("李四").text
@@ -399,7 +403,7 @@ async def test_the_reporters_next_message_answers_the_question(console: Console)
     await console.photo()
     [case] = await cases(console)
     assert case.state == State.ACCEPTED and len(case.photos["ids"]) == 1
-    assert "查看照片" in console.last_for("赵物业").labels
+    assert "查看照片" in console.seen_by("赵物业")[-2].labels and console.last_for("赵物业").has_image
     assert [e.event for e in await events_of(console, number)].count(Event.ANSWER) == 2
     # The question is no obstacle: starting something else simply replaces it.
     console.as_("赵物业")
@@ -515,6 +519,7 @@ async def test_the_department_rating_is_shown_in_words(console: Console) -> None
     console.as_("刘官员")
     await console.press("办结")
     await console.say("已协调维修，漏水停止。")
+    await console.press("不附照片")
     console.as_("王书记")
     await console.press("基本满意")
     await console.say(f"/case {number}")
@@ -529,12 +534,14 @@ async def test_stats_and_the_monthly_report_give_the_same_figures(console: Conso
     console.as_("李楼长")
     await console.press("办结")
     await console.say("已沟通，晚上十点后停工。")
+    await console.press("不附照片")
     console.as_("张三")
     await console.press("5")
     await file_case(console, "李四", "房屋漏水", "卫生间天花板一直在滴水，已经两天了。")
     console.as_("赵物业")
     await console.press("办结")
     await console.say("已上门检查。")
+    await console.press("不附照片")
     console.as_("李四")
     await console.press("2")  # reopened: still a rating given this month
     async with transaction(app.core.sessions) as session:  # opened in October, resolved in November
@@ -574,6 +581,7 @@ async def test_switching_compound_mid_note_resolves_where_it_began(console: Cons
     await console.press("办结")
     await switch_to(console, "和平苑")
     await console.say("已疏通。")
+    await console.press("不附照片")
     assert number in console.last.text and "评价" in console.last.text
     [case] = await cases(console)
     assert case.state == State.RESOLVED and case.compound_id == 1 and case.resolution == "已疏通。"
@@ -721,3 +729,165 @@ async def test_linli_audit_prints_the_access_log(console: Console, db_url: str, 
     assert "没有" in capsys.readouterr().out
     assert await asyncio.to_thread(main, ["audit", "--compound", "NOPE"]) == 2
     assert "NOPE" in capsys.readouterr().err
+
+
+# ---- cases people can follow: buttons, the timeline, photos both ways, a location ---------------------------
+
+
+async def test_mycases_and_the_queue_open_a_card_with_its_timeline(console: Console) -> None:
+    """/mycases and /cases list each case with a button; the card it opens shows the timeline (when in the
+    compound's time, who, what), the reporter only as least privilege allows."""
+    first = await file_case(console, "张三", "噪音", "楼上每天夜里十二点还在装修，电钻声很大。")
+    await console.clock_to("+30m")
+    console.as_("李楼长")
+    await console.press("受理")
+    second = await file_case(console, "张三", "电梯", "1栋1单元电梯经常停在半层，很危险。")
+    console.as_("张三")
+    await console.say("/mycases")
+    assert {first, second} <= set(console.last.labels)
+    await console.press(first)
+    card = console.last.text
+    assert f"诉求 {first}" in card and "楼上每天夜里" in card
+    timeline = card.splitlines()
+    history = timeline[timeline.index("办理记录："):]
+    filed = next(line for line in history if "提交" in line)
+    accepted = next(line for line in history if "受理" in line)
+    assert filed.startswith("2026-11-23 09:00") and "张三" in filed  # Shanghai time, not UTC
+    assert accepted.startswith("2026-11-23 09:30") and "李楼长" in accepted
+    assert timeline.index(filed) < timeline.index(accepted)
+    assert "补充" in console.last.labels  # the reporter may add to an open case
+    # Staff: the queue's buttons open the same card, the reporter as the rules allow (赵物业 is the elevator
+    # case's handler and sees who reported it; the secretary sees every reporter).
+    console.as_("赵物业")
+    await console.say("/cases")
+    assert console.last.labels == [second]
+    await console.press(second)
+    assert "13800000005" in console.last.text and "受理" in console.last.labels
+    console.as_("王书记")
+    await console.say("/cases")
+    assert set(console.last.labels) == {first, second}
+    await console.press(first)
+    assert "李楼长" in console.last.text and "张三" in console.last.text
+
+
+async def test_a_resolution_photo_reaches_the_reporter(console: Console) -> None:
+    number = await file_case(console, "李四", "下水道", "厨房下水道堵了，水排不下去。")
+    console.as_("赵物业")
+    await console.press("办结")
+    await console.say("已疏通主管道，排水恢复正常。")
+    assert "照片" in console.last.text
+    assert (await cases(console))[0].state == State.OPEN  # nothing resolved until the photos are given
+    await console.photo()
+    await console.press("完成上传")
+    seen = console.seen_by("李四")
+    photo = next(s for s in seen if s.has_image)
+    assert number in photo.text and "处理结果" in photo.text
+    rating = seen[-1]
+    assert rating.labels == ["1 很不满意", "2 不满意", "3 一般", "4 满意", "5 很满意"]
+    assert seen.index(photo) < seen.index(rating)
+    [case] = await cases(console)
+    assert case.state == State.RESOLVED and len(store.resolution_photos(case)[1]) == 1
+    assert [e.photos for e in await events_of(console, number)][-1] == 1
+    console.as_("李四")
+    await console.press("5 很满意")
+    await console.say(f"/case {number}")
+    assert "处理结果照片：1 张" in console.last.text and "📷 1" in console.last.text
+    await console.press("查看照片")
+    assert console.last.has_image and "处理结果" in console.last.text
+    # Without photos the resolution goes at once.
+    other = await file_case(console, "李四", "房屋漏水", "卫生间天花板一直在滴水，已经两天了。")
+    console.as_("赵物业")
+    await console.press("办结")
+    await console.say("已修复防水层。")
+    await console.press("不附照片")
+    assert other in console.last_for("李四").text and not console.last_for("李四").has_image
+
+
+async def test_a_supplement_photo_reaches_the_handler(console: Console) -> None:
+    """补充: the reporter adds a photo unasked; the handler gets the photo itself, the case stays where it was and
+    the handler's buttons still work."""
+    number = await file_case(console, "李四", "下水道", "厨房下水道堵了，水排不下去。")
+    console.as_("李四")
+    await console.say("/mycases")
+    await console.press(number)
+    await console.press("补充")
+    await console.photo("水池下面的管子也在漏")
+    assert number in console.last.text
+    handler = console.seen_by("赵物业")
+    assert handler[-1].has_image and number in handler[-1].text
+    assert "补充" in handler[-2].text and "水池下面的管子也在漏" in handler[-2].text
+    [case] = await cases(console)
+    assert case.state == State.OPEN and len(case.photos["ids"]) == 1 and case.version == 1
+    assert [(e.event, e.photos) for e in await events_of(console, number)][-1] == (Event.SUPPLEMENT, 1)
+    console.as_("赵物业")
+    await console.press("受理")  # the button on the first card is still valid
+    assert (await cases(console))[0].state == State.ACCEPTED
+    # Asked a question, the same 补充 is the answer; once closed there is nothing to add.
+    await console.press("请反映人补充")
+    await console.say("是哪个单元？")
+    console.as_("李四")
+    await console.say(f"/case {number}")
+    await console.press("补充")
+    await console.say("1单元")
+    assert (await cases(console))[0].state == State.ACCEPTED
+    assert [e.event for e in await events_of(console, number)][-1] == Event.ANSWER
+    console.as_("赵物业")
+    await console.press("办结")
+    await console.say("已更换漏水管件。")
+    await console.press("不附照片")
+    console.as_("李四")
+    await console.press("4 满意")
+    await console.say(f"/case {number}")
+    assert "补充" not in console.last.labels
+    # Only the reporter supplements (storage decides, whoever asks).
+    ids = await person_ids(console.app)
+    async with transaction(make_sessionmaker(console.app.engine)) as session:
+        case = await store.case_by_number(session, number)
+        assert case is not None
+        assert (await store.add_information(session, case, ids["张三"], console.app.core.clock.now(), "我也看到了"))[0] \
+            == store.Acted.NOT_YOURS
+
+
+async def test_a_location_on_a_case(console: Console) -> None:
+    console.as_("张三")
+    await console.say("/complain")
+    await console.press("占用消防通道")
+    await console.say("南门消防通道被三轮车堵住了。")
+    await console.press("跳过")
+    assert "位置" in console.last.text
+    await console.line(":location 30.702 111.291 幸福里南门")
+    assert "幸福里南门" in console.last.text
+    await console.say("随便写点")  # neither a button nor a location: asked again, the pin kept
+    assert "位置" in console.last.text
+    await console.press("公共区域")
+    await console.press("显示我的姓名")
+    assert "幸福里南门 (30.70200, 111.29100)" in console.last.text  # the summary
+    await console.press("确认")
+    [case] = await cases(console)
+    assert (case.latitude, case.longitude, case.location_label) == (30.702, 111.291, "幸福里南门")
+    assert "位置：幸福里南门 (30.70200, 111.29100)" in console.last_for("王书记").text
+    await console.say(f"/case {case.number}")
+    assert "位置：幸福里南门" in console.last.text
+
+
+def test_telegram_and_wecom_locations_become_the_incoming_location() -> None:
+    from telegram import Update
+
+    from bot.core.types import Location
+    from bot.transports.telegram import to_incoming as from_telegram
+    from bot.transports.wecom.convert import to_incoming as from_wecom
+
+    user = {"id": 42, "is_bot": False, "first_name": "张"}
+    base = {"message_id": 5, "date": 0, "chat": {"id": 42, "type": "private", "first_name": "张"}, "from": user}
+    pin = {"latitude": 30.702, "longitude": 111.291}
+    plain = from_telegram(Update.de_json({"update_id": 1, "message": {**base, "location": pin}}, None), "b")
+    assert plain is not None and plain.location == Location(30.702, 111.291, "") and plain.other is None
+    venue = from_telegram(Update.de_json({"update_id": 2, "message": {
+        **base, "location": pin, "venue": {"location": pin, "title": "幸福里南门", "address": "西陵二路8号"}}}, None), "b")
+    assert venue is not None and venue.location == Location(30.702, 111.291, "幸福里南门 西陵二路8号")
+    body = {"msgid": "m1", "from": {"userid": "zhangsan"}, "chattype": "single", "msgtype": "location",
+            "location": {"latitude": "30.702", "longitude": "111.291", "name": "幸福里南门"}}
+    wecom = from_wecom(body)
+    assert wecom is not None and wecom.location == Location(30.702, 111.291, "幸福里南门")
+    broken = from_wecom({**body, "msgid": "m2", "location": {"latitude": "north"}})
+    assert broken is not None and broken.location is None and broken.other == "location"

@@ -275,6 +275,7 @@ async def test_complaint_photos_are_forgotten_after_the_retention_period(console
     await console.press("受理")
     await console.press("办结")
     await console.say("已经和楼上住户沟通，晚上十点后停止施工。")
+    await console.press("不附照片")
     console.as_(NAME)
     await console.press("5")
 

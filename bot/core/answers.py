@@ -12,7 +12,7 @@ from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from bot.core.i18n import N_, Translator
-from bot.core.types import Button, FileRef, Incoming, Photo, Reply, rows
+from bot.core.types import Button, FileRef, Incoming, Location, Photo, Reply, rows
 from bot.core.when import echo_day, echo_when, parse_day, parse_time_of_day, parse_when
 
 if TYPE_CHECKING:
@@ -366,3 +366,20 @@ class Attachment(Answer[Photo | FileRef | None]):
             return None
         t = ctx.t
         return Reply(t(self.refusal, kinds=self.kinds), buttons=rows(Button.choice(t(self.skip_label), self.skip)))
+
+
+@dataclass(frozen=True)
+class SharedLocation(Answer[Location]):
+    """A location the person shared (a map pin: Telegram's location, WeCom's location message), its label cleaned
+    and cut to `label_limit`. `refusal` (marked with N_) answers anything else; usually one of `Either`'s kinds
+    beside the step's buttons."""
+
+    refusal: str = N_("Please share a location, or choose with the buttons above.")
+    label_limit: int = 200
+
+    def read(self, ctx: Context, msg: Incoming) -> Location | Reply:
+        found = msg.location
+        if found is None or not (-90 <= found.latitude <= 90 and -180 <= found.longitude <= 180):
+            return Reply(ctx.t(self.refusal))
+        return Location(round(found.latitude, 6), round(found.longitude, 6),
+                        clean_text(found.label[: 4 * self.label_limit])[: self.label_limit])

@@ -39,6 +39,16 @@ class Contact:
 
 
 @dataclass(frozen=True, slots=True)
+class Location:
+    """A place a person shared (Telegram's location or venue, WeCom's location): WGS-84 degrees and what the
+    platform calls it ("" when it names nothing)."""
+
+    latitude: float
+    longitude: float
+    label: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Incoming:
     platform: str
     update_id: str
@@ -59,6 +69,8 @@ class Incoming:
     document: FileRef | None = None
     # Anything other than text, photo, document, contact or a button (a sticker, a voice message).
     other: str | None = None
+    # A shared location (a map pin).
+    location: Location | None = None
     # Chat events: "bot_added", "bot_removed", "migrated" (then `args` holds the new chat id).
     event: str | None = None
     # For debugging only; no handler reads it.

@@ -9,6 +9,7 @@ Lines (documented in the README; keep the output format stable, people paste it 
   :photo [caption]           send a photo (a small built-in image)
   :document NAME [caption]   send a file named NAME (a small built-in spreadsheet, PDF or text by its ending)
   :contact PHONE             share a phone number as a contact
+  :location LAT LON [label]  share a location (a map pin)
   :clock +2h | :clock 2026-12-01 09:00   move the clock and run whatever has become due
   :lang en                   the platform language of the current person
 """
@@ -33,6 +34,7 @@ from bot.core.types import (
     Delivery,
     FileRef,
     Incoming,
+    Location,
     OutButton,
     OutMessage,
     Photo,
@@ -257,6 +259,9 @@ class Console:
     async def contact(self, phone: str, own: bool = True) -> list[Shown]:
         return await self._send(contact=Contact(phone, self.person if own else f"{self.person}-friend"))
 
+    async def location(self, latitude: float, longitude: float, label: str = "") -> list[Shown]:
+        return await self._send(location=Location(latitude, longitude, label))
+
     async def event(self, event: str, args: str = "") -> list[Shown]:
         return await self._send(event=event, args=args)
 
@@ -301,6 +306,13 @@ class Console:
             await self.document(name, caption.strip())
         elif verb == "contact":
             await self.contact(rest)
+        elif verb == "location" and len(parts := rest.split(maxsplit=2)) >= 2:
+            try:
+                latitude, longitude = float(parts[0]), float(parts[1])
+            except ValueError:
+                self._note("use :location LAT LON [label]")
+            else:
+                await self.location(latitude, longitude, parts[2] if len(parts) > 2 else "")
         elif verb == "clock":
             await self.clock_to(rest)
         elif verb == "lang":
@@ -366,7 +378,7 @@ async def run_console(app: App, source: TextIO | None = None, echo: bool = False
     interactive = source.isatty()
     if interactive:
         print("linli console — :as NAME, :in private | :in group NAME, :press N, :photo, :document NAME, "
-              ":contact PHONE, "
+              ":contact PHONE, :location LAT LON [label], "
               ":clock +2h, :lang en; Ctrl-D to quit.\n")
     while True:
         if interactive:

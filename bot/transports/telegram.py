@@ -49,6 +49,7 @@ from bot.core.types import (
     Delivery,
     FileRef,
     Incoming,
+    Location,
     OutButton,
     OutMessage,
     Photo,
@@ -164,6 +165,10 @@ def to_incoming(update: Update, bot_username: str) -> Incoming | None:
         return Incoming(**base, document=FileRef(document.file_id, PLATFORM, document.file_name or "",
                                                  document.mime_type or "", document.file_size),
                         text=message.caption)
+    if message.location is not None:  # a venue is a location with a name
+        venue = message.venue
+        label = " ".join(part for part in (venue.title, venue.address) if part) if venue is not None else ""
+        return Incoming(**base, location=Location(message.location.latitude, message.location.longitude, label))
     if message.contact is not None:
         owner = message.contact.user_id
         # A contact picked from the address book has another user id, or none: the core refuses both.

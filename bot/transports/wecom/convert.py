@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.core.types import FileRef, Incoming, OutButton, OutMessage, Photo
+from bot.core.types import FileRef, Incoming, Location, OutButton, OutMessage, Photo
 
 PLATFORM = "wecom"
 STREAM_LIMIT = 20_480  # bytes of a stream's markdown content
@@ -154,7 +154,21 @@ def to_incoming(body: dict[str, Any]) -> Incoming | None:
         return Incoming(**base, photo=photo, **fields)
     if msgtype == "stream":
         return None
+    if msgtype == "location" and (place := _location(body.get("location") or {})) is not None:
+        return Incoming(**base, location=place)
     return Incoming(**base, other=str(msgtype or "unknown"))
+
+
+def _location(found: dict[str, Any]) -> Location | None:
+    """A location message's pin: latitude/longitude with a name or address (the application message's
+    Location_X/Location_Y/Label read the same); None when the degrees are missing or not numbers."""
+    try:
+        latitude = float(found.get("latitude", found.get("location_x", "")))
+        longitude = float(found.get("longitude", found.get("location_y", "")))
+    except (TypeError, ValueError):
+        return None
+    label = " ".join(str(found[key]) for key in ("name", "label", "address") if found.get(key))
+    return Location(latitude, longitude, label)
 
 
 _task_counter = itertools.count()
