@@ -31,15 +31,26 @@ KIND_LABELS = {ORDINARY: N_("ordinary matter: more than half must agree"),
                SPECIAL: N_("special matter: at least three quarters must agree"),
                ELECTION: N_("election")}
 ART_278 = N_(
-    "Civil Code Art. 278: special matters (at least 3/4 of the participating area and owners must agree) are "
-    "raising maintenance funds; rebuilding or reconstructing buildings and their facilities; changing the use of "
-    "common parts or running a business with them. Everything else is ordinary (more than 1/2): the assembly's "
-    "rules, the management covenant, electing or replacing committee members, hiring or dismissing the property "
-    "company, using maintenance funds, other major matters.")
+    "Civil Code Art. 278: items (6) to (8) are special matters (at least 3/4 of the participating area and owners "
+    "must agree); the other items are ordinary (more than 1/2). A matter the law calls ordinary may be marked "
+    "special after choosing it.")
+# Civil Code Art. 278 para. 1, items 1–9: the classification buttons, in the law's order.
+MATTER_LABELS = {
+    store.Matter.RULES: N_("(1) the assembly's rules of procedure"),
+    store.Matter.COVENANT: N_("(2) the management covenant"),
+    store.Matter.COMMITTEE: N_("(3) electing or replacing committee members"),
+    store.Matter.MANAGER: N_("(4) hiring or dismissing the property company or another manager"),
+    store.Matter.USE_FUNDS: N_("(5) using the maintenance funds"),
+    store.Matter.RAISE_FUNDS: N_("(6) raising the maintenance funds"),
+    store.Matter.REBUILD: N_("(7) rebuilding or reconstructing buildings and their facilities (adding an elevator)"),
+    store.Matter.COMMON_USE: N_("(8) changing the use of common parts, or running a business with them"),
+    store.Matter.OTHER: N_("(9) other major matters of common ownership and management"),
+}
+KIND_SHORT = {ORDINARY: N_("ordinary"), SPECIAL: N_("special")}
 STATUS_LABELS = {AssemblyStatus.SCHEDULED: N_("voting not open yet"), AssemblyStatus.OPEN: N_("voting open"),
                  AssemblyStatus.CLOSED: N_("voting closed"), AssemblyStatus.CANCELLED: N_("assembly cancelled")}
 # The motion step's buttons: numbers, so that a typed motion (always text) is never taken for one of them.
-ADD_ELECTION, MOTIONS_DONE = 1, 2
+ADD_ELECTION, MOTIONS_DONE, MARK_SPECIAL = 1, 2, 3
 
 
 def percent(share: Fraction, bound: Fraction | None = None) -> str:
@@ -71,6 +82,8 @@ def _motion_lines(t: Translator, motions: Iterable[MotionSpec | store.Motion]) -
     lines = []
     for n, motion in enumerate(motions, 1):
         kind = t(KIND_LABELS[motion.kind])
+        if motion.matter:
+            kind = f"{t(MATTER_LABELS[store.Matter(motion.matter)])}；{kind}"
         if motion.kind == ELECTION:
             kind = t("election, {seats} seats; each owner may approve up to {seats}", seats=motion.seats)
         lines.append(f"{n}. {motion.text}（{kind}）")
@@ -103,17 +116,27 @@ def _ask_motion(ctx: Context, draft: NewAssembly) -> Reply:
     buttons = [Button.choice(t("Add an election"), ADD_ELECTION)]
     if draft.motions:
         buttons.append(Button.choice(t("Done with motions"), MOTIONS_DONE))
+        if draft.motions[-1].kind == ORDINARY:
+            buttons.append(Button.choice(t("Mark motion {n} special (3/4)", n=len(draft.motions)), MARK_SPECIAL))
         return Reply(t("Motion {n} added. Send the text of the next motion, add an election, or press Done.",
                        n=len(draft.motions)), buttons=rows(*buttons, per_row=2))
     return Reply(t("Send the text of motion 1, or press Add an election."), buttons=rows(*buttons))
 
 
-@opening.step("motion", ask=_ask_motion, next=("kind", "candidates", "opens"), answer=answers.Either(
-    (answers.Choice(values=(ADD_ELECTION, MOTIONS_DONE)), answers.Text(1000, what=N_("motion")))))
+@opening.step("motion", ask=_ask_motion, next=("motion", "kind", "candidates", "opens"), answer=answers.Either(
+    (answers.Choice(values=(ADD_ELECTION, MOTIONS_DONE, MARK_SPECIAL)), answers.Text(1000, what=N_("motion")))))
 async def motion_step(ctx: MemberContext, draft: NewAssembly, answer: str | int) -> Outcome:
     t = ctx.t
     if answer == MOTIONS_DONE and draft.motions:
         return Go("opens")
+    if answer == MARK_SPECIAL:
+        # Only ever up: a special matter stays special, and an election has no class to mark.
+        if not draft.motions or draft.motions[-1].kind != ORDINARY:
+            return Stay(Reply(t("Only a motion decided as an ordinary matter can be marked special.")))
+        marked = draft.motions[-1].model_copy(update={"kind": SPECIAL})
+        return Go("motion", draft.model_copy(update={"motions": (*draft.motions[:-1], marked)}),
+                  say=(Reply(t("Motion {n} will be decided as a special matter (at least 3/4).",
+                               n=len(draft.motions))),))
     if len(draft.motions) >= store.MAX_MOTIONS:
         return Stay(Reply(t("An assembly can have at most {n} motions. Please press Done.", n=store.MAX_MOTIONS)))
     if answer == ADD_ELECTION:
@@ -125,17 +148,19 @@ async def motion_step(ctx: MemberContext, draft: NewAssembly, answer: str | int)
 
 def _ask_kind(ctx: Context, draft: NewAssembly) -> Reply:
     t = ctx.t
-    suggested = store.suggest_kind(draft.pending)
-    buttons = [Button.choice(("✓ " if kind == suggested else "") + t(KIND_LABELS[kind]), kind)
-               for kind in (ORDINARY, SPECIAL)]
+    suggested = store.suggest_matter(draft.pending)
+    buttons = [Button.choice(("✓ " if matter == suggested else "") + t(label) + " · " + t(KIND_SHORT[store.kind_of(matter)]),
+                             matter.value) for matter, label in MATTER_LABELS.items()]
     return Reply(t("{rules}\n\nI suggest: {kind}. Please confirm the class of this motion.", rules=t(ART_278),
-                   kind=t(KIND_LABELS[suggested])), buttons=rows(*buttons))
+                   kind=f"{t(KIND_LABELS[store.kind_of(suggested)])}（{t(MATTER_LABELS[suggested])}）"),
+                 buttons=rows(*buttons))
 
 
 @opening.step("kind", ask=_ask_kind, next=("motion",), answer=answers.Choice(
-    values=(ORDINARY, SPECIAL), refusal=N_("Please choose the class with one of the buttons above.")))
-async def kind_step(ctx: MemberContext, draft: NewAssembly, kind: str) -> Outcome:
-    motion = MotionSpec(text=draft.pending, kind=store.MotionKind(kind))
+    values=tuple(m.value for m in store.Matter), refusal=N_("Please choose the class with one of the buttons above.")))
+async def kind_step(ctx: MemberContext, draft: NewAssembly, matter: str) -> Outcome:
+    chosen = store.Matter(matter)
+    motion = MotionSpec(text=draft.pending, matter=chosen, kind=store.kind_of(chosen))
     return Go("motion", draft.model_copy(update={"motions": (*draft.motions, motion), "pending": ""}))
 
 
@@ -242,7 +267,8 @@ async def open_assembly(ctx: MemberContext, msg: Incoming) -> Replies:
 async def start_prepared_assembly(ctx: MemberContext, title: str, motions: Sequence[tuple[str, str]]) -> Replies:
     """Another feature (the property company's grades, say) prepares the motions; the creator reviews them, may
     add more, and sets the voting window as in /assembly. `motions`: (text, "ordinary" | "special")."""
-    prepared = tuple(MotionSpec(text=text[:1000], kind=SPECIAL if kind == SPECIAL else ORDINARY)
+    prepared = tuple(MotionSpec(text=text[:1000], matter=(matter := store.suggest_matter(text)),
+                                kind=store.kind_of(matter, kind == SPECIAL))
                      for text, kind in motions[:store.MAX_MOTIONS])
     draft = NewAssembly(title=title[:200], motions=prepared)
     before = ctx.convo.key

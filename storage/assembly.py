@@ -66,9 +66,51 @@ QUORUM = Fraction(2, 3)  # at least, of the total area and of all owners
 SPECIAL_BOUND = Fraction(3, 4)  # at least, of the participating area and owners
 ORDINARY_BOUND = Fraction(1, 2)  # more than
 
-# Art. 278 items 6–8 (special, 3/4); words that suggest them. The creator always confirms the class.
-SPECIAL_HINTS = ("筹集", "筹措", "续筹", "补充维修资金", "改建", "重建", "改造", "拆除", "改变用途", "改变共有部分",
-                 "经营", "出租", "广告", "用途", "raise", "rebuild", "reconstruct", "change the use", "business")
+
+
+class Matter(StrEnum):
+    """The matters owners decide together, in the order of Civil Code Art. 278 para. 1 (items 1–9)."""
+
+    RULES = "rules"  # (一) 制定和修改业主大会议事规则
+    COVENANT = "covenant"  # (二) 制定和修改管理规约
+    COMMITTEE = "committee"  # (三) 选举业主委员会或者更换业主委员会成员
+    MANAGER = "manager"  # (四) 选聘和解聘物业服务企业或者其他管理人
+    USE_FUNDS = "use_funds"  # (五) 使用建筑物及其附属设施的维修资金
+    RAISE_FUNDS = "raise_funds"  # (六) 筹集建筑物及其附属设施的维修资金
+    REBUILD = "rebuild"  # (七) 改建、重建建筑物及其附属设施 (加装电梯 is 改建)
+    COMMON_USE = "common_use"  # (八) 改变共有部分的用途或者利用共有部分从事经营活动
+    OTHER = "other"  # (九) 有关共有和共同管理权利的其他重大事项
+
+
+# Art. 278 para. 2: items 6–8 need 3/4 of the participating area and owners; "the other matters" more than half.
+# Using maintenance funds (item 5) is one of the other matters since the Civil Code (the Property Law of 2007
+# had raising and using in one item, decided by 2/3).
+SPECIAL_MATTERS = frozenset({Matter.RAISE_FUNDS, Matter.REBUILD, Matter.COMMON_USE})
+
+# Words that suggest a matter, checked in this order (the first match wins). The creator always confirms it.
+MATTER_HINTS: tuple[tuple[Matter, tuple[str, ...]], ...] = (
+    (Matter.RAISE_FUNDS, ("筹集", "筹措", "续筹", "补充维修资金", "补缴维修资金", "raise")),
+    (Matter.USE_FUNDS, ("使用维修资金", "动用维修资金", "使用专项维修资金", "动用专项维修资金", "维修资金")),
+    (Matter.REBUILD, ("电梯", "改建", "重建", "改造", "拆除", "扩建", "加建", "rebuild", "reconstruct", "elevator", "lift")),
+    (Matter.COMMON_USE, ("改变用途", "改变共有部分", "经营", "出租", "广告", "用途", "change the use", "business",
+                         "rent out")),
+    (Matter.MANAGER, ("物业", "管理人", "property company", "manager")),
+    (Matter.COMMITTEE, ("业委会", "业主委员会", "委员", "committee")),
+    (Matter.COVENANT, ("管理规约", "covenant")),
+    (Matter.RULES, ("议事规则", "rules")),
+)
+
+
+def suggest_matter(text: str) -> Matter:
+    """The Art. 278 item a motion's text suggests; "other major matters" when nothing does."""
+    lowered = text.lower()
+    return next((matter for matter, hints in MATTER_HINTS if any(hint in lowered for hint in hints)), Matter.OTHER)
+
+
+def kind_of(matter: Matter | str, marked_special: bool = False) -> MotionKind:
+    """The class a matter is decided by: special for items 6–8, and for any matter the creator marks special
+    (the compound's rules may ask more); never ordinary when the law says special."""
+    return SPECIAL if marked_special or matter in SPECIAL_MATTERS else ORDINARY
 
 
 _NAME_SEPARATORS = str.maketrans(dict.fromkeys(",，、;；", " "))
@@ -81,12 +123,8 @@ def candidate_names(text: str) -> tuple[str, ...]:
 
 
 def suggest_kind(text: str) -> MotionKind:
-    """Special for raising maintenance funds, rebuilding and using common parts for business (items 6–8);
-    *using* maintenance funds (使用维修资金) is ordinary and is checked first."""
-    lowered = text.lower()
-    if "使用" in text and "维修资金" in text and "筹" not in text:
-        return ORDINARY
-    return SPECIAL if any(hint in lowered for hint in SPECIAL_HINTS) else ORDINARY
+    """The class of the matter the text suggests (`suggest_matter`)."""
+    return kind_of(suggest_matter(text))
 
 
 # ---- tables ------------------------------------------------------------------------------------------------
@@ -118,6 +156,8 @@ class Motion(SQLModel, table=True):
     position: int = 0
     text: str = Field(max_length=1000)
     kind: MotionKind = status_field(MotionKind, MotionKind.ORDINARY, 16)
+    # The Art. 278 item (a `Matter`); "" for an election (item 3 by its nature) and for motions made before.
+    matter: str = Field(default="", max_length=16)
     seats: int = 0  # election: how many candidates each owner may approve and how many are elected
     # election: {"candidates": ["张三", ...]}
     options: dict[str, Any] = Field(default_factory=dict, sa_type=JSONDict)
@@ -740,6 +780,7 @@ class MotionSpec(BaseModel):
 
     text: str
     kind: MotionKind = MotionKind.ORDINARY
+    matter: Matter | None = None  # the Art. 278 item; a special one makes the motion special whatever `kind` says
     seats: int = 0  # election: how many are elected, and how many each owner may approve
     candidates: tuple[str, ...] = ()
 
@@ -789,7 +830,9 @@ async def open_assembly(session: AsyncSession, compound: Compound, title: str, m
     assert assembly.id is not None
     for position, motion in enumerate(motions, 1):
         election = motion.kind == MotionKind.ELECTION
-        session.add(Motion(assembly_id=assembly.id, position=position, text=motion.text[:1000], kind=motion.kind,
+        kind = motion.kind if election or motion.matter is None else kind_of(motion.matter, motion.kind == SPECIAL)
+        session.add(Motion(assembly_id=assembly.id, position=position, text=motion.text[:1000], kind=kind,
+                           matter="" if election or motion.matter is None else motion.matter,
                            seats=motion.seats if election else 0,
                            options={"candidates": list(motion.candidates)} if election else {}))
     await session.flush()
