@@ -31,7 +31,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.core.types import Delivery
-from bot.transports.wecom.convert import PLATFORM, chat_of, update_key
+from bot.transports.wecom.convert import PLATFORM, card_with_text, chat_of, update_key
 from bot.transports.wecom.crypto import CryptoError, WeComCrypto
 from bot.transports.wecom.transport import WeComTransport
 from storage.conversations import ProcessedUpdate
@@ -157,7 +157,8 @@ class CallbackChannel:
             return Delivery(False, retry_after=60.0,
                             error="the HTTP callback cannot write first; waiting for the chat to write again")
         url = found[0]
-        body = _one_body(bodies[first_part:])
+        body, taken = one_body(bodies[first_part:])
+        self.transport.remember_cards([body])  # a press shows the card as it was sent
         session = await self.transport.http()
         try:
             async with session.post(url, json=body) as response:
@@ -166,16 +167,29 @@ class CallbackChannel:
             return Delivery(False, error=f"response_url: {exc}"[:400])
         if int(result.get("errcode", 0)) != 0:
             return Delivery(False, error=f"response_url errcode {result.get('errcode')}: {result.get('errmsg')}")
+        if first_part + taken < len(bodies):
+            # The rest (another card, a text too long for one) goes with the chat's next response_url.
+            return Delivery(False, retry_after=60.0, parts_sent=first_part + taken,
+                            error="response_url takes one message; the rest waits for the chat to write again")
         return Delivery(True, message_id=url[-60:])
 
 
-def _one_body(bodies: list[dict[str, Any]]) -> dict[str, Any]:
-    """response_url takes one message: the texts joined, or the card when there is one and no text."""
-    texts = [b["markdown"]["content"] for b in bodies if b.get("msgtype") == "markdown"]
-    texts += [b["stream"]["content"] for b in bodies if b.get("msgtype") == "stream"]
-    cards = [b for b in bodies if b.get("msgtype") == "template_card"]
-    if cards and not texts:
-        return cards[0]
-    if cards:
-        log.info("response_url takes one message: %s card(s) sent as text only", len(cards))
-    return {"msgtype": "markdown", "markdown": {"content": "\n\n".join(texts)[:4000]}}
+def one_body(bodies: list[dict[str, Any]]) -> tuple[dict[str, Any], int]:
+    """response_url takes one message: the texts before the first card folded into it, so its buttons come with
+    them (a new member's 通过/拒绝, a step's 跳过); without a card the texts joined. Returns the body and how many
+    of `bodies` it carries: a card after a text too long to fold waits for the next response_url."""
+    texts: list[str] = []
+    for index, body in enumerate(bodies):
+        if body.get("msgtype") == "markdown":
+            texts.append(body["markdown"]["content"])
+        elif body.get("msgtype") in ("stream", "stream_with_template_card"):
+            texts.append(body["stream"]["content"])
+        if "template_card" in body:
+            card = body["template_card"]
+            if not texts:
+                return {"msgtype": "template_card", "template_card": card}, index + 1
+            folded = card_with_text(card, "\n\n".join(texts))
+            if folded is not None:
+                return {"msgtype": "template_card", "template_card": folded}, index + 1
+            return {"msgtype": "markdown", "markdown": {"content": "\n\n".join(texts)[:4000]}}, index
+    return {"msgtype": "markdown", "markdown": {"content": "\n\n".join(texts)[:4000]}}, len(bodies)

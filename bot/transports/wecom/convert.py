@@ -127,8 +127,11 @@ def to_incoming(body: dict[str, Any]) -> Incoming | None:
     if msgtype == "text":
         text = str((body.get("text") or {}).get("content", ""))
         if kind == "group":
-            # In a group the bot only hears messages that @mention it; the mention comes first.
+            # In a group the bot only hears messages that @mention it; the mention comes first. A bare mention
+            # is a call for attention: it gets the group's help, not silence.
             text = _MENTION.sub("", text, count=1)
+            if not text.strip():
+                return Incoming(**base, text="/help", command="help")
         return Incoming(**base, **_text_fields(text))
     if msgtype == "voice":  # WeCom transcribes voice messages; the words are what counts.
         return Incoming(**base, **_text_fields(str((body.get("voice") or {}).get("content", ""))))
@@ -231,6 +234,35 @@ def render(message: OutMessage, contact_hint: str = "", text_limit: int = STREAM
             card["sub_title_text"] = rest.strip()
         rendered.cards.append(card)
     return rendered
+
+
+# Text folded into a card sent on its own (response_url takes one message): up to this many characters; a longer
+# text goes first and its card with the chat's next response_url.
+FOLD_CHARS = 1000
+_CLAUSE = re.compile(rf"^.{{1,{CARD_TITLE_CHARS - 1}}}?[：:。！？!?]")
+
+
+def card_with_text(card: dict[str, Any], text: str) -> dict[str, Any] | None:
+    """The card carrying the message's text as well, for a channel that takes one message (response_url): a short
+    first line is the title and the rest the card's text; a longer first line is titled by its first clause and
+    the whole text follows. None when the text is too long for a card."""
+    text = text.strip()
+    if len(text) > FOLD_CHARS:
+        return None
+    folded = {key: value for key, value in card.items() if key not in ("sub_title_text", "quote_area")}
+    first_line, _, rest = text.partition("\n")
+    if len(first_line) <= CARD_TITLE_CHARS:
+        title, body = first_line, rest.strip()
+    else:
+        clause = _CLAUSE.match(first_line)
+        title, body = (clause.group(0) if clause else "…"), text
+    folded["main_title"] = {"title": title or "…"}
+    if len(body) <= CARD_SUBTITLE_CHARS:
+        if body:
+            folded["sub_title_text"] = body
+    else:
+        folded["quote_area"] = {"type": 0, "quote_text": body}
+    return folded
 
 
 def spent_card(card: dict[str, Any] | None, pressed_key: str) -> dict[str, Any]:
