@@ -453,6 +453,38 @@ def cmd_compound_unset(args: argparse.Namespace) -> int:
     return asyncio.run(_with_session(_settings(), work))
 
 
+def cmd_compound_qr(args: argparse.Namespace) -> int:
+    """A printable PNG of the compound's invite QR codes: the Telegram deep link, and the WeCom/WeChat link."""
+    from bot.core.i18n import Catalogs
+    from bot.qr import deep_link, invite_png
+
+    settings = _settings()
+    bot_username = (args.bot or settings.telegram_bot_username).strip().lstrip("@")
+    wecom = (args.wecom or settings.wecom_join_url).strip()
+    if not bot_username and not wecom:
+        raise Refusal(tr("Name the Telegram bot with --bot USERNAME (or TELEGRAM_BOT_USERNAME), or give a WeCom link "
+                         "with --wecom URL (or WECOM_JOIN_URL)."))
+
+    made: list[tuple[Path, bytes, str]] = []
+
+    async def work(session: Any) -> int:
+        compound = await _compound_named(session, args.code)
+        pt = Catalogs().translator(compound.language or settings.default_language)
+        codes = [("Telegram", deep_link(bot_username, compound.invite_code))] if bot_username else []
+        if wecom:
+            codes.append((pt("WeCom / WeChat"), wecom))
+        png = invite_png(pt("Scan to join {compound}", compound=compound.name),
+                         pt("Invite code {code}", code=compound.invite_code), codes)
+        made.append((Path(args.out or f"qr-{compound.code}.png"), png, " · ".join(link for _, link in codes)))
+        return 0
+
+    asyncio.run(_with_session(settings, work))
+    for out, png, links in made:
+        out.write_bytes(png)
+        print(tr("Wrote {file}: {links}", file=out, links=links))
+    return 0
+
+
 # ---- linli backup FILE / linli restore FILE ---------------------------------------------------------------------
 
 
@@ -631,6 +663,12 @@ def build_parser() -> argparse.ArgumentParser:
     unset.add_argument("code")
     unset.add_argument("key")
     unset.set_defaults(func=cmd_compound_unset)
+    qr = compound.add_parser("qr", help="a printable PNG of the invite QR codes (t.me/<bot>?start=CODE, WeCom link)")
+    qr.add_argument("code")
+    qr.add_argument("--bot", default="", help="the Telegram bot's username (default TELEGRAM_BOT_USERNAME)")
+    qr.add_argument("--wecom", default="", help="a WeCom/WeChat link to print beside it (default WECOM_JOIN_URL)")
+    qr.add_argument("--out", help="the PNG file to write (default: qr-CODE.png)")
+    qr.set_defaults(func=cmd_compound_qr)
 
     roster = sub.add_parser("roster", help="rosters").add_subparsers(dest="action", required=True)
     importer = roster.add_parser("import", help="load buildings, units, rooms and owners from CSV or XLSX")

@@ -71,6 +71,10 @@ class Settings(BaseSettings):
     telegram_api_base_url: str = ""
     telegram_webhook_url: str = ""
     telegram_webhook_secret: SecretStr = SecretStr("")
+    # The bot's @username, for the invite QR codes' deep links (`linli compound qr`); the running bot asks Telegram.
+    telegram_bot_username: str = ""
+    # A WeCom/WeChat link to the bot (a 联系我 or customer-service link), printed beside it on the invite QR codes.
+    wecom_join_url: str = ""
 
     wecom_bot_id: str = ""
     wecom_bot_secret: SecretStr = SecretStr("")

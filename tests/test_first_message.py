@@ -4,13 +4,22 @@ joining, and someone who has not joined is led to joining. `/start CODE` joins w
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
+import pytest
+import qrcode
+from PIL import Image
 from sqlmodel import col, select
 
+from bot import cli, qr
+from bot.settings import Settings
 from bot.transports.console import Console
 from storage.complaints import Case
 from storage.demo import DEMO_INVITE
 from storage.needs import Need
 from storage.people import Membership, Person, Role, roles_in
+from tests.conftest import sqlite_url
 
 
 async def _cases(console: Console) -> list[Case]:
@@ -150,3 +159,43 @@ async def test_ten_thousand_characters_outside_a_flow(console: Console) -> None:
     await console.press("反映诉求")
     await console.press("噪音")
     assert "描述" in console.last.text  # too long to be the description: asked for it
+
+
+# ---- the printable invite QR code --------------------------------------------------------------------------
+
+
+def _modules(png: Path, link: str, left: int) -> bool:
+    """Whether the PNG holds, at `left`, exactly the QR code of `link` (each module sampled at its centre): no QR
+    decoder is installed, so the code is read back by comparing it with the one the link makes."""
+    code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=qr.BORDER)
+    code.add_data(link)
+    code.make(fit=True)
+    image = Image.open(png).convert("L")
+    top = qr.MARGIN + 60 + 44 + 24
+    return all((image.getpixel((left + int((c + 0.5) * qr.BOX), top + int((r + 0.5) * qr.BOX))) < 128) == dark
+               for r, row in enumerate(code.get_matrix()) for c, dark in enumerate(row))
+
+
+def test_compound_qr_writes_a_png_of_the_deep_link(sqlite_template_db: str, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    database = tmp_path / "linli.db"
+    shutil.copy(sqlite_template_db, database)
+    monkeypatch.chdir(tmp_path)
+    for name in Settings.model_fields:
+        monkeypatch.delenv(name.upper(), raising=False)
+    monkeypatch.setenv("DATABASE_URL", sqlite_url(database))
+    assert cli.main(["compound", "qr", "XFL"]) == 2  # no bot named, no WeCom link: said so
+    assert cli.main(["compound", "qr", "XFL", "--bot", "@linli_demo_bot"]) == 0
+    png = tmp_path / "qr-XFL.png"
+    assert png.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    link = "https://t.me/linli_demo_bot?start=XFL2026"
+    assert _modules(png, link, qr.MARGIN)
+    assert not _modules(png, "https://t.me/linli_demo_bot?start=XFL2027", qr.MARGIN)  # the check can fail
+    # With a WeCom link configured, its code stands beside the Telegram one.
+    monkeypatch.setenv("WECOM_JOIN_URL", "https://work.weixin.qq.com/ca/cawcde0123")
+    assert cli.main(["compound", "qr", "xfl", "--bot", "linli_demo_bot", "--out", "both.png"]) == 0
+    both = tmp_path / "both.png"
+    first = qr.qr_image(link).width
+    assert _modules(both, link, qr.MARGIN)
+    assert _modules(both, "https://work.weixin.qq.com/ca/cawcde0123", qr.MARGIN + first + qr.GAP)
+    assert cli.main(["compound", "qr", "NOPE", "--bot", "linli_demo_bot"]) == 2
