@@ -33,6 +33,7 @@ from handlers import deliveries as deliveries_handlers
 from handlers import meetings as meetings_handlers
 from handlers import membership, start
 from handlers import needs as needs_handlers
+from handlers import notifications as notifications_handlers
 from handlers import party as party_handlers
 from handlers import points as points_handlers
 from handlers import privacy as privacy_handlers
@@ -65,6 +66,7 @@ def routers() -> list[Router]:
         announcements_handlers.router,
         board_handlers.router,
         privacy_handlers.router,
+        notifications_handlers.router,
     ]
 
 

@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     # Flood control: messages (texts, commands, presses) one person may send in any minute. The first one over
     # is answered once (too fast), the rest are dropped unprocessed until their last minute is under it. 0: off.
     flood_messages_per_minute: int = Field(default=20, ge=0)
+    # The notification budget (storage/notifications.py): caps, quiet hours, digests, repeats, opting out.
+    notification_budget: bool = True
 
     # The scheduler's heartbeat: how often due rows are looked for.
     scheduler_tick_seconds: float = 15.0

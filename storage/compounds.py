@@ -245,6 +245,10 @@ COMPOUND_SETTINGS: dict[str, SettingSpec] = {
     "property.grade_b": SettingSpec(SettingKind.NUMBER, "70", minimum=0, maximum=100),
     "property.answer_days": SettingSpec(SettingKind.INTEGER, 7, minimum=1),
     "property.rectify_days": SettingSpec(SettingKind.INTEGER, 30, minimum=1),
+    "notifications.daily_cap": SettingSpec(SettingKind.INTEGER, 3, minimum=1, maximum=50),
+    "notifications.quiet_from": SettingSpec(SettingKind.CLOCK, "21:30"),
+    "notifications.quiet_until": SettingSpec(SettingKind.CLOCK, "07:30"),
+    "notifications.digest_time": SettingSpec(SettingKind.CLOCK, "20:00"),
 }
 # Columns of the compound itself that `set` changes too.
 COMPOUND_FIELDS: dict[str, SettingSpec] = {

@@ -33,6 +33,9 @@ START = datetime(2026, 11, 23, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
 # Scripted conversations run on a frozen clock, so all of a test's messages arrive in one instant, which flood
 # control would take for a flood. It is off for the suite (and the bots it starts); tests/test_flood.py turns it on.
 os.environ.setdefault("FLOOD_MESSAGES_PER_MINUTE", "0")
+# Likewise the notification budget: a test's day is not a resident's day. tests/test_notifications.py and
+# tests/test_busy_month.py turn it on.
+os.environ.setdefault("NOTIFICATION_BUDGET", "false")
 
 
 def sqlite_url(path: Path) -> str:

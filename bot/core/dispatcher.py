@@ -51,6 +51,7 @@ from storage.conversations import (
     typed_choice,
 )
 from storage.db import is_sqlite, make_sessionmaker, transaction
+from storage.notifications import OPTIONAL_KINDS, Notice, NoticeKind, Urgency, decide, recipient_compound
 from storage.people import Identity, Person, Role, compounds_of, roles_in
 from storage.schedule import claim_job
 
@@ -594,6 +595,39 @@ class Core:
         )
         return result.first()
 
+    async def _budget(self, session: AsyncSession, reply: Reply, person_id: int, ctx: Context | None,
+                      now: datetime) -> Reply | None:
+        """The notification budget (storage/notifications.py) on a private message nobody asked for: the reply to
+        queue (held until the quiet hours end, with a 不再接收此类通知 button on a kind that may be turned off), or
+        None when it went into the evening digest or was dropped. An unmarked message from a job or to someone
+        other than the person who acted counts as NoticeKind.OTHER; an answer to the person's own action passes."""
+        notice = reply.notice
+        if notice is None:
+            if ctx is not None and ctx.person_id == person_id:
+                return reply
+            notice = Notice(NoticeKind.OTHER)
+        if not self.settings.notification_budget:
+            return reply
+        if notice.compound_id is not None:
+            compound = await session.get(Compound, notice.compound_id)
+        else:
+            compound = ctx.compound if ctx is not None and ctx.compound is not None else await recipient_compound(
+                session, person_id)
+        buttons = [[{"label": b.label, "action": b.action, "args": dict(b.args)} for b in row if b.kind == "action"]
+                   for row in reply.buttons]
+        moment = max(now, reply.due_at) if reply.due_at is not None else now
+        verdict = await decide(session, person_id, notice, moment, compound, reply.text, buttons,
+                               self.settings.timezone)
+        if not verdict.queued:
+            return None
+        if verdict.due_at is not None:
+            reply = replace(reply, due_at=verdict.due_at)
+        if notice.kind in OPTIONAL_KINDS and notice.level is not Urgency.URGENT:
+            t = await self.translator_for(session, person_id)
+            off = Button.do(t("No more notices like this"), "notify.off", kind=notice.kind.value)
+            reply = replace(reply, buttons=(*reply.buttons, (off,)))
+        return reply
+
     async def enqueue(self, session: AsyncSession, reply: Reply, target: Target, ctx: Context | None,
                       now: datetime) -> bool:
         """Write outbox rows for a reply to someone else, to a chat, or to a compound's groups."""
@@ -607,6 +641,10 @@ class Core:
                 log.info("person %s has no private chat yet; message not queued", target.person_id)
                 return False
             compound_id = ctx.compound.id if ctx and ctx.compound else None
+            budgeted = await self._budget(session, reply, target.person_id, ctx, now)
+            if budgeted is None:
+                return False
+            reply = budgeted
             addresses.append((identity.platform, identity.private_chat_id, "private", compound_id, target.person_id))
         elif isinstance(target, ToChat):
             chat = await session.get(Chat, target.chat_id)
