@@ -13,6 +13,7 @@ from bot.core.types import Button, FileRef, Incoming, Media, Photo, Replies, Rep
 from storage import announcements as store
 from storage.announcements import AUDIENCES, DISCLOSURE_KINDS, Announcement, Disclosure, Result
 from storage.compounds import buildings_of
+from storage.notifications import Notice, announcement_kind
 from storage.outbox import load_media, store_media
 from storage.people import Role, people_with_role
 
@@ -218,7 +219,9 @@ async def step_confirm(ctx: MemberContext, draft: Announce, value: str) -> Outco
     for target in await _targets(ctx, item.audience, item.building_id):
         pt = await ctx.translator_for(target.person_id) if isinstance(target, ToPerson) else tr
         replies.append(Reply(pt("📢 Announcement") + "\n" + item.text, image=image, document=document, to=target,
-                             pin=item.pin, posting=item.posting_key, due_at=item.due_at if scheduled else None))
+                             pin=item.pin, posting=item.posting_key, due_at=item.due_at if scheduled else None,
+                             notice=Notice(announcement_kind(item.text), f"announcement:{item.id}",
+                                           compound_id=ctx.compound_id)))
     return Done(replies)
 
 

@@ -21,6 +21,7 @@ from bot.core.types import Button, Incoming, Replies, Reply, ToGroups, ToPerson,
 from storage import assembly as store
 from storage.assembly import ABSTAIN, ELECTION, NO, ORDINARY, SPECIAL, YES, AssemblyStatus, Cast, MotionSpec
 from storage.compounds import Compound
+from storage.notifications import Notice, NoticeKind
 from storage.people import Role, roles_in
 
 router = Router("assembly")
@@ -829,7 +830,9 @@ async def remind(ctx: JobContext) -> Replies:
                 pt("Reminder: the owners' assembly {title} closes at {closes}, and {rooms} has not voted yet. "
                    "Every ballot counts towards the 2/3 turnout the law requires.", title=assembly.title,
                    closes=ctx.local(assembly.closes_at, compound), rooms=_named(labels, missing)),
-                buttons=_vote(pt, assembly), to=ToPerson(person_id), expires_at=assembly.closes_at))
+                buttons=_vote(pt, assembly), to=ToPerson(person_id), expires_at=assembly.closes_at,
+                notice=Notice(NoticeKind.VOTE_REMINDER, f"assembly:{assembly.id}",
+                              ctx.local(ctx.now, compound, "%Y-%m-%d"), compound_id=assembly.compound_id)))
     return replies
 
 

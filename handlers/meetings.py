@@ -16,6 +16,7 @@ from bot.core.types import Button, Incoming, Replies, Reply, Target, ToGroups, T
 from storage import meetings as store
 from storage.compounds import Building, Compound, buildings_of
 from storage.meetings import AUDIENCES, KINDS, ORGANISER_ROLES, Meeting, Result
+from storage.notifications import Notice, NoticeKind
 from storage.people import Role, led_buildings
 
 router = Router("meetings")
@@ -674,6 +675,9 @@ async def _reminder(ctx: JobContext, meeting: Meeting) -> list[Reply]:
         return tr("⏰ Reminder: the meeting starts {soon}.", soon=soon) + "\n" + await describe(ctx, tr, meeting,
                                                                                                  compound)
 
+    # Within the hour it is urgent (sent whatever the hour or the count); a moved meeting's reminder is new.
+    notice = Notice(NoticeKind.MEETING_SOON if left <= timedelta(hours=1) else NoticeKind.MEETING_REMINDER,
+                    f"meeting:{meeting.id}", meeting.starts_at.isoformat(), compound_id=compound.id)
     # Dropped by the outbox if still undelivered when the meeting begins.
     for target in await audience_targets(ctx, meeting):
         if isinstance(target, ToGroups):
@@ -684,14 +688,14 @@ async def _reminder(ctx: JobContext, meeting: Meeting) -> list[Reply]:
             pt = await ctx.translator_for(answer.person_id)
             replies.append(Reply(await text(pt) + "\n" + pt("Press 签到 when you arrive."),
                                  buttons=signin_button(pt, meeting.id), to=ToPerson(answer.person_id),
-                                 expires_at=meeting.starts_at))
+                                 expires_at=meeting.starts_at, notice=notice))
     if meeting.audience == "party":
         answered = {a.person_id for a in await store.rsvps(ctx.session, meeting.id)}
         for person_id in await store.audience_people(ctx.session, meeting):
             if person_id not in answered:
                 pt = await ctx.translator_for(person_id)
                 replies.append(Reply(await text(pt), buttons=rsvp_buttons(pt, meeting.id), to=ToPerson(person_id),
-                                     expires_at=meeting.starts_at))
+                                     expires_at=meeting.starts_at, notice=notice))
     return replies
 
 

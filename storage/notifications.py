@@ -235,6 +235,15 @@ class Budget:
         return at if at >= moment else self._at(day + timedelta(days=1), self.digest_time)
 
 
+# An announcement naming one of these is urgent (停水停电 and the like): sent at once, whatever the hour.
+URGENT_WORDS = ("停水", "停电", "停電", "停气", "停氣", "断水", "斷水", "断电", "斷電", "燃气泄漏", "燃氣洩漏")
+
+
+def announcement_kind(text: str) -> NoticeKind:
+    """An announcement's kind by what it says: a water, power or gas cut is urgent."""
+    return NoticeKind.URGENT_ANNOUNCEMENT if any(word in text for word in URGENT_WORDS) else NoticeKind.ANNOUNCEMENT
+
+
 def content_key(notice: Notice, text: str) -> str:
     """What makes two notices the same: kind, subject and content (the text when no content is given)."""
     content = notice.content or text
@@ -406,7 +415,7 @@ async def recipient_compound(session: AsyncSession, person_id: int) -> Compound 
     return await session.get(Compound, person.current_compound_id)
 
 
-__all__ = ["DAILY_CAP", "DIGEST_TIME", "KIND_URGENCY", "OPTIONAL_KINDS", "QUIET_FROM", "QUIET_UNTIL", "Budget",
-           "Decision", "Digest", "Notice", "NoticeKind", "NoticeLog", "NoticeOptOut", "Urgency", "Verdict",
-           "claim_digest", "content_key", "decide", "digest_line", "due_digests", "opt_in", "opt_out", "opted_out",
-           "prune", "recipient_compound"]
+__all__ = ["DAILY_CAP", "DIGEST_TIME", "KIND_URGENCY", "OPTIONAL_KINDS", "QUIET_FROM", "QUIET_UNTIL", "URGENT_WORDS",
+           "Budget", "Decision", "Digest", "Notice", "NoticeKind", "NoticeLog", "NoticeOptOut", "Urgency", "Verdict",
+           "announcement_kind", "claim_digest", "content_key", "decide", "digest_line", "due_digests", "opt_in",
+           "opt_out", "opted_out", "prune", "recipient_compound"]
