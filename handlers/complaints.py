@@ -19,6 +19,7 @@ from bot.core.i18n import N_, Translator
 from bot.core.router import Router
 from bot.core.types import XLSX, Button, Incoming, Location, Media, Photo, Replies, Reply, ToPerson, rows
 from bot.core.when import parse_day
+from handlers import party
 from storage import complaints as store
 from storage.access_log import Via
 from storage.complaints import ACTIVE, DEPARTMENT_RATINGS, LEVEL_NAMES, STATE_NAMES, Acted, Case, Event, Sight
@@ -202,7 +203,11 @@ async def confirm(ctx: MemberContext, draft: Complaint, value: str) -> Outcome:
     return Done([Reply(t("Thank you. Your case {number} is filed and has gone to the {level} level; you will hear "
                          "here about every step. Send /case {number} to follow it.",
                          number=case.number, level=t(LEVEL_NAMES[case.level]))),
-                 *await tell_handler(ctx, ctx.compound, case, "new")])
+                 *await tell_handler(ctx, ctx.compound, case, "new"),
+                 # Copied to the party members responsible for that building or floor (an anonymous case: the
+                 # building only, so no floor points at its reporter).
+                 *await party.copy_case(ctx, ctx.compound_id, case.number, case.category, case.description,
+                                        case.reporter_id, case.building_id, None if case.anonymous else case.room_id)])
 
 
 @complain_flow.step("edit", next=tuple(EDITABLE), ask=lambda ctx, draft: _choices(

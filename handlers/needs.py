@@ -10,7 +10,7 @@ from bot.core.flows import Done, Draft, Flow, Go, Outcome, Stay
 from bot.core.i18n import N_, Translator
 from bot.core.router import Router
 from bot.core.types import Button, Incoming, Photo, Replies, Reply, ToPerson, rows
-from handlers import volunteering
+from handlers import party, volunteering
 
 # A case or task made from a need is announced exactly as the complaints and volunteering flows announce theirs.
 from handlers.complaints import LEVEL_NAMES, tell_handler
@@ -55,7 +55,7 @@ class NeedDraft(Draft):
 need_flow = Flow("need", NeedDraft, title=N_("the need you are posting"), member=True)
 
 
-@router.command("need", private=True, member=True, flow=True, help="Post a need of yours or your family's", order=30)
+@router.command("need", group="cases", private=True, member=True, flow=True, help="Post a need of yours or your family's", order=30)
 async def need(ctx: MemberContext, msg: Incoming) -> Replies:
     return await need_flow.begin(ctx, NeedDraft())
 
@@ -122,6 +122,8 @@ async def need_photo(ctx: MemberContext, draft: NeedDraft, photo: Photo | None) 
         st("New need #{id} ({category}) from {name}: {text}", id=row.id, category=st(CATEGORY_LABELS[row.category]),
            name=ctx.person.name, text=row.text),
         buttons=_triage_buttons(st, row.stored_id)))
+    # Copied to the party members responsible for where the poster lives (党员责任区).
+    replies += await party.copy_need(ctx, ctx.compound_id, row.stored_id, row.text, ctx.person_id)
     return Done(replies)
 
 
@@ -133,7 +135,7 @@ def _triage_buttons(st: Translator, need_id: int) -> tuple[tuple[Button, ...], .
 # ---- the list and support -----------------------------------------------------------------------------------
 
 
-@router.command("needs", member=True, help="Open needs of the compound", order=31)
+@router.command("needs", group="cases", member=True, help="Open needs of the compound", order=31)
 async def needs(ctx: MemberContext, msg: Incoming) -> Replies:
     t = ctx.t
     listed = await store.open_needs(ctx.session, ctx.compound_id)

@@ -3,16 +3,18 @@ confirms or sends back with a reason, from /pledges) and 请假 (/leave)."""
 
 from __future__ import annotations
 
-from datetime import date
+from collections.abc import Callable
+from datetime import date, timedelta
 
 from bot.core import answers
-from bot.core.context import Context, MemberContext
+from bot.core.context import BaseContext, Context, JobContext, MemberContext
 from bot.core.flows import Done, Draft, Flow, Go, Outcome, Stay
 from bot.core.i18n import N_, Translator
 from bot.core.router import Router
 from bot.core.types import Button, Incoming, Media, Replies, Reply, ToPerson, rows
 from storage import party as store
-from storage.people import Person, Role
+from storage.compounds import Building, buildings_of
+from storage.people import Person, Role, people_with_role
 
 router = Router("party")
 
@@ -34,7 +36,7 @@ class Reporting(Draft):
 reporting = Flow("party_report", Reporting, title=N_("reporting to the party branch"), roles=MEMBERS)
 
 
-@router.command("report", roles=MEMBERS, private=True, flow=True, help="Report to the branch (报到)", order=40)
+@router.command("report", group="party", roles=MEMBERS, private=True, flow=True, help="Report to the branch (报到)", order=40)
 async def report(ctx: MemberContext, msg: Incoming) -> Replies:
     return await reporting.begin(ctx, Reporting())
 
@@ -77,7 +79,7 @@ PLEDGE_LIMIT = 500
 YEAR_END = "year_end"
 
 
-@router.command("pledge", roles=MEMBERS, private=True, flow=True, help="Make a pledge (承诺)", order=41)
+@router.command("pledge", group="party", roles=MEMBERS, private=True, flow=True, help="Make a pledge (承诺)", order=41)
 async def pledge(ctx: MemberContext, msg: Incoming) -> Replies:
     # "/pledge 每月参加一次志愿服务" gives the pledge at once; too long or empty, it is asked for.
     typed = answers.clean_text(str(ctx.args.get("command_args", ""))[: 4 * PLEDGE_LIMIT])
@@ -116,7 +118,7 @@ async def pledge_date(ctx: MemberContext, draft: Pledging, due: date | str) -> O
                         date=answers.day_text(t, target))))
 
 
-@router.command("pledges", roles=MEMBERS, private=True, help="Your pledges (践诺)", order=42)
+@router.command("pledges", group="party", roles=MEMBERS, private=True, help="Your pledges (践诺)", order=42)
 async def pledges(ctx: MemberContext, msg: Incoming) -> Replies:
     t = ctx.t
     mine = await store.pledges_of(ctx.session, ctx.compound_id, ctx.person_id)
@@ -245,7 +247,7 @@ leaving = Flow("party_leave", Leave, title=N_("asking for leave"), roles=MEMBERS
 TODAY = "today"
 
 
-@router.command("leave", roles=MEMBERS, private=True, flow=True, help="Ask for leave (请假)", order=43)
+@router.command("leave", group="party", roles=MEMBERS, private=True, flow=True, help="Ask for leave (请假)", order=43)
 async def leave(ctx: MemberContext, msg: Incoming) -> Replies:
     return await leaving.begin(ctx, Leave())
 
@@ -292,6 +294,177 @@ async def leave_to(ctx: MemberContext, draft: Leave, end: date) -> Outcome:
                      skip=[ctx.person_id])])
 
 
-router.flow(reporting, pledging, fulfilling, sending_back, leaving)
+# ---- the pledge reminder, three days before -------------------------------------------------------------------
+
+
+@router.job("pledge_reminders", every=timedelta(minutes=30))
+async def pledge_reminders(ctx: JobContext) -> Replies:
+    """An open pledge is reminded three days before its target date (09:00 compound time), once: claimed with
+    `UPDATE ... WHERE reminded_at IS NULL`."""
+    replies: list[Reply] = []
+    for item, _compound in await store.pledges_to_remind(ctx.session, ctx.now):
+        if item.id is None or not await store.claim_pledge_reminder(ctx.session, item.id, ctx.now):
+            continue
+        pt = await ctx.translator_for(item.person_id)
+        replies.append(Reply(pt("Reminder: your pledge “{text}” is due on {date}. When you have kept it, mark it "
+                                "fulfilled with a photo or a few words.", text=item.text,
+                                date=answers.day_text(pt, item.target_date)),
+                             buttons=((Button.do(pt("Fulfilled #{id}", id=item.id), "party.fulfil", pledge=item.id),),),
+                             to=ToPerson(item.person_id)))
+    return replies
+
+
+# ---- 党员责任区 / 中心户: who is responsible for which building or floor ----------------------------------------
+
+
+async def area_copies(c: BaseContext, compound_id: int, people: list[int], render: Callable[[Translator], str],
+                      skip: tuple[int, ...] = ()) -> list[Reply]:
+    """A private copy to each responsible party member (found by `store.responsible_for`), in their language."""
+    replies: list[Reply] = []
+    for person_id in people:
+        if person_id in skip:
+            continue
+        pt = await c.translator_for(person_id)
+        replies.append(Reply(render(pt), to=ToPerson(person_id)))
+    return replies
+
+
+async def copy_case(c: BaseContext, compound_id: int, case_number: str, category: str, description: str,
+                    reporter_id: int, building_id: int | None, room_id: int | None) -> list[Reply]:
+    """A new case from a responsibility area, copied to its party members: the number, the kind and the
+    description, never the reporter (they may help the neighbours, and follow the handler)."""
+    from storage.complaints import CATEGORY_BY_CODE
+
+    people = await store.responsible_for(c.session, compound_id, [room_id] if room_id else [], building_id)
+    label = CATEGORY_BY_CODE[category].label if category in CATEGORY_BY_CODE else category
+    return await area_copies(c, compound_id, people, lambda pt: pt(
+        "For your responsibility area (党员责任区): case {number} ({category}) was filed. {description}\nIts handler "
+        "is on it; you may help the neighbours settle it.", number=case_number, category=pt(label),
+        description=description[:300]), skip=(reporter_id,))
+
+
+async def copy_need(c: BaseContext, compound_id: int, need_id: int, text: str, poster_id: int) -> list[Reply]:
+    """A new need posted by a resident of a responsibility area, copied to its party members."""
+    people = await store.responsible_for_person(c.session, compound_id, poster_id)
+    return await area_copies(c, compound_id, people, lambda pt: pt(
+        "For your responsibility area (党员责任区): a neighbour posted need #{id}: {text}", id=need_id,
+        text=text[:300]), skip=(poster_id,))
+
+
+def _area_lines(t: Translator, found: list[tuple[store.PartyArea, Person, Building]]) -> list[str]:
+    return [t("#{id} {name}: {area}", id=a.id, name=p.name, area=store.area_name(t, b, a.floor)) for a, p, b in found]
+
+
+@router.command("areas", roles=[Role.SECRETARY, Role.PARTY_MEMBER], private=True,
+                help="Party members' responsibility areas (党员责任区)", order=44)
+async def areas(ctx: MemberContext, msg: Incoming) -> Replies:
+    t = ctx.t
+    if not ctx.has(Role.SECRETARY):
+        mine = await store.areas(ctx.session, ctx.compound_id, ctx.person_id)
+        if not mine:
+            return Reply(t("You have no responsibility area yet; the secretary assigns them."))
+        return Reply(t("Your responsibility area (cases and needs from there are copied to you): {areas}",
+                       areas="、".join(store.area_name(t, b, a.floor) for a, _p, b in mine)))
+    return await _area_list(ctx)
+
+
+async def _area_list(ctx: MemberContext) -> Reply:
+    """The secretary's list: every area, each with Remove, and Assign an area."""
+    t = ctx.t
+    found = await store.areas(ctx.session, ctx.compound_id)
+    lines = [t("Party members' responsibility areas (党员责任区):")]
+    lines += _area_lines(t, found) or [t("No areas assigned yet.")]
+    buttons = [Button.do(t("Remove #{id}", id=a.id), "party.area_remove", area=a.id) for a, _p, _b in found]
+    buttons.append(Button.do(t("Assign an area"), "party.area_add"))
+    return Reply("\n".join(lines), buttons=rows(*buttons, per_row=3))
+
+
+class Assigning(Draft):
+    member: int = 0
+    name: str = ""
+    building: int = 0
+
+
+assigning = Flow("party_area", Assigning, title=N_("assigning a responsibility area"), roles=SECRETARIES)
+
+
+@router.button("party.area_add", roles=SECRETARIES, private=True)
+async def area_add(ctx: MemberContext, msg: Incoming) -> Replies:
+    if not await people_with_role(ctx.session, ctx.compound_id, Role.PARTY_MEMBER):
+        return Reply(ctx.t("There are no party members in {compound} yet.", compound=ctx.compound.name))
+    return await assigning.begin(ctx, Assigning())
+
+
+async def _ask_member(ctx: MemberContext, draft: Assigning) -> Reply:
+    members = [await ctx.session.get(Person, pid) for pid in
+               await people_with_role(ctx.session, ctx.compound_id, Role.PARTY_MEMBER)]
+    return Reply(ctx.t("Which party member?"),
+                 buttons=rows(*(Button.choice(p.name, p.id) for p in members if p is not None), per_row=3))
+
+
+@assigning.step("member", ask=_ask_member, next=("building",), answer=answers.Choice(
+    refusal=N_("Please choose the party member with the buttons above.")))
+async def area_member(ctx: MemberContext, draft: Assigning, value: int) -> Outcome:
+    if value not in await people_with_role(ctx.session, ctx.compound_id, Role.PARTY_MEMBER):
+        return Stay(Reply(ctx.t("Please choose the party member with the buttons above.")))
+    person = await ctx.session.get(Person, value)
+    return Go("building", draft.model_copy(update={"member": value, "name": person.name if person else "?"}))
+
+
+async def _ask_building(ctx: MemberContext, draft: Assigning) -> Reply:
+    return Reply(ctx.t("Which building is {name} responsible for?", name=draft.name),
+                 buttons=rows(*(Button.choice(b.name, b.id) for b in await buildings_of(ctx.session, ctx.compound_id)),
+                              per_row=3))
+
+
+@assigning.step("building", ask=_ask_building, next=("floor",), answer=answers.Choice(
+    refusal=N_("Please choose the building with the buttons above.")))
+async def area_building(ctx: MemberContext, draft: Assigning, value: int) -> Outcome:
+    if value not in {b.id for b in await buildings_of(ctx.session, ctx.compound_id)}:
+        return Stay(Reply(ctx.t("Please choose the building with the buttons above.")))
+    return Go("floor", draft.model_copy(update={"building": value}))
+
+
+WHOLE = "whole"
+
+
+async def _ask_floor(ctx: MemberContext, draft: Assigning) -> Reply:
+    t = ctx.t
+    floors = await store.floors_of(ctx.session, draft.building)
+    return Reply(t("The whole building, or one floor (中心户)?"), buttons=rows(
+        Button.choice(t("The whole building"), WHOLE),
+        *(Button.choice(t("Floor {floor}", floor=f), f) for f in floors), per_row=4))
+
+
+@assigning.step("floor", ask=_ask_floor, answer=answers.Choice(
+    refusal=N_("Please choose the whole building or a floor with the buttons above.")))
+async def area_floor(ctx: MemberContext, draft: Assigning, value: int | str) -> Outcome:
+    t = ctx.t
+    floor = value if isinstance(value, int) else None
+    if floor is not None and floor not in await store.floors_of(ctx.session, draft.building):
+        return Stay(Reply(t("Please choose the whole building or a floor with the buttons above.")))
+    area = await store.assign_area(ctx.session, ctx.compound_id, draft.member, draft.building, floor, ctx.person_id,
+                                   ctx.now)
+    building = await ctx.session.get(Building, draft.building)
+    if area is None or building is None:
+        return Done(Reply(t("{name} already has that area, or is no longer a party member here.", name=draft.name)))
+    pt = await ctx.translator_for(draft.member)
+    return Done([Reply(t("{name} is now responsible for {area}.", name=draft.name,
+                         area=store.area_name(t, building, floor))),
+                 Reply(pt("The secretary made you responsible for {area} (党员责任区). Cases and needs from there "
+                          "will be copied to you; /areas shows your area.", area=store.area_name(pt, building, floor)),
+                       to=ToPerson(draft.member))])
+
+
+@router.button("party.area_remove", roles=SECRETARIES, private=True)
+async def area_remove(ctx: MemberContext, msg: Incoming) -> Replies:
+    t = ctx.t
+    area = await store.remove_area(ctx.session, int(ctx.args.get("area", 0)), ctx.compound_id)
+    if area is None:
+        return Reply(t("That area was already removed."), toast=t("Already removed"))
+    return [Reply(t("Area #{id} removed.", id=area.id), toast=t("Removed")), await _area_list(ctx)]
+
+
+router.flow(reporting, pledging, fulfilling, sending_back, leaving, assigning)
 
 __all__ = ["router"]

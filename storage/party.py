@@ -7,7 +7,7 @@ import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,9 +17,9 @@ from sqlmodel import Field, SQLModel, col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.core.i18n import N_
-from storage.compounds import Compound
+from storage.compounds import Building, Compound, Room
 from storage.db import UTCDateTime, status_field, utcnow
-from storage.people import Person, Role, people_with_role
+from storage.people import Person, Role, own_rooms, people_with_role
 from storage.points import PointsEntry, balance
 from storage.volunteering import attended_summary
 
@@ -67,6 +67,22 @@ class Pledge(SQLModel, table=True):
     # The secretary's reason the last time a fulfilment was sent back (退回), told to the member and kept here.
     sent_back_reason: str = Field(default="", max_length=500, sa_column_kwargs={"server_default": ""})
     sent_back_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The reminder REMIND_BEFORE the target date went out (claimed with `UPDATE ... WHERE reminded_at IS NULL`).
+    reminded_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class PartyArea(SQLModel, table=True):
+    """党员责任区 / 中心户: a party member the secretary made responsible for a building, or one floor of it. Cases
+    and needs from there are copied to them."""
+
+    __tablename__ = "party_area"
+    id: int | None = Field(default=None, primary_key=True)
+    compound_id: int = Field(foreign_key="compound.id", index=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    building_id: int = Field(foreign_key="building.id", index=True)
+    floor: int | None = None  # None: the whole building
+    created_by: int = Field(foreign_key="person.id")
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class PartyLeave(SQLModel, table=True):
@@ -80,6 +96,16 @@ class PartyLeave(SQLModel, table=True):
     starts_on: date
     ends_on: date
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+# A pledge's reminder goes out this long before its target date, at REMIND_AT compound time.
+REMIND_BEFORE = timedelta(days=3)
+REMIND_AT = time(9, 0)
+
+
+def pledge_reminder_due(target: date, zone: ZoneInfo) -> datetime:
+    """When a pledge due on `target` is reminded: three days before, at 09:00 in the compound's zone."""
+    return datetime.combine(target - REMIND_BEFORE, REMIND_AT, zone)
 
 
 # ---- queries ------------------------------------------------------------------------------------------------
@@ -101,7 +127,107 @@ async def latest_report(session: AsyncSession, compound_id: int, person_id: int)
     return result.first()
 
 
+async def pledges_to_remind(session: AsyncSession, now: datetime, limit: int = 200) -> list[tuple[Pledge, Compound]]:
+    """Open pledges whose reminder is due now: made before that moment (a pledge made two days ahead is not
+    reminded at once) and not past their day."""
+    result = await session.exec(
+        select(Pledge, Compound).join(Compound, col(Compound.id) == Pledge.compound_id)
+        .where(Pledge.status == PledgeStatus.OPEN, col(Pledge.reminded_at).is_(None),
+               col(Pledge.target_date) <= (now + REMIND_BEFORE + timedelta(days=1)).date(),
+               col(Pledge.target_date) >= (now - timedelta(days=1)).date())
+        .order_by(col(Pledge.id)).limit(limit))
+    due = []
+    for pledge, compound in result.all():
+        zone = ZoneInfo(compound.timezone)
+        moment = pledge_reminder_due(pledge.target_date, zone)
+        if pledge.created_at < moment <= now and now.astimezone(zone).date() <= pledge.target_date:
+            due.append((pledge, compound))
+    return due
+
+
+async def claim_pledge_reminder(session: AsyncSession, pledge_id: int, now: datetime) -> bool:
+    result = await session.exec(
+        update(Pledge).where(col(Pledge.id) == pledge_id, col(Pledge.reminded_at).is_(None)).values(reminded_at=now))
+    return result.rowcount == 1
+
+
+async def areas(session: AsyncSession, compound_id: int, person_id: int | None = None
+                ) -> list[tuple[PartyArea, Person, Building]]:
+    """The compound's responsibility areas (or one member's), by building and floor."""
+    query = (select(PartyArea, Person, Building)
+             .join(Person, col(Person.id) == PartyArea.person_id)
+             .join(Building, col(Building.id) == PartyArea.building_id)
+             .where(PartyArea.compound_id == compound_id))
+    if person_id is not None:
+        query = query.where(PartyArea.person_id == person_id)
+    result = await session.exec(query.order_by(col(Building.sort), col(PartyArea.floor), col(PartyArea.id)))
+    return [(a, p, b) for a, p, b in result.all()]
+
+
+async def floors_of(session: AsyncSession, building_id: int) -> list[int]:
+    result = await session.exec(select(Room.floor).where(Room.building_id == building_id).distinct())
+    return sorted(f for f in result.all() if f is not None)
+
+
+async def responsible_for(session: AsyncSession, compound_id: int, rooms: list[int], building_id: int | None = None
+                          ) -> list[int]:
+    """The party members (still holding the role) whose area covers one of these rooms, or `building_id` as a
+    whole (a case about a building, not a room)."""
+    places: list[tuple[int, int | None]] = []
+    for room_id in rooms:
+        room = await session.get(Room, room_id)
+        if room is not None and room.compound_id == compound_id:
+            places.append((room.building_id, room.floor))
+    if building_id is not None and not any(b == building_id for b, _f in places):
+        places.append((building_id, None))
+    if not places:
+        return []
+    members = set(await people_with_role(session, compound_id, Role.PARTY_MEMBER))
+    result = await session.exec(select(PartyArea).where(
+        PartyArea.compound_id == compound_id, col(PartyArea.building_id).in_([b for b, _f in places])))
+    found: list[int] = []
+    for area in result.all():
+        if area.person_id in members and any(
+                b == area.building_id and (area.floor is None or area.floor == f) for b, f in places):
+            found.append(area.person_id)
+    return list(dict.fromkeys(found))
+
+
+async def responsible_for_person(session: AsyncSession, compound_id: int, person_id: int) -> list[int]:
+    """Whose area covers where this resident lives (a need they posted is copied to them)."""
+    return await responsible_for(session, compound_id, await own_rooms(session, person_id, compound_id))
+
+
 # ---- domain actions: each checks what it may do, sets its own fields and says whether it happened --------------
+
+
+async def assign_area(session: AsyncSession, compound_id: int, person_id: int, building_id: int, floor: int | None,
+                      by: int, now: datetime) -> PartyArea | None:
+    """The secretary makes a party member responsible for a building (or one floor of it). None when the person
+    is not a party member here, the building is not this compound's, or the area is theirs already."""
+    building = await session.get(Building, building_id)
+    if building is None or building.compound_id != compound_id:
+        return None
+    if person_id not in await people_with_role(session, compound_id, Role.PARTY_MEMBER):
+        return None
+    if any(a.building_id == building_id and a.floor == floor for a, _p, _b in await areas(session, compound_id,
+                                                                                          person_id)):
+        return None
+    area = PartyArea(compound_id=compound_id, person_id=person_id, building_id=building_id, floor=floor,
+                     created_by=by, created_at=now)
+    session.add(area)
+    await session.flush()
+    return area
+
+
+async def remove_area(session: AsyncSession, area_id: int, compound_id: int) -> PartyArea | None:
+    """The area given up (None when it is not this compound's, or already removed)."""
+    area = await session.get(PartyArea, area_id)
+    if area is None or area.compound_id != compound_id:
+        return None
+    await session.delete(area)
+    await session.flush()
+    return area
 
 
 async def report(session: AsyncSession, compound_id: int, person_id: int, employer: str, now: datetime) -> PartyReport:
@@ -196,6 +322,11 @@ class MemberYear:
     points_balance: int
 
 
+def area_name(t: Callable[..., str], building: Building, floor: int | None) -> str:
+    """"1栋" or "1栋 3层", as the member, the secretary and the export read it."""
+    return building.name if floor is None else t("{building} floor {floor}", building=building.name, floor=floor)
+
+
 async def member_year(session: AsyncSession, compound: Compound, person: Person, year: int) -> MemberYear:
     assert compound.id is not None and person.id is not None
     zone = ZoneInfo(compound.timezone)
@@ -247,6 +378,8 @@ async def export_party(
         if person is None:
             continue
         record = await member_year(session, compound, person, year)
+        mine = [area_name(t, building, area.floor) for area, _p, building in await areas(session, compound.id,
+                                                                                           person_id)]
         book = Workbook()
         summary = book.active
         assert summary is not None
@@ -258,6 +391,7 @@ async def export_party(
             (t("Compound"), compound.name),
             (t("Year"), year),
             (t("Employer"), record.reports[-1].employer if record.reports else ""),
+            (t("Responsibility area (党员责任区)"), "、".join(mine)),
             (t("Pledges"), len(record.pledges)),
             (t("Pledges fulfilled"), sum(1 for p in record.pledges if p.status == PledgeStatus.FULFILLED)),
             (t("Volunteer tasks"), len(record.volunteering)),
