@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as postgresql_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
-from sqlmodel import Field, SQLModel, col, delete, select
+from sqlmodel import Field, SQLModel, col, delete, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.compounds import Chat
@@ -34,6 +34,9 @@ class Conversation(SQLModel, table=True):
     draft: dict[str, Any] = Field(default_factory=dict, sa_type=JSONDict)
     started_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+    # The platform's id of the message asking the current step (where the platform edits messages): a typed
+    # answer retires that message's buttons (`remember_message`).
+    message_id: str | None = Field(default=None, max_length=128)
 
 
 class ProcessedUpdate(SQLModel, table=True):
@@ -169,6 +172,12 @@ async def open_for(session: AsyncSession, person_id: int, flow: str, step: str, 
     session.add(Conversation(person_id=person_id, chat_id=chat_id, key=new_key(), flow=flow, step=step, draft=draft,
                              compound_id=compound_id, started_at=now, updated_at=now))
     return True
+
+
+async def remember_message(session: AsyncSession, key: str, step: str, message_id: str) -> None:
+    """The message asking `step` of the conversation `key` got this platform id (reported after it was sent)."""
+    await session.exec(update(Conversation).where(col(Conversation.key) == key, col(Conversation.step) == step)
+                       .values(message_id=message_id[:128]))
 
 
 async def get_token(session: AsyncSession, token: str) -> ButtonToken | None:

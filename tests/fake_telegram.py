@@ -275,12 +275,19 @@ class FakeTelegram:
         return await self.inject({"message": self._message(user, chat or self.private(user), **content)})
 
     async def press(self, user: dict[str, Any], sent: Call, label: str | int) -> str:
-        """Press an inline button of a message the bot sent; returns the callback query's id."""
-        button = sent.button(label)
+        """Press an inline button of a message the bot sent, as the chat shows it now (after any edits), or, when
+        the button is gone from it, as first sent (a second device whose screen was not refreshed yet); returns the
+        callback query's id."""
+        message = dict(sent.result) if isinstance(sent.result, dict) else {}
+        now = dict(self.messages.get((sent.chat_id, int(message.get("message_id", 0))), message))
+        try:
+            button = Call(sent.method, {"reply_markup": now.get("reply_markup") or {}}, sent.at).button(label)
+            message = now
+        except (AssertionError, IndexError):
+            button = sent.button(label)
         query_id = f"cq{next(self._update_ids)}"
         self.callback_ids.add(query_id)
         chat = self.chats.get(sent.chat_id) or {"id": int(sent.chat_id), "type": "private"}
-        message = dict(sent.result) if isinstance(sent.result, dict) else {}
         message.setdefault("chat", chat)
         await self.inject({"callback_query": {
             "id": query_id, "from": user, "chat_instance": f"ci{sent.chat_id}", "message": message,
@@ -322,6 +329,11 @@ class FakeTelegram:
             description = f"Too Many Requests: retry after {int(retry_after or 1)}"
         self.failures.append(Failure(method.lower(), error_code, description, retry_after,
                                      None if chat_id is None else str(chat_id), times, delay))
+
+    def shown(self, sent: Call) -> dict[str, Any]:
+        """A message the bot sent as its chat shows it now: its text and buttons after any edits."""
+        message_id = int(sent.result["message_id"]) if isinstance(sent.result, dict) else 0
+        return self.messages[(sent.chat_id, message_id)]
 
     def sent(self, chat_id: str | int | None = None, method: str | None = None, ok: bool = True) -> list[Call]:
         methods = {method.lower()} if method else {"sendmessage", "sendphoto", "senddocument"}

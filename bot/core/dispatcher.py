@@ -47,6 +47,7 @@ from storage.conversations import (
     label_key,
     load_conversation,
     new_token,
+    remember_message,
     sent_since,
     typed_choice,
 )
@@ -302,10 +303,66 @@ class Core:
                         "again at any time.", minutes=self.settings.conversation_idle_minutes)))
             else:
                 convo = Convo(row.flow, row.step, row.key, dict(row.draft), row.compound_id)
+        # The step open before this message, and the message that asked it (tidy chats: `_tidy`).
+        asked = (row.key, row.step, row.message_id) if row is not None else None
         ctx = Context(self, session, now, person, chat, compound, roles, t, convo)
         replies = notices + _as_list(await self._route(ctx, incoming))
         await self._save_conversation(ctx, row)
-        return *await self._emit(ctx, replies), sender
+        direct, enqueued = await self._emit(ctx, replies)
+        return await self._tidy(ctx, incoming, asked, replies, direct), enqueued, sender
+
+    async def _tidy(self, ctx: Context, incoming: Incoming, asked: tuple[str, str, str | None] | None,
+                    replies: list[Reply], direct: list[OutMessage]) -> list[OutMessage]:
+        """Tidy chats, for a transport that edits messages (the others ignore the marks). A flow's question asked
+        again after a press on it (a toggle, "start over") replaces the pressed message; a step answered or left
+        retires its question's buttons (the pressed message, or the one the transport reported for it); a button's
+        answer that offers the pressed action again (an attendance toggle), or says `replace=True`, replaces the
+        pressed message in a private chat."""
+        if not direct:
+            return direct
+        shown = [r for r in replies if r.to is None and r.edit is None and r.due_at is None]  # as `direct`
+        pressed = incoming.message_id if incoming.button is not None else None
+        token = await get_token(ctx.session, incoming.button) if pressed is not None and incoming.button else None
+        out = list(direct)
+        spent: str | None = None
+        target: int | None = None
+        if asked is not None:
+            key, step, message_id = asked
+            step_press = token is not None and token.conversation_key == key
+            moved = not ctx.convo.active or ctx.convo.key != key or ctx.convo.step != step
+
+            def asks_again(reply: Reply) -> bool:
+                # The step's question once more: marked so by the flow, or a Stay that shows the step's choices anew.
+                return reply.asks == f"{key}:{step}" or (reply.asks is None and not moved and any(
+                    b.kind == "choice" for row in reply.buttons for b in row))
+
+            question = next((i for i in range(len(shown) - 1, -1, -1) if shown[i].asks or asks_again(shown[i])),
+                            None)
+            again = question is not None and asks_again(shown[question])
+            if step_press and question is not None and (again or shown[question].replace) \
+                    and shown[question].replace is not False and not _has_media(shown[question]):
+                target = question
+            elif moved or again:
+                spent = pressed if step_press else message_id
+        if target is None and token is not None and token.conversation_key is None and ctx.private:
+            target = next((i for i, r in enumerate(shown) if r.replace is not False and not _has_media(r) and (
+                r.replace or any(b.action == token.action for row in r.buttons for b in row if b.kind == "action"))),
+                None)
+        if target is not None:
+            out[target] = replace(out[target], replaces=pressed)
+        if spent:
+            out[0] = replace(out[0], spent=(spent,))
+        return out
+
+    async def remember_step(self, asks: str, message_id: str) -> None:
+        """A transport that edits messages reports the id its platform gave a flow's question (`OutMessage.asks`),
+        so that a typed answer can retire the question's buttons."""
+        key, _, step = asks.partition(":")
+        try:
+            async with transaction(self.sessions) as session:
+                await remember_message(session, key, step, message_id)
+        except Exception:  # only tidiness is lost
+            log.exception("could not remember the message of step %s", step)
 
     async def _save_conversation(self, ctx: Context, row: Conversation | None) -> None:
         convo = ctx.convo
@@ -555,7 +612,7 @@ class Core:
         if tokens:
             # One multi-row insert for a whole menu: a row of ORM objects each would cost more than the rest.
             await session.exec(sa.insert(ButtonToken), params=tokens)
-        return OutMessage(reply.text, rows, reply.image, reply.document, reply.pin, reply.toast)
+        return OutMessage(reply.text, rows, reply.image, reply.document, reply.pin, reply.toast, asks=reply.asks)
 
     def _button(self, button: Button, ctx: Context | None, person_id: int | None, compound_id: int | None,
                 tokens: list[dict[str, Any]], presser: int | None = None) -> OutButton:
@@ -767,6 +824,10 @@ class Core:
         if fetch is None:
             raise LookupError(f"no transport can fetch files of {platform}")
         return await fetch(file_id)
+
+
+def _has_media(reply: Reply) -> bool:
+    return reply.image is not None or reply.document is not None
 
 
 def _as_list(replies: Replies) -> list[Reply]:

@@ -28,7 +28,7 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -165,7 +165,9 @@ class Flow(Generic[D]):
 
     async def question_of(self, ctx: Context, step: str, draft: Draft) -> Reply:
         asked = self.steps[step].ask(self.context(ctx), draft)
-        return await asked if inspect.isawaitable(asked) else asked
+        question = await asked if inspect.isawaitable(asked) else asked
+        # Marked as this step's question, for tidy chats (the core's `_tidy`).
+        return replace(question, asks=f"{ctx.convo.key}:{step}")
 
     async def begin(self, ctx: Context, draft: D, step: str | None = None) -> Replies:
         """Start this flow for the person in this chat and compound; returns its first question (or the polite

@@ -73,6 +73,8 @@ class Incoming:
     location: Location | None = None
     # Chat events: "bot_added", "bot_removed", "migrated" (then `args` holds the new chat id).
     event: str | None = None
+    # The platform's id of the bot's message whose button was pressed (where the platform tells it).
+    message_id: str | None = None
     # For debugging only; no handler reads it.
     raw: Any = field(default=None, compare=False, repr=False)
 
@@ -167,6 +169,12 @@ class Reply:
     expires_at: Any = None
     # A short notice for a pressed button (Telegram shows it as a toast).
     toast: str | None = None
+    # Tidy chats: replace the message whose button was pressed instead of sending a new one (a toggle showing its
+    # new state). None lets the core decide: a flow's question asked again after a press on it, or a button's
+    # answer that offers the pressed action again, replaces it in a private chat.
+    replace: bool | None = None
+    # Set by the core on a flow's question: the conversation key and step it asks ("key:step").
+    asks: str | None = None
     # A message the person did not ask for (`to=ToPerson`, from a job or someone else's action): its kind, subject
     # and content, which the notification budget decides on (storage/notifications.py says how to mark one).
     notice: Notice | None = None
@@ -198,15 +206,32 @@ class OutMessage:
     document: Media | None = None
     pin: bool = False
     toast: str | None = None
+    # Tidy chats, for a platform that edits messages (the others ignore these): the platform id of an earlier
+    # message of ours in this chat that this one replaces in place (sent anew when it cannot be edited) ...
+    replaces: str | None = None
+    # ... the ids of earlier messages whose buttons are spent (a step answered): their keyboards are removed, and
+    # the pressed one shows the answer chosen ...
+    spent: tuple[str, ...] = ()
+    # ... and, on a flow's question, its "key:step": the transport tells the core the id it got
+    # (`Core.remember_step`), so a typed answer can retire the question's buttons.
+    asks: str | None = None
 
     def to_payload(self, media_id: int | None = None, media_kind: str | None = None) -> dict[str, Any]:
-        return {
+        payload: dict[str, Any] = {
             "text": self.text,
             "buttons": [[{"label": b.label, "kind": b.kind, "data": b.data} for b in row] for row in self.buttons],
             "media_id": media_id,
             "media_kind": media_kind,
             "pin": self.pin,
         }
+        # Only when set: outbox rows never carry them, a repeated update's stored answer does.
+        if self.replaces:
+            payload["replaces"] = self.replaces
+        if self.spent:
+            payload["spent"] = list(self.spent)
+        if self.asks:
+            payload["asks"] = self.asks
+        return payload
 
     @staticmethod
     def from_payload(payload: dict[str, Any], media: Media | None = None) -> OutMessage:
@@ -220,6 +245,9 @@ class OutMessage:
             image=media if kind == "image" else None,
             document=media if kind == "document" else None,
             pin=bool(payload.get("pin")),
+            replaces=payload.get("replaces"),
+            spent=tuple(payload.get("spent", ())),
+            asks=payload.get("asks"),
         )
 
 

@@ -27,6 +27,7 @@ from telegram import (
     BotCommandScopeAllChatAdministrators,
     BotCommandScopeAllGroupChats,
     BotCommandScopeAllPrivateChats,
+    CallbackQuery,
     ChatMember,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
@@ -114,7 +115,7 @@ def to_incoming(update: Update, bot_username: str) -> Incoming | None:
             platform=PLATFORM, update_id=update_id, chat_id=str(message.chat.id), chat_kind=kind,
             user_id=str(query.from_user.id), user_name=query.from_user.full_name,
             chat_title=message.chat.title or "", language=query.from_user.language_code,
-            button=query.data, raw=update,
+            button=query.data, message_id=str(message.message_id), raw=update,
         )
     if update.my_chat_member is not None:
         change = update.my_chat_member
@@ -436,10 +437,36 @@ class TelegramTransport:
             await self._answer(query.id, next((m.toast for m in messages if m.toast), "") or "")
         remove_keyboard = incoming.contact is not None
         for message in messages:
-            result = await self._send(self.application.bot, incoming.chat_id, message, remove_keyboard, direct=True)
+            if message.spent:
+                await self._retire(incoming.chat_id, message.spent, query)
+            result: Delivery | None = None
+            if message.replaces:  # tidy chats: in place where it can be (else sent anew below)
+                result = await self._edit(self.application.bot, incoming.chat_id, message.replaces, message)
+            if result is None or not result.ok:
+                result = await self._send(self.application.bot, incoming.chat_id, message, remove_keyboard,
+                                          direct=True)
             if not result.ok:
                 log.warning("direct reply to %s failed: %s", incoming.chat_id, result.error)
+            elif message.asks and result.message_id and result.message_id != message.replaces:
+                await self.core.remember_step(message.asks, result.message_id)
             remove_keyboard = False
+
+    async def _retire(self, chat_id: str, message_ids: Sequence[str], query: CallbackQuery | None) -> None:
+        """Tidy chats: an answered step's message loses its buttons; the pressed one also shows the answer."""
+        for message_id in message_ids:
+            shown = query.message if query is not None and isinstance(query.message, Message) else None
+            pressed = shown if shown is not None and str(shown.message_id) == message_id else None
+            label = _label_of(pressed, query.data if query is not None else None)
+            try:
+                if pressed is not None and pressed.text and label:
+                    await self.application.bot.edit_message_text(
+                        escape(f"{pressed.text}\n\n✓ {label}"[:TEXT_LIMIT]), chat_id=chat_id,
+                        message_id=int(message_id), parse_mode=ParseMode.HTML, reply_markup=None)
+                else:
+                    await self.application.bot.edit_message_reply_markup(chat_id=chat_id, message_id=int(message_id),
+                                                                          reply_markup=None)
+            except (TelegramError, ValueError) as exc:  # gone, too old, or no buttons left: nothing to tidy
+                log.info("could not retire the buttons of message %s in %s: %s", message_id, chat_id, exc)
 
     async def _answer(self, query_id: str, toast: str) -> None:
         try:
@@ -462,17 +489,20 @@ class TelegramTransport:
         return await self._send(self.sender, chat_id, message, first_part=first_part)
 
     async def edit(self, chat_id: str, message_id: str, message: OutMessage) -> Delivery:
+        return await self._edit(self.sender, chat_id, message_id, message)
+
+    async def _edit(self, bot: Bot, chat_id: str, message_id: str, message: OutMessage) -> Delivery:
         markup = inline_keyboard(message.buttons, self.username)
         text = escape(message.text[:TEXT_LIMIT])
         try:
             try:
-                await self.sender.edit_message_text(text, chat_id=chat_id, message_id=int(message_id),
+                await bot.edit_message_text(text, chat_id=chat_id, message_id=int(message_id),
                                                     parse_mode=ParseMode.HTML, reply_markup=markup)
             except BadRequest as exc:
                 if "no text in the message" not in exc.message.lower():
                     raise
                 # A photo or document posting: its text is the caption.
-                await self.sender.edit_message_caption(chat_id=chat_id, message_id=int(message_id),
+                await bot.edit_message_caption(chat_id=chat_id, message_id=int(message_id),
                                                        caption=escape(message.text[:CAPTION_LIMIT]),
                                                        parse_mode=ParseMode.HTML, reply_markup=markup)
         except BadRequest as exc:
@@ -539,6 +569,14 @@ class TelegramTransport:
                 log.warning("could not pin in %s: %s", chat_id, exc)
         # The posting's id is the message that carries its buttons, since edits change those.
         return Delivery(True, str((with_buttons or sent[-1]).message_id))
+
+
+def _label_of(message: Message | None, data: str | None) -> str:
+    """The label of the button carrying `data` on `message` ("" when there is none)."""
+    markup = message.reply_markup if message is not None else None
+    if markup is None or data is None:
+        return ""
+    return next((b.text for row in markup.inline_keyboard for b in row if b.callback_data == data), "")
 
 
 async def _with_retries(call: Any, attempts: int) -> Message:
