@@ -34,6 +34,7 @@ from handlers import meetings as meetings_handlers
 from handlers import membership, start
 from handlers import needs as needs_handlers
 from handlers import notifications as notifications_handlers
+from handlers import organisations as organisations_handlers
 from handlers import party as party_handlers
 from handlers import points as points_handlers
 from handlers import privacy as privacy_handlers
@@ -67,6 +68,7 @@ def routers() -> list[Router]:
         board_handlers.router,
         privacy_handlers.router,
         notifications_handlers.router,
+        organisations_handlers.router,
     ]
 
 

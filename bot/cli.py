@@ -588,6 +588,30 @@ def cmd_person_forget(args: argparse.Namespace) -> int:
     return asyncio.run(forget_cli(settings, args.id))
 
 
+# ---- linli street / community / company / partner: organisations beyond the room ---------------------------
+
+
+def cmd_organisations(args: argparse.Namespace) -> int:
+    """Streets, communities, departments' street admins, property companies and partner units (the work and its
+    texts are handlers/organisations.py's)."""
+    from handlers.organisations import ShellRefusal, shell
+
+    settings = _settings()
+
+    async def work(session: Any) -> int:
+        from bot.core.clock import Clock
+
+        try:
+            lines = await shell(session, _operator(), args, Clock().now())
+        except ShellRefusal as refusal:
+            raise Refusal(str(refusal)) from None
+        for line in lines:
+            print(line)
+        return 0
+
+    return asyncio.run(_with_session(settings, work))
+
+
 # ---- linli audit: the personal-data access log ----------------------------------------------------------------
 
 _SHOWN_TEXTS = {"name": N_("name"), "room": N_("room"), "phone": N_("phone")}
@@ -707,6 +731,8 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--since", type=_day, help="from this day on, e.g. 2026-11-01")
     audit.set_defaults(func=cmd_audit)
 
+    _organisation_parsers(sub)
+
     report = sub.add_parser("report", help="write a monthly report (PNG + XLSX)")
     report.add_argument("--month", type=_month, required=True, help="YYYY-MM")
     which = report.add_mutually_exclusive_group(required=True)
@@ -725,6 +751,47 @@ def build_parser() -> argparse.ArgumentParser:
     restore.set_defaults(func=cmd_restore)
 
     return parser
+
+
+def _organisation_parsers(sub: Any) -> None:
+    street = sub.add_parser("street", help="streets (街道): create, list, link compounds, add street admins")
+    street = street.add_subparsers(dest="action", required=True)
+    street.add_parser("create", help="create a street").add_argument("name")
+    street.add_parser("list", help="every street with its compounds, departments and admins")
+    link = street.add_parser("link", help="the compounds (by code) belong to the street (and a community of it)")
+    link.add_argument("street")
+    link.add_argument("codes", nargs="+")
+    link.add_argument("--community", default="")
+    admin = street.add_parser("admin", help="street admins").add_subparsers(dest="admin_action", required=True)
+    add = admin.add_parser("add", help="make a person (number or phone) a street admin, or print an invite code")
+    add.add_argument("street")
+    add.add_argument("who", nargs="?", default="")
+    add.add_argument("--invite", action="store_true", help="print a one-time code instead (sent as /join CODE)")
+    community = sub.add_parser("community", help="communities (社区) of a street").add_subparsers(dest="action",
+                                                                                              required=True)
+    create = community.add_parser("create", help="create a community of a street")
+    create.add_argument("street")
+    create.add_argument("name")
+    company = sub.add_parser("company", help="property companies (物业公司)").add_subparsers(dest="action",
+                                                                                       required=True)
+    create = company.add_parser("create", help="register a property company (or find it) and link the compounds it "
+                                "serves")
+    create.add_argument("name")
+    create.add_argument("compounds", nargs="*")
+    create.add_argument("--contact", default="")
+    create.add_argument("--invite", action="store_true", help="print a one-time code for a staff member")
+    partner = sub.add_parser("partner", help="partner units (共驻共建单位)").add_subparsers(dest="action", required=True)
+    create = partner.add_parser("create", help="add a partner unit with its contact person to a compound")
+    create.add_argument("compound")
+    create.add_argument("name")
+    create.add_argument("--category", choices=["school", "hospital", "business", "employer", "other"],
+                        default="other")
+    create.add_argument("--contact", required=True)
+    create.add_argument("--phone", required=True)
+    for what, parser in (("street", street), ("community", community), ("company", company), ("partner", partner)):
+        for choice in parser.choices.values():
+            choice.set_defaults(func=cmd_organisations, what=what)
+    admin.choices["add"].set_defaults(func=cmd_organisations, what="street", action="admin")
 
 
 def main(argv: list[str] | None = None) -> int:

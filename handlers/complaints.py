@@ -730,7 +730,8 @@ def ledger_labels(t: Translator) -> tuple[tuple[str, ...], dict[str, str]]:
     return headers, labels
 
 
-@router.command("export", roles=[Role.SECRETARY], private=True, help="Export the case ledger (XLSX)", order=64)
+@router.command("export", roles=[Role.SECRETARY, Role.SUPERVISOR], private=True, help="Export the case ledger (XLSX)",
+                order=64)
 async def export(ctx: MemberContext, msg: Incoming) -> Replies:
     """`/export cases [FROM [TO]]`, each a day as `bot.core.when` reads it; by default this month so far."""
     t, zone = ctx.t, ctx.zone(ctx.compound)

@@ -24,6 +24,8 @@ ROLE_WORDS = {
     "committee": Role.COMMITTEE, "业委会": Role.COMMITTEE, "業委會": Role.COMMITTEE,
     "property": Role.PROPERTY, "物业": Role.PROPERTY, "物業": Role.PROPERTY,
     "official": Role.OFFICIAL, "社区": Role.OFFICIAL, "街道": Role.OFFICIAL, "官员": Role.OFFICIAL,
+    "supervisor": Role.SUPERVISOR, "监事": Role.SUPERVISOR, "監事": Role.SUPERVISOR, "监督组": Role.SUPERVISOR,
+    "mediator": Role.MEDIATOR, "调解员": Role.MEDIATOR, "調解員": Role.MEDIATOR, "调解委员会": Role.MEDIATOR,
 }
 # A person's number on /grant, /revoke (as /members shows it, #12 or 12).
 MAX_PERSON_ID = 10**12
@@ -71,6 +73,10 @@ async def join_with_code(ctx: Context, typed: str) -> Replies:
         return await joining.begin(ctx, Joining())
     compound = await compound_by_invite(ctx.session, code[:32])
     if compound is None or compound.id is None:
+        from handlers.organisations import join_organisation  # a department's or company's code: no room
+
+        if (joined := await join_organisation(ctx, code[:32])) is not None:
+            return joined
         return await joining.begin(ctx, Joining(wrong_code=code[:20]))
     if not await buildings_of(ctx.session, compound.id):
         return _no_buildings(ctx, compound)
@@ -105,6 +111,10 @@ def _ask_code(ctx: Context, draft: Joining) -> Reply:
 async def join_code(ctx: Context, draft: Joining, code: str) -> Outcome:
     compound = await compound_by_invite(ctx.session, code)
     if compound is None or compound.id is None:
+        from handlers.organisations import join_organisation
+
+        if (joined := await join_organisation(ctx, code)) is not None:
+            return Done(joined)
         return Stay(_not_found(ctx.t, code))
     if not await buildings_of(ctx.session, compound.id):
         return Done(_no_buildings(ctx, compound))
@@ -342,6 +352,10 @@ async def _members_page(ctx: MemberContext, offset: int) -> Reply:
         buttons.append(Button.do(t("More"), "membership.page", offset=offset + PAGE))
     if len(lines) == 1:
         lines.append(t("No members yet."))
+    if offset == 0:  # officials, property staff and partner units' people have no room: listed by organisation
+        from handlers.organisations import organisation_lines
+
+        lines += await organisation_lines(ctx.session, t, ctx.compound_id)
     return Reply("\n".join(lines), buttons=rows(*buttons, per_row=2))
 
 
@@ -388,7 +402,7 @@ async def revoke_pressed(ctx: MemberContext, msg: Incoming) -> Replies:
 
 def _parse_role(word: str) -> Role | None:
     word = word.strip().lower()
-    return ROLE_WORDS.get(word) or (Role(word) if word in {r.value for r in GRANTABLE} else None)
+    return ROLE_WORDS.get(word) or (Role(word) if word in {r.value for r in (*GRANTABLE, Role.OFFICIAL)} else None)
 
 
 def _parse_grant_args(ctx: MemberContext) -> tuple[int, Role, str] | Reply:
@@ -397,7 +411,7 @@ def _parse_grant_args(ctx: MemberContext) -> tuple[int, Role, str] | Reply:
     t = ctx.t
     parts = str(ctx.args.get("command_args", ""))[:500].split()
     usage = Reply(t("Usage: /grant MEMBER_NUMBER ROLE [BUILDING], for example /grant 12 building_leader 1栋. "
-                    "Roles: secretary, building_leader, party_member, committee, property, official. "
+                    "Roles: secretary, building_leader, party_member, committee, property, supervisor, mediator. "
                     "Member numbers are shown by /members."))
     person_id = answers.whole_number(parts[0].removeprefix("#"), 1, MAX_PERSON_ID) if parts else None
     role = _parse_role(parts[1]) if len(parts) >= 2 else None
@@ -432,6 +446,10 @@ async def revoke(ctx: MemberContext, msg: Incoming) -> Replies:
 
 async def _grant(ctx: MemberContext, person_id: int, role: Role, building_id: int | None) -> Replies:
     t = ctx.t
+    if role not in GRANTABLE:  # an official belongs to a street department: the street admin adds them
+        from handlers.organisations import official_refusal_for
+
+        return await official_refusal_for(ctx)
     granted = await store.grant(ctx.session, ctx.compound_id, person_id, role, ctx.person_id, building_id)
     person = await ctx.session.get(Person, person_id)
     if granted == store.Granted.NOT_MEMBER or person is None:

@@ -27,6 +27,9 @@ ITEM_LABELS = {
     "fees": N_("Openness about fees"),
 }
 STAFF = [Role.SECRETARY, Role.COMMITTEE]
+ORDER_STATES = {store.RectificationStatus.OPEN: N_("to be put right"), store.RectificationStatus.RESPONDED: N_("reported"),
+                store.RectificationStatus.ESCALATED: N_("escalated"), store.RectificationStatus.VERIFIED: N_("verified")}
+STAFF_REFUSAL = N_("You work for the property company, so you do not assess it.")
 
 
 def _setting(compound: Compound, key: str) -> object:
@@ -37,7 +40,7 @@ def percent(value: Fraction) -> str:
     return f"{float(value):.1f}"
 
 
-@router.command("company", roles=STAFF, private=True, help="Register the property company", order=70)
+@router.command("company", group="civic", roles=STAFF, private=True, help="Register the property company", order=70)
 async def company(ctx: MemberContext, msg: Incoming) -> Replies:
     t = ctx.t
     text = str(ctx.args.get("command_args", "")).strip()
@@ -56,7 +59,7 @@ async def company(ctx: MemberContext, msg: Incoming) -> Replies:
     return Reply(t("Property company: {name} ({contact}).", name=row.name, contact=row.contact or "-"))
 
 
-@router.command("assess", roles=STAFF, private=True, help="Open the property company's assessment", order=71)
+@router.command("assess", group="civic", roles=STAFF, private=True, help="Open the property company's assessment", order=71)
 async def assess(ctx: MemberContext, msg: Incoming) -> Replies:
     t = ctx.t
     if await store.open_assessment(ctx.session, ctx.compound_id) is not None:
@@ -120,6 +123,8 @@ async def comment(ctx: Context, draft: Questionnaire, text: str) -> Outcome:
         return Done(Reply(ctx.t("This assessment has closed.")))
     if done == store.Submitted.NOT_HOUSEHOLD:
         return Done(Reply(ctx.t("Only households of the compound answer this questionnaire.")))
+    if done == store.Submitted.STAFF:
+        return Done(Reply(ctx.t(STAFF_REFUSAL)))
     if done == store.Submitted.REPLACED:
         return Done(Reply(ctx.t("Thank you. Your household's earlier answer was replaced by this one.")))
     return Done(Reply(ctx.t("Thank you for your answer. The grade is published when the assessment closes.")))
@@ -134,17 +139,18 @@ async def answer(ctx: MemberContext, msg: Incoming) -> Replies:
         return Reply(t("That assessment is not in your compound."), toast=t("Not allowed"))
     if not store.accepting(row, ctx.now):
         return Reply(t("This assessment has closed."), toast=t("Closed"))
+    if ctx.person_id in await store.company_staff_here(ctx.session, row.compound_id):
+        return Reply(t(STAFF_REFUSAL))
     if not await own_rooms(ctx.session, ctx.person_id, row.compound_id):
         return Reply(t("Only households of the compound answer this questionnaire."))
     return await questionnaire.begin(ctx, Questionnaire(assessment=assessment))
 
 
-@router.command("property", member=True, help="The property company's grades", order=72)
+@router.command("property", group="civic", member=True, help="The property company's grades", order=72)
 async def property_history(ctx: MemberContext, msg: Incoming) -> Replies:
     t = ctx.t
     past = await store.history(ctx.session, ctx.compound_id)
-    company_row = await store.company_of(ctx.session, ctx.compound_id)
-    lines = [t("Property company: {name}", name=company_row.name if company_row else "-")]
+    lines = [t("Property company: {name}", name=await store.company_name(ctx.session, ctx.compound_id) or "-")]
     if not past:
         lines.append(t("No assessment has been completed yet."))
     previous: Fraction | None = None
@@ -157,6 +163,11 @@ async def property_history(ctx: MemberContext, msg: Incoming) -> Replies:
     if current is not None:
         lines.append(t("Assessment {period} open until {closes}.", period=current.period,
                        closes=ctx.local(current.closes_at, ctx.compound)))
+    if ctx.has(Role.PROPERTY, Role.SECRETARY, Role.COMMITTEE, Role.SUPERVISOR):  # the company sees its orders
+        for order in await store.unverified_rectifications(ctx.session, ctx.compound_id):
+            lines.append(t("Rectification order #{id}: {items}, due {deadline} ({state}).", id=order.id,
+                           items="、".join(t(ITEM_LABELS[i]) for i in order.items.split(",") if i in ITEM_LABELS),
+                           deadline=ctx.local(order.deadline, ctx.compound), state=t(ORDER_STATES[order.status])))
     return Reply("\n".join(lines))
 
 

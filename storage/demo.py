@@ -1,5 +1,7 @@
 """The demo district `make run` opens with: one compound 幸福里 (XFL), 3 buildings × 2 units × 6 rooms with
-floor areas, a secretary, a building leader, property staff, residents and owners, and a bound group chat."""
+floor areas, a secretary, a building leader, residents and owners, and a bound group chat; its street 西陵街道 with a
+street admin and the 城管 department with an official, the property company 幸福物业 with 赵物业 on its staff, and
+the partner unit 西陵小学 (none of these people has a room)."""
 
 from __future__ import annotations
 
@@ -16,17 +18,25 @@ DEMO_INVITE = "XFL2026"
 DEMO_GROUP = "幸福里业主群"
 CONSOLE = "console"
 
+STAFF = "staff"  # the relation of someone in DEMO_PEOPLE who works for the property company and has no room
 # name, building, unit, room, relation, roles (building leader leads the first building)
 DEMO_PEOPLE: list[tuple[str, int, int, str, str, tuple[Role, ...]]] = [
     ("王书记", 1, 1, "301", "owner", (Role.SECRETARY, Role.PARTY_MEMBER)),
     ("李楼长", 1, 2, "201", "owner", (Role.BUILDING_LEADER, Role.PARTY_MEMBER)),
-    ("赵物业", 3, 2, "101", "tenant", (Role.PROPERTY,)),
+    ("赵物业", 0, 0, "", STAFF, ()),  # the property company's staff, no room: see _seed_organisations
     ("孙委员", 2, 2, "302", "owner", (Role.COMMITTEE,)),
     ("张三", 1, 1, "101", "owner", ()),
     ("李四", 2, 1, "201", "owner", ()),
     ("王五", 3, 2, "302", "tenant", ()),
     ("陈阿姨", 2, 1, "102", "owner", (Role.PARTY_MEMBER,)),
 ]
+# People of organisations, with no room: (name, phone). The street admin, the department's official, the company's
+# staff member.
+DEMO_STREET, DEMO_COMMUNITY, DEMO_DEPARTMENT = "西陵街道", "幸福社区", "城管"
+DEMO_STREET_ADMIN = ("周主任", "13800000101")
+DEMO_OFFICIAL = ("城管刘科长", "13800000102")
+DEMO_COMPANY = "幸福物业"
+DEMO_PARTNER = ("西陵小学", "何老师", "07171234567")
 # On the roster but not yet joined: sharing this phone number approves 刘六 at once.
 DEMO_ROSTER_ONLY = [("刘六", 3, 1, "101", "13800000006")]
 
@@ -70,6 +80,8 @@ async def seed_demo(session: AsyncSession) -> bool:
         assert person.id is not None
         session.add(Identity(person_id=person.id, platform=CONSOLE, platform_user_id=name,
                              private_chat_id=f"p:{name}"))
+        if relation == STAFF:
+            continue
         room = rooms[(b, u, number)]
         session.add(Membership(person_id=person.id, compound_id=compound.id, room_id=room.id, relation=relation,
                                status=MembershipStatus.APPROVED))
@@ -83,4 +95,35 @@ async def seed_demo(session: AsyncSession) -> bool:
     session.add(Chat(platform=CONSOLE, platform_chat_id=f"g:{DEMO_GROUP}", kind="group", title=DEMO_GROUP,
                      compound_id=compound.id))
     await session.flush()
+    staff = (await session.exec(select(Person).where(Person.name == "赵物业"))).one()
+    await _seed_organisations(session, compound.id, staff)
     return True
+
+
+async def _seed_organisations(session: AsyncSession, compound_id: int, staff: Person) -> None:
+    from storage import organisations as orgs
+
+    street = await orgs.create_street(session, DEMO_STREET)
+    assert street is not None
+    community = await orgs.create_community(session, street.stored_id, DEMO_COMMUNITY)
+    await orgs.link_compound(session, compound_id, street, community)
+    department = await orgs.create_department(session, street.stored_id, DEMO_DEPARTMENT, None)
+    assert department is not None
+    company = await orgs.create_organisation(session, orgs.OrganisationKind.PROPERTY, DEMO_COMPANY, None,
+                                            contact_name=staff.name, contact_phone=staff.phone)
+    await orgs.link_organisation(session, company.stored_id, compound_id)
+    assert staff.id is not None
+    await orgs.add_member(session, staff.id, None, organisation_id=company.id)
+    for (name, phone), where in ((DEMO_STREET_ADMIN, {"street_id": street.id}),
+                                 (DEMO_OFFICIAL, {"department_id": department.id})):
+        person = Person(name=name, phone=phone, current_compound_id=compound_id)
+        session.add(person)
+        await session.flush()
+        assert person.id is not None
+        session.add(Identity(person_id=person.id, platform=CONSOLE, platform_user_id=name, private_chat_id=f"p:{name}"))
+        await orgs.add_member(session, person.id, None, **where)
+    unit, contact, phone = DEMO_PARTNER
+    school = await orgs.create_organisation(session, orgs.OrganisationKind.PARTNER, unit, None,
+                                           category=orgs.PartnerCategory.SCHOOL, contact_name=contact,
+                                           contact_phone=phone)
+    await orgs.link_organisation(session, school.stored_id, compound_id)

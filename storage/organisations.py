@@ -366,7 +366,7 @@ async def street_admins(session: AsyncSession, street_id: int) -> list[int]:
 async def streets_administered(session: AsyncSession, person_id: int) -> list[Street]:
     result = await session.exec(select(Street).join(Affiliation, col(Affiliation.street_id) == Street.id).where(
         Affiliation.person_id == person_id, col(Affiliation.removed_at).is_(None)).order_by(col(Street.id)))
-    return list(dict.fromkeys(result.all()))
+    return list({street.stored_id: street for street in result.all()}.values())
 
 
 async def officials_of(session: AsyncSession, department_id: int) -> list[int]:

@@ -110,6 +110,7 @@ class Submitted(StrEnum):
     REPLACED = "replaced"  # the household had answered before: this answer replaces it
     CLOSED = "closed"
     NOT_HOUSEHOLD = "not_household"
+    STAFF = "staff"  # the property company's own staff never assess it
 
 
 class PropertyCompany(SQLModel, table=True):
@@ -244,9 +245,19 @@ async def case_figures(session: AsyncSession, compound_id: int, start: datetime,
     )
 
 
+async def company_staff_here(session: AsyncSession, compound_id: int) -> set[int]:
+    """Everyone working for the property company in the compound (its staff, or granted the property role): they
+    are never asked, reminded or counted in the company's assessment."""
+    from storage.people import Role, people_with_role
+
+    return set(await people_with_role(session, compound_id, Role.PROPERTY))
+
+
 async def households(session: AsyncSession, compound_id: int) -> dict[int, list[int]]:
-    """room id → the approved members living in or owning it."""
+    """room id → the approved members living in or owning it, but for the property company's staff."""
     from storage.people import Membership, MembershipStatus
+
+    staff = await company_staff_here(session, compound_id)
 
     result = await session.exec(
         select(Membership.room_id, Membership.person_id).where(
@@ -255,7 +266,7 @@ async def households(session: AsyncSession, compound_id: int) -> dict[int, list[
     )
     rooms: dict[int, list[int]] = {}
     for room_id, person_id in result.all():
-        if room_id is not None and person_id not in rooms.setdefault(room_id, []):
+        if room_id is not None and person_id not in staff and person_id not in rooms.setdefault(room_id, []):
             rooms[room_id].append(person_id)
     return rooms
 
@@ -277,6 +288,8 @@ async def submit_answer(session: AsyncSession, assessment_id: int, person_id: in
     row = await session.get(Assessment, assessment_id)
     if row is None or not accepting(row, now):
         return Submitted.CLOSED
+    if person_id in await company_staff_here(session, row.compound_id):
+        return Submitted.STAFF
     rooms = await own_rooms(session, person_id, row.compound_id)
     if not rooms:
         return Submitted.NOT_HOUSEHOLD
@@ -295,6 +308,26 @@ async def submit_answer(session: AsyncSession, assessment_id: int, person_id: in
             session.add(AssessmentAnswer(assessment_id=assessment_id, room_id=room_id, person_id=person_id,
                                          scores=dict(scores), comment=comment, submitted_at=now))
     return Submitted.REPLACED if replaced else Submitted.SAVED
+
+
+async def unverified_rectifications(session: AsyncSession, compound_id: int) -> list[Rectification]:
+    """The compound's rectification orders not verified yet, oldest first."""
+    result = await session.exec(select(Rectification).where(
+        Rectification.compound_id == compound_id, col(Rectification.status).in_(
+            (*UNVERIFIED, RectificationStatus.ESCALATED))).order_by(col(Rectification.id)))
+    return list(result.all())
+
+
+async def company_name(session: AsyncSession, compound_id: int) -> str | None:
+    """The property company serving the compound as registered (storage/organisations.py), else as /company
+    named it."""
+    from storage.organisations import property_company_of
+
+    company = await property_company_of(session, compound_id)
+    if company is not None:
+        return company.name
+    row = await company_of(session, compound_id)
+    return row.name if row is not None else None
 
 
 async def overdue_rectifications(session: AsyncSession, now: datetime) -> list[Rectification]:

@@ -12,6 +12,7 @@ from sqlmodel import select
 from bot.app import App
 from bot.transports.console import Console
 from storage.db import transaction
+from storage.organisations import property_company_of, remove_member
 from storage.people import Role
 from storage.property import (
     ITEMS,
@@ -189,14 +190,19 @@ async def _start_report(console: Console, app: App) -> int:
 
 async def test_a_revoked_role_ends_the_flow_and_writes_nothing(console: Console, app: App) -> None:
     order_id = await _start_report(console, app)
-    await revoke_role(app, "赵物业", Role.PROPERTY)
+    staff = (await person_ids(app))["赵物业"]
+    async with transaction(app.core.sessions) as session:  # 赵物业 leaves the property company's staff
+        company = await property_company_of(session, 1)
+        assert company is not None
+        assert await remove_member(session, staff, app.core.clock.now(), organisation_id=company.stored_id)
     await console.say("电梯已检修")
     assert "身份已有变化" in console.last.text
     async with app.core.sessions() as session:
         order = await session.get(Rectification, order_id)
         assert order is not None and order.response == "" and order.status == RectificationStatus.OPEN
     await console.say("电梯已检修")
-    assert "您想怎么办" in console.last.text  # the flow is gone: offered as a first message
+    # The flow is gone; no longer staff, 赵物业 (who has no room) is led to joining a compound.
+    assert "邀请码" in console.last.text
 
 
 async def test_switching_compound_mid_flow_keeps_the_flow_where_it_began(console: Console, app: App) -> None:
