@@ -22,7 +22,7 @@ from storage import assembly as store
 from storage.assembly import ABSTAIN, ELECTION, NO, ORDINARY, SPECIAL, YES, AssemblyStatus, Cast, MotionSpec
 from storage.compounds import Compound
 from storage.notifications import Notice, NoticeKind
-from storage.people import Role, roles_in
+from storage.people import Person, Role, roles_in
 
 router = Router("assembly")
 
@@ -347,6 +347,9 @@ NOT_VOTING = {
     store.Voting.NOT_OWNER: (N_("Only owners of a room in {compound} can vote in its owners' assembly. If you own a "
                                 "room there, please register as its owner first (/join), or ask the secretary."),
                              N_("Owners only")),
+    store.Voting.PROXY_REVOKED: (N_("The authorisation to vote for another owner's rooms in {title} was taken back "
+                                    "(revoked, or the owner voted themselves), so you cannot vote for them."),
+                                 N_("No longer authorised")),
 }
 
 
@@ -368,6 +371,8 @@ class BallotDraft(Draft):
 
 ballot = Flow("ballot", BallotDraft, title=N_("your ballot in the owners' assembly"), roles=[Role.OWNER])
 paper = Flow("paperballot", BallotDraft, title=N_("entering a paper ballot"), roles=STAFF)
+# A proxy (家人, a neighbour) need not own a room: any member of the compound the owner authorised.
+proxy_ballot = Flow("proxyballot", BallotDraft, title=N_("voting as a proxy in the owners' assembly"))
 
 
 @router.button("assembly.vote", private=True)
@@ -379,23 +384,37 @@ async def vote(ctx: Context, msg: Incoming) -> Replies:
     why, rooms = await store.ballot_rooms(ctx.session, assembly, ctx.person_id, ctx.now)
     if why != store.Voting.OPEN:
         return _not_voting(ctx, assembly, compound, why)
-    if ctx.convo.flow == ballot.name:
+    if ctx.convo.flow in (ballot.name, proxy_ballot.name):
         ctx.convo.end()  # Vote pressed again: a fresh ballot
     if ctx.compound is None or ctx.compound.id != compound.id:
         # From a notice about another of the person's compounds: the ballot belongs to the assembly's.
         ctx = replace(ctx, compound=compound, roles=await roles_in(ctx.session, ctx.person_id, assembly.compound_id))
     draft = BallotDraft(assembly=assembly.stored_id, rooms=tuple(rooms))
-    return await ballot.begin(ctx, draft, step="room" if len(rooms) > 1 else "motion")
+    flow = ballot if Role.OWNER in ctx.roles else proxy_ballot
+    return await flow.begin(ctx, draft, step="room" if len(rooms) > 1 else "motion")
 
 
 async def _ask_room(ctx: MemberContext, draft: BallotDraft) -> Reply:
     t = ctx.t
     labels = await store.room_names(ctx.session, ctx.compound_id)
     voted = await store.ballots_of(ctx.session, draft.assembly)
-    buttons = [Button.choice(labels.get(r, "?") + (t(" (voted)") if r in voted else ""), r) for r in draft.rooms]
+    proxied = await store.proxied_rooms(ctx.session, draft.assembly, ctx.person_id, ctx.compound_id)
+    names = await _names(ctx, set(proxied.values()))
+    buttons = [Button.choice(labels.get(r, "?") + (t(" (voted)") if r in voted else "")
+                             + (t(" (for {owner})", owner=names.get(proxied[r], "?")) if r in proxied else ""), r)
+               for r in draft.rooms]
     buttons.append(Button.choice(t("The same ballot for all my rooms"), "all"))
+    if proxied:
+        return Reply(t("You vote for {n} rooms, your own and those you were authorised for; each room has its own "
+                       "ballot, weighted by its area. Which room are you voting for?", n=len(draft.rooms)),
+                     buttons=rows(*buttons, per_row=2))
     return Reply(t("You own {n} rooms; each room has its own ballot, weighted by its area. Which room are you "
                    "voting for?", n=len(draft.rooms)), buttons=rows(*buttons, per_row=2))
+
+
+async def _names(ctx: BaseContext, people: Iterable[int]) -> dict[int, str]:
+    return {person_id: person.name for person_id in people
+            if (person := await ctx.session.get(Person, person_id)) is not None}
 
 
 @ballot.step("room", ask=_ask_room, next=("motion",), answer=answers.Choice(
@@ -509,6 +528,9 @@ NOT_TAKEN = {
     Cast.PAPER_TWICE: N_("Not entered for {rooms}: a paper ballot for it is on record already, and a room has one "
                          "ballot."),
     Cast.NOT_ALLOWED: N_("Not recorded for {rooms}: you are not registered as its owner any more."),
+    Cast.PROXY_ON_RECORD: N_("Not changed for {rooms}: the proxy the owner authorised has voted for it, and that "
+                             "ballot stands; only the proxy may change it until the close."),
+    Cast.PROXY_REVOKED: N_("Not recorded for {rooms}: the owner's authorisation was taken back."),
 }
 # What the other owners of a room it was recorded for hear: an online ballot (by a co-owner), or a paper one.
 CO_OWNER_TOLD = {
@@ -517,6 +539,8 @@ CO_OWNER_TOLD = {
     True: N_("A paper ballot for {room} in {title} was entered by the committee. The last ballot counts for the "
              "room."),
 }
+PROXY_TOLD = N_("{name}, whom you authorised, voted for {room} in {title} as your proxy.")
+PROXY_ENDED = N_("{name} voted in {title} themselves, so your authorisation to vote for their rooms has ended.")
 
 
 async def submit_step(ctx: MemberContext, draft: BallotDraft, value: str) -> Outcome:
@@ -532,10 +556,15 @@ async def submit_step(ctx: MemberContext, draft: BallotDraft, value: str) -> Out
         return Done(_not_voting(ctx, assembly, ctx.compound, cast.voting))
     labels = await store.room_names(ctx.session, ctx.compound_id)
     replies: list[Reply] = []
+    proxied = dict(cast.proxied)
     for room_id in cast.rooms_with(*store.TAKEN):
         co_owners = [p for p in await store.owners_of_room(ctx.session, room_id) if p != ctx.person_id]
-        replies += await _tell(ctx, co_owners, CO_OWNER_TOLD[draft.paper], name=ctx.person.name,
-                               room=labels.get(room_id, "?"), title=assembly.title)
+        told = PROXY_TOLD if room_id in proxied else CO_OWNER_TOLD[draft.paper]
+        replies += await _tell(ctx, co_owners, told, name=ctx.person.name, room=labels.get(room_id, "?"),
+                               title=assembly.title)
+    if cast.ended_proxy is not None:
+        replies += await _tell(ctx, [cast.ended_proxy.proxy_id], PROXY_ENDED, name=ctx.person.name,
+                               title=assembly.title)
     lines = []
     if recorded := _named(labels, cast.rooms_with(*store.TAKEN)):
         lines.append(t("The paper ballot is recorded for {rooms}.", rooms=recorded) if draft.paper else
@@ -548,11 +577,144 @@ async def submit_step(ctx: MemberContext, draft: BallotDraft, value: str) -> Out
     return Done([Reply("\n".join(lines), toast=t("Recorded") if recorded else None), *replies])
 
 
-# The steps the online and the paper ballot share.
-for _flow in (ballot, paper):
+# The steps the online, the proxy's and the paper ballot share.
+proxy_ballot.step("room", ask=_ask_room, next=("motion",), answer=answers.Choice(
+    refusal=N_("Please choose a room with the buttons above.")))(room_step)
+for _flow in (ballot, proxy_ballot, paper):
     _flow.step("motion", ask=_ask_choice, answer=answers.Choice(), next=("motion", "confirm"))(choice_step)
     _flow.step("confirm", ask=_summary, next=("motion",), answer=answers.Choice(
         values=("submit", "restart"), refusal=N_("Please press Submit, or Start over.")))(submit_step)
+
+
+# ---- proxies (委托投票): /proxy --------------------------------------------------------------------------------
+
+PROXY_REFUSED = {
+    store.ProxyRefusal.NOT_VOTING: N_("Voting in {title} is over, so the authorisation can no longer change."),
+    store.ProxyRefusal.NOT_OWNER: N_("Only an owner of a room in the compound can authorise a proxy."),
+    store.ProxyRefusal.SELF: N_("You cannot authorise yourself. Please name another person."),
+    store.ProxyRefusal.NOT_MEMBER: N_("The proxy must have joined the compound (/join) first."),
+    store.ProxyRefusal.ALREADY: N_("You have already authorised someone for {title}. Revoke that first with /proxy."),
+    store.ProxyRefusal.VOTED: N_("Your proxy has already voted in {title}, so the authorisation can no longer be "
+                                 "revoked; their ballot stands until the close."),
+    store.ProxyRefusal.GONE: N_("That authorisation is no longer in force; nothing was changed."),
+}
+
+
+class ProxyDraft(Draft):
+    assembly: int
+    title: str
+    proxy: int = 0
+    proxy_name: str = ""
+
+
+proxying = Flow("proxy", ProxyDraft, title=N_("authorising a proxy"), roles=[Role.OWNER])
+
+
+def _proxy_refused(ctx: Context, why: store.ProxyRefusal, title: str) -> Reply:
+    return Reply(ctx.t(PROXY_REFUSED[why], title=title), toast=ctx.t("Not changed"))
+
+
+@router.command("proxy", roles=[Role.OWNER], private=True, help="Authorise someone to vote for your rooms (委托投票)",
+                order=44)
+async def proxy_command(ctx: MemberContext, msg: Incoming) -> Replies:
+    t = ctx.t
+    coming = [a for a in await store.assemblies_of(ctx.session, ctx.compound_id)
+              if store.voting(a, ctx.now) in (store.Voting.OPEN, store.Voting.NOT_YET)]
+    if not coming:
+        return Reply(t("No owners' assembly of {compound} is open or coming up.", compound=ctx.compound.name))
+    lines = [t("An owner may authorise one person (a family member or a neighbour who has joined {compound}) to "
+               "vote for their rooms in an assembly. It can be revoked until the proxy votes; if you vote yourself "
+               "first, it ends.", compound=ctx.compound.name)]
+    buttons: list[Button] = []
+    for assembly in coming:
+        given = await store.active_proxy(ctx.session, assembly.stored_id, ctx.person_id)
+        if given is None:
+            lines.append(t("{title}: no proxy.", title=assembly.title))
+            buttons.append(Button.do(t("Authorise for {title}", title=assembly.title), "assembly.proxy_new",
+                                     assembly=assembly.id))
+        else:
+            name = (await _names(ctx, [given.proxy_id])).get(given.proxy_id, "?")
+            lines.append(t("{title}: {name} is authorised since {when}.", title=assembly.title, name=name,
+                           when=ctx.local(given.created_at, ctx.compound)))
+            buttons.append(Button.do(t("Revoke for {title}", title=assembly.title), "assembly.proxy_revoke",
+                                     proxy=given.id))
+    return Reply("\n".join(lines), buttons=rows(*buttons))
+
+
+@router.button("assembly.proxy_new", roles=[Role.OWNER], private=True)
+async def proxy_new(ctx: MemberContext, msg: Incoming) -> Replies:
+    assembly = await store.assembly_of(ctx.session, int(ctx.args["assembly"]), ctx.compound_id)
+    if assembly is None:
+        return Reply(ctx.t("That assembly does not belong to your compound."))
+    return await proxying.begin(ctx, ProxyDraft(assembly=assembly.stored_id, title=assembly.title))
+
+
+@proxying.step("who", answer=answers.Text(40, what=N_("phone number or name")), next=("confirm",),
+               ask=lambda ctx, draft: Reply(ctx.t(
+                   "Who will vote for your rooms in {title}? Type their phone number, or their name as registered in "
+                   "{compound}.", title=draft.title, compound=ctx.compound.name)))
+async def proxy_who(ctx: MemberContext, draft: ProxyDraft, typed: str) -> Outcome:
+    t = ctx.t
+    found = await store.members_matching(ctx.session, ctx.compound_id, typed)
+    if not found:
+        return Stay(Reply(t("I found nobody in {compound} by {typed}. The proxy must have joined {compound}; please "
+                            "type their phone number or registered name.", compound=ctx.compound.name, typed=typed)))
+    if len(found) > 1:
+        return Stay(Reply(t("Several members are called {typed}. Please type the proxy's phone number.", typed=typed)))
+    name = (await _names(ctx, found)).get(found[0], "?")
+    return Go("confirm", draft.model_copy(update={"proxy": found[0], "proxy_name": name}))
+
+
+async def _ask_proxy_confirm(ctx: MemberContext, draft: ProxyDraft) -> Reply:
+    t = ctx.t
+    rooms = _named(await store.room_names(ctx.session, ctx.compound_id),
+                   await store.owned_rooms(ctx.session, ctx.person_id, ctx.compound_id))
+    return Reply(t("Authorise {name} to vote for {rooms} in {title}?", name=draft.proxy_name, rooms=rooms,
+                   title=draft.title),
+                 buttons=((Button.choice(t("Authorise"), "yes"), Button.choice(t("Discard"), "no")),))
+
+
+@proxying.step("confirm", ask=_ask_proxy_confirm, next=(), answer=answers.Choice(
+    values=("yes", "no"), refusal=N_("Please press Authorise, or Discard.")))
+async def proxy_confirm(ctx: MemberContext, draft: ProxyDraft, value: str) -> Outcome:
+    t = ctx.t
+    if value == "no":
+        return Done(Reply(t("Discarded. Nothing was authorised.")))
+    assembly = await store.assembly_of(ctx.session, draft.assembly, ctx.compound_id)
+    if assembly is None:
+        return Done(Reply(t("That assembly does not belong to your compound.")))
+    given = await store.authorise(ctx.session, assembly, ctx.person_id, draft.proxy, ctx.now)
+    if isinstance(given, store.ProxyRefusal):
+        return Done(_proxy_refused(ctx, given, assembly.title))
+    rooms = _named(await store.room_names(ctx.session, ctx.compound_id), given.room_ids)
+    told = await _tell(ctx, [given.proxy_id], lambda pt: Reply(
+        pt("{owner} has authorised you to vote for {rooms} in the owners' assembly {title}. Press Vote once voting "
+           "is open; the owner can revoke this until you vote.", owner=ctx.person.name, rooms=rooms,
+           title=assembly.title), buttons=_vote(pt, assembly)))
+    return Done([Reply(t("Recorded at {when}: {name} may vote for {rooms} in {title}. I told them.",
+                         when=ctx.local(given.created_at, ctx.compound), name=draft.proxy_name, rooms=rooms,
+                         title=assembly.title)), *told])
+
+
+@router.button("assembly.proxy_revoke", roles=[Role.OWNER], private=True)
+async def proxy_revoke(ctx: MemberContext, msg: Incoming) -> Replies:
+    t = ctx.t
+    revoked = await store.revoke_proxy(ctx.session, int(ctx.args["proxy"]), ctx.person_id, ctx.now)
+    if isinstance(revoked, store.ProxyRefusal):
+        proxy = await ctx.session.get(store.Proxy, int(ctx.args["proxy"]))
+        assembly = await ctx.session.get(store.Assembly, proxy.assembly_id) if proxy else None
+        return _proxy_refused(ctx, revoked, assembly.title if assembly else "")
+    assembly = await store.assembly_of(ctx.session, revoked.assembly_id, ctx.compound_id)
+    title = assembly.title if assembly else ""
+    name = (await _names(ctx, [revoked.proxy_id])).get(revoked.proxy_id, "?")
+    return [Reply(t("Revoked: {name} may no longer vote for your rooms in {title}.", name=name, title=title),
+                  toast=t("Revoked")),
+            *await _tell(ctx, [revoked.proxy_id], PROXY_REVOKED_TOLD, owner=ctx.person.name, title=title)]
+
+
+PROXY_REVOKED_TOLD = N_("{owner} has revoked your authorisation to vote for their rooms in {title}.")
+
+router.flow(proxy_ballot, proxying)
 
 
 # ---- vetting the candidates (党支部把关 / 资格联审): /vet ---------------------------------------------------

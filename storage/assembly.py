@@ -16,7 +16,7 @@ import operator
 import sys
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, tzinfo
 from decimal import Decimal
 from enum import StrEnum
@@ -180,6 +180,8 @@ class Ballot(SQLModel, table=True):
     submitted_by: int = Field(foreign_key="person.id")
     submitted_at: datetime = Field(sa_type=UTCDateTime)
     version: int = 1
+    # Cast by a proxy (委托): the owner who authorised `submitted_by` to vote for the room.
+    proxy_for: int | None = Field(default=None, foreign_key="person.id")
 
 
 class BallotHistory(SQLModel, table=True):
@@ -193,6 +195,7 @@ class BallotHistory(SQLModel, table=True):
     submitted_at: datetime = Field(sa_type=UTCDateTime)
     version: int = 1
     replaced_at: datetime = Field(sa_type=UTCDateTime)
+    proxy_for: int | None = Field(default=None, foreign_key="person.id")
 
 
 # ---- the tally (pure) --------------------------------------------------------------------------------------
@@ -941,6 +944,7 @@ class Voting(StrEnum):
     CLOSED = "closed"
     CANCELLED = "cancelled"
     NOT_OWNER = "not_owner"  # voting is open, but the person owns no room in the assembly's compound
+    PROXY_REVOKED = "proxy_revoked"  # no room of their own, and the authorisation they had was taken back
 
 
 def voting(assembly: Assembly, now: datetime) -> Voting:
@@ -956,11 +960,15 @@ def voting(assembly: Assembly, now: datetime) -> Voting:
 async def ballot_rooms(session: AsyncSession, assembly: Assembly, person_id: int,
                        now: datetime) -> tuple[Voting, list[int]]:
     """Whether the person may vote in the assembly now and for which rooms: the ones they own in its compound
-    (each has its own ballot). Otherwise why not, and no rooms."""
+    and those they were authorised to vote for (each has its own ballot). Otherwise why not, and no rooms."""
     state = voting(assembly, now)
     if state != Voting.OPEN:
         return state, []
     rooms = await owned_rooms(session, person_id, assembly.compound_id)
+    rooms += [r for r in await proxied_rooms(session, assembly.stored_id, person_id, assembly.compound_id)
+              if r not in rooms]
+    if not rooms and await proxies_taken_back(session, assembly.stored_id, person_id):
+        return Voting.PROXY_REVOKED, []
     return (Voting.OPEN if rooms else Voting.NOT_OWNER), rooms
 
 
@@ -983,6 +991,8 @@ class Cast(StrEnum):
     ONLINE_ON_RECORD = "online_on_record"  # paper, but the room's owners have voted online
     PAPER_TWICE = "paper_twice"  # paper, but a paper ballot for the room is entered already
     NOT_ALLOWED = "not_allowed"  # online by someone who does not own the room (any more); paper for another compound
+    PROXY_ON_RECORD = "proxy_on_record"  # the room's proxy has voted: their ballot stands, only they may change it
+    PROXY_REVOKED = "proxy_revoked"  # by a proxy whose authorisation was taken back
 
 
 TAKEN = (Cast.RECORDED, Cast.REPLACED)
@@ -992,6 +1002,10 @@ TAKEN = (Cast.RECORDED, Cast.REPLACED)
 class Casting:
     voting: Voting
     rooms: tuple[tuple[int, Cast], ...] = ()
+    # Rooms voted for as a proxy, with the owner who authorised it.
+    proxied: tuple[tuple[int, int], ...] = ()
+    # The owner voted themselves: their authorisation that this ended.
+    ended_proxy: Proxy | None = None
 
     def rooms_with(self, *outcomes: Cast) -> list[int]:
         return [room for room, outcome in self.rooms if outcome in outcomes]
@@ -1037,40 +1051,54 @@ async def cast_ballot(session: AsyncSession, assembly_id: int, rooms: Iterable[i
     if state != Voting.OPEN:
         return Casting(state)
     choices = ballot_choices(await motions_of(session, assembly.id), answers)
+    proxied: dict[int, int] = {}
     if paper:
         allowed = set((await room_labels(session, assembly.compound_id)).keys())
     else:
         allowed = set(await owned_rooms(session, person_id, assembly.compound_id))
+        proxied = {room: owner for room, owner in
+                   (await proxied_rooms(session, assembly.id, person_id, assembly.compound_id)).items()
+                   if room not in allowed}
+    taken_back = {room for proxy in await proxies_taken_back(session, assembly.id, person_id) for room in proxy.room_ids}
     outcomes: list[tuple[int, Cast]] = []
     for room_id in dict.fromkeys(rooms):
-        if room_id not in allowed:
-            outcomes.append((room_id, Cast.NOT_ALLOWED))
+        if room_id not in allowed and room_id not in proxied:
+            outcomes.append((room_id, Cast.PROXY_REVOKED if room_id in taken_back else Cast.NOT_ALLOWED))
             continue
-        outcomes.append((room_id, await _record(session, assembly, room_id, choices, paper, person_id, now)))
-    return Casting(state, tuple(outcomes))
+        outcomes.append((room_id, await _record(session, assembly, room_id, choices, paper, person_id, now,
+                                                proxied.get(room_id))))
+    casting = Casting(state, tuple(outcomes), tuple((r, o) for r, o in proxied.items()
+                                                    if (r, Cast.RECORDED) in outcomes or (r, Cast.REPLACED) in outcomes))
+    if not paper and any(room in allowed and outcome in TAKEN for room, outcome in outcomes):
+        # The owner voted themselves: an authorisation not yet used ends (the README's rule).
+        casting = replace(casting, ended_proxy=await end_proxy_by_own_vote(session, assembly.id, person_id, now))
+    return casting
 
 
 async def _record(session: AsyncSession, assembly: Assembly, room_id: int, choices: dict[str, Any], paper: bool,
-                  person_id: int, now: datetime) -> Cast:
+                  person_id: int, now: datetime, proxy_for: int | None = None) -> Cast:
     assert assembly.id is not None
     room_ballot = select(Ballot).where(Ballot.assembly_id == assembly.id, Ballot.room_id == room_id)
     existing = (await session.exec(room_ballot)).first()
     if existing is None:
         ballot = Ballot(assembly_id=assembly.id, room_id=room_id, choices=choices, paper=paper,
-                        submitted_by=person_id, submitted_at=now)
+                        submitted_by=person_id, submitted_at=now, proxy_for=proxy_for)
         if await add_unless_exists(session, ballot):
             return Cast.RECORDED
         # Another ballot for the room came in at the same moment: the unique key kept one; this one is second.
         existing = (await session.exec(room_ballot)).first()
         assert existing is not None
+    if existing.proxy_for is not None and not paper and existing.submitted_by != person_id:
+        return Cast.PROXY_ON_RECORD
     outcome = _second_ballot(existing, paper, assembly.online_replaces_paper)
     if outcome != Cast.REPLACED:
         return outcome
     session.add(BallotHistory(ballot_id=existing.id or 0, assembly_id=assembly.id, room_id=room_id,
                               choices=dict(existing.choices), paper=existing.paper,
                               submitted_by=existing.submitted_by, submitted_at=existing.submitted_at,
-                              version=existing.version, replaced_at=now))
+                              version=existing.version, replaced_at=now, proxy_for=existing.proxy_for))
     existing.choices, existing.paper, existing.submitted_by = choices, paper, person_id
+    existing.proxy_for = proxy_for
     existing.submitted_at, existing.version = now, existing.version + 1
     session.add(existing)
     await session.flush()
@@ -1203,6 +1231,143 @@ async def decide_candidate(session: AsyncSession, vetting_id: int, compound: Com
     return Vetted.LIST_DONE, vetting
 
 
+# ---- proxies (委托投票) ---------------------------------------------------------------------------------------
+
+
+class ProxyStatus(StrEnum):
+    """active → revoked (by the owner, until the proxy has voted) or ended (the owner voted themselves first)."""
+
+    ACTIVE = "active"
+    REVOKED = "revoked"
+    ENDED = "ended"
+
+
+class Proxy(Stored, SQLModel, table=True):
+    """An owner's authorisation of another person (家人, a neighbour) to vote for their rooms in one assembly."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    assembly_id: int = Field(foreign_key="assembly.id", index=True)
+    owner_id: int = Field(foreign_key="person.id", index=True)
+    proxy_id: int = Field(foreign_key="person.id", index=True)
+    # The owner's rooms when authorising, {"rooms": [ids]}: the proxy votes for those still the owner's.
+    rooms: dict[str, Any] = Field(default_factory=dict, sa_type=JSONDict)
+    status: ProxyStatus = status_field(ProxyStatus, ProxyStatus.ACTIVE, 16, index=True)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+    @property
+    def room_ids(self) -> list[int]:
+        return [int(r) for r in self.rooms.get("rooms", [])]
+
+
+class ProxyRefusal(StrEnum):
+    """Why an authorisation is not given, or not revoked."""
+
+    NOT_VOTING = "not_voting"  # the assembly is closed or cancelled
+    NOT_OWNER = "not_owner"  # the owner owns no room in the compound
+    SELF = "self"  # authorising oneself
+    NOT_MEMBER = "not_member"  # the proxy is no member of the compound
+    ALREADY = "already"  # the owner has an active authorisation in this assembly: revoke it first
+    VOTED = "voted"  # every room of the owner has its ballot already / the proxy has voted: no longer revocable
+    GONE = "gone"  # no such active authorisation of this owner
+
+
+async def active_proxy(session: AsyncSession, assembly_id: int, owner_id: int) -> Proxy | None:
+    return (await session.exec(select(Proxy).where(Proxy.assembly_id == assembly_id, Proxy.owner_id == owner_id,
+                                                   Proxy.status == ProxyStatus.ACTIVE))).first()
+
+
+async def authorise(session: AsyncSession, assembly: Assembly, owner_id: int, proxy_id: int,
+                    now: datetime) -> Proxy | ProxyRefusal:
+    """The owner authorises `proxy_id`, a member of the compound, to vote for their rooms in the assembly (before
+    or while voting); recorded with who, when and for which rooms."""
+    from storage.people import roles_in
+
+    if voting(assembly, now) not in (Voting.OPEN, Voting.NOT_YET):
+        return ProxyRefusal.NOT_VOTING
+    rooms = await owned_rooms(session, owner_id, assembly.compound_id)
+    if not rooms:
+        return ProxyRefusal.NOT_OWNER
+    if proxy_id == owner_id:
+        return ProxyRefusal.SELF
+    if not await roles_in(session, proxy_id, assembly.compound_id):
+        return ProxyRefusal.NOT_MEMBER
+    if await active_proxy(session, assembly.stored_id, owner_id) is not None:
+        return ProxyRefusal.ALREADY
+    if set(rooms) <= set(await ballots_of(session, assembly.stored_id)):
+        return ProxyRefusal.VOTED
+    proxy = Proxy(assembly_id=assembly.stored_id, owner_id=owner_id, proxy_id=proxy_id, rooms={"rooms": rooms},
+                  created_at=now)
+    session.add(proxy)
+    await session.flush()
+    return proxy
+
+
+async def proxy_voted(session: AsyncSession, proxy: Proxy) -> bool:
+    """Whether the proxy has cast a ballot under this authorisation."""
+    found = await session.exec(select(Ballot.id).where(Ballot.assembly_id == proxy.assembly_id,
+                                                       Ballot.proxy_for == proxy.owner_id,
+                                                       Ballot.submitted_by == proxy.proxy_id))
+    return found.first() is not None
+
+
+async def revoke_proxy(session: AsyncSession, proxy_id: int, owner_id: int, now: datetime) -> Proxy | ProxyRefusal:
+    """The owner takes the authorisation back: possible until the proxy has voted, and while voting is not over."""
+    proxy = await session.get(Proxy, proxy_id)
+    if proxy is None or proxy.owner_id != owner_id or proxy.status != ProxyStatus.ACTIVE:
+        return ProxyRefusal.GONE
+    assembly = await session.get(Assembly, proxy.assembly_id)
+    if assembly is None or voting(assembly, now) not in (Voting.OPEN, Voting.NOT_YET):
+        return ProxyRefusal.NOT_VOTING
+    if await proxy_voted(session, proxy):
+        return ProxyRefusal.VOTED
+    proxy.status, proxy.ended_at = ProxyStatus.REVOKED, now
+    session.add(proxy)
+    return proxy
+
+
+async def proxied_rooms(session: AsyncSession, assembly_id: int, person_id: int,
+                        compound_id: int) -> dict[int, int]:
+    """The rooms the person may vote for as a proxy in the assembly, with the owner who authorised it: the rooms
+    of each active authorisation that its owner still owns."""
+    rooms: dict[int, int] = {}
+    for proxy in (await session.exec(select(Proxy).where(Proxy.assembly_id == assembly_id, Proxy.proxy_id == person_id,
+                                                         Proxy.status == ProxyStatus.ACTIVE))).all():
+        still = set(await owned_rooms(session, proxy.owner_id, compound_id))
+        rooms.update({room: proxy.owner_id for room in proxy.room_ids if room in still})
+    return rooms
+
+
+async def proxies_taken_back(session: AsyncSession, assembly_id: int, person_id: int) -> list[Proxy]:
+    """The person's authorisations in the assembly that were revoked or ended."""
+    return list((await session.exec(select(Proxy).where(
+        Proxy.assembly_id == assembly_id, Proxy.proxy_id == person_id,
+        col(Proxy.status).in_((ProxyStatus.REVOKED, ProxyStatus.ENDED))))).all())
+
+
+async def members_matching(session: AsyncSession, compound_id: int, typed: str) -> list[int]:
+    """The compound's approved members whose phone number (digits only) or name is what the person typed."""
+    digits = "".join(ch for ch in unicodedata.normalize("NFKC", typed) if ch.isdigit())
+    name = _label_key(typed)
+    rows = await session.exec(select(Person.id, Person.name, Person.phone).join(
+        Membership, col(Membership.person_id) == Person.id).where(
+        Membership.compound_id == compound_id, Membership.status == MembershipStatus.APPROVED))
+    found = [person_id for person_id, their_name, phone in rows.all() if person_id is not None and (
+        (len(digits) >= 7 and "".join(ch for ch in phone if ch.isdigit()) == digits)
+        or (name and _label_key(their_name) == name))]
+    return list(dict.fromkeys(found))
+
+
+async def end_proxy_by_own_vote(session: AsyncSession, assembly_id: int, owner_id: int, now: datetime) -> Proxy | None:
+    """The owner voted themselves: their active authorisation ends (the proxy's ballots already cast stand)."""
+    proxy = await active_proxy(session, assembly_id, owner_id)
+    if proxy is None:
+        return None
+    proxy.status, proxy.ended_at = ProxyStatus.ENDED, now
+    session.add(proxy)
+    return proxy
+
+
 # ---- export ------------------------------------------------------------------------------------------------
 
 
@@ -1231,7 +1396,7 @@ async def export_xlsx(session: AsyncSession, assembly_id: int) -> bytes | None:
     assert sheet is not None
     sheet.title = "ballots"
     sheet.append(["assembly", "room", "area_m2", "owner", "motion", "kind", "choice", "online_or_paper",
-                  "submitted_by", "submitted_at_utc", "version"])
+                  "submitted_by", "submitted_at_utc", "version", "proxy_for"])
     ballots = sorted((await ballots_of(session, assembly_id)).values(), key=lambda b: labels.get(b.room_id, ("",))[0])
     for ballot in ballots:
         label, area = labels.get(ballot.room_id, ("?", Decimal(0)))
@@ -1242,7 +1407,8 @@ async def export_xlsx(session: AsyncSession, assembly_id: int) -> bytes | None:
             sheet.append([assembly.title, label, float(area), "、".join(names.get(ballot.room_id, [])),
                           f"{motion.position}. {motion.text}", motion.kind, "" if choice is None else str(choice),
                           "paper" if ballot.paper else "online", submitters.get(ballot.submitted_by, ""),
-                          ballot.submitted_at.strftime("%Y-%m-%d %H:%M:%S"), ballot.version])
+                          ballot.submitted_at.strftime("%Y-%m-%d %H:%M:%S"), ballot.version,
+                          submitters.get(ballot.proxy_for, "") if ballot.proxy_for else ""])  # 委托: for whom
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
