@@ -134,7 +134,7 @@ def _ask_confirm(ctx: Context, draft: Announce) -> Reply:
                    picture=attached) + "\n\n" + draft.text, buttons=rows(*buttons, per_row=3))
 
 
-@router.command("announce", roles=ANNOUNCERS, private=True, flow=True, help="Make an announcement", order=45)
+@router.command("announce", group="notices", roles=ANNOUNCERS, private=True, flow=True, help="Make an announcement", order=45)
 async def announce(ctx: MemberContext, msg: Incoming) -> Replies:
     return await announce_flow.begin(ctx, Announce())
 
@@ -225,7 +225,7 @@ async def step_confirm(ctx: MemberContext, draft: Announce, value: str) -> Outco
     return Done(replies)
 
 
-@router.command("announcements", roles=ANNOUNCERS, private=True, help="Scheduled announcements", order=46)
+@router.command("announcements", group="notices", roles=ANNOUNCERS, private=True, help="Scheduled announcements", order=46)
 async def list_scheduled(ctx: MemberContext, msg: Incoming) -> Replies:
     t = ctx.t
     items = await store.scheduled(ctx.session, ctx.compound_id, ctx.now)
@@ -273,7 +273,7 @@ def _ask_statement(ctx: Context, draft: Disclose) -> Reply:
                        "sheet), or press No attachment.", kinds=store.ALLOWED_DOCUMENTS), buttons=_skip_button(ctx))
 
 
-@router.command("disclose", roles=DISCLOSERS, private=True, flow=True, help="Publish a disclosure (公示)", order=47)
+@router.command("disclose", group="notices", roles=DISCLOSERS, private=True, flow=True, help="Publish a disclosure (公示)", order=47)
 async def disclose(ctx: MemberContext, msg: Incoming) -> Replies:
     return await disclose_flow.begin(ctx, Disclose())
 
@@ -322,7 +322,7 @@ async def disclose_attachment(ctx: MemberContext, draft: Disclose, sent: Photo |
                        posting=f"disclosure:{item.id}")])
 
 
-@router.command("disclosures", member=True, help="Disclosures (公示)", order=48)
+@router.command("disclosures", group="notices", member=True, help="Disclosures (公示)", order=48)
 async def list_disclosures(ctx: MemberContext, msg: Incoming) -> Replies:
     t = ctx.t
     items = await store.recent_disclosures(ctx.session, ctx.compound_id)

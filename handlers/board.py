@@ -94,7 +94,7 @@ def _ask_photo(ctx: Context, draft: Nomination) -> Reply:
     return Reply(ctx.t("A photo helps the secretary check it. Send one, or press No photo."), buttons=_no_photo(ctx.t))
 
 
-@router.command("nominate", private=True, member=True, flow=True, help="Nominate for the 红黑榜", order=50)
+@router.command("nominate", group="notices", private=True, member=True, flow=True, help="Nominate for the 红黑榜", order=50)
 async def nominate(ctx: MemberContext, msg: Incoming) -> Replies:
     return await nomination.begin(ctx, Nomination())
 
@@ -308,7 +308,7 @@ def poster(tr: Translator, compound: Compound, date: str, red: list[BoardEntry],
                          tr("Nominate with /nominate · 小区党支部"))
 
 
-@router.command("board", member=True, help="The 红黑榜", order=51)
+@router.command("board", group="notices", member=True, help="The 红黑榜", order=51)
 async def show_board(ctx: MemberContext, msg: Incoming) -> Replies:
     t = ctx.t
     red, black, corrected = await store.current(ctx.session, ctx.compound_id)

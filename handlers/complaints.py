@@ -97,7 +97,7 @@ def _onward(draft: Complaint, step: str, **changes: object) -> Go:
 
 
 
-@router.command("complain", private=True, member=True, flow=True, help="File a complaint or request", order=10)
+@router.command("complain", group="cases", private=True, member=True, flow=True, help="File a complaint or request", order=10)
 async def complain(ctx: MemberContext, msg: Incoming) -> Replies:
     return await complain_flow.begin(ctx, Complaint())
 
@@ -644,7 +644,7 @@ def _status_line(t: Translator, case: Case, ctx: BaseContext, compound: Compound
             f"{overdue} · {ctx.local(case.opened_at, compound, '%m-%d')}")
 
 
-@router.command("mycases", member=True, private=True, help="Your complaints and their status", order=11)
+@router.command("mycases", group="cases", member=True, private=True, help="Your complaints and their status", order=11)
 async def mycases(ctx: MemberContext, msg: Incoming) -> Replies:
     t = ctx.t
     if not (found := await store.cases_of_reporter(ctx.session, ctx.person_id, ctx.compound_id)):
@@ -658,7 +658,7 @@ def _case_list(found: list[Case]) -> tuple[tuple[Button, ...], ...]:
     return rows(*(Button.do(c.number, "complaints.view", case=c.id) for c in found), per_row=2)
 
 
-@router.command("case", private=True, help="One case with its full history", order=12)
+@router.command("case", group="cases", private=True, help="One case with its full history", order=12)
 async def show_case(ctx: Context, msg: Incoming) -> Replies:
     number = str(ctx.args.get("command_args", "")).strip().upper()
     if not NUMBER.match(number):
@@ -708,7 +708,7 @@ async def photos(ctx: Context, msg: Incoming) -> Replies:
     return replies
 
 
-@router.command("cases", roles=HANDLER_ROLES, private=True, help="Your queue of cases to handle", order=13)
+@router.command("cases", group="cases", roles=HANDLER_ROLES, private=True, help="Your queue of cases to handle", order=13)
 async def cases(ctx: MemberContext, msg: Incoming) -> Replies:
     t = ctx.t
     found = await store.queue(ctx.session, ctx.compound_id, ctx.person_id, ctx.roles, ctx.now)
@@ -730,7 +730,7 @@ def ledger_labels(t: Translator) -> tuple[tuple[str, ...], dict[str, str]]:
     return headers, labels
 
 
-@router.command("export", roles=[Role.SECRETARY, Role.SUPERVISOR], private=True, help="Export the case ledger (XLSX)",
+@router.command("export", group="cases", roles=[Role.SECRETARY, Role.SUPERVISOR], private=True, help="Export the case ledger (XLSX)",
                 order=64)
 async def export(ctx: MemberContext, msg: Incoming) -> Replies:
     """`/export cases [FROM [TO]]`, each a day as `bot.core.when` reads it; by default this month so far."""
@@ -752,7 +752,7 @@ async def export(ctx: MemberContext, msg: Incoming) -> Replies:
                  document=Media(data, f"cases-{ctx.compound.code}-{first:%Y%m%d}-{last:%Y%m%d}.xlsx", XLSX))
 
 
-@router.command("stats", roles=HANDLER_ROLES, help="This month's case figures", order=65)
+@router.command("stats", group="cases", roles=HANDLER_ROLES, help="This month's case figures", order=65)
 async def stats(ctx: MemberContext, msg: Incoming) -> Replies:
     """This month's figures as the monthly report counts them (one definition: `storage.complaints.figures`)."""
     t = ctx.t

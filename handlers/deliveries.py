@@ -50,7 +50,7 @@ async def _lines(ctx: Context, rows_: Sequence[store.OutboxMessage], failed: boo
     return lines
 
 
-@router.command("deliveries", roles=[Role.SECRETARY], private=True, help="Messages the bot could not deliver",
+@router.command("deliveries", group="members", roles=[Role.SECRETARY], private=True, help="Messages the bot could not deliver",
                 order=70)
 async def deliveries(ctx: Context, msg: Incoming) -> Replies:
     t = ctx.t

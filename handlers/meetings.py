@@ -223,7 +223,7 @@ def _no_building(ctx: MemberContext) -> Reply:
                        compound=ctx.compound.name))
 
 
-@router.command("newmeeting", roles=ORGANISER_ROLES, private=True, flow=True, help="Call a meeting", order=40)
+@router.command("newmeeting", group="civic", roles=ORGANISER_ROLES, private=True, flow=True, help="Call a meeting", order=40)
 async def new_meeting(ctx: MemberContext, msg: Incoming) -> Replies:
     if await _organiser_buildings(ctx) == []:
         return _no_building(ctx)
@@ -348,7 +348,7 @@ async def rsvp(ctx: MemberContext, msg: Incoming) -> Replies:
             await _posting_update(ctx, meeting, ctx.compound)]
 
 
-@router.command("meetings", member=True, help="Upcoming meetings", order=41)
+@router.command("meetings", group="civic", member=True, help="Upcoming meetings", order=41)
 async def list_meetings(ctx: MemberContext, msg: Incoming) -> Replies:
     t = ctx.t
     meetings = await store.upcoming(ctx.session, ctx.compound_id, ctx.now)

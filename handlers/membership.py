@@ -60,7 +60,7 @@ def _not_found(t: Translator, code: str) -> Reply:
                    "send /cancel.", code=code[:20]))
 
 
-@router.command("join", private=True, flow=True, help="Join your compound", order=2)
+@router.command("join", group="join", private=True, flow=True, help="Join your compound", order=2)
 async def join(ctx: Context, msg: Incoming) -> Replies:
     return await join_with_code(ctx, str(ctx.args.get("command_args", "")))
 
@@ -295,7 +295,7 @@ async def claim(ctx: Context, msg: Incoming) -> Replies:
                    "Send /help to see what you can do.", compound=compound.name, invite=compound.invite_code))
 
 
-@router.command("compound", private=True, help="Switch between your compounds", order=89)
+@router.command("compound", group="account", private=True, help="Switch between your compounds", order=89)
 async def switch_compound(ctx: Context, msg: Incoming) -> Replies:
     t = ctx.t
     compounds = await store.my_compounds(ctx.session, ctx.person_id)
@@ -319,7 +319,7 @@ async def switched(ctx: Context, msg: Incoming) -> Replies:
 PAGE = 10
 
 
-@router.command("members", roles=[Role.SECRETARY], private=True, help="Members, approvals and roles", order=60)
+@router.command("members", group="members", roles=[Role.SECRETARY], private=True, help="Members, approvals and roles", order=60)
 async def members(ctx: MemberContext, msg: Incoming) -> Replies:
     typed = str(ctx.args.get("command_args", "")).strip()
     if not typed:
@@ -420,7 +420,7 @@ def _parse_grant_args(ctx: MemberContext) -> tuple[int, Role, str] | Reply:
     return person_id, role, " ".join(parts[2:])
 
 
-@router.command("grant", roles=[Role.SECRETARY], help="Give a member a role", order=61)
+@router.command("grant", group="members", roles=[Role.SECRETARY], help="Give a member a role", order=61)
 async def grant(ctx: MemberContext, msg: Incoming) -> Replies:
     parsed = _parse_grant_args(ctx)
     if isinstance(parsed, Reply):
@@ -436,7 +436,7 @@ async def grant(ctx: MemberContext, msg: Incoming) -> Replies:
     return await _grant(ctx, person_id, role, building_id)
 
 
-@router.command("revoke", roles=[Role.SECRETARY], help="Take a role away", order=62)
+@router.command("revoke", group="members", roles=[Role.SECRETARY], help="Take a role away", order=62)
 async def revoke(ctx: MemberContext, msg: Incoming) -> Replies:
     parsed = _parse_grant_args(ctx)
     if isinstance(parsed, Reply):
@@ -493,7 +493,7 @@ async def _revoke(ctx: MemberContext, person_id: int, role: Role) -> Replies:
 # ---- group chats ------------------------------------------------------------------------------------------
 
 
-@router.command("bindgroup", roles=[Role.SECRETARY], help="Bind this group chat to your compound", order=63)
+@router.command("bindgroup", group="members", roles=[Role.SECRETARY], help="Bind this group chat to your compound", order=63)
 async def bindgroup(ctx: MemberContext, msg: Incoming) -> Replies:
     t = ctx.t
     if ctx.private:

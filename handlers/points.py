@@ -27,7 +27,7 @@ def yuan_per_point(compound: Compound | None) -> int:
     return int(compound_setting(compound, "yuan_per_point", ledger.DEFAULT_YUAN_PER_POINT))
 
 
-@router.command("points", member=True, help="Your volunteer points", order=33)
+@router.command("points", group="volunteer", member=True, help="Your volunteer points", order=33)
 async def my_points(ctx: MemberContext, msg: Incoming) -> Replies:
     t = ctx.t
     total = await ledger.balance(ctx.session, ctx.compound_id, ctx.person_id)
@@ -47,7 +47,7 @@ async def my_points(ctx: MemberContext, msg: Incoming) -> Replies:
     return reply
 
 
-@router.command("rank", member=True, help="The compound's volunteer ranking", order=34)
+@router.command("rank", group="volunteer", member=True, help="The compound's volunteer ranking", order=34)
 async def rank(ctx: MemberContext, msg: Incoming) -> Replies:
     t = ctx.t
     month = ledger.month_start(ctx.now, ctx.zone(ctx.compound))
@@ -93,7 +93,7 @@ class Exchange(Draft):
 redeem_flow = Flow("redeem", Exchange, title=N_("the points redemption"), roles=[Role.SECRETARY])
 
 
-@router.command("redeem", roles=[Role.SECRETARY], private=True, flow=True, help="Record a points redemption",
+@router.command("redeem", group="volunteer", roles=[Role.SECRETARY], private=True, flow=True, help="Record a points redemption",
                 order=61)
 async def redeem(ctx: MemberContext, msg: Incoming) -> Replies:
     typed = answers.clean_text(str(ctx.args.get("command_args", "")))[:100]

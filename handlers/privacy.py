@@ -26,7 +26,7 @@ PSEUDONYM = N_("Deleted user #{tag}")
 # ---- /mydata ---------------------------------------------------------------------------------------------------
 
 
-@router.command("mydata", private=True, help="Everything we hold about you, as a spreadsheet", order=92)
+@router.command("mydata", group="account", private=True, help="Everything we hold about you, as a spreadsheet", order=92)
 async def mydata(ctx: Context, msg: Incoming) -> Replies:
     t = ctx.t
     sheets = await store.my_data(ctx.session, ctx.person_id, ctx.zone(ctx.compound))
@@ -63,7 +63,7 @@ def _ask_leave(ctx: Context, draft: Leaving) -> Reply:
                   Button.choice(t("Stay"), "stay")),))
 
 
-@router.command("leavecompound", private=True, member=True, flow=True, help="Leave this compound", order=93)
+@router.command("leavecompound", group="account", private=True, member=True, flow=True, help="Leave this compound", order=93)
 async def leave(ctx: MemberContext, msg: Incoming) -> Replies:
     if await is_last_secretary(ctx.session, ctx.person_id, ctx.compound_id):
         return Reply(ctx.t(LAST_SECRETARY, compound=ctx.compound.name))
@@ -123,7 +123,7 @@ async def _sole_secretary_refusal(ctx: Context) -> Reply | None:
     return Reply(ctx.t(LAST_SECRETARY, compound=compound.name if compound else "-"))
 
 
-@router.command("forget", private=True, flow=True, help="Erase your personal data", order=94)
+@router.command("forget", group="account", private=True, flow=True, help="Erase your personal data", order=94)
 async def forget(ctx: Context, msg: Incoming) -> Replies:
     return await _sole_secretary_refusal(ctx) or await forgetting.begin(ctx, Forgetting())
 

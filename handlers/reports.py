@@ -173,7 +173,7 @@ async def street_report(ctx: Context | JobContext, t: Translator, street: str, m
             Reply(t("The figures as a spreadsheet."), document=Media(xlsx, f"report-{month}.xlsx", XLSX))]
 
 
-@router.command("monthly", roles=[Role.SECRETARY, Role.COMMITTEE, Role.OFFICIAL, Role.SUPERVISOR], private=True,
+@router.command("monthly", group="notices", roles=[Role.SECRETARY, Role.COMMITTEE, Role.OFFICIAL, Role.SUPERVISOR], private=True,
                 help="Monthly report with charts", order=75)
 async def monthly(ctx: MemberContext, msg: Incoming) -> Replies:
     t = ctx.t

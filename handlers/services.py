@@ -93,7 +93,7 @@ def _ask_more(ctx: Context, draft: NewService) -> Reply:
         (Button.choice(t("Put it on the list"), "publish"),)))
 
 
-@router.command("addservice", roles=[Role.SECRETARY], private=True, flow=True, help="Offer a service with time slots",
+@router.command("addservice", group="services", roles=[Role.SECRETARY], private=True, flow=True, help="Offer a service with time slots",
                 order=35)
 async def add_service(ctx: MemberContext, msg: Incoming) -> Replies:
     return await adding.begin(ctx, NewService())
@@ -163,7 +163,7 @@ async def add_more(ctx: MemberContext, draft: NewService, choice: str) -> Outcom
 # ---- residents: ordering -------------------------------------------------------------------------------
 
 
-@router.command("services", member=True, private=True, help="Order a service at the service centre", order=32)
+@router.command("services", group="services", member=True, private=True, help="Order a service at the service centre", order=32)
 async def services(ctx: MemberContext, msg: Incoming) -> Replies:
     offered = await store.active_services(ctx.session, ctx.compound_id)
     if not offered:
@@ -357,7 +357,7 @@ STATUS_NAMES = {store.OrderStatus.REQUESTED: N_("waiting for the provider"), sto
                 store.OrderStatus.CANCELLED: N_("cancelled")}
 
 
-@router.command("myorders", member=True, private=True, help="My service orders", order=33)
+@router.command("myorders", group="services", member=True, private=True, help="My service orders", order=33)
 async def my_orders(ctx: MemberContext, msg: Incoming) -> Replies:
     t = ctx.t
     listed = await store.orders_of(ctx.session, ctx.person_id)

@@ -5,16 +5,19 @@ from __future__ import annotations
 from bot.core import answers
 from bot.core.context import Context, MemberContext
 from bot.core.dispatcher import COMMAND_ACTION
-from bot.core.i18n import LANGUAGE_NAMES, LANGUAGES
+from bot.core.i18n import LANGUAGE_NAMES, LANGUAGES, N_
 from bot.core.router import Route, Router
 from bot.core.types import Button, Incoming, Replies, Reply, rows
 from handlers import membership
 from handlers.complaints import Complaint, complain_flow
 from handlers.needs import NeedDraft, need_flow
+from storage import announcements as announcements_store
+from storage import assembly as assembly_store
 from storage import complaints as complaints_store
 from storage import needs as needs_store
+from storage import volunteering as volunteering_store
 from storage.compounds import compound_by_invite
-from storage.people import compounds_of
+from storage.people import Role, compounds_of
 
 router = Router("start")
 
@@ -24,17 +27,60 @@ SPOKEN = ("voice", "audio", "video_note")
 QUOTED = 60
 
 
+# The menu's sections, in their order: each command names its section with `group=` where it is declared, so a
+# new command appears in its section by itself. Commands without one go under "More".
+GROUPS = {
+    "cases": N_("Complaints and needs"),
+    "services": N_("Service centre"),
+    "volunteer": N_("Volunteering and points"),
+    "civic": N_("Meetings and votes"),
+    "notices": N_("Announcements and disclosures"),
+    "party": N_("Party members"),
+    "members": N_("Members and roles"),
+    "account": N_("My account"),
+}
+MORE = N_("More")
+MANAGEMENT = N_("Management")
+JOIN_GROUP = "join"  # offered only to people who have not joined
+# Roles a resident may hold: a command for none of them is for staff, under Management.
+RESIDENT_ROLES = frozenset({Role.RESIDENT, Role.OWNER, Role.PARTY_MEMBER})
+# The menu's "open for you now" lines, at most this many of each kind.
+CURRENT_EACH = 3
+LABEL = 18  # characters of a title shown on a button
+
+
 def visible(ctx: Context, route: Route) -> bool:
     if route.help is None:
         return False
     if (route.member or route.roles is not None) and ctx.compound is None:
         return False
+    if route.group == JOIN_GROUP and ctx.compound is not None and ctx.roles:
+        return False  # joining is not offered to members
     return route.roles is None or bool(ctx.roles & route.roles)
 
 
 def allowed_commands(ctx: Context) -> list[Route]:
     routes = [r for r in ctx.core.routes.commands.values() if visible(ctx, r)]
     return sorted(routes, key=lambda r: (r.order, r.name))
+
+
+def for_staff(route: Route) -> bool:
+    return route.roles is not None and not route.roles & RESIDENT_ROLES
+
+
+def sections(ctx: Context, staff: bool) -> list[tuple[str | None, list[Route]]]:
+    """The person's commands by section (key, routes), in the sections' order; `staff`: the Management ones."""
+    chosen = [r for r in allowed_commands(ctx) if for_staff(r) == staff and r.name not in ("start", "help")]
+    keys = [*GROUPS, JOIN_GROUP, None]
+    found = {key: [r for r in chosen if (r.group if r.group in GROUPS or r.group == JOIN_GROUP else None) == key]
+             for key in keys}
+    return [(key, found[key]) for key in keys if found[key]]
+
+
+def section_title(ctx: Context, key: str | None) -> str:
+    if key == JOIN_GROUP:
+        return ctx.t("Join a compound")
+    return ctx.t(GROUPS[key]) if key in GROUPS else ctx.t(MORE)
 
 
 @router.command("start", help="Main menu", order=0)
@@ -46,23 +92,92 @@ async def start(ctx: Context, msg: Incoming) -> Replies:
 
 
 async def main_menu(ctx: Context) -> Replies:
+    """What is open for the person now first (a vote, a task they signed up for, their cases, a new announcement),
+    then their sections as buttons to sub-menus, and Management for staff."""
     t = ctx.t
-    if ctx.compound is None:
-        if not ctx.private:
-            return Reply(t("This group is not bound to a compound yet. A secretary can bind it with /bindgroup."))
+    if not ctx.private:
+        return _group_help(ctx)
+    if ctx.compound is None or not ctx.roles:
         return Reply(
             t("Welcome to linli (邻里), your compound's assistant. To join your compound, send /join followed by "
               "the invite code your secretary or building leader gave you, for example: /join ABCD2345"),
             buttons=((Button.do(t("Join a compound"), COMMAND_ACTION, command="join"),),),
         )
-    menu = [r for r in allowed_commands(ctx) if r.name not in ("start", "help")]
-    if not ctx.private:
-        menu = [r for r in menu if not r.private and not r.flow]
-    buttons = [Button.do(t(r.help or r.name), COMMAND_ACTION, command=r.name) for r in menu[:12]]
-    return Reply(
-        t("{compound}: what would you like to do?", compound=ctx.compound.name),
-        buttons=rows(*buttons, per_row=2),
-    )
+    current = await _current(ctx.as_member())
+    text = t("{compound}: what would you like to do?", compound=ctx.compound.name)
+    if current:
+        text = "\n".join([t("{compound}: open for you now", compound=ctx.compound.name),
+                          *(f"• {line}" for line, _ in current)])
+    buttons = [Button.do(section_title(ctx, key), "start.menu", group=key or "") for key, _ in sections(ctx, False)]
+    if sections(ctx, True):
+        buttons.append(Button.do(t(MANAGEMENT), "start.menu", group="", staff=True))
+    return Reply(text, buttons=(*((button,) for _, button in current), *rows(*buttons, per_row=2)))
+
+
+async def _current(ctx: MemberContext) -> list[tuple[str, Button]]:
+    """(line, button) for what is open for the person now, each feature's storage asked with a small read."""
+    t, session = ctx.t, ctx.session
+    found: list[tuple[str, Button]] = []
+    for assembly in (await assembly_store.awaiting_ballot(session, ctx.person_id, ctx.compound_id, ctx.now))[
+            :CURRENT_EACH]:
+        found.append((t("Vote open: {title}, until {closes}", title=assembly.title,
+                        closes=ctx.local(assembly.closes_at, ctx.compound, "%m-%d %H:%M")),
+                      Button.do(t("Vote: {title}", title=_short(assembly.title)), "assembly.vote",
+                                assembly=assembly.id)))
+    for task in await volunteering_store.signed_up_tasks(session, ctx.person_id, ctx.compound_id, ctx.now,
+                                                         CURRENT_EACH):
+        found.append((t("You signed up for: {title}, {starts}", title=task.title,
+                        starts=ctx.local(task.starts_at, ctx.compound, "%m-%d %H:%M")),
+                      Button.do(t("Task: {title}", title=_short(task.title)), COMMAND_ACTION, command="tasks")))
+    cases = [c for c in await complaints_store.cases_of_reporter(session, ctx.person_id, ctx.compound_id)
+             if c.state in (*complaints_store.ACTIVE, complaints_store.State.RESOLVED)]
+    for case in cases[:CURRENT_EACH]:
+        state = t(complaints_store.STATE_NAMES[case.state])
+        found.append((t("Your case {number}: {state}", number=case.number, state=state),
+                      Button.do(t("Case {number}", number=case.number), "complaints.view", case=case.id)))
+    item = await announcements_store.unread(session, ctx.person_id, ctx.compound_id, ctx.now,
+                                            owner=ctx.has(Role.OWNER), party=ctx.has(Role.PARTY_MEMBER))
+    if item is not None:
+        found.append((t("New announcement: {text}", text=_short(item.text, 40)),
+                      Button.do(t("Read the new announcement"), "start.announcement", announcement=item.id)))
+    return found
+
+
+def _short(text: str, limit: int = LABEL) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= limit else line[:limit] + "…"
+
+
+@router.button("start.menu")
+async def submenu(ctx: Context, msg: Incoming) -> Replies:
+    """One section's commands as buttons; Management lists its own sections first."""
+    t = ctx.t
+    staff = bool(ctx.args.get("staff"))
+    key = str(ctx.args.get("group") or "") or None
+    back = Button.do(t("Back to the menu"), COMMAND_ACTION, command="start")
+    found = dict(sections(ctx, staff))
+    if staff and key is None and len(found) > 1:
+        return Reply(t(MANAGEMENT), buttons=(*rows(*(Button.do(section_title(ctx, k), "start.menu", group=k or "",
+                                                                  staff=True) for k in found), per_row=2),
+                                             (back,)))
+    routes = found.get(key) or (next(iter(found.values())) if staff and len(found) == 1 else [])
+    if not routes:
+        return Reply(t("Nothing here is open to you any more."), buttons=((back,),))
+    title = section_title(ctx, key) if not staff else f"{t(MANAGEMENT)} · {section_title(ctx, key)}"
+    buttons = [Button.do(t(r.help or r.name), COMMAND_ACTION, command=r.name) for r in routes]
+    return Reply(title, buttons=(*rows(*buttons, per_row=2), (back,)))
+
+
+@router.button("start.announcement", member=True)
+async def announcement(ctx: MemberContext, msg: Incoming) -> Replies:
+    t = ctx.t
+    item = await announcements_store.read_announcement(
+        ctx.session, int(ctx.args.get("announcement", 0)), ctx.person_id, ctx.compound_id, ctx.now,
+        owner=ctx.has(Role.OWNER), party=ctx.has(Role.PARTY_MEMBER))
+    if item is None:
+        return Reply(t("That announcement is not for you, or no longer shown."), toast=t("Not available"))
+    return Reply(t("Announcement of {day}:", day=ctx.local(item.due_at, ctx.compound, "%Y-%m-%d %H:%M")) + "\n"
+                 + item.text)
 
 
 async def _start_with_code(ctx: Context, code: str) -> Replies:
@@ -75,16 +190,40 @@ async def _start_with_code(ctx: Context, code: str) -> Replies:
 
 @router.command("help", help="What I can do for you", order=1)
 async def help_(ctx: Context, msg: Incoming) -> Replies:
+    """In private: every command the person may use, by section, one line each. In a group: three lines and a
+    button to the private chat."""
     t = ctx.t
+    if not ctx.private:
+        return _group_help(ctx)
     lines = [t("What you can do here:")]
-    for route in allowed_commands(ctx):
-        lines.append(f"/{route.name} — {t(route.help or route.name)}")
+    for staff in (False, True):
+        for key, routes in sections(ctx, staff):
+            title = section_title(ctx, key)
+            lines += ["", f"{t(MANAGEMENT)} · {title}" if staff else title]
+            lines += [f"/{r.name} — {t(r.help or r.name)}" for r in routes]
+    lines += ["", f"/start — {t('Main menu')}"]
     if ctx.compound is None:
         lines.append(t("Join your compound first with /join and its invite code to see more."))
     return Reply("\n".join(lines))
 
 
-@router.command("lang", help="Change language", order=90)
+GROUP_COMMANDS = 5  # commands named in a group's /help
+
+
+def _group_help(ctx: Context) -> Reply:
+    t = ctx.t
+    if ctx.compound is None:
+        return Reply(t("This group is not bound to a compound yet. A secretary can bind it with /bindgroup."))
+    here = [f"/{r.name}" for r in allowed_commands(ctx) if not r.private and not r.flow and not for_staff(r)
+            and r.name not in ("start", "help")][:GROUP_COMMANDS]
+    lines = [t("I am linli (邻里), the assistant of {compound}.", compound=ctx.compound.name)]
+    if here:
+        lines.append(t("In this group: {commands}", commands=" ".join(here)))
+    lines.append(t("Everything else, including your own matters, in a private chat:"))
+    return Reply("\n".join(lines), buttons=((Button.private(t("Open a private chat"), COMMAND_ACTION, command="help"),),))
+
+
+@router.command("lang", group="account", help="Change language", order=90)
 async def lang(ctx: Context, msg: Incoming) -> Replies:
     chosen = (ctx.args.get("command_args") or "").strip()
     if chosen:
@@ -112,7 +251,7 @@ def _set_language(ctx: Context, code: str) -> Reply:
     return Reply(t("Language set to {name}.", name=LANGUAGE_NAMES[language]), toast=LANGUAGE_NAMES[language])
 
 
-@router.command("cancel", help="Leave the current conversation", order=91)
+@router.command("cancel", group="account", help="Leave the current conversation", order=91)
 async def cancel(ctx: Context, msg: Incoming) -> Replies:
     t = ctx.t
     if not ctx.convo.active:

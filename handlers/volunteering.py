@@ -114,7 +114,7 @@ async def posting(ctx: BaseContext, task: VolunteerTask, compound: Compound, edi
 # ---- skills ---------------------------------------------------------------------------------------------------
 
 
-@router.command("skills", private=True, member=True, help="Your skills for volunteer tasks", order=31)
+@router.command("skills", group="volunteer", private=True, member=True, help="Your skills for volunteer tasks", order=31)
 async def skills(ctx: MemberContext, msg: Incoming) -> Replies:
     typed = str(ctx.args.get("command_args", "")).strip()
     if typed:
@@ -236,7 +236,7 @@ class TaskDraft(Schedule):
 task_flow = Flow("task", TaskDraft, title=N_("the new volunteer task"), roles=ORGANISERS)
 
 
-@router.command("task", roles=ORGANISERS, private=True, flow=True, help="Post a volunteer task", order=32)
+@router.command("task", group="volunteer", roles=ORGANISERS, private=True, flow=True, help="Post a volunteer task", order=32)
 async def new_task(ctx: MemberContext, msg: Incoming) -> Replies:
     return await task_flow.begin(ctx, TaskDraft())
 
@@ -457,7 +457,7 @@ async def withdraw(ctx: MemberContext, msg: Incoming) -> Replies:
             await posting(ctx, task, ctx.compound, edit=True)]
 
 
-@router.command("tasks", member=True, help="Open volunteer tasks", order=30)
+@router.command("tasks", group="volunteer", member=True, help="Open volunteer tasks", order=30)
 async def tasks(ctx: MemberContext, msg: Incoming) -> Replies:
     t = ctx.t
     found = await store.open_tasks(ctx.session, ctx.compound_id, ctx.now)

@@ -7,10 +7,12 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.core.i18n import N_
+from storage.compounds import Room
 from storage.db import UTCDateTime, status_field, utcnow
 from storage.outbox import cancel_posting
 from storage.people import Membership, MembershipStatus
@@ -64,6 +66,17 @@ class Announcement(SQLModel, table=True):
     @property
     def posting_key(self) -> str:
         return f"announce:{self.id}"
+
+
+class AnnouncementRead(SQLModel, table=True):
+    """The newest announcement a person has read in a compound: anything newer for them is unread (the menu's
+    "new announcement")."""
+
+    __tablename__ = "announcement_read"
+    person_id: int = Field(foreign_key="person.id", primary_key=True)
+    compound_id: int = Field(foreign_key="compound.id", primary_key=True)
+    announcement_id: int = Field(foreign_key="announcement.id")
+    read_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class Disclosure(SQLModel, table=True):
@@ -207,4 +220,54 @@ async def publish_disclosure(session: AsyncSession, compound_id: int, author_id:
         item.media_kind, item.media_id = "document", document_id
     session.add(item)
     await session.flush()
+    return item
+
+
+# ---- what a person has not read yet -------------------------------------------------------------------------
+
+# An announcement older than this is no longer "new" in the menu, read or not.
+UNREAD_FOR = timedelta(days=14)
+
+
+def _for_person(person_id: int, compound_id: int, now: datetime, owner: bool, party: bool) -> Any:
+    """The compound's announcements that have gone out to this person (by audience) in the last UNREAD_FOR."""
+    buildings = (select(Room.building_id).join(Membership, col(Membership.room_id) == Room.id)
+                 .where(Membership.person_id == person_id, Membership.compound_id == compound_id,
+                        Membership.status == MembershipStatus.APPROVED))
+    audience = col(Announcement.audience)
+    audiences = [audience == "all", sa.and_(audience == "building", col(Announcement.building_id).in_(buildings))]
+    if owner:
+        audiences.append(audience == "owners")
+    if party:
+        audiences.append(audience == "party")
+    return select(Announcement).where(
+        Announcement.compound_id == compound_id, Announcement.status != AnnouncementStatus.CANCELLED,
+        col(Announcement.due_at) <= now, col(Announcement.due_at) > now - UNREAD_FOR, sa.or_(*audiences))
+
+
+async def unread(session: AsyncSession, person_id: int, compound_id: int, now: datetime, *, owner: bool = False,
+                 party: bool = False) -> Announcement | None:
+    """The newest announcement for this person they have not read yet (None: nothing new)."""
+    seen = (select(AnnouncementRead.announcement_id)
+            .where(AnnouncementRead.person_id == person_id, AnnouncementRead.compound_id == compound_id)
+            .scalar_subquery())
+    query = _for_person(person_id, compound_id, now, owner, party).where(
+        col(Announcement.id) > sa.func.coalesce(seen, 0)).order_by(col(Announcement.id).desc()).limit(1)
+    return (await session.exec(query)).first()
+
+
+async def read_announcement(session: AsyncSession, announcement_id: int, person_id: int, compound_id: int,
+                            now: datetime, *, owner: bool = False, party: bool = False) -> Announcement | None:
+    """The announcement, if it went out to this person, marked read (with everything before it); else None."""
+    query = _for_person(person_id, compound_id, now, owner, party).where(Announcement.id == announcement_id)
+    item = (await session.exec(query)).first()
+    if item is None or item.id is None:
+        return None
+    mark = await session.get(AnnouncementRead, (person_id, compound_id))
+    if mark is None:
+        session.add(AnnouncementRead(person_id=person_id, compound_id=compound_id, announcement_id=item.id,
+                                     read_at=now))
+    elif mark.announcement_id < item.id:
+        mark.announcement_id, mark.read_at = item.id, now
+        session.add(mark)
     return item

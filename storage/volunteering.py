@@ -421,3 +421,14 @@ async def set_skills(session: AsyncSession, person: Person, codes: list[str]) ->
     person.skills = ",".join(kept)
     session.add(person)
     return kept
+
+
+async def signed_up_tasks(session: AsyncSession, person_id: int, compound_id: int, now: datetime,
+                          limit: int = 3) -> list[VolunteerTask]:
+    """Open tasks of the compound the person is signed up for that have not ended yet, soonest first."""
+    result = await session.exec(
+        select(VolunteerTask).join(TaskSignup, col(TaskSignup.task_id) == VolunteerTask.id)
+        .where(TaskSignup.person_id == person_id, col(TaskSignup.active), VolunteerTask.compound_id == compound_id,
+               VolunteerTask.status == TaskStatus.OPEN, col(VolunteerTask.ends_at) > now)
+        .order_by(col(VolunteerTask.starts_at)).limit(limit))
+    return list(result.all())

@@ -26,7 +26,7 @@ def robot_chat_id(key: str) -> str:
     return ROBOT_PREFIX + hashlib.sha256(key.encode()).hexdigest()[:24]
 
 
-@router.command("bindwebhook", roles=[Role.SECRETARY], private=True,
+@router.command("bindwebhook", group="members", roles=[Role.SECRETARY], private=True,
                 help="Post to a WeCom group through its group robot: /bindwebhook KEY group name", order=90)
 async def bind_webhook(ctx: Context, msg: Incoming) -> Replies:
     t = ctx.t
@@ -53,7 +53,7 @@ async def bind_webhook(ctx: Context, msg: Incoming) -> Replies:
                    title=title, compound=ctx.compound.name))
 
 
-@router.command("bindcustomergroups", roles=[Role.SECRETARY], private=True,
+@router.command("bindcustomergroups", group="members", roles=[Role.SECRETARY], private=True,
                 help="Post to residents' WeCom customer groups, confirmed by a staff member: "
                      "/bindcustomergroups STAFF_USERID", order=91)
 async def bind_customer_groups(ctx: Context, msg: Incoming) -> Replies:
