@@ -37,7 +37,10 @@ class Seen:
 
     @property
     def labels(self) -> list[str]:
-        return [b["text"] for b in (self.card or {}).get("button_list", [])]
+        """A card's button labels, or a vote card's options."""
+        card = self.card or {}
+        return [b["text"] for b in card.get("button_list", [])] + [
+            o["text"] for o in (card.get("checkbox") or {}).get("option_list", [])]
 
 
 def seen_from(chat_id: str, body: dict[str, Any], channel: str) -> list[Seen]:
@@ -304,6 +307,21 @@ def click(user: str, card: dict[str, Any], label: str, chat: str | None = None,
             "event": {"eventtype": "template_card_event",
                       "template_card_event": {"card_type": card["card_type"], "event_key": keys[0],
                                               "task_id": card["task_id"]}}}
+
+
+def vote(user: str, card: dict[str, Any], option: str, chat: str | None = None,
+         response_url: str = "") -> dict[str, Any]:
+    """One option of a vote card (vote_interaction) chosen and submitted."""
+    checkbox = card["checkbox"]
+    ids = [o["id"] for o in checkbox["option_list"] if o["text"] == option]
+    assert ids, f"no option {option!r} on {card}"
+    return {**_base(user, chat, response_url), "msgtype": "event",
+            "event": {"eventtype": "template_card_event",
+                      "template_card_event": {
+                          "card_type": card["card_type"], "event_key": card["submit_button"]["key"],
+                          "task_id": card["task_id"],
+                          "selected_items": {"selected_item": [{"question_key": checkbox["question_key"],
+                                                                "option_ids": {"option_id": ids}}]}}}}
 
 
 # ---- the HTTP callback, signed and encrypted as WeCom does ----------------------------------------

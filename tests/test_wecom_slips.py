@@ -1,6 +1,6 @@
 """WeCom's platform slips, in process over the HTTP callback (signed and encrypted as WeCom does) with the fake
-WeCom's response_url: a follow-up that has both text and buttons keeps its buttons, and a bare @mention in a group
-is answered."""
+WeCom's response_url: a follow-up that has both text and buttons keeps its buttons, a bare @mention in a group
+is answered, and choices longer than a button come on a vote card with their whole labels."""
 
 from __future__ import annotations
 
@@ -17,11 +17,12 @@ from bot.app import App, build_app, make_web_app
 from bot.core.clock import Clock
 from bot.settings import Settings
 from bot.transports.wecom.callback import one_body
+from bot.transports.wecom.convert import spent_card
 from bot.transports.wecom.transport import WeComTransport
 from storage.db import transaction
 from storage.people import Identity, Person
 from tests.conftest import START
-from tests.fake_wecom import CALLBACK_AES_KEY, CALLBACK_TOKEN, CallbackClient, FakeWeCom, click, text
+from tests.fake_wecom import CALLBACK_AES_KEY, CALLBACK_TOKEN, CallbackClient, FakeWeCom, click, text, vote
 
 SECRETARY = "wangshuji"
 NEWBIE = "sunba"
@@ -134,3 +135,36 @@ def test_a_text_too_long_to_fold_goes_first_and_its_card_waits() -> None:
     short, taken = one_body([{"msgtype": "markdown", "markdown": {"content": "投票：是否更换物业公司？"}},
                              {"msgtype": "template_card", "template_card": card}])
     assert taken == 2 and short["template_card"]["main_title"]["title"] == "投票：是否更换物业公司？"
+
+
+async def test_long_choices_come_on_a_vote_card_with_their_whole_labels(served: Served) -> None:
+    await served.say(SECRETARY, "/assembly")
+    await served.say(SECRETARY, "2026年第一次业主大会")
+    reply = await served.say(SECRETARY, "选聘新的物业服务企业")
+    assert reply is not None
+    card = reply["template_card"]
+    assert card["card_type"] == "vote_interaction" and card["checkbox"]["mode"] == 0
+    options = [o["text"] for o in card["checkbox"]["option_list"]]
+    # The Civil Code's nine items, each whole: nothing cut with "…".
+    assert len(options) == 9 and not any(o.endswith("…") for o in options)
+    manager = next(o for o in options if "物业" in o)
+    assert len(manager) > 10 and "一般" in manager
+    status, update = await served.client.send(vote(SECRETARY, card, manager,
+                                                   response_url=served.fake.response_url(SECRETARY)))
+    # The card keeps its options, the chosen one ticked, and takes no second submission.
+    assert status == 200 and update is not None and update["response_type"] == "update_template_card"
+    spent = update["template_card"]
+    assert spent["task_id"] == card["task_id"] and spent["checkbox"]["disable"] is True
+    assert [o["text"] for o in spent["checkbox"]["option_list"] if o["is_checked"]] == [manager]
+    # The choice reached the flow: its next question comes through response_url.
+    await served.fake.wait_for(lambda: any(chat == SECRETARY for chat, _ in served.fake.response_posts))
+    _chat, posted = next((chat, body) for chat, body in served.fake.response_posts if chat == SECRETARY)
+    assert "已添加第 1 项" in card_text(posted["template_card"])
+    assert "事项录入完毕" in [o["text"] for o in posted["template_card"]["checkbox"]["option_list"]]
+
+
+def test_a_pressed_button_keeps_its_label_whole() -> None:
+    card = {"card_type": "button_interaction", "main_title": {"title": "表决"}, "task_id": "t9",
+            "button_list": [{"text": "同意", "style": 1, "key": "a"}, {"text": "一二三四五六七八九", "style": 1, "key": "b"}]}
+    assert spent_card(card, "a")["button_list"][0]["text"] == "✓ 同意"
+    assert spent_card(card, "b")["button_list"][0]["text"] == "一二三四五六七八九"

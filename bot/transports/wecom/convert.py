@@ -21,6 +21,11 @@ CARD_TITLE_CHARS = 26
 CARD_SUBTITLE_CHARS = 112
 CARD_BUTTON_CHARS = 10
 CARD_MAX_BUTTONS = 6
+# Choices longer than a button holds go on a vote card (vote_interaction): one option per line, the whole label,
+# up to 20 options a card, a single choice sent with the submit button. Its key, and the question's.
+CARD_MAX_OPTIONS = 20
+VOTE_KEY = "vote"
+QUESTION_KEY = "choice"
 # Button keys we put on cards: our server-side token, prefixed for a "continue privately" button.
 DEEPLINK_PREFIX = "dl:"
 # The key of the one button left on a card after it was pressed: pressing it again is a stale press.
@@ -117,7 +122,9 @@ def to_incoming(body: dict[str, Any]) -> Incoming | None:
             return Incoming(**base, text="/start", command="start")
         if eventtype == "template_card_event":
             card = event.get("template_card_event") or event
-            key = str(card.get("event_key", ""))
+            key = pressed_key(card)
+            if not key:
+                return None  # a vote card submitted with nothing chosen
             if key.startswith(DEEPLINK_PREFIX):
                 # No deep links in WeCom: the press continues in the person's single chat.
                 base.update(chat_id=user, chat_kind="private")
@@ -217,16 +224,30 @@ def render(message: OutMessage, contact_hint: str = "", text_limit: int = STREAM
     fits = len(first_line) <= CARD_TITLE_CHARS and len(rest) <= CARD_SUBTITLE_CHARS
     if not fits:
         rendered.texts = split_bytes(text, text_limit)
-    title = _short(first_line, CARD_TITLE_CHARS) if first_line else "…"
+    title = _title(first_line)
+    if any(len(b.label) > CARD_BUTTON_CHARS for b in card_buttons):
+        # Long choices ("一般事项：须过半数同意") are never cut to fit a button: a vote card shows them whole.
+        for start in range(0, len(card_buttons), CARD_MAX_OPTIONS):
+            chunk = card_buttons[start : start + CARD_MAX_OPTIONS]
+            vote: dict[str, Any] = {
+                "card_type": "vote_interaction",
+                "main_title": {"title": title},
+                "checkbox": {"question_key": QUESTION_KEY, "mode": 0, "option_list": [
+                    {"id": _key(b), "text": b.label, "is_checked": False} for b in chunk]},
+                "submit_button": {"key": VOTE_KEY},  # WeCom labels it 提交 in the reader's language
+                "task_id": new_task_id(),
+            }
+            if fits and rest.strip():
+                vote["sub_title_text"] = rest.strip()
+            rendered.cards.append(vote)
+        return rendered
     for start in range(0, len(card_buttons), CARD_MAX_BUTTONS):
         chunk = card_buttons[start : start + CARD_MAX_BUTTONS]
         card: dict[str, Any] = {
             "card_type": "button_interaction",
             "main_title": {"title": title},
             "button_list": [
-                {"text": _short(b.label, CARD_BUTTON_CHARS), "style": 1,
-                 "key": (DEEPLINK_PREFIX + b.data) if b.kind == "deeplink" else b.data}
-                for b in chunk
+                {"text": b.label, "style": 1, "key": _key(b)} for b in chunk
             ],
             "task_id": new_task_id(),
         }
@@ -265,8 +286,44 @@ def card_with_text(card: dict[str, Any], text: str) -> dict[str, Any] | None:
     return folded
 
 
+def _key(button: OutButton) -> str:
+    return (DEEPLINK_PREFIX + button.data) if button.kind == "deeplink" else button.data
+
+
+def _title(first_line: str) -> str:
+    """A card's title: the text's first line when it fits, else its first clause, else its start."""
+    if len(first_line) <= CARD_TITLE_CHARS:
+        return first_line or "…"
+    clause = _CLAUSE.match(first_line)
+    return clause.group(0) if clause else _short(first_line, CARD_TITLE_CHARS)
+
+
+def pressed_key(card_event: dict[str, Any]) -> str:
+    """What a card press chose: a button's key, or on a vote card the option submitted ("" when none was)."""
+    key = str(card_event.get("event_key", ""))
+    if card_event.get("card_type") not in ("vote_interaction", "multiple_interaction") and key != VOTE_KEY:
+        return key
+    selected: Any = card_event.get("selected_items") or {}
+    items = selected.get("selected_item", []) if isinstance(selected, dict) else selected
+    for item in items if isinstance(items, list) else [items]:
+        options: Any = (item or {}).get("option_ids") or {}
+        ids = options.get("option_id", []) if isinstance(options, dict) else options
+        ids = ids if isinstance(ids, list) else [ids]
+        if ids:
+            return str(ids[0])
+    return ""
+
+
 def spent_card(card: dict[str, Any] | None, pressed_key: str) -> dict[str, Any]:
     """The card after a press: what was chosen, and no live buttons (WeCom wants the same task_id back)."""
+    if card is not None and card.get("card_type") == "vote_interaction":
+        # The options stay readable, whole, with the one chosen ticked; nothing can be submitted again.
+        checkbox = dict(card.get("checkbox") or {})
+        checkbox["option_list"] = [dict(option, is_checked=option.get("id") == pressed_key)
+                                   for option in checkbox.get("option_list", [])]
+        checkbox["disable"] = True
+        spent = {key: value for key, value in card.items() if key != "submit_button"}
+        return {**spent, "checkbox": checkbox, "submit_button": {"text": "✓", "key": SPENT_KEY}, "replace_text": "✓"}
     label = "✓"
     title = "✓"
     task_id = ""
@@ -275,7 +332,9 @@ def spent_card(card: dict[str, Any] | None, pressed_key: str) -> dict[str, Any]:
         title = str((card.get("main_title") or {}).get("title", "✓"))
         for button in card.get("button_list", []):
             if button.get("key") == pressed_key:
-                label = _short("✓ " + str(button.get("text", "")), CARD_BUTTON_CHARS)
+                chosen = str(button.get("text", ""))
+                # Whole, ticked where the tick fits: never "✓ 一般事项：须过…".
+                label = "✓ " + chosen if len(chosen) + 2 <= CARD_BUTTON_CHARS else chosen
     updated: dict[str, Any] = {
         "card_type": "button_interaction",
         "main_title": {"title": title},

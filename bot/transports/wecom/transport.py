@@ -27,6 +27,7 @@ from bot.transports.wecom.convert import (
     chat_of,
     markdown_bodies,
     parse_photo_id,
+    pressed_key,
     reply_bodies,
     spent_card,
     to_incoming,
@@ -199,7 +200,7 @@ class WeComTransport:
         hint = self.t(CONTACT_HINT)
         if eventtype == "template_card_event":
             card_event = event.get("template_card_event") or event
-            task_id, key = str(card_event.get("task_id", "")), str(card_event.get("event_key", ""))
+            task_id, key = str(card_event.get("task_id", "")), pressed_key(card_event)
             update = spent_card(self.cards.get(task_id), key)
             update["task_id"] = task_id
             if key.startswith(DEEPLINK_PREFIX) and not can_start_chats:
