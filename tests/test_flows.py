@@ -97,3 +97,38 @@ async def test_continue_and_give_up_work_typed_as_well_as_pressed(console: Conso
     assert "已放弃" in console.last.text and "发布需求" in console.last.text
     await console.say("/complain")
     assert "乱停车" in console.last.labels
+
+
+async def test_the_new_roles_authority_in_flows(console: Console, app: App) -> None:
+    """A supervisor reads but cannot start a writing flow; an official of another street holds no role in this
+    compound, so its secretary's flows and reports are refused them."""
+    from storage import organisations as orgs
+    from storage.db import transaction
+    from tests.conftest import person_ids, second_compound
+
+    ids = await person_ids(app)
+    console.as_("王书记")
+    await console.say(f"/grant {ids['张三']} supervisor")
+    console.as_("张三")
+    for writing in ("/assembly", "/announce", "/disclose"):
+        await console.say(writing)
+        assert console.last.text.startswith("抱歉"), writing
+    await console.say("/partner")  # a supervisor reads the partner units but is offered no way to add one
+    assert "添加共驻共建单位" not in console.last.labels
+
+    other = await second_compound(app)
+    console.as_("吴科长")
+    await console.say("/start")
+    official = (await person_ids(app))["吴科长"]
+    async with transaction(app.core.sessions) as session:
+        street = await orgs.create_street(session, "东风街道")
+        assert street is not None
+        await orgs.link_compound(session, other, street)
+        department = await orgs.create_department(session, street.stored_id, "住建", None)
+        assert department is not None
+        await orgs.add_member(session, official, None, department_id=department.id)
+    console.as_("吴科长")
+    await console.say("/monthly XFL")  # an official, but of 东风街道: 幸福里 is none of theirs
+    assert "不负责幸福里" in console.last.text
+    await console.say("/partner")
+    assert console.last.text.startswith("抱歉")
