@@ -25,6 +25,8 @@ from storage.access_log import Via
 from storage.complaints import ACTIVE, DEPARTMENT_RATINGS, LEVEL_NAMES, STATE_NAMES, Acted, Case, Event, Sight
 from storage.compounds import Building, Compound, buildings_of
 from storage.conversations import open_for
+from storage.notifications import Notice, NoticeKind
+from storage.organisations import departments_of_compound
 from storage.people import Person, Role, roles_in
 
 router = Router("complaints")
@@ -40,6 +42,7 @@ REFUSALS = {  # why storage did not act (an `Acted`), said to whoever asked
     Acted.TOP_LEVEL: N_("This case is already with a department; it cannot go higher."),
     Acted.NO_SECRETARY: N_("There is no secretary to hand this case to."),
     Acted.NOT_OFFICIAL: N_("That person is not a department official of this compound."),
+    Acted.NOT_DEPARTMENT: N_("That department is not one of this compound's street."),
     Acted.NOT_HERE: N_("This case does not belong to your compound."),
     Acted.NOT_HANDLER: N_("This case is not yours to handle."),
     Acted.SECRETARY_ONLY: N_("Only the secretary can call in a department."),
@@ -259,6 +262,8 @@ async def _card(ctx: BaseContext, t: Translator, compound: Compound, case: Case,
         lines.append(t("Location: {pin}", pin=_pin(case.latitude, case.longitude, case.location_label)))
     shown = await store.show_reporter(session, case, viewer_id, viewer_roles, ctx.now, via)
     lines.append(_reporter_line(t, case, shown))
+    if department := await store.department_name(session, case):
+        lines.append(t("Department: {department}", department=department))
     if case.handler_id is not None and (handler := await session.get(Person, case.handler_id)) is not None:
         lines.append(t("Handler: {name}", name=handler.name))
     lines.append(t("Opened: {opened}", opened=ctx.local(case.opened_at, compound)))
@@ -320,11 +325,16 @@ async def tell_handler(ctx: BaseContext, compound: Compound, case: Case, why: st
     """The new handler gets the case with its buttons (and `note`: what the reporter answered); without one, the
     secretaries are told."""
     if case.handler_id is None:
-        return [Reply(st("Case {number} has no one to handle it at the {level} level. Please grant that role (for "
-                         "example /grant N official) and hand the case on.", number=case.number,
-                         level=st(LEVEL_NAMES[case.level])) + "\n\n"
+        department = await store.department_name(ctx.session, case)
+        return [Reply((st("Case {number} went to {department}, which has no official on linli yet. Please ask the "
+                          "street admin to add one; the case waits there and the department is reminded when its "
+                          "deadline passes.", number=case.number, department=department) if department else
+                       st("Case {number} has no one to handle it at the {level} level. Please grant that role (for "
+                          "example /grant N official) and hand the case on.", number=case.number,
+                          level=st(LEVEL_NAMES[case.level]))) + "\n\n"
                       + await _card(ctx, st, compound, case, secretary, frozenset({Role.SECRETARY})),
-                      to=ToPerson(secretary))
+                      to=ToPerson(secretary), notice=Notice(NoticeKind.CASE_TO_ACT, f"case:{case.id}:nobody",
+                                                            f"{case.level}:{case.department_id}"))
                 for secretary, st in await ctx.role_translators(compound.stored_id, Role.SECRETARY)]
     tr = await ctx.translator_for(case.handler_id)
     roles = await roles_in(ctx.session, case.handler_id, compound.stored_id)
@@ -405,7 +415,8 @@ class CaseNote(Draft):
     v: int
     number: str
     action: Event  # ask | resolve | escalate | hand_over | whistle
-    official: int | None = None
+    official: int | None = None  # a whistle to an official (a compound in no street with departments)
+    department: int | None = None  # a whistle to a department of the compound's street
     note: str = ""  # a resolution's note, while its photos are asked for
     photos: tuple[str, ...] = ()
     photo_platform: str = ""
@@ -432,7 +443,7 @@ async def _begin_note(ctx: MemberContext, case: Case, event: Event) -> Replies:
     """Ask for the note the action carries: needed for a question or a resolution, optional when the case is sent
     on (a whistle's department is in its button)."""
     draft = CaseNote(case=case.stored_id, v=case.version, number=case.number, action=event,
-                     official=ctx.args.get("official"))
+                     official=ctx.args.get("official"), department=ctx.args.get("department"))
     return await case_note.begin(ctx, draft, "note" if event in (Event.ASK, Event.RESOLVE) else "remark")
 
 
@@ -447,6 +458,10 @@ async def escalate(ctx: MemberContext, case: Case, event: Event) -> Replies:
     secretary first chooses the department to call in."""
     if event != Event.WHISTLE:
         return await _begin_note(ctx, case, event)
+    if streets := await departments_of_compound(ctx.session, ctx.compound_id):  # the street's departments
+        return Reply(ctx.t("Which department should respond to case {number}?", number=case.number),
+                     buttons=rows(*(Button.do(d.name, "complaints.whistle", case=case.id, v=case.version,
+                                              department=d.id) for d in streets), per_row=2))
     if not (departments := await store.officials(ctx.session, ctx.compound_id)):
         return Reply(ctx.t("No department (official) is registered in this compound yet. Grant the role with "
                            "/grant N official first."))
@@ -461,8 +476,10 @@ async def _act(ctx: MemberContext, draft: CaseNote, note: str) -> Outcome:
     case = await _case(ctx, draft.case, event, draft.v)
     if isinstance(case, Reply):
         return Done(case)
+    before = case.handler_id
     acted = await store.act(ctx.session, ctx.compound, case, event, ctx.person_id, ctx.now, note, draft.v,
-                            draft.official, (draft.photo_platform, draft.photos) if draft.photos else None)
+                            draft.official, (draft.photo_platform, draft.photos) if draft.photos else None,
+                            draft.department)
     if acted != Acted.DONE:
         return Done(_refused(t, acted, case.number))
     if event == Event.ASK:
@@ -470,8 +487,29 @@ async def _act(ctx: MemberContext, draft: CaseNote, note: str) -> Outcome:
     if event == Event.RESOLVE:
         return Done(await _resolved(ctx, case, note))
     said, told = MOVES[event]
-    return Done([Reply(t(said, number=case.number, level=t(LEVEL_NAMES[case.level])), toast=t("Escalated")),
-                 *await tell_handler(ctx, ctx.compound, case, "escalated"), await _tell_reporter(ctx, case, told)])
+    if department := await store.department_name(ctx.session, case):  # 吹哨 names the department
+        said, told = (N_("Case {number} was referred to {department}."),
+                      N_("Your case {number} was referred to {department}, a department of the street."))
+    rt = await ctx.translator_for(case.reporter_id)
+    return Done([Reply(t(said, number=case.number, level=t(LEVEL_NAMES[case.level]), department=department),
+                       toast=t("Escalated")),
+                 *await tell_handler(ctx, ctx.compound, case, "escalated"),
+                 *await _tell_former(ctx, case, before, ctx.person_id),
+                 Reply(rt(told, number=case.number, level=rt(LEVEL_NAMES[case.level]), department=department),
+                       to=ToPerson(case.reporter_id),
+                       notice=Notice(NoticeKind.CASE_UPDATE, f"case:{case.id}", f"level:{case.level}"))])
+
+
+async def _tell_former(ctx: BaseContext, case: Case, former: int | None, actor: int | None) -> list[Reply]:
+    """The handler who lost the case (sent on by someone else, or by its deadline) is told it left their queue."""
+    if former is None or former in (actor, case.handler_id):
+        return []
+    if Role.SECRETARY in await roles_in(ctx.session, former, case.compound_id):
+        return []  # the secretary follows every case of the compound and is told of each escalation anyway
+    tr = await ctx.translator_for(former)
+    return [Reply(tr("Case {number} is no longer yours: it went to the {level} level.", number=case.number,
+                     level=tr(LEVEL_NAMES[case.level])), to=ToPerson(former),
+                  notice=Notice(NoticeKind.CASE_UPDATE, f"case:{case.id}:former:{former}", f"level:{case.level}"))]
 
 
 async def _noted(ctx: MemberContext, draft: CaseNote, note: str) -> Outcome:
@@ -780,9 +818,12 @@ async def overdue(ctx: JobContext) -> Replies:
     replies: list[Reply] = []
     for case in await store.due_cases(ctx.session, ctx.now):
         compound = await store.compound_of(ctx.session, case)
+        former = case.handler_id
         event = await store.on_due(ctx.session, compound, case, ctx.now)
         if event == Event.OVERDUE:
-            replies += await _overdue(ctx, compound, case)
+            replies += await _overdue(ctx, compound, case, former)
+        elif event == Event.CHASE:
+            replies += await _chased(ctx, compound, case)
         elif event == Event.REMIND:
             replies.append(await _rating_request(ctx, case, True))
         elif event == Event.EXPIRE:
@@ -791,14 +832,47 @@ async def overdue(ctx: JobContext) -> Replies:
     return replies
 
 
-async def _overdue(ctx: JobContext, compound: Compound, case: Case) -> list[Reply]:
+async def _overdue(ctx: JobContext, compound: Compound, case: Case, former: int | None) -> list[Reply]:
+    """Escalated by its deadline: the new handler, the secretary, the handler who lost it and the reporter (once per
+    level: a case at the department level is chased, never escalated again) are told."""
+    told = await _tell_reporter(ctx, case, N_("Your case {number} was not handled in time, so it has gone up to the "
+                                              "{level} level."))
     return [*await tell_handler(ctx, compound, case, "overdue"), *await ctx.tell_role(
         Role.SECRETARY, compound.stored_id, lambda st: Reply(
             st("Case {number} missed its deadline and is now at the {level} level.", number=case.number,
                level=st(LEVEL_NAMES[case.level])),
-            buttons=((Button.do(st("Show"), "complaints.view", case=case.id),),)), skip=(case.handler_id,)),
-        await _tell_reporter(ctx, case, N_("Your case {number} was not handled in time, so it has gone up to the "
-                                           "{level} level."))]
+            buttons=((Button.do(st("Show"), "complaints.view", case=case.id),),),
+            notice=Notice(NoticeKind.ESCALATION, f"case:{case.id}", f"level:{case.level}")), skip=(case.handler_id,)),
+        *await _tell_former(ctx, case, former, None),
+        replace(told, notice=Notice(NoticeKind.CASE_UPDATE, f"case:{case.id}", f"level:{case.level}"))]
+
+
+async def _chased(ctx: JobContext, compound: Compound, case: Case) -> list[Reply]:
+    """A department past its deadline: its officials (who must act: sent at once, each day) and the secretary (an
+    unchanged escalation: after the first, a line of their daily digest) are reminded; the reporter is not told
+    again, and the case keeps its state."""
+    department = await store.department_name(ctx.session, case) or ""
+    day = ctx.local(ctx.now, compound, "%Y-%m-%d")
+    replies = []
+    officials = await store.department_officials(ctx.session, case)
+    for official in officials:
+        tr = await ctx.translator_for(official)
+        roles = await roles_in(ctx.session, official, compound.stored_id)
+        replies.append(Reply(tr("Reminder: case {number} has passed its deadline at the department level ({n} "
+                                "reminder(s) so far). Please accept and resolve it.", number=case.number,
+                                n=case.chases) + "\n\n" + await _card(ctx, tr, compound, case, official, roles),
+                             to=ToPerson(official), buttons=_buttons(tr, case, official, roles),
+                             notice=Notice(NoticeKind.CASE_TO_ACT, f"case:{case.id}:chase", day)))
+    reminded = N_("Case {number} is past its deadline at the department level ({department}); the department was "
+                  "reminded.")
+    nobody = N_("Case {number} is past its deadline at the department level, and {department} has no official on "
+                "linli yet. Please ask the street admin to add one.")
+    replies += await ctx.tell_role(Role.SECRETARY, compound.stored_id, lambda st: Reply(
+        st(reminded if officials else nobody, number=case.number,
+           department=department or st(LEVEL_NAMES[case.level])),
+        buttons=((Button.do(st("Show"), "complaints.view", case=case.id),),),
+        notice=Notice(NoticeKind.ESCALATION, f"case:{case.id}:chase", f"officials:{len(officials)}")))
+    return replies
 
 
 router.flow(complain_flow, case_note, case_answer)

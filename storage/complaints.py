@@ -31,6 +31,7 @@ from storage import access_log
 from storage.access_log import Piece, Via
 from storage.compounds import Building, Compound, Room, compound_setting, describe_room
 from storage.db import JSONDict, StatusText, Stored, UTCDateTime, add_unless_exists, status_field, utcnow
+from storage.organisations import Department, departments_of_compound, officials_of
 from storage.people import STAFF, Person, Role, own_rooms, people_with_role
 
 
@@ -66,6 +67,7 @@ class Event(StrEnum):
     RATE_DEPARTMENT = "rate_department"
     WHISTLE = "whistle"  # the secretary calls in a department (吹哨报到)
     SUPPLEMENT = "supplement"  # the reporter adds text or a photo unasked (补充); the case stays where it is
+    CHASE = "chase"  # a department missed its deadline: reminded, the case stays where it is (no higher level)
 
 
 class DepartmentRating(StrEnum):
@@ -89,6 +91,7 @@ class Acted(StrEnum):
     WHISTLE_ONLY = "whistle_only"  # from the compound level only the secretary's whistle goes higher
     NO_SECRETARY = "no_secretary"
     NOT_OFFICIAL = "not_official"  # the chosen person is no department official of the compound
+    NOT_DEPARTMENT = "not_department"  # the chosen department is not one of the compound's street
     NOT_HERE = "not_here"  # the case belongs to another compound than the one the person acts in
     NOT_HANDLER = "not_handler"  # neither the case's handler nor the compound's secretary
     SECRETARY_ONLY = "secretary_only"  # only the secretary calls in a department
@@ -100,7 +103,7 @@ ACTIVE = (State.OPEN, State.ACCEPTED, State.NEED_INFO)
 # What the reporter does to a case; every other event is the handler's (or the scheduler's).
 REPORTER_EVENTS = frozenset({Event.ANSWER, Event.RATE, Event.REOPEN, Event.SUPPLEMENT})
 # Events that leave the case where it is: buttons made before them stay valid.
-SIDE_EVENTS = frozenset({Event.REMIND, Event.RATE_DEPARTMENT, Event.SUPPLEMENT})
+SIDE_EVENTS = frozenset({Event.REMIND, Event.RATE_DEPARTMENT, Event.SUPPLEMENT, Event.CHASE})
 
 # The one table of allowed transitions: (state, event) -> new state. Anything missing is refused.
 TRANSITIONS: dict[tuple[State | None, Event], State] = {
@@ -123,6 +126,7 @@ for _state in ACTIVE:
     TRANSITIONS[(_state, Event.WHISTLE)] = State.OPEN
     TRANSITIONS[(_state, Event.OVERDUE)] = State.OPEN
     TRANSITIONS[(_state, Event.RATE_DEPARTMENT)] = _state
+    TRANSITIONS[(_state, Event.CHASE)] = _state  # 受理 stays 受理
 # While a question waits, what the reporter sends is its answer, not a supplement.
 TRANSITIONS[(State.OPEN, Event.SUPPLEMENT)] = State.OPEN
 TRANSITIONS[(State.ACCEPTED, Event.SUPPLEMENT)] = State.ACCEPTED
@@ -156,6 +160,7 @@ EVENT_NAMES = {
     Event.RATE_DEPARTMENT: N_("department response rated"),
     Event.WHISTLE: N_("a department was called in"),
     Event.SUPPLEMENT: N_("information added by the reporter"),
+    Event.CHASE: N_("deadline passed, the department reminded"),
 }
 
 
@@ -200,6 +205,8 @@ MAX_CASE_PHOTOS = 2 * MAX_PHOTOS
 # Defaults for the deadlines; a compound overrides them in its settings.
 RESPOND_HOURS = 24
 RESOLVE_DAYS: dict[int, float] = {1: 3, 2: 7, 3: 15}
+# A department past its deadline is reminded again this often (`complaints.chase_hours`).
+CHASE_HOURS = 24
 REMIND_AFTER, CLOSE_UNRATED_AFTER = timedelta(hours=24), timedelta(hours=72)
 
 
@@ -287,6 +294,10 @@ class Case(Stored, SQLModel, table=True):
     state: State = status_field(State, State.OPEN, 16, index=True)
     level: int = 1
     handler_id: int | None = Field(default=None, foreign_key="person.id", index=True)
+    # At the department level: the street's department called in (吹哨) or escalated to; its officials handle it.
+    department_id: int | None = Field(default=None, foreign_key="department.id")
+    # Reminders sent since the current deadline passed at the department level (the first one counts as overdue).
+    chases: int = 0
     # Bumped on every transition: a button made for an older version is stale.
     version: int = 0
     opened_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
@@ -381,6 +392,7 @@ def set_deadlines(case: Case, compound: Compound, now: datetime) -> None:
     case.respond_by, case.resolve_by = deadlines(case.level, now, hours, days)
     case.responded_at = None
     case.due_at = case.respond_by
+    case.chases = 0
 
 
 async def transition(session: AsyncSession, case: Case, event: Event, actor_id: int | None, now: datetime,
@@ -668,15 +680,22 @@ async def hand_over(session: AsyncSession, compound: Compound, case: Case, actor
     return Acted.DONE
 
 
-async def whistle(session: AsyncSession, compound: Compound, case: Case, actor_id: int, official_id: int,
-                  now: datetime, note: str = "", version: int | None = None) -> Acted:
-    """吹哨报到: the secretary calls in a department (an official of the compound) to respond."""
+async def whistle(session: AsyncSession, compound: Compound, case: Case, actor_id: int, official_id: int | None,
+                  now: datetime, note: str = "", version: int | None = None, department_id: int | None = None) -> Acted:
+    """吹哨报到: the secretary calls in a department of the compound's street (`department_id`; its first official
+    handles the case, or nobody yet), or, where the compound belongs to no street with departments, an official of
+    the compound (`official_id`)."""
     assert compound.id is not None
     if (refused := check(case, Event.WHISTLE, version)) is not None:
         return refused
-    if official_id not in await people_with_role(session, compound.id, Role.OFFICIAL):
+    if department_id is not None:
+        if department_id not in {d.id for d in await departments_of_compound(session, compound.id)}:
+            return Acted.NOT_DEPARTMENT
+        await _to_department(session, case, department_id)
+    elif official_id is None or official_id not in await people_with_role(session, compound.id, Role.OFFICIAL):
         return Acted.NOT_OFFICIAL
-    case.level, case.handler_id = TOP_LEVEL, official_id
+    else:
+        case.level, case.handler_id = TOP_LEVEL, official_id
     set_deadlines(case, compound, now)
     await transition(session, case, Event.WHISTLE, actor_id, now, note)
     return Acted.DONE
@@ -684,7 +703,7 @@ async def whistle(session: AsyncSession, compound: Compound, case: Case, actor_i
 
 async def act(session: AsyncSession, compound: Compound, case: Case, event: Event, actor_id: int, now: datetime,
               note: str, version: int | None = None, official_id: int | None = None,
-              photos: tuple[str, Sequence[str]] | None = None) -> Acted:
+              photos: tuple[str, Sequence[str]] | None = None, department_id: int | None = None) -> Acted:
     """A handler's action that carries a note, by its event: 请补充 (ask), 办结 (resolve), 上报 (escalate), 移交 (hand
     over) or 吹哨 (whistle, calling in the department `official_id`)."""
     if event == Event.ASK:
@@ -696,7 +715,7 @@ async def act(session: AsyncSession, compound: Compound, case: Case, event: Even
     if event == Event.HAND_OVER:
         return await hand_over(session, compound, case, actor_id, now, note, version)
     if event == Event.WHISTLE:
-        return await whistle(session, compound, case, actor_id, official_id or 0, now, note, version)
+        return await whistle(session, compound, case, actor_id, official_id, now, note, version, department_id)
     return Acted.NOT_NOW
 
 
@@ -740,15 +759,25 @@ async def rate_department(session: AsyncSession, case: Case, actor_id: int, rati
 async def on_due(session: AsyncSession, compound: Compound, case: Case, now: datetime) -> Event | None:
     """What the scheduler does with a case whose moment has come: an open case missed its deadline (one level
     up, or the department chased again tomorrow), a resolved one gets its rating reminder, then closes unrated."""
+    if case.state in ACTIVE and case.level >= TOP_LEVEL:
+        # Nowhere higher: the department is chased (reminded), the case keeps its state and handler. Only the first
+        # reminder after a deadline counts as overdue; the daily repeats do not.
+        if case.chases == 0:
+            case.overdue_count += 1
+        case.chases += 1
+        if case.handler_id is None and case.department_id is not None:  # an official joined since
+            case.handler_id = next(iter(await officials_of(session, case.department_id)), None)
+        case.due_at = now + timedelta(hours=float(compound_setting(compound, "complaints.chase_hours", CHASE_HOURS)))
+        await transition(session, case, Event.CHASE, None, now)
+        return Event.CHASE
     if case.state in ACTIVE:
         case.overdue_count += 1
-        if case.level < TOP_LEVEL:
-            case.level += 1
-            case.handler_id = await handler_for(session, compound, case, case.level, compound_role_of(compound, case))
-            set_deadlines(case, compound, now)
+        case.level += 1
+        if case.level == TOP_LEVEL and (department := await department_for(session, compound)) is not None:
+            await _to_department(session, case, department.stored_id)
         else:
-            hours, _days = deadline_settings(compound)
-            case.due_at = now + timedelta(hours=hours)
+            case.handler_id = await handler_for(session, compound, case, case.level, compound_role_of(compound, case))
+        set_deadlines(case, compound, now)
         await transition(session, case, Event.OVERDUE, None, now)
         return Event.OVERDUE
     if case.state == State.RESOLVED and not case.reminded:
@@ -812,6 +841,34 @@ async def handler_for(session: AsyncSession, compound: Compound, case: Case, lev
     if chosen in officials:
         return int(chosen)
     return officials[0] if officials else None
+
+
+async def department_for(session: AsyncSession, compound: Compound) -> Department | None:
+    """The department an overdue compound-level case goes to: `complaints.department` (a department's name) of the
+    compound's street, else its first department; None when the street has none (then an official of the compound,
+    `handler_for`)."""
+    departments = await departments_of_compound(session, compound.stored_id)
+    chosen = str(compound_setting(compound, "complaints.department", ""))
+    return next((d for d in departments if d.name == chosen), departments[0] if departments else None)
+
+
+async def _to_department(session: AsyncSession, case: Case, department_id: int) -> None:
+    """The case is the department's now; its first official handles it (none yet: nobody, and the secretary is
+    told)."""
+    case.level, case.department_id = TOP_LEVEL, department_id
+    case.handler_id = next(iter(await officials_of(session, department_id)), None)
+
+
+async def department_officials(session: AsyncSession, case: Case) -> list[int]:
+    """Who answers for a department-level case: its department's officials, else its handler."""
+    if case.department_id is not None:
+        return await officials_of(session, case.department_id)
+    return [case.handler_id] if case.handler_id is not None else []
+
+
+async def department_name(session: AsyncSession, case: Case) -> str:
+    department = await session.get(Department, case.department_id) if case.department_id is not None else None
+    return department.name if department is not None else ""
 
 
 async def first_assignment(session: AsyncSession, compound: Compound, case: Case) -> None:

@@ -42,6 +42,26 @@ async def file_case(console: Console, who: str, category: str, description: str,
     return number
 
 
+async def official_in(console: Console, name: str, department: str) -> int:
+    """`name` (no room) as an official of `department` of the compound's street, made where missing (the demo's
+    street may already have departments of its own): an official as the street admin adds one."""
+    from storage import organisations as orgs
+
+    person_id = await add_console_person(console.app, name, 1)
+    async with transaction(console.app.core.sessions) as session:
+        street = await orgs.street_of_compound(session, 1)
+        if street is None:
+            street = await orgs.create_street(session, "西陵街道")
+            assert street is not None
+            await orgs.link_compound(session, 1, street)
+        found = await orgs.department_named(session, street.stored_id, department) or await orgs.create_department(
+            session, street.stored_id, department, None)
+        assert found is not None
+        if name:
+            await orgs.add_member(session, person_id, None, department_id=found.stored_id)
+    return person_id
+
+
 async def configure(console: Console, **settings: object) -> None:
     """Per-compound deadline settings (short ones keep the moved clock's walk short)."""
     async with transaction(make_sessionmaker(console.app.engine)) as session:
@@ -93,9 +113,9 @@ async def test_resolved_at_level_one(console: Console) -> None:
 
 
 async def test_escalated_twice_by_deadlines_to_a_department(console: Console) -> None:
-    official = await add_console_person(console.app, "刘官员", 1, Role.OFFICIAL)
+    official = await official_in(console, "刘官员", "市场监管")
 
-    await configure(console, respond_hours=0.25)
+    await configure(console, respond_hours=0.25, department="市场监管")
     number = await file_case(console, "张三", "乱停车", "一辆白色轿车长期停在1栋门口，挡住了出入。")
     assert number in console.last_for("李楼长").text
     await console.clock_to("+10m")
@@ -455,14 +475,14 @@ async def test_asking_twice_is_an_answer_not_a_crash(console: Console) -> None:
 
 async def test_escalation_hand_over_and_whistle_carry_a_note(console: Console) -> None:
     """Issue 15, defect 5: 移交/上报/吹哨 take an optional note that goes into the case history."""
-    official = await add_console_person(console.app, "刘官员", 1, Role.OFFICIAL)
+    official = await official_in(console, "刘官员", "市场监管")
     number = await file_case(console, "张三", "乱停车", "一辆白色轿车长期停在1栋门口，挡住了出入。")
     console.as_("李楼长")
     await console.press("移交/上报")
     await console.say("车主联系不上，需要小区出面。")
     console.as_("王书记")
     await console.press("吹哨（呼叫部门）")
-    await console.press("刘官员")
+    await console.press("市场监管")
     await console.say("需要城管执法。")
     [case] = await cases(console)
     assert case.level == 3 and case.handler_id == official
@@ -509,12 +529,12 @@ async def test_control_characters_never_reach_the_ledger(console: Console) -> No
 
 async def test_the_department_rating_is_shown_in_words(console: Console) -> None:
     """Issue 15, defect 11: /case history showed "部门响应已评价 · 王书记 · fair"."""
-    await add_console_person(console.app, "刘官员", 1, Role.OFFICIAL)
+    await official_in(console, "刘官员", "市场监管")
     number = await file_case(console, "李四", "房屋漏水", "卫生间天花板一直在滴水，已经两天了。")
     console.as_("王书记")
     await console.say(f"/case {number}")
     await console.press("吹哨（呼叫部门）")
-    await console.press("刘官员")
+    await console.press("市场监管")
     await console.press("不加说明")
     console.as_("刘官员")
     await console.press("办结")
@@ -563,11 +583,11 @@ async def test_stats_and_the_monthly_report_give_the_same_figures(console: Conso
 
 
 async def test_a_revoked_role_ends_the_handlers_note_and_writes_nothing(console: Console, app: App) -> None:
-    number = await file_case(console, "李四", "下水道", "厨房下水道堵了，水排不下去。")
-    console.as_("赵物业")
+    number = await file_case(console, "张三", "噪音", "楼上每天夜里十二点还在装修，电钻声很大。")
+    console.as_("李楼长")
     await console.press("办结")
-    await revoke_role(app, "赵物业", Role.PROPERTY)
-    await console.say("已疏通。")
+    await revoke_role(app, "李楼长", Role.BUILDING_LEADER)
+    await console.say("已沟通。")
     assert "身份已有变化" in console.last.text
     [case] = await cases(console)
     assert case.state == State.OPEN and case.resolution == ""
@@ -627,8 +647,8 @@ async def test_a_named_reporters_contact_is_shown_to_the_handler_and_the_secreta
     """Property staff, a committee member, a building leader and an official who are not the case's current
     handler see 实名住户 and the building; the handler and the secretary see name, room and phone, and each such
     view is one row of the access log."""
-    ids = {"刘官员": await add_console_person(console.app, "刘官员", 1, Role.OFFICIAL),
-           "陈科长": await add_console_person(console.app, "陈科长", 1, Role.OFFICIAL)}
+    ids = {"刘官员": await official_in(console, "刘官员", "市场监管"),
+           "陈科长": await official_in(console, "陈科长", "住建")}
     await configure(console, routing={"noise": {"level": 1, "role": "committee"}})
     # A leak: property staff hand it to the secretary, who calls in a department.
     leak = await file_case(console, "李四", "房屋漏水", "卫生间天花板一直在滴水，已经两天了。")
@@ -637,7 +657,7 @@ async def test_a_named_reporters_contact_is_shown_to_the_handler_and_the_secreta
     await console.press("不加说明")
     console.as_("王书记")
     await console.press("吹哨（呼叫部门）")
-    await console.press("刘官员")
+    await console.press("市场监管")
     await console.press("不加说明")
     # Noise: the building leader escalates it to the committee, which hands it to the secretary.
     noise = await file_case(console, "张三", "噪音", "楼上每天夜里十二点还在装修，电钻声很大。")
@@ -891,3 +911,85 @@ def test_telegram_and_wecom_locations_become_the_incoming_location() -> None:
     assert wecom is not None and wecom.location == Location(30.702, 111.291, "幸福里南门")
     broken = from_wecom({**body, "msgid": "m2", "location": {"latitude": "north"}})
     assert broken is not None and broken.location is None and broken.other == "location"
+
+
+# ---- the department level: chased, not escalated again; the whistle names a department ----------------------
+
+
+async def test_a_department_past_its_deadline_is_chased_keeping_its_acceptance(console: Console) -> None:
+    """Over several days past the department's deadline: the case stays 受理 with the same handler, the department's
+    officials and the secretary are reminded, the reporter hears 已自动上升至职能部门层级 once, and 逾期次数 counts the
+    escalations and the missed department deadline, not the daily reminders."""
+    official = await official_in(console, "陈城管", "市场监管")
+    colleague = await official_in(console, "吴城管", "市场监管")
+    await configure(console, respond_hours=0.25, resolve_days={"3": 1}, department="市场监管")
+    number = await file_case(console, "张三", "乱停车", "一辆白色轿车长期停在1栋门口，挡住了出入。")
+    await console.clock_to("+20m")
+    await console.clock_to("+20m")
+    [case] = await cases(console)
+    assert case.level == 3 and case.handler_id == official and case.overdue_count == 2
+    assert "市场监管" in console.last_for("陈城管").text
+    lost = console.last_for("李楼长").text  # the building leader who lost the case is told
+    assert number in lost and "不再由您办理" in lost
+    console.as_("陈城管")
+    await console.press("受理")
+    [case] = await cases(console)
+    assert case.state == State.ACCEPTED
+    version = case.version
+
+    def told_to_reporter() -> int:
+        return sum("已自动上升至职能部门层级" in s.text for s in console.seen_by("张三"))
+
+    assert told_to_reporter() == 1
+    reporter_seen = len(console.seen_by("张三"))
+    for day in (1, 2, 3):
+        await console.clock_to("+24h")
+        [case] = await cases(console)
+        assert (case.state, case.level, case.handler_id, case.chases) == (State.ACCEPTED, 3, official, day)
+        assert case.overdue_count == 3  # two escalations and the one missed department deadline
+        assert case.version == version  # the official's buttons stay valid
+        for who in ("陈城管", "吴城管"):
+            reminder = console.last_for(who)
+            assert number in reminder.text and "催办" in reminder.text and f"已催办 {day} 次" in reminder.text
+    assert "已催办" in console.seen_by("王书记")[-1].text or any(
+        "催办该部门" in s.text for s in console.seen_by("王书记"))
+    assert told_to_reporter() == 1 and len(console.seen_by("张三")) == reporter_seen
+    events = [e.event for e in await events_of(console, number)]
+    assert events == ["file", "overdue", "overdue", "accept", "chase", "chase", "chase"]
+    assert colleague != official
+    # The buttons under the first reminder still act: the case resolves from 受理.
+    console.as_("陈城管")
+    await console.press("办结")
+    await console.say("已拖走违停车辆。")
+    await console.press("不附照片")
+    assert (await cases(console))[0].state == State.RESOLVED
+    await console.say(f"/case {number}")
+    assert "超过时限，已催办部门" in console.last.text and "逾期 3 次" in console.last.text
+
+
+async def test_the_whistle_names_a_department_and_one_without_an_official_tells_the_secretary(
+        console: Console) -> None:
+    await official_in(console, "刘官员", "市场监管")
+    await official_in(console, "", "住建")  # a department nobody has joined yet
+    number = await file_case(console, "李四", "房屋漏水", "卫生间天花板一直在滴水，已经两天了。")
+    console.as_("王书记")
+    await console.say(f"/case {number}")
+    await console.press("吹哨（呼叫部门）")
+    assert {"市场监管", "住建"} <= set(console.last.labels) and "刘官员" not in console.last.labels
+    await console.press("住建")
+    await console.say("楼上违规改造卫生间，需要住建部门处理。")
+    [case] = await cases(console)
+    assert (case.level, case.handler_id, case.state) == (3, None, State.OPEN)
+    at_once = console.seen_by("王书记")
+    assert any("住建" in s.text and "还没有工作人员" in s.text for s in at_once[-3:])
+    assert "住建" in console.last_for("李四").text  # the reporter hears which department
+    assert "赵物业" in console.last_for("赵物业").to and "不再由您办理" in console.last_for("赵物业").text
+    history = [(e.event, e.note) for e in await events_of(console, number)]
+    assert history[-1] == (Event.WHISTLE, "楼上违规改造卫生间，需要住建部门处理。")
+    await console.say(f"/case {number}")
+    assert "职能部门：住建" in console.last.text
+    # Its deadline passes with nobody there: the secretary is reminded that the department has no official.
+    await console.clock_to("+25h")
+    [case] = await cases(console)
+    assert case.state == State.OPEN and case.chases == 1 and case.overdue_count == 1
+    assert "住建" in console.last_for("王书记").text and "还没有工作人员" in console.last_for("王书记").text
