@@ -40,6 +40,7 @@ from handlers import points as points_handlers
 from handlers import privacy as privacy_handlers
 from handlers import property as property_handlers
 from handlers import reports as reports_handlers
+from handlers import resources as resources_handlers
 from handlers import services as services_handlers
 from handlers import volunteering as volunteering_handlers
 from storage.db import make_engine
@@ -68,6 +69,7 @@ def routers() -> list[Router]:
         board_handlers.router,
         privacy_handlers.router,
         notifications_handlers.router,
+        resources_handlers.router,
         organisations_handlers.router,
     ]
 

@@ -10,7 +10,7 @@ from bot.core.flows import Done, Draft, Flow, Go, Outcome, Stay
 from bot.core.i18n import N_, Translator
 from bot.core.router import Router
 from bot.core.types import Button, Incoming, Photo, Replies, Reply, ToPerson, rows
-from handlers import party, volunteering
+from handlers import party, resources, volunteering
 
 # A case or task made from a need is announced exactly as the complaints and volunteering flows announce theirs.
 from handlers.complaints import LEVEL_NAMES, tell_handler
@@ -36,6 +36,7 @@ OUTCOME_LABELS = {
     NeedOutcome.CASE: N_("Complaint case"),
     NeedOutcome.AGENDA: N_("Meeting agenda"),
     NeedOutcome.DECLINED: N_("Decline"),
+    NeedOutcome.RESOURCE: N_("Match a resource"),
 }
 TRIAGERS = [Role.SECRETARY]
 GONE = N_("That need has already been dealt with.")
@@ -179,6 +180,8 @@ async def triage(ctx: MemberContext, msg: Incoming) -> Replies:
         return await _into_case(ctx, row)
     if outcome == NeedOutcome.AGENDA:
         return await _onto_agenda(ctx, row)
+    if outcome == NeedOutcome.RESOURCE:  # the resources list (资源清单): the secretary picks the resource
+        return await resources.from_triage(ctx, row)
     # The other outcomes ask a few questions first.
     if outcome == NeedOutcome.DECLINED:
         return await decline_flow.begin(ctx, Decline(need=row.stored_id))

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel, col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage import complaints, meetings, services, volunteering
+from storage import complaints, meetings, resources, services, volunteering
 from storage.compounds import Compound
 from storage.db import StatusText, Stored, UTCDateTime, add_unless_exists, status_field, utcnow
 
@@ -35,6 +35,7 @@ class NeedOutcome(StrEnum):
     CASE = "case"
     AGENDA = "agenda"
     DECLINED = "declined"
+    RESOURCE = "resource"  # matched to an entry of the resources list (资源清单)
 
 
 OUTCOMES = tuple(NeedOutcome)
@@ -48,6 +49,7 @@ class Refused(StrEnum):
     NO_MEETING = "no_meeting"  # no 集中说事日 / 周末议事日 is scheduled
     AGENDA_FULL = "agenda_full"
     NO_SLOT = "no_slot"  # the service's time is no longer free
+    NO_RESOURCE = "no_resource"  # the resource is no longer on the list
 
 
 # Two needs whose character bigrams overlap this much are shown as possible twins.
@@ -65,7 +67,7 @@ class Need(Stored, SQLModel, table=True):
     status: NeedStatus = status_field(NeedStatus, NeedStatus.OPEN, 12, index=True)
     outcome: NeedOutcome | None = Field(default=None, sa_type=StatusText(NeedOutcome, 12))
     outcome_note: str = Field(default="", max_length=500)
-    # What the triage created: "task:12", "case:XFL-2026-0003", "order:5" or "meeting:7".
+    # What the triage created: "task:12", "case:XFL-2026-0003", "order:5", "meeting:7" or "resource:4".
     outcome_ref: str = Field(default="", max_length=40)
     decided_by: int | None = Field(default=None, foreign_key="person.id")
     decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
@@ -260,3 +262,17 @@ async def into_service(session: AsyncSession, need_id: int, compound_id: int, by
         return Refused.NO_SLOT
     _decide(session, need, NeedOutcome.SERVICE, by, now, f"order:{placed.order.id}")
     return need, placed
+
+
+async def into_resource(session: AsyncSession, need_id: int, compound_id: int, by: int, resource_id: int,
+                        now: datetime) -> tuple[Need, resources.Resource] | Refused:
+    """The need met by a resource on the compound's list (资源清单); the match is recorded with it."""
+    need = await open_need(session, need_id, compound_id)
+    if need is None:
+        return Refused.GONE
+    resource = await resources.resource_in(session, resource_id, compound_id)
+    if resource is None:
+        return Refused.NO_RESOURCE
+    await resources.record_match(session, resource, need.stored_id, by, now)
+    _decide(session, need, NeedOutcome.RESOURCE, by, now, f"resource:{resource.id}")
+    return need, resource

@@ -20,6 +20,7 @@ from storage import (  # noqa: F401  # noqa: F401
            points,
            property,
            reports,
+           resources,
            schedule,
            services,
            volunteering,

@@ -38,13 +38,13 @@ async def assign(console: Console, member: str, building: str, floor: str) -> No
 
 async def test_cases_and_needs_from_an_area_are_copied_to_its_party_member(console: Console, settings: Settings,
                                                                             tmp_path: Path) -> None:
-    await assign(console, "陈阿姨", "1栋", "整栋楼")
+    await assign(console, "陈阿姨", "1栋", "整栋")
     assert "陈阿姨现在负责1栋" in console.last.text
     assert "1栋" in console.last_for("陈阿姨").text and "/areas" in console.last_for("陈阿姨").text
     await assign(console, "李楼长", "2栋", "2层")  # 中心户 of one floor
     await console.say("/areas")
     assert "陈阿姨：1栋" in console.last.text and "李楼长：2栋2层" in console.last.text
-    await assign(console, "陈阿姨", "1栋", "整栋楼")  # twice: refused, nothing added
+    await assign(console, "陈阿姨", "1栋", "整栋")  # twice: refused, nothing added
     assert "已经负责" in console.last.text
 
     # 张三 (1栋) files a case about his building: 陈阿姨 gets a copy, with no reporter; 李楼长's floor is elsewhere.
