@@ -20,7 +20,7 @@ from bot.core.router import Router
 from bot.core.types import Button, Incoming, Replies, Reply, ToGroups, ToPerson, rows
 from storage import assembly as store
 from storage.assembly import ABSTAIN, ELECTION, NO, ORDINARY, SPECIAL, YES, AssemblyStatus, Cast, MotionSpec
-from storage.compounds import Compound
+from storage.compounds import Compound, buildings_of, units_of
 from storage.notifications import Notice, NoticeKind
 from storage.people import Person, Role, roles_in
 
@@ -101,6 +101,9 @@ class NewAssembly(Draft):
     candidates: tuple[str, ...] = ()  # an election's names waiting for its seats
     opens: datetime | None = None
     closes: datetime | None = None
+    # The scope: one building's owners, or one unit's of it, decide (加装电梯); neither: the compound's.
+    building_id: int | None = None
+    unit_id: int | None = None
 
 
 opening = Flow("assembly", NewAssembly, title=N_("opening an owners' assembly"), roles=STAFF)
@@ -225,25 +228,72 @@ async def closes_step(ctx: MemberContext, draft: NewAssembly, closes: datetime) 
     return Go("confirm", draft.model_copy(update={"closes": closes}))
 
 
-def _ask_confirm(ctx: Context, draft: NewAssembly) -> Reply:
+async def _scope_line(ctx: BaseContext, t: Translator, scope: store.Scope) -> str:
+    """Who decides, in words: every owner of the compound, or only the owners of 1栋 / 1栋2单元."""
+    if scope.whole:
+        return t("Who decides: every owner of the compound.")
+    return t("Who decides: only the owners of {scope}; the compound's other owners are not asked.",
+             scope=await store.scope_name(ctx.session, scope))
+
+
+async def _ask_confirm(ctx: Context, draft: NewAssembly) -> Reply:
     t = ctx.t
     assert draft.opens is not None and draft.closes is not None
     lines = [t("Please check the assembly. Once it is open, the motions and the voting window cannot change; "
                "it can only be cancelled with a reason."), "", f"《{draft.title}》", *_motion_lines(t, draft.motions),
-             t("Voting: {opens} to {closes}.", **_window(ctx, draft.opens, draft.closes))]
+             t("Voting: {opens} to {closes}.", **_window(ctx, draft.opens, draft.closes)),
+             await _scope_line(ctx, t, store.Scope(draft.building_id, draft.unit_id))]
     return Reply("\n".join(lines), buttons=((Button.choice(t("Confirm and open"), "confirm"),
-                                              Button.choice(t("Discard"), "discard")),))
+                                              Button.choice(t("Discard"), "discard")),
+                                             (Button.choice(t("Who decides: a building or unit"), "scope"),)))
 
 
-@opening.step("confirm", ask=_ask_confirm, next=("closes",), answer=answers.Choice(
-    values=("confirm", "discard"), refusal=N_("Please press Confirm and open, or Discard.")))
+def _scope_button(label: str, value: str, chosen: bool) -> Button:
+    return Button.choice(("✓ " if chosen else "") + label, value)
+
+
+async def _ask_scope(ctx: MemberContext, draft: NewAssembly) -> Reply:
+    t = ctx.t
+    buildings = await buildings_of(ctx.session, ctx.compound_id)
+    buttons = [_scope_button(t("The whole compound"), "compound", draft.building_id is None)]
+    buttons += [_scope_button(b.name, f"b{b.id}", draft.building_id == b.id) for b in buildings]
+    return Reply(t("Whose owners decide this assembly? A matter of one building or unit (adding an elevator, say) "
+                   "is decided by its owners alone, by their area and headcount."), buttons=rows(*buttons, per_row=3))
+
+
+@opening.step("scope", ask=_ask_scope, next=("unit", "confirm"), answer=answers.Choice(
+    refusal=N_("Please choose with the buttons above.")))
+async def scope_step(ctx: MemberContext, draft: NewAssembly, value: str) -> Outcome:
+    if value == "compound":
+        return Go("confirm", draft.model_copy(update={"building_id": None, "unit_id": None}))
+    # The step's own buttons carry this compound's buildings.
+    return Go("unit", draft.model_copy(update={"building_id": int(value[1:]), "unit_id": None}))
+
+
+async def _ask_unit(ctx: Context, draft: NewAssembly) -> Reply:
+    t = ctx.t
+    units = await units_of(ctx.session, draft.building_id or 0)
+    buttons = [Button.choice(t("The whole building"), "building"), *(Button.choice(u.name, f"u{u.id}") for u in units)]
+    return Reply(t("The whole building, or one unit of it?"), buttons=rows(*buttons, per_row=3))
+
+
+@opening.step("unit", ask=_ask_unit, next=("confirm",), answer=answers.Choice(
+    refusal=N_("Please choose with the buttons above.")))
+async def unit_step(ctx: MemberContext, draft: NewAssembly, value: str) -> Outcome:
+    return Go("confirm", draft.model_copy(update={"unit_id": None if value == "building" else int(value[1:])}))
+
+
+@opening.step("confirm", ask=_ask_confirm, next=("closes", "scope"), answer=answers.Choice(
+    values=("confirm", "discard", "scope"), refusal=N_("Please press Confirm and open, or Discard.")))
 async def confirm_step(ctx: MemberContext, draft: NewAssembly, value: str) -> Outcome:
     t = ctx.t
     if value == "discard":
         return Done(Reply(t("Discarded. Nothing was opened.")))
+    if value == "scope":
+        return Go("scope")
     assert draft.opens is not None and draft.closes is not None
     made = await store.open_assembly(ctx.session, ctx.compound, draft.title, draft.motions, draft.opens,
-                                     draft.closes, ctx.person_id, ctx.now)
+                                     draft.closes, ctx.person_id, ctx.now, store.Scope(draft.building_id, draft.unit_id))
     if isinstance(made, store.WindowProblem):  # the time spent confirming shortened the window
         return Go("closes", say=(Reply(t(WINDOW_PROBLEMS[made], **_window(ctx, draft.opens, draft.closes))),))
     if made.status == AssemblyStatus.OPEN:
@@ -300,6 +350,8 @@ async def refresh_posting(ctx: BaseContext, assembly: store.Assembly, compound: 
                 title=assembly.title), *_motion_lines(tr, await store.motions_of(ctx.session, assembly.stored_id)),
              tr("Voting: {opens} to {closes}.", opens=ctx.local(assembly.opens_at, compound),
                 closes=ctx.local(assembly.closes_at, compound))]
+    if not store.scope_of(assembly).whole:
+        lines.insert(1, await _scope_line(ctx, tr, store.scope_of(assembly)))
     if assembly.status in POSTING_ENDS:
         lines.append(tr(POSTING_ENDS[assembly.status], reason=assembly.cancel_reason))
     else:
@@ -326,8 +378,9 @@ async def _tell(ctx: BaseContext, people: Iterable[int], message: str | Callable
 
 
 async def announce(ctx: BaseContext, assembly: store.Assembly, compound: Compound | None) -> list[Reply]:
-    """Voting has opened: the group posting with a Vote button, and a private word to every owner."""
-    owners = await store.owner_people(ctx.session, assembly.compound_id)
+    """Voting has opened: the group posting with a Vote button, and a private word to every owner of its scope
+    (the compound's other owners are not asked)."""
+    owners = await store.owner_people(ctx.session, assembly.compound_id, await store.electorate(ctx.session, assembly))
     return [await refresh_posting(ctx, assembly, compound, first=True), *await _tell(ctx, owners, lambda pt: Reply(
         pt("The owners' assembly {title} is open for voting until {closes}. As an owner, please vote: press the "
            "button below.", title=assembly.title, closes=ctx.local(assembly.closes_at, compound)),
@@ -347,6 +400,8 @@ NOT_VOTING = {
     store.Voting.NOT_OWNER: (N_("Only owners of a room in {compound} can vote in its owners' assembly. If you own a "
                                 "room there, please register as its owner first (/join), or ask the secretary."),
                              N_("Owners only")),
+    store.Voting.NOT_IN_SCOPE: (N_("{title} is decided by the owners of one building or unit only, and you own no "
+                                   "room there; nobody asks for your ballot in it."), N_("Not your building or unit")),
     store.Voting.PROXY_REVOKED: (N_("The authorisation to vote for another owner's rooms in {title} was taken back "
                                     "(revoked, or the owner voted themselves), so you cannot vote for them."),
                                  N_("No longer authorised")),
@@ -458,6 +513,11 @@ async def paper_room(ctx: MemberContext, draft: BallotDraft, typed: str) -> Outc
     room_id = await store.room_by_label(ctx.session, ctx.compound_id, typed)
     if room_id is None:
         return Stay(Reply(ctx.t("I could not find the room {room}. Please type it like 1栋1单元301.", room=typed)))
+    assembly = await store.assembly_of(ctx.session, draft.assembly, ctx.compound_id)
+    if assembly is not None and not store.in_scope((room_id,), await store.electorate(ctx.session, assembly)):
+        return Stay(Reply(ctx.t("{room} is not in {scope}, whose owners alone decide {title}. Please type a room of "
+                                "{scope}.", room=typed, title=assembly.title,
+                                scope=await store.scope_name(ctx.session, store.scope_of(assembly)))))
     return Go("motion", draft.model_copy(update={"rooms": (room_id,)}))
 
 
@@ -528,6 +588,7 @@ NOT_TAKEN = {
     Cast.PAPER_TWICE: N_("Not entered for {rooms}: a paper ballot for it is on record already, and a room has one "
                          "ballot."),
     Cast.NOT_ALLOWED: N_("Not recorded for {rooms}: you are not registered as its owner any more."),
+    Cast.OUT_OF_SCOPE: N_("Not recorded for {rooms}: it is not in the building or unit whose owners decide."),
     Cast.PROXY_ON_RECORD: N_("Not changed for {rooms}: the proxy the owner authorised has voted for it, and that "
                              "ballot stands; only the proxy may change it until the close."),
     Cast.PROXY_REVOKED: N_("Not recorded for {rooms}: the owner's authorisation was taken back."),
@@ -867,11 +928,13 @@ def _bound(kind: str) -> Fraction:
 
 
 def result_text(ctx: BaseContext, t: Translator, assembly: store.Assembly, motions: Sequence[store.Motion],
-                compound: Compound | None) -> str:
-    """The result as tallied at the close, motion by motion."""
+                compound: Compound | None, scope: str = "") -> str:
+    """The result as tallied at the close, motion by motion; `scope`: the building or unit that decided."""
     by_id = {r.motion_id: r for r in store.result_from_json(assembly.result)}
     lines = [t("Result of the owners' assembly {title} (voting {opens} to {closes}):", title=assembly.title,
                opens=ctx.local(assembly.opens_at, compound), closes=ctx.local(assembly.closes_at, compound)), ""]
+    if scope:
+        lines.insert(1, t("Decided by the owners of {scope} only: its area and its owners are the whole.", scope=scope))
     for n, motion in enumerate(motions, 1):
         if (r := by_id.get(motion.id or 0)) is None:
             continue
@@ -926,7 +989,8 @@ async def show_result(ctx: MemberContext, msg: Incoming) -> Replies:
     if assembly is None or assembly.status != AssemblyStatus.CLOSED:
         return Reply(ctx.t("There is no result for that assembly."))
     motions = await store.motions_of(ctx.session, assembly.stored_id)
-    return Reply(result_text(ctx, ctx.t, assembly, motions, ctx.compound))
+    return Reply(result_text(ctx, ctx.t, assembly, motions, ctx.compound,
+                             await store.scope_name(ctx.session, store.scope_of(assembly))))
 
 
 CANCELLED_NOTICE = N_("The owners' assembly {title} has been cancelled. Reason: {reason}")
@@ -964,7 +1028,7 @@ async def cancel_reason(ctx: MemberContext, draft: Cancelling, reason: str) -> O
                Reply(tr(CANCELLED_NOTICE, title=assembly.title, reason=reason), to=ToGroups(assembly.compound_id))]
     if assembly.announced_at is not None:
         replies.append(await refresh_posting(ctx, assembly, ctx.compound))
-    owners = await store.owner_people(ctx.session, assembly.compound_id)
+    owners = await store.owner_people(ctx.session, assembly.compound_id, await store.electorate(ctx.session, assembly))
     return Done(replies + await _tell(ctx, owners, CANCELLED_NOTICE, title=assembly.title, reason=reason))
 
 
@@ -1007,12 +1071,13 @@ async def close_due(ctx: JobContext) -> Replies:
         voters = await store.voters_of(ctx.session, assembly.stored_id)
         tr = ctx.translator(compound.language if compound else None)
         replies += [await refresh_posting(ctx, assembly, compound),
-                    Reply(result_text(ctx, tr, assembly, motions, compound), to=ToGroups(assembly.compound_id)),
+                    Reply(result_text(ctx, tr, assembly, motions, compound, scope), to=ToGroups(assembly.compound_id)),
                     *await _tell(ctx, voters, partial(result_text, ctx, assembly=assembly, motions=motions,
-                                                      compound=compound))]
+                                                      compound=compound, scope=scope))]
     return replies
 
 
 router.flow(opening, ballot, paper, cancelling)
 
 __all__ = ["router", "start_prepared_assembly"]
+        scope = await store.scope_name(ctx.session, store.scope_of(assembly))

@@ -148,6 +148,9 @@ class Assembly(Stored, SQLModel, table=True):
     result: dict[str, Any] = Field(default_factory=dict, sa_type=JSONDict)
     # Reminder slots already sent ("daily:2026-11-24", "before_close"), so each goes out once.
     reminded: dict[str, Any] = Field(default_factory=dict, sa_type=JSONDict)
+    # The scope: the owners of one building, or of one unit of it, decide (加装电梯); neither: the compound's.
+    building_id: int | None = Field(default=None, foreign_key="building.id")
+    unit_id: int | None = Field(default=None, foreign_key="unit.id")
 
 
 class Motion(SQLModel, table=True):
@@ -158,6 +161,9 @@ class Motion(SQLModel, table=True):
     kind: MotionKind = status_field(MotionKind, MotionKind.ORDINARY, 16)
     # The Art. 278 item (a `Matter`); "" for an election (item 3 by its nature) and for motions made before.
     matter: str = Field(default="", max_length=16)
+    # A narrower scope than the assembly's for this motion alone (one building or unit of it); none: the assembly's.
+    building_id: int | None = Field(default=None, foreign_key="building.id")
+    unit_id: int | None = Field(default=None, foreign_key="unit.id")
     seats: int = 0  # election: how many candidates each owner may approve and how many are elected
     # election: {"candidates": ["张三", ...]}
     options: dict[str, Any] = Field(default_factory=dict, sa_type=JSONDict)
@@ -223,6 +229,9 @@ class TallyMotion:
     # The key of this motion in the ballots' choices (the stored JSON's "12"), when it is not `motion_id`:
     # ballots then need no conversion on loading.
     key: Any = None
+    # The rooms whose owners decide this motion (one building's or unit's), when not all the rooms the tally
+    # is given: the denominator of area and owners, and the only ballots counted, are this scope's.
+    electorate: frozenset[int] | None = None
 
     @property
     def choice_key(self) -> Any:
@@ -432,7 +441,22 @@ _SharedEntry = tuple[int, int, Mapping[Any, Any]]
 def tally(rooms: Sequence[TallyRoom], motions: Sequence[TallyMotion], ballots: Iterable[TallyBallot]) -> list[MotionResult]:
     """The result of every motion. A room takes part in a motion when its ballot answers it; the area is each
     room's own, the heads are counting units (see `owner_units`, `_owner_choice`). Exact throughout: areas
-    are summed as integers over one denominator, shares compared as fractions."""
+    are summed as integers over one denominator, shares compared as fractions. A motion with an `electorate`
+    is decided by those rooms alone: their area and their owners (an owner's rooms outside it do not count)."""
+    if all(m.electorate is None for m in motions):
+        return _tally(rooms, motions, ballots)
+    cast = list(ballots)
+    scopes: dict[frozenset[int] | None, list[TallyMotion]] = {}
+    for motion in motions:
+        scopes.setdefault(motion.electorate, []).append(motion)
+    results: dict[int, MotionResult] = {}
+    for electorate, scoped in scopes.items():
+        voters = rooms if electorate is None else [r for r in rooms if r.room_id in electorate]
+        results.update((r.motion_id, r) for r in _tally(voters, scoped, cast))
+    return [results[m.motion_id] for m in motions]
+
+
+def _tally(rooms: Sequence[TallyRoom], motions: Sequence[TallyMotion], ballots: Iterable[TallyBallot]) -> list[MotionResult]:
     units = owner_units(rooms)
     area_of, denominator = _scaled_areas(rooms)
     total = Count(Fraction(sum(area_of.values()), denominator), units.count)
@@ -618,7 +642,74 @@ def result_from_json(data: Mapping[str, Any]) -> list[MotionResult]:
 # ---- queries -----------------------------------------------------------------------------------------------
 
 
-async def tally_rooms(session: AsyncSession, compound_id: int) -> list[TallyRoom]:
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Whose owners decide: the compound's (neither), one building's, or one unit's (of that building)."""
+
+    building_id: int | None = None
+    unit_id: int | None = None
+
+    @property
+    def whole(self) -> bool:
+        return self.building_id is None and self.unit_id is None
+
+    def within(self, outer: Scope) -> bool:
+        """Whether this scope lies inside `outer` (a motion's inside its assembly's)."""
+        if outer.unit_id is not None:
+            return self.unit_id == outer.unit_id
+        return outer.building_id is None or self.building_id == outer.building_id
+
+
+def scope_of(item: Assembly | Motion) -> Scope:
+    return Scope(item.building_id, item.unit_id)
+
+
+def motion_scope(assembly: Assembly, motion: Motion) -> Scope:
+    """A motion's own scope when it has one, else its assembly's."""
+    own = scope_of(motion)
+    return scope_of(assembly) if own.whole else own
+
+
+def _scope_sql(scope: Scope) -> tuple[str, dict[str, int]]:
+    if scope.unit_id is not None:
+        return " AND unit_id = :u", {"u": scope.unit_id}
+    if scope.building_id is not None:
+        return " AND building_id = :b", {"b": scope.building_id}
+    return "", {}
+
+
+async def scope_rooms(session: AsyncSession, compound_id: int, scope: Scope) -> set[int] | None:
+    """The rooms of a building or unit scope; None for the whole compound (every room, not listed)."""
+    if scope.whole:
+        return None
+    where, values = _scope_sql(scope)
+    rows = await (await session.connection()).execute(
+        sa.text("SELECT id FROM room WHERE compound_id = :c" + where), {"c": compound_id, **values})
+    return {room_id for (room_id,) in rows.all()}
+
+
+async def electorate(session: AsyncSession, assembly: Assembly) -> set[int] | None:
+    """The rooms whose owners are asked in this assembly: its scope's; None when it is the whole compound's."""
+    return await scope_rooms(session, assembly.compound_id, scope_of(assembly))
+
+
+def in_scope(rooms: Iterable[int], scoped: set[int] | None) -> list[int]:
+    return list(rooms) if scoped is None else [r for r in rooms if r in scoped]
+
+
+async def scope_name(session: AsyncSession, scope: Scope) -> str:
+    """1栋 or 1栋2单元; "" for the whole compound."""
+    if scope.unit_id is not None:
+        unit = await session.get(Unit, scope.unit_id)
+        building = await session.get(Building, unit.building_id) if unit is not None else None
+        return f"{building.name if building else ''}{unit.name if unit else ''}"
+    if scope.building_id is not None:
+        building = await session.get(Building, scope.building_id)
+        return building.name if building else ""
+    return ""
+
+
+async def tally_rooms(session: AsyncSession, compound_id: int, scope: Scope = Scope()) -> list[TallyRoom]:
     """Every room of the compound with its area, unsold flag and owners: the approved owner members and the
     roster's owners by its identity (`storage.roster.room_owner_keys`), so a person's rooms count once whether
     they joined or not. Plain SQL: the close tallies 10,000 rooms, and ORM rows would cost more than the tally."""
@@ -627,8 +718,10 @@ async def tally_rooms(session: AsyncSession, compound_id: int) -> list[TallyRoom
     conn = await session.connection()
     owners = await room_owner_keys(session, compound_id)
     # Areas are registered to the hundredth of a m² (Numeric(12, 2)): read them as exact integer hundredths.
+    where, values = _scope_sql(scope)
     rooms = await conn.execute(sa.text(
-        "SELECT id, CAST(ROUND(area * 100) AS INTEGER), unsold FROM room WHERE compound_id = :c"), {"c": compound_id})
+        "SELECT id, CAST(ROUND(area * 100) AS INTEGER), unsold FROM room WHERE compound_id = :c" + where),
+        {"c": compound_id, **values})
     none: frozenset[Any] = frozenset()
     return [TallyRoom(room_id, hundredths, frozenset(owners[room_id]) if room_id in owners else none, bool(unsold),
                       area_unit=100) for room_id, hundredths, unsold in rooms.all()]
@@ -659,15 +752,23 @@ async def motions_of(session: AsyncSession, assembly_id: int) -> list[Motion]:
 
 
 async def tally_assembly(session: AsyncSession, assembly: Assembly) -> list[MotionResult]:
+    """Every motion tallied over its scope's rooms: the assembly's, or a motion's own narrower one."""
     assert assembly.id is not None
-    return tally(await tally_rooms(session, assembly.compound_id),
-                 tally_motions(await motions_of(session, assembly.id)),
+    motions = await motions_of(session, assembly.id)
+    counted = tally_motions(motions)
+    for index, motion in enumerate(motions):
+        if not scope_of(motion).whole and scope_of(motion) != scope_of(assembly):
+            rooms = await scope_rooms(session, assembly.compound_id, scope_of(motion))
+            counted[index] = replace(counted[index], electorate=frozenset(rooms or ()))
+    return tally(await tally_rooms(session, assembly.compound_id, scope_of(assembly)), counted,
                  await tally_ballots(session, assembly.id))
 
 
 async def assembly_turnout(session: AsyncSession, assembly: Assembly) -> Turnout:
+    """Who has taken part so far, of the assembly's scope (its area and its owners)."""
     assert assembly.id is not None
-    return turnout(await tally_rooms(session, assembly.compound_id), await tally_ballots(session, assembly.id))
+    return turnout(await tally_rooms(session, assembly.compound_id, scope_of(assembly)),
+                   await tally_ballots(session, assembly.id))
 
 
 async def owned_rooms(session: AsyncSession, person_id: int, compound_id: int) -> list[int]:
@@ -684,14 +785,15 @@ async def owners_of_room(session: AsyncSession, room_id: int) -> list[int]:
     return list(dict.fromkeys(result.all()))
 
 
-async def owner_people(session: AsyncSession, compound_id: int) -> dict[int, list[int]]:
-    """Every approved owner of the compound and their rooms."""
+async def owner_people(session: AsyncSession, compound_id: int,
+                       scoped: set[int] | None = None) -> dict[int, list[int]]:
+    """Every approved owner of the compound and their rooms; with `scoped` (`electorate`), only those rooms'."""
     result = await session.exec(select(Membership.person_id, Membership.room_id).where(
         Membership.compound_id == compound_id, Membership.relation == "owner", Membership.status == MembershipStatus.APPROVED
     ).order_by(col(Membership.id)))
     people: dict[int, list[int]] = {}
     for person_id, room_id in result.all():
-        if room_id is not None:
+        if room_id is not None and (scoped is None or room_id in scoped):
             people.setdefault(person_id, []).append(room_id)
     return people
 
@@ -784,6 +886,9 @@ class MotionSpec(BaseModel):
     text: str
     kind: MotionKind = MotionKind.ORDINARY
     matter: Matter | None = None  # the Art. 278 item; a special one makes the motion special whatever `kind` says
+    # A scope of this motion alone, inside the assembly's (one building, or one unit of it); none: the assembly's.
+    building_id: int | None = None
+    unit_id: int | None = None
     seats: int = 0  # election: how many are elected, and how many each owner may approve
     candidates: tuple[str, ...] = ()
 
@@ -810,13 +915,32 @@ def window_problem(opens: datetime, closes: datetime, now: datetime) -> WindowPr
     return None
 
 
+async def _check_scope(session: AsyncSession, compound: Compound, scope: Scope) -> bool:
+    """A scope names a building of the compound and, optionally, a unit of that building; ValueError otherwise."""
+    if scope.whole:
+        return True
+    building = await session.get(Building, scope.building_id) if scope.building_id is not None else None
+    unit = await session.get(Unit, scope.unit_id) if scope.unit_id is not None else None
+    if building is None or building.compound_id != compound.id or (
+            scope.unit_id is not None and (unit is None or unit.building_id != building.id)):
+        raise ValueError("a scope is a building of the compound, or a unit of that building")
+    return True
+
+
 async def open_assembly(session: AsyncSession, compound: Compound, title: str, motions: Sequence[MotionSpec],
-                        opens: datetime, closes: datetime, person_id: int, now: datetime) -> Assembly | WindowProblem:
+                        opens: datetime, closes: datetime, person_id: int, now: datetime,
+                        scope: Scope = Scope()) -> Assembly | WindowProblem:
     """Create the assembly with its motions; voting opens at once when `opens` has come (the caller announces
-    it then), else the `open` job opens it. Refused (the problem) when the window breaks its rule."""
+    it then), else the `open` job opens it. Refused (the problem) when the window breaks its rule. `scope`:
+    the building or unit whose owners decide (a motion may narrow it further); ValueError outside the compound."""
     problem = window_problem(opens, closes, now)
     if problem is not None:
         return problem
+    await _check_scope(session, compound, scope)
+    for motion in motions:
+        own = Scope(motion.building_id, motion.unit_id)
+        if not own.whole and not (own.within(scope) and await _check_scope(session, compound, own)):
+            raise ValueError("a motion's scope lies inside its assembly's")
     if not title or not 1 <= len(motions) <= MAX_MOTIONS:
         raise ValueError(f"an assembly has a title and 1 to {MAX_MOTIONS} motions")
     for motion in motions:
@@ -824,7 +948,7 @@ async def open_assembly(session: AsyncSession, compound: Compound, title: str, m
             raise ValueError("an election fills from one seat to as many as it has candidates")
     assert compound.id is not None
     assembly = Assembly(compound_id=compound.id, title=title[:200], opens_at=opens, closes_at=closes,
-                        created_by=person_id, created_at=now,
+                        created_by=person_id, created_at=now, building_id=scope.building_id, unit_id=scope.unit_id,
                         online_replaces_paper=bool(compound_setting(compound, "assembly_online_replaces_paper", False)))
     if opens <= now:
         assembly.status, assembly.announced_at = AssemblyStatus.OPEN, now
@@ -836,6 +960,7 @@ async def open_assembly(session: AsyncSession, compound: Compound, title: str, m
         kind = motion.kind if election or motion.matter is None else kind_of(motion.matter, motion.kind == SPECIAL)
         session.add(Motion(assembly_id=assembly.id, position=position, text=motion.text[:1000], kind=kind,
                            matter="" if election or motion.matter is None else motion.matter,
+                           building_id=motion.building_id, unit_id=motion.unit_id,
                            seats=motion.seats if election else 0,
                            options={"candidates": list(motion.candidates)} if election else {}))
     await session.flush()
@@ -900,7 +1025,8 @@ async def unvoted_owners(session: AsyncSession, assembly: Assembly) -> dict[int,
     assert assembly.id is not None
     voted = await ballots_of(session, assembly.id)
     missing = {person: [r for r in rooms if r not in voted]
-               for person, rooms in (await owner_people(session, assembly.compound_id)).items()}
+               for person, rooms in (await owner_people(session, assembly.compound_id,
+                                                        await electorate(session, assembly))).items()}
     return {person: rooms for person, rooms in missing.items() if rooms}
 
 
@@ -945,6 +1071,7 @@ class Voting(StrEnum):
     CANCELLED = "cancelled"
     NOT_OWNER = "not_owner"  # voting is open, but the person owns no room in the assembly's compound
     PROXY_REVOKED = "proxy_revoked"  # no room of their own, and the authorisation they had was taken back
+    NOT_IN_SCOPE = "not_in_scope"  # an owner of the compound, but not of a room in the building or unit that votes
 
 
 def voting(assembly: Assembly, now: datetime) -> Voting:
@@ -968,6 +1095,9 @@ async def ballot_rooms(session: AsyncSession, assembly: Assembly, person_id: int
     rooms += [r for r in await proxied_rooms(session, assembly.stored_id, person_id, assembly.compound_id)
               if r not in rooms]
     if not rooms and await proxies_taken_back(session, assembly.stored_id, person_id):
+    scoped = await electorate(session, assembly)  # one building's or unit's vote: only its rooms
+    if scoped is not None and rooms and not (rooms := in_scope(rooms, scoped)):
+        return Voting.NOT_IN_SCOPE, []
         return Voting.PROXY_REVOKED, []
     return (Voting.OPEN if rooms else Voting.NOT_OWNER), rooms
 
@@ -992,6 +1122,7 @@ class Cast(StrEnum):
     PAPER_TWICE = "paper_twice"  # paper, but a paper ballot for the room is entered already
     NOT_ALLOWED = "not_allowed"  # online by someone who does not own the room (any more); paper for another compound
     PROXY_ON_RECORD = "proxy_on_record"  # the room's proxy has voted: their ballot stands, only they may change it
+    OUT_OF_SCOPE = "out_of_scope"  # the room is not in the building or unit whose owners vote
     PROXY_REVOKED = "proxy_revoked"  # by a proxy whose authorisation was taken back
 
 
@@ -1061,8 +1192,12 @@ async def cast_ballot(session: AsyncSession, assembly_id: int, rooms: Iterable[i
                    if room not in allowed}
     taken_back = {room for proxy in await proxies_taken_back(session, assembly.id, person_id) for room in proxy.room_ids}
     outcomes: list[tuple[int, Cast]] = []
+    scoped = await electorate(session, assembly)
     for room_id in dict.fromkeys(rooms):
         if room_id not in allowed and room_id not in proxied:
+        if scoped is not None and room_id not in scoped:
+            outcomes.append((room_id, Cast.OUT_OF_SCOPE))
+            continue
             outcomes.append((room_id, Cast.PROXY_REVOKED if room_id in taken_back else Cast.NOT_ALLOWED))
             continue
         outcomes.append((room_id, await _record(session, assembly, room_id, choices, paper, person_id, now,

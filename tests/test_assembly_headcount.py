@@ -14,13 +14,12 @@ from zoneinfo import ZoneInfo
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlmodel import select
 
 from bot.app import App
 from bot.transports.console import Console
 from handlers.assembly import percent
-from storage.assembly import TallyRoom, owner_units
-from storage.compounds import Chat, Room, create_compound
+from storage.assembly import TallyRoom, owner_units, room_by_label
+from storage.compounds import Chat, create_compound
 from storage.db import transaction
 from storage.people import Membership, MembershipStatus, Person, Role
 from storage.roster import import_roster_cli, owner_keys, roster_identity
@@ -41,7 +40,7 @@ MEMBERS = {"甲": ("101", "13900000001"), "乙": ("102", "13900000002"), "丙": 
 
 
 async def roster_compound(app: App, tmp_path: Path, roster: str = ROSTER, code: str = "HMY",
-                          members: dict[str, tuple[str, str]] = MEMBERS, group: str = GROUP) -> int:
+                          members: dict[str, tuple[str, ...]] = MEMBERS, group: str = GROUP) -> int:
     """和美园 as a deployer sets it up: the compound, its roster imported with `linli roster import`, a bound
     group chat, a secretary, and the owners who joined (approved, as a matching phone approves a join)."""
     async with transaction(app.core.sessions) as session:
@@ -54,16 +53,17 @@ async def roster_compound(app: App, tmp_path: Path, roster: str = ROSTER, code: 
     assert await import_roster_cli(app.settings, path, code) == 0
     await add_console_person(app, "周书记", compound_id, Role.SECRETARY)
 
-    for name, (number, phone) in members.items():
+    for name, (*place, phone) in members.items():
         person_id = await add_console_person(app, name, compound_id)
         async with transaction(app.core.sessions) as session:
             person = await session.get(Person, person_id)
             assert person is not None
             person.phone = phone
             session.add(person)
-            room = (await session.exec(select(Room).where(Room.compound_id == compound_id,
-                                                           Room.number == number))).one()
-            session.add(Membership(person_id=person_id, compound_id=compound_id, room_id=room.id,
+            # A room as on the roster (1栋2单元101), or by its number alone where that is unique.
+            room_id = await room_by_label(session, compound_id, "".join(place) if len(place) > 1 else
+                                          f"1栋1单元{place[0]}")
+            session.add(Membership(person_id=person_id, compound_id=compound_id, room_id=room_id,
                                    relation="owner", status=MembershipStatus.APPROVED))
     return compound_id
 

@@ -262,17 +262,19 @@ def fails(yes_area: Fraction, yes_heads: int, part: tuple[Fraction, int], kind: 
     return [code for code, s in shares if not s > Fraction(1, 2)]
 
 
-def reference_tally(layout: list[TallyRoom], motions: list[TallyMotion],
+def reference_tally(everyone: list[TallyRoom], motions: list[TallyMotion],
                     cast: list[TallyBallot]) -> list[tuple[object, ...]]:
-    area = {r.room_id: Fraction(r.area) / r.area_unit for r in layout}
-    units = reference_units(layout)
-    last = {}
-    for b in cast:
-        if b.room_id in area:
-            last[b.room_id] = b.choices
-    total = (sum(area.values(), Fraction(0)), len(units))
     out: list[tuple[object, ...]] = []
     for m in motions:
+        # A scoped motion (one building's or unit's) is decided by its electorate's rooms alone.
+        layout = [r for r in everyone if m.electorate is None or r.room_id in m.electorate]
+        area = {r.room_id: Fraction(r.area) / r.area_unit for r in layout}
+        units = reference_units(layout)
+        last = {}
+        for b in cast:
+            if b.room_id in area:
+                last[b.room_id] = b.choices
+        total = (sum(area.values(), Fraction(0)), len(units))
         key = m.choice_key
         part_area, part_heads = Fraction(0), 0
         count_area = {c: Fraction(0) for c in (YES, NO, ABSTAIN)}
@@ -374,8 +376,13 @@ def elections(draw: st.DrawFn) -> tuple[list[TallyRoom], list[TallyMotion], list
                         unsold=draw(st.integers(0, 5)) == 0) for i in range(count)]
     layout = [TallyRoom(r.room_id, r.area, r.owners, r.unsold, area_unit=100) if hundredths and isinstance(r.area, int)
               else r for r in layout]
-    motions = [TallyMotion(1, ORDINARY), TallyMotion(2, SPECIAL),
-               TallyMotion(3, ELECTION, seats=draw(st.integers(1, 3)), candidates=draw(st.integers(1, 4)))]
+    # Some motions are decided by one building's or unit's rooms only (a scoped electorate), sometimes the same.
+    scope = st.one_of(st.none(), st.frozensets(st.integers(0, count + 1)))
+    shared_scope = draw(scope)
+    motions = [TallyMotion(1, ORDINARY, electorate=draw(st.one_of(scope, st.just(shared_scope)))),
+               TallyMotion(2, SPECIAL, electorate=draw(st.one_of(scope, st.just(shared_scope)))),
+               TallyMotion(3, ELECTION, seats=draw(st.integers(1, 3)), candidates=draw(st.integers(1, 4)),
+                           electorate=draw(st.one_of(scope, st.just(shared_scope))))]
     # Some rooms vote twice (the last counts), some ballots name a room that is not in the compound.
     cast = [TallyBallot(draw(st.integers(0, count + 1)), {
         k: v for k, v in ((1, draw(CHOSEN)), (2, draw(CHOSEN)), (3, draw(APPROVED))) if v is not None})
