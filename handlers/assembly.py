@@ -1070,6 +1070,7 @@ async def close_due(ctx: JobContext) -> Replies:
         motions = await store.motions_of(ctx.session, assembly.stored_id)
         voters = await store.voters_of(ctx.session, assembly.stored_id)
         tr = ctx.translator(compound.language if compound else None)
+        scope = await store.scope_name(ctx.session, store.scope_of(assembly))
         replies += [await refresh_posting(ctx, assembly, compound),
                     Reply(result_text(ctx, tr, assembly, motions, compound, scope), to=ToGroups(assembly.compound_id)),
                     *await _tell(ctx, voters, partial(result_text, ctx, assembly=assembly, motions=motions,
@@ -1080,4 +1081,3 @@ async def close_due(ctx: JobContext) -> Replies:
 router.flow(opening, ballot, paper, cancelling)
 
 __all__ = ["router", "start_prepared_assembly"]
-        scope = await store.scope_name(ctx.session, store.scope_of(assembly))

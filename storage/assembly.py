@@ -1070,8 +1070,8 @@ class Voting(StrEnum):
     CLOSED = "closed"
     CANCELLED = "cancelled"
     NOT_OWNER = "not_owner"  # voting is open, but the person owns no room in the assembly's compound
-    PROXY_REVOKED = "proxy_revoked"  # no room of their own, and the authorisation they had was taken back
     NOT_IN_SCOPE = "not_in_scope"  # an owner of the compound, but not of a room in the building or unit that votes
+    PROXY_REVOKED = "proxy_revoked"  # no room of their own, and the authorisation they had was taken back
 
 
 def voting(assembly: Assembly, now: datetime) -> Voting:
@@ -1094,10 +1094,10 @@ async def ballot_rooms(session: AsyncSession, assembly: Assembly, person_id: int
     rooms = await owned_rooms(session, person_id, assembly.compound_id)
     rooms += [r for r in await proxied_rooms(session, assembly.stored_id, person_id, assembly.compound_id)
               if r not in rooms]
-    if not rooms and await proxies_taken_back(session, assembly.stored_id, person_id):
     scoped = await electorate(session, assembly)  # one building's or unit's vote: only its rooms
     if scoped is not None and rooms and not (rooms := in_scope(rooms, scoped)):
         return Voting.NOT_IN_SCOPE, []
+    if not rooms and await proxies_taken_back(session, assembly.stored_id, person_id):
         return Voting.PROXY_REVOKED, []
     return (Voting.OPEN if rooms else Voting.NOT_OWNER), rooms
 
@@ -1121,8 +1121,8 @@ class Cast(StrEnum):
     ONLINE_ON_RECORD = "online_on_record"  # paper, but the room's owners have voted online
     PAPER_TWICE = "paper_twice"  # paper, but a paper ballot for the room is entered already
     NOT_ALLOWED = "not_allowed"  # online by someone who does not own the room (any more); paper for another compound
-    PROXY_ON_RECORD = "proxy_on_record"  # the room's proxy has voted: their ballot stands, only they may change it
     OUT_OF_SCOPE = "out_of_scope"  # the room is not in the building or unit whose owners vote
+    PROXY_ON_RECORD = "proxy_on_record"  # the room's proxy has voted: their ballot stands, only they may change it
     PROXY_REVOKED = "proxy_revoked"  # by a proxy whose authorisation was taken back
 
 
@@ -1191,13 +1191,13 @@ async def cast_ballot(session: AsyncSession, assembly_id: int, rooms: Iterable[i
                    (await proxied_rooms(session, assembly.id, person_id, assembly.compound_id)).items()
                    if room not in allowed}
     taken_back = {room for proxy in await proxies_taken_back(session, assembly.id, person_id) for room in proxy.room_ids}
-    outcomes: list[tuple[int, Cast]] = []
     scoped = await electorate(session, assembly)
+    outcomes: list[tuple[int, Cast]] = []
     for room_id in dict.fromkeys(rooms):
-        if room_id not in allowed and room_id not in proxied:
         if scoped is not None and room_id not in scoped:
             outcomes.append((room_id, Cast.OUT_OF_SCOPE))
             continue
+        if room_id not in allowed and room_id not in proxied:
             outcomes.append((room_id, Cast.PROXY_REVOKED if room_id in taken_back else Cast.NOT_ALLOWED))
             continue
         outcomes.append((room_id, await _record(session, assembly, room_id, choices, paper, person_id, now,
