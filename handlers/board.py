@@ -279,27 +279,40 @@ async def reject_reason(ctx: MemberContext, draft: Review, reason: str) -> Outco
 # ---- the board -----------------------------------------------------------------------------------------------
 
 
+def _no_black(tr: Translator, still_open: int) -> str:
+    return tr("(nothing new)") if still_open else tr("(none — thank you, neighbours)")
+
+
+def _still_open(tr: Translator, still_open: int) -> str:
+    return tr("{n} black-list item(s) posted before are still being corrected (/board shows them).", n=still_open)
+
+
 def board_text(tr: Translator, compound: Compound, date: str, red: list[BoardEntry], black: list[BoardEntry],
-               corrected: list[BoardEntry]) -> str:
+               corrected: list[BoardEntry], still_open: int = 0) -> str:
+    """The board as text: on /board everything open; in the weekly posting only what is new or changed, and the
+    count of black entries still open (`still_open`)."""
     lines = [tr("红黑榜 of {compound} · {date}", compound=compound.name, date=date)]
     lines.append("🔴 " + tr("Red list (good deeds)"))
     lines += [f"{n}. {_entry_line(e)}" for n, e in enumerate(red, 1)] or [tr("(none this time)")]
     lines.append("⚫ " + tr("Black list (to be corrected)"))
-    lines += [f"{n}. {_entry_line(e)}" for n, e in enumerate(black, 1)] or [tr("(none — thank you, neighbours)")]
+    lines += [f"{n}. {_entry_line(e)}" for n, e in enumerate(black, 1)] or [_no_black(tr, still_open)]
+    if still_open:
+        lines.append(_still_open(tr, still_open))
     if corrected:
         lines.append("✅ " + tr("Corrected (已整改): {items}", items="；".join(_entry_line(e) for e in corrected)))
     return "\n".join(lines)
 
 
 def poster(tr: Translator, compound: Compound, date: str, red: list[BoardEntry], black: list[BoardEntry],
-           corrected: list[BoardEntry]) -> bytes | None:
+           corrected: list[BoardEntry], still_open: int = 0) -> bytes | None:
     sections = [
         PosterSection(tr("Red list (good deeds)"),
                       tuple(f"{n}. {_entry_line(e)}" for n, e in enumerate(red, 1)) or (tr("(none this time)"),),
                       RED_COLOUR),
         PosterSection(tr("Black list (to be corrected)"),
                       tuple(f"{n}. {_entry_line(e)}" for n, e in enumerate(black, 1))
-                      or (tr("(none — thank you, neighbours)"),), BLACK_COLOUR),
+                      + ((_still_open(tr, still_open),) if still_open else ())
+                      or (_no_black(tr, still_open),), BLACK_COLOUR),
     ]
     if corrected:
         sections.append(PosterSection(tr("Corrected (已整改)"), tuple(f"✓ {_entry_line(e)}" for e in corrected),
@@ -348,19 +361,20 @@ async def post_board(ctx: JobContext) -> Replies:
     for row, compound in await store.due_postings(ctx.session, ctx.now):
         if not await store.claim_posting(ctx.session, compound, row.next_at, ctx.now):
             continue
-        red, black, corrected = await store.current(ctx.session, row.compound_id)
-        if not (red or black or corrected):
+        news = await store.posting_news(ctx.session, row.compound_id)
+        if news.empty:  # nothing new or changed: no posting that repeats last week's
             continue
+        red, black, corrected = news.red, news.black, news.corrected
         tr = ctx.translator(compound.language)
         date = ctx.local(ctx.now, compound, "%Y-%m-%d")
         key = f"board:{compound.id}:{date}"
-        replies.append(Reply(board_text(tr, compound, date, red, black, corrected), to=ToGroups(row.compound_id),
-                             posting=key))
-        png = poster(tr, compound, date, red, black, corrected)
+        replies.append(Reply(board_text(tr, compound, date, red, black, corrected, news.still_open),
+                             to=ToGroups(row.compound_id), posting=key))
+        png = poster(tr, compound, date, red, black, corrected, news.still_open)
         if png is not None:
             replies.append(Reply(tr("红黑榜 poster, {date}", date=date), to=ToGroups(row.compound_id),
                                  image=Media(png, f"board-{date}.png", "image/png")))
-        await store.mark_posted(ctx.session, red, corrected, ctx.now)
+        await store.mark_posted(ctx.session, news.posted, corrected, ctx.now)
     return replies
 
 

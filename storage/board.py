@@ -54,8 +54,8 @@ class BoardEntry(SQLModel, table=True):
     reason: str = Field(default="", max_length=REASON_MAX)
     reviewed_by: int | None = Field(default=None, foreign_key="person.id")
     reviewed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    # Red entries appear in one posting; black ones stay until corrected, then appear once on the
-    # "corrected" line.
+    # When the entry was first in a weekly posting: each entry is posted once (red ones once; black ones once
+    # when new, then once more on the "corrected" line), never again unchanged.
     posted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     corrected_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     corrected_posted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
@@ -329,6 +329,34 @@ async def current(session: AsyncSession, compound_id: int) -> tuple[list[BoardEn
     corrected = [e for e in approved if e.color == BLACK and e.corrected_at is not None
                  and e.corrected_posted_at is None]
     return red, black, corrected
+
+
+@dataclass(frozen=True, slots=True)
+class Posting:
+    """What a weekly posting carries: only what is new or changed since the last one, and how many black entries
+    posted before are still open (named by count only: their place was posted already)."""
+
+    red: list[BoardEntry]
+    black: list[BoardEntry]
+    corrected: list[BoardEntry]
+    still_open: int
+
+    @property
+    def empty(self) -> bool:
+        return not (self.red or self.black or self.corrected)
+
+    @property
+    def posted(self) -> list[BoardEntry]:
+        return [*self.red, *self.black]
+
+
+async def posting_news(session: AsyncSession, compound_id: int) -> Posting:
+    """The weekly posting's entries: red ones not posted yet, black ones not posted yet, black ones corrected since
+    the last posting. An unchanged black entry is not posted again every week (the board itself, /board, still
+    shows every open one)."""
+    red, black, corrected = await current(session, compound_id)
+    new = [entry for entry in black if entry.posted_at is None]
+    return Posting(red, new, corrected, len(black) - len(new))
 
 
 async def schedule_of(session: AsyncSession, compound: Compound, now: datetime) -> BoardSchedule:
