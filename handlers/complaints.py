@@ -21,6 +21,7 @@ from bot.core.types import XLSX, Button, Incoming, Location, Media, Photo, Repli
 from bot.core.when import parse_day
 from handlers import party
 from storage import complaints as store
+from storage import property as property_store
 from storage.access_log import Via
 from storage.complaints import ACTIVE, DEPARTMENT_RATINGS, LEVEL_NAMES, STATE_NAMES, Acted, Case, Event, Sight
 from storage.compounds import Building, Compound, buildings_of
@@ -809,6 +810,81 @@ async def stats(ctx: MemberContext, msg: Incoming) -> Replies:
     return Reply("\n".join(lines))
 
 
+# ---- after a failed rectification: the recommendation to revoke the company's qualification ----------------
+
+
+class Revocation(Draft):
+    order: int
+
+
+revocation_flow = Flow("revocation", Revocation, title=N_("the recommendation to revoke the property company's "
+                                                          "qualification"), roles=[Role.SECRETARY])
+
+
+def evidence_labels(t: Translator) -> tuple[tuple[str, ...], tuple[tuple[str, ...], ...], dict[str, str]]:
+    _headers, labels = ledger_labels(t)
+    labels.update({status.value: t(name) for status, name in RECTIFICATION_STATES.items()})
+    return (tuple(t(name) for name in store.EVIDENCE_SHEETS),
+            tuple(tuple(t(h) for h in header) for header in store.EVIDENCE_COLUMNS), labels)
+
+
+RECTIFICATION_STATES = {property_store.RectificationStatus.OPEN: N_("to be put right"),
+                        property_store.RectificationStatus.RESPONDED: N_("reported"),
+                        property_store.RectificationStatus.ESCALATED: N_("escalated"),
+                        property_store.RectificationStatus.VERIFIED: N_("verified")}
+
+
+@router.command("revocation", roles=[Role.SECRETARY], private=True, flow=True, order=66,
+                help="Recommend revoking the property company's qualification (after a failed rectification)")
+async def revocation(ctx: MemberContext, msg: Incoming) -> Replies:
+    order = await property_store.failed_rectification(ctx.session, ctx.compound_id)
+    if order is None:
+        return Reply(ctx.t("A recommendation to revoke the property company's qualification can be made only after a "
+                           "failed rectification: an order past its deadline, or one you found not done."))
+    return await revocation_flow.begin(ctx, Revocation(order=order.stored_id))
+
+
+@revocation_flow.step("reason", answer=answers.Text(1000, what=N_("reason"), minimum=5), ask=lambda ctx, draft: Reply(
+    ctx.t("Rectification order #{order} failed. Why should the department revoke the property company's "
+          "qualification (取消经营资质)? Type the reasons; the grades, the orders and the overdue cases go with it as "
+          "one spreadsheet.", order=draft.order)))
+async def revocation_reason(ctx: MemberContext, draft: Revocation, reason: str) -> Outcome:
+    t = ctx.t
+    order = await ctx.session.get(property_store.Rectification, draft.order)
+    department = await store.department_for(ctx.session, ctx.compound)
+    advice = None if order is None or order.compound_id != ctx.compound_id else await (
+        property_store.recommend_revocation(ctx.session, order, ctx.person_id, reason, ctx.now,
+                                            department.stored_id if department else None))
+    if advice is None:
+        return Done(Reply(t("That rectification order has not failed (it was verified, or is still in time); "
+                            "nothing was recorded.")))
+
+    async def evidence(tr: Translator) -> Media:
+        sheets, columns, labels = evidence_labels(tr)
+        data = await store.revocation_evidence_xlsx(ctx.session, ctx.compound, sheets, columns, labels)
+        return Media(data, f"revocation-{ctx.compound.code}-{ctx.now:%Y%m%d}.xlsx", XLSX)
+
+    name = department.name if department else ""
+    replies = [Reply(t("The recommendation to revoke {company}'s qualification is recorded{to}. The evidence is "
+                       "attached.", company=advice.company or t("the property company"),
+                       to=t(" and sent to {department}", department=name) if name else ""),
+                     document=await evidence(t))]
+    for official in await property_officials(ctx, department.stored_id if department else None):
+        tr = await ctx.translator_for(official)
+        replies.append(Reply(tr("The secretary of {compound} recommends revoking the qualification of {company}, whose "
+                                "rectification failed: {reason}\nThe evidence is attached.",
+                                compound=ctx.compound.name, company=advice.company or tr("the property company"),
+                                reason=reason), document=await evidence(tr), to=ToPerson(official)))
+    return Done(replies)
+
+
+async def property_officials(ctx: MemberContext, department_id: int | None) -> list[int]:
+    """Who receives the recommendation: the department's officials (none: the secretary hands it over in person)."""
+    from storage.organisations import officials_of
+
+    return await officials_of(ctx.session, department_id) if department_id is not None else []
+
+
 # ---- deadlines ---------------------------------------------------------------------------------------------
 
 
@@ -875,6 +951,6 @@ async def _chased(ctx: JobContext, compound: Compound, case: Case) -> list[Reply
     return replies
 
 
-router.flow(complain_flow, case_note, case_answer)
+router.flow(complain_flow, case_note, case_answer, revocation_flow)
 
 __all__ = ["LEVEL_NAMES", "router", "tell_handler"]

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
+from fractions import Fraction
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -1061,6 +1062,69 @@ async def ledger_xlsx(session: AsyncSession, compound: Compound, start: datetime
         for cell in sheet[sheet.max_row]:
             if isinstance(cell.value, str) and cell.value.startswith("="):
                 cell.data_type = "s"  # what a resident typed is text, never a formula
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+EVIDENCE_SHEETS = (N_("Grades"), N_("Rectification orders"), N_("Overdue cases"))
+EVIDENCE_COLUMNS = (
+    (N_("Period"), N_("Grade"), N_("Score"), N_("Households answered"), N_("Closes")),
+    (N_("Order"), N_("Items"), N_("Deadline"), N_("Status"), N_("Company's report"), N_("Sent back because"),
+     N_("Escalated")),
+    (N_("Number"), N_("Opened"), N_("Category"), N_("Level"), N_("Times overdue"), N_("State"), N_("Resolved"),
+     N_("Rating"), N_("Description"), N_("Resolution")),
+)
+
+
+async def revocation_evidence_xlsx(session: AsyncSession, compound: Compound, sheets: tuple[str, ...] = EVIDENCE_SHEETS,
+                                   columns: tuple[tuple[str, ...], ...] = EVIDENCE_COLUMNS,
+                                   labels: dict[str, str] | None = None) -> bytes:
+    """The evidence of a recommendation to revoke the property company's qualification, as one workbook: its
+    grades, its rectification orders and the compound's cases that went overdue in the property company's
+    categories (`sheets` and `columns` as the reader's language says them)."""
+    from openpyxl import Workbook
+
+    from storage import property as company
+
+    zone, labels = ZoneInfo(compound.timezone), labels or {}
+
+    def when(moment: datetime | None) -> str:
+        return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M") if moment else ""
+
+    def score(total: str | None) -> object:
+        try:
+            return round(float(Fraction(total)), 1) if total else ""
+        except (ValueError, ZeroDivisionError):
+            return total or ""
+
+    book = Workbook()
+    grades, orders, overdue = book.active, book.create_sheet(), book.create_sheet()
+    assert grades is not None
+    for sheet, title, header in zip((grades, orders, overdue), sheets, columns, strict=True):
+        sheet.title = title[:31]
+        sheet.append([_cell(h) for h in header])
+    for row in reversed(await company.history(session, compound.stored_id, limit=40)):
+        grades.append([_cell(v) for v in (row.period, row.grade or "", score(row.total),
+                                          row.details.get("answers", ""), when(row.closes_at))])
+    for order in await company.rectifications_of(session, compound.stored_id):
+        orders.append([_cell(v) for v in (order.id, order.items, when(order.deadline),
+                                          labels.get(order.status, order.status), order.response,
+                                          order.sent_back_reason, when(order.escalated_at))])
+    property_categories = [c.code for c in CATEGORIES if c.compound_role == Role.PROPERTY]
+    cases = await session.exec(select(Case).where(Case.compound_id == compound.stored_id, col(Case.overdue_count) > 0,
+                                                  col(Case.category).in_(property_categories))
+                               .order_by(col(Case.id)))
+    for case in cases.all():
+        overdue.append([_cell(v) for v in (case.number, when(case.opened_at), labels.get(case.category, case.category),
+                                           case.level, case.overdue_count, labels.get(case.state, case.state),
+                                           when(case.resolved_at), case.rating or "", case.description,
+                                           case.resolution)])
+    for sheet in (grades, orders, overdue):
+        for row in sheet.iter_rows(min_row=2):
+            for cell in row:
+                if isinstance(cell.value, str) and cell.value.startswith("="):
+                    cell.data_type = "s"  # typed text is never a formula
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()

@@ -164,6 +164,53 @@ class Rectification(Stored, SQLModel, table=True):
     sent_back_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
+class RevocationAdvice(Stored, SQLModel, table=True):
+    """取消经营资质建议: after a failed rectification, the secretary recommends to the street's department that the
+    property company lose its qualification; the evidence goes with it as one workbook. Never deleted."""
+
+    __tablename__ = "revocation_advice"
+    id: int | None = Field(default=None, primary_key=True)
+    compound_id: int = Field(foreign_key="compound.id", index=True)
+    rectification_id: int = Field(foreign_key="rectification.id")
+    department_id: int | None = Field(default=None, foreign_key="department.id")
+    company: str = Field(default="", max_length=100)
+    reason: str = Field(max_length=1000)
+    by: int = Field(foreign_key="person.id")
+    at: datetime = Field(sa_type=UTCDateTime)
+
+
+def failed(order: Rectification) -> bool:
+    """A rectification failed: its deadline passed unverified (escalated), or the secretary found it not done."""
+    return order.status == RectificationStatus.ESCALATED or (
+        order.status != RectificationStatus.VERIFIED and order.sent_back_at is not None)
+
+
+async def failed_rectification(session: AsyncSession, compound_id: int) -> Rectification | None:
+    """The compound's latest failed rectification order, if any: only then may a revocation be recommended."""
+    orders = await session.exec(select(Rectification).where(Rectification.compound_id == compound_id)
+                                .order_by(col(Rectification.id).desc()))
+    return next((order for order in orders.all() if failed(order)), None)
+
+
+async def rectifications_of(session: AsyncSession, compound_id: int) -> list[Rectification]:
+    result = await session.exec(select(Rectification).where(Rectification.compound_id == compound_id)
+                                .order_by(col(Rectification.id)))
+    return list(result.all())
+
+
+async def recommend_revocation(session: AsyncSession, order: Rectification, by: int, reason: str, now: datetime,
+                               department_id: int | None = None) -> RevocationAdvice | None:
+    """Record the recommendation; None when the order did not fail (a verified one, or one still in time)."""
+    if not failed(order):
+        return None
+    advice = RevocationAdvice(compound_id=order.compound_id, rectification_id=order.stored_id,
+                              department_id=department_id, company=await company_name(session, order.compound_id)
+                              or "", reason=reason[:1000], by=by, at=now)
+    session.add(advice)
+    await session.flush()
+    return advice
+
+
 def quarter_of(moment: datetime) -> str:
     return f"{moment.year}Q{(moment.month - 1) // 3 + 1}"
 

@@ -993,3 +993,59 @@ async def test_the_whistle_names_a_department_and_one_without_an_official_tells_
     [case] = await cases(console)
     assert case.state == State.OPEN and case.chases == 1 and case.overdue_count == 1
     assert "住建" in console.last_for("王书记").text and "还没有工作人员" in console.last_for("王书记").text
+
+
+# ---- after a failed rectification: the recommendation to revoke the company's qualification ----------------
+
+
+async def test_the_revocation_recommendation_carries_its_evidence_as_one_workbook(console: Console) -> None:
+    from storage import property as company
+
+    console.as_("王书记")
+    await console.say("/revocation")
+    assert "整改未通过" in console.last.text  # nothing failed yet: nothing to recommend
+    await official_in(console, "刘官员", "市场监管")
+    await configure(console, respond_hours=0.25, department="市场监管")
+    leak = await file_case(console, "李四", "房屋漏水", "卫生间天花板一直在滴水，已经两天了。")
+    await console.clock_to("+20m")  # the property company let it go overdue
+    now = console.app.core.clock.now()
+    async with transaction(console.app.core.sessions) as session:
+        if await company.company_of(session, 1) is None:
+            session.add(company.PropertyCompany(compound_id=1, name="幸福物业"))
+        assessment = company.Assessment(compound_id=1, period="2026Q3", opened_by=1, closes_at=now - timedelta(days=30),
+                                        status=company.AssessmentStatus.CLOSED, grade="C", total="1187/20",
+                                        details={"answers": 12})
+        session.add(assessment)
+        await session.flush()
+        order = company.Rectification(assessment_id=assessment.stored_id, compound_id=1, items="response,repair",
+                                      deadline=now - timedelta(days=2), status=company.RectificationStatus.ESCALATED,
+                                      escalated_at=now - timedelta(days=1), response="正在安排")
+        session.add(order)
+    console.as_("王书记")
+    await console.say("/revocation")
+    assert "取消物业公司经营资质" in console.last.text
+    await console.say("连续两个季度考核为C，限期整改逾期未完成，漏水等报修长期拖延。")
+    assert "已记录" in console.last.text and "市场监管" in console.last.text and console.last.has_document
+    name, data = console.transport.documents[-1]
+    assert name.endswith(".xlsx")
+    book = load_workbook(io.BytesIO(data))
+    assert book.sheetnames == ["考核等级", "整改令", "逾期诉求"]
+    grades = list(book["考核等级"].iter_rows(values_only=True))
+    assert grades[0][:2] == ("考核期", "等级") and grades[1][:3] == ("2026Q3", "C", 59.4)
+    orders = list(book["整改令"].iter_rows(values_only=True))
+    assert orders[1][1] == "response,repair" and orders[1][3] == "已上报" and orders[1][4] == "正在安排"
+    overdue = list(book["逾期诉求"].iter_rows(values_only=True))
+    assert [row[0] for row in overdue[1:]] == [leak] and overdue[1][2] == "房屋漏水"
+    # The department's official receives it with the same evidence.
+    sent = console.last_for("刘官员")
+    assert "取消" in sent.text and "连续两个季度" in sent.text and sent.has_document
+    async with console.app.core.sessions() as session:
+        [advice] = (await session.exec(select(company.RevocationAdvice))).all()
+    assert advice.rectification_id == order.id and advice.department_id is not None and advice.by == 1
+    # A verified order is no failure: nothing more can be recommended on it.
+    async with transaction(console.app.core.sessions) as session:
+        row = await session.get(company.Rectification, order.id)
+        assert row is not None
+        await company.verify(session, row, now)
+    await console.say("/revocation")
+    assert "整改未通过" in console.last.text
