@@ -989,8 +989,50 @@ async def show_result(ctx: MemberContext, msg: Incoming) -> Replies:
     if assembly is None or assembly.status != AssemblyStatus.CLOSED:
         return Reply(ctx.t("There is no result for that assembly."))
     motions = await store.motions_of(ctx.session, assembly.stored_id)
-    return Reply(result_text(ctx, ctx.t, assembly, motions, ctx.compound,
-                             await store.scope_name(ctx.session, store.scope_of(assembly))))
+    publicity = await store.publicity_of(ctx.session, assembly.stored_id)
+    text = result_text(ctx, ctx.t, assembly, motions, ctx.compound,
+                       await store.scope_name(ctx.session, store.scope_of(assembly)))
+    return Reply("\n\n".join(filter(None, (text, _publicity_line(ctx, ctx.t, publicity, ctx.compound)))),
+                 buttons=_by_election_buttons(ctx, assembly, motions))
+
+
+def _by_election_buttons(ctx: MemberContext, assembly: store.Assembly,
+                         motions: Sequence[store.Motion]) -> tuple[tuple[Button, ...], ...]:
+    """A By-election button for each election with vacant seats, for the staff in a private chat."""
+    if not (ctx.private and ctx.has(*STAFF)):
+        return ()
+    by_id = {r.motion_id: r for r in store.result_from_json(assembly.result)}
+    return rows(*(Button.do(ctx.t("By-election for motion {n}", n=n), "assembly.byelection", assembly=assembly.id,
+                            motion=motion.id)
+                  for n, motion in enumerate(motions, 1)
+                  if (r := by_id.get(motion.id or 0)) is not None and r.vacant(motion.seats)))
+
+
+@router.button("assembly.byelection", roles=STAFF, private=True)
+async def by_election_pressed(ctx: MemberContext, msg: Incoming) -> Replies:
+    """One press: a new assembly's draft with the by-election of the vacant seats (the candidates not elected
+    stand again, unless changed), reviewed and given its window as in /assembly."""
+    t = ctx.t
+    assembly = await store.assembly_of(ctx.session, int(ctx.args["assembly"]), ctx.compound_id)
+    motion = next((m for m in await store.motions_of(ctx.session, assembly.stored_id)
+                   if m.id == int(ctx.args["motion"])), None) if assembly is not None else None
+    if assembly is None or motion is None:
+        return Reply(t("There is no result for that assembly."))
+    if not _by_election_buttons(ctx, assembly, [motion]):
+        return Reply(t("No seat of that election is vacant."))
+    spec = store.by_election(assembly, motion, "")
+    draft = NewAssembly(title=t("{title}: by-election", title=assembly.title)[:200],
+                        building_id=assembly.building_id, unit_id=assembly.unit_id)
+    if spec is None:
+        return await opening.begin(ctx, draft, step="candidates")
+    spec = spec.model_copy(update={"text": t("By-election of {seats} for the vacant seats of {title}: {names}",
+                                              seats=spec.seats, title=assembly.title, names="、".join(spec.candidates))})
+    prepared = draft.model_copy(update={"motions": (spec,)})
+    before = ctx.convo.key
+    asked = await opening.begin(ctx, prepared, step="motion")
+    if ctx.convo.key == before or not isinstance(asked, Reply):  # refused: busy, or not allowed
+        return asked
+    return [Reply("\n".join([f"《{prepared.title}》", *_motion_lines(t, prepared.motions)])), asked]
 
 
 CANCELLED_NOTICE = N_("The owners' assembly {title} has been cancelled. Reason: {reason}")
@@ -1030,6 +1072,124 @@ async def cancel_reason(ctx: MemberContext, draft: Cancelling, reason: str) -> O
         replies.append(await refresh_posting(ctx, assembly, ctx.compound))
     owners = await store.owner_people(ctx.session, assembly.compound_id, await store.electorate(ctx.session, assembly))
     return Done(replies + await _tell(ctx, owners, CANCELLED_NOTICE, title=assembly.title, reason=reason))
+
+
+# ---- publicity (公示) and objections (异议): /objection --------------------------------------------------------
+
+OBJECTION_REFUSED = {
+    store.ObjectionRefusal.NOT_PUBLISHED: N_("The result of {title} is not in its publication period, so no objection "
+                                             "can be lodged now."),
+    store.ObjectionRefusal.NOT_ALLOWED: N_("Only owners and members of the owners' supervisory board can object to "
+                                           "a result."),
+}
+
+
+def _publicity_line(ctx: BaseContext, t: Translator, publicity: store.Publicity | None,
+                    compound: Compound | None) -> str:
+    if publicity is None:
+        return ""
+    if publicity.final_at is not None:
+        return t("The result is final since {when}.", when=ctx.local(publicity.final_at, compound))
+    return t("Published for objections until {ends} (公示期): owners and supervisors may object with /objection; the "
+             "result is final once the period has ended and every objection is answered.",
+             ends=ctx.local(publicity.ends_at, compound))
+
+
+def _object_button(t: Translator, assembly: store.Assembly) -> tuple[tuple[Button, ...], ...]:
+    return ((Button.private(t("Lodge an objection"), "assembly.object", assembly=assembly.id),),)
+
+
+class ObjectionDraft(Draft):
+    assembly: int
+    title: str
+
+
+objecting = Flow("objection", ObjectionDraft, title=N_("lodging an objection to a result"))
+
+
+@router.command("objection", member=True, private=True, help="Object to an assembly's published result (异议)",
+                order=45)
+async def objection_command(ctx: MemberContext, msg: Incoming) -> Replies:
+    t = ctx.t
+    published = [a for a in await store.assemblies_of(ctx.session, ctx.compound_id)
+                 if (p := await store.publicity_of(ctx.session, a.stored_id)) is not None and ctx.now < p.ends_at]
+    if not published:
+        return Reply(t("No result of {compound} is in its publication period now.", compound=ctx.compound.name))
+    return Reply(t("Which result do you object to?"), buttons=rows(*(
+        Button.do(a.title, "assembly.object", assembly=a.id) for a in published)))
+
+
+@router.button("assembly.object", member=True, private=True)
+async def object_pressed(ctx: MemberContext, msg: Incoming) -> Replies:
+    assembly = await store.assembly_of(ctx.session, int(ctx.args["assembly"]), ctx.compound_id)
+    if assembly is None:
+        return Reply(ctx.t("That assembly does not belong to your compound."))
+    return await objecting.begin(ctx, ObjectionDraft(assembly=assembly.stored_id, title=assembly.title))
+
+
+@objecting.step("reason", answer=answers.Text(1000, what=N_("objection")), ask=lambda ctx, draft: Reply(ctx.t(
+    "What is your objection to the result of {title}? Please give the reason; the committee answers it and I tell "
+    "you the answer.", title=draft.title)))
+async def objection_reason(ctx: MemberContext, draft: ObjectionDraft, reason: str) -> Outcome:
+    t = ctx.t
+    lodged = await store.lodge_objection(ctx.session, draft.assembly, ctx.compound_id, ctx.person_id, reason, ctx.now)
+    if isinstance(lodged, store.ObjectionRefusal):
+        return Done(Reply(t(OBJECTION_REFUSED[lodged], title=draft.title)))
+    told = await ctx.tell_role(STAFF, ctx.compound_id, lambda tr: Reply(
+        tr("Objection #{n} to the result of {title}, from {name}: {reason}", n=lodged.id, title=draft.title,
+           name=ctx.person.name, reason=lodged.reason),
+        buttons=((Button.do(tr("Answer the objection"), "assembly.answer", objection=lodged.id),),)))
+    return Done([Reply(t("Your objection #{n} is recorded; the committee will answer it.", n=lodged.id)), *told])
+
+
+class AnswerDraft(Draft):
+    objection: int
+    reason: str
+
+
+answering = Flow("objection_answer", AnswerDraft, title=N_("answering an objection"), roles=STAFF)
+
+
+@router.button("assembly.answer", roles=STAFF, private=True)
+async def answer_pressed(ctx: MemberContext, msg: Incoming) -> Replies:
+    objection = await ctx.session.get(store.Objection, int(ctx.args["objection"]))
+    if objection is None or objection.status != store.ObjectionStatus.OPEN \
+            or await store.assembly_of(ctx.session, objection.assembly_id, ctx.compound_id) is None:
+        return Reply(ctx.t("That objection is answered already, or not of your compound."))
+    return await answering.begin(ctx, AnswerDraft(objection=objection.stored_id, reason=objection.reason))
+
+
+@answering.step("answer", answer=answers.Text(1000, what=N_("the committee's answer")), ask=lambda ctx, draft: Reply(ctx.t(
+    "The objection: {reason}\nWhat is the committee's answer? I send it to the objector.", reason=draft.reason)))
+async def answer_step(ctx: MemberContext, draft: AnswerDraft, answer: str) -> Outcome:
+    t = ctx.t
+    answered = await store.answer_objection(ctx.session, draft.objection, ctx.compound_id, ctx.person_id, answer,
+                                            ctx.now)
+    if answered is None:
+        return Done(Reply(t("That objection is answered already, or not of your compound.")))
+    assembly = await ctx.session.get(store.Assembly, answered.assembly_id)
+    return Done([Reply(t("The answer is sent to the objector.")), *await _tell(
+        ctx, [answered.person_id], OBJECTION_ANSWERED, title=assembly.title if assembly else "",
+        reason=answered.reason, answer=answered.answer)])
+
+
+OBJECTION_ANSWERED = N_("The committee's answer to your objection to the result of {title} (“{reason}”): {answer}")
+RESULT_FINAL = N_("The publication period of the result of {title} has ended ({n} objections, all answered): the "
+                  "result is final.")
+
+
+@router.job("finalise", every=timedelta(minutes=5))
+async def finalise(ctx: JobContext) -> Replies:
+    replies: list[Reply] = []
+    for assembly in await store.finalise_due(ctx.session, ctx.now):
+        compound = await ctx.session.get(Compound, assembly.compound_id)
+        tr = ctx.translator(compound.language if compound else None)
+        count = len(await store.objections_of(ctx.session, assembly.stored_id))
+        replies.append(Reply(tr(RESULT_FINAL, title=assembly.title, n=count), to=ToGroups(assembly.compound_id)))
+    return replies
+
+
+router.flow(objecting, answering)
 
 
 # ---- scheduled: opening, reminders, closing --------------------------------------------------------------
@@ -1075,6 +1235,9 @@ async def close_due(ctx: JobContext) -> Replies:
                     Reply(result_text(ctx, tr, assembly, motions, compound, scope), to=ToGroups(assembly.compound_id)),
                     *await _tell(ctx, voters, partial(result_text, ctx, assembly=assembly, motions=motions,
                                                       compound=compound, scope=scope))]
+        publicity = await store.publicity_of(ctx.session, assembly.stored_id)
+        replies.append(Reply(_publicity_line(ctx, tr, publicity, compound), buttons=_object_button(tr, assembly),
+                             to=ToGroups(assembly.compound_id)))
     return replies
 
 

@@ -32,7 +32,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.compounds import Building, Compound, Room, RosterOwner, Unit, compound_setting, room_label
 from storage.db import JSONDict, Stored, UTCDateTime, add_unless_exists, status_field, utcnow
-from storage.people import Membership, MembershipStatus, Person
+from storage.people import Membership, MembershipStatus, Person, Role
 
 
 class MotionKind(StrEnum):
@@ -1059,6 +1059,7 @@ async def close_voting(session: AsyncSession, assembly: Assembly, now: datetime)
     assembly.result = result_to_json(await tally_assembly(session, assembly))
     assembly.status, assembly.closed_at = AssemblyStatus.CLOSED, now
     session.add(assembly)
+    await start_publicity(session, assembly, now)  # final only when the 公示 period has ended
     return True
 
 
@@ -1501,6 +1502,114 @@ async def end_proxy_by_own_vote(session: AsyncSession, assembly_id: int, owner_i
     proxy.status, proxy.ended_at = ProxyStatus.ENDED, now
     session.add(proxy)
     return proxy
+
+
+# ---- publicity (公示) and objections (异议) ------------------------------------------------------------------
+
+PUBLICITY_DAYS = 7
+
+
+class Publicity(Stored, SQLModel, table=True):
+    """The result's publication period after the close: final once it has ended and every objection lodged in it
+    is answered. `final_at` is claimed with UPDATE ... WHERE final_at IS NULL, so the group is told once."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    assembly_id: int = Field(foreign_key="assembly.id", unique=True)
+    starts_at: datetime = Field(sa_type=UTCDateTime)
+    ends_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    final_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+
+
+class ObjectionStatus(StrEnum):
+    OPEN = "open"
+    ANSWERED = "answered"
+
+
+class Objection(Stored, SQLModel, table=True):
+    """An owner's or a supervisor's objection (异议) to a published result, and the committee's answer."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    assembly_id: int = Field(foreign_key="assembly.id", index=True)
+    person_id: int = Field(foreign_key="person.id")
+    reason: str = Field(max_length=1000)
+    lodged_at: datetime = Field(sa_type=UTCDateTime)
+    status: ObjectionStatus = status_field(ObjectionStatus, ObjectionStatus.OPEN, 16, index=True)
+    answer: str = Field(default="", max_length=1000)
+    answered_by: int | None = Field(default=None, foreign_key="person.id")
+    answered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+async def start_publicity(session: AsyncSession, assembly: Assembly, now: datetime) -> Publicity:
+    """The result is published at the close: the period runs `assembly.publicity_days` (default 7) days."""
+    compound = await session.get(Compound, assembly.compound_id)
+    days = compound_setting(compound, "assembly.publicity_days", PUBLICITY_DAYS) if compound else PUBLICITY_DAYS
+    publicity = Publicity(assembly_id=assembly.stored_id, starts_at=now, ends_at=now + timedelta(days=int(days)))
+    session.add(publicity)
+    await session.flush()
+    return publicity
+
+
+async def publicity_of(session: AsyncSession, assembly_id: int) -> Publicity | None:
+    return (await session.exec(select(Publicity).where(Publicity.assembly_id == assembly_id))).first()
+
+
+async def objections_of(session: AsyncSession, assembly_id: int) -> list[Objection]:
+    return list((await session.exec(select(Objection).where(Objection.assembly_id == assembly_id)
+                                    .order_by(col(Objection.id)))).all())
+
+
+class ObjectionRefusal(StrEnum):
+    NOT_PUBLISHED = "not_published"  # no result in publicity: not closed yet, or the period has ended
+    NOT_ALLOWED = "not_allowed"  # neither an owner nor a supervisor of the compound
+
+
+OBJECTORS = (Role.OWNER, Role.SUPERVISOR)
+
+
+async def lodge_objection(session: AsyncSession, assembly_id: int, compound_id: int, person_id: int, reason: str,
+                          now: datetime) -> Objection | ObjectionRefusal:
+    """An owner or a supervisor of the compound objects, with a reason, while the result is published."""
+    from storage.people import roles_in
+
+    assembly = await assembly_of(session, assembly_id, compound_id)
+    publicity = await publicity_of(session, assembly_id) if assembly is not None else None
+    if publicity is None or not publicity.starts_at <= now < publicity.ends_at:
+        return ObjectionRefusal.NOT_PUBLISHED
+    if not set(await roles_in(session, person_id, compound_id)) & set(OBJECTORS):
+        return ObjectionRefusal.NOT_ALLOWED
+    objection = Objection(assembly_id=assembly_id, person_id=person_id, reason=reason.strip()[:1000], lodged_at=now)
+    session.add(objection)
+    await session.flush()
+    return objection
+
+
+async def answer_objection(session: AsyncSession, objection_id: int, compound_id: int, person_id: int, answer: str,
+                           now: datetime) -> Objection | None:
+    """The committee's answer to an open objection of its compound; None when there is none to answer."""
+    objection = await session.get(Objection, objection_id)
+    if objection is None or objection.status != ObjectionStatus.OPEN \
+            or await assembly_of(session, objection.assembly_id, compound_id) is None:
+        return None
+    objection.status, objection.answer = ObjectionStatus.ANSWERED, answer.strip()[:1000]
+    objection.answered_by, objection.answered_at = person_id, now
+    session.add(objection)
+    return objection
+
+
+async def finalise_due(session: AsyncSession, now: datetime) -> list[Assembly]:
+    """Results whose period has ended with every objection answered become final, each claimed once
+    (UPDATE ... WHERE final_at IS NULL): the assemblies this process finalised, to tell their groups."""
+    unanswered = select(Objection.id).where(Objection.assembly_id == Publicity.assembly_id,
+                                            Objection.status == ObjectionStatus.OPEN).exists()
+    due = await session.exec(select(Publicity).where(col(Publicity.final_at).is_(None), Publicity.ends_at <= now,
+                                                     ~unanswered))
+    finalised: list[Assembly] = []
+    for publicity in due.all():
+        claimed = await session.exec(sa.update(Publicity).where(
+            col(Publicity.id) == publicity.id, col(Publicity.final_at).is_(None)).values(final_at=now))
+        if claimed.rowcount == 1 and (assembly := await session.get(Assembly, publicity.assembly_id)) is not None:
+            finalised.append(assembly)
+    return finalised
 
 
 # ---- export ------------------------------------------------------------------------------------------------

@@ -234,6 +234,7 @@ COMPOUND_SETTINGS: dict[str, SettingSpec] = {
     "assembly_online_replaces_paper": SettingSpec(SettingKind.BOOLEAN, False),
     "assembly.candidate_vetting": SettingSpec(SettingKind.BOOLEAN, True),
     "assembly.vetting_by_official": SettingSpec(SettingKind.BOOLEAN, False),
+    "assembly.publicity_days": SettingSpec(SettingKind.INTEGER, 7, minimum=1, maximum=60),
     "assembly_reminder_times": SettingSpec(SettingKind.CLOCKS, ["19:00"]),
     "assembly_reminder_hours_before_close": SettingSpec(SettingKind.NUMBER, 24, minimum=0),
     "board_schedule": SettingSpec(SettingKind.OBJECT, {"day_of_week": "mon", "hour": 9, "minute": 0}),

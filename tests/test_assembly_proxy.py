@@ -92,20 +92,20 @@ async def test_a_proxy_ballot_is_marked_and_counted_once_for_the_room(console: C
 
 async def test_a_revoked_proxy_is_refused(console: Console, app: App) -> None:
     await _open(console)
-    await _authorise(console, "李四", "赵物业")  # by name
-    console.as_("赵物业")
+    await _authorise(console, "李四", "王五")  # by name
+    console.as_("王五")
     await console.press("投票")
     await console.press("同意")
     assert "提交" in console.last.labels
 
     console.as_("李四")
     await console.say("/proxy")
-    assert "已于" in console.last.text and "赵物业" in console.last.text
+    assert "已于" in console.last.text and "王五" in console.last.text
     await console.press("撤销委托：增设电动自行车充电桩")
     assert "已撤销" in console.last.text
-    assert "已撤销委托" in console.last_for("赵物业").text
+    assert "已撤销委托" in console.last_for("王五").text
 
-    console.as_("赵物业")
+    console.as_("王五")
     await console.press("提交")  # the ballot begun before the revocation
     assert "委托已被撤回" in console.last.text
     await console.press("投票")
