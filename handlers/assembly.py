@@ -951,12 +951,21 @@ def result_text(ctx: BaseContext, t: Translator, assembly: store.Assembly, motio
                         choice=t(CHOICE_LABELS[choice]),
                         **_counted(count, r.taking_part, _bound(motion.kind) if choice == YES else None))
                       for choice, count in ((YES, r.yes), (NO, r.no), (ABSTAIN, r.abstain))]
-        if r.passed:
-            lines.append(t("Result: passed.") if motion.kind != ELECTION else t("Result: the election is valid."))
+        if r.passed and motion.kind != ELECTION:
+            lines.append(t("Result: passed."))
+        elif r.passed and not r.vacant(motion.seats):
+            lines.append(t("Result: the election is valid; all {seats} seats are filled.", seats=motion.seats))
+        elif r.passed:
+            lines.append(t("Result: the election is valid, but only {elected} of {seats} seats are filled: {vacant} "
+                           "vacant.", elected=len(r.elected), seats=motion.seats, vacant=r.vacant(motion.seats)))
         else:
             lines.append(t("Result: not passed — {why}.", why="；".join(
                 t(REASONS[code], share=percent(share, bound), bound=t(BOUNDS[bound]) if bound in BOUNDS else "")
                 for code, share, bound in r.reasons)))
+        if r.vacant(motion.seats):
+            lines.append(t("Vacant seats: {vacant} of {seats}. They stay vacant until a by-election (补选) fills them; "
+                           "the committee opens it from this result (/results → the result → By-election).",
+                           vacant=r.vacant(motion.seats), seats=motion.seats))
         lines.append("")
     lines.append(t("Counted under Civil Code Art. 278 and Art. 9 of the Supreme People's Court interpretation on "
                    "building distinct ownership: area by each room's registered exclusive area; one owner of several "

@@ -303,6 +303,10 @@ class MotionResult:
     def elected(self) -> tuple[int, ...]:
         return tuple(c.index for c in self.candidates if c.elected)
 
+    def vacant(self, seats: int) -> int:
+        """An election's seats left unfilled: its seats less those elected (all of them without a quorum)."""
+        return max(seats - len(self.elected), 0) if self.kind == ELECTION else 0
+
     def standing(self, candidate: CandidateResult) -> Standing:
         if candidate.elected:
             return Standing.ELECTED
@@ -891,6 +895,24 @@ class MotionSpec(BaseModel):
     unit_id: int | None = None
     seats: int = 0  # election: how many are elected, and how many each owner may approve
     candidates: tuple[str, ...] = ()
+    by_election_of: int | None = None  # a by-election: the election (motion id) whose seats stayed vacant
+
+
+def by_election(assembly: Assembly, motion: Motion, text: str) -> MotionSpec | None:
+    """The by-election of an election whose seats stayed vacant at the close: as many seats as are vacant, and the
+    candidates who were not elected (standing again, unless the creator changes them); None without a vacancy.
+    With fewer remaining candidates than vacant seats, the seats are as many as the candidates (none: no spec,
+    the creator types new names)."""
+    if motion.kind != ELECTION or assembly.status != AssemblyStatus.CLOSED:
+        return None
+    result = next((r for r in result_from_json(assembly.result) if r.motion_id == motion.id), None)
+    if result is None or not (vacant := result.vacant(motion.seats)):
+        return None
+    remaining = tuple(name for index, name in enumerate(motion.candidates) if index not in result.elected)
+    if not remaining:
+        return None
+    return MotionSpec(text=text[:1000], kind=ELECTION, seats=min(vacant, len(remaining)), candidates=remaining,
+                      by_election_of=motion.id)
 
 
 class WindowProblem(StrEnum):
@@ -962,7 +984,9 @@ async def open_assembly(session: AsyncSession, compound: Compound, title: str, m
                            matter="" if election or motion.matter is None else motion.matter,
                            building_id=motion.building_id, unit_id=motion.unit_id,
                            seats=motion.seats if election else 0,
-                           options={"candidates": list(motion.candidates)} if election else {}))
+                           options=({"candidates": list(motion.candidates)} | (
+                               {"by_election_of": motion.by_election_of} if motion.by_election_of else {}))
+                           if election else {}))
     await session.flush()
     if await nominate(session, compound, assembly):  # no ballot before the candidates are vetted
         assembly.status, assembly.announced_at = AssemblyStatus.SCHEDULED, None
