@@ -39,6 +39,12 @@ DEMO_COMPANY = "幸福物业"
 DEMO_PARTNER = ("西陵小学", "何老师", "07171234567")
 # On the roster but not yet joined: sharing this phone number approves 刘六 at once.
 DEMO_ROSTER_ONLY = [("刘六", 3, 1, "101", "13800000006")]
+# The roster's owners of the other rooms, not joined (they vote on paper): one owner of the rest of each building
+# or unit, counted once each (SPC interpretation Art. 9); 3栋2单元 is the developer's, unsold. So the assembly
+# has 11 owners, and a valid vote (2/3 of owners and area) is possible with a few paper ballots.
+DEMO_ROSTER_REST = {(1, 1): ("周建国", "13800000101"), (1, 2): ("周建国", "13800000101"),
+                    (2, 1): ("吴桂英", "13800000102"), (2, 2): ("吴桂英", "13800000102"),
+                    (3, 1): ("郑海涛", "13800000103")}
 
 
 def _area(building: int, unit: int, floor: int, index: int) -> Decimal:
@@ -92,6 +98,17 @@ async def seed_demo(session: AsyncSession) -> bool:
             session.add(RoleGrant(person_id=person.id, compound_id=compound.id, role=role, building_id=building_id))
     for name, b, u, number, phone in DEMO_ROSTER_ONLY:
         session.add(RosterOwner(room_id=rooms[(b, u, number)].id or 0, name=name, phone=phone))
+    on_roster = {(b, u, number) for _n, b, u, number, relation, _r in DEMO_PEOPLE if relation == "owner"}
+    on_roster |= {(b, u, number) for _n, b, u, number, _p in DEMO_ROSTER_ONLY}
+    for (b, u, number), room in rooms.items():
+        if (b, u, number) in on_roster:
+            continue
+        if (b, u) in DEMO_ROSTER_REST:
+            name, phone = DEMO_ROSTER_REST[(b, u)]
+            session.add(RosterOwner(room_id=room.id or 0, name=name, phone=phone))
+        else:
+            room.unsold = True
+            session.add(room)
     session.add(Chat(platform=CONSOLE, platform_chat_id=f"g:{DEMO_GROUP}", kind="group", title=DEMO_GROUP,
                      compound_id=compound.id))
     await session.flush()

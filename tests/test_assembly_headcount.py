@@ -257,3 +257,23 @@ def test_percent_shows_the_exact_share_where_the_rounded_one_reads_as_the_bound(
     assert percent(Fraction(2, 4), half) == "50.0% = 1/2"
     assert percent(Fraction(7499, 10000), three_quarters) == "75.0% ≈ 7499/10000 < 3/4"
     assert percent(Fraction(3, 5), two_thirds) == "60.0%" and percent(two_thirds) == "66.7%"
+
+
+async def test_the_demo_can_hold_a_valid_vote(app: App) -> None:
+    """The demo's roster names an owner for every room (the developer's 3栋2单元 unsold): 11 owners, of whom the 6
+    who joined vote online; two paper ballots of owners who did not join make it valid."""
+    from storage.assembly import YES, TallyBallot, TallyMotion, room_names, tally, tally_rooms
+
+    async with app.core.sessions() as session:
+        rooms = await tally_rooms(session, 1)
+        labels = {label: room_id for room_id, label in (await room_names(session, 1)).items()}
+    assert owner_units(rooms).count == 11
+    online = ["1栋1单元301", "1栋2单元201", "2栋2单元302", "1栋1单元101", "2栋1单元201", "2栋1单元102"]
+    [short] = tally(rooms, [TallyMotion(1)], [TallyBallot(labels[r], {1: YES}) for r in online])
+    assert not short.quorum and short.taking_part.owners == 6
+    # The committee enters the paper ballots of 周建国, 吴桂英 and 郑海涛 for their rooms; 刘六 and the developer
+    # do not vote: 9 of 11 owners, and all but 3栋2单元 and one room of the area.
+    unsold = {r.room_id for r in rooms if r.unsold}
+    voted = [room_id for label, room_id in labels.items() if room_id not in unsold and label != "3栋1单元101"]
+    [valid] = tally(rooms, [TallyMotion(1)], [TallyBallot(room_id, {1: YES}) for room_id in voted])
+    assert valid.quorum and valid.taking_part.owners == 9 and valid.passed
