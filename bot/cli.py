@@ -276,7 +276,6 @@ def cmd_export_cases(args: argparse.Namespace) -> int:
 
     from sqlmodel.ext.asyncio.session import AsyncSession
 
-    from handlers.complaints import ledger_labels
     from storage.complaints import day_bounds, ledger_xlsx
     from storage.compounds import compound_by_code
 
@@ -288,9 +287,9 @@ def cmd_export_cases(args: argparse.Namespace) -> int:
         if compound is None:
             print(f"There is no compound with the code {args.compound}.", file=sys.stderr)
             return 1
-        headers, labels = ledger_labels(Catalogs().translator(compound.language or settings.default_language))
         start, end = day_bounds(first, last, ZoneInfo(compound.timezone))
-        data = await ledger_xlsx(session, compound, start, end, headers, labels)
+        data = await ledger_xlsx(session, compound, start, end,
+                                 Catalogs().translator(compound.language or settings.default_language))
         out = Path(args.out or f"cases-{compound.code}-{first:%Y%m%d}-{last:%Y%m%d}.xlsx")
         await asyncio.to_thread(out.write_bytes, data)
         print(out)

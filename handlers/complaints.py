@@ -769,23 +769,25 @@ def ledger_labels(t: Translator) -> tuple[tuple[str, ...], dict[str, str]]:
     return headers, labels
 
 
-@router.command("export", group="cases", roles=[Role.SECRETARY, Role.SUPERVISOR], private=True, help="Export the case ledger (XLSX)",
-                order=64)
+@router.command("export cases", group="cases", roles=[Role.SECRETARY, Role.SUPERVISOR], private=True,
+                help="Export the case ledger (XLSX)", order=64)
 async def export(ctx: MemberContext, msg: Incoming) -> Replies:
-    """`/export cases [FROM [TO]]`, each a day as `bot.core.when` reads it; by default this month so far."""
+    """`/export cases [FROM [TO]]`, each a day as `bot.core.when` reads it; by default this month so far, and on
+    the 1st of a month the month just ended (the new one is still empty)."""
     t, zone = ctx.t, ctx.zone(ctx.compound)
     usage = Reply(t("Usage: /export cases [FROM TO], dates as 2026-11-01."))
     words = str(ctx.args.get("command_args", "")).split()
-    if len(words) > 3 or (words and words[0].casefold() != "cases"):
+    if len(words) > 2:
         return usage
-    days = [day for day in (parse_day(word, ctx.now, zone) for word in words[1:]) if day is not None]
+    days = [day for day in (parse_day(word, ctx.now, zone) for word in words) if day is not None]
     today = ctx.now.astimezone(zone).date()
-    first = days[0] if days else today.replace(day=1)
-    last = days[1] if len(days) > 1 else today
-    if len(days) < len(words[1:]) or first > last:
+    month_ended = today.day == 1 and not days
+    first = days[0] if days else (today - timedelta(days=1)).replace(day=1) if month_ended else today.replace(day=1)
+    last = days[1] if len(days) > 1 else today - timedelta(days=1) if month_ended else today
+    if len(days) < len(words) or first > last:
         return usage
-    headers, labels = ledger_labels(t)
-    data = await store.ledger_xlsx(ctx.session, ctx.compound, *store.day_bounds(first, last, zone), headers, labels)
+    data = await store.ledger_xlsx(ctx.session, ctx.compound, *store.day_bounds(first, last, zone), t,
+                                   {"common": t("a common area"), "anonymous": t("anonymous")})
     return Reply(t("The case ledger of {compound}, {first} to {last}.", compound=ctx.compound.name,
                    first=answers.day_text(t, first), last=answers.day_text(t, last)),
                  document=Media(data, f"cases-{ctx.compound.code}-{first:%Y%m%d}-{last:%Y%m%d}.xlsx", XLSX))

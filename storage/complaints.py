@@ -1026,45 +1026,55 @@ LEDGER_COLUMNS = (N_("Number"), N_("Opened"), N_("Category"), N_("Place"), N_("R
                   N_("Department rating"), N_("Description"), N_("Resolution"))
 
 
-async def ledger_xlsx(session: AsyncSession, compound: Compound, start: datetime, end: datetime,
-                      headers: tuple[str, ...] = LEDGER_COLUMNS, labels: dict[str, str] | None = None) -> bytes:
-    """The ledger (台账) as an XLSX workbook: one row per case opened in [start, end)."""
-    from openpyxl import Workbook
+def ledger_columns(labels: dict[str, str] | None = None) -> list[Any]:
+    """The ledger's columns; `labels` adds (or overrides) what a code is shown as (categories, states, levels
+    and department ratings by default)."""
+    from storage.ledger import Column, Kind
 
-    assert compound.id is not None
-    zone = ZoneInfo(compound.timezone)
-    cases = await ledger(session, compound.id, start, end)
+    shown: dict[str, str] = {c.code: c.label for c in CATEGORIES}
+    shown.update({state.value: name for state, name in STATE_NAMES.items()})
+    shown.update({str(level): name for level, name in LEVEL_NAMES.items()})
+    shown.update({rating.value: name for rating, name in DEPARTMENT_RATINGS.items()})
+    shown.update(labels or {})
+    kinds = (Kind.CODE, Kind.DATETIME, Kind.TEXT, Kind.TEXT, Kind.TEXT, Kind.BOOL, Kind.TEXT, Kind.TEXT, Kind.TEXT,
+             Kind.INT, Kind.DATETIME, Kind.INT, Kind.TEXT, Kind.TEXT, Kind.TEXT)
+    widths: dict[int, float] = {0: 16, 13: 40, 14: 32}
+    return [Column(header, kind, shown, widths.get(index))
+            for index, (header, kind) in enumerate(zip(LEDGER_COLUMNS, kinds, strict=True))]
+
+
+async def ledger_rows(session: AsyncSession, compound: Compound, start: datetime, end: datetime,
+                      labels: dict[str, str] | None = None) -> list[tuple[object, ...]]:
+    """One row per case opened in [start, end), as `ledger_columns` describes them (codes, not words)."""
+    cases = await ledger(session, compound.stored_id, start, end)
     people = {case.reporter_id for case in cases} | {case.handler_id for case in cases if case.handler_id}
     names = dict((await session.exec(select(Person.id, Person.name).where(col(Person.id).in_(people))))
                  .all()) if people else {}
     buildings = dict((await session.exec(select(Building.id, Building.name).where(
-        Building.compound_id == compound.id))).all())
+        Building.compound_id == compound.stored_id))).all())
     labels = labels or {}
-    book = Workbook()
-    sheet = book.active
-    assert sheet is not None
-    sheet.title = compound.code
-    sheet.append([_cell(header) for header in headers])
+    common, anonymous = labels.get("common", N_("a common area")), labels.get("anonymous", N_("anonymous"))
+    return [(case.number, case.opened_at, case.category,
+             " · ".join(part for part in (buildings.get(case.building_id or 0, common), case.location_label) if part),
+             anonymous if case.anonymous else names.get(case.reporter_id, ""), case.anonymous,
+             case.state.value, str(case.level), names.get(case.handler_id or 0, ""), case.overdue_count,
+             case.resolved_at, case.rating, case.department_rating, case.description, case.resolution)
+            for case in cases]
 
-    def when(moment: datetime | None) -> str:
-        return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M") if moment else ""
 
-    for case in cases:
-        rating = case.department_rating
-        sheet.append([_cell(value) for value in (
-            case.number, when(case.opened_at), labels.get(case.category, case.category),
-            buildings.get(case.building_id or 0, labels.get("common", "common")),
-            labels.get("anonymous", "anonymous") if case.anonymous else names.get(case.reporter_id, ""),
-            "Y" if case.anonymous else "", labels.get(case.state, case.state), case.level,
-            names.get(case.handler_id or 0, ""), case.overdue_count, when(case.resolved_at),
-            case.rating or "", labels.get(rating, rating) if rating else "", case.description, case.resolution,
-        )])
-        for cell in sheet[sheet.max_row]:
-            if isinstance(cell.value, str) and cell.value.startswith("="):
-                cell.data_type = "s"  # what a resident typed is text, never a formula
-    buffer = io.BytesIO()
-    book.save(buffer)
-    return buffer.getvalue()
+async def ledger_xlsx(session: AsyncSession, compound: Compound, start: datetime, end: datetime,
+                      t: Any = None, labels: dict[str, str] | None = None) -> bytes:
+    """The case ledger (诉求台账) as an XLSX workbook: one row per case opened in [start, end), through the one
+    ledger writer, in `t`'s language (the compound's when None)."""
+    from storage import ledger as writer
+
+    zone = ZoneInfo(compound.timezone)
+    t = t or writer.translator(compound.language)
+    rows = await ledger_rows(session, compound, start, end, labels)
+    last = (end - timedelta(seconds=1)).astimezone(zone).date()
+    return writer.render(t, writer.Ledger(N_("Case ledger"), compound.name,
+                                          writer.period(t, start.astimezone(zone).date(), last),
+                                          [writer.Sheet(N_("Cases"), ledger_columns(labels), rows)], zone))
 
 
 EVIDENCE_SHEETS = (N_("Grades"), N_("Rectification orders"), N_("Overdue cases"))

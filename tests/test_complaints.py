@@ -276,7 +276,7 @@ async def test_export_and_stats(console: Console) -> None:
     assert name.endswith(".xlsx")
     sheet = load_workbook(io.BytesIO(data)).active
     assert sheet is not None
-    numbers = [row[0] for row in sheet.iter_rows(min_row=2, values_only=True)]
+    numbers = [row[1] for row in sheet.iter_rows(min_row=4, values_only=True)]  # under the title, period, header
     assert numbers == ["XFL-2026-0001", "XFL-2026-0002"]
     console.as_("张三")
     await console.say("/export cases")
@@ -332,7 +332,7 @@ async def test_export_from_the_shell(console: Console, db_url: str, tmp_path: Pa
     sheet = load_workbook(out).active
     assert sheet is not None
     rows = list(sheet.iter_rows(values_only=True))
-    assert rows[0][0] == "编号" and rows[1][0] == "XFL-2026-0001" and rows[1][2] == "噪音"
+    assert rows[2][1] == "编号" and rows[3][1] == "XFL-2026-0001" and rows[3][3] == "噪音"
     empty = await asyncio.to_thread(main, ["export", "cases", "--compound", "NOPE", "--from", "2026-11-01",
                                            "--to", "2026-11-30"])
     assert empty == 1
@@ -523,7 +523,7 @@ async def test_control_characters_never_reach_the_ledger(console: Console) -> No
     _name, data = console.transport.documents[-1]
     sheet = load_workbook(io.BytesIO(data)).active
     assert sheet is not None
-    descriptions = [row[13] for row in sheet.iter_rows(min_row=2, values_only=True)]
+    descriptions = [row[14] for row in sheet.iter_rows(min_row=4, values_only=True)]
     assert descriptions == ["楼上[31m装修噪音很大，每天都有。", "旧数据里有控制字符"]
 
 

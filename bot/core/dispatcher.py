@@ -462,8 +462,16 @@ class Core:
             token = await get_token(ctx.session, args.strip())
             if token is not None:
                 return await self._press(ctx, incoming, token.token)
+        # A two-word command ("/export points") belongs to the feature that routes it; the second word picks it.
+        word, _, rest = args.strip().partition(" ")
+        if word and (pair := self.routes.commands.get(f"{name} {word.casefold()}")) is not None:
+            return await self._run(ctx, incoming, pair, rest.strip())
         route = self.routes.commands.get(name)
         if route is None:
+            pairs = sorted((r for key, r in self.routes.commands.items() if key.startswith(f"{name} ")
+                            and self.check(ctx, r) is None), key=lambda r: (r.order, r.name))
+            if pairs:  # "/export" alone: what this person may export
+                return Reply("\n".join(f"/{r.name} — {t(r.help or r.name)}" for r in pairs))
             return Reply(t("I do not know the command /{name}. Send /help to see what you can do.", name=name[:40]))
         return await self._run(ctx, incoming, route, args)
 

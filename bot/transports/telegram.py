@@ -371,7 +371,9 @@ class TelegramTransport:
         for index, (code, language) in enumerate(COMMAND_LANGUAGES):
             t = core.catalogs.translator(language)
             for scope, chosen in scopes:
-                commands = [BotCommand(r.name, t(r.help or r.name)[:256]) for r in chosen][:100]
+                # Telegram's commands are one word: "/export cases" and "/export points" are one /export.
+                heads = {r.name.partition(" ")[0]: r for r in reversed(chosen)}
+                commands = [BotCommand(name, t(r.help or r.name)[:256]) for name, r in reversed(heads.items())][:100]
                 await self.application.bot.set_my_commands(commands, scope=scope, language_code=code)
                 if index == 0:  # The lists for every other language: the default one.
                     await self.application.bot.set_my_commands(commands, scope=scope)
