@@ -35,6 +35,7 @@ from storage import outbox as store
 from storage.compounds import Chat
 from storage.db import transaction
 from storage.people import Identity
+from storage.wechat import claimable_windows
 
 log = logging.getLogger(__name__)
 
@@ -371,11 +372,18 @@ class OutboxWorker:
                                   keep=set(self._claimed))
         if limit <= 0:
             return []
-        claimed = await store.claim_due(session, self.worker_id, now, time.time(), limit, list(self.transports))
+        claimed = await store.claim_due(session, self.worker_id, now, time.time(), limit, list(self.transports),
+                                        gate=self._window_gate(now))
         for row in claimed:
             assert row.id is not None
             self._claimed[row.id] = time.monotonic()
         return claimed
+
+    def _window_gate(self, now: datetime) -> Any:
+        """The claim's condition for platforms with reply windows (their transports' `Limits`), or None."""
+        windows = {name: (timedelta(hours=t.limits.reply_window_hours), t.limits.reply_window_messages)
+                   for name, t in self.transports.items() if t.limits.reply_window_hours}
+        return claimable_windows(windows, now) if windows else None
 
     async def _lease_slots(self, platform: str, count: int, interval: float, earliest: float) -> float:
         async with self._write_lock:
@@ -513,6 +521,10 @@ class OutboxWorker:
                                               state=result.state or store.DELIVERED):
                 log.warning("outbox row %s was delivered after its claim ran out", row.id)
             return 1
+        if result.waiting:
+            await store.mark_retry(session, row.id, self.worker_id, now, result.error or "waiting for the chat",
+                                   count_attempt=False, parts_sent=max(row.parts_sent, result.parts_sent))
+            return 0
         if result.permanent or (not result.retry_after and row.attempts >= settings.outbox_max_attempts):
             await store.mark_failed(session, row.id, self.worker_id, result.error or "gave up", now)
             if result.permanent:

@@ -145,7 +145,7 @@ _TURNS = (sa.func.coalesce(col(OutboxPace.next_at), 0.0), col(OutboxMessage.due_
 
 
 async def claim_due(session: AsyncSession, worker: str, now: datetime, now_real: float, limit: int,
-                    platforms: list[str] | None = None) -> list[OutboxMessage]:
+                    platforms: list[str] | None = None, gate: Any = None) -> list[OutboxMessage]:
     """Claim up to `limit` rows: the oldest due row of each chat whose pace allows a send now. A chat with a
     row in flight (or waiting for a retry) offers nothing, so one chat's messages go out in order.
 
@@ -173,6 +173,10 @@ async def claim_due(session: AsyncSession, worker: str, now: datetime, now_real:
     )
     if platforms is not None:
         query = query.where(col(OutboxMessage.platform).in_(platforms))
+    if gate is not None:
+        # Platforms that let us write only for a while after the person's last message (storage.wechat's reply
+        # windows): their rows wait here, in order, instead of being sent into a refusal.
+        query = query.where(gate)
     if paused:
         query = query.where(col(OutboxMessage.platform).not_in(paused))
     bind = session.get_bind()

@@ -269,6 +269,9 @@ class Delivery:
     # The chat has a new id (a Telegram group became a supergroup): not a failure of the message, which is sent
     # again there once the chat's binding and queued messages have moved.
     moved_to: str | None = None
+    # Not sent, through no fault of the message: the chat cannot receive now (its reply window is closed or spent).
+    # The row waits, its attempt not counted, until the chat can receive again.
+    waiting: bool = False
 
 
 @dataclass(frozen=True, slots=True)

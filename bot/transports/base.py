@@ -15,6 +15,10 @@ class Limits:
     global_per_second: float = 0.0
     group_per_minute: float = 0.0
     private_per_second: float = 0.0
+    # A platform that lets us write to a person only for a while after their last message, and only so many
+    # messages in it (微信客服: 48 hours, 5): the outbox claims a row for such a chat only while its window has room.
+    reply_window_hours: float = 0.0
+    reply_window_messages: int = 0
 
 
 class Transport(Protocol):

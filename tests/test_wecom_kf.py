@@ -1,0 +1,169 @@
+"""微信客服 through the app: the fake 微信客服 over real HTTP (encrypted callbacks, sync_msg paging, send_msg with
+its window and budget), the transport, the core and the outbox on a frozen clock."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pytest
+from aiohttp import web
+from sqlmodel import select
+
+from bot.app import App, build_app, make_web_app
+from bot.core.clock import Clock
+from bot.core.types import OutButton, OutMessage, Reply, ToPerson
+from bot.settings import Settings
+from bot.transports.wechat import WeChatTransport
+from bot.transports.wechat.convert import LABEL_LIMIT, MENU_ITEMS, fit, fit_label, render
+from storage import wechat as store
+from storage.conversations import ProcessedUpdate
+from storage.db import transaction
+from storage.outbox import OutboxMessage
+from storage.people import Identity
+from tests.conftest import START
+from tests.fake_wecom_kf import (
+    CALLBACK_AES_KEY,
+    CALLBACK_TOKEN,
+    CORP_ID,
+    OPEN_KFID,
+    SECRET,
+    FakeKf,
+)
+
+RESIDENT = "wmResidentA"
+
+
+@dataclass
+class Bot:
+    app: App
+    transport: WeChatTransport
+    kf: FakeKf
+
+    async def person(self, user: str) -> int:
+        async with self.app.core.sessions() as session:
+            identity = (await session.exec(select(Identity).where(Identity.platform == "wechat",
+                                                                  Identity.platform_user_id == user))).one()
+            return identity.person_id
+
+    async def notify(self, user: str, text: str) -> None:
+        """A notice nobody asked for (a reminder from a job), through the outbox."""
+        person = await self.person(user)
+        async with transaction(self.app.core.sessions) as session:
+            await self.app.core.enqueue(session, Reply(text, to=ToPerson(person)), ToPerson(person), None,
+                                        self.app.core.clock.now())
+        self.app.core.on_outbox()
+
+    async def rows(self, user: str) -> list[OutboxMessage]:
+        async with self.app.core.sessions() as session:
+            return list((await session.exec(select(OutboxMessage).where(OutboxMessage.chat_id == user)
+                                            .order_by(OutboxMessage.id))).all())
+
+    async def advance(self, hours: float) -> None:
+        self.app.core.clock.advance(timedelta(hours=hours))
+        self.kf.advance(hours)
+
+
+def kf_settings(db_url: str, base_url: str, **extra: object) -> Settings:
+    return Settings(_env_file=None, database_url=db_url, wecom_api_base_url=base_url,  # type: ignore[call-arg]
+                    wechat_kf_corp_id=CORP_ID, wechat_kf_secret=SECRET, wechat_kf_callback_token=CALLBACK_TOKEN,
+                    wechat_kf_callback_aes_key=CALLBACK_AES_KEY, wechat_kf_open_kfid=OPEN_KFID,
+                    outbox_tick_seconds=0.1, **extra)
+
+
+@pytest.fixture
+async def bot(db_url: str) -> AsyncIterator[Bot]:
+    kf = await FakeKf().start()
+    settings = kf_settings(db_url, kf.base_url)
+    transport = WeChatTransport(settings)
+    app = build_app(settings, clock=Clock(START, frozen=True), transports=[transport])
+    runner = web.AppRunner(make_web_app(app))
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    kf.callback_url = f"http://127.0.0.1:{port}/wechat/callback"
+    await transport.start(app.core)
+    stop = asyncio.Event()
+    worker = asyncio.create_task(app.worker.run(stop))
+    yield Bot(app, transport, kf)
+    stop.set()
+    await worker
+    await transport.stop()
+    await runner.cleanup()
+    await app.close()
+    await kf.stop()
+
+
+async def test_url_check_and_forged_callbacks(bot: Bot) -> None:
+    status, echo = await bot.kf.verify_url("hello-kf")
+    assert (status, echo) == (200, "hello-kf")
+    query, data, _ = bot.kf.envelope()
+    import aiohttp
+
+    async with aiohttp.ClientSession() as session:
+        forged = dict(query, msg_signature="0" * 40)
+        async with session.post(bot.kf.callback_url, params=forged, data=data) as resp:
+            assert resp.status == 403
+        old = bot.kf.envelope(stamped=1_000_000)
+        async with session.post(bot.kf.callback_url, params=old[0], data=old[1]) as resp:
+            assert resp.status == 403
+    assert bot.kf.syncs == []  # nothing was pulled for a forged or stale callback
+
+
+async def test_a_text_is_pulled_with_the_token_and_answered_by_send_msg(bot: Bot) -> None:
+    shown = await bot.kf.said(RESIDENT, "/start")
+    assert "/join" in shown[0].text  # the welcome of someone who has not joined
+    assert bot.kf.syncs[0]["token"] in bot.kf.tokens and bot.kf.syncs[0]["open_kfid"] == OPEN_KFID
+    async with bot.app.core.sessions() as session:
+        assert await store.cursor_of(session, OPEN_KFID) == "1"
+        assert await session.get(ProcessedUpdate, ("wechat", bot.kf.messages[0]["msgid"])) is not None
+
+
+async def test_pages_are_pulled_while_has_more_and_each_message_is_handled_once(bot: Bot) -> None:
+    bot.kf.page = 2
+    for n in range(5):
+        await bot.kf.say(f"wmPage{n}", "/help", notify=False)
+    await bot.kf.notify()
+    await bot.kf.wait_for(lambda: len({s.user for s in bot.kf.sent}) == 5)
+    assert [s.get("cursor", "") for s in bot.kf.syncs] == ["", "2", "4"]
+    answered = len(bot.kf.sent)
+    await bot.kf.notify()  # a second callback with nothing new: nothing is handled twice
+    await asyncio.sleep(0.5)
+    assert len(bot.kf.sent) == answered
+    async with bot.app.core.sessions() as session:
+        assert await store.cursor_of(session, OPEN_KFID) == "5"
+
+
+async def test_a_restarted_pull_skips_what_was_handled(bot: Bot) -> None:
+    await bot.kf.said(RESIDENT, "/help")
+    answered = len(bot.kf.sent)
+    async with transaction(bot.app.core.sessions) as session:  # the cursor as if the process died before saving it
+        await store.save_cursor(session, OPEN_KFID, "")
+    await bot.kf.notify()
+    await asyncio.sleep(0.5)
+    assert len(bot.kf.sent) == answered
+
+
+async def test_voice_asks_to_type(bot: Bot) -> None:
+    before = len(bot.kf.to(RESIDENT))
+    await bot.kf.send_voice(RESIDENT)
+    shown = await bot.kf.wait_sent(RESIDENT, before)
+    assert "打字" in shown[0].text or "输入" in shown[0].text
+
+
+def test_long_lists_become_several_menus_and_labels_are_never_cut_inside_a_word() -> None:
+    buttons = tuple((OutButton(f"{n}栋", "callback", f"tok{n:08d}"),) for n in range(25))
+    bodies = render(OutMessage("选择楼栋", buttons))
+    menus = [b for b in bodies if isinstance(b, dict) and b["msgtype"] == "msgmenu"]
+    assert [len(m["msgmenu"]["list"]) for m in menus] == [MENU_ITEMS, MENU_ITEMS, 5]
+    assert menus[0]["msgmenu"]["head_content"] == "选择楼栋"
+    long = "Approve the request of the owner of room 1502 in building 3 " * 3
+    label = fit_label(long)
+    assert len(label.encode()) <= LABEL_LIMIT and label.endswith("…")
+    assert long.startswith(label[:-1].rstrip()) and long[len(label[:-1].rstrip())] == " "
+    # Replies fitted into the budget: texts and menus merged.
+    many = [b for n in range(4) for b in render(OutMessage(f"第{n}条", ((OutButton("好", "callback", f"t{n}"),),)))]
+    assert len(fit(many + render(OutMessage("尾")), 2)) <= 2
