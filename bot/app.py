@@ -23,10 +23,9 @@ from bot.transports.base import Transport
 from bot.transports.console import PLATFORM as CONSOLE
 from bot.transports.console import ConsoleTransport
 from bot.transports.telegram import TelegramTransport
-from bot.transports.wechat import WeChatTransport
-from bot.transports.wechat import commands as wechat_commands
 from bot.transports.wecom import WeComTransport
 from bot.transports.wecom import commands as wecom_commands
+from bot.web import add_page_routes
 from handlers import announcements as announcements_handlers
 from handlers import assembly as assembly_handlers
 from handlers import board as board_handlers
@@ -37,6 +36,7 @@ from handlers import membership, start
 from handlers import needs as needs_handlers
 from handlers import notifications as notifications_handlers
 from handlers import organisations as organisations_handlers
+from handlers import pages as pages_handlers
 from handlers import party as party_handlers
 from handlers import points as points_handlers
 from handlers import privacy as privacy_handlers
@@ -55,7 +55,6 @@ def routers() -> list[Router]:
     return [
         start.router,
         wecom_commands.router,
-        wechat_commands.router,
         membership.router,
         assembly_handlers.router,
         volunteering_handlers.router,
@@ -74,6 +73,7 @@ def routers() -> list[Router]:
         notifications_handlers.router,
         resources_handlers.router,
         organisations_handlers.router,
+        pages_handlers.router,
     ]
 
 
@@ -121,15 +121,13 @@ def make_web_app(app: App) -> web.Application:
         return web.json_response({"ok": True})
 
     web_app.router.add_get("/healthz", healthz)
+    add_page_routes(web_app, app.core)  # the compound's pages (handlers/pages.py)
     telegram = app.transports.get("telegram")
     if isinstance(telegram, TelegramTransport):
         telegram.add_routes(web_app)  # /telegram/webhook when a webhook is configured
     wecom = app.transports.get("wecom")
     if isinstance(wecom, WeComTransport):
         wecom.add_routes(web_app)  # /wecom/callback when the HTTP callback is configured
-    wechat = app.transports.get("wechat")
-    if isinstance(wechat, WeChatTransport):
-        wechat.add_routes(web_app)  # /wechat/callback: 微信客服
     return web_app
 
 
@@ -141,8 +139,6 @@ async def serve(settings: Settings) -> None:
         platform_transports.append(TelegramTransport(settings))
     if settings.wecom_bot_id or settings.wecom_callback_token:
         platform_transports.append(WeComTransport(settings))
-    if settings.wechat_kf_open_kfid:
-        platform_transports.append(WeChatTransport(settings))
     if not platform_transports:
         raise SystemExit(
             "No platform transport is available for the configured tokens. Remove them from .env to use the console."
@@ -169,9 +165,6 @@ async def serve(settings: Settings) -> None:
     wecom = app.transports.get("wecom")
     if isinstance(wecom, WeComTransport):
         await wecom.start(app.core)
-    wechat = app.transports.get("wechat")
-    if isinstance(wechat, WeChatTransport):
-        await wechat.start(app.core)
     app.scheduler.start()
     worker_task = asyncio.create_task(app.worker.run(stop))
     await stop.wait()
@@ -180,7 +173,5 @@ async def serve(settings: Settings) -> None:
         await telegram.stop()  # in-flight updates finish; the polling offset is confirmed
     if isinstance(wecom, WeComTransport):
         await wecom.stop()
-    if isinstance(wechat, WeChatTransport):
-        await wechat.stop()
     await runner.cleanup()
     await app.close()

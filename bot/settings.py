@@ -27,10 +27,6 @@ PAIRS = (
     ("wecom_callback_token", "wecom_callback_aes_key"),
     ("wecom_corp_id", "wecom_contact_secret"),
     ("telegram_webhook_url", "telegram_webhook_secret"),
-    ("wechat_kf_callback_token", "wechat_kf_callback_aes_key"),
-    ("wechat_kf_open_kfid", "wechat_kf_secret"),
-    ("wechat_kf_open_kfid", "wechat_kf_corp_id"),
-    ("wechat_kf_open_kfid", "wechat_kf_callback_token"),
 )
 
 
@@ -95,16 +91,15 @@ class Settings(BaseSettings):
     wecom_contact_secret: SecretStr = SecretStr("")
     # qyapi (group-robot webhooks, gettoken, add_msg_template); a local fake in tests.
     wecom_api_base_url: str = "https://qyapi.weixin.qq.com"
-    # 微信客服 (WeChat residents one-to-one): the self-built app's corp id and secret (the app holds the 微信客服
-    # permission), its callback's Token and EncodingAESKey (/wechat/callback), and the customer-service account
-    # (open_kfid) linli answers. WECHAT_KF_SERVICER: a WeCom userid that takes over a resident asking for a person
-    # (人工) when none of their compound's staff can.
-    wechat_kf_corp_id: str = ""
-    wechat_kf_secret: SecretStr = SecretStr("")
-    wechat_kf_callback_token: SecretStr = SecretStr("")
-    wechat_kf_callback_aes_key: SecretStr = SecretStr("")
-    wechat_kf_open_kfid: str = ""
-    wechat_kf_servicer: str = ""
+
+    # The public pages (handlers/pages.py, served by the web server): the address people reach the server at
+    # (https://linli.example.org); empty: no pages are linked from postings. Signed links (a resident's case
+    # page, a street's page) are signed with PAGES_SECRET and expire after PAGES_LINK_DAYS; one client may ask
+    # PAGES_PER_MINUTE pages a minute (0: no limit).
+    public_base_url: str = ""
+    pages_secret: SecretStr = SecretStr("")
+    pages_link_days: int = Field(default=30, ge=1, le=3650)
+    pages_per_minute: int = Field(default=120, ge=0)
 
     # `make run` seeds the demo district into an empty database when this is on.
     demo: bool = True
@@ -131,7 +126,7 @@ class Settings(BaseSettings):
             raise refused
         return value
 
-    @field_validator("wecom_callback_aes_key", "wechat_kf_callback_aes_key")
+    @field_validator("wecom_callback_aes_key")
     @classmethod
     def _aes_key_shape(cls, value: SecretStr) -> SecretStr:
         key = value.get_secret_value()
@@ -148,7 +143,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _set_together(self) -> Settings:
-        needs = [*PAIRS, ("telegram_webhook_url", "telegram_bot_token")]
+        needs = [*PAIRS, ("telegram_webhook_url", "telegram_bot_token"), ("public_base_url", "pages_secret")]
         for first, second in needs:
             first_set, second_set = bool(getattr(self, first)), bool(getattr(self, second))
             if first_set != second_set and (first_set or (first, second) in PAIRS):

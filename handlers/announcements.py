@@ -10,6 +10,7 @@ from bot.core.flows import Done, Draft, Flow, Go, Outcome, Stay
 from bot.core.i18n import N_
 from bot.core.router import Router
 from bot.core.types import Button, FileRef, Incoming, Media, Photo, Replies, Reply, ToGroups, ToPerson, rows
+from handlers import pages
 from storage import announcements as store
 from storage.announcements import AUDIENCES, DISCLOSURE_KINDS, Announcement, Disclosure, Result
 from storage.compounds import buildings_of
@@ -218,7 +219,11 @@ async def step_confirm(ctx: MemberContext, draft: Announce, value: str) -> Outco
                        when=answers.moment_text(t, item.due_at, ctx)) if scheduled else t("Sent."))]
     for target in await _targets(ctx, item.audience, item.building_id):
         pt = await ctx.translator_for(target.person_id) if isinstance(target, ToPerson) else tr
+        # Only what went to the whole compound is on its public board.
+        link = pages.link_buttons(pt, ctx.settings, pages.board_path(ctx.compound) + "#announcements") \
+            if item.audience == "all" else ()
         replies.append(Reply(pt("📢 Announcement") + "\n" + item.text, image=image, document=document, to=target,
+                             buttons=link,
                              pin=item.pin, posting=item.posting_key, due_at=item.due_at if scheduled else None,
                              notice=Notice(announcement_kind(item.text), f"announcement:{item.id}",
                                            compound_id=ctx.compound_id)))
@@ -319,7 +324,8 @@ async def disclose_attachment(ctx: MemberContext, draft: Disclose, sent: Photo |
         "Past disclosures: send /disclosures to the bot.")
     return Done([Reply(t("Published to the compound's group chats and kept under /disclosures.")),
                  Reply(posting, image=image, document=document, to=ToGroups(ctx.compound_id),
-                       posting=f"disclosure:{item.id}")])
+                       posting=f"disclosure:{item.id}",
+                       buttons=pages.link_buttons(tr, ctx.settings, pages.board_path(ctx.compound) + "#disclosures"))])
 
 
 @router.command("disclosures", group="notices", member=True, help="Disclosures (公示)", order=48)

@@ -18,6 +18,7 @@ from bot.core.flows import Done, Draft, Flow, Go, Outcome, Stay
 from bot.core.i18n import N_, Translator
 from bot.core.router import Router
 from bot.core.types import Button, Incoming, Replies, Reply, ToGroups, ToPerson, rows
+from handlers import pages
 from storage import assembly as store
 from storage.assembly import ABSTAIN, ELECTION, NO, ORDINARY, SPECIAL, YES, AssemblyStatus, Cast, MotionSpec
 from storage.compounds import Compound, buildings_of, units_of
@@ -1241,7 +1242,9 @@ async def close_due(ctx: JobContext) -> Replies:
         tr = ctx.translator(compound.language if compound else None)
         scope = await store.scope_name(ctx.session, store.scope_of(assembly))
         replies += [await refresh_posting(ctx, assembly, compound),
-                    Reply(result_text(ctx, tr, assembly, motions, compound, scope), to=ToGroups(assembly.compound_id)),
+                    Reply(result_text(ctx, tr, assembly, motions, compound, scope), to=ToGroups(assembly.compound_id),
+                          buttons=pages.link_buttons(tr, ctx.settings, pages.assembly_path(compound, assembly.stored_id))
+                          if compound else ()),
                     *await _tell(ctx, voters, partial(result_text, ctx, assembly=assembly, motions=motions,
                                                       compound=compound, scope=scope))]
         publicity = await store.publicity_of(ctx.session, assembly.stored_id)

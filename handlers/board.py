@@ -11,6 +11,7 @@ from bot.core.flows import Done, Draft, Flow, Go, Outcome, Stay
 from bot.core.i18n import N_, Translator
 from bot.core.router import Router
 from bot.core.types import Button, Incoming, Media, Photo, Replies, Reply, ToGroups, ToPerson, rows
+from handlers import pages
 from storage import board as store
 from storage.board import BLACK, RED, BoardEntry, Color
 from storage.compounds import Compound, compound_setting
@@ -369,7 +370,8 @@ async def post_board(ctx: JobContext) -> Replies:
         date = ctx.local(ctx.now, compound, "%Y-%m-%d")
         key = f"board:{compound.id}:{date}"
         replies.append(Reply(board_text(tr, compound, date, red, black, corrected, news.still_open),
-                             to=ToGroups(row.compound_id), posting=key))
+                             to=ToGroups(row.compound_id), posting=key,
+                             buttons=pages.link_buttons(tr, ctx.settings, pages.board_path(compound) + "#board")))
         png = poster(tr, compound, date, red, black, corrected, news.still_open)
         if png is not None:
             replies.append(Reply(tr("红黑榜 poster, {date}", date=date), to=ToGroups(row.compound_id),

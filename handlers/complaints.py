@@ -19,7 +19,7 @@ from bot.core.i18n import N_, Translator
 from bot.core.router import Router
 from bot.core.types import XLSX, Button, Incoming, Location, Media, Photo, Replies, Reply, ToPerson, rows
 from bot.core.when import parse_day
-from handlers import party
+from handlers import pages, party
 from storage import complaints as store
 from storage import property as property_store
 from storage.access_log import Via
@@ -719,8 +719,10 @@ async def _show(ctx: Context, case: Case | None, number: str) -> Replies:
     if case is None or not await store.may_look_up(ctx.session, case, ctx.person_id, roles):
         return Reply(t("I could not find case {number} among the cases you may see.", number=number[:40]))
     compound = await store.compound_of(ctx.session, case)
+    # The reporter's own case page on the web (a signed link that expires), when the pages are served.
+    page = pages.case_buttons(t, ctx.settings, case, ctx.person_id, ctx.now) if case.reporter_id == ctx.person_id else ()
     return Reply(await _card(ctx, t, compound, case, ctx.person_id, roles, with_history=True, via=Via.LOOKUP),
-                 buttons=_buttons(t, case, ctx.person_id, roles, photos=True))
+                 buttons=(*_buttons(t, case, ctx.person_id, roles, photos=True), *page))
 
 
 @router.button("complaints.photos", private=True)
