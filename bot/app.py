@@ -23,6 +23,8 @@ from bot.transports.base import Transport
 from bot.transports.console import PLATFORM as CONSOLE
 from bot.transports.console import ConsoleTransport
 from bot.transports.telegram import TelegramTransport
+from bot.transports.wechat import WeChatTransport
+from bot.transports.wechat import commands as wechat_commands
 from bot.transports.wecom import WeComTransport
 from bot.transports.wecom import commands as wecom_commands
 from bot.web import add_page_routes
@@ -55,6 +57,7 @@ def routers() -> list[Router]:
     return [
         start.router,
         wecom_commands.router,
+        wechat_commands.router,
         membership.router,
         assembly_handlers.router,
         volunteering_handlers.router,
@@ -128,6 +131,9 @@ def make_web_app(app: App) -> web.Application:
     wecom = app.transports.get("wecom")
     if isinstance(wecom, WeComTransport):
         wecom.add_routes(web_app)  # /wecom/callback when the HTTP callback is configured
+    wechat = app.transports.get("wechat")
+    if isinstance(wechat, WeChatTransport):
+        wechat.add_routes(web_app)  # /wechat/callback: 微信客服
     return web_app
 
 
@@ -139,6 +145,8 @@ async def serve(settings: Settings) -> None:
         platform_transports.append(TelegramTransport(settings))
     if settings.wecom_bot_id or settings.wecom_callback_token:
         platform_transports.append(WeComTransport(settings))
+    if settings.wechat_kf_open_kfid:
+        platform_transports.append(WeChatTransport(settings))
     if not platform_transports:
         raise SystemExit(
             "No platform transport is available for the configured tokens. Remove them from .env to use the console."
@@ -165,6 +173,9 @@ async def serve(settings: Settings) -> None:
     wecom = app.transports.get("wecom")
     if isinstance(wecom, WeComTransport):
         await wecom.start(app.core)
+    wechat = app.transports.get("wechat")
+    if isinstance(wechat, WeChatTransport):
+        await wechat.start(app.core)
     app.scheduler.start()
     worker_task = asyncio.create_task(app.worker.run(stop))
     await stop.wait()
@@ -173,5 +184,7 @@ async def serve(settings: Settings) -> None:
         await telegram.stop()  # in-flight updates finish; the polling offset is confirmed
     if isinstance(wecom, WeComTransport):
         await wecom.stop()
+    if isinstance(wechat, WeChatTransport):
+        await wechat.stop()
     await runner.cleanup()
     await app.close()

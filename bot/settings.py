@@ -27,6 +27,10 @@ PAIRS = (
     ("wecom_callback_token", "wecom_callback_aes_key"),
     ("wecom_corp_id", "wecom_contact_secret"),
     ("telegram_webhook_url", "telegram_webhook_secret"),
+    ("wechat_kf_callback_token", "wechat_kf_callback_aes_key"),
+    ("wechat_kf_open_kfid", "wechat_kf_secret"),
+    ("wechat_kf_open_kfid", "wechat_kf_corp_id"),
+    ("wechat_kf_open_kfid", "wechat_kf_callback_token"),
 )
 
 
@@ -91,6 +95,16 @@ class Settings(BaseSettings):
     wecom_contact_secret: SecretStr = SecretStr("")
     # qyapi (group-robot webhooks, gettoken, add_msg_template); a local fake in tests.
     wecom_api_base_url: str = "https://qyapi.weixin.qq.com"
+    # 微信客服 (WeChat residents one-to-one): the self-built app's corp id and secret (the app holds the 微信客服
+    # permission), its callback's Token and EncodingAESKey (/wechat/callback), and the customer-service account
+    # (open_kfid) linli answers. WECHAT_KF_SERVICER: a WeCom userid that takes over a resident asking for a person
+    # (人工) when none of their compound's staff can.
+    wechat_kf_corp_id: str = ""
+    wechat_kf_secret: SecretStr = SecretStr("")
+    wechat_kf_callback_token: SecretStr = SecretStr("")
+    wechat_kf_callback_aes_key: SecretStr = SecretStr("")
+    wechat_kf_open_kfid: str = ""
+    wechat_kf_servicer: str = ""
 
     # The public pages (handlers/pages.py, served by the web server): the address people reach the server at
     # (https://linli.example.org); empty: no pages are linked from postings. Signed links (a resident's case
@@ -126,7 +140,7 @@ class Settings(BaseSettings):
             raise refused
         return value
 
-    @field_validator("wecom_callback_aes_key")
+    @field_validator("wecom_callback_aes_key", "wechat_kf_callback_aes_key")
     @classmethod
     def _aes_key_shape(cls, value: SecretStr) -> SecretStr:
         key = value.get_secret_value()
