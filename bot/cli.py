@@ -107,8 +107,7 @@ def _redact(url: str) -> str:
 
 
 def _platform_configured(settings: Settings) -> bool:
-    return bool(settings.telegram_bot_token or settings.wecom_bot_id or settings.wecom_callback_token
-                or settings.wechat_kf_open_kfid)
+    return bool(settings.telegram_bot_token or settings.wecom_bot_id or settings.wecom_callback_token)
 
 
 def _configure_logging(level: str, console: bool = False) -> None:

@@ -8,7 +8,8 @@ from bot.core.dispatcher import role_name
 from bot.core.flows import Done, Draft, Flow, Go, Outcome, Stay
 from bot.core.i18n import N_, Translator
 from bot.core.router import Router
-from bot.core.types import Button, Incoming, Replies, Reply, ToPerson, rows
+from bot.core.types import XLSX, Button, Incoming, Media, Replies, Reply, ToPerson, rows
+from storage import ledger as xlsx
 from storage import membership as store
 from storage.compounds import Compound, buildings_of, compound_by_invite, describe_room, rooms_of, units_of
 from storage.people import GRANTABLE, Membership, MembershipStatus, Person, Role, compounds_of, roles_in
@@ -527,3 +528,39 @@ async def bindgroup(ctx: MemberContext, msg: Incoming) -> Replies:
 router.flow(joining)
 
 __all__ = ["router"]
+
+
+# ---- the member list (成员名单) --------------------------------------------------------------------------------
+
+RELATIONS = {"owner": N_("Owner"), "tenant": N_("Tenant")}
+# Who may have the member list; only a secretary sees the phone numbers on it.
+LIST_ROLES = [Role.SECRETARY, Role.COMMITTEE, Role.SUPERVISOR]
+
+
+@router.command("export members", group="members", roles=LIST_ROLES, private=True, order=64,
+                help="Export the member list by building (XLSX)")
+async def export_members(ctx: MemberContext, msg: Incoming) -> Replies:
+    """`/export members`: every approved member by building, unit and room with their roles; a sheet per
+    building and one of everyone; phone numbers for the secretary only."""
+    t = ctx.t
+    phones = ctx.has(Role.SECRETARY)
+    listed = await store.member_list(ctx.session, ctx.compound_id)
+    columns = [xlsx.Column(N_("Building")), xlsx.Column(N_("Unit")), xlsx.Column(N_("Room"), xlsx.Kind.CODE),
+               xlsx.Column(N_("Name")), xlsx.Column(N_("Relation"), labels=RELATIONS), xlsx.Column(N_("Roles")),
+               *([xlsx.Column(N_("Phone"), xlsx.Kind.CODE)] if phones else []),
+               xlsx.Column(N_("Joined"), xlsx.Kind.DATE)]
+
+    def row(line: store.Listed) -> tuple[object, ...]:
+        roles = "、".join(role_name(t, Role(code)) for code in line.roles if code in Role.__members__.values())
+        return (line.building, line.unit, line.room, line.name, line.relation, roles,
+                *([line.phone] if phones else []), line.joined_at)
+
+    sheets = [xlsx.Sheet(N_("All members"), columns, [row(line) for line in listed])]
+    for building in dict.fromkeys(line.building for line in listed if line.building):
+        sheets.append(xlsx.Sheet(building, columns, [row(line) for line in listed if line.building == building]))
+    today = ctx.now.astimezone(ctx.zone(ctx.compound)).date()
+    data = xlsx.render(t, xlsx.Ledger(N_("Member list"), ctx.compound.name, t("as of {day}", day=today.isoformat()),
+                                      sheets, ctx.zone(ctx.compound)))
+    return Reply(t("The member list of {compound}: {n} members.", compound=ctx.compound.name, n=len(listed))
+                 + ("" if phones else "\n" + t("Phone numbers are on the secretary's copy only.")),
+                 document=Media(data, f"members-{ctx.compound.code}-{today:%Y%m%d}.xlsx", XLSX))

@@ -3,12 +3,16 @@ redemption at the service centre (/redeem by a secretary, confirmed by the perso
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from bot.core import answers
 from bot.core.context import Context, MemberContext
 from bot.core.flows import Done, Draft, Flow, Go, Outcome, Stay
 from bot.core.i18n import N_
 from bot.core.router import Router
-from bot.core.types import Button, Incoming, Replies, Reply, ToPerson, rows
+from bot.core.types import XLSX, Button, Incoming, Media, Replies, Reply, ToPerson, rows
+from bot.core.when import parse_day
+from storage import ledger as xlsx
 from storage import points as ledger
 from storage.compounds import Compound, compound_setting
 from storage.people import Person, Role
@@ -246,3 +250,57 @@ async def redeem_declined(ctx: Context, msg: Incoming) -> Replies:
 router.flow(redeem_flow)
 
 __all__ = ["router"]
+
+
+# ---- the points ledger (积分台账) ----------------------------------------------------------------------------
+
+# Who may export the whole compound's points ledger (or one member's); anyone else gets their own.
+LEDGER_ROLES = frozenset({Role.SECRETARY, Role.COMMITTEE, Role.SUPERVISOR})
+ENTRY_COLUMNS = (xlsx.Column(N_("Time"), xlsx.Kind.DATETIME), xlsx.Column(N_("Name")),
+                 xlsx.Column(N_("Kind"), labels=ledger.ENTRY_KINDS), xlsx.Column(N_("Reason"), width=36),
+                 xlsx.Column(N_("Points"), xlsx.Kind.INT), xlsx.Column(N_("Balance"), xlsx.Kind.INT))
+BALANCE_COLUMNS = (xlsx.Column(N_("Name")), xlsx.Column(N_("Balance before"), xlsx.Kind.INT),
+                   xlsx.Column(N_("Earned"), xlsx.Kind.INT), xlsx.Column(N_("Redeemed"), xlsx.Kind.INT),
+                   xlsx.Column(N_("Corrections"), xlsx.Kind.INT), xlsx.Column(N_("Balance"), xlsx.Kind.INT))
+
+
+@router.command("export points", group="volunteer", member=True, private=True, order=35,
+                help="Export a points ledger (XLSX)")
+async def export_points(ctx: MemberContext, msg: Incoming) -> Replies:
+    """`/export points [#ID] [FROM [TO]]`: the compound's ledger for its secretary, committee and supervisors (or
+    one member's with #ID), a member's own for everyone else; by default from the first entry to today."""
+    t, zone = ctx.t, ctx.zone(ctx.compound)
+    usage = Reply(t("Usage: /export points [#ID] [FROM TO], dates as 2026-11-01."))
+    words = str(ctx.args.get("command_args", "")).split()
+    staff = bool(ctx.roles & LEDGER_ROLES)
+    person_id: int | None = None if staff else ctx.person_id
+    if words and words[0].lstrip("#").isdigit() and len(words[0].lstrip("#")) <= len(str(MAX_ID)):
+        if not staff:
+            return Reply(t("Only the secretary, the committee and the supervisors can export another member's "
+                           "points; send /export points for your own."))
+        wanted = int(words.pop(0).lstrip("#"))
+        found = await ledger.find_members(ctx.session, ctx.compound_id, person_id=wanted, limit=1)
+        if not found:
+            return Reply(t("There is no member #{id} in {compound}.", id=wanted, compound=ctx.compound.name))
+        person_id = wanted
+    days = [day for day in (parse_day(word, ctx.now, zone) for word in words) if day is not None]
+    today = ctx.now.astimezone(zone).date()
+    if len(words) > 2 or len(days) < len(words) or (len(days) == 2 and days[0] > days[1]):
+        return usage
+    first, last = (days[0] if days else None), (days[1] if len(days) > 1 else today)
+    start = datetime(first.year, first.month, first.day, tzinfo=zone) if first else None
+    end = datetime(last.year, last.month, last.day, tzinfo=zone) + timedelta(days=1)
+    entries, balances = await ledger.ledger_rows(ctx.session, ctx.compound_id, start, end, person_id)
+    opened = entries[0][0] if entries else None
+    since = first or (opened.astimezone(zone).date() if isinstance(opened, datetime) else last)
+    shown_period = xlsx.period(t, min(since, last), last)
+    sheets = [xlsx.Sheet(N_("Points entries"), ENTRY_COLUMNS, entries)]
+    if person_id is None:
+        sheets.append(xlsx.Sheet(N_("Points balances"), BALANCE_COLUMNS, balances))
+    whose = ctx.compound.name if person_id is None else " · ".join(
+        [ctx.compound.name, str(balances[0][0]) if balances else (await ctx.session.get(Person, person_id) or
+                                                               Person(name=f"#{person_id}")).name])
+    data = xlsx.render(t, xlsx.Ledger(N_("Points ledger"), whose, shown_period, sheets, zone))
+    name = f"points-{ctx.compound.code}{'' if person_id is None else f'-{person_id}'}-{last:%Y%m%d}.xlsx"
+    return Reply(t("The points ledger of {whose}, {period}.", whose=whose, period=shown_period),
+                 document=Media(data, name, XLSX))

@@ -11,15 +11,15 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from openpyxl import Workbook
-
 from bot.core.context import Context, JobContext, MemberContext
 from bot.core.i18n import N_, Translator
 from bot.core.router import Router
 from bot.core.types import XLSX, Incoming, Media, Replies, Reply, ToPerson
+from storage import ledger
 from storage import reports as store
 from storage.complaints import CATEGORY_BY_CODE
 from storage.compounds import Compound, all_compounds, compound_by_code
+from storage.ledger import Kind
 from storage.people import Role, holders_in
 from storage.poster import cjk_font_path
 
@@ -119,20 +119,34 @@ def render_street_png(t: Translator, street: str, month: str, rows: list[tuple[s
     return out.getvalue()
 
 
-def render_xlsx(t: Translator, rows: list[tuple[str, store.MonthFigures]], previous: dict[int, store.MonthFigures]) -> bytes:
-    book = Workbook()
-    sheet = book.active
-    assert sheet is not None
-    sheet.title = "figures"
-    labels = [label for label, _ in figure_rows(t, rows[0][1])] if rows else []
-    sheet.append([t("Compound"), *labels, t("Complaints opened last month"), t("Change")])
+FIGURE_COLUMNS = (
+    (N_("Compound"), Kind.TEXT), (N_("Complaints opened"), Kind.INT), (N_("Complaints resolved"), Kind.INT),
+    (N_("Overdue"), Kind.INT), (N_("Overdue rate"), Kind.PERCENT), (N_("Median time to resolve (hours)"), Kind.NUMBER),
+    (N_("Satisfaction rate"), Kind.PERCENT), (N_("Ratings"), Kind.INT), (N_("Volunteer hours"), Kind.NUMBER),
+    (N_("Points given"), Kind.INT), (N_("Points redeemed"), Kind.INT), (N_("Assembly turnout (rooms)"), Kind.PERCENT),
+    (N_("Meetings held"), Kind.INT), (N_("Attending"), Kind.INT), (N_("Meetings: signed in (签到)"), Kind.INT),
+    (N_("Needs posted"), Kind.INT), (N_("Needs settled"), Kind.INT), (N_("Service orders"), Kind.INT),
+    (N_("Service orders done"), Kind.INT), (N_("Property grade"), Kind.CODE),
+    (N_("Complaints opened last month"), Kind.INT), (N_("Change"), Kind.INT),
+)
+
+
+def render_xlsx(t: Translator, rows: list[tuple[str, store.MonthFigures]], previous: dict[int, store.MonthFigures],
+                place: str | None = None) -> bytes:
+    """The month's figures (月度数据), one row per compound, through the one ledger writer: counts as numbers,
+    rates as numbers shown as percentages, an empty cell where there is nothing to measure."""
+    month = rows[0][1].month if rows else ""
+    lines = []
     for name, f in rows:
         before = previous.get(f.compound_id)
-        change = "-" if before is None else f"{f.opened - before.opened:+d}"
-        sheet.append([name, *[value for _, value in figure_rows(t, f)], before.opened if before else "-", change])
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
+        lines.append((name, f.opened, f.resolved, f.overdue, f.overdue_rate, f.median_hours, f.satisfaction, f.rated,
+                      f.volunteer_hours, f.points_given, f.points_redeemed, f.turnout, f.meetings, f.attending,
+                      f.signed_in, f.needs_posted, f.needs_settled, f.orders, f.orders_done, f.property_grade,
+                      before.opened if before else None, f.opened - before.opened if before else None))
+    sheet = ledger.Sheet(N_("Monthly figures"), [ledger.Column(header, kind) for header, kind in FIGURE_COLUMNS],
+                         lines)
+    return ledger.render(t, ledger.Ledger(N_("Monthly report"), place if place is not None else
+                                          rows[0][0] if len(rows) == 1 else "", month, [sheet]))
 
 
 def default_month(now: datetime, zone: ZoneInfo) -> str:
@@ -160,7 +174,7 @@ async def street_report(ctx: Context | JobContext, t: Translator, street: str, m
     previous = await store.month_figures(ctx.session, store.previous_month(month), ids)
     rows = [(c.name, figures[c.stored_id]) for c in compounds]
     png = await asyncio.to_thread(render_street_png, t, street, month, rows)
-    xlsx = render_xlsx(t, rows, previous)
+    xlsx = render_xlsx(t, rows, previous, street)
     ranked = sorted(rows, key=lambda r: -(r[1].satisfaction or 0))
     lines = [t("{street} · {month}: compounds compared", street=street, month=month)]
     for name, f in ranked:

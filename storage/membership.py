@@ -344,3 +344,60 @@ async def bind_group(session: AsyncSession, chat: Chat, compound_id: int, buildi
     chat.building_id = building_id
     chat.active = True
     session.add(chat)
+
+
+# ---- the member list (成员名单) --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Listed:
+    """One line of the member list: a person in a room (or in no room: staff who live elsewhere)."""
+
+    building: str
+    unit: str
+    room: str
+    name: str
+    relation: str  # owner | tenant | "" (no room)
+    roles: tuple[str, ...]  # granted roles' codes
+    phone: str
+    joined_at: datetime | None
+
+
+async def member_list(session: AsyncSession, compound_id: int) -> list[Listed]:
+    """The compound's approved members by building, unit and room (those with no room, such as staff living
+    elsewhere, last), with the roles granted to them there."""
+    import sqlalchemy as sa
+
+    from storage.people import RoleGrant
+
+    grants: dict[int, list[str]] = {}
+    for person_id, role in (await session.exec(select(RoleGrant.person_id, RoleGrant.role).where(
+            RoleGrant.compound_id == compound_id, col(RoleGrant.revoked_at).is_(None))
+            .order_by(col(RoleGrant.id)))).all():
+        if role not in grants.setdefault(person_id, []):
+            grants[person_id].append(role)
+    rows = await session.execute(  # five entities: beyond select()'s typed overloads
+        sa.select(Membership, Person, Room, Unit, Building)
+        .join(Person, col(Person.id) == Membership.person_id)
+        .outerjoin(Room, col(Room.id) == Membership.room_id)
+        .outerjoin(Unit, col(Unit.id) == Room.unit_id)
+        .outerjoin(Building, col(Building.id) == Room.building_id)
+        .where(col(Membership.compound_id) == compound_id, col(Membership.status) == MembershipStatus.APPROVED))
+    listed: list[tuple[tuple[object, ...], Listed]] = []
+    seen: set[int] = set()
+    for membership, person, room, unit, building in rows.all():
+        seen.add(membership.person_id)
+        key = (building is None, building.sort if building else 0, building.name if building else "",
+               unit.sort if unit else 0, unit.name if unit else "", len(room.number) if room else 0,
+               room.number if room else "", person.id or 0)
+        listed.append((key, Listed(building.name if building else "", unit.name if unit else "",
+                                   room.number if room else "", person.name, membership.relation if room else "",
+                                   tuple(grants.get(membership.person_id, ())), person.phone,
+                                   membership.decided_at or membership.created_at)))
+    # Staff with a role here and no membership (a secretary who lives elsewhere) are on the list too.
+    for person_id in sorted(set(grants) - seen):
+        person = await session.get(Person, person_id)
+        if person is not None:
+            listed.append(((True, 0, "", 0, "", 0, "", person_id),
+                           Listed("", "", "", person.name, "", tuple(grants[person_id]), person.phone, None)))
+    return [line for _key, line in sorted(listed, key=lambda pair: pair[0])]

@@ -279,3 +279,45 @@ async def set_name_hidden(session: AsyncSession, person: Person, hide: bool) -> 
     """Whether the ranking shows the person's name or “(a neighbour)”."""
     person.hide_name = hide
     session.add(person)
+
+
+# ---- the points ledger (积分台账) ----------------------------------------------------------------------------
+
+
+def N_(msgid: str) -> str:
+    """Marks a text for translation where it is defined (storage does not import the core)."""
+    return msgid
+
+
+ENTRY_KINDS = {ATTENDANCE: N_("Volunteering"), REVERSAL: N_("Correction"), REDEMPTION: N_("Redemption")}
+
+
+async def ledger_rows(session: AsyncSession, compound_id: int, start: datetime | None, end: datetime,
+                      person_id: int | None = None) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
+    """The points ledger of [start, end) (from the first entry when `start` is None), of the compound or of one
+    person: the entries (time, name, kind, reason, points, the person's balance after it) and per person the
+    balance before, earned, redeemed (as a positive number), corrections and the balance after. Balances count
+    every earlier entry, so a period's ledger carries on from the one before."""
+    query = (select(PointsEntry, Person.name).join(Person, col(Person.id) == PointsEntry.person_id)
+             .where(PointsEntry.compound_id == compound_id, col(PointsEntry.created_at) < end)
+             .order_by(col(PointsEntry.created_at), col(PointsEntry.id)))
+    if person_id is not None:
+        query = query.where(PointsEntry.person_id == person_id)
+    names: dict[int, str] = {}
+    # per person: balance before the period, earned, redeemed, corrections, balance after
+    totals: dict[int, list[int]] = {}
+    entries: list[tuple[object, ...]] = []
+    for entry, name in (await session.exec(query)).all():
+        names[entry.person_id] = name
+        row = totals.setdefault(entry.person_id, [0, 0, 0, 0, 0])
+        row[4] += entry.amount
+        if start is not None and entry.created_at < start:
+            row[0] = row[4]
+            continue
+        if entry.kind == REDEMPTION:
+            row[2] -= entry.amount
+        else:
+            row[3 if entry.kind == REVERSAL else 1] += entry.amount
+        entries.append((entry.created_at, name, entry.kind, entry.reason, entry.amount, row[4]))
+    balances = [(names[person], *row) for person, row in sorted(totals.items(), key=lambda kv: (-kv[1][4], kv[0]))]
+    return entries, balances

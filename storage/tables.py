@@ -24,7 +24,6 @@ from storage import (  # noqa: F401  # noqa: F401
            schedule,
            services,
            volunteering,
-           wechat,
 )
 
 metadata = SQLModel.metadata

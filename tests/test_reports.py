@@ -174,10 +174,10 @@ async def test_report_on_demand_and_on_schedule(console: Console, app: App) -> N
     summary, sheet = console.seen_by()[-2:]
     assert summary.has_image and "2026-11" in summary.text and sheet.has_document
     book = load_workbook(io.BytesIO(console.transport.documents[-1][1]))
-    row = [cell.value for cell in book.active[2]]
+    row = [cell.value for cell in book.active[4]]  # under the title, the period and the header; after 序号
     async with app.core.sessions() as session:
         figures = (await month_figures(session, "2026-11", [1]))[1]
-    assert row[0] == "幸福里" and row[1] == str(figures.opened)
+    assert row[1] == "幸福里" and row[2] == figures.opened
 
     console.as_("张三")
     await console.say("/monthly")
