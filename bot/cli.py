@@ -107,7 +107,8 @@ def _redact(url: str) -> str:
 
 
 def _platform_configured(settings: Settings) -> bool:
-    return bool(settings.telegram_bot_token or settings.wecom_bot_id or settings.wecom_callback_token)
+    return bool(settings.telegram_bot_token or settings.wecom_bot_id or settings.wecom_callback_token
+                or settings.wechat_kf_open_kfid)
 
 
 def _configure_logging(level: str, console: bool = False) -> None:

@@ -24,6 +24,7 @@ from storage import (  # noqa: F401  # noqa: F401
            schedule,
            services,
            volunteering,
+           wechat,
 )
 
 metadata = SQLModel.metadata
