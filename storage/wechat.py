@@ -41,8 +41,8 @@ class KfCursor(SQLModel, table=True):
     cursor: str = Field(default="", max_length=256)
     token: str = Field(default="", max_length=256)
     token_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    # The token_at of the token the last pull used: a newer token means messages are waiting.
-    pulled_token_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The token the last finished pull used: another token means messages are waiting.
+    pulled_token: str = Field(default="", max_length=256)
 
 
 class ReplyWindow(SQLModel, table=True):
@@ -85,11 +85,11 @@ async def note_token(session: AsyncSession, open_kfid: str, token: str, now: dat
 
 async def waiting_pull(session: AsyncSession, open_kfid: str, now: datetime,
                        token_ttl: timedelta = timedelta(minutes=10)) -> tuple[str, str, datetime] | None:
-    """(cursor, token, token_at) when a callback's token newer than the last pull's is still valid; else None."""
+    """(cursor, token, token_at) when a callback's token other than the last pull's is still valid; else None."""
     row = await session.get(KfCursor, open_kfid)
     if row is None or row.token_at is None or not row.token or row.token_at + token_ttl < now:
         return None
-    if row.pulled_token_at is not None and row.pulled_token_at >= row.token_at:
+    if row.pulled_token == row.token:
         return None
     return row.cursor, row.token, row.token_at
 
@@ -99,13 +99,14 @@ async def cursor_of(session: AsyncSession, open_kfid: str) -> str:
     return row.cursor if row is not None else ""
 
 
-async def save_cursor(session: AsyncSession, open_kfid: str, cursor: str, token_at: datetime | None = None) -> None:
+async def save_cursor(session: AsyncSession, open_kfid: str, cursor: str, pulled_token: str | None = None) -> None:
+    """After a page: the next cursor, and with the last page the token whose messages are all taken."""
     row = await session.get(KfCursor, open_kfid, with_for_update=True)
     if row is None:
         row = KfCursor(open_kfid=open_kfid)
     row.cursor = cursor[:256]
-    if token_at is not None and (row.pulled_token_at is None or token_at > row.pulled_token_at):
-        row.pulled_token_at = token_at
+    if pulled_token is not None:
+        row.pulled_token = pulled_token[:256]
     session.add(row)
 
 

@@ -167,3 +167,102 @@ def test_long_lists_become_several_menus_and_labels_are_never_cut_inside_a_word(
     # Replies fitted into the budget: texts and menus merged.
     many = [b for n in range(4) for b in render(OutMessage(f"第{n}条", ((OutButton("好", "callback", f"t{n}"),),)))]
     assert len(fit(many + render(OutMessage("尾")), 2)) <= 2
+
+
+async def test_join_by_link_greets_with_the_welcome_code_and_menu_clicks_are_presses(bot: Bot) -> None:
+    newbie = "wmNewbie"
+    await bot.kf.enter(newbie, scene_param="XFL2026")
+    await bot.kf.wait_for(lambda: bool(bot.kf.to(newbie)))
+    welcome = bot.kf.to(newbie)[0]
+    assert welcome.via == "welcome" and welcome.body["msgtype"] == "msgmenu"
+    assert "幸福里" in welcome.text and "1栋" in welcome.labels  # straight into the join flow, at the building
+    await bot.kf.clicked(newbie, welcome.labels[0])
+    shown = await bot.kf.clicked(newbie, bot.kf.to(newbie)[-1].labels[0])  # a unit or a room
+    while "业主" not in shown[-1].labels and "租户" not in shown[-1].labels:
+        shown = await bot.kf.clicked(newbie, shown[-1].labels[0])
+    shown = await bot.kf.clicked(newbie, "租户")
+    assert "微信里无法用按钮分享手机号" in shown[-1].text  # the phone step: no contact button here
+    shown = await bot.kf.clicked(newbie, "跳过")
+    assert "等待书记审核" in bot.kf.text_to(newbie) or "审核" in shown[-1].text
+    stale = await bot.kf.clicked(newbie, "跳过")  # the same item again: a stale press, answered politely
+    assert "不再有效" in stale[-1].text or "失效" in stale[-1].text
+    assert bot.kf.refused == []
+
+
+async def test_a_reminder_waits_for_the_window_and_is_delivered_once(bot: Bot) -> None:
+    await bot.kf.said(RESIDENT, "/help")
+    await bot.notify(RESIDENT, "提醒：明天上午9点业主大会投票截止")
+    await bot.kf.wait_for(lambda: "投票截止" in bot.kf.text_to(RESIDENT))  # inside the window: at once
+    await bot.advance(49)
+    await bot.notify(RESIDENT, "提醒：周六上午打扫楼道")
+    await asyncio.sleep(0.6)
+    assert "打扫楼道" not in bot.kf.text_to(RESIDENT)
+    assert bot.kf.refused == []  # nothing was sent into a refusal
+    shown = await bot.kf.said(RESIDENT, "你好")
+    assert shown[0].text.startswith("您有 1 条新通知") and "查看通知" in shown[0].labels
+    await asyncio.sleep(0.4)
+    assert "打扫楼道" not in bot.kf.text_to(RESIDENT)  # held until asked for
+    await bot.kf.clicked(RESIDENT, "查看通知")
+    await bot.kf.wait_for(lambda: "打扫楼道" in bot.kf.text_to(RESIDENT))
+    await bot.kf.notify()
+    await asyncio.sleep(0.4)
+    assert bot.kf.text_to(RESIDENT).count("打扫楼道") == 1
+    assert [row.state for row in await bot.rows(RESIDENT)] == ["delivered", "delivered"]
+
+
+async def test_the_budget_of_five_is_never_exceeded_and_the_rest_waits_in_order(bot: Bot) -> None:
+    await bot.kf.said(RESIDENT, "/help")
+    used = len(bot.kf.to(RESIDENT))
+    for n in range(7):
+        await bot.notify(RESIDENT, f"通知{n}")
+    await bot.kf.wait_for(lambda: len(bot.kf.to(RESIDENT)) == 5)
+    await asyncio.sleep(0.5)
+    texts = [s.text for s in bot.kf.to(RESIDENT)[used:]]
+    assert texts == [f"通知{n}" for n in range(5 - used)] and bot.kf.refused == []
+    shown = await bot.kf.said(RESIDENT, "好的")
+    assert shown[0].text.startswith(f"您有 {7 - (5 - used)} 条新通知")
+    await bot.kf.clicked(RESIDENT, "查看通知")
+    await bot.kf.wait_for(lambda: "通知6" in bot.kf.text_to(RESIDENT))
+    later = [s.text for s in bot.kf.to(RESIDENT) if s.text.startswith("通知")]
+    assert later == [f"通知{n}" for n in range(7)]
+
+
+async def test_asking_for_a_person_hands_over_and_the_bot_stays_silent_until_it_comes_back(db_url: str) -> None:
+    kf = await FakeKf().start()
+    settings = kf_settings(db_url, kf.base_url, wechat_kf_servicer="wangshuji")
+    transport = WeChatTransport(settings)
+    app = build_app(settings, clock=Clock(START, frozen=True), transports=[transport])
+    runner = web.AppRunner(make_web_app(app))
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    kf.callback_url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/wechat/callback"  # type: ignore
+    await transport.start(app.core)
+    try:
+        shown = await kf.said(RESIDENT, "人工")
+        assert "转接" in shown[0].text
+        assert kf.transfers[-1]["service_state"] == 3 and kf.transfers[-1]["servicer_userid"] == "wangshuji"
+        before = len(kf.to(RESIDENT))
+        await kf.say(RESIDENT, "/help")
+        await asyncio.sleep(0.6)
+        assert len(kf.to(RESIDENT)) == before and kf.refused == []  # the person answers, not the bot
+        await kf.end_session(RESIDENT)
+        shown = await kf.said(RESIDENT, "/help")
+        assert shown and "/join" in kf.text_to(RESIDENT)
+    finally:
+        await transport.stop()
+        await runner.cleanup()
+        await app.close()
+        await kf.stop()
+
+
+async def test_msg_send_fail_puts_the_notice_back_for_the_next_window(bot: Bot) -> None:
+    await bot.kf.said(RESIDENT, "/help")
+    await bot.notify(RESIDENT, "提醒：停水通知")
+    await bot.kf.wait_for(lambda: "停水" in bot.kf.text_to(RESIDENT))
+    failed = next(s for s in bot.kf.to(RESIDENT) if "停水" in s.text)
+    await bot.kf.event(RESIDENT, "msg_send_fail", fail_msgid=failed.msgid, fail_type=4)
+    await asyncio.sleep(0.5)
+    assert [row.state for row in await bot.rows(RESIDENT)] == ["pending"]
+    shown = await bot.kf.said(RESIDENT, "在吗")
+    assert shown[0].text.startswith("您有 1 条新通知")

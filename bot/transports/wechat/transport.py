@@ -208,7 +208,7 @@ class WeChatTransport:
             waiting = await store.waiting_pull(session, self.open_kfid, core.clock.now())
         if waiting is None:
             return 0
-        cursor, token, token_at = waiting
+        cursor, token, _ = waiting
         taken = 0
         while True:
             result = await self.api.sync_msg(self.open_kfid, cursor, token)
@@ -218,7 +218,7 @@ class WeChatTransport:
             cursor = str(result.get("next_cursor") or cursor)
             more = bool(result.get("has_more"))
             async with transaction(core.sessions) as session:
-                await store.save_cursor(session, self.open_kfid, cursor, None if more else token_at)
+                await store.save_cursor(session, self.open_kfid, cursor, None if more else token)
             if not more:
                 break
         self.pulled += taken

@@ -26,7 +26,7 @@ def upgrade() -> None:
     sa.Column('cursor', sqlmodel.sql.sqltypes.AutoString(length=256), nullable=False),
     sa.Column('token', sqlmodel.sql.sqltypes.AutoString(length=256), nullable=False),
     sa.Column('token_at', storage.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('pulled_token_at', storage.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('pulled_token', sqlmodel.sql.sqltypes.AutoString(length=256), nullable=False),
     sa.PrimaryKeyConstraint('open_kfid')
     )
     op.create_table('wechat_reply_window',
