@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bot.core.i18n import Catalogs
-from handlers.reports import render_compound_png
+from handlers.charts import render_compound_png
 from storage import migrate
 from storage.complaints import CATEGORIES
 from storage.db import make_engine, make_sessionmaker

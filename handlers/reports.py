@@ -4,24 +4,20 @@ figures, for a compound's secretary and committee, and for officials per street 
 from __future__ import annotations
 
 import asyncio
-import functools
-import io
 import re
 from datetime import datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.core.context import Context, JobContext, MemberContext
 from bot.core.i18n import N_, Translator
 from bot.core.router import Router
 from bot.core.types import XLSX, Incoming, Media, Replies, Reply, ToPerson
+from handlers import charts
 from storage import ledger
 from storage import reports as store
-from storage.complaints import CATEGORY_BY_CODE
 from storage.compounds import Compound, all_compounds, compound_by_code
 from storage.ledger import Kind
 from storage.people import Role, holders_in
-from storage.poster import cjk_font_path
 
 router = Router("reports")
 MONTH = re.compile(r"^(\d{4})-(\d{1,2})$")
@@ -49,74 +45,6 @@ def figure_rows(t: Translator, f: store.MonthFigures) -> list[tuple[str, str]]:
         (t("Service orders / done"), f"{f.orders} / {f.orders_done}"),
         (t("Property grade"), f.property_grade or "-"),
     ]
-
-
-@functools.cache
-def _plt() -> Any:
-    """pyplot with the CJK font registered, once per process (registering parses the font file)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib import font_manager
-
-    path = cjk_font_path()
-    if path is not None:
-        font_manager.fontManager.addfont(path)
-        plt.rcParams["font.family"] = font_manager.FontProperties(fname=path).get_name()
-    plt.rcParams["axes.unicode_minus"] = False
-    return plt
-
-
-def render_compound_png(t: Translator, compound_name: str, f: store.MonthFigures) -> bytes:
-    """A tall image for a phone: the key figures, complaints by category, and the three response levels."""
-    plt = _plt()
-    fig = plt.figure(figsize=(7.2, 12), dpi=150)
-    fig.suptitle(t("{compound} · {month} monthly report", compound=compound_name, month=f.month), fontsize=22,
-                 fontweight="bold")
-    # The figures as two multi-line texts (labels left, values right): two layouts instead of 24.
-    rows = figure_rows(t, f)
-    fig.text(0.06, 0.92, "\n".join(label for label, _ in rows), fontsize=15, va="top", linespacing=1.6)
-    fig.text(0.94, 0.92, "\n".join(value for _, value in rows), fontsize=15, va="top", ha="right",
-             fontweight="bold", linespacing=1.6, multialignment="right")
-    bars = fig.add_axes((0.32, 0.31, 0.62, 0.22))
-    categories = sorted(f.by_category.items(), key=lambda item: item[1])
-    names = [t(CATEGORY_BY_CODE[c].label) if c in CATEGORY_BY_CODE else c for c, _ in categories] or ["-"]
-    bars.barh(names, [n for _, n in categories] or [0], color="#c8102e")
-    # A fixed title height: matplotlib otherwise measures every tick label again to place it.
-    bars.set_title(t("Complaints by category"), fontsize=16, y=1.01)
-    bars.tick_params(labelsize=13)
-    levels = fig.add_axes((0.1, 0.01, 0.8, 0.21))
-    shares = [f.by_level.get(level, 0) for level in (1, 2, 3)]
-    if sum(shares):
-        levels.pie(shares, labels=[t(LEVELS[level]) for level in (1, 2, 3)], autopct="%1.0f%%",
-                   textprops={"fontsize": 12}, colors=["#2e7d32", "#f9a825", "#c62828"])
-    else:
-        levels.axis("off")
-    levels.set_title(t("Response levels"), fontsize=16, y=1.0)
-    out = io.BytesIO()
-    # A light zlib level: a flat-colour chart compresses nearly as well, in a fraction of the time.
-    fig.savefig(out, format="png", pil_kwargs={"compress_level": 1})
-    plt.close(fig)
-    return out.getvalue()
-
-
-def render_street_png(t: Translator, street: str, month: str, rows: list[tuple[str, store.MonthFigures]]) -> bytes:
-    plt = _plt()
-    height = max(6.0, 2 + 0.5 * len(rows))
-    fig, (sat, over) = plt.subplots(1, 2, figsize=(9, height), dpi=120)
-    fig.suptitle(t("{street} · {month}: compounds compared", street=street, month=month), fontsize=18)
-    by_sat = sorted(rows, key=lambda r: r[1].satisfaction or 0)
-    sat.barh([n for n, _ in by_sat], [(f.satisfaction or 0) * 100 for _, f in by_sat], color="#2e7d32")
-    sat.set_title(t("Satisfaction rate (%)"), fontsize=14)
-    by_over = sorted(rows, key=lambda r: -(r[1].overdue_rate or 0))
-    over.barh([n for n, _ in by_over], [(f.overdue_rate or 0) * 100 for _, f in by_over], color="#c62828")
-    over.set_title(t("Overdue rate (%)"), fontsize=14)
-    fig.tight_layout()
-    out = io.BytesIO()
-    fig.savefig(out, format="png")
-    plt.close(fig)
-    return out.getvalue()
 
 
 FIGURE_COLUMNS = (
@@ -158,7 +86,8 @@ async def compound_report(ctx: Context | JobContext, t: Translator, compound: Co
     figures = (await store.month_figures(ctx.session, month, [compound.stored_id], compound.timezone))[compound.stored_id]
     previous = await store.month_figures(ctx.session, store.previous_month(month), [compound.stored_id],
                                          compound.timezone)
-    png = await asyncio.to_thread(render_compound_png, t, compound.name, figures)
+    png = await asyncio.to_thread(charts.render_compound_png, t, compound.name, figures,
+                                  previous.get(compound.stored_id))
     xlsx = render_xlsx(t, [(compound.name, figures)], previous)
     summary = "\n".join([t("{compound} · {month} monthly report", compound=compound.name, month=month),
                          *(f"{label}: {value}" for label, value in figure_rows(t, figures))])
@@ -173,16 +102,12 @@ async def street_report(ctx: Context | JobContext, t: Translator, street: str, m
     figures = await store.month_figures(ctx.session, month, ids)
     previous = await store.month_figures(ctx.session, store.previous_month(month), ids)
     rows = [(c.name, figures[c.stored_id]) for c in compounds]
-    png = await asyncio.to_thread(render_street_png, t, street, month, rows)
+    # One order and one "needs attention" rule for the text and the chart (storage.reports.street_standings).
+    standings = store.street_standings([f for _, f in rows])
+    names = {c.stored_id: c.name for c in compounds}
+    png = await asyncio.to_thread(charts.render_street_png, t, street, month, standings, names, previous)
     xlsx = render_xlsx(t, rows, previous, street)
-    ranked = sorted(rows, key=lambda r: -(r[1].satisfaction or 0))
-    lines = [t("{street} · {month}: compounds compared", street=street, month=month)]
-    for name, f in ranked:
-        before = previous.get(f.compound_id)
-        change = "" if before is None else f" ({f.opened - before.opened:+d})"
-        lines.append(t("{name}: satisfaction {satisfaction}, overdue {overdue}, complaints {opened}{change}",
-                       name=name, satisfaction=_pct(f.satisfaction), overdue=_pct(f.overdue_rate),
-                       opened=f.opened, change=change))
+    lines = charts.street_lines(t, street, month, standings, names, previous)
     return [Reply("\n".join(lines), image=Media(png, f"report-{month}.png", "image/png")),
             Reply(t("The figures as a spreadsheet."), document=Media(xlsx, f"report-{month}.xlsx", XLSX))]
 

@@ -192,6 +192,44 @@ async def compounds_in_street(session: AsyncSession, street: str) -> list[Compou
     return list(result.all())
 
 
+# "Needs attention" in a street report. Fixed bounds rather than the street's median: a median always marks
+# half the street, and a bound means the same in every street and every month.
+OVERDUE_BOUND = 0.10  # more than one case in ten past its deadline
+SATISFACTION_BOUND = 0.80  # fewer than four in five ratings at 4–5
+
+
+@dataclass(frozen=True)
+class Standing:
+    """A compound's place in its street's month: its figures and which bound it crossed."""
+
+    figures: MonthFigures
+    overdue_high: bool
+    satisfaction_low: bool
+
+    @property
+    def needs_attention(self) -> bool:
+        return self.overdue_high or self.satisfaction_low
+
+
+def street_standings(figures: list[MonthFigures]) -> list[Standing]:
+    """The street report's one order, shared by its text and its chart: the compounds that need attention
+    first, then by overdue rate (highest first), then by satisfaction (lowest first); a compound without the
+    figure (no cases opened, no ratings) comes after those with it. The rule: overdue rate above
+    OVERDUE_BOUND or satisfaction below SATISFACTION_BOUND."""
+    standings = [
+        Standing(f, f.overdue_rate is not None and f.overdue_rate > OVERDUE_BOUND,
+                 f.satisfaction is not None and f.satisfaction < SATISFACTION_BOUND)
+        for f in figures
+    ]
+
+    def order(s: Standing) -> tuple[bool, bool, float, bool, float, int]:
+        overdue, satisfaction = s.figures.overdue_rate, s.figures.satisfaction
+        return (not s.needs_attention, overdue is None, -(overdue or 0.0), satisfaction is None,
+                satisfaction or 0.0, s.figures.compound_id)
+
+    return sorted(standings, key=order)
+
+
 class ReportDelivery(SQLModel, table=True):
     """One row per report sent by the scheduler ("compound:3:2026-11", "official:12:2026-11"): claimed by the
     insert, so a restart or a second process never sends a month's report twice."""
