@@ -11,7 +11,7 @@ from bot.core.context import BaseContext, Context, JobContext, MemberContext
 from bot.core.flows import Done, Draft, Flow, Go, Outcome, Stay
 from bot.core.i18n import N_, Translator
 from bot.core.router import Router
-from bot.core.types import Button, Incoming, Media, Replies, Reply, ToPerson, rows
+from bot.core.types import XLSX, Button, Incoming, Media, Replies, Reply, ToPerson, rows
 from storage import party as store
 from storage.compounds import Building, buildings_of
 from storage.people import Person, Role, people_with_role
@@ -468,3 +468,19 @@ async def area_remove(ctx: MemberContext, msg: Incoming) -> Replies:
 router.flow(reporting, pledging, fulfilling, sending_back, leaving, assigning)
 
 __all__ = ["router"]
+
+
+@router.command("export party", group="party", roles=[Role.SECRETARY], private=True, order=58,
+                help="Export the party branch's year (XLSX)")
+async def export_party(ctx: MemberContext, msg: Incoming) -> Replies:
+    """`/export party [YEAR]`: the branch summary (支部汇总), one row per party member; this year by default. The
+    members' own records for their employers are `linli export party`."""
+    t = ctx.t
+    words = str(ctx.args.get("command_args", "")).split()
+    this_year = ctx.now.astimezone(ctx.zone(ctx.compound)).year
+    if len(words) > 1 or (words and not (words[0].isdigit() and 2000 <= int(words[0]) <= this_year)):
+        return Reply(t("Usage: /export party [YEAR], for example /export party {year}.", year=this_year))
+    year = int(words[0]) if words else this_year
+    data = await store.branch_summary_xlsx(ctx.session, ctx.compound, year, t)
+    return Reply(t("The party branch of {compound} in {year}.", compound=ctx.compound.name, year=year),
+                 document=Media(data, f"party-{ctx.compound.code}-{year}-branch.xlsx", XLSX))

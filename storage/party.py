@@ -17,6 +17,7 @@ from sqlmodel import Field, SQLModel, col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.core.i18n import N_
+from storage import ledger as xlsx
 from storage.compounds import Building, Compound, Room
 from storage.db import UTCDateTime, status_field, utcnow
 from storage.people import Person, Role, own_rooms, people_with_role
@@ -359,75 +360,91 @@ async def member_year(session: AsyncSession, compound: Compound, person: Person,
                       await balance(session, compound.id, person.id))
 
 
-async def export_party(
-    session: AsyncSession, compound: Compound, year: int, out_dir: Path, t: Callable[..., str]
-) -> list[Path]:
-    """One XLSX per party member of the compound: 报到, 承诺/践诺, 请假, volunteer hours and points."""
-    from openpyxl import Workbook
+BRANCH_COLUMNS = (N_("Name"), N_("Employer"), N_("Reported at"), N_("Responsibility area (党员责任区)"), N_("Pledges"),
+                  N_("Pledges fulfilled"), N_("Days of leave"), N_("Volunteer tasks"), N_("Volunteer hours"),
+                  N_("Points earned this year"), N_("Points balance"))
 
-    assert compound.id is not None
-    zone = ZoneInfo(compound.timezone)
-    out_dir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 (a CLI export, nothing else waits)
-    written: list[Path] = []
 
-    def when(moment: datetime | None) -> str:
-        return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M") if moment else ""
-
-    for person_id in await people_with_role(session, compound.id, Role.PARTY_MEMBER):
+async def party_sheets(session: AsyncSession, compound: Compound, year: int, t: Callable[..., str]
+                       ) -> tuple[list[xlsx.Sheet], dict[int, tuple[Person, list[xlsx.Sheet]]]]:
+    """The branch summary sheet (支部汇总: one row per party member) and each member's own sheets (summary, 报到,
+    承诺/践诺, 请假, volunteering, points), for the one ledger writer."""
+    column, kind = xlsx.Column, xlsx.Kind
+    branch: list[tuple[object, ...]] = []
+    members: dict[int, tuple[Person, list[xlsx.Sheet]]] = {}
+    for person_id in await people_with_role(session, compound.stored_id, Role.PARTY_MEMBER):
         person = await session.get(Person, person_id)
         if person is None:
             continue
         record = await member_year(session, compound, person, year)
-        mine = [area_name(t, building, area.floor) for area, _p, building in await areas(session, compound.id,
-                                                                                           person_id)]
-        book = Workbook()
-        summary = book.active
-        assert summary is not None
-        summary.title = t("Summary")
+        mine = "、".join(area_name(t, building, area.floor)
+                        for area, _p, building in await areas(session, compound.stored_id, person_id))
         hours_total = sum(float(h) for _, _, h, _ in record.volunteering if h)
         earned = sum(e.amount for e in record.entries if e.amount > 0 and e.kind != "redemption")
-        for row in (
-            (t("Name"), person.name),
-            (t("Compound"), compound.name),
-            (t("Year"), year),
-            (t("Employer"), record.reports[-1].employer if record.reports else ""),
-            (t("Responsibility area (党员责任区)"), "、".join(mine)),
-            (t("Pledges"), len(record.pledges)),
-            (t("Pledges fulfilled"), sum(1 for p in record.pledges if p.status == PledgeStatus.FULFILLED)),
-            (t("Volunteer tasks"), len(record.volunteering)),
-            (t("Volunteer hours"), hours_total),
-            (t("Points earned this year"), earned),
-            (t("Points balance"), record.points_balance),
-        ):
-            summary.append(list(row))
-        sheet = book.create_sheet(t("Reports"))
-        sheet.append([t("Reported at"), t("Employer")])
-        for report in record.reports:
-            sheet.append([when(report.reported_at), report.employer])
-        sheet = book.create_sheet(t("Pledges"))
-        sheet.append([t("Pledge"), t("Made at"), t("Target date"), t("Status"), t("Evidence"), t("Confirmed at"),
-                      t("Sent back because")])
-        for pledge in record.pledges:
-            evidence = pledge.evidence_text + (f" [{t('photo')}]" if pledge.evidence_photo else "")
-            sheet.append([pledge.text, when(pledge.created_at), pledge.target_date.isoformat(),
-                          t(PLEDGE_STATES[pledge.status]), evidence.strip(), when(pledge.confirmed_at),
-                          pledge.sent_back_reason])
-        sheet = book.create_sheet(t("Leave"))
-        sheet.append([t("From"), t("To"), t("Reason")])
-        for leave in record.leave:
-            sheet.append([leave.starts_on.isoformat(), leave.ends_on.isoformat(), leave.reason])
-        sheet = book.create_sheet(t("Volunteering"))
-        sheet.append([t("Task"), t("Start"), t("Hours"), t("Points")])
-        for title, start, hours, points in record.volunteering:
-            sheet.append([title, start, float(hours) if hours else "", points])
-        sheet = book.create_sheet(t("Points"))
-        sheet.append([t("Date"), t("Reason"), t("Points")])
-        for entry in record.entries:
-            sheet.append([when(entry.created_at), entry.reason, entry.amount])
+        fulfilled = sum(1 for p in record.pledges if p.status == PledgeStatus.FULFILLED)
+        leave_days = sum((min(leave.ends_on, date(year, 12, 31)) - max(leave.starts_on, date(year, 1, 1))).days + 1
+                         for leave in record.leave)
+        employer = record.reports[-1].employer if record.reports else ""
+        reported = record.reports[-1].reported_at if record.reports else None
+        branch.append((person.name, employer, reported, mine, len(record.pledges), fulfilled, leave_days,
+                       len(record.volunteering), hours_total, earned, record.points_balance))
+        summary = [(t("Name"), person.name), (t("Compound"), compound.name), (t("Year"), year),
+                   (t("Employer"), employer), (t("Responsibility area (党员责任区)"), mine),
+                   (t("Pledges"), len(record.pledges)), (t("Pledges fulfilled"), fulfilled),
+                   (t("Volunteer tasks"), len(record.volunteering)), (t("Volunteer hours"), hours_total),
+                   (t("Points earned this year"), earned), (t("Points balance"), record.points_balance)]
+        members[person_id] = (person, [
+            xlsx.Sheet(N_("Summary"), [column(N_("Item")), column(N_("Value"))], summary, numbered=False),
+            xlsx.Sheet(N_("Reports"), [column(N_("Reported at"), kind.DATETIME), column(N_("Employer"))],
+                       [(report.reported_at, report.employer) for report in record.reports]),
+            xlsx.Sheet(N_("Pledges"), [column(N_("Pledge"), width=30), column(N_("Made at"), kind.DATETIME),
+                                       column(N_("Target date"), kind.DATE),
+                                       column(N_("Status"), labels={s.value: n for s, n in PLEDGE_STATES.items()}),
+                                       column(N_("Evidence"), width=30), column(N_("Confirmed at"), kind.DATETIME),
+                                       column(N_("Sent back because"))],
+                       [(pledge.text, pledge.created_at, pledge.target_date, pledge.status.value,
+                         (pledge.evidence_text + (f" [{t('photo')}]" if pledge.evidence_photo else "")).strip(),
+                         pledge.confirmed_at, pledge.sent_back_reason) for pledge in record.pledges]),
+            xlsx.Sheet(N_("Leave"), [column(N_("From"), kind.DATE), column(N_("To"), kind.DATE), column(N_("Reason"))],
+                       [(leave.starts_on, leave.ends_on, leave.reason) for leave in record.leave]),
+            xlsx.Sheet(N_("Volunteering"), [column(N_("Task")), column(N_("Start"), kind.CODE),
+                                            column(N_("Hours"), kind.NUMBER), column(N_("Points"), kind.INT)],
+                       [(title, start, float(hours) if hours else None, points)
+                        for title, start, hours, points in record.volunteering]),
+            xlsx.Sheet(N_("Points"), [column(N_("Date"), kind.DATETIME), column(N_("Reason")),
+                                      column(N_("Points"), kind.INT)],
+                       [(entry.created_at, entry.reason, entry.amount) for entry in record.entries]),
+        ])
+    columns = [column(header, kind.INT if index >= 4 and index != 8 else kind.NUMBER if index == 8 else
+                      kind.DATETIME if index == 2 else kind.TEXT) for index, header in enumerate(BRANCH_COLUMNS)]
+    return [xlsx.Sheet(N_("Branch summary"), columns, branch)], members
+
+
+async def branch_summary_xlsx(session: AsyncSession, compound: Compound, year: int, t: Callable[..., str]) -> bytes:
+    """The branch's year (支部汇总) as one workbook: the summary sheet, then every member's pledges together."""
+    summary, _members = await party_sheets(session, compound, year, t)
+    return xlsx.render(t, xlsx.Ledger(N_("Party branch ledger"), compound.name, str(year), summary,
+                                      ZoneInfo(compound.timezone)))
+
+
+async def export_party(
+    session: AsyncSession, compound: Compound, year: int, out_dir: Path, t: Callable[..., str]
+) -> list[Path]:
+    """One XLSX per party member of the compound (报到, 承诺/践诺, 请假, volunteer hours and points) for their
+    employer's review, and the branch summary (支部汇总), all through the one ledger writer."""
+    zone = ZoneInfo(compound.timezone)
+    out_dir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 (a CLI export, nothing else waits)
+    summary, members = await party_sheets(session, compound, year, t)
+    written: list[Path] = []
+    for person_id, (person, sheets) in members.items():
         safe = re.sub(r"[^\w\-]+", "_", person.name or str(person_id)).strip("_") or str(person_id)
         path = out_dir / f"party-{compound.code}-{year}-{person_id}-{safe}.xlsx"
-        book.save(path)
+        path.write_bytes(xlsx.render(t, xlsx.Ledger(N_("Party member's record"), f"{compound.name} · {person.name}",
+                                                    str(year), sheets, zone)))
         written.append(path)
+    path = out_dir / f"party-{compound.code}-{year}-branch.xlsx"
+    path.write_bytes(xlsx.render(t, xlsx.Ledger(N_("Party branch ledger"), compound.name, str(year), summary, zone)))
+    written.append(path)
     return written
 
 

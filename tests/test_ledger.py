@@ -205,3 +205,21 @@ def test_the_writer_in_english_and_its_cells() -> None:
     row = [c.value for c in sheet[4]]
     assert row == [1, "Yes", "open!", 88.25, "=1+1", datetime(2026, 12, 1, 1, 0)]
     assert sheet["E4"].data_type == "s" and sheet["D4"].number_format == "0.00"
+
+
+async def test_party_branch_summary(console: Console) -> None:
+    console.as_("陈阿姨")
+    await console.say("/pledge 为独居老人代购")
+    console.as_("王书记")
+    await console.say("/export party")
+    [sheet] = sheets(console)
+    assert sheet.title == "支部汇总" and sheet["A1"].value == "幸福里 · 党支部台账" and sheet["A2"].value == "统计期间：2026"
+    laid_out(sheet)
+    listed = {r["姓名"]: r for r in rows(sheet)}
+    assert set(listed) == {"王书记", "李楼长", "陈阿姨"}  # the demo's party members
+    assert isinstance(listed["陈阿姨"]["承诺"], int)
+    await console.say("/export party 1999")
+    assert "用法" in console.last.text
+    console.as_("陈阿姨")
+    await console.say("/export party")
+    assert not console.last.has_document

@@ -73,30 +73,31 @@ async def test_report_pledge_fulfil_leave_and_export(console: Console, settings:
 
     assert await export_party_cli(settings, "xfl", 2026, tmp_path) == 0
     files = sorted(tmp_path.glob("*.xlsx"))  # noqa: ASYNC240
-    # 王书记, 李楼长 and 陈阿姨 are the demo party members.
-    assert len(files) == 3
+    # 王书记, 李楼长 and 陈阿姨 are the demo party members; and the branch summary.
+    assert len(files) == 4
     mine = [f for f in files if "陈阿姨" in f.name]
     assert len(mine) == 1
     book = load_workbook(mine[0])
     # Headers are in the compound's language; the catalogue (shared by all features) says which words.
     t = Catalogs().translator("zh_CN")
-    summary = {row[0]: row[1] for row in book[t("Summary")].iter_rows(values_only=True)}
+    summary = {row[0]: row[1] for row in book[t("Summary")].iter_rows(min_row=4, values_only=True)}
     assert summary["姓名"] == "陈阿姨" and summary["工作单位"] == "西陵区人民医院"
     assert summary[t("Pledges")] == 2 and summary[t("Pledges fulfilled")] == 1
     assert summary[t("Volunteer tasks")] == 1 and summary[t("Volunteer hours")] == 2
     assert summary[t("Points earned this year")] == 4 and summary[t("Points balance")] == 4
-    pledges = list(book[t("Pledges")].iter_rows(values_only=True))
+    pledges = [row[1:] for row in book[t("Pledges")].iter_rows(min_row=3, values_only=True)]  # after 序号
     assert pledges[0][0] == "承诺内容"
     states = {row[0]: row[3] for row in pledges[1:]}
     assert states == {"每月参加一次志愿服务": "进行中", "为独居老人代购": "已践诺"}
-    leave = list(book[t("Leave")].iter_rows(values_only=True))
-    assert leave[1] == ("2026-11-23", "2026-11-30", "外出学习")
-    volunteering = list(book[t("Volunteering")].iter_rows(values_only=True))
+    leave = [row[1:] for row in book[t("Leave")].iter_rows(min_row=3, values_only=True)]
+    assert leave[1] == (datetime(2026, 11, 23), datetime(2026, 11, 30), "外出学习")  # dates, not text
+    volunteering = [row[1:] for row in book[t("Volunteering")].iter_rows(min_row=3, values_only=True)]
     assert volunteering[1][0] == "清理楼道杂物" and volunteering[1][3] == 4
     # Another year holds none of it.
     assert await export_party_cli(settings, "XFL", 2025, tmp_path / "2025") == 0
     old = [f for f in (tmp_path / "2025").glob("*.xlsx") if "陈阿姨" in f.name]
-    assert len(list(load_workbook(old[0])[t("Pledges")].iter_rows())) == 1
+    assert list(load_workbook(old[0])[t("Pledges")].iter_rows(min_row=4, values_only=True)) == [("本期间无记录。",
+                                                                                                 *[None] * 7)]
 
 
 async def test_only_party_members_and_secretaries(console: Console) -> None:
@@ -246,7 +247,7 @@ async def test_sending_a_pledge_back_asks_the_reason_the_member_reads(console: C
     assert await export_party_cli(settings, "XFL", 2026, tmp_path) == 0
     mine = next(f for f in tmp_path.glob("*.xlsx") if "陈阿姨" in f.name)  # noqa: ASYNC240
     t = Catalogs().translator("zh_CN")
-    pledges = list(load_workbook(mine)[t("Pledges")].iter_rows(values_only=True))
+    pledges = list(load_workbook(mine)[t("Pledges")].iter_rows(min_row=3, values_only=True))  # under the title
     assert pledges[0][-1] == "退回原因" and pledges[1][-1] == "请附上巡楼记录表的照片"
 
 
