@@ -485,6 +485,48 @@ def cmd_compound_qr(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compound_wechat_link(args: argparse.Namespace) -> int:
+    """A 微信客服 link for the compound (kf/add_contact_way with a scene, then `scene_param` = the invite code) and a
+    QR PNG of it: a resident who opens it arrives in the join flow of that compound."""
+    from urllib.parse import quote
+
+    import aiohttp
+
+    from bot.qr import invite_png
+    from bot.transports.wechat.api import KfClient, KfError
+
+    settings = _settings()
+    if not settings.wechat_kf_open_kfid:
+        raise Refusal(tr("Set WECHAT_KF_OPEN_KFID, WECHAT_KF_CORP_ID and WECHAT_KF_SECRET first (see .env.example)."))
+    made: list[tuple[Path, bytes, str]] = []
+
+    async def work(session: Any) -> int:
+        compound = await _compound_named(session, args.code)
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15)) as http:
+            async def opened() -> aiohttp.ClientSession:
+                return http
+
+            client = KfClient(opened, settings.wecom_api_base_url, settings.wechat_kf_corp_id,
+                              settings.wechat_kf_secret.get_secret_value())
+            try:
+                url = await client.add_contact_way(settings.wechat_kf_open_kfid, f"join{compound.code}"[:30])
+            except (KfError, aiohttp.ClientError) as error:
+                raise Refusal(tr("微信客服 refused the link: {error}", error=str(error))) from None
+        link = f"{url}{'&' if '?' in url else '?'}scene_param={quote(compound.invite_code)}"
+        pt = Catalogs().translator(compound.language or settings.default_language)
+        png = invite_png(pt("Scan to join {compound}", compound=compound.name),
+                         pt("Invite code {code}", code=compound.invite_code), [(pt("WeChat"), link)])
+        made.append((Path(args.out or f"wechat-{compound.code}.png"), png, link))
+        return 0
+
+    asyncio.run(_with_session(settings, work))
+    for out, png, link in made:
+        out.write_bytes(png)
+        print(link)
+        print(tr("Wrote {file}: {links}", file=out, links=link))
+    return 0
+
+
 # ---- linli backup FILE / linli restore FILE ---------------------------------------------------------------------
 
 
@@ -693,6 +735,10 @@ def build_parser() -> argparse.ArgumentParser:
     qr.add_argument("--wecom", default="", help="a WeCom/WeChat link to print beside it (default WECOM_JOIN_URL)")
     qr.add_argument("--out", help="the PNG file to write (default: qr-CODE.png)")
     qr.set_defaults(func=cmd_compound_qr)
+    wechat = compound.add_parser("wechat-link", help="a 微信客服 link (and its QR PNG) that joins residents from WeChat")
+    wechat.add_argument("code")
+    wechat.add_argument("--out", help="the PNG file to write (default: wechat-CODE.png)")
+    wechat.set_defaults(func=cmd_compound_wechat_link)
 
     roster = sub.add_parser("roster", help="rosters").add_subparsers(dest="action", required=True)
     importer = roster.add_parser("import", help="load buildings, units, rooms and owners from CSV or XLSX")

@@ -4,9 +4,12 @@ its window and budget), the transport, the core and the outbox on a frozen clock
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from aiohttp import web
@@ -34,6 +37,7 @@ from tests.fake_wecom_kf import (
 )
 
 RESIDENT = "wmResidentA"
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass
@@ -266,3 +270,22 @@ async def test_msg_send_fail_puts_the_notice_back_for_the_next_window(bot: Bot) 
     assert [row.state for row in await bot.rows(RESIDENT)] == ["pending"]
     shown = await bot.kf.said(RESIDENT, "在吗")
     assert shown[0].text.startswith("您有 1 条新通知")
+
+
+async def test_wechat_link_prints_the_link_with_the_invite_code_and_writes_a_qr(db_url: str, tmp_path: Path) -> None:
+    kf = await FakeKf().start()
+    try:
+        env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT), "DATABASE_URL": db_url,
+               "WECOM_API_BASE_URL": kf.base_url, "WECHAT_KF_CORP_ID": CORP_ID, "WECHAT_KF_SECRET": SECRET,
+               "WECHAT_KF_CALLBACK_TOKEN": CALLBACK_TOKEN, "WECHAT_KF_CALLBACK_AES_KEY": CALLBACK_AES_KEY,
+               "WECHAT_KF_OPEN_KFID": OPEN_KFID}
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", "compound", "wechat-link", "XFL", "--out", str(tmp_path / "x.png"),
+            cwd=tmp_path, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        out, _ = await process.communicate()
+        assert process.returncode == 0, out.decode()
+        assert "scene_param=XFL2026" in out.decode()
+        assert kf.contact_ways == [{"open_kfid": OPEN_KFID, "scene": "joinXFL"}]
+        assert (tmp_path / "x.png").read_bytes().startswith(b"\x89PNG")
+    finally:
+        await kf.stop()
