@@ -379,13 +379,66 @@ async def _tell(ctx: BaseContext, people: Iterable[int], message: str | Callable
 
 
 async def announce(ctx: BaseContext, assembly: store.Assembly, compound: Compound | None) -> list[Reply]:
-    """Voting has opened: the group posting with a Vote button, and a private word to every owner of its scope
-    (the compound's other owners are not asked)."""
-    owners = await store.owner_people(ctx.session, assembly.compound_id, await store.electorate(ctx.session, assembly))
-    return [await refresh_posting(ctx, assembly, compound, first=True), *await _tell(ctx, owners, lambda pt: Reply(
-        pt("The owners' assembly {title} is open for voting until {closes}. As an owner, please vote: press the "
-           "button below.", title=assembly.title, closes=ctx.local(assembly.closes_at, compound)),
-        buttons=_vote(pt, assembly)))]
+    """Voting has opened: the group posting with a Vote button, and the opening reminder: a private word to every
+    owner of its scope (the compound's other owners are not asked) where the compound's reminders begin at the
+    opening (`assembly.reminders`)."""
+    return [await refresh_posting(ctx, assembly, compound, first=True), *await send_reminders(ctx, assembly, compound)]
+
+
+OPENED = N_("The owners' assembly {title} is open for voting until {closes}. As an owner, please vote: press the "
+            "button below.")
+REMINDED = N_("Reminder: the owners' assembly {title} closes at {closes}, and {rooms} has not voted yet. Every "
+              "ballot counts towards the 2/3 turnout the law requires.")
+
+
+def _reminder_buttons(t: Translator, assembly: store.Assembly) -> tuple[tuple[Button, ...], ...]:
+    return (*_vote(t, assembly), (Button.do(t("Stop reminding me"), "assembly.stop_reminders", assembly=assembly.id),))
+
+
+async def send_reminders(ctx: BaseContext, assembly: store.Assembly, compound: Compound | None) -> list[Reply]:
+    """The reminder slots due now, claimed so that each goes out once (storage decides who): one private message
+    to each owner who has not voted for all their rooms and has not pressed Stop reminding me, with Vote and that
+    button, marked as a vote reminder for the notification budget."""
+    due = await store.due_reminders(ctx.session, assembly, compound, ctx.now)
+    if not due.owners:
+        return []
+    labels = await store.room_names(ctx.session, assembly.compound_id)
+    replies = []
+    for person_id, missing in due.owners.items():
+        pt = await ctx.translator_for(person_id)
+        text = OPENED if store.OPENING in due.slots else REMINDED
+        replies.append(Reply(
+            pt(text, title=assembly.title, closes=ctx.local(assembly.closes_at, compound), rooms=_named(labels, missing)),
+            buttons=_reminder_buttons(pt, assembly), to=ToPerson(person_id), expires_at=assembly.closes_at,
+            notice=Notice(NoticeKind.VOTE_REMINDER, f"assembly:{assembly.id}", due.slot,
+                          compound_id=assembly.compound_id)))
+    return replies
+
+
+# What pressing Stop reminding me did (storage.assembly.StopReminders): the answer and its toast.
+STOPPED = {
+    store.StopReminders.STOPPED: (N_("Done: no more reminders about {title}. You can still vote until {closes} with "
+                                     "the Vote button."), N_("No more reminders")),
+    store.StopReminders.ALREADY: (N_("You have already turned off the reminders about {title}; you will get no more "
+                                     "of them."), N_("Already off")),
+    store.StopReminders.OVER: (N_("Voting in {title} is over, so there are no more reminders about it anyway."),
+                               N_("Voting is over")),
+    store.StopReminders.NOT_ASKED: (N_("{title} does not ask for your ballot, so you get no reminders about it."),
+                                    N_("No reminders")),
+}
+
+
+@router.button("assembly.stop_reminders", private=True)
+async def stop_reminders(ctx: Context, msg: Incoming) -> Replies:
+    """不再提醒, re-checked on every press: the button is the person's own (its token names them), and storage
+    checks the assembly is still voting, the person is one of its owners, and whether it was pressed before."""
+    assembly = await ctx.session.get(store.Assembly, int(ctx.args["assembly"]))
+    compound = await ctx.session.get(Compound, assembly.compound_id) if assembly is not None else None
+    if assembly is None or compound is None:
+        return Reply(ctx.t("This assembly does not exist."))
+    done = await store.stop_reminders(ctx.session, assembly, ctx.person_id, ctx.now)
+    text, toast = STOPPED[done]
+    return Reply(ctx.t(text, title=assembly.title, closes=ctx.local(assembly.closes_at, compound)), toast=ctx.t(toast))
 
 
 # ---- voting: the Vote button, and /paperballot -----------------------------------------------------------
@@ -1217,18 +1270,7 @@ async def open_due(ctx: JobContext) -> Replies:
 async def remind(ctx: JobContext) -> Replies:
     replies: list[Reply] = []
     for assembly in await store.voting_now(ctx.session, ctx.now):
-        compound = await ctx.session.get(Compound, assembly.compound_id)
-        due = await store.due_reminders(ctx.session, assembly, compound, ctx.now, ctx.zone(compound))
-        labels = await store.room_names(ctx.session, assembly.compound_id) if due else {}
-        for person_id, missing in due.items():
-            pt = await ctx.translator_for(person_id)
-            replies.append(Reply(
-                pt("Reminder: the owners' assembly {title} closes at {closes}, and {rooms} has not voted yet. "
-                   "Every ballot counts towards the 2/3 turnout the law requires.", title=assembly.title,
-                   closes=ctx.local(assembly.closes_at, compound), rooms=_named(labels, missing)),
-                buttons=_vote(pt, assembly), to=ToPerson(person_id), expires_at=assembly.closes_at,
-                notice=Notice(NoticeKind.VOTE_REMINDER, f"assembly:{assembly.id}",
-                              ctx.local(ctx.now, compound, "%Y-%m-%d"), compound_id=assembly.compound_id)))
+        replies += await send_reminders(ctx, assembly, await ctx.session.get(Compound, assembly.compound_id))
     return replies
 
 

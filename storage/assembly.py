@@ -17,7 +17,7 @@ import sys
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, tzinfo
+from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from fractions import Fraction
@@ -146,8 +146,6 @@ class Assembly(Stored, SQLModel, table=True):
     cancel_reason: str = Field(default="", max_length=500)
     # The tally as it stood at the close (`result_to_json`): what was announced stays what is shown later.
     result: dict[str, Any] = Field(default_factory=dict, sa_type=JSONDict)
-    # Reminder slots already sent ("daily:2026-11-24", "before_close"), so each goes out once.
-    reminded: dict[str, Any] = Field(default_factory=dict, sa_type=JSONDict)
     # The scope: the owners of one building, or of one unit of it, decide (加装电梯); neither: the compound's.
     building_id: int | None = Field(default=None, foreign_key="building.id")
     unit_id: int | None = Field(default=None, foreign_key="unit.id")
@@ -1027,25 +1025,126 @@ async def cancel_assembly(session: AsyncSession, assembly_id: int, compound_id: 
     return assembly
 
 
-def reminder_slots(assembly: Assembly, compound: Compound | None, now: datetime, zone: tzinfo) -> list[str]:
-    """The reminder slots due now: daily times (default 19:00) and hours before the close (default 24)."""
-    slots: list[str] = []
-    local = now.astimezone(zone)
-    times = compound_setting(compound, "assembly_reminder_times", ["19:00"]) if compound else ["19:00"]
-    for hhmm in times:
-        hour, _, minute = str(hhmm).partition(":")
-        slot = local.replace(hour=int(hour), minute=int(minute or 0), second=0, microsecond=0)
-        if slot <= local < slot + timedelta(hours=1) and assembly.opens_at <= slot < assembly.closes_at:
-            slots.append(f"daily:{slot:%Y-%m-%d %H:%M}")
-    hours = compound_setting(compound, "assembly_reminder_hours_before_close", 24) if compound else 24
-    before = assembly.closes_at - timedelta(hours=float(hours))
-    if before >= assembly.opens_at and before <= now < assembly.closes_at:
-        slots.append("before_close")
-    return [s for s in slots if s not in assembly.reminded]
+# ---- reminders (催票) ---------------------------------------------------------------------------------------
+
+# When the owners who have not voted are reminded, at most: the private word when voting opens, halfway through
+# the window, and these hours before the close. A compound chooses its own set (`assembly.reminders`), never more
+# than MAX_REMINDERS; the group's turnout posting is edited as ballots come in, on no reminder's schedule.
+OPENING, HALFWAY = "opening", "halfway"
+REMINDERS = (OPENING, HALFWAY, "48h", "24h")
+MAX_REMINDERS = 4
+# Two reminders closer than this are one: the later one is dropped (a short window).
+REMINDER_GAP = timedelta(hours=1)
+
+
+def reminder_hours(slot: str) -> int | None:
+    """The hours before the close of a slot written "48h"; None for another slot."""
+    hours = slot[:-1] if slot.endswith("h") else ""
+    return int(hours) if hours.isdigit() and 1 <= int(hours) <= 24 * 60 else None
+
+
+def parse_reminders(items: Iterable[Any]) -> list[str]:
+    """A compound's reminder set as an operator writes it: opening, halfway and "<hours>h" before the close
+    (48h, 24h), each once, at most MAX_REMINDERS of them; ValueError otherwise."""
+    slots = list(dict.fromkeys(word for item in items if (word := str(item).strip().lower())))
+    if not slots or len(slots) > MAX_REMINDERS:
+        raise ValueError(f"from 1 to {MAX_REMINDERS} reminders")
+    for slot in slots:
+        if slot not in (OPENING, HALFWAY) and reminder_hours(slot) is None:
+            raise ValueError(f"{slot!r} is not opening, halfway or hours before the close such as 24h")
+    return slots
+
+
+def reminder_set(compound: Compound | None) -> list[str]:
+    """The compound's reminder slots (`assembly.reminders`, "opening,halfway,48h,24h" by default); a damaged
+    setting falls back to the default, and never more than MAX_REMINDERS are used."""
+    chosen = compound_setting(compound, "assembly.reminders", ",".join(REMINDERS)) if compound else ""
+    try:
+        return parse_reminders(chosen if isinstance(chosen, list) else str(chosen).split(","))
+    except ValueError:
+        return list(REMINDERS)
+
+
+def reminder_plan(slots: Sequence[str], starts: datetime, closes: datetime) -> list[tuple[str, datetime]]:
+    """When each slot falls for a vote from `starts` to `closes`: the ones inside the window, in time order,
+    none within REMINDER_GAP after the one before it."""
+    timed: list[tuple[datetime, str]] = []
+    for slot in slots[:MAX_REMINDERS]:
+        if slot == OPENING:
+            due = starts
+        elif slot == HALFWAY:
+            due = starts + (closes - starts) / 2
+        elif (hours := reminder_hours(slot)) is not None:
+            due = closes - timedelta(hours=hours)
+        else:
+            continue
+        if starts <= due < closes:
+            timed.append((due, slot))
+    plan: list[tuple[str, datetime]] = []
+    for due, slot in sorted(timed, key=lambda pair: (pair[0], pair[1] != OPENING)):
+        if not plan or due - plan[-1][1] >= REMINDER_GAP:
+            plan.append((slot, due))
+    return plan
+
+
+class AssemblyReminder(Stored, SQLModel, table=True):
+    """One reminder slot of an assembly, planned when voting opens and claimed with UPDATE ... WHERE sent_at IS
+    NULL when due, so that of two processes only one sends it."""
+
+    __tablename__ = "assembly_reminder"
+    __table_args__ = (sa.UniqueConstraint("assembly_id", "slot"),)
+    id: int | None = Field(default=None, primary_key=True)
+    assembly_id: int = Field(foreign_key="assembly.id", index=True)
+    slot: str = Field(max_length=16)
+    due_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class ReminderStop(SQLModel, table=True):
+    """An owner pressed 不再提醒 on a reminder of this assembly: no more of its reminders for them."""
+
+    __tablename__ = "assembly_reminder_stop"
+    assembly_id: int = Field(foreign_key="assembly.id", primary_key=True)
+    person_id: int = Field(foreign_key="person.id", primary_key=True)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+async def plan_reminders(session: AsyncSession, assembly: Assembly, compound: Compound | None) -> list[str]:
+    """The assembly's reminder slots from when voting began (each row once: a second process planning at the same
+    moment adds nothing). The slots planned."""
+    starts = assembly.announced_at or assembly.opens_at
+    planned = []
+    for slot, due in reminder_plan(reminder_set(compound), starts, assembly.closes_at):
+        if await add_unless_exists(session, AssemblyReminder(assembly_id=assembly.stored_id, slot=slot, due_at=due)):
+            planned.append(slot)
+    return planned
+
+
+async def claim_reminders(session: AsyncSession, assembly: Assembly, compound: Compound | None,
+                          now: datetime) -> list[str]:
+    """The slots of an open assembly due now, each claimed once (UPDATE ... WHERE sent_at IS NULL): the ones this
+    process is to send, in time order. Planned first when voting opened before there were slots."""
+    if voting(assembly, now) != Voting.OPEN:
+        return []
+    rows = list((await session.exec(select(AssemblyReminder).where(
+        AssemblyReminder.assembly_id == assembly.stored_id).order_by(col(AssemblyReminder.due_at)))).all())
+    if not rows:
+        await plan_reminders(session, assembly, compound)
+        rows = list((await session.exec(select(AssemblyReminder).where(
+            AssemblyReminder.assembly_id == assembly.stored_id).order_by(col(AssemblyReminder.due_at)))).all())
+    claimed: list[str] = []
+    for row in rows:
+        if row.sent_at is not None or row.due_at > now:
+            continue
+        done = await session.exec(sa.update(AssemblyReminder).where(
+            col(AssemblyReminder.id) == row.id, col(AssemblyReminder.sent_at).is_(None)).values(sent_at=now))
+        if done.rowcount == 1:
+            claimed.append(row.slot)
+    return claimed
 
 
 async def unvoted_owners(session: AsyncSession, assembly: Assembly) -> dict[int, list[int]]:
-    """Every owner with rooms that have not voted yet, and those rooms."""
+    """Every owner of the assembly's scope with rooms that have not voted yet, and those rooms."""
     assert assembly.id is not None
     voted = await ballots_of(session, assembly.id)
     missing = {person: [r for r in rooms if r not in voted]
@@ -1054,21 +1153,59 @@ async def unvoted_owners(session: AsyncSession, assembly: Assembly) -> dict[int,
     return {person: rooms for person, rooms in missing.items() if rooms}
 
 
-async def mark_reminded(session: AsyncSession, assembly: Assembly, slots: Iterable[str], now: datetime) -> None:
-    """These reminder slots went out: each goes out once."""
-    assembly.reminded = {**assembly.reminded, **dict.fromkeys(slots, now.isoformat())}
-    session.add(assembly)
+async def reminders_stopped(session: AsyncSession, assembly_id: int) -> set[int]:
+    """Who pressed 不再提醒 in this assembly."""
+    found = await session.exec(select(ReminderStop.person_id).where(ReminderStop.assembly_id == assembly_id))
+    return set(found.all())
 
 
-async def due_reminders(session: AsyncSession, assembly: Assembly, compound: Compound | None, now: datetime,
-                        zone: tzinfo) -> dict[int, list[int]]:
-    """The owners to remind now, with their rooms that have not voted; empty when no slot is due. The due
-    slots are marked as sent, so each goes out once."""
-    slots = reminder_slots(assembly, compound, now, zone)
+@dataclass(frozen=True, slots=True)
+class Reminding:
+    """The slots claimed now (the last is the one named) and the owners to remind, with their rooms not voted."""
+
+    slots: tuple[str, ...] = ()
+    owners: Mapping[int, list[int]] = field(default_factory=dict)
+
+    @property
+    def slot(self) -> str:
+        return self.slots[-1] if self.slots else ""
+
+
+async def due_reminders(session: AsyncSession, assembly: Assembly, compound: Compound | None,
+                        now: datetime) -> Reminding:
+    """The owners to remind now: those of the assembly's scope with a room not voted who have not pressed
+    不再提醒. Slots due together (the bot was down) make one reminder. Nothing when no slot is due."""
+    slots = await claim_reminders(session, assembly, compound, now)
     if not slots:
-        return {}
-    await mark_reminded(session, assembly, slots, now)
-    return await unvoted_owners(session, assembly)
+        return Reminding()
+    stopped = await reminders_stopped(session, assembly.stored_id)
+    owners = {person: rooms for person, rooms in (await unvoted_owners(session, assembly)).items()
+              if person not in stopped}
+    return Reminding(tuple(slots), owners)
+
+
+class StopReminders(StrEnum):
+    """What pressing 不再提醒 did."""
+
+    STOPPED = "stopped"
+    ALREADY = "already"  # pressed before: nothing changes
+    OVER = "over"  # voting has ended (closed or cancelled): there are no more reminders anyway
+    NOT_ASKED = "not_asked"  # the person is not an owner this assembly asks (no longer, or never was)
+
+
+async def stop_reminders(session: AsyncSession, assembly: Assembly, person_id: int, now: datetime) -> StopReminders:
+    """The owner wants no more reminders of this assembly; re-checked on every press."""
+    if voting(assembly, now) in (Voting.CLOSED, Voting.CANCELLED):
+        return StopReminders.OVER
+    if await session.get(ReminderStop, (assembly.stored_id, person_id)) is not None:
+        return StopReminders.ALREADY
+    asked = await owner_people(session, assembly.compound_id, await electorate(session, assembly))
+    if person_id not in asked:
+        return StopReminders.NOT_ASKED
+    if not await add_unless_exists(session, ReminderStop(assembly_id=assembly.stored_id, person_id=person_id,
+                                                         created_at=now)):
+        return StopReminders.ALREADY  # a second press at the same moment
+    return StopReminders.STOPPED
 
 
 async def close_due_voting(session: AsyncSession, now: datetime) -> list[Assembly]:
@@ -1699,3 +1836,4 @@ async def export_assembly_cli(database_url: str, assembly_id: int, out: Path | N
     path.write_bytes(data)
     print(f"Wrote {path}")
     return 0
+

@@ -235,8 +235,7 @@ COMPOUND_SETTINGS: dict[str, SettingSpec] = {
     "assembly.candidate_vetting": SettingSpec(SettingKind.BOOLEAN, True),
     "assembly.vetting_by_official": SettingSpec(SettingKind.BOOLEAN, False),
     "assembly.publicity_days": SettingSpec(SettingKind.INTEGER, 7, minimum=1, maximum=60),
-    "assembly_reminder_times": SettingSpec(SettingKind.CLOCKS, ["19:00"]),
-    "assembly_reminder_hours_before_close": SettingSpec(SettingKind.NUMBER, 24, minimum=0),
+    "assembly.reminders": SettingSpec(SettingKind.TEXT, "opening,halfway,48h,24h", maximum=60),
     "board_schedule": SettingSpec(SettingKind.OBJECT, {"day_of_week": "mon", "hour": 9, "minute": 0}),
     "board_black_allow_names": SettingSpec(SettingKind.BOOLEAN, False),
     "property.survey_weight": SettingSpec(SettingKind.FRACTION, "3/5"),
@@ -318,6 +317,15 @@ def _checked_object(key: str, value: Any) -> dict[str, Any]:
     return value
 
 
+def _checked_text(key: str, value: str) -> str:
+    """The text settings that are lists of words, checked and written the way their feature reads them."""
+    if key == "assembly.reminders":
+        from storage.assembly import parse_reminders
+
+        return ",".join(parse_reminders(re.split(r"[\s,，、]+", value)))
+    return value
+
+
 def parse_setting(key: str, text: str) -> Any:
     """The value to store for `key` from what an operator typed; SettingRefused when the key is unknown or the
     value is not one of its kind or out of its range."""
@@ -359,7 +367,7 @@ def parse_setting(key: str, text: str) -> Any:
                 raise ValueError(text)
             value = text.strip()
         else:
-            value = text.strip()
+            value = _checked_text(key, text.strip())
             if not value:
                 raise ValueError(text)
     except (ValueError, TypeError, ArithmeticError, KeyError, OSError):  # ZoneInfoNotFoundError is a KeyError

@@ -155,18 +155,22 @@ async def test_assembly_from_opening_to_result(console: Console, app: App, tmp_p
     assert len(history) == 7  # 陈阿姨's seven rooms changed once; the double Submit added nothing
     assert sum(b.paper for b in ballots) == 1
 
-    # Reminders: 孙委员 alone has not voted: daily at 19:00, and 24 h before the close; each slot once.
+    # Reminders: 孙委员 alone has not voted. A 36-hour vote: after the opening word, 24 h before the close
+    # (2026-11-23 21:00) and halfway (2026-11-24 03:00); 48 h before would be before the opening. Each slot once.
     def reminders(person: str) -> int:
         return len([s for s in console.seen_by(person, "private") if "温馨提醒" in s.text])
 
     await _at(console, "2026-11-23 19:00")
+    assert reminders("孙委员") == 0  # no daily reminder
+    await _at(console, "2026-11-23 21:00")
     assert reminders("孙委员") == 1 and "2栋2单元302" in console.last_for("孙委员").text
+    assert "不再提醒" in console.last_for("孙委员").labels
     await console.clock_to("+30m")
     assert reminders("孙委员") == 1
-    await _at(console, "2026-11-23 21:00")
+    await _at(console, "2026-11-24 03:00")
     assert reminders("孙委员") == 2
     await _at(console, "2026-11-24 19:00")
-    assert reminders("孙委员") == 3 and reminders("张三") == 0
+    assert reminders("孙委员") == 2 and reminders("张三") == 0
 
     await _at(console, CLOSES)
     result = [s for s in console.seen_by("王书记", GROUP) if "表决结果" in s.text][-1].text

@@ -210,11 +210,11 @@ def test_compound_set_checks_the_key_and_the_value(linli: Run, database: Path) -
     compound = compound_row(database)
     assert compound.settings["complaints.respond_hours"] == 12
     assert deadline_settings(compound)[0] == 12  # the feature reads what was set
-    assert linli("compound", "set", "XFL", "assembly_reminder_times", "8:30, 19:00")[0] == 0
+    assert linli("compound", "set", "XFL", "assembly.reminders", "Opening, 24h")[0] == 0
     assert linli("compound", "set", "XFL", "timezone", "Asia/Urumqi")[0] == 0
     assert linli("compound", "set", "XFL", "complaints.routing", '{"noise": {"level": 2, "role": "property"}}')[0] == 0
     compound = compound_row(database)
-    assert compound.timezone == "Asia/Urumqi" and compound.settings["assembly_reminder_times"] == ["08:30", "19:00"]
+    assert compound.timezone == "Asia/Urumqi" and compound.settings["assembly.reminders"] == "opening,24h"
 
     refused = [
         (("complaints.respond_hours", "soon"), "complaints.respond_hours"),
@@ -223,6 +223,7 @@ def test_compound_set_checks_the_key_and_the_value(linli: Run, database: Path) -
         (("volunteer_reminder_hours", "72"), "48"),
         (("organiser_reminder_time", "25:00"), "organiser_reminder_time"),
         (("assembly_online_replaces_paper", "maybe"), "assembly_online_replaces_paper"),
+        (("assembly.reminders", "opening, halfway, 72h, 48h, 24h"), "assembly.reminders"),
         (("complaints.routing", '{"noise": {"role": "boss"}}'), "complaints.routing"),
         (("board_schedule", '{"day_of_week": "someday"}'), "board_schedule"),
         (("timezone", "Mars/Base"), "timezone"),
