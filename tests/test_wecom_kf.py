@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
-from sqlmodel import select
+from sqlmodel import col, select
 
 from bot.app import App, build_app, make_web_app
 from bot.core.clock import Clock
@@ -25,7 +25,7 @@ from storage import wechat as store
 from storage.conversations import ProcessedUpdate
 from storage.db import transaction
 from storage.outbox import OutboxMessage
-from storage.people import Identity
+from storage.people import Identity, Person
 from tests.conftest import START
 from tests.fake_wecom_kf import (
     CALLBACK_AES_KEY,
@@ -289,3 +289,18 @@ async def test_wechat_link_prints_the_link_with_the_invite_code_and_writes_a_qr(
         assert (tmp_path / "x.png").read_bytes().startswith(b"\x89PNG")
     finally:
         await kf.stop()
+
+
+async def test_link_makes_the_wechat_account_one_more_account_of_a_joined_resident(bot: Bot) -> None:
+    async with transaction(bot.app.core.sessions) as session:
+        zhang = (await session.exec(select(Identity.person_id).join(
+            Person, col(Person.id) == Identity.person_id).where(Person.name == "张三"))).first()
+        assert zhang is not None
+        code = await store.issue_link_code(session, zhang, bot.app.core.clock.now())
+    shown = await bot.kf.said("wmZhang", f"/link {code}")
+    assert "合为一个" in shown[-1].text
+    assert await bot.person("wmZhang") == zhang
+    again = await bot.kf.said("wmOther", f"/link {code}")  # used: refused politely
+    assert "已使用" in again[-1].text
+    shown = await bot.kf.said("wmZhang", "/start")
+    assert "幸福里" in shown[0].text  # the menu of the compound 张三 joined on another platform
