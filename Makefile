@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTHON ?= python3
 
-.PHONY: run test install fonts migrate lint typecheck pytest pytest-postgres locales clean
+.PHONY: run test install fonts chromium migrate lint typecheck pytest pytest-postgres locales clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,11 @@ fonts:
 	    apt-get update -qq && apt-get install -y -qq fonts-noto-cjk fontconfig ) || \
 	  echo "note: no CJK font installed (apt-get install fonts-noto-cjk as root); 红黑榜 posters are skipped"
 
+# Debian's headless Chromium for the pages' browser test (tests/test_pages_browser.py), installed when missing;
+# without root (or apt-get) it only warns, and that test is skipped.
+chromium:
+	@tests/chromium.sh
+
 migrate: install
 	$(VENV)/bin/linli migrate
 
@@ -36,7 +41,7 @@ typecheck: install
 	$(VENV)/bin/mypy bot handlers storage bench
 
 # pytest's exit code 5 ("no tests collected") is a failure here: there must be tests.
-pytest: install
+pytest: install chromium
 	@$(PY) -m pytest; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests were collected"; fi; exit $$rc
 
 # The same suite again on a real PostgreSQL server that the script installs, starts on loopback and stops.

@@ -553,7 +553,7 @@ async def street_page(session: AsyncSession, street: orgs.Street, t: Translator,
     objections = await _count_by_compound(session, select(assemblies.Assembly.compound_id).join(
         assemblies.Objection, col(assemblies.Objection.assembly_id) == assemblies.Assembly.id).where(
         col(assemblies.Assembly.compound_id).in_(ids), assemblies.Objection.status == assemblies.ObjectionStatus.OPEN))
-    table = []
+    table: list[dict[str, Any]] = []
     for compound in found:
         f = figures.get(compound.stored_id)
         satisfaction = f.satisfaction if f else None
@@ -566,8 +566,12 @@ async def street_page(session: AsyncSession, street: orgs.Street, t: Translator,
                        satisfaction is not None and satisfaction < 0.8),
                       (black.get(compound.stored_id, 0), black.get(compound.stored_id, 0) > 0),
                       (objections.get(compound.stored_id, 0), objections.get(compound.stored_id, 0) > 0)]})
+    for row in table:
+        row["alarms"] = sum(1 for _, alarm in row["cells"] if alarm)
+    # The compounds needing most attention first.
+    table.sort(key=lambda row: -row["alarms"])
     return render(t, flags, "street.html", t("{street}: compounds side by side", street=street.name), path,
-                  public=False, rows=table, month=month,
+                  public=False, rows=table, month=month, zip=zip,
                   headers=[t(LABELS[k]) for k in ("open_cases", "overdue_now", "opened_month", "satisfaction",
                                                   "open_black", "open_objections")])
 

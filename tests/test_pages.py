@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from pydantic import SecretStr
 from sqlmodel import select
 
 from bot.app import App, make_web_app
@@ -36,7 +37,7 @@ PHONE = re.compile(r"1[3-9]\d{9}")
 @pytest.fixture
 def settings(db_url: str) -> Settings:
     return Settings(_env_file=None, database_url=db_url, public_base_url=BASE,  # type: ignore[call-arg]
-                    pages_secret=SECRET, pages_per_minute=0)
+                    pages_secret=SecretStr(SECRET), pages_per_minute=0)
 
 
 @pytest.fixture
@@ -99,7 +100,7 @@ async def seed_assembly(console: Console) -> None:
 
 
 async def text_of(response: object) -> str:
-    return await response.text()  # type: ignore[attr-defined,no-any-return]
+    return await response.text()  # type: ignore[attr-defined]
 
 
 async def test_the_board_shows_what_was_posted_to_the_group_and_nothing_else(app: App, client: TestClient) -> None:
@@ -228,7 +229,7 @@ async def test_an_expired_or_forged_link_is_refused(app: App, client: TestClient
     assert "链接无效" in await text_of(refused)
     # Signed with another secret, or a street token used as a case token.
     other = Settings(_env_file=None, database_url=app.core.settings.database_url,  # type: ignore[call-arg]
-                     public_base_url=BASE, pages_secret="another-secret")
+                     public_base_url=BASE, pages_secret=SecretStr("another-secret"))
     assert (await client.get("/case/" + pages.sign(other, "case", ids["case"], made, ids["reporter"]))).status == 404
     street = pages.sign(app.core.settings, "street", ids["case"], made, ids["reporter"])
     assert (await client.get("/case/" + street)).status == 404
@@ -249,7 +250,12 @@ async def test_the_street_page_for_officials(app: App, client: TestClient, conso
     street_link = next(link for link in links if "/street/" in link)
     assert BASE + "/c/XFL" in links
     html = await text_of(await client.get(street_link.removeprefix(BASE)))
-    assert "西陵街道" in html and "幸福里" in html and "黑榜未整改" in html and "⚠" in html
+    assert "西陵街道" in html and "幸福里" in html and "黑榜未整改" in html and 'class="alarm"' not in html
+    async with transaction(app.core.sessions) as session:  # a black entry approved and not corrected yet
+        entry = await board.entry_in(session, ids["pending"], 1)
+        assert entry is not None and await board.approve(session, entry, ids["other"], app.core.clock.now())
+    html = await text_of(await client.get(street_link.removeprefix(BASE)))
+    assert '<dt>黑榜未整改</dt><dd class="alarm">1 ⚠</dd>' in html
     assert "张三" not in html and not PHONE.search(html)
     assert "noindex" in html
     # A resident gets only the board.
