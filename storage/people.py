@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+import phonenumbers
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -241,6 +243,30 @@ def normalize_phone(phone: str) -> str:
         if digits.startswith(prefix) and len(digits) == len(prefix) + 11:
             digits = digits[len(prefix) :]
     return digits
+
+
+# A phone number as people write it: digits (ASCII or full-width), spaces, dashes, dots, brackets, a leading plus.
+# No letters: the library would read 1-800-FLOWERS as digits, and "x" as an extension.
+_PHONE_WRITTEN = re.compile(r"[+＋]?[0-9０-９ \-－.．()（）]{3,40}")
+
+
+def phone_number(written: str) -> str | None:
+    """The one phone check, by Google's numbering plans (`phonenumbers`): a real number as the digits that
+    `normalize_phone` compares (mainland numbers in their national form, 13912345678 or 01012345678; others with
+    their country code, 85291234567), or None (1390000000x, 12345678901, 95588, a number with letters)."""
+    text = written.strip()
+    if not _PHONE_WRITTEN.fullmatch(text):
+        return None
+    try:
+        number = phonenumbers.parse(text, "CN")
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    if phonenumbers.region_code_for_number(number) == "CN":
+        national = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+        return "".join(ch for ch in national if ch.isdigit())
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164).lstrip("+")
 
 
 async def own_rooms(session: AsyncSession, person_id: int, compound_id: int) -> list[int]:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from bot.core.i18n import N_, Translator
 from bot.core.types import Button, FileRef, Incoming, Location, Photo, Reply, rows
 from bot.core.when import echo_day, echo_when, parse_day, parse_time_of_day, parse_when
+from storage.people import phone_number
 
 if TYPE_CHECKING:
     from bot.core.context import Context
@@ -276,15 +277,11 @@ class SharedPhone:
     verified: bool
 
 
-# A typed phone number: digits (ASCII or full-width), spaces, dashes, brackets and a leading plus; no ² or ①.
-_PHONE = re.compile(r"[+＋]?[0-9０-９ \-－()（）]{5,30}")
-
-
 @dataclass(frozen=True)
 class Phone(Answer[SharedPhone]):
-    """The person's own phone number shared with the contact button (verified), a number typed (kept but never
-    verified), or the `skip` button (no number). `not_own` (N_) refuses someone else's contact; `refusal` (N_)
-    anything else."""
+    """The person's own phone number shared with the contact button (verified), a number typed (checked by
+    `storage.people.phone_number`, the roster's check too, and kept as its digits, never verified), or the `skip`
+    button (no number). `not_own` (N_) refuses someone else's contact; `refusal` (N_) anything else."""
 
     refusal: str
     not_own: str
@@ -299,11 +296,8 @@ class Phone(Answer[SharedPhone]):
         if self.skip is not None and _pressed(ctx) == self.skip:
             return SharedPhone("", False)
         raw = typed(msg) or ""
-        text = clean_text(raw) if len(raw) <= 64 else ""
-        digits = sum(len(found) for found in _DIGITS.findall(text))
-        if not _PHONE.fullmatch(text) or not 5 <= digits <= 20:
-            return Reply(ctx.t(self.refusal))
-        return SharedPhone(unicodedata.normalize("NFKC", text), False)
+        checked = phone_number(clean_text(raw)) if len(raw) <= 64 else None
+        return SharedPhone(checked, False) if checked else Reply(ctx.t(self.refusal))
 
 
 @dataclass(frozen=True)
