@@ -206,7 +206,13 @@ def cmd_roster_import(args: argparse.Namespace) -> int:
 
     settings = _settings()
     _require_migrated(settings)
-    return asyncio.run(import_roster_cli(settings, Path(args.file), args.compound))
+    return asyncio.run(import_roster_cli(settings, Path(args.file), args.compound, args.lang or operator_language()))
+
+
+def cmd_roster_template(args: argparse.Namespace) -> int:
+    from storage.roster import template_cli
+
+    return template_cli(_settings(), Path(args.file), args.lang or operator_language())
 
 
 def cmd_export_party(args: argparse.Namespace) -> int:
@@ -314,6 +320,16 @@ def _day(text: str) -> date:
         return date.fromisoformat(text.strip())
     except ValueError:
         raise argparse.ArgumentTypeError(tr("{value} is not a day: write it as 2026-11-01", value=text)) from None
+
+
+def _language(text: str) -> str:
+    from bot.core.i18n import language_named
+
+    language = language_named(text)
+    if language is None:
+        raise argparse.ArgumentTypeError(tr("{key} takes {kind}; {value} is not one.", key="--lang", value=text,
+                                            kind=tr(_KIND_TEXTS["language"])))
+    return language
 
 
 def _zone(text: str) -> str:
@@ -744,7 +760,15 @@ def build_parser() -> argparse.ArgumentParser:
     importer = roster.add_parser("import", help="load buildings, units, rooms and owners from CSV or XLSX")
     importer.add_argument("file")
     importer.add_argument("--compound", required=True, help="the compound's code")
+    importer.add_argument("--lang", type=_language, help="the language of the report (default DEFAULT_LANGUAGE: "
+                          "zh_CN)")
     importer.set_defaults(func=cmd_roster_import)
+    template = roster.add_parser("template", help="write an XLSX roster template: the columns and an example row")
+    template.add_argument("file", nargs="?", default="roster-template.xlsx",
+                          help="the XLSX file to write (default: roster-template.xlsx)")
+    template.add_argument("--lang", type=_language, help="the language of the columns and notes (default "
+                          "DEFAULT_LANGUAGE: zh_CN)")
+    template.set_defaults(func=cmd_roster_template)
 
     person = sub.add_parser("person", help="people").add_subparsers(dest="action", required=True)
     forget = person.add_parser("forget", help="erase a person's name, phone and accounts (PIPL); the records keep "

@@ -5,7 +5,7 @@ from __future__ import annotations
 from bot.core import answers
 from bot.core.context import Context, MemberContext
 from bot.core.dispatcher import COMMAND_ACTION
-from bot.core.i18n import LANGUAGE_NAMES, LANGUAGES, N_
+from bot.core.i18n import LANGUAGE_NAMES, LANGUAGES, N_, language_named
 from bot.core.router import Route, Router
 from bot.core.types import Button, Incoming, Replies, Reply, rows
 from handlers import membership
@@ -230,7 +230,7 @@ async def lang(ctx: Context, msg: Incoming) -> Replies:
         return _set_language(ctx, chosen)
     return Reply(
         ctx.t("Choose your language:"),
-        buttons=rows(*(Button.do(LANGUAGE_NAMES[code], "start.lang", code=code) for code in LANGUAGES), per_row=3),
+        buttons=_language_buttons(),
     )
 
 
@@ -239,12 +239,16 @@ async def lang_pressed(ctx: Context, msg: Incoming) -> Replies:
     return _set_language(ctx, str(ctx.args.get("code", "")))
 
 
-def _set_language(ctx: Context, code: str) -> Reply:
-    aliases = {"zh": "zh_CN", "zh_cn": "zh_CN", "cn": "zh_CN", "zh_tw": "zh_TW", "tw": "zh_TW", "en": "en"}
-    language = aliases.get(code.strip().lower().replace("-", "_"), code.strip())
-    if language not in LANGUAGES:
+def _language_buttons() -> tuple[tuple[Button, ...], ...]:
+    return rows(*(Button.do(LANGUAGE_NAMES[code], "start.lang", code=code) for code in LANGUAGES), per_row=3)
+
+
+def _set_language(ctx: Context, named: str) -> Reply:
+    # Every name the bot shows (简体中文, 繁體中文, English) and the codes (zh_TW, zh-Hant, en) are accepted.
+    language = language_named(named[:64])
+    if language is None:
         return Reply(ctx.t("I do not know that language. Choose one of: {names}.",
-                           names=", ".join(LANGUAGE_NAMES.values())))
+                           names=", ".join(LANGUAGE_NAMES.values())), buttons=_language_buttons())
     ctx.person.language = language
     ctx.session.add(ctx.person)
     t = ctx.translator(language)

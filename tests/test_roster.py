@@ -92,7 +92,7 @@ def test_every_bad_row_is_reported_with_its_reason() -> None:
         ["building", "room"],
         ["1", "101"],
     ], 1))
-    assert [str(e) for e in roster.errors] == ["row 1: missing column 'area'"]
+    assert [str(e) for e in roster.errors] == ["row 1: missing column 'Exclusive area (m²)'"]
     roster = check_rows(enumerate([
         ["building", "unit", "room", "floor", "area", "phone", "unsold"],
         ["1", "1", "101", "", "", "", ""],
@@ -106,8 +106,9 @@ def test_every_bad_row_is_reported_with_its_reason() -> None:
     assert "row 3: area '-5' is not a positive number of m²" in reasons
     assert "row 4: duplicate room 1栋1单元101 (first on row 2)" in reasons
     assert "row 5: missing building" in reasons
-    assert "row 5: phone '12' is not a phone number" in reasons
-    assert any(r.startswith("row 5: unsold 'maybe'") for r in reasons)
+    assert "row 5: phone '12' is not a valid phone number (a mainland mobile has 11 digits, such as 13123456789)" \
+        in reasons
+    assert any(r.startswith("row 5: unsold 'maybe' is not yes or no") for r in reasons)
     assert any(r.startswith("row 5: no floor given") for r in reasons)
     assert "row 6: floor 'three' is not a whole number" in reasons
     assert roster.rows == []
@@ -139,7 +140,7 @@ async def test_bad_file_imports_nothing_then_good_file_imports_all(
         "1,1,102,,,",
         "1,1,101,91,,",
     ])
-    assert await import_roster_cli(app.settings, bad, "HYY") == 1
+    assert await import_roster_cli(app.settings, bad, "HYY", "en") == 1
     err = capsys.readouterr().err
     assert "NOT imported" in err
     assert "row 3: missing area" in err
@@ -155,10 +156,10 @@ async def test_bad_file_imports_nothing_then_good_file_imports_all(
                                  "", "", "1" if building == 2 and floor == 10 else ""])
     rows[1][5:7] = ["周七;吴八", "13911110001;13911110002"]
     good = write_xlsx(tmp_path / "good.xlsx", rows)
-    assert await import_roster_cli(app.settings, good, "hyy") == 0
+    assert await import_roster_cli(app.settings, good, "hyy", "en") == 0
     out = capsys.readouterr().out
-    assert "rooms:      80 (80 new, 0 updated)" in out
-    assert "owners:     2" in out
+    assert "rooms: 80 (80 new, 0 updated)" in out
+    assert "owners: 2" in out
     assert "total area: 7900.00 m²" in out
     assert await counts(app, compound.id) == (2, 4, 80, 2)
     async with app.core.sessions() as session:
@@ -170,8 +171,8 @@ async def test_bad_file_imports_nothing_then_good_file_imports_all(
     rows[1][4] = 93.25
     rows[1][5:7] = ["郑九", "13911110009"]
     again = write_xlsx(tmp_path / "again.xlsx", rows)
-    assert await import_roster_cli(app.settings, again, "HYY") == 0
-    assert "rooms:      80 (0 new, 80 updated)" in capsys.readouterr().out
+    assert await import_roster_cli(app.settings, again, "HYY", "en") == 0
+    assert "rooms: 80 (0 new, 80 updated)" in capsys.readouterr().out
     assert await counts(app, compound.id) == (2, 4, 80, 1)
     async with app.core.sessions() as session:
         first = (await session.exec(select(Room).join(Building).where(
@@ -184,8 +185,10 @@ async def test_bad_file_imports_nothing_then_good_file_imports_all(
 
 async def test_unknown_compound(app: App, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = write_csv(tmp_path / "r.csv", ["building,room,area", "1,101,80"])
-    assert await import_roster_cli(app.settings, path, "NOPE") == 1
+    assert await import_roster_cli(app.settings, path, "NOPE", "en") == 1
     assert "no compound with the code 'NOPE'" in capsys.readouterr().err
+    assert await import_roster_cli(app.settings, path, "NOPE") == 1  # the operator's language: Chinese by default
+    assert "没有代码为“NOPE”的小区" in capsys.readouterr().err
 
 
 async def test_roster_owner_joins_and_is_approved_at_once(

@@ -6,6 +6,8 @@ a text the bot sends can be found by searching `locales/` and then the code for 
 from __future__ import annotations
 
 import logging
+import re
+import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -37,6 +39,34 @@ def normalize_language(hint: str | None) -> str | None:
     if value.startswith("en"):
         return "en"
     return None
+
+
+# How people name a language besides the names the bot shows (LANGUAGE_NAMES), simplified by `_name_key`.
+_LANGUAGE_ALIASES = {
+    "简体": "zh_CN", "簡體": "zh_CN", "简体中文": "zh_CN", "簡體中文": "zh_CN", "中文": "zh_CN", "汉语": "zh_CN",
+    "普通话": "zh_CN", "chinese": "zh_CN", "simplifiedchinese": "zh_CN", "cn": "zh_CN",
+    "tw": "zh_TW", "繁體": "zh_TW", "繁体": "zh_TW", "繁体中文": "zh_TW", "正體中文": "zh_TW", "正体中文": "zh_TW",
+    "traditionalchinese": "zh_TW",
+    "英文": "en", "英语": "en", "英語": "en", "english": "en",
+}
+_LANGUAGE_CODE = re.compile(r"[a-z]{2,3}(?:[_-][a-z0-9]{2,8})*", re.IGNORECASE)
+
+
+def _name_key(text: str) -> str:
+    return re.sub(r"[\s()（）]+", "", unicodedata.normalize("NFKC", text)).casefold()
+
+
+def language_named(text: str) -> str | None:
+    """One of our languages by any name the bot shows for it (简体中文, 繁體中文, English), another usual name
+    (繁体, 中文, 英文) or a code (zh_CN, zh-TW, zh-Hant, zh-HK, en-US); None for anything else."""
+    key = _name_key(text)
+    for code, name in LANGUAGE_NAMES.items():
+        if key in (_name_key(name), code.casefold()):
+            return code
+    if key in _LANGUAGE_ALIASES:
+        return _LANGUAGE_ALIASES[key]
+    plain = text.strip()
+    return normalize_language(plain) if _LANGUAGE_CODE.fullmatch(plain) else None
 
 
 class Translator:
