@@ -122,7 +122,9 @@ class ChaosFake(FakeTelegram):
         while self._routed < len(self.calls):
             call = self.calls[self._routed]
             self._routed += 1
-            if call.ok and call.method in SENDS:
+            # A flow's next question may replace the last one in place (tidy chats): an edit that brings new
+            # buttons is a new message to the person; an edit that only retires buttons is not.
+            if call.ok and (call.method in SENDS or call.method == "editmessagetext" and call.buttons):
                 self.mailboxes[call.chat_id].put_nowait(call)
         await super()._notify()
 
