@@ -9,13 +9,12 @@ election's approvals), `cast_ballot` (one ballot per room, paper against online)
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import operator
 import sys
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -24,14 +23,17 @@ from fractions import Fraction
 from itertools import compress, repeat
 from pathlib import Path
 from typing import Any, cast
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage import ledger as xlsx
 from storage.compounds import Building, Compound, Room, RosterOwner, Unit, compound_setting, room_label
 from storage.db import JSONDict, Stored, UTCDateTime, add_unless_exists, status_field, utcnow
+from storage.ledger import N_
 from storage.people import Membership, MembershipStatus, Person, Role
 
 
@@ -1776,51 +1778,149 @@ async def finalise_due(session: AsyncSession, now: datetime) -> list[Assembly]:
 # ---- export ------------------------------------------------------------------------------------------------
 
 
-async def export_xlsx(session: AsyncSession, assembly_id: int) -> bytes | None:
-    """Every ballot, one row per room and motion: room, area, owner, motion, choice, online/paper, time."""
-    from openpyxl import Workbook
+# What the export's codes say, in the reader's language.
+CLASS_LABELS: dict[str, str] = {ORDINARY: N_("Ordinary matter"), SPECIAL: N_("Special matter"), ELECTION: N_("Election")}
+CHOICE_WORDS = {YES: N_("Agree"), NO: N_("Against"), ABSTAIN: N_("Abstain")}
+HOW_LABELS = {"online": N_("Online"), "paper": N_("Paper ballot (书面表决票)")}
+SCOPE_LABELS = {"compound": N_("Every owner of the compound")}
+TURNOUT_LABELS = {"quorum": N_("At least 2/3 of the area and at least 2/3 of the owners")}
+AGREEMENT_LABELS: dict[str, str] = {ORDINARY: N_("More than 1/2 of the participating area and owners"),
+                    SPECIAL: N_("At least 3/4 of the participating area and owners"),
+                    ELECTION: N_("A candidate: more than 1/2 of the participating area and owners")}
+OUTCOME_LABELS: dict[str, str] = {"passed": N_("Passed"), "failed": N_("Not passed"), "valid": N_("Election valid"),
+                  "invalid": N_("Election not valid"), Standing.ELECTED: N_("Elected"),
+                  Standing.NO_SEAT: N_("Approved, no seat left"), Standing.NOT_ELECTED: N_("Not elected")}
+COUNTING_RULE = N_("Counted under Civil Code Art. 278 and Art. 9 of the Supreme People's Court interpretation on "
+                   "building distinct ownership: area by each room's registered exclusive area; one owner of several "
+                   "rooms counts once, co-owners of a room as one, a room with no owner on record as one, the "
+                   "developer's unsold rooms as one.")
 
+
+def _tally_row(text: str, kind: str, scope: str, r: MotionResult, outcome: str, agree: Count | None = None,
+               against: Count | None = None, abstain: Count | None = None) -> list[object]:
+    """One line of the tally sheet: every Art. 278 figure of a motion (or of one candidate, `agree` its approvals)."""
+    def area(count: Count | None) -> float | None:
+        return None if count is None else round(float(count.area), 2)
+
+    def shares(count: Count | None) -> tuple[float | None, float | None]:
+        if count is None:
+            return None, None
+        by_area, by_owners = count.shares_of(r.taking_part)
+        return float(by_area), float(by_owners)
+
+    agree_area, agree_owners = shares(agree)
+    return [text, kind, scope, area(r.total), r.total.owners, area(r.taking_part), float(r.area_share),
+            r.taking_part.owners, float(r.owner_share), "quorum", r.quorum, area(agree), agree_area,
+            None if agree is None else agree.owners, agree_owners, area(against),
+            None if against is None else against.owners, area(abstain), None if abstain is None else abstain.owners,
+            kind, outcome]
+
+
+async def export_ledger(session: AsyncSession, assembly_id: int, t: Callable[..., str]) -> xlsx.Ledger | None:
+    """The assembly as a ledger for 公示: the tally (every Art. 278 figure per motion and candidate, the thresholds
+    and the outcome) and every ballot (one row per room and motion: area, owners, the choice in words, online,
+    paper or 代投：the proxy, who entered it and when, in the compound's time). The result as announced once
+    closed, the running tally before."""
     assembly = await session.get(Assembly, assembly_id)
-    if assembly is None:
+    compound = await session.get(Compound, assembly.compound_id) if assembly is not None else None
+    if assembly is None or compound is None:
         return None
+    zone = ZoneInfo(compound.timezone)
     labels = await room_labels(session, assembly.compound_id)
     motions = await motions_of(session, assembly_id)
+    closed = assembly.status == AssemblyStatus.CLOSED
+    results = {r.motion_id: r for r in (result_from_json(assembly.result) if closed
+                                        else await tally_assembly(session, assembly))}
+    scope_names = {m.id: await scope_name(session, motion_scope(assembly, m)) or "compound" for m in motions}
+    tally_rows: list[list[object]] = []
+    for n, motion in enumerate(motions, 1):
+        r = results.get(motion.id or 0)
+        if r is None:
+            continue
+        scope = scope_names[motion.id]
+        if motion.kind != ELECTION:
+            tally_rows.append(_tally_row(f"{n}. {motion.text}", motion.kind, scope, r,
+                                         "passed" if r.passed else "failed", r.yes, r.no, r.abstain))
+            continue
+        tally_rows.append(_tally_row(f"{n}. {motion.text}", motion.kind, scope, r, "valid" if r.passed else "invalid"))
+        for candidate in r.candidates:
+            name = motion.candidates[candidate.index] if candidate.index < len(motion.candidates) else "?"
+            tally_rows.append(_tally_row(f"{n}. {name}", motion.kind, scope, r, r.standing(candidate),
+                                         candidate.approve))
     names: dict[int, list[str]] = {}
     rows = await session.exec(select(Membership.room_id, Person.name).join(Person, col(Person.id) == Membership.person_id)
                               .where(Membership.compound_id == assembly.compound_id, Membership.relation == "owner",
                                      Membership.status == MembershipStatus.APPROVED))
     for room_id, name in rows.all():
         names.setdefault(room_id or 0, []).append(name)
-    roster = await session.exec(select(RosterOwner.room_id, RosterOwner.name))
+    roster = await session.exec(select(RosterOwner.room_id, RosterOwner.name).where(
+        col(RosterOwner.room_id).in_(list(labels))))
     for room_id, name in roster.all():
-        if room_id in labels and room_id not in names:
+        if room_id not in names and name:
             names.setdefault(room_id, []).append(name)
-    submitters = {p.id: p.name for p in (await session.exec(select(Person))).all()}
-    book = Workbook()
-    sheet = book.active
-    assert sheet is not None
-    sheet.title = "ballots"
-    sheet.append(["assembly", "room", "area_m2", "owner", "motion", "kind", "choice", "online_or_paper",
-                  "submitted_by", "submitted_at_utc", "version", "proxy_for"])
+    people = {p.id: p.name for p in (await session.exec(select(Person))).all()}
+    asked = {m.id: await scope_rooms(session, assembly.compound_id, scope_of(m)) if not scope_of(m).whole else None
+             for m in motions}
+    ballot_rows: list[list[object]] = []
     ballots = sorted((await ballots_of(session, assembly_id)).values(), key=lambda b: labels.get(b.room_id, ("",))[0])
     for ballot in ballots:
         label, area = labels.get(ballot.room_id, ("?", Decimal(0)))
-        for motion in motions:
+        how = (t("Proxy: {name}, authorised by {owner}", name=people.get(ballot.submitted_by, "?"),
+                 owner=people.get(ballot.proxy_for, "?")) if ballot.proxy_for is not None
+               else "paper" if ballot.paper else "online")
+        for n, motion in enumerate(motions, 1):
+            scoped = asked[motion.id]
             choice = ballot.choices.get(str(motion.id))
+            if (scoped is not None and ballot.room_id not in scoped) or choice is None:
+                continue
             if isinstance(choice, list):
-                choice = "、".join(motion.candidates[int(i)] for i in choice if 0 <= int(i) < len(motion.candidates))
-            sheet.append([assembly.title, label, float(area), "、".join(names.get(ballot.room_id, [])),
-                          f"{motion.position}. {motion.text}", motion.kind, "" if choice is None else str(choice),
-                          "paper" if ballot.paper else "online", submitters.get(ballot.submitted_by, ""),
-                          ballot.submitted_at.strftime("%Y-%m-%d %H:%M:%S"), ballot.version,
-                          submitters.get(ballot.proxy_for, "") if ballot.proxy_for else ""])  # 委托: for whom
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
+                choice = "、".join(motion.candidates[int(i)] for i in choice if 0 <= int(i) < len(motion.candidates)) \
+                    or t("nobody")
+            ballot_rows.append([label, area, "、".join(names.get(ballot.room_id, [])), f"{n}. {motion.text}", str(choice),
+                                how, people.get(ballot.submitted_by, ""), ballot.submitted_at, ballot.version])
+    column, kind = xlsx.Column, xlsx.Kind
+    tally_columns = [
+        column(N_("Motion or candidate"), width=30), column(N_("Class"), labels=CLASS_LABELS),
+        column(N_("Who decides"), labels=SCOPE_LABELS),
+        column(N_("Total exclusive area (m²)"), kind.AREA), column(N_("Total owners"), kind.INT),
+        column(N_("Participating area (m²)"), kind.AREA), column(N_("Participating area share"), kind.PERCENT),
+        column(N_("Participating owners"), kind.INT), column(N_("Participating owners share"), kind.PERCENT),
+        column(N_("Participation needed"), labels=TURNOUT_LABELS), column(N_("Participation reached"), kind.BOOL),
+        column(N_("Agreeing area (m²)"), kind.AREA), column(N_("Agreeing area share"), kind.PERCENT),
+        column(N_("Agreeing owners"), kind.INT), column(N_("Agreeing owners share"), kind.PERCENT),
+        column(N_("Against area (m²)"), kind.AREA), column(N_("Against owners"), kind.INT),
+        column(N_("Abstaining area (m²)"), kind.AREA), column(N_("Abstaining owners"), kind.INT),
+        column(N_("Agreement needed"), labels=AGREEMENT_LABELS), column(N_("Outcome of the vote"), labels=OUTCOME_LABELS)]
+    ballot_columns = [
+        column(N_("Room"), kind.CODE), column(N_("Exclusive area (m²)"), kind.AREA), column(N_("Owner")), column(N_("Motion"), width=30),
+        column(N_("Choice"), labels=CHOICE_WORDS), column(N_("How"), labels=HOW_LABELS),
+        column(N_("Entered by")), column(N_("Submitted at"), kind.DATETIME), column(N_("Version"), kind.INT)]
+    status = (t("Voting closed at {when}; the result as announced.", when=xlsx.local(assembly.closed_at, zone))
+              if closed and assembly.closed_at else t("Voting has not closed: the tally so far."))
+    local = xlsx.local
+    window = t("Voting from {opens} to {closes}.", opens=f"{local(assembly.opens_at, zone):%Y-%m-%d %H:%M}",
+               closes=f"{local(assembly.closes_at, zone):%Y-%m-%d %H:%M}")
+    notes = (window, status, t(COUNTING_RULE))
+    return xlsx.Ledger(t("Owners' assembly: {title}", title=assembly.title), compound.name,
+                       xlsx.period(t, local(assembly.opens_at, zone).date(), local(assembly.closes_at, zone).date()),
+                       [xlsx.Sheet(N_("Tally"), tally_columns, tally_rows, notes=notes),
+                        xlsx.Sheet(N_("Ballots by room and motion"), ballot_columns, ballot_rows, notes=(window,))], zone)
+
+
+async def export_xlsx(session: AsyncSession, assembly_id: int, t: Callable[..., str] | None = None) -> bytes | None:
+    """The assembly's ledger (`export_ledger`) as an XLSX through the one ledger writer, in `t`'s language (the
+    compound's by default)."""
+    if t is None:
+        assembly = await session.get(Assembly, assembly_id)
+        compound = await session.get(Compound, assembly.compound_id) if assembly is not None else None
+        t = xlsx.translator(compound.language if compound is not None else None)
+    made = await export_ledger(session, assembly_id, t)
+    return None if made is None else xlsx.render(t, made)
 
 
 async def export_assembly_cli(database_url: str, assembly_id: int, out: Path | None) -> int:
-    """`linli export assembly ID [--out FILE]`: the ballots XLSX for the committee's public disclosure."""
+    """`linli export assembly ID [--out FILE]`: the tally and the ballots, in the compound's language, for the
+    committee's public disclosure (公示)."""
     from storage.db import make_engine, make_sessionmaker
 
     engine = make_engine(database_url)

@@ -11,6 +11,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from openpyxl import load_workbook
+from openpyxl.worksheet.worksheet import Worksheet
 from sqlmodel import col, select
 
 from bot.app import App
@@ -42,6 +43,13 @@ async def _at(console: Console, when: str) -> None:
     target = datetime.strptime(when, "%Y-%m-%d %H:%M").replace(tzinfo=ZoneInfo("Asia/Shanghai"))
     console.app.core.clock.set(target - timedelta(minutes=10))
     await console.clock_to("+20m")
+
+
+def ledger_rows(sheet: Worksheet) -> list[dict[str, object]]:
+    """A ledger sheet's rows by their headers (the header row is the one starting with 序号)."""
+    rows = list(sheet.iter_rows(values_only=True))
+    at = next(i for i, row in enumerate(rows) if row[0] == "序号")
+    return [dict(zip(rows[at], row, strict=True)) for row in rows[at + 1:]]
 
 
 async def _own(app: App) -> None:
@@ -197,15 +205,33 @@ async def test_assembly_from_opening_to_result(console: Console, app: App, tmp_p
     await console.press("结果")
     assert "表决结果" in console.last.text
 
-    # The XLSX for public disclosure: one row per room and motion.
+    # The ledger for 公示: Chinese headers and values, the compound's time, every Art. 278 figure per motion.
     out = tmp_path / "ballots.xlsx"
     assert await export_assembly_cli(app.settings.database_url, assembly.id or 0, out) == 0
-    sheet = load_workbook(out).active
-    assert sheet is not None
-    rows = list(sheet.iter_rows(values_only=True))
-    assert len(rows) == 1 + 29 * 3
-    paper = [r for r in rows if r[1] == "1栋2单元201"]
-    assert {r[7] for r in paper} == {"paper"} and paper[0][3] == "李楼长" and paper[0][6] == "yes"
+    book = load_workbook(out)
+    assert book.sheetnames == ["计票", "投票明细"]
+    ballots = ledger_rows(book["投票明细"])
+    assert len(ballots) == 29 * 3
+    paper = [r for r in ballots if r["房号"] == "1栋2单元201"]
+    assert {r["投票方式"] for r in paper} == {"书面表决票"} and paper[0]["业主"] == "李楼长"
+    assert paper[0]["表决意见"] == "同意" and paper[0]["提交人"] == "孙委员"
+    assert paper[0]["提交时间"] == datetime(2026, 11, 23, 9, 0)  # Shanghai time (01:00 in UTC)
+    assert {r["投票方式"] for r in ballots} == {"线上投票", "书面表决票"}
+    first, second, election, *candidates = ledger_rows(book["计票"])
+    whole = results[0].total
+    assert first["事项类别"] == "一般事项" and first["表决范围"] == "全小区业主"
+    assert first["业主总人数"] == 7 and first["参与表决人数"] == 5
+    assert first["专有部分总面积（m²）"] == round(float(whole.area), 2)
+    assert first["参与人数占比"] == float(Fraction(5, 7)) and first["是否达到参与门槛"] == "是"
+    assert first["参与表决门槛"] == "专有面积和业主人数均达 2/3 以上"
+    assert first["同意人数"] == 4 and first["通过门槛"] == "参与表决面积和人数均过半数"
+    assert first["表决结果"] == "通过"
+    assert second["事项类别"] == "特别事项" and second["通过门槛"] == "参与表决面积和人数均达 3/4 以上"
+    assert second["同意面积（m²）"] == round(float(results[1].yes.area), 2) and second["表决结果"] == "未通过"
+    assert election["表决结果"] == "选举有效" and election["同意人数"] is None
+    # 钱二 is approved by 3 of the 5 owners taking part, 赵大 by 2 and 孙三 by 1: one of the two seats is filled.
+    assert {c["表决事项或候选人"]: (c["同意人数"], c["表决结果"]) for c in candidates} == {
+        "3. 赵大": (2, "未当选"), "3. 钱二": (3, "当选"), "3. 孙三": (1, "未当选")}
     assert await export_assembly_cli(app.settings.database_url, 999, out) == 1
 
 

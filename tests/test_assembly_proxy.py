@@ -24,6 +24,7 @@ from storage.assembly import (
 )
 from storage.assembly import motions_of as assembly_motions
 from tests.conftest import person_ids
+from tests.test_assembly import ledger_rows
 
 CLOSES = "2026-11-30 21:00"
 
@@ -137,9 +138,5 @@ async def test_the_export_shows_the_proxy(console: Console, app: App, tmp_path: 
         assembly = (await session.exec(select(Assembly))).one()
     out = tmp_path / "ballots.xlsx"
     assert await export_assembly_cli(app.settings.database_url, assembly.id or 0, out) == 0
-    sheet = load_workbook(out).active
-    assert sheet is not None
-    header, *rows = list(sheet.iter_rows(values_only=True))
-    column = next(i for i, name in enumerate(header) if "proxy" in str(name) or "委托" in str(name))
-    [row] = rows
-    assert row[column] == "张三"
+    [row] = ledger_rows(load_workbook(out)["投票明细"])
+    assert row["投票方式"] == "代投：王五（受张三委托）" and row["提交人"] == "王五" and row["业主"] == "张三"
