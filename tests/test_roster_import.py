@@ -274,7 +274,7 @@ def test_messages_are_chinese_by_default_and_follow_lang(cli_db: Path, capsys: p
     assert "花名册没有导入" in capsys.readouterr().err
     assert cli.main(["roster", "import", str(bad), "--compound", "XFL", "--lang", "繁體中文"]) == 1
     err = capsys.readouterr().err
-    assert "名冊沒有匯入" in err and "缺少「專有面積（㎡）」欄" in err
+    assert "名冊沒有匯入" in err and "缺少「專有面積（m²）」欄" in err
     assert cli.main(["roster", "import", str(bad), "--compound", "XFL", "--lang", "en"]) == 1
     assert "row 1: missing column 'Exclusive area (m²)'" in capsys.readouterr().err
     assert cli.main(["roster", "import", str(bad), "--compound", "XFL", "--lang", "klingon"]) == 2
@@ -289,7 +289,7 @@ def test_the_template_reads_back_and_imports_as_it_is(cli_db: Path, capsys: pyte
     sheet = book.worksheets[0]
     assert sheet.title == "花名册" and sheet.freeze_panes == "A2"
     rows = [list(row) for row in sheet.iter_rows(values_only=True)]
-    assert rows[0] == ["楼栋", "单元", "房号", "楼层", "专有面积（㎡）", "业主姓名", "手机号", "业主编号", "未售"]
+    assert rows[0] == ["楼栋", "单元", "房号", "楼层", "专有面积（m²）", "业主姓名", "手机号", "业主编号", "未售"]
     assert rows[1][:7] == ["1栋", "1单元", "301", 3, 89.5, "张三、李四", "13123456789、13123456780"]
     assert len(rows) == 2
     notes = [str(cell.value) for cell in book.worksheets[1]["A"]]
