@@ -54,6 +54,19 @@ def _setup() -> None:
     matplotlib.rcParams["axes.unicode_minus"] = False
 
 
+@functools.cache
+def _line_height() -> float:
+    """The font's line height in ems (its OS/2 ascender plus descender), which a fixed line spacing multiplies."""
+    _setup()
+    from matplotlib import font_manager
+
+    font = font_manager.get_font(font_manager.findfont(font_manager.FontProperties()))
+    metrics, head = font.get_sfnt_table("OS/2"), font.get_sfnt_table("head")
+    if not metrics or not head:
+        return 1.2
+    return float(metrics["sTypoAscender"] - metrics["sTypoDescender"]) / float(head["unitsPerEm"])
+
+
 def _figure(height: float) -> Figure:
     _setup()
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -194,12 +207,16 @@ def compound_figure(t: Translator, compound_name: str, f: store.MonthFigures,
     label_x, now_x, last_x = MARGIN, 0.76, 0.96
     fig.text(now_x, y(top), t("This month"), fontsize=SMALL, color=MUTED, ha="right", va="top", fontweight="bold")
     fig.text(last_x, y(top), t("Last month"), fontsize=SMALL, color=MUTED, ha="right", va="top", fontweight="bold")
-    for label, this_month, last_month in table:
-        top += row
-        fig.text(label_x, y(top), label, fontsize=NORMAL, va="top")
-        fig.text(now_x, y(top), this_month, fontsize=NORMAL, va="top", ha="right", fontweight="bold")
-        fig.text(last_x, y(top), last_month, fontsize=NORMAL, va="top", ha="right", color=MUTED)
     top += row
+    # Three multi-line texts (labels, this month, last month) rather than 39 texts: a third of the drawing time.
+    # Their lines are `row` apart, from the font's own line height.
+    spacing = row * 72 / (NORMAL * _line_height())
+    columns: list[tuple[float, int, str, str, str]] = [
+        (label_x, 0, "left", "normal", "black"), (now_x, 1, "right", "bold", "black"), (last_x, 2, "right", "normal", MUTED)]
+    for x, column, align, weight, colour in columns:
+        fig.text(x, y(top), "\n".join(entry[column] for entry in table), fontsize=NORMAL, va="top", ha=align,
+                 multialignment=align, fontweight=weight, color=colour, linespacing=spacing, gid="table")
+    top += row * len(table)
 
     category_names = [_wrap(t("Other categories") if c == OTHER else t(CATEGORY_BY_CODE[c].label)
                             if c in CATEGORY_BY_CODE else c) for c, _, _ in categories]
