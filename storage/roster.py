@@ -734,7 +734,9 @@ def write_template(path: Path, t: Translate = english) -> Path:
         letter = sheet.cell(row=1, column=index + 1).column_letter
         sheet.column_dimensions[letter].width = 26 if column in ("owner", "phone") else 14
         # Rooms, phones and owner ids are text: Excel would drop 0301's zero or show a phone as 1.31E+10.
+        # The column's style is what Excel gives the rows typed in later; the cells written here carry it too.
         if column in ("room", "phone", "owner_ref", "unit", "building"):
+            sheet.column_dimensions[letter].number_format = "@"
             for cell in sheet[letter]:
                 cell.number_format = "@"
     sheet.freeze_panes = "A2"
