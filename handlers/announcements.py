@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 
 from bot.core import answers
@@ -12,6 +13,7 @@ from bot.core.router import Router
 from bot.core.types import Button, FileRef, Incoming, Media, Photo, Replies, Reply, ToGroups, ToPerson, rows
 from handlers import pages
 from storage import announcements as store
+from storage import printouts
 from storage.announcements import AUDIENCES, DISCLOSURE_KINDS, Announcement, Disclosure, Result
 from storage.compounds import buildings_of
 from storage.notifications import Notice, announcement_kind
@@ -216,7 +218,9 @@ async def step_confirm(ctx: MemberContext, draft: Announce, value: str) -> Outco
     scheduled = item.status == store.AnnouncementStatus.SCHEDULED
     tr = ctx.translator(ctx.compound.language)
     replies = [Reply(t("Scheduled for {when}. /announcements lists it; you can cancel it there until then.",
-                       when=answers.moment_text(t, item.due_at, ctx)) if scheduled else t("Sent."))]
+                       when=answers.moment_text(t, item.due_at, ctx)) if scheduled else t("Sent."),
+                     buttons=((Button.do(t("Print for the notice board (PDF)"), "announcements.print",
+                                         item=item.id),),))]
     for target in await _targets(ctx, item.audience, item.building_id):
         pt = await ctx.translator_for(target.person_id) if isinstance(target, ToPerson) else tr
         # Only what went to the whole compound is on its public board.
@@ -249,6 +253,24 @@ async def cancel(ctx: MemberContext, msg: Incoming) -> Replies:
     if await store.cancel_announcement(ctx.session, item, ctx.now) != Result.DONE:
         return Reply(t("Too late: this announcement has already been sent or cancelled."), toast=t("Too late"))
     return Reply(t("Cancelled; it will not be sent."), toast=t("Cancelled"))
+
+
+@router.button("announcements.print", roles=ANNOUNCERS, private=True)
+async def print_notice(ctx: MemberContext, msg: Incoming) -> Replies:
+    """The announcement as an A4 PDF for the notice board (公告栏): its first line as the title when it has more."""
+    t = ctx.t
+    item = await ctx.session.get(Announcement, int(ctx.args.get("item", 0)))
+    if item is None or item.compound_id != ctx.compound_id:
+        return Reply(t("This announcement does not belong to your compound."), toast=t("Not allowed"))
+    first, _, rest = item.text.strip().partition("\n")
+    title, text = (first.strip(), rest.strip()) if rest.strip() and len(first) <= 40 else ("", item.text.strip())
+    day = ctx.local(item.due_at, ctx.compound, "%Y-%m-%d")
+    try:
+        data = await asyncio.to_thread(printouts.notice_pdf, t, ctx.compound.name, title, text, day)
+    except printouts.NoFont:
+        return Reply(t("The printable notice needs a Chinese font on the server (fonts-noto-cjk); ask the operator."))
+    return Reply(t("The announcement for the notice board, A4."),
+                 document=Media(data, f"notice-{ctx.compound.code}-{item.id}.pdf", printouts.PDF))
 
 
 # ---- disclosures (公示) -----------------------------------------------------------------------------------

@@ -52,7 +52,7 @@ FIGURE_COLUMNS = (
     (N_("Overdue"), Kind.INT), (N_("Overdue rate"), Kind.PERCENT), (N_("Median time to resolve (hours)"), Kind.NUMBER),
     (N_("Satisfaction rate"), Kind.PERCENT), (N_("Ratings"), Kind.INT), (N_("Volunteer hours"), Kind.NUMBER),
     (N_("Points given"), Kind.INT), (N_("Points redeemed"), Kind.INT), (N_("Assembly turnout (rooms)"), Kind.PERCENT),
-    (N_("Meetings held"), Kind.INT), (N_("Attending"), Kind.INT), (N_("Meetings: signed in (签到)"), Kind.INT),
+    (N_("Meetings held"), Kind.INT), (N_("People attending"), Kind.INT), (N_("Meetings: signed in (签到)"), Kind.INT),
     (N_("Needs posted"), Kind.INT), (N_("Needs settled"), Kind.INT), (N_("Service orders"), Kind.INT),
     (N_("Service orders done"), Kind.INT), (N_("Property grade"), Kind.CODE),
     (N_("Complaints opened last month"), Kind.INT), (N_("Change"), Kind.INT),

@@ -394,7 +394,7 @@ async def party_sheets(session: AsyncSession, compound: Compound, year: int, t: 
                    (t("Volunteer tasks"), len(record.volunteering)), (t("Volunteer hours"), hours_total),
                    (t("Points earned this year"), earned), (t("Points balance"), record.points_balance)]
         members[person_id] = (person, [
-            xlsx.Sheet(N_("Summary"), [column(N_("Item")), column(N_("Value"))], summary, numbered=False),
+            xlsx.Sheet(N_("Summary"), [column(N_("Summary item")), column(N_("Value"))], summary, numbered=False),
             xlsx.Sheet(N_("Reports"), [column(N_("Reported at"), kind.DATETIME), column(N_("Employer"))],
                        [(report.reported_at, report.employer) for report in record.reports]),
             xlsx.Sheet(N_("Pledges"), [column(N_("Pledge"), width=30), column(N_("Made at"), kind.DATETIME),

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from storage.poster import cjk_font_path
 
 Translate = Callable[..., str]
+PDF = "application/pdf"
 
 
 def N_(msgid: str) -> str:

@@ -9,6 +9,7 @@ import re
 from pypdf import PdfReader
 
 from bot.core.i18n import Catalogs
+from bot.transports.console import Console
 from storage import printouts
 
 
@@ -62,3 +63,29 @@ def test_notice_for_the_board_renders() -> None:
     assert min(top.getdata()) < 100  # the title is drawn: dark pixels at the top
     bottom = image.crop((0, image.height * 5 // 6, image.width, image.height))
     assert min(bottom.getdata()) > 200  # and nothing spills to the foot of the page
+
+
+async def test_the_secretary_prints_from_the_chat(console: Console) -> None:
+    """The announcement's 打印张贴版 button and /results' 打印表决票 button give the PDFs; others get neither."""
+    from tests.test_announcements import announce
+    from tests.test_assembly import _open
+
+    await announce(console, "停水通知\n本周六上午9点至下午5点停水，请提前储水。", None)
+    await console.press("打印张贴版（PDF）")
+    name, data = console.transport.documents[-1]
+    assert name.endswith(".pdf")
+    [page] = text_of(data)
+    assert page.startswith("公告停水通知本周六上午9点") and "幸福里" in page
+
+    await _open(console)
+    await console.say("/results")
+    await console.press("打印表决票 #1（PDF）")
+    name, data = console.transport.documents[-1]
+    pages = text_of(data)
+    assert name == "ballots-XFL-1.pdf" and len(pages) == 36  # the demo's 36 rooms, a page each
+    assert "2026年第一次业主大会" in pages[0] and "选聘新的物业服务企业" in pages[0] and "赵大" in pages[0]
+    assert "房号：1栋1单元101" in pages[0]
+
+    console.as_("张三")
+    await console.say("/results")
+    assert not any("表决票" in label for label in console.last.labels)
