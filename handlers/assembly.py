@@ -4,7 +4,6 @@ cancelling (`assembly_cancel`). Storage decides every step of an assembly's life
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -18,10 +17,9 @@ from bot.core.context import BaseContext, Context, JobContext, MemberContext
 from bot.core.flows import Done, Draft, Flow, Go, Outcome, Stay
 from bot.core.i18n import N_, Translator
 from bot.core.router import Router
-from bot.core.types import Button, Incoming, Media, Replies, Reply, ToGroups, ToPerson, rows
+from bot.core.types import Button, Incoming, Replies, Reply, ToGroups, ToPerson, rows
 from handlers import pages
 from storage import assembly as store
-from storage import printouts
 from storage.assembly import ABSTAIN, ELECTION, NO, ORDINARY, SPECIAL, YES, AssemblyStatus, Cast, MotionSpec
 from storage.compounds import Compound, buildings_of, units_of
 from storage.notifications import Notice, NoticeKind
@@ -54,7 +52,7 @@ KIND_SHORT = {ORDINARY: N_("ordinary"), SPECIAL: N_("special")}
 STATUS_LABELS = {AssemblyStatus.SCHEDULED: N_("voting not open yet"), AssemblyStatus.OPEN: N_("voting open"),
                  AssemblyStatus.CLOSED: N_("voting closed"), AssemblyStatus.CANCELLED: N_("assembly cancelled")}
 # The motion step's buttons: numbers, so that a typed motion (always text) is never taken for one of them.
-ADD_ELECTION, MOTIONS_DONE, MARK_SPECIAL = 1, 2, 3
+ADD_ELECTION, MOTIONS_DONE, MARK_SPECIAL, MOTION_SCOPE = 1, 2, 3, 4
 
 
 def percent(share: Fraction, bound: Fraction | None = None) -> str:
@@ -82,7 +80,10 @@ def _named(labels: dict[int, str], rooms: Iterable[int]) -> str:
     return "、".join(labels.get(room, "?") for room in rooms)
 
 
-def _motion_lines(t: Translator, motions: Iterable[MotionSpec | store.Motion]) -> list[str]:
+def _motion_lines(t: Translator, motions: Iterable[MotionSpec | store.Motion],
+                  scopes: Sequence[str] = ()) -> list[str]:
+    """The motions as numbered lines with their class; `scopes`: each motion's own building or unit ("" for the
+    assembly's), from `_own_scopes`."""
     lines = []
     for n, motion in enumerate(motions, 1):
         kind = t(KIND_LABELS[motion.kind])
@@ -90,8 +91,15 @@ def _motion_lines(t: Translator, motions: Iterable[MotionSpec | store.Motion]) -
             kind = f"{t(MATTER_LABELS[store.Matter(motion.matter)])}；{kind}"
         if motion.kind == ELECTION:
             kind = t("election, {seats} seats; each owner may approve up to {seats}", seats=motion.seats)
+        if n <= len(scopes) and scopes[n - 1]:
+            kind = f"{kind}；{t('decided by the owners of {scope} only', scope=scopes[n - 1])}"
         lines.append(f"{n}. {motion.text}（{kind}）")
     return lines
+
+
+async def _own_scopes(ctx: BaseContext, motions: Iterable[MotionSpec | store.Motion]) -> list[str]:
+    """Each motion's own building or unit (1栋2单元), "" where the assembly's owners decide it."""
+    return [await store.scope_name(ctx.session, store.Scope(m.building_id, m.unit_id)) for m in motions]
 
 
 # ---- opening: /assembly ----------------------------------------------------------------------------------
@@ -125,17 +133,22 @@ def _ask_motion(ctx: Context, draft: NewAssembly) -> Reply:
         buttons.append(Button.choice(t("Done with motions"), MOTIONS_DONE))
         if draft.motions[-1].kind == ORDINARY:
             buttons.append(Button.choice(t("Mark motion {n} special (3/4)", n=len(draft.motions)), MARK_SPECIAL))
+        buttons.append(Button.choice(t("Who decides motion {n}: a building or unit", n=len(draft.motions)),
+                                     MOTION_SCOPE))
         return Reply(t("Motion {n} added. Send the text of the next motion, add an election, or press Done.",
                        n=len(draft.motions)), buttons=rows(*buttons, per_row=2))
     return Reply(t("Send the text of motion 1, or press Add an election."), buttons=rows(*buttons))
 
 
-@opening.step("motion", ask=_ask_motion, next=("motion", "kind", "candidates", "opens"), answer=answers.Either(
-    (answers.Choice(values=(ADD_ELECTION, MOTIONS_DONE, MARK_SPECIAL)), answers.Text(1000, what=N_("motion")))))
+@opening.step("motion", ask=_ask_motion, next=("motion", "kind", "candidates", "opens", "motion_scope"),
+              answer=answers.Either((answers.Choice(values=(ADD_ELECTION, MOTIONS_DONE, MARK_SPECIAL, MOTION_SCOPE)),
+                                     answers.Text(1000, what=N_("motion")))))
 async def motion_step(ctx: MemberContext, draft: NewAssembly, answer: str | int) -> Outcome:
     t = ctx.t
     if answer == MOTIONS_DONE and draft.motions:
         return Go("opens")
+    if answer == MOTION_SCOPE and draft.motions:
+        return Go("motion_scope")
     if answer == MARK_SPECIAL:
         # Only ever up: a special matter stays special, and an election has no class to mark.
         if not draft.motions or draft.motions[-1].kind != ORDINARY:
@@ -191,6 +204,49 @@ async def seats_step(ctx: MemberContext, draft: NewAssembly, seats: int) -> Outc
     return Go("motion", draft.model_copy(update={"motions": (*draft.motions, election), "candidates": ()}))
 
 
+async def _ask_motion_scope(ctx: MemberContext, draft: NewAssembly) -> Reply:
+    t = ctx.t
+    last = draft.motions[-1]  # the button comes after a motion
+    buildings = await buildings_of(ctx.session, ctx.compound_id)
+    buttons = [_scope_button(t("Like the whole assembly"), "assembly", last.building_id is None)]
+    buttons += [_scope_button(b.name, f"b{b.id}", last.building_id == b.id) for b in buildings]
+    return Reply(t("Whose owners decide motion {n} ({text})? One building's or unit's owners alone decide it by "
+                   "their area and headcount; the assembly's other owners answer its other motions only.",
+                   n=len(draft.motions), text=last.text[:60]), buttons=rows(*buttons, per_row=3))
+
+
+def _scoped_last(draft: NewAssembly, building_id: int | None, unit_id: int | None) -> NewAssembly:
+    last = draft.motions[-1].model_copy(update={"building_id": building_id, "unit_id": unit_id})
+    return draft.model_copy(update={"motions": (*draft.motions[:-1], last)})
+
+
+@opening.step("motion_scope", ask=_ask_motion_scope, next=("motion", "motion_unit"), answer=answers.Choice(
+    refusal=N_("Please choose with the buttons above.")))
+async def motion_scope_step(ctx: MemberContext, draft: NewAssembly, value: str) -> Outcome:
+    if value == "assembly":
+        return Go("motion", _scoped_last(draft, None, None), say=(Reply(ctx.t(
+            "Motion {n} is decided like the whole assembly.", n=len(draft.motions))),))
+    # The step's own buttons carry this compound's buildings.
+    return Go("motion_unit", _scoped_last(draft, int(value[1:]), None))
+
+
+async def _ask_motion_unit(ctx: MemberContext, draft: NewAssembly) -> Reply:
+    t = ctx.t
+    units = await units_of(ctx.session, draft.motions[-1].building_id or 0)
+    buttons = [Button.choice(t("The whole building"), "building"), *(Button.choice(u.name, f"u{u.id}") for u in units)]
+    return Reply(t("The whole building, or one unit of it?"), buttons=rows(*buttons, per_row=3))
+
+
+@opening.step("motion_unit", ask=_ask_motion_unit, next=("motion",), answer=answers.Choice(
+    refusal=N_("Please choose with the buttons above.")))
+async def motion_unit_step(ctx: MemberContext, draft: NewAssembly, value: str) -> Outcome:
+    last = draft.motions[-1]
+    scoped = _scoped_last(draft, last.building_id, None if value == "building" else int(value[1:]))
+    name = await store.scope_name(ctx.session, store.Scope(scoped.motions[-1].building_id, scoped.motions[-1].unit_id))
+    return Go("motion", scoped, say=(Reply(ctx.t("Motion {n} will be decided by the owners of {scope} only.",
+                                                 n=len(draft.motions), scope=name)),))
+
+
 @opening.step("opens", answer=answers.When(future=True, now="now"), next=("closes",), ask=lambda ctx, draft: Reply(
     ctx.t("When does voting open? Type a day and a time, such as 明天 9:00, 周六 9:00 or 2026-11-24 09:00, or press "
           "Now."), buttons=rows(Button.choice(ctx.t("Now"), "now"))))
@@ -243,7 +299,8 @@ async def _ask_confirm(ctx: Context, draft: NewAssembly) -> Reply:
     t = ctx.t
     assert draft.opens is not None and draft.closes is not None
     lines = [t("Please check the assembly. Once it is open, the motions and the voting window cannot change; "
-               "it can only be cancelled with a reason."), "", f"《{draft.title}》", *_motion_lines(t, draft.motions),
+               "it can only be cancelled with a reason."), "", f"《{draft.title}》",
+             *_motion_lines(t, draft.motions, await _own_scopes(ctx, draft.motions)),
              t("Voting: {opens} to {closes}.", **_window(ctx, draft.opens, draft.closes)),
              await _scope_line(ctx, t, store.Scope(draft.building_id, draft.unit_id))]
     return Reply("\n".join(lines), buttons=((Button.choice(t("Confirm and open"), "confirm"),
@@ -273,6 +330,18 @@ async def scope_step(ctx: MemberContext, draft: NewAssembly, value: str) -> Outc
     return Go("unit", draft.model_copy(update={"building_id": int(value[1:]), "unit_id": None}))
 
 
+def _within(draft: NewAssembly) -> tuple[NewAssembly, list[int]]:
+    """A motion's own scope lies inside the assembly's: those that no longer do are decided like the assembly
+    (their numbers returned, to say so)."""
+    outer = store.Scope(draft.building_id, draft.unit_id)
+    cleared = [n for n, m in enumerate(draft.motions, 1)
+               if not store.Scope(m.building_id, m.unit_id).whole
+               and not store.Scope(m.building_id, m.unit_id).within(outer)]
+    motions = tuple(m.model_copy(update={"building_id": None, "unit_id": None}) if n in cleared else m
+                    for n, m in enumerate(draft.motions, 1))
+    return draft.model_copy(update={"motions": motions}), cleared
+
+
 async def _ask_unit(ctx: Context, draft: NewAssembly) -> Reply:
     t = ctx.t
     units = await units_of(ctx.session, draft.building_id or 0)
@@ -283,7 +352,10 @@ async def _ask_unit(ctx: Context, draft: NewAssembly) -> Reply:
 @opening.step("unit", ask=_ask_unit, next=("confirm",), answer=answers.Choice(
     refusal=N_("Please choose with the buttons above.")))
 async def unit_step(ctx: MemberContext, draft: NewAssembly, value: str) -> Outcome:
-    return Go("confirm", draft.model_copy(update={"unit_id": None if value == "building" else int(value[1:])}))
+    fitted, cleared = _within(draft.model_copy(update={"unit_id": None if value == "building" else int(value[1:])}))
+    said = (Reply(ctx.t("Motions {numbers} lay outside the assembly's new scope: they are now decided like the whole "
+                        "assembly.", numbers="、".join(map(str, cleared)))),) if cleared else ()
+    return Go("confirm", fitted, say=said)
 
 
 @opening.step("confirm", ask=_ask_confirm, next=("closes", "scope"), answer=answers.Choice(
@@ -349,8 +421,9 @@ async def refresh_posting(ctx: BaseContext, assembly: store.Assembly, compound: 
     """The group posting as it stands now, with Vote while voting is open: posted `first` when voting opens,
     then edited (the outbox folds quick successive edits into one; a job's reply names its target)."""
     tr = ctx.translator(compound.language if compound else None)
+    motions = await store.motions_of(ctx.session, assembly.stored_id)
     lines = [tr("Owners' assembly of {compound}: {title}", compound=compound.name if compound else "",
-                title=assembly.title), *_motion_lines(tr, await store.motions_of(ctx.session, assembly.stored_id)),
+                title=assembly.title), *_motion_lines(tr, motions, await _own_scopes(ctx, motions)),
              tr("Voting: {opens} to {closes}.", opens=ctx.local(assembly.opens_at, compound),
                 closes=ctx.local(assembly.closes_at, compound))]
     if not store.scope_of(assembly).whole:
@@ -474,8 +547,9 @@ def _not_voting(ctx: Context, assembly: store.Assembly, compound: Compound, why:
 class BallotDraft(Draft):
     assembly: int
     rooms: tuple[int, ...] = ()
-    # The answers so far, in the motions' order: yes / no / abstain, or an election's approved candidates.
-    choices: tuple[str | tuple[int, ...], ...] = ()
+    # The answers so far, in the motions' order: yes / no / abstain, or an election's approved candidates; None for
+    # a motion of one building or unit that none of the rooms is in (not asked).
+    choices: tuple[str | tuple[int, ...] | None, ...] = ()
     picked: tuple[int, ...] = ()  # the election being answered
     paper: bool = False
 
@@ -502,7 +576,22 @@ async def vote(ctx: Context, msg: Incoming) -> Replies:
         ctx = replace(ctx, compound=compound, roles=await roles_in(ctx.session, ctx.person_id, assembly.compound_id))
     draft = BallotDraft(assembly=assembly.stored_id, rooms=tuple(rooms))
     flow = ballot if Role.OWNER in ctx.roles else proxy_ballot
-    return await flow.begin(ctx, draft, step="room" if len(rooms) > 1 else "motion")
+    if len(rooms) > 1:
+        return await flow.begin(ctx, draft, step="room")
+    step, draft = await _next_asked(ctx, draft)
+    return await flow.begin(ctx, draft, step=step)
+
+
+async def _next_asked(ctx: BaseContext, draft: BallotDraft) -> tuple[str, BallotDraft]:
+    """The ballot's next step: the next motion its rooms are asked (a motion of one building or unit none of them is
+    in is skipped, answered None), or the summary when none is left."""
+    assembly = await ctx.session.get(store.Assembly, draft.assembly)
+    asked = await store.asked_motions(ctx.session, assembly, draft.rooms) if assembly is not None else []
+    skipped = draft.choices
+    while len(skipped) < len(asked) and not asked[len(skipped)]:
+        skipped = (*skipped, None)
+    draft = draft.model_copy(update={"choices": skipped}) if skipped != draft.choices else draft
+    return ("motion" if len(skipped) < len(asked) else "confirm"), draft
 
 
 async def _ask_room(ctx: MemberContext, draft: BallotDraft) -> Reply:
@@ -532,7 +621,7 @@ async def _names(ctx: BaseContext, people: Iterable[int]) -> dict[int, str]:
     refusal=N_("Please choose a room with the buttons above.")))
 async def room_step(ctx: MemberContext, draft: BallotDraft, room: Any) -> Outcome:
     # The step's own buttons carry the person's rooms and "all"; nothing else reaches here.
-    return Go("motion", draft if room == "all" else draft.model_copy(update={"rooms": (room,)}))
+    return Go(*await _next_asked(ctx, draft if room == "all" else draft.model_copy(update={"rooms": (room,)})))
 
 
 @router.command("paperballot", roles=STAFF, private=True, flow=True, help="Enter a paper ballot (书面表决票)",
@@ -574,7 +663,7 @@ async def paper_room(ctx: MemberContext, draft: BallotDraft, typed: str) -> Outc
         return Stay(Reply(ctx.t("{room} is not in {scope}, whose owners alone decide {title}. Please type a room of "
                                 "{scope}.", room=typed, title=assembly.title,
                                 scope=await store.scope_name(ctx.session, store.scope_of(assembly)))))
-    return Go("motion", draft.model_copy(update={"rooms": (room_id,)}))
+    return Go(*await _next_asked(ctx, draft.model_copy(update={"rooms": (room_id,)})))
 
 
 # ---- the ballot, motion by motion (both flows) -----------------------------------------------------------
@@ -614,7 +703,7 @@ async def choice_step(ctx: MemberContext, draft: BallotDraft, value: Any) -> Out
         answered = draft.model_copy(update={"choices": (*draft.choices, draft.picked), "picked": ()})
     else:
         return Stay(Reply(t("Please use the buttons: press names to choose them, then Done.")))
-    return Go("motion" if len(answered.choices) < len(motions) else "confirm", answered)
+    return Go(*await _next_asked(ctx, answered))
 
 
 def _choice_text(t: Translator, motion: store.Motion, choice: Any) -> str:
@@ -630,7 +719,7 @@ async def _summary(ctx: MemberContext, draft: BallotDraft) -> Reply:
     rooms = _named(await store.room_names(ctx.session, ctx.compound_id), draft.rooms)
     lines = [t("Paper ballot for {rooms}:", rooms=rooms) if draft.paper else t("Your ballot for {rooms}:", rooms=rooms)]
     lines += [f"{n}. {motion.text}: {_choice_text(t, motion, choice)}"
-              for n, (motion, choice) in enumerate(zip(motions, draft.choices, strict=False), 1)]
+              for n, (motion, choice) in enumerate(zip(motions, draft.choices, strict=False), 1) if choice is not None]
     lines.append(t("Press Submit to cast it. You can change it until the close; the last ballot counts."))
     return Reply("\n".join(lines), buttons=((Button.choice(t("Submit"), "submit"),
                                               Button.choice(t("Start over"), "restart")),))
@@ -663,7 +752,7 @@ PROXY_ENDED = N_("{name} voted in {title} themselves, so your authorisation to v
 async def submit_step(ctx: MemberContext, draft: BallotDraft, value: str) -> Outcome:
     t = ctx.t
     if value == "restart":
-        return Go("motion", draft.model_copy(update={"choices": (), "picked": ()}))
+        return Go(*await _next_asked(ctx, draft.model_copy(update={"choices": (), "picked": ()})))
     assembly = await store.assembly_of(ctx.session, draft.assembly, ctx.compound_id)
     if assembly is None:
         return Done(Reply(t("This assembly does not exist.")))
@@ -984,8 +1073,9 @@ def _bound(kind: str) -> Fraction:
 
 
 def result_text(ctx: BaseContext, t: Translator, assembly: store.Assembly, motions: Sequence[store.Motion],
-                compound: Compound | None, scope: str = "") -> str:
-    """The result as tallied at the close, motion by motion; `scope`: the building or unit that decided."""
+                compound: Compound | None, scope: str = "", motion_scopes: Sequence[str] = ()) -> str:
+    """The result as tallied at the close, motion by motion; `scope`: the building or unit that decided;
+    `motion_scopes`: a motion's own (`_own_scopes`)."""
     by_id = {r.motion_id: r for r in store.result_from_json(assembly.result)}
     lines = [t("Result of the owners' assembly {title} (voting {opens} to {closes}):", title=assembly.title,
                opens=ctx.local(assembly.opens_at, compound), closes=ctx.local(assembly.closes_at, compound)), ""]
@@ -994,7 +1084,9 @@ def result_text(ctx: BaseContext, t: Translator, assembly: store.Assembly, motio
     for n, motion in enumerate(motions, 1):
         if (r := by_id.get(motion.id or 0)) is None:
             continue
-        lines += [f"{n}. {motion.text}（{t(KIND_LABELS[motion.kind])}）",
+        own = motion_scopes[n - 1] if n <= len(motion_scopes) else ""
+        kind = t(KIND_LABELS[motion.kind]) + (f"；{t('decided by the owners of {scope} only', scope=own)}" if own else "")
+        lines += [f"{n}. {motion.text}（{kind}）",
                   t("Taking part: area {area} of {total} m² ({area_share}, at least 2/3 needed); owners {owners} of "
                     "{all} ({owner_share}, at least 2/3 needed).", **_counted(r.taking_part, r.total, store.QUORUM))]
         if motion.kind == ELECTION:
@@ -1045,9 +1137,6 @@ async def results(ctx: MemberContext, msg: Incoming) -> Replies:
             buttons.append(Button.do(t("Result #{id}", id=assembly.id), "assembly.result", assembly=assembly.id))
         elif store.cancellable(assembly) and ctx.has(*STAFF) and ctx.private:
             buttons.append(Button.do(t("Cancel #{id}", id=assembly.id), "assembly.cancel", assembly=assembly.id))
-        if assembly.status != AssemblyStatus.CLOSED and ctx.has(*STAFF) and ctx.private:
-            buttons.append(Button.do(t("Paper ballots #{id} (PDF)", id=assembly.id), "assembly.print",
-                                     assembly=assembly.id))
     return Reply("\n".join(lines), buttons=rows(*buttons, per_row=2))
 
 
@@ -1059,7 +1148,7 @@ async def show_result(ctx: MemberContext, msg: Incoming) -> Replies:
     motions = await store.motions_of(ctx.session, assembly.stored_id)
     publicity = await store.publicity_of(ctx.session, assembly.stored_id)
     text = result_text(ctx, ctx.t, assembly, motions, ctx.compound,
-                       await store.scope_name(ctx.session, store.scope_of(assembly)))
+                       await store.scope_name(ctx.session, store.scope_of(assembly)), await _own_scopes(ctx, motions))
     return Reply("\n\n".join(filter(None, (text, _publicity_line(ctx, ctx.t, publicity, ctx.compound)))),
                  buttons=_by_election_buttons(ctx, assembly, motions))
 
@@ -1288,12 +1377,13 @@ async def close_due(ctx: JobContext) -> Replies:
         voters = await store.voters_of(ctx.session, assembly.stored_id)
         tr = ctx.translator(compound.language if compound else None)
         scope = await store.scope_name(ctx.session, store.scope_of(assembly))
+        own = await _own_scopes(ctx, motions)
         replies += [await refresh_posting(ctx, assembly, compound),
-                    Reply(result_text(ctx, tr, assembly, motions, compound, scope), to=ToGroups(assembly.compound_id),
+                    Reply(result_text(ctx, tr, assembly, motions, compound, scope, own), to=ToGroups(assembly.compound_id),
                           buttons=pages.link_buttons(tr, ctx.settings, pages.assembly_path(compound, assembly.stored_id))
                           if compound else ()),
                     *await _tell(ctx, voters, partial(result_text, ctx, assembly=assembly, motions=motions,
-                                                      compound=compound, scope=scope))]
+                                                      compound=compound, scope=scope, motion_scopes=own))]
         publicity = await store.publicity_of(ctx.session, assembly.stored_id)
         replies.append(Reply(_publicity_line(ctx, tr, publicity, compound), buttons=_object_button(tr, assembly),
                              to=ToGroups(assembly.compound_id)))
@@ -1303,32 +1393,3 @@ async def close_due(ctx: JobContext) -> Replies:
 router.flow(opening, ballot, paper, cancelling)
 
 __all__ = ["router", "start_prepared_assembly"]
-
-
-# ---- the printable paper ballot (表决票) ---------------------------------------------------------------------
-
-
-@router.button("assembly.print", roles=STAFF, private=True)
-async def print_ballots(ctx: MemberContext, msg: Incoming) -> Replies:
-    """The paper ballots as one PDF, a page per room of the assembly's electorate (its building's or unit's rooms
-    when scoped), for the owners who vote on paper."""
-    t = ctx.t
-    assembly = await store.assembly_of(ctx.session, int(ctx.args.get("assembly", 0)), ctx.compound_id)
-    if assembly is None:
-        return Reply(t("That assembly is not one of {compound}'s.", compound=ctx.compound.name),
-                     toast=t("Not allowed"))
-    motions = await store.motions_of(ctx.session, assembly.stored_id)
-    scoped = await store.electorate(ctx.session, assembly)
-    rooms = [printouts.BallotRoom(label, f"{area:.2f}")
-             for room_id, (label, area) in (await store.room_labels(ctx.session, ctx.compound_id)).items()
-             if scoped is None or room_id in scoped]
-    ballot = printouts.Ballot(ctx.compound.name, assembly.title, [
-        printouts.BallotMotion(n, motion.text, tuple(motion.candidates) if motion.kind == ELECTION else (),
-                               motion.seats) for n, motion in enumerate(motions, 1)],
-        rooms, ctx.local(assembly.closes_at, ctx.compound))
-    try:
-        data = await asyncio.to_thread(printouts.ballot_pdf, t, ballot)
-    except printouts.NoFont:
-        return Reply(t("The printable ballot needs a Chinese font on the server (fonts-noto-cjk); ask the operator."))
-    return Reply(t("Paper ballots for #{id} {title}: {n} pages, one per room.", id=assembly.id, title=assembly.title,
-                   n=len(rooms)), document=Media(data, f"ballots-{ctx.compound.code}-{assembly.id}.pdf", printouts.PDF))

@@ -755,15 +755,32 @@ async def motions_of(session: AsyncSession, assembly_id: int) -> list[Motion]:
     return list(result.all())
 
 
+async def motion_electorates(session: AsyncSession, assembly: Assembly,
+                             motions: Sequence[Motion]) -> list[frozenset[int] | None]:
+    """Each motion's own electorate, in the motions' order: the rooms of its narrower scope, or None when the
+    assembly's owners decide it."""
+    found: list[frozenset[int] | None] = []
+    for motion in motions:
+        own = not scope_of(motion).whole and scope_of(motion) != scope_of(assembly)
+        rooms = await scope_rooms(session, assembly.compound_id, scope_of(motion)) if own else None
+        found.append(frozenset(rooms or ()) if own else None)
+    return found
+
+
+async def asked_motions(session: AsyncSession, assembly: Assembly, rooms: Iterable[int]) -> list[bool]:
+    """Which motions a ballot for `rooms` answers, in order: all the assembly's, and a motion of one building or
+    unit only when one of the rooms is there."""
+    rooms = set(rooms)
+    return [scoped is None or bool(scoped & rooms)
+            for scoped in await motion_electorates(session, assembly, await motions_of(session, assembly.stored_id))]
+
+
 async def tally_assembly(session: AsyncSession, assembly: Assembly) -> list[MotionResult]:
     """Every motion tallied over its scope's rooms: the assembly's, or a motion's own narrower one."""
     assert assembly.id is not None
     motions = await motions_of(session, assembly.id)
-    counted = tally_motions(motions)
-    for index, motion in enumerate(motions):
-        if not scope_of(motion).whole and scope_of(motion) != scope_of(assembly):
-            rooms = await scope_rooms(session, assembly.compound_id, scope_of(motion))
-            counted[index] = replace(counted[index], electorate=frozenset(rooms or ()))
+    counted = [replace(motion, electorate=scoped) for motion, scoped in
+               zip(tally_motions(motions), await motion_electorates(session, assembly, motions), strict=True)]
     return tally(await tally_rooms(session, assembly.compound_id, scope_of(assembly)), counted,
                  await tally_ballots(session, assembly.id))
 
@@ -1318,11 +1335,15 @@ def _second_ballot(before: Ballot, paper: bool, online_replaces_paper: bool) -> 
 
 def ballot_choices(motions: Sequence[Motion], answers: Sequence[Any]) -> dict[str, Any]:
     """The ballot's stored choices from its answers in the motions' order: yes / no / abstain, or for an
-    election the approved candidates' indexes (at most its seats). ValueError when they do not fit."""
+    election the approved candidates' indexes (at most its seats); None for a motion the ballot is not asked
+    (one building's or unit's, none of whose rooms it is for: `asked_motions`). ValueError when they do not
+    fit."""
     if len(answers) != len(motions):
         raise ValueError("a ballot answers every motion")
     choices: dict[str, Any] = {}
     for motion, answer in zip(motions, answers, strict=True):
+        if answer is None:
+            continue
         if motion.kind == MotionKind.ELECTION:
             picks = sorted({int(i) for i in answer}) if isinstance(answer, list | tuple) else None
             if picks is None or len(picks) > motion.seats or not all(0 <= i < len(motion.candidates) for i in picks):
@@ -1345,7 +1366,14 @@ async def cast_ballot(session: AsyncSession, assembly_id: int, rooms: Iterable[i
     state = voting(assembly, now)
     if state != Voting.OPEN:
         return Casting(state)
-    choices = ballot_choices(await motions_of(session, assembly.id), answers)
+    motions = await motions_of(session, assembly.id)
+    choices = ballot_choices(motions, answers)
+    electorates = dict(zip((str(m.id) for m in motions), await motion_electorates(session, assembly, motions),
+                           strict=True))
+    rooms = list(rooms)
+    wanted = set(rooms)
+    if any(key not in choices and (scoped is None or scoped & wanted) for key, scoped in electorates.items()):
+        raise ValueError("a ballot answers every motion its rooms are asked")
     proxied: dict[int, int] = {}
     if paper:
         allowed = set((await room_labels(session, assembly.compound_id)).keys())
@@ -1364,7 +1392,10 @@ async def cast_ballot(session: AsyncSession, assembly_id: int, rooms: Iterable[i
         if room_id not in allowed and room_id not in proxied:
             outcomes.append((room_id, Cast.PROXY_REVOKED if room_id in taken_back else Cast.NOT_ALLOWED))
             continue
-        outcomes.append((room_id, await _record(session, assembly, room_id, choices, paper, person_id, now,
+        # A room's ballot holds only the motions its owners decide.
+        own = {key: choice for key, choice in choices.items()
+               if (motion_rooms := electorates.get(key)) is None or room_id in motion_rooms}
+        outcomes.append((room_id, await _record(session, assembly, room_id, own, paper, person_id, now,
                                                 proxied.get(room_id))))
     casting = Casting(state, tuple(outcomes), tuple((r, o) for r, o in proxied.items()
                                                     if (r, Cast.RECORDED) in outcomes or (r, Cast.REPLACED) in outcomes))

@@ -6,9 +6,12 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
+from sqlmodel import col, select
+
 from bot.app import App
 from bot.transports.console import Console
-from storage.assembly import SPECIAL, YES, TallyBallot, TallyMotion, TallyRoom, tally
+from storage.assembly import SPECIAL, YES, Ballot, Motion, TallyBallot, TallyMotion, TallyRoom, tally
+from storage.people import Person
 from tests.test_assembly_headcount import close, roster_compound, vote
 
 GROUP = "和美园业主群"
@@ -102,3 +105,72 @@ def test_a_scoped_motion_counts_only_its_rooms_and_their_owners() -> None:
     assert (scoped.taking_part.area, scoped.taking_part.owners) == (180, 2) and scoped.passed
     assert (compound.total.area, compound.total.owners) == (490, 3)
     assert (compound.taking_part.area, compound.taking_part.owners) == (330, 2) and compound.passed
+
+
+async def test_one_unit_scoped_motion_in_a_compound_assembly(console: Console, app: App, tmp_path: Path) -> None:
+    """The secretary gives one motion of a compound-wide assembly its own scope while drafting: that motion is asked
+    of, and counted over, 1栋2单元 alone; the compound's other motion of everyone."""
+    await roster_compound(app, tmp_path, roster=ROSTER, members=MEMBERS)
+    console.as_("周书记")
+    await console.say("/assembly")
+    await console.say("2026年第一次业主大会")
+    await console.say("更换小区门禁系统")
+    await console.press("一般事项")
+    await console.say("1栋2单元加装电梯，费用由本单元业主按专有面积分摊")
+    await console.press("（七）")
+    await console.press("设置第 2 项的表决范围")
+    assert console.last.labels[:3] == ["✓ 与本次大会相同", "1栋", "2栋"]
+    await console.press("1栋")
+    await console.press("2单元")
+    assert any("第 2 项将仅由1栋2单元的业主表决" in s.text for s in console.seen_by())
+    await console.press("事项录入完毕")
+    await console.press("立即开始")
+    await console.say("2026-11-24 21:00")
+    assert "表决范围：全小区业主" in console.last.text and "仅由1栋2单元的业主表决" in console.last.text
+    await console.press("确认并发起")
+    # Everyone is asked: the compound's motion is theirs.
+    for owner in ("甲", "丁", "戊"):
+        assert any("正在投票" in s.text for s in console.seen_by(owner, "private")), owner
+
+    # 丁 (1栋1单元) answers the compound's motion only: the unit's elevator is not on his ballot.
+    console.as_("丁")
+    console.in_(GROUP)
+    await console.press("投票")
+    assert "门禁" in console.last.text
+    await console.press("同意")
+    assert "加装电梯" not in console.last.text and "提交" in console.last.labels
+    await console.press("提交")
+    assert "已记录" in console.last.text
+    for owner in ("甲", "乙"):
+        console.as_(owner)
+        console.in_(GROUP)
+        await console.press("投票")
+        await console.press("同意")
+        assert "加装电梯" in console.last.text
+        await console.press("同意")
+        await console.press("提交")
+        assert "已记录" in console.last.text
+    await vote(console, "戊", "同意")
+    console.as_("周书记")  # 老周's paper ballot for his room in the unit answers both
+    await console.say("/paperballot")
+    await console.say("1栋2单元401")
+    await console.press("同意")
+    await console.press("同意")
+    await console.press("提交")
+    assert "书面表决票已录入" in console.last.text
+
+    async with app.core.sessions() as session:
+        ding = (await session.exec(select(Ballot).join(Person, col(Person.id) == Ballot.submitted_by)
+                                   .where(Person.name == "丁"))).one()
+        motions = (await session.exec(select(Motion).order_by(col(Motion.position)))).all()
+    assert list(ding.choices) == [str(motions[0].id)]
+
+    result = await close(console)
+    compound_motion, unit_motion = result.split("\n\n")[1:3]
+    # The compound: 6 owners (老周 once), 780 m²; 5 took part with 540 m².
+    assert "面积 540.00 / 780.00 m²" in compound_motion and "业主 5 / 6 人" in compound_motion
+    assert "结果：通过" in compound_motion
+    # The unit: 4 owners and 360 m²; 甲, 乙 and 老周 agree (丙 did not vote): 3/4 of each, a special majority.
+    assert "仅由1栋2单元的业主表决" in unit_motion
+    assert "面积 270.00 / 360.00 m²（75.0%" in unit_motion and "业主 3 / 4 人（75.0%" in unit_motion
+    assert "特别事项" in unit_motion and "结果：通过" in unit_motion
