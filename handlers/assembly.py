@@ -4,6 +4,7 @@ cancelling (`assembly_cancel`). Storage decides every step of an assembly's life
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -17,9 +18,10 @@ from bot.core.context import BaseContext, Context, JobContext, MemberContext
 from bot.core.flows import Done, Draft, Flow, Go, Outcome, Stay
 from bot.core.i18n import N_, Translator
 from bot.core.router import Router
-from bot.core.types import Button, Incoming, Replies, Reply, ToGroups, ToPerson, rows
+from bot.core.types import Button, Incoming, Media, Replies, Reply, ToGroups, ToPerson, rows
 from handlers import pages
 from storage import assembly as store
+from storage import printouts
 from storage.assembly import ABSTAIN, ELECTION, NO, ORDINARY, SPECIAL, YES, AssemblyStatus, Cast, MotionSpec
 from storage.compounds import Compound, buildings_of, units_of
 from storage.notifications import Notice, NoticeKind
@@ -1137,6 +1139,9 @@ async def results(ctx: MemberContext, msg: Incoming) -> Replies:
             buttons.append(Button.do(t("Result #{id}", id=assembly.id), "assembly.result", assembly=assembly.id))
         elif store.cancellable(assembly) and ctx.has(*STAFF) and ctx.private:
             buttons.append(Button.do(t("Cancel #{id}", id=assembly.id), "assembly.cancel", assembly=assembly.id))
+        if assembly.status != AssemblyStatus.CLOSED and ctx.has(*STAFF) and ctx.private:
+            buttons.append(Button.do(t("Paper ballots #{id} (PDF)", id=assembly.id), "assembly.print",
+                                     assembly=assembly.id))
     return Reply("\n".join(lines), buttons=rows(*buttons, per_row=2))
 
 
@@ -1393,3 +1398,32 @@ async def close_due(ctx: JobContext) -> Replies:
 router.flow(opening, ballot, paper, cancelling)
 
 __all__ = ["router", "start_prepared_assembly"]
+
+
+# ---- the printable paper ballot (表决票) ---------------------------------------------------------------------
+
+
+@router.button("assembly.print", roles=STAFF, private=True)
+async def print_ballots(ctx: MemberContext, msg: Incoming) -> Replies:
+    """The paper ballots as one PDF, a page per room of the assembly's electorate (its building's or unit's rooms
+    when scoped), for the owners who vote on paper."""
+    t = ctx.t
+    assembly = await store.assembly_of(ctx.session, int(ctx.args.get("assembly", 0)), ctx.compound_id)
+    if assembly is None:
+        return Reply(t("That assembly is not one of {compound}'s.", compound=ctx.compound.name),
+                     toast=t("Not allowed"))
+    motions = await store.motions_of(ctx.session, assembly.stored_id)
+    scoped = await store.electorate(ctx.session, assembly)
+    rooms = [printouts.BallotRoom(label, f"{area:.2f}")
+             for room_id, (label, area) in (await store.room_labels(ctx.session, ctx.compound_id)).items()
+             if scoped is None or room_id in scoped]
+    ballot = printouts.Ballot(ctx.compound.name, assembly.title, [
+        printouts.BallotMotion(n, motion.text, tuple(motion.candidates) if motion.kind == ELECTION else (),
+                               motion.seats) for n, motion in enumerate(motions, 1)],
+        rooms, ctx.local(assembly.closes_at, ctx.compound))
+    try:
+        data = await asyncio.to_thread(printouts.ballot_pdf, t, ballot)
+    except printouts.NoFont:
+        return Reply(t("The printable ballot needs a Chinese font on the server (fonts-noto-cjk); ask the operator."))
+    return Reply(t("Paper ballots for #{id} {title}: {n} pages, one per room.", id=assembly.id, title=assembly.title,
+                   n=len(rooms)), document=Media(data, f"ballots-{ctx.compound.code}-{assembly.id}.pdf", printouts.PDF))
