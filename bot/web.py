@@ -105,6 +105,11 @@ def language_of(request: web.Request, fallback: str) -> str:
     return min(wanted)[2] if wanted else fallback
 
 
+# A public page is rendered at most once in this many seconds per address and language: when a posting's link
+# reaches a group of hundreds, they read one rendering (browsers may keep it for 60 s anyway, Cache-Control).
+PUBLIC_FOR = 10.0
+
+
 class Pages:
     """The page routes, bound to the core (its database, clock, catalogues and the transports' file fetchers)."""
 
@@ -112,6 +117,22 @@ class Pages:
         self.core = core
         self.limit = RateLimit(core.settings.pages_per_minute)
         self.files = Bytes()
+        self.rendered: OrderedDict[tuple[str, str], tuple[float, pages.Page]] = OrderedDict()
+
+    async def _cached(self, request: web.Request, flags: pages.Flags,
+                      make: Callable[[], Awaitable[pages.Page | None]]) -> pages.Page | None:
+        """A public page from the last PUBLIC_FOR seconds, else made (and kept when public)."""
+        key = (request.path_qs, flags.lang)
+        kept = self.rendered.get(key)
+        if kept is not None and time.monotonic() - kept[0] < PUBLIC_FOR:
+            return kept[1]
+        page = await make()
+        if page is not None and page.public and page.status == 200:
+            self.rendered[key] = (time.monotonic(), page)
+            self.rendered.move_to_end(key)
+            while len(self.rendered) > 256:
+                self.rendered.popitem(last=False)
+        return page
 
     def add_routes(self, web_app: web.Application) -> None:
         get = web_app.router.add_get
@@ -186,27 +207,36 @@ class Pages:
     # ---- public pages ------------------------------------------------------------------------------------
 
     async def board(self, request: web.Request) -> web.Response:
-        now = self.core.clock.now()
-        async with self.core.sessions() as session:
-            compound = await pages.compound_at(session, request.match_info["code"])
-            if compound is None:
-                return self._missing(request)
-            flags = self._flags(request, compound.language)
-            page = await pages.board_page(session, compound, self._t(flags), flags, now,
-                                          poster_ready=cjk_font_path() is not None)
-        return self._respond(request, page)
+        flags = self._flags(request, self.core.settings.default_language)
+
+        async def make() -> pages.Page | None:
+            async with self.core.sessions() as session:
+                compound = await pages.compound_at(session, request.match_info["code"])
+                if compound is None:
+                    return None
+                chosen = self._flags(request, compound.language)
+                return await pages.board_page(session, compound, self._t(chosen), chosen, self.core.clock.now(),
+                                              poster_ready=cjk_font_path() is not None)
+
+        page = await self._cached(request, flags, make)
+        return self._respond(request, page) if page is not None else self._missing(request)
 
     async def assembly(self, request: web.Request) -> web.Response:
-        now = self.core.clock.now()
-        async with self.core.sessions() as session:
-            compound = await pages.compound_at(session, request.match_info["code"])
-            found = await assemblies.assembly_of(session, int(request.match_info["assembly"]), compound.stored_id) \
-                if compound is not None else None
-            if compound is None or found is None or found.status != assemblies.AssemblyStatus.CLOSED:
-                return self._missing(request, compound.language if compound else None)
-            flags = self._flags(request, compound.language)
-            page = await pages.assembly_page(session, compound, found, self._t(flags), flags, now)
-        return self._respond(request, page)
+        flags = self._flags(request, self.core.settings.default_language)
+
+        async def make() -> pages.Page | None:
+            async with self.core.sessions() as session:
+                compound = await pages.compound_at(session, request.match_info["code"])
+                found = await assemblies.assembly_of(session, int(request.match_info["assembly"]),
+                                                     compound.stored_id) if compound is not None else None
+                if compound is None or found is None or found.status != assemblies.AssemblyStatus.CLOSED:
+                    return None
+                chosen = self._flags(request, compound.language)
+                return await pages.assembly_page(session, compound, found, self._t(chosen), chosen,
+                                                 self.core.clock.now())
+
+        page = await self._cached(request, flags, make)
+        return self._respond(request, page) if page is not None else self._missing(request)
 
     async def announcement_photo(self, request: web.Request) -> web.Response:
         now = self.core.clock.now()

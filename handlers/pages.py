@@ -24,6 +24,7 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 import jinja2
+import sqlalchemy as sa
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -325,17 +326,17 @@ def _bars(items: Iterable[tuple[str, int]]) -> list[Bar]:
     return [Bar(label, value, round(100 * value / widest, 1) if widest else 0) for label, value in listed]
 
 
-def entry_line(entry: board.BoardEntry) -> str:
-    return masked(f"{entry.subject} — {entry.text}" if entry.subject else entry.text)
-
-
 async def board_history(session: AsyncSession, compound_id: int, zone: ZoneInfo, t: Translator,
                         limit: int = 26) -> list[Section]:
     """The weekly postings as they went out, newest first: the red and black entries each carried (a black one
     with the date it was corrected) and the corrected lines."""
-    entries = (await session.exec(select(board.BoardEntry).where(
-        board.BoardEntry.compound_id == compound_id, board.BoardEntry.status == board.EntryStatus.APPROVED,
-        col(board.BoardEntry.posted_at).is_not(None)).order_by(col(board.BoardEntry.id)))).all()
+    # Plain columns, not ORM rows: half a year of postings is hundreds of entries.
+    entry = board.BoardEntry
+    found = await session.execute(
+        sa.select(col(entry.color), col(entry.subject), col(entry.text), col(entry.posted_at),
+                  col(entry.corrected_at), col(entry.corrected_posted_at))
+        .where(col(entry.compound_id) == compound_id, col(entry.status) == board.EntryStatus.APPROVED,
+               col(entry.posted_at).is_not(None)).order_by(col(entry.id)))
     sections: dict[datetime, Section] = {}
 
     def section(moment: datetime) -> Section:
@@ -343,15 +344,15 @@ async def board_history(session: AsyncSession, compound_id: int, zone: ZoneInfo,
             sections[moment] = Section(_local(moment, zone), int(moment.timestamp()))
         return sections[moment]
 
-    for entry in entries:
-        assert entry.posted_at is not None
-        if entry.color == board.Color.RED:
-            section(entry.posted_at).red.append(entry_line(entry))
+    for color, subject, text, posted_at, corrected_at, corrected_posted_at in found.all():
+        line = masked(f"{subject} — {text}" if subject else text)
+        if color == board.Color.RED:
+            section(posted_at).red.append(line)
             continue
-        fixed = t("corrected {date}", date=_local(entry.corrected_at, zone, "%Y-%m-%d")) if entry.corrected_at else ""
-        section(entry.posted_at).black.append((entry_line(entry), fixed))
-        if entry.corrected_posted_at is not None:
-            section(entry.corrected_posted_at).corrected.append(entry_line(entry))
+        fixed = t("corrected {date}", date=_local(corrected_at, zone, "%Y-%m-%d")) if corrected_at else ""
+        section(posted_at).black.append((line, fixed))
+        if corrected_posted_at is not None:
+            section(corrected_posted_at).corrected.append(line)
     return [sections[moment] for moment in sorted(sections, reverse=True)[:limit]]
 
 
