@@ -793,10 +793,58 @@ async def assembly_turnout(session: AsyncSession, assembly: Assembly) -> Turnout
 
 
 async def owned_rooms(session: AsyncSession, person_id: int, compound_id: int) -> list[int]:
+    """The rooms the person owns in the compound: those they are an approved owner member of, then those only the
+    roster links to them (`roster_links`), which they vote for online too."""
     result = await session.exec(select(Membership.room_id).where(
         Membership.person_id == person_id, Membership.compound_id == compound_id, Membership.relation == "owner",
         Membership.status == MembershipStatus.APPROVED).order_by(col(Membership.room_id)))
-    return list(dict.fromkeys(r for r in result.all() if r is not None))
+    rooms = list(dict.fromkeys(r for r in result.all() if r is not None))
+    person = await session.get(Person, person_id)
+    if not rooms or person is None:
+        return rooms
+    linked = roster_links({person_id: (person.name, person.phone, rooms)}, await _roster_lines(session, compound_id))
+    return rooms + linked.get(person_id, [])
+
+
+# A roster line: (line id, room, name, phone, owner id).
+RosterLine = tuple[int, int, str, str, str]
+
+
+async def _roster_lines(session: AsyncSession, compound_id: int) -> list[RosterLine]:
+    rows = await (await session.connection()).execute(sa.text(
+        "SELECT r.id, r.room_id, r.name, r.phone, r.owner_ref FROM rosterowner r JOIN room ON room.id = r.room_id "
+        "WHERE room.compound_id = :c ORDER BY r.room_id, r.id"), {"c": compound_id})
+    return [(line, room, name or "", phone or "", ref or "") for line, room, name, phone, ref in rows.all()]
+
+
+def roster_links(members: Mapping[int, tuple[str, str, Sequence[int]]],
+                 lines: Iterable[RosterLine]) -> dict[int, list[int]]:
+    """Each joined owner's rooms that only the roster links to them, as the headcount does (`storage.roster.
+    owner_keys`): the roster lines that are the owner's own — on one of their rooms, with their phone (or, with
+    no phone, their name) — say who they are on the roster (the owner id 业主编号, or name and phone), as do their
+    own name and phone; every other room with a line saying the same is theirs too. `members`: person -> (name,
+    phone, their rooms as a member)."""
+    from storage.people import normalize_phone
+    from storage.roster import roster_identity
+
+    on_room: dict[int, list[tuple[tuple[Any, ...], str, str]]] = {}
+    rooms_of: dict[tuple[Any, ...], list[int]] = {}
+    for line_id, room_id, name, phone, ref in lines:
+        identity = roster_identity(line_id, name, phone, ref)
+        on_room.setdefault(room_id, []).append((identity, name.strip(), normalize_phone(phone)))
+        if identity[0] != "line":  # a name or a phone alone says nothing about other rooms
+            rooms_of.setdefault(identity, []).append(room_id)
+    linked: dict[int, list[int]] = {}
+    for person_id, (name, phone, rooms) in members.items():
+        digits = normalize_phone(phone or "")
+        who = {roster_identity(0, name or "", phone or "", "")}
+        for room_id in rooms:
+            who.update(identity for identity, line_name, line_phone in on_room.get(room_id, ())
+                       if (digits and line_phone == digits) or (not line_phone and line_name == (name or "").strip()))
+        found = [room for identity in who for room in rooms_of.get(identity, ()) if room not in rooms]
+        if found:
+            linked[person_id] = sorted(set(found))
+    return linked
 
 
 async def owners_of_room(session: AsyncSession, room_id: int) -> list[int]:
@@ -808,14 +856,23 @@ async def owners_of_room(session: AsyncSession, room_id: int) -> list[int]:
 
 async def owner_people(session: AsyncSession, compound_id: int,
                        scoped: set[int] | None = None) -> dict[int, list[int]]:
-    """Every approved owner of the compound and their rooms; with `scoped` (`electorate`), only those rooms'."""
-    result = await session.exec(select(Membership.person_id, Membership.room_id).where(
+    """Every approved owner of the compound and their rooms (also those only the roster links to them:
+    `roster_links`); with `scoped` (`electorate`), only those rooms'."""
+    result = await session.exec(select(Membership.person_id, Membership.room_id, Person.name, Person.phone)
+                                .join(Person, col(Person.id) == Membership.person_id).where(
         Membership.compound_id == compound_id, Membership.relation == "owner", Membership.status == MembershipStatus.APPROVED
     ).order_by(col(Membership.id)))
+    members: dict[int, tuple[str, str, list[int]]] = {}
+    for person_id, room_id, name, phone in result.all():
+        if room_id is not None:
+            members.setdefault(person_id, (name, phone, []))[2].append(room_id)
+    linked = roster_links(members, await _roster_lines(session, compound_id)) if members else {}
     people: dict[int, list[int]] = {}
-    for person_id, room_id in result.all():
-        if room_id is not None and (scoped is None or room_id in scoped):
-            people.setdefault(person_id, []).append(room_id)
+    for person_id, (_name, _phone, rooms) in members.items():
+        mine = [room for room in dict.fromkeys([*rooms, *linked.get(person_id, [])])
+                if scoped is None or room in scoped]
+        if mine:
+            people[person_id] = mine
     return people
 
 

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from bot.app import App
 from bot.transports.console import Console
 from handlers.assembly import percent
-from storage.assembly import TallyRoom, owner_units, room_by_label
+from storage.assembly import TallyRoom, owner_units, room_by_label, roster_links
 from storage.compounds import Chat, create_compound
 from storage.db import transaction
 from storage.people import Membership, MembershipStatus, Person, Role
@@ -277,3 +277,33 @@ async def test_the_demo_can_hold_a_valid_vote(app: App) -> None:
     voted = [room_id for label, room_id in labels.items() if room_id not in unsold and label != "3栋1单元101"]
     [valid] = tally(rooms, [TallyMotion(1)], [TallyBallot(room_id, {1: YES}) for room_id in voted])
     assert valid.quorum and valid.taking_part.owners == 9 and valid.passed
+
+
+async def test_a_joined_owner_votes_online_for_the_rooms_the_roster_links_to_him(
+        console: Console, app: App, tmp_path: Path) -> None:
+    """老周 joined for 202 only; the roster names him (the same name and phone, written three ways) on 301 and 302
+    too: he is asked, and his online ballot lists and records all three rooms."""
+    members = {**MEMBERS, "老周": ("202", "13900000009")}
+    await roster_compound(app, tmp_path, members=members)
+    await open_vote(console)
+    assert any("正在投票" in s.text for s in console.seen_by("老周", "private"))
+    console.as_("老周")
+    console.in_(GROUP)
+    await console.press("投票")
+    assert console.last.labels[:3] == ["1栋1单元202", "1栋1单元301", "1栋1单元302"]
+    await console.press("所有房屋投同样的票")
+    await console.press("同意")
+    await console.press("提交")
+    assert "已记录" in console.last.text and "1栋1单元301" in console.last.text
+    result = await close(console)
+    assert "面积 150.00 / 450.00 m²" in result and "业主 1 / 4 人" in result  # his three rooms, one owner
+
+
+def test_roster_links_by_owner_id_and_by_name_and_phone() -> None:
+    lines = [(1, 10, "老周", "13900000009", "Z-9"), (2, 11, "周建国", "", "Z-9"),  # the same owner id
+             (3, 12, "老周", "+86 139 0000 0009", ""),  # the same name and phone
+             (4, 13, "老周", "", ""),  # a name alone names nobody elsewhere
+             (5, 14, "甲", "13900000001", "")]
+    assert roster_links({7: ("老周", "13900000009", [10])}, lines) == {7: [11, 12]}
+    # A joined co-owner of room 10 who is not 老周 gets none of his rooms.
+    assert roster_links({8: ("周太太", "13900000008", [10])}, lines) == {}
