@@ -251,6 +251,18 @@ async def person_of(session: AsyncSession, platform: str, user_id: str) -> Perso
     return found.first()
 
 
+async def unnamed(session: AsyncSession, platform: str, user_ids: list[str]) -> list[str]:
+    """Of these accounts, the ones whose person has no name yet (new ones included): their WeChat nickname is
+    fetched (kf/customer/batchget) so that a secretary asked to approve them sees a name."""
+    wanted = set(user_ids)
+    if not wanted:
+        return []
+    found = await session.exec(select(Identity.platform_user_id, Person.name)
+                               .join(Person, col(Person.id) == Identity.person_id)
+                               .where(Identity.platform == platform, col(Identity.platform_user_id).in_(wanted)))
+    return sorted(wanted - {user for user, name in found.all() if name})
+
+
 async def servicers(session: AsyncSession, platform: str, chat_id: str, staff_platform: str) -> list[str]:
     """Who serves a resident who asks for a person: the staff of the compound they act in (secretaries first, then
     committee members, property staff) who use WeCom (`staff_platform`), by their WeCom userid."""

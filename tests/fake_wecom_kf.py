@@ -3,7 +3,8 @@ self-built app's encrypted XML callback announcing `kf_msg_or_event` with a toke
 signed with wechatpy, independent of linli's crypto), kf/sync_msg with its cursor, `limit` and `has_more`,
 kf/send_msg refusing outside the 48 hours (95002) and beyond 5 messages (95001), and while a person serves the
 session (95018), msgmenu clicks coming back as texts with their `menu_id`, enter_session with `scene_param` and a
-`welcome_code` usable once within 20 seconds, kf/add_contact_way, kf/service_state/get and /trans, media."""
+`welcome_code` usable once within 20 seconds, kf/add_contact_way, kf/service_state/get and /trans,
+kf/customer/batchget (residents' WeChat nicknames, at most 100 ids a call), media."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import itertools
 import json
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -54,6 +55,7 @@ class Sent:
     body: dict[str, Any]
     msgid: str
     via: str = "send_msg"  # or welcome
+    at: float = field(default_factory=time.monotonic)  # when the fake received it (the benchmark's clock)
 
     @property
     def text(self) -> str:
@@ -86,6 +88,8 @@ class FakeKf:
         self.contact_ways: list[dict[str, Any]] = []
         self.transfers: list[dict[str, Any]] = []
         self.servicers = {SERVICER}
+        self.nicknames: dict[str, str] = {}  # external_userid → WeChat nickname; others are unknown to batchget
+        self.batchgets: list[list[str]] = []
         self.media: dict[str, bytes] = {}
         self.syncs: list[dict[str, Any]] = []
         self.callbacks = 0
@@ -103,7 +107,8 @@ class FakeKf:
         for path, handler in (("kf/sync_msg", self._sync_msg), ("kf/send_msg", self._send_msg),
                               ("kf/send_msg_on_event", self._send_on_event),
                               ("kf/add_contact_way", self._add_contact_way),
-                              ("kf/service_state/get", self._state_get), ("kf/service_state/trans", self._trans)):
+                              ("kf/service_state/get", self._state_get), ("kf/service_state/trans", self._trans),
+                              ("kf/customer/batchget", self._batchget)):
             app.router.add_post(f"/cgi-bin/{path}", handler)
         app.router.add_get("/cgi-bin/media/get", self._media_get)
         app.router.add_post("/cgi-bin/media/upload", self._media_upload)
@@ -269,6 +274,23 @@ class FakeKf:
         self.transfers.append(body)
         resident.state, resident.servicer = state, str(body.get("servicer_userid", ""))
         return web.json_response({"errcode": 0, "errmsg": "ok"})
+
+    async def _batchget(self, request: web.Request) -> web.Response:
+        """Residents' profiles (获取客户基础信息): those who have chatted with the account; unknown ids are listed
+        apart."""
+        if not self._authorised(request):
+            return self._error(42001, "access_token expired")
+        body = await request.json()
+        users = [str(u) for u in body.get("external_userid_list") or []]
+        if not 1 <= len(users) <= 100:
+            return self._error(BAD_ARGUMENT, "external_userid_list size")
+        self.batchgets.append(users)
+        known = [u for u in users if u in self.nicknames]
+        return web.json_response({
+            "errcode": 0, "errmsg": "ok",
+            "customer_list": [{"external_userid": u, "nickname": self.nicknames[u], "avatar": "", "gender": 0,
+                               "unionid": ""} for u in known],
+            "invalid_external_userid": [u for u in users if u not in self.nicknames]})
 
     async def _media_get(self, request: web.Request) -> web.Response:
         if not self._authorised(request):

@@ -1,7 +1,8 @@
 """The 微信客服 calls linli makes, with the self-built app's access token (gettoken with the corp id and the app's
 secret, path/91039; cached, fetched again on 40014/42001): kf/sync_msg (path/94670), kf/send_msg (path/94677),
 kf/send_msg_on_event (path/95122), kf/add_contact_way (path/94665), kf/service_state/get and /trans
-(path/94669), and media/get and media/upload for pictures and files. Checked against wechatpy's `WeChatKF`."""
+(path/94669), kf/customer/batchget for residents' nicknames, and media/get and media/upload for pictures and
+files. Checked against wechatpy's `WeChatKF`."""
 
 from __future__ import annotations
 
@@ -97,6 +98,19 @@ class KfClient:
         if servicer:
             body["servicer_userid"] = servicer
         await self.call("kf/service_state/trans", body)
+
+    async def nicknames(self, users: list[str]) -> dict[str, str]:
+        """Residents' WeChat nicknames by external_userid (kf/customer/batchget, 获取客户基础信息: at most 100 ids a
+        call; only residents who wrote or entered in the last 48 hours are known, the others are left out)."""
+        names: dict[str, str] = {}
+        for start in range(0, len(users), 100):
+            result = await self.call("kf/customer/batchget", {"external_userid_list": users[start : start + 100],
+                                                              "need_enter_session_context": 0})
+            for customer in result.get("customer_list") or []:
+                nickname = str(customer.get("nickname") or "").strip()
+                if nickname and customer.get("external_userid"):
+                    names[str(customer["external_userid"])] = nickname
+        return names
 
     async def media(self, media_id: str) -> bytes:
         session = await self._session()

@@ -231,28 +231,48 @@ class WeChatTransport:
             user = str(message.get("external_userid") or (message.get("event") or {}).get("external_userid", ""))
             by_resident[user].append(message)
 
+        names = await self._nicknames(list(by_resident))
+
         async def one_resident(batch: list[dict[str, Any]]) -> None:
             for message in batch:
                 try:
-                    await self._take(message)
+                    await self._take(message, names)
                 except Exception:
                     log.exception("微信客服 message %s failed", message.get("msgid"))
 
         await asyncio.gather(*(one_resident(batch) for batch in by_resident.values()))
 
-    async def _take(self, message: dict[str, Any]) -> None:
+    async def _nicknames(self, users: list[str]) -> dict[str, str]:
+        """The WeChat nicknames of the page's residents whose person has no name yet (one batchget a page at most):
+        the core names a new person after it, so a secretary asked to approve them sees who it is."""
         core = self.core
         assert core is not None
+        async with core.sessions() as session:
+            wanted = await store.unnamed(session, PLATFORM, [user for user in users if user])
+        if not wanted:
+            return {}
+        try:
+            return await self.api.nicknames(wanted)
+        except (KfError, aiohttp.ClientError) as exc:  # a name is a courtesy: the messages are handled anyway
+            log.warning("微信客服 nicknames of %d residents not fetched: %s", len(wanted), exc)
+            return {}
+
+    async def _take(self, message: dict[str, Any], names: dict[str, str] | None = None) -> None:
+        core = self.core
+        assert core is not None
+        names = names or {}
         msgid = str(message.get("msgid", ""))
         async with core.sessions() as session:
             if msgid and await store.handled(session, PLATFORM, msgid):
                 return  # a page pulled again after a restart: handled (and answered) before
         if message.get("msgtype") == "event":
-            await self._event(message)
+            await self._event(message, names)
             return
         incoming = to_incoming(message)
         if incoming is None:
             return
+        if incoming.user_id in names:
+            incoming = replace(incoming, user_name=names[incoming.user_id])
         chat = incoming.chat_id
         async with transaction(core.sessions) as session:
             inbound = await store.resident_wrote(session, PLATFORM, chat, self.open_kfid, core.clock.now())
@@ -306,7 +326,7 @@ class WeChatTransport:
 
     # ---- events -----------------------------------------------------------------------------------------
 
-    async def _event(self, message: dict[str, Any]) -> None:
+    async def _event(self, message: dict[str, Any], names: dict[str, str]) -> None:
         core = self.core
         assert core is not None
         event = message.get("event") or {}
@@ -314,7 +334,8 @@ class WeChatTransport:
         user = str(event.get("external_userid") or message.get("external_userid") or "")
         msgid = str(message.get("msgid", ""))
         if kind == "enter_session" and user:
-            await self._enter(msgid, user, str(event.get("scene_param", "")), str(event.get("welcome_code", "")))
+            await self._enter(msgid, user, str(event.get("scene_param", "")), str(event.get("welcome_code", "")),
+                              names.get(user, ""))
         elif kind == "msg_send_fail" and user:
             fail_type = int(event.get("fail_type", 0))
             log.warning("微信客服 could not deliver %s to %s (fail_type %s)", event.get("fail_msgid"), user, fail_type)
@@ -336,12 +357,12 @@ class WeChatTransport:
         if msgid:
             await self._claim_only(Incoming(PLATFORM, msgid, user, "private", user))
 
-    async def _enter(self, msgid: str, user: str, scene_param: str, welcome_code: str) -> None:
+    async def _enter(self, msgid: str, user: str, scene_param: str, welcome_code: str, name: str = "") -> None:
         """A resident opened the chat (from a link or QR code): a scene_param is the compound's invite code, which
         starts the join flow. The greeting goes with the welcome_code: one message, within 20 seconds."""
         core = self.core
         assert core is not None
-        incoming = Incoming(PLATFORM, msgid, user, "private", user, text=f"/start {scene_param}".strip(),
+        incoming = Incoming(PLATFORM, msgid, user, "private", user, name, text=f"/start {scene_param}".strip(),
                             command="start", args=scene_param[:128])
         answers = await core.handle(incoming)
         if not welcome_code:
