@@ -1,8 +1,10 @@
 """Complaints (诉求): filing, the handlers' buttons, deadlines and escalation, the reporter's answers and ratings,
 look-ups, anonymity, the ledger export and the month's figures. Three declared flows: `complain` (filing, any
 answer editable from the summary), `case_note` (a handler's question or resolution, or the optional note of an
-escalation, hand-over or whistle) and `case_answer` (a question opened in the reporter's private chat: their next
-text or photo there is the answer). Every change of a case is a domain action in `storage.complaints`."""
+escalation, hand-over, whistle or referral to mediation), `case_answer` (a question opened in the reporter's private
+chat: their next text or photo there is the answer) and `mediation` (a mediator records the outcome of a neighbour
+dispute's mediation: an agreement with its document, or none). Every change of a case is a domain action in
+`storage.complaints`."""
 
 from __future__ import annotations
 
@@ -17,9 +19,22 @@ from bot.core.context import BaseContext, Context, JobContext, MemberContext
 from bot.core.flows import Done, Draft, Flow, Go, Outcome, Stay
 from bot.core.i18n import N_, Translator
 from bot.core.router import Router
-from bot.core.types import XLSX, Button, Incoming, Location, Media, Photo, Replies, Reply, ToPerson, rows
+from bot.core.types import (
+    XLSX,
+    Button,
+    FileRef,
+    Incoming,
+    Location,
+    Media,
+    Photo,
+    Replies,
+    Reply,
+    ToPerson,
+    rows,
+)
 from bot.core.when import parse_day
 from handlers import pages, party
+from storage import announcements as documents
 from storage import complaints as store
 from storage import property as property_store
 from storage.access_log import Via
@@ -28,7 +43,8 @@ from storage.compounds import Building, Compound, buildings_of
 from storage.conversations import open_for
 from storage.notifications import Notice, NoticeKind
 from storage.organisations import departments_of_compound
-from storage.people import Person, Role, roles_in
+from storage.outbox import load_media, store_media
+from storage.people import Person, Role, people_with_role, roles_in
 
 router = Router("complaints")
 
@@ -47,6 +63,13 @@ REFUSALS = {  # why storage did not act (an `Acted`), said to whoever asked
     Acted.NOT_HERE: N_("This case does not belong to your compound."),
     Acted.NOT_HANDLER: N_("This case is not yours to handle."),
     Acted.SECRETARY_ONLY: N_("Only the secretary can call in a department."),
+    Acted.NOT_MEDIABLE: N_("Only a neighbour dispute at the compound level can go to the mediation committee."),
+    Acted.ANONYMOUS: N_("An anonymous case cannot go to mediation: mediation brings the parties together."),
+    Acted.NO_MEDIATOR: N_("This compound has no mediation committee yet. The secretary grants the role with /grant N "
+                          "mediator."),
+    Acted.ALREADY_MEDIATED: N_("Case {number} went to the mediation committee already."),
+    Acted.NOT_MEDIATOR: N_("Only a member of the mediation committee records a mediation's outcome."),
+    Acted.MEDIATION_DONE: N_("The outcome of the mediation of case {number} was recorded already."),
 }
 
 
@@ -265,6 +288,10 @@ async def _card(ctx: BaseContext, t: Translator, compound: Compound, case: Case,
     lines.append(_reporter_line(t, case, shown))
     if department := await store.department_name(session, case):
         lines.append(t("Department: {department}", department=department))
+    mediation = await store.mediation_of(session, case.stored_id) if case.id is not None else None
+    document = await store.agreement_document(session, mediation)
+    if mediation is not None:
+        lines.append(_mediation_line(ctx, t, compound, mediation, document))
     if case.handler_id is not None and (handler := await session.get(Person, case.handler_id)) is not None:
         lines.append(t("Handler: {name}", name=handler.name))
     lines.append(t("Opened: {opened}", opened=ctx.local(case.opened_at, compound)))
@@ -290,8 +317,10 @@ async def _card(ctx: BaseContext, t: Translator, compound: Compound, case: Case,
             elif event.actor_id is not None and event.actor_id != case.reporter_id:
                 who = person.name if (person := await session.get(Person, event.actor_id)) else "?"
             note = _note_shown(t, event)
+            attached = [f"📎 {document[0]}"] if event.event == Event.AGREEMENT and document else []
             lines.append(" · ".join([f"{ctx.local(event.at, compound)} {t(store.EVENT_NAMES[event.event])}", who,
-                                     *([note] if note else []), *([f"📷 {event.photos}"] if event.photos else [])]))
+                                     *([note] if note else []), *([f"📷 {event.photos}"] if event.photos else []),
+                                     *attached]))
     return "\n".join(lines)
 
 
@@ -319,7 +348,8 @@ def _buttons(t: Translator, case: Case, person_id: int, roles: frozenset[Role],
 HEADINGS = {"new": N_("A new case for you:"), "overdue": N_("An overdue case was escalated to you:"),
             "escalated": N_("A case was escalated to you:"),
             "reopened": N_("The reporter was not satisfied; this case is reopened and needs your attention:"),
-            "answered": N_("The reporter answered:"), "supplemented": N_("The reporter added information:")}
+            "answered": N_("The reporter answered:"), "supplemented": N_("The reporter added information:"),
+            "mediation_failed": N_("The mediation reached no agreement, so the case is with you now:")}
 
 
 async def tell_handler(ctx: BaseContext, compound: Compound, case: Case, why: str, note: str = "") -> list[Reply]:
@@ -341,7 +371,8 @@ async def tell_handler(ctx: BaseContext, compound: Compound, case: Case, why: st
     roles = await roles_in(ctx.session, case.handler_id, compound.stored_id)
     card = await _card(ctx, tr, compound, case, case.handler_id, roles)
     return [Reply(f"{tr(HEADINGS[why])} {note}".strip() + f"\n\n{card}", to=ToPerson(case.handler_id),
-                  buttons=_buttons(tr, case, case.handler_id, roles, photos=why in ("answered", "supplemented")))]
+                  buttons=(*_buttons(tr, case, case.handler_id, roles, photos=why in ("answered", "supplemented")),
+                           *await _mediation_buttons(ctx, tr, case, case.handler_id, roles)))]
 
 
 async def _tell_reporter(ctx: BaseContext, case: Case, message: str | Callable[[Translator], Reply]) -> Reply:
@@ -415,7 +446,7 @@ class CaseNote(Draft):
     case: int
     v: int
     number: str
-    action: Event  # ask | resolve | escalate | hand_over | whistle
+    action: Event  # ask | resolve | escalate | hand_over | whistle | mediate
     official: int | None = None  # a whistle to an official (a compound in no street with departments)
     department: int | None = None  # a whistle to a department of the compound's street
     note: str = ""  # a resolution's note, while its photos are asked for
@@ -430,6 +461,7 @@ NOTE_QUESTIONS = {
     Event.ESCALATE: N_("Case {number} goes up to the compound level."),
     Event.HAND_OVER: N_("Case {number} goes to the secretary, who can call in a department."),
     Event.WHISTLE: N_("Case {number} goes to the department you chose."),
+    Event.MEDIATE: N_("Case {number} goes to the compound's mediation committee (调解委员会)."),
 }
 MOVES = {  # a case sent on: what its former handler is told, and its reporter
     Event.ESCALATE: (N_("Case {number} was escalated to the {level} level."),
@@ -487,6 +519,8 @@ async def _act(ctx: MemberContext, draft: CaseNote, note: str) -> Outcome:
         return Done(await _asked(ctx, case, note))
     if event == Event.RESOLVE:
         return Done(await _resolved(ctx, case, note))
+    if event == Event.MEDIATE:
+        return Done(await _mediated(ctx, case, note))
     said, told = MOVES[event]
     if department := await store.department_name(ctx.session, case):  # 吹哨 names the department
         said, told = (N_("Case {number} was referred to {department}."),
@@ -674,6 +708,215 @@ async def rate(ctx: Context, msg: Incoming) -> Replies:
     return _refused(t, acted, case.number)
 
 
+# ---- mediation (调解委员会): a neighbour dispute at the compound level ----------------------------------------
+
+
+def _mediation_line(ctx: BaseContext, t: Translator, compound: Compound, mediation: store.Mediation,
+                    document: tuple[str, str] | None) -> str:
+    """Where the case's mediation stands, as its card shows it."""
+    if mediation.outcome == store.MediationOutcome.AGREED:
+        return t("Mediation: agreement reached {when}{document}: {summary}",
+                 when=ctx.local(mediation.agreement_at or mediation.referred_at, compound),
+                 document=f" (📎 {document[0]})" if document else t(" (oral agreement)"), summary=mediation.summary)
+    if mediation.outcome == store.MediationOutcome.FAILED:
+        return t("Mediation: no agreement ({when}): {summary}",
+                 when=ctx.local(mediation.agreement_at or mediation.referred_at, compound), summary=mediation.summary)
+    return t("Mediation: with the mediation committee since {when}", when=ctx.local(mediation.referred_at, compound))
+
+
+async def _mediation_buttons(ctx: BaseContext, t: Translator, case: Case, person_id: int,
+                             roles: frozenset[Role]) -> tuple[tuple[Button, ...], ...]:
+    """Refer to mediation, for the handler or the secretary of a dispute that may go there now (storage decides);
+    the agreement's document, for whoever sees the card of a case that has one."""
+    if case.id is None:
+        return ()
+    shown: tuple[tuple[Button, ...], ...] = ()
+    if await store.mediation_refusal(ctx.session, case, person_id, case.compound_id, roles) is None:
+        shown += ((Button.do(t("Refer to mediation"), "complaints.mediate", case=case.id, v=case.version),),)
+    if await store.agreement_document(ctx.session, await store.mediation_of(ctx.session, case.id)) is not None:
+        shown += ((Button.do(t("Show the agreement"), "complaints.agreement", case=case.id),),)
+    return shown
+
+
+@router.button("complaints.mediate", roles=HANDLER_ROLES, private=True)
+async def mediate(ctx: MemberContext, msg: Incoming) -> Replies:
+    """The handler or the secretary gives the dispute to the mediation committee, with an optional note."""
+    case = await store.load_case(ctx.session, int(ctx.args.get("case", 0)))
+    if case is None:
+        return _refused(ctx.t, Acted.NOT_HERE, "")
+    refused = await store.mediation_refusal(ctx.session, case, ctx.person_id, ctx.compound_id, ctx.roles,
+                                            _version(ctx))
+    if refused is not None:
+        return _refused(ctx.t, refused, case.number)
+    return await _begin_note(ctx, case, Event.MEDIATE)
+
+
+async def _mediated(ctx: MemberContext, case: Case, note: str) -> list[Reply]:
+    """Referred: the mediators get the case (they see the named reporter, to bring the parties together) with the
+    button that records the outcome; the reporter is told."""
+    mediators = await people_with_role(ctx.session, case.compound_id, Role.MEDIATOR)
+    replies = [Reply(ctx.t("Case {number} was referred to the mediation committee; you will be told of the outcome.",
+                           number=case.number), toast=ctx.t("Referred"))]
+    for mediator in mediators:
+        pt = await ctx.translator_for(mediator)
+        roles = await roles_in(ctx.session, mediator, case.compound_id)
+        heading = pt("A neighbour dispute was referred to the mediation committee (调解委员会):")
+        replies.append(Reply(f"{heading} {note}".strip() + "\n\n" + await _card(ctx, pt, ctx.compound, case, mediator,
+                                                                                  roles),
+                             to=ToPerson(mediator), notice=Notice(NoticeKind.CASE_TO_ACT, f"case:{case.id}:mediation"),
+                             buttons=((Button.do(pt("Record the outcome"), "complaints.mediation", case=case.id),),)))
+    replies.append(await _tell_reporter(ctx, case, lambda rt: Reply(
+        rt("Your case {number} was referred to the compound's mediation committee (调解委员会); a mediator will contact "
+           "you.", number=case.number), notice=Notice(NoticeKind.CASE_UPDATE, f"case:{case.id}", "mediation"))))
+    return replies
+
+
+class Mediating(Draft):
+    case: int
+    number: str
+    agreed: bool = True
+    # The agreement's document, kept in the media table at once (a platform's file id expires).
+    document_id: int | None = None
+    document_name: str = ""
+
+
+mediation_flow = Flow("mediation", Mediating, title=N_("the outcome of a mediation"), roles=[Role.MEDIATOR])
+ORAL = N_("Oral agreement, no document")
+
+
+@router.button("complaints.mediation", roles=[Role.MEDIATOR], private=True)
+async def mediation_pressed(ctx: MemberContext, msg: Incoming) -> Replies:
+    """A mediator records the outcome of a referred dispute; once recorded (by anyone), the button does nothing."""
+    case = await ctx.session.get(Case, int(ctx.args.get("case", 0)))
+    mediation = await store.mediation_of(ctx.session, case.stored_id) if case is not None else None
+    if case is None or mediation is None:
+        return _refused(ctx.t, Acted.NOT_HERE, "")
+    if case.compound_id != ctx.compound_id:
+        return _refused(ctx.t, Acted.NOT_HERE, case.number)
+    if mediation.outcome != store.MediationOutcome.REFERRED:
+        return _refused(ctx.t, Acted.MEDIATION_DONE, case.number)
+    return await mediation_flow.begin(ctx, Mediating(case=case.stored_id, number=case.number))
+
+
+@mediation_flow.step("outcome", next=("document", "summary"), ask=lambda ctx, draft: _choices(
+    ctx, N_("Did the mediation of case {number} reach an agreement (调解协议)?"),
+    ((ctx.t("Agreement reached"), "agreed"), (ctx.t("No agreement"), "failed")), number=draft.number),
+    answer=answers.Choice(values=("agreed", "failed"), refusal=N_(
+        "Please answer with the buttons above: an agreement, or none.")))
+async def mediation_outcome(ctx: MemberContext, draft: Mediating, value: str) -> Outcome:
+    agreed = value == "agreed"
+    return Go("document" if agreed else "summary", draft.model_copy(update={"agreed": agreed}))
+
+
+@mediation_flow.step("document", next=("summary",), ask=lambda ctx, draft: Reply(ctx.t(
+    "Send the signed agreement as a file ({kinds}) or a photo of it; it is kept with the case. Or press the button "
+    "for an oral agreement (口头协议).", kinds=documents.ALLOWED_DOCUMENTS),
+    buttons=((Button.choice(ctx.t(ORAL), "oral"),),)), answer=answers.Attachment(
+    refusal=N_("Please send the agreement as a file ({kinds}) or a photo, or press the button for an oral "
+               "agreement."), skip_label=ORAL, skip="oral", kinds=documents.ALLOWED_DOCUMENTS))
+async def mediation_document(ctx: MemberContext, draft: Mediating, sent: Photo | FileRef | None) -> Outcome:
+    t = ctx.t
+    if sent is None:
+        return Go("summary", draft.model_copy(update={"document_id": None, "document_name": ""}))
+    again = Stay(Reply(t("I could not fetch your file. Please send it again, or press the button for an oral "
+                         "agreement."), buttons=((Button.choice(t(ORAL), "oral"),),)))
+    if isinstance(sent, FileRef) and sent.size is not None and sent.size > documents.DOCUMENT_MAX_BYTES:
+        return Stay(Reply(t("That file is larger than {limit} MB. Please send a smaller one, or a photo of the "
+                            "agreement.", limit=documents.DOCUMENT_MAX_BYTES // (1024 * 1024)),
+                          buttons=((Button.choice(t(ORAL), "oral"),),)))
+    try:
+        data = await ctx.core.fetch_photo(sent.platform, sent.file_id)
+    except Exception:  # the platform lost the file: the step stays, nothing entered is lost
+        return again
+    if isinstance(sent, Photo):
+        mime, name = documents.image_mime(data)
+        name = f"{draft.number}-agreement{name[name.rfind('.'):]}"
+    elif len(data) > documents.DOCUMENT_MAX_BYTES or (kind := documents.document_type(data, sent.name)) is None:
+        return Stay(Reply(t("Sorry, I can only take a {kinds} file or a photo. Please send the agreement again in one "
+                            "of these forms, or press the button for an oral agreement.",
+                            kinds=documents.ALLOWED_DOCUMENTS), buttons=((Button.choice(t(ORAL), "oral"),),)))
+    else:
+        mime, name = kind
+    document_id = await store_media(ctx.session, data, mime, name)
+    return Go("summary", draft.model_copy(update={"document_id": document_id, "document_name": name}))
+
+
+def _ask_summary(ctx: Context, draft: Mediating) -> Reply:
+    if draft.agreed:
+        return Reply(ctx.t("In a few words, what did the parties agree? It goes on the case's timeline and to the "
+                           "reporter."))
+    return Reply(ctx.t("In a few words, why was no agreement reached? The case then goes to the secretary, who may "
+                       "call in a department."))
+
+
+@mediation_flow.step("summary", ask=_ask_summary, answer=answers.Text(500, what=N_("summary"), minimum=5))
+async def mediation_summary(ctx: MemberContext, draft: Mediating, summary: str) -> Outcome:
+    """Storage records the outcome once; the reporter and the handler are told (a failed mediation: the secretary,
+    who has the case now)."""
+    t = ctx.t
+    case = await store.load_case(ctx.session, draft.case)
+    if case is None or case.compound_id != ctx.compound_id:
+        return Done(_refused(t, Acted.NOT_HERE, draft.number))
+    before = case.handler_id
+    acted = await store.record_mediation(ctx.session, ctx.compound, case, ctx.person_id, ctx.roles, ctx.now,
+                                         draft.agreed, summary, draft.document_id)
+    if acted != Acted.DONE:
+        return Done(_refused(t, acted, case.number))
+    if not draft.agreed:
+        told = N_("The mediation of your case {number} reached no agreement. The secretary takes the case on and may "
+                  "call in a department.")
+        return Done([Reply(t("Recorded: no agreement. Case {number} went to the secretary.", number=case.number)),
+                     *await tell_handler(ctx, ctx.compound, case, "mediation_failed", summary),
+                     *await _tell_former(ctx, case, before, ctx.person_id),
+                     replace(await _tell_reporter(ctx, case, told),
+                             notice=Notice(NoticeKind.CASE_UPDATE, f"case:{case.id}", "mediation_failed"))])
+    stored = await load_media(ctx.session, draft.document_id) if draft.document_id is not None else None
+
+    def attached(text: str) -> Reply:
+        if stored is None:
+            return Reply(text)
+        media = Media(stored.data, stored.filename, stored.mime)
+        return Reply(text, image=media) if stored.mime.startswith("image/") else Reply(text, document=media)
+
+    replies = [Reply(t("Recorded: the agreement is on the timeline of case {number}; the reporter and the handler "
+                       "were told.", number=case.number)),
+               replace(await _tell_reporter(ctx, case, lambda rt: attached(rt(
+                   "The mediation of your case {number} reached an agreement (调解协议): {summary}",
+                   number=case.number, summary=summary))),
+                   notice=Notice(NoticeKind.CASE_UPDATE, f"case:{case.id}", "agreement"))]
+    handlers = [case.handler_id] if case.handler_id is not None else await people_with_role(
+        ctx.session, case.compound_id, Role.SECRETARY)
+    for handler in handlers:
+        if handler == ctx.person_id:
+            continue
+        pt = await ctx.translator_for(handler)
+        roles = await roles_in(ctx.session, handler, case.compound_id)
+        replies.append(Reply(pt("The mediation committee recorded an agreement for case {number}: {summary}\nYou can "
+                                "resolve the case now.", number=case.number, summary=summary),
+                             to=ToPerson(handler), buttons=_buttons(pt, case, handler, roles),
+                             notice=Notice(NoticeKind.CASE_TO_ACT, f"case:{case.id}", "agreement")))
+    return Done(replies)
+
+
+@router.button("complaints.agreement", private=True)
+async def agreement(ctx: Context, msg: Incoming) -> Replies:
+    """The agreement's document, to whoever may look the case up."""
+    t = ctx.t
+    case = await ctx.session.get(Case, int(ctx.args.get("case", 0)))
+    if case is None or not await store.may_look_up(ctx.session, case, ctx.person_id, await roles_in(
+            ctx.session, ctx.person_id, case.compound_id)):
+        return _refused(t, Acted.NOT_YOURS, "")
+    mediation = await store.mediation_of(ctx.session, case.stored_id)
+    stored = await load_media(ctx.session, mediation.agreement_media_id) if mediation is not None \
+        and mediation.agreement_media_id is not None else None
+    if stored is None:
+        return Reply(t("Case {number} has no agreement document.", number=case.number))
+    media = Media(stored.data, stored.filename, stored.mime)
+    text = t("The mediation agreement (调解协议) of case {number}: {summary}", number=case.number,
+             summary=mediation.summary if mediation else "")
+    return Reply(text, image=media) if stored.mime.startswith("image/") else Reply(text, document=media)
+
+
 # ---- look-ups ----------------------------------------------------------------------------------------------
 
 
@@ -722,7 +965,8 @@ async def _show(ctx: Context, case: Case | None, number: str) -> Replies:
     # The reporter's own case page on the web (a signed link that expires), when the pages are served.
     page = pages.case_buttons(t, ctx.settings, case, ctx.person_id, ctx.now) if case.reporter_id == ctx.person_id else ()
     return Reply(await _card(ctx, t, compound, case, ctx.person_id, roles, with_history=True, via=Via.LOOKUP),
-                 buttons=(*_buttons(t, case, ctx.person_id, roles, photos=True), *page))
+                 buttons=(*_buttons(t, case, ctx.person_id, roles, photos=True),
+                          *await _mediation_buttons(ctx, t, case, ctx.person_id, roles), *page))
 
 
 @router.button("complaints.photos", private=True)
@@ -955,6 +1199,6 @@ async def _chased(ctx: JobContext, compound: Compound, case: Case) -> list[Reply
     return replies
 
 
-router.flow(complain_flow, case_note, case_answer, revocation_flow)
+router.flow(complain_flow, case_note, case_answer, revocation_flow, mediation_flow)
 
 __all__ = ["LEVEL_NAMES", "router", "tell_handler"]

@@ -2,12 +2,16 @@
 history, case numbers, three-level routing (三级响应), deadlines (限时办结), and the ledger's figures.
 
 Storage decides: one function per domain action (`file_case`, `accept`, `ask_more`, `answer`, `resolve`,
-`escalate`, `hand_over`, `whistle`, `rate`, `rate_department`, `on_due`) checks the transition, sets its own
+`escalate`, `hand_over`, `whistle`, `rate`, `rate_department`, `on_due`, `refer_to_mediation`,
+`record_mediation`) checks the transition, sets its own
 fields and writes the history through `transition()`, whoever asks: a button, a flow step or the scheduler. A
 refused action is a value (`Acted`), never an exception. Who may do what to a case (`refusal`), what its handler
 is offered (`handler_actions`) and which way a case goes on (`onward`) are decided here too, so a handler only
 converses; so are who may look a case up (`may_look_up`) and how much of its reporter they see (`show_reporter`,
-which writes the personal-data access log). Nothing here is ever deleted. `figures` is the one
+which writes the personal-data access log; `ledger_reporters` for the ledger export). A neighbour dispute at the
+compound level may go to the compound's mediation committee (调解委员会, Role.MEDIATOR): `Mediation` keeps the
+referral and its outcome, an agreement (调解协议) with its document or a failed mediation that sends the case on.
+Nothing here is ever deleted. `figures` is the one
 definition of the published figures, shared by /stats and the monthly reports."""
 
 from __future__ import annotations
@@ -69,6 +73,9 @@ class Event(StrEnum):
     WHISTLE = "whistle"  # the secretary calls in a department (吹哨报到)
     SUPPLEMENT = "supplement"  # the reporter adds text or a photo unasked (补充); the case stays where it is
     CHASE = "chase"  # a department missed its deadline: reminded, the case stays where it is (no higher level)
+    MEDIATE = "mediate"  # a neighbour dispute referred to the mediation committee (level 2)
+    AGREEMENT = "agreement"  # the mediation reached an agreement (调解协议); the handler may resolve the case
+    MEDIATION_FAILED = "mediation_failed"  # no agreement: the case goes to the secretary, who may call in a department
 
 
 class DepartmentRating(StrEnum):
@@ -98,13 +105,19 @@ class Acted(StrEnum):
     SECRETARY_ONLY = "secretary_only"  # only the secretary calls in a department
     CLOSED = "closed"  # rated: the case is closed
     REOPENED = "reopened"  # rated low: back to the compound level, once
+    NOT_MEDIABLE = "not_mediable"  # only a neighbour dispute at the compound level goes to mediation
+    ANONYMOUS = "anonymous"  # an anonymous case cannot be mediated: mediation brings the parties together
+    NO_MEDIATOR = "no_mediator"  # the compound has no mediation committee (nobody holds Role.MEDIATOR)
+    ALREADY_MEDIATED = "already_mediated"  # a case goes to mediation once
+    NOT_MEDIATOR = "not_mediator"
+    MEDIATION_DONE = "mediation_done"  # the outcome was recorded already (by another mediator)
 
 
 ACTIVE = (State.OPEN, State.ACCEPTED, State.NEED_INFO)
 # What the reporter does to a case; every other event is the handler's (or the scheduler's).
 REPORTER_EVENTS = frozenset({Event.ANSWER, Event.RATE, Event.REOPEN, Event.SUPPLEMENT})
 # Events that leave the case where it is: buttons made before them stay valid.
-SIDE_EVENTS = frozenset({Event.REMIND, Event.RATE_DEPARTMENT, Event.SUPPLEMENT, Event.CHASE})
+SIDE_EVENTS = frozenset({Event.REMIND, Event.RATE_DEPARTMENT, Event.SUPPLEMENT, Event.CHASE, Event.AGREEMENT})
 
 # The one table of allowed transitions: (state, event) -> new state. Anything missing is refused.
 TRANSITIONS: dict[tuple[State | None, Event], State] = {
@@ -128,6 +141,12 @@ for _state in ACTIVE:
     TRANSITIONS[(_state, Event.OVERDUE)] = State.OPEN
     TRANSITIONS[(_state, Event.RATE_DEPARTMENT)] = _state
     TRANSITIONS[(_state, Event.CHASE)] = _state  # 受理 stays 受理
+    TRANSITIONS[(_state, Event.AGREEMENT)] = _state  # the handler resolves it after
+    TRANSITIONS[(_state, Event.MEDIATION_FAILED)] = State.OPEN  # with the secretary, new deadlines
+# A referral to mediation is a response: an open case is accepted; a waiting question keeps waiting.
+TRANSITIONS[(State.OPEN, Event.MEDIATE)] = State.ACCEPTED
+TRANSITIONS[(State.ACCEPTED, Event.MEDIATE)] = State.ACCEPTED
+TRANSITIONS[(State.NEED_INFO, Event.MEDIATE)] = State.NEED_INFO
 # While a question waits, what the reporter sends is its answer, not a supplement.
 TRANSITIONS[(State.OPEN, Event.SUPPLEMENT)] = State.OPEN
 TRANSITIONS[(State.ACCEPTED, Event.SUPPLEMENT)] = State.ACCEPTED
@@ -162,6 +181,9 @@ EVENT_NAMES = {
     Event.WHISTLE: N_("a department was called in"),
     Event.SUPPLEMENT: N_("information added by the reporter"),
     Event.CHASE: N_("deadline passed, the department reminded"),
+    Event.MEDIATE: N_("referred to the mediation committee"),
+    Event.AGREEMENT: N_("mediation agreement reached"),
+    Event.MEDIATION_FAILED: N_("mediation failed, handed to the secretary"),
 }
 
 
@@ -192,6 +214,9 @@ CATEGORIES: tuple[Category, ...] = (
     Category("other", N_("Other"), 2, Role.SECRETARY),
 )
 CATEGORY_BY_CODE = {c.code: c for c in CATEGORIES}
+# What the mediation committee mediates (小事楼栋调解、大事小区调解): neighbour disputes, at the compound level.
+MEDIABLE_CATEGORIES = frozenset({"neighbour"})
+MEDIATION_LEVEL = 2
 TOP_LEVEL = 3
 LEVEL_NAMES = {1: N_("building"), 2: N_("compound"), 3: N_("department")}
 DEPARTMENT_RATINGS = {DepartmentRating.SATISFIED: N_("Satisfied"), DepartmentRating.FAIR: N_("Basically satisfied"),
@@ -346,6 +371,32 @@ class CaseCounter(SQLModel, table=True):
     n: int = 0
 
 
+class MediationOutcome(StrEnum):
+    REFERRED = "referred"  # with the mediation committee, no outcome yet
+    AGREED = "agreed"  # 调解协议 reached
+    FAILED = "failed"  # 调解不成
+
+
+class Mediation(Stored, SQLModel, table=True):
+    """A neighbour dispute's case given to the mediation committee (调解委员会) at level 2, once, and its outcome: an
+    agreement (调解协议) with its document kept in the media table (a platform's file id expires), or none (an
+    oral agreement, 口头协议), or a failed mediation."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="complaint_case.id", unique=True)
+    compound_id: int = Field(foreign_key="compound.id", index=True)
+    referred_by: int = Field(foreign_key="person.id")
+    referred_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    note: str = Field(default="", max_length=500)
+    outcome: MediationOutcome = status_field(MediationOutcome, MediationOutcome.REFERRED, 12)
+    # The agreement's terms, or why no agreement was reached, as the mediator summed it up.
+    summary: str = Field(default="", max_length=500)
+    agreement_media_id: int | None = Field(default=None, foreign_key="media.id")
+    # Who recorded the outcome (an agreement or a failure) and when.
+    agreement_by: int | None = Field(default=None, foreign_key="person.id")
+    agreement_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
 # ---- queries and writes ------------------------------------------------------------------------------------
 
 
@@ -447,9 +498,11 @@ async def may_look_up(session: AsyncSession, case: Case, person_id: int, roles: 
     """Who may look a case up (`/case NUMBER`, a button that shows it), holding `roles` in the case's compound: its
     reporter, the compound's secretary, its handlers current and past (from its history) while they still hold a
     staff role there, and its supervisors: the compound's officials (the street's departments) once the case has
-    reached the department level. Anyone else is answered as for a number that does not exist, so numbers cannot
-    be walked."""
+    reached the department level; and the mediation committee (Role.MEDIATOR) once the case was referred to it. Anyone
+    else is answered as for a number that does not exist, so numbers cannot be walked."""
     if person_id == case.reporter_id or Role.SECRETARY in roles:
+        return True
+    if Role.MEDIATOR in roles and await mediation_of(session, case.stored_id) is not None:
         return True
     if not roles & STAFF:
         return False
@@ -477,8 +530,12 @@ async def show_reporter(session: AsyncSession, case: Case, viewer_id: int, roles
                         via: Via = Via.LOOKUP) -> ReporterShown:
     """The case's reporter as this viewer (holding `roles` in the case's compound) may see them. Showing another
     person's name, room and phone, or an anonymous reporter's identity, writes a row of the access log in the same
-    transaction: nothing is shown that is not recorded."""
-    sight = reporter_sight(case.anonymous, viewer_id == case.reporter_id, viewer_id == case.handler_id, roles)
+    transaction: nothing is shown that is not recorded. A mediator sees a named reporter as the handler does while the
+    mediation is open: they have to bring the parties together."""
+    mediating = Role.MEDIATOR in roles and (found := await mediation_of(session, case.stored_id)) is not None \
+        and found.outcome == MediationOutcome.REFERRED
+    sight = reporter_sight(case.anonymous, viewer_id == case.reporter_id, viewer_id == case.handler_id or mediating,
+                           roles)
     if sight == Sight.ANONYMOUS:
         return ReporterShown(sight)
     if sight == Sight.NAMED:
@@ -521,6 +578,11 @@ def check(case: Case, event: Event, version: int | None = None) -> Acted | None:
         return None if case.level == TOP_LEVEL and next_state(case.state, event) else Acted.NOT_NOW
     if version is not None and version != case.version:
         return Acted.MOVED_ON
+    if event == Event.MEDIATE and case.state in ACTIVE:
+        if case.category not in MEDIABLE_CATEGORIES or case.level != MEDIATION_LEVEL:
+            return Acted.NOT_MEDIABLE
+        if case.anonymous:
+            return Acted.ANONYMOUS
     if event in (Event.ESCALATE, Event.WHISTLE) and case.state in ACTIVE:
         if case.level >= TOP_LEVEL:
             return Acted.TOP_LEVEL
@@ -706,7 +768,7 @@ async def act(session: AsyncSession, compound: Compound, case: Case, event: Even
               note: str, version: int | None = None, official_id: int | None = None,
               photos: tuple[str, Sequence[str]] | None = None, department_id: int | None = None) -> Acted:
     """A handler's action that carries a note, by its event: 请补充 (ask), 办结 (resolve), 上报 (escalate), 移交 (hand
-    over) or 吹哨 (whistle, calling in the department `official_id`)."""
+    over), 吹哨 (whistle, calling in the department `official_id`) or 调解 (mediate)."""
     if event == Event.ASK:
         return await ask_more(session, case, actor_id, now, note, version)
     if event == Event.RESOLVE:
@@ -717,6 +779,8 @@ async def act(session: AsyncSession, compound: Compound, case: Case, event: Even
         return await hand_over(session, compound, case, actor_id, now, note, version)
     if event == Event.WHISTLE:
         return await whistle(session, compound, case, actor_id, official_id, now, note, version, department_id)
+    if event == Event.MEDIATE:
+        return await refer_to_mediation(session, case, actor_id, now, note, version)
     return Acted.NOT_NOW
 
 
@@ -793,6 +857,94 @@ async def on_due(session: AsyncSession, compound: Compound, case: Case, now: dat
     case.due_at = None
     session.add(case)
     return None
+
+
+# ---- mediation (调解委员会) -----------------------------------------------------------------------------
+
+
+async def mediation_of(session: AsyncSession, case_id: int) -> Mediation | None:
+    return (await session.exec(select(Mediation).where(Mediation.case_id == case_id))).first()
+
+
+async def mediation_refusal(session: AsyncSession, case: Case, person_id: int, compound_id: int | None,
+                            roles: frozenset[Role], version: int | None = None) -> Acted | None:
+    """Why this person may not refer the case to the mediation committee now (None: they may): its handler or the
+    secretary, a named neighbour dispute at the compound level, not referred before, and a committee to take it."""
+    if (refused := refusal(case, Event.MEDIATE, person_id, compound_id, roles, version)) is not None:
+        return refused
+    if await mediation_of(session, case.stored_id) is not None:
+        return Acted.ALREADY_MEDIATED
+    if not await people_with_role(session, case.compound_id, Role.MEDIATOR):
+        return Acted.NO_MEDIATOR
+    return None
+
+
+async def refer_to_mediation(session: AsyncSession, case: Case, actor_id: int, now: datetime, note: str = "",
+                             version: int | None = None) -> Acted:
+    """The handler (or the secretary) gives the dispute to the mediation committee; the case stays theirs (首问负责)
+    and keeps its deadline, and counts as answered. Who may do it is `mediation_refusal`, checked by the caller."""
+    if (refused := check(case, Event.MEDIATE, version)) is not None:
+        return refused
+    if await mediation_of(session, case.stored_id) is not None:
+        return Acted.ALREADY_MEDIATED
+    if not await people_with_role(session, case.compound_id, Role.MEDIATOR):
+        return Acted.NO_MEDIATOR
+    session.add(Mediation(case_id=case.stored_id, compound_id=case.compound_id, referred_by=actor_id,
+                          referred_at=now, note=note[:500]))
+    if case.state == State.OPEN:
+        case.responded_at = now
+        case.due_at = case.resolve_by
+    await transition(session, case, Event.MEDIATE, actor_id, now, note)
+    return Acted.DONE
+
+
+async def record_mediation(session: AsyncSession, compound: Compound, case: Case, mediator_id: int,
+                           roles: frozenset[Role], now: datetime, agreed: bool, summary: str,
+                           document_id: int | None = None) -> Acted:
+    """A mediator (holding `roles` in the case's compound) records the outcome, once: an agreement (调解协议) with its
+    document (`document_id` in the media table; None: an oral agreement) goes on the case's timeline and the handler
+    may resolve the case; a failed mediation sends the case on as the rules say: from the compound level to the
+    secretary, who alone may call in a department (吹哨). A case that left the compound level or was resolved
+    meanwhile has moved on."""
+    if Role.MEDIATOR not in roles:
+        return Acted.NOT_MEDIATOR
+    mediation = await mediation_of(session, case.stored_id)
+    if mediation is None or mediation.compound_id != compound.id:
+        return Acted.NOT_NOW
+    if mediation.outcome != MediationOutcome.REFERRED:
+        return Acted.MEDIATION_DONE
+    if case.state not in ACTIVE or case.level != MEDIATION_LEVEL:
+        return Acted.MOVED_ON
+    secretaries = await people_with_role(session, compound.stored_id, Role.SECRETARY)
+    if not agreed and not secretaries:
+        return Acted.NO_SECRETARY
+    outcome = MediationOutcome.AGREED if agreed else MediationOutcome.FAILED
+    # Claimed: two mediators pressing at once record one outcome.
+    claimed = await session.exec(update(Mediation).where(
+        col(Mediation.id) == mediation.id, col(Mediation.outcome) == MediationOutcome.REFERRED).values(
+        outcome=outcome, summary=summary[:500], agreement_media_id=document_id if agreed else None,
+        agreement_by=mediator_id, agreement_at=now))
+    if claimed.rowcount != 1:
+        return Acted.MEDIATION_DONE
+    await session.refresh(mediation)
+    if agreed:
+        await transition(session, case, Event.AGREEMENT, mediator_id, now, summary)
+        return Acted.DONE
+    case.handler_id = secretaries[0]
+    set_deadlines(case, compound, now)
+    await transition(session, case, Event.MEDIATION_FAILED, mediator_id, now, summary)
+    return Acted.DONE
+
+
+async def agreement_document(session: AsyncSession, mediation: Mediation | None) -> tuple[str, str] | None:
+    """(file name, mime) of a mediation's agreement document, without loading its bytes; None when there is none."""
+    from storage.outbox import Media
+
+    if mediation is None or mediation.agreement_media_id is None:
+        return None
+    found = (await session.exec(select(Media.filename, Media.mime).where(
+        Media.id == mediation.agreement_media_id))).first()
+    return (found[0], found[1]) if found is not None else None
 
 
 async def compound_of(session: AsyncSession, case: Case) -> Compound:

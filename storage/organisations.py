@@ -13,7 +13,7 @@ The API other features call (all take the session first):
   property_company_of(compound_id) -> Organisation | None company_staff(organisation_id) -> [person id]
   companies_of_staff(person_id) -> [Organisation]          partner_units(compound_id) -> [Organisation]
   unit_contact(organisation_id) -> Contact | None          organisations_in(compound_id) -> {org: [person id]}
-  mediation_of(case_id) -> Mediation | None
+(A neighbour dispute's mediation is a step of its case: `storage.complaints.Mediation`.)
 This module imports no other storage module at import time: storage.people builds its role query from these
 tables.
 """
@@ -135,21 +135,6 @@ class AffiliationInvite(Stored, SQLModel, table=True):
     expires_at: datetime = Field(sa_type=UTCDateTime)
     used_by: int | None = Field(default=None, foreign_key="person.id")
     used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-
-
-class Mediation(Stored, SQLModel, table=True):
-    """A neighbour dispute's case given to the mediation committee (调解委员会) at level 2, and its agreement
-    (调解协议) attached as a document once reached."""
-
-    id: int | None = Field(default=None, primary_key=True)
-    case_id: int = Field(foreign_key="complaint_case.id", unique=True)
-    compound_id: int = Field(foreign_key="compound.id", index=True)
-    referred_by: int = Field(foreign_key="person.id")
-    referred_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
-    note: str = Field(default="", max_length=500)
-    agreement_media_id: int | None = Field(default=None, foreign_key="media.id")
-    agreement_by: int | None = Field(default=None, foreign_key="person.id")
-    agreement_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 # ---- the derived roles (storage.people.roles_in unions these into its one statement) ---------------------------
@@ -583,10 +568,3 @@ async def redeem(session: AsyncSession, code: str, person_id: int, now: datetime
     added = await add_member(session, person_id, invite.created_by, street_id=invite.street_id,
                              department_id=invite.department_id, organisation_id=invite.organisation_id)
     return (Redeemed.JOINED if added == Added.ADDED else Redeemed.ALREADY), invite
-
-
-# ---- mediation -------------------------------------------------------------------------------------------------------
-
-
-async def mediation_of(session: AsyncSession, case_id: int) -> Mediation | None:
-    return (await session.exec(select(Mediation).where(Mediation.case_id == case_id))).first()
