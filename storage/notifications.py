@@ -229,10 +229,11 @@ class Budget:
         return end if end > moment else self._at(day + timedelta(days=1), self.quiet_until)
 
     def next_digest(self, moment: datetime) -> datetime:
-        """The first digest moment at or after `moment`."""
+        """The first digest moment strictly after `moment`: a notice decided at the digest's very moment, perhaps
+        after the job claimed that day's lines, waits for the next one (one digest a day)."""
         day = self.day(moment)
         at = self._at(day, self.digest_time)
-        return at if at >= moment else self._at(day + timedelta(days=1), self.digest_time)
+        return at if at > moment else self._at(day + timedelta(days=1), self.digest_time)
 
 
 # An announcement naming one of these is urgent (停水停电 and the like): sent at once, whatever the hour.
