@@ -1032,8 +1032,11 @@ async def export(ctx: MemberContext, msg: Incoming) -> Replies:
     last = days[1] if len(days) > 1 else today - timedelta(days=1) if month_ended else today
     if len(days) < len(words) or first > last:
         return usage
+    # Least privilege: a supervisor's ledger names no reporter; a name shown is access-logged (storage decides).
     data = await store.ledger_xlsx(ctx.session, ctx.compound, *store.day_bounds(first, last, zone), t,
-                                   {"common": t("a common area"), "anonymous": t("anonymous")})
+                                   {"common": t("a common area"), "anonymous": t("anonymous"),
+                                    "named": t("a named resident")},
+                                   store.LedgerReader(ctx.person_id, ctx.roles, ctx.now))
     return Reply(t("The case ledger of {compound}, {first} to {last}.", compound=ctx.compound.name,
                    first=answers.day_text(t, first), last=answers.day_text(t, last)),
                  document=Media(data, f"cases-{ctx.compound.code}-{first:%Y%m%d}-{last:%Y%m%d}.xlsx", XLSX))

@@ -1195,9 +1195,48 @@ def ledger_columns(labels: dict[str, str] | None = None) -> list[Any]:
             for index, (header, kind) in enumerate(zip(LEDGER_COLUMNS, kinds, strict=True))]
 
 
+@dataclass(frozen=True, slots=True)
+class LedgerReader:
+    """Who exports the ledger in the chat, holding `roles` in its compound: the reporters are shown to them as
+    `reporter_sight` says, and every name shown is access-logged."""
+
+    person_id: int
+    roles: frozenset[Role]
+    now: datetime
+
+
+async def ledger_reporters(session: AsyncSession, cases: Sequence[Case], names: dict[int | None, str],
+                           reader: LedgerReader | None, anonymous: str, named: str) -> dict[int, str]:
+    """The Reporter column, case id -> what it shows. An anonymous case's reporter is never in a ledger (it travels
+    as a file); a named one is shown by name where `reporter_sight` allows it (the secretary, the case's current
+    handler) and as `named` to anyone else (a supervisor: 业主监事会 reads the ledger, not who complained). A name
+    shown to someone other than the reporter writes a row of the access log (via export) in the same transaction.
+    Without a reader (the operator's `linli export cases`) names are shown, unlogged, as the shell has no person."""
+    shown: dict[int, str] = {}
+    for case in cases:
+        if case.anonymous:
+            shown[case.stored_id] = anonymous
+            continue
+        if reader is None:
+            shown[case.stored_id] = names.get(case.reporter_id, "")
+            continue
+        sight = reporter_sight(False, reader.person_id == case.reporter_id, reader.person_id == case.handler_id,
+                               reader.roles)
+        if sight != Sight.IDENTITY:
+            shown[case.stored_id] = named
+            continue
+        shown[case.stored_id] = names.get(case.reporter_id, "")
+        if reader.person_id != case.reporter_id:
+            await access_log.record(session, reader.now, case.compound_id, reader.person_id, case.reporter_id,
+                                    [Piece.NAME], case_id=case.stored_id, via=Via.EXPORT)
+    return shown
+
+
 async def ledger_rows(session: AsyncSession, compound: Compound, start: datetime, end: datetime,
-                      labels: dict[str, str] | None = None) -> list[tuple[object, ...]]:
-    """One row per case opened in [start, end), as `ledger_columns` describes them (codes, not words)."""
+                      labels: dict[str, str] | None = None,
+                      reader: LedgerReader | None = None) -> list[tuple[object, ...]]:
+    """One row per case opened in [start, end), as `ledger_columns` describes them (codes, not words); the
+    reporters as `ledger_reporters` shows them to `reader`."""
     cases = await ledger(session, compound.stored_id, start, end)
     people = {case.reporter_id for case in cases} | {case.handler_id for case in cases if case.handler_id}
     names = dict((await session.exec(select(Person.id, Person.name).where(col(Person.id).in_(people))))
@@ -1206,23 +1245,25 @@ async def ledger_rows(session: AsyncSession, compound: Compound, start: datetime
         Building.compound_id == compound.stored_id))).all())
     labels = labels or {}
     common, anonymous = labels.get("common", N_("a common area")), labels.get("anonymous", N_("anonymous"))
+    reporters = await ledger_reporters(session, cases, names, reader, anonymous,
+                                       labels.get("named", N_("a named resident")))
     return [(case.number, case.opened_at, case.category,
              " · ".join(part for part in (buildings.get(case.building_id or 0, common), case.location_label) if part),
-             anonymous if case.anonymous else names.get(case.reporter_id, ""), case.anonymous,
+             reporters[case.stored_id], case.anonymous,
              case.state.value, str(case.level), names.get(case.handler_id or 0, ""), case.overdue_count,
              case.resolved_at, case.rating, case.department_rating, case.description, case.resolution)
             for case in cases]
 
 
 async def ledger_xlsx(session: AsyncSession, compound: Compound, start: datetime, end: datetime,
-                      t: Any = None, labels: dict[str, str] | None = None) -> bytes:
+                      t: Any = None, labels: dict[str, str] | None = None, reader: LedgerReader | None = None) -> bytes:
     """The case ledger (诉求台账) as an XLSX workbook: one row per case opened in [start, end), through the one
-    ledger writer, in `t`'s language (the compound's when None)."""
+    ledger writer, in `t`'s language (the compound's when None); the reporters as `reader` may see them."""
     from storage import ledger as writer
 
     zone = ZoneInfo(compound.timezone)
     t = t or writer.translator(compound.language)
-    rows = await ledger_rows(session, compound, start, end, labels)
+    rows = await ledger_rows(session, compound, start, end, labels, reader)
     last = (end - timedelta(seconds=1)).astimezone(zone).date()
     return writer.render(t, writer.Ledger(N_("Case ledger"), compound.name,
                                           writer.period(t, start.astimezone(zone).date(), last),
