@@ -387,7 +387,8 @@ async def confirm_step(ctx: MemberContext, draft: NewAssembly, value: str) -> Ou
                         title=made.title, opens=ctx.local(made.opens_at, ctx.compound))))
 
 
-@router.command("assembly", roles=STAFF, private=True, flow=True, help="Open an owners' assembly vote", order=40)
+@router.command("assembly", group="civic", roles=STAFF, private=True, flow=True,
+                help="Open an owners' assembly vote", order=40)
 async def open_assembly(ctx: MemberContext, msg: Incoming) -> Replies:
     return await opening.begin(ctx, NewAssembly())
 
@@ -626,8 +627,8 @@ async def room_step(ctx: MemberContext, draft: BallotDraft, room: Any) -> Outcom
     return Go(*await _next_asked(ctx, draft if room == "all" else draft.model_copy(update={"rooms": (room,)})))
 
 
-@router.command("paperballot", roles=STAFF, private=True, flow=True, help="Enter a paper ballot (书面表决票)",
-                order=42)
+@router.command("paperballot", group="civic", roles=STAFF, private=True, flow=True,
+                help="Enter a paper ballot (书面表决票)", order=42)
 async def paperballot(ctx: MemberContext, msg: Incoming) -> Replies:
     open_ones = await store.open_for_voting(ctx.session, ctx.compound_id)
     if not open_ones:
@@ -1124,7 +1125,7 @@ def result_text(ctx: BaseContext, t: Translator, assembly: store.Assembly, motio
     return "\n".join(lines).strip()
 
 
-@router.command("results", member=True, help="Owners' assemblies and their results", order=41)
+@router.command("results", group="civic", member=True, help="Owners' assemblies and their results", order=41)
 async def results(ctx: MemberContext, msg: Incoming) -> Replies:
     t = ctx.t
     assemblies = await store.assemblies_of(ctx.session, ctx.compound_id)

@@ -2025,3 +2025,15 @@ async def export_assembly_cli(database_url: str, assembly_id: int, out: Path | N
     print(f"Wrote {path}")
     return 0
 
+
+async def awaiting_ballot(session: AsyncSession, person_id: int, compound_id: int, now: datetime) -> list[Assembly]:
+    """Assemblies open for voting now in which a room the person owns has no ballot yet, closing soonest first."""
+    rooms = await owned_rooms(session, person_id, compound_id)
+    if not rooms:
+        return []
+    ballots = (select(sa.func.count()).select_from(Ballot)
+               .where(Ballot.assembly_id == Assembly.id, col(Ballot.room_id).in_(rooms)).scalar_subquery())
+    result = await session.exec(select(Assembly).where(
+        Assembly.compound_id == compound_id, Assembly.status == AssemblyStatus.OPEN, col(Assembly.opens_at) <= now,
+        col(Assembly.closes_at) > now, ballots < len(rooms)).order_by(col(Assembly.closes_at)))
+    return list(result.all())
