@@ -12,9 +12,10 @@ from bot.core.flows import Done, Draft, Flow, Go, Outcome
 from bot.core.i18n import N_, Translator
 from bot.core.router import Router
 from bot.core.types import Button, Incoming, Replies, Reply, ToGroups, ToPerson
+from storage import organisations as orgs
 from storage import property as store
 from storage.compounds import Compound, compound_setting
-from storage.people import Role, own_rooms
+from storage.people import Person, Role, own_rooms
 
 router = Router("property")
 
@@ -42,21 +43,32 @@ def percent(value: Fraction) -> str:
 
 @router.command("company", group="civic", roles=STAFF, private=True, help="Register the property company", order=70)
 async def company(ctx: MemberContext, msg: Incoming) -> Replies:
+    """`/company NAME CONTACT`: the compound's property company is the organisation of that name (created, or an
+    existing one linked; storage.organisations decides), the one whose staff hold the property role here."""
     t = ctx.t
-    text = str(ctx.args.get("command_args", "")).strip()
-    existing = await store.company_of(ctx.session, ctx.compound_id)
+    text = answers.clean_text(str(ctx.args.get("command_args", ""))[:300])
     if not text:
+        existing = await orgs.property_company_of(ctx.session, ctx.compound_id)
         if existing is None:
             return Reply(t("No property company is registered. Send /company NAME CONTACT, for example "
                            "/company 幸福物业 0717-1234567"))
-        return Reply(t("Property company: {name} ({contact}).", name=existing.name, contact=existing.contact or "-"))
+        return await _company_card(ctx, existing)
     name, _, contact = text.partition(" ")
     if len(name) > 100 or len(contact) > 100:
         return Reply(t("The name and the contact must each be at most 100 characters."))
-    row = existing or store.PropertyCompany(compound_id=ctx.compound_id, name=name)
-    row.name, row.contact = name, contact.strip()
-    ctx.session.add(row)
-    return Reply(t("Property company: {name} ({contact}).", name=row.name, contact=row.contact or "-"))
+    row, outcome = await orgs.set_property_company(ctx.session, ctx.compound_id, name, contact, ctx.person_id)
+    if outcome == orgs.CompanySet.UPDATED:
+        return await _company_card(ctx, row)
+    return [Reply(t("{company} now serves {compound}. Its staff join with a code from /staffcode and need no room.",
+                    company=row.name, compound=ctx.compound.name)), await _company_card(ctx, row)]
+
+
+async def _company_card(ctx: MemberContext, row: orgs.Organisation) -> Reply:
+    t = ctx.t
+    contact = " ".join(part for part in (row.contact_name, row.contact_phone) if part) or "-"
+    staff = [await ctx.session.get(Person, person) for person in await orgs.company_staff(ctx.session, row.stored_id)]
+    return Reply("\n".join([t("Property company: {name} ({contact}).", name=row.name, contact=contact),
+                            t("Its staff on linli: {names}", names="、".join(p.name or "?" for p in staff if p) or "-")]))
 
 
 @router.command("assess", group="civic", roles=STAFF, private=True, help="Open the property company's assessment", order=71)

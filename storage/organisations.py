@@ -13,6 +13,7 @@ The API other features call (all take the session first):
   property_company_of(compound_id) -> Organisation | None company_staff(organisation_id) -> [person id]
   companies_of_staff(person_id) -> [Organisation]          partner_units(compound_id) -> [Organisation]
   unit_contact(organisation_id) -> Contact | None          organisations_in(compound_id) -> {org: [person id]}
+  set_property_company(compound_id, name, contact, by) -> (Organisation, CompanySet)   (/company)
 (A neighbour dispute's mediation is a step of its case: `storage.complaints.Mediation`.)
 This module imports no other storage module at import time: storage.people builds its role query from these
 tables.
@@ -456,6 +457,47 @@ async def property_company_of(session: AsyncSession, compound_id: int) -> Organi
     """The property company serving the compound (the first linked, should there be several)."""
     companies = await _organisations(session, compound_id, OrganisationKind.PROPERTY)
     return companies[0] if companies else None
+
+
+class CompanySet(StrEnum):
+    CREATED = "created"  # a new property company, now serving the compound
+    LINKED = "linked"  # a company of that name existed (serving other compounds): now it serves this one too
+    UPDATED = "updated"  # the compound's company already: its contact changed
+
+
+def _contact_fields(contact: str) -> dict[str, str]:
+    """A contact typed after the company's name: a phone number (digits kept) or a person's name."""
+    from storage.people import normalize_phone
+
+    contact = contact.strip()
+    digits = normalize_phone(contact)
+    if contact and 5 <= len(digits) <= 15 and all(c.isdigit() or c in " -+()" for c in contact):
+        return {"contact_phone": digits, "contact_name": ""}
+    return {"contact_name": contact[:100], "contact_phone": ""}
+
+
+async def set_property_company(session: AsyncSession, compound_id: int, name: str, contact: str,
+                               by: int | None) -> tuple[Organisation, CompanySet]:
+    """The compound's property company (/company) is the one organisation of that name, created when new: the one
+    whose staff hold the property role here. A company that served the compound before stops serving it (its staff
+    lose the role here; it keeps its other compounds)."""
+    name = name.strip()[:100]
+    current = await _organisations(session, compound_id, OrganisationKind.PROPERTY)
+    company = next((c for c in current if c.name == name), None)
+    outcome = CompanySet.UPDATED if company is not None else CompanySet.LINKED
+    company = company or await organisation_named(session, OrganisationKind.PROPERTY, name)
+    if company is None:
+        company, outcome = await create_organisation(session, OrganisationKind.PROPERTY, name, by), CompanySet.CREATED
+    for field, value in _contact_fields(contact).items():
+        setattr(company, field, value)
+    session.add(company)
+    for other in current:
+        if other.id != company.id:
+            await session.exec(sa.delete(OrganisationCompound).where(
+                col(OrganisationCompound.organisation_id) == other.id,
+                col(OrganisationCompound.compound_id) == compound_id))
+    await link_organisation(session, company.stored_id, compound_id)
+    return company, outcome
 
 
 async def partner_units(session: AsyncSession, compound_id: int) -> list[Organisation]:

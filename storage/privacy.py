@@ -29,11 +29,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from storage.announcements import Announcement, Disclosure
 from storage.assembly import Assembly, Ballot, BallotHistory, Motion
 from storage.board import BoardEntry
-from storage.complaints import Case, CaseEvent, State
+from storage.complaints import Case, CaseEvent, Mediation, State
 from storage.compounds import Building, Chat, Compound, RosterOwner, compound_setting, describe_room
 from storage.conversations import ButtonToken, Conversation, ProcessedUpdate
 from storage.meetings import Meeting, MeetingRsvp
 from storage.needs import Need, NeedSupport
+from storage.organisations import Organisation
 from storage.outbox import OutboxMessage, OutboxPace
 from storage.party import PartyLeave, PartyReport, Pledge
 from storage.people import (
@@ -50,7 +51,7 @@ from storage.people import (
     revoke_all_roles,
 )
 from storage.points import PointsEntry, Redemption
-from storage.property import Assessment, AssessmentAnswer, PropertyCompany, Rectification
+from storage.property import Assessment, AssessmentAnswer, Rectification
 from storage.services import Service, ServiceOrder, ServiceSlot
 from storage.volunteering import TaskSignup, VolunteerTask
 
@@ -190,6 +191,7 @@ FREE_TEXT: tuple[tuple[type[SQLModel], tuple[str, ...]], ...] = (
     (BoardEntry, ("subject", "text", "reason")),
     (Case, ("description", "resolution")),
     (CaseEvent, ("note",)),
+    (Mediation, ("note", "summary")),
     (Chat, ("title",)),
     (Meeting, ("title", "place", "agenda", "minutes")),
     (Need, ("text", "outcome_note")),
@@ -199,7 +201,7 @@ FREE_TEXT: tuple[tuple[type[SQLModel], tuple[str, ...]], ...] = (
     (Pledge, ("text", "evidence_text", "sent_back_reason")),
     (PointsEntry, ("reason",)),
     (Redemption, ("item",)),
-    (PropertyCompany, ("name", "contact")),
+    (Organisation, ("name", "contact_name", "contact_phone")),
     (AssessmentAnswer, ("comment",)),
     (Rectification, ("response", "sent_back_reason")),
     (Service, ("title", "provider_name", "description")),

@@ -113,13 +113,6 @@ class Submitted(StrEnum):
     STAFF = "staff"  # the property company's own staff never assess it
 
 
-class PropertyCompany(SQLModel, table=True):
-    id: int | None = Field(default=None, primary_key=True)
-    compound_id: int = Field(foreign_key="compound.id", unique=True)
-    name: str = Field(max_length=100)
-    contact: str = Field(default="", max_length=100)
-
-
 class Assessment(Stored, SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     compound_id: int = Field(foreign_key="compound.id", index=True)
@@ -318,10 +311,6 @@ async def households(session: AsyncSession, compound_id: int) -> dict[int, list[
     return rooms
 
 
-async def company_of(session: AsyncSession, compound_id: int) -> PropertyCompany | None:
-    return (await session.exec(select(PropertyCompany).where(PropertyCompany.compound_id == compound_id))).first()
-
-
 UNVERIFIED = (RectificationStatus.OPEN, RectificationStatus.RESPONDED)
 
 
@@ -366,15 +355,11 @@ async def unverified_rectifications(session: AsyncSession, compound_id: int) -> 
 
 
 async def company_name(session: AsyncSession, compound_id: int) -> str | None:
-    """The property company serving the compound as registered (storage/organisations.py), else as /company
-    named it."""
+    """The property company serving the compound (storage/organisations.py, set by /company or the shell)."""
     from storage.organisations import property_company_of
 
     company = await property_company_of(session, compound_id)
-    if company is not None:
-        return company.name
-    row = await company_of(session, compound_id)
-    return row.name if row is not None else None
+    return company.name if company is not None else None
 
 
 async def overdue_rectifications(session: AsyncSession, now: datetime) -> list[Rectification]:

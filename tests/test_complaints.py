@@ -1010,8 +1010,6 @@ async def test_the_revocation_recommendation_carries_its_evidence_as_one_workboo
     await console.clock_to("+20m")  # the property company let it go overdue
     now = console.app.core.clock.now()
     async with transaction(console.app.core.sessions) as session:
-        if await company.company_of(session, 1) is None:
-            session.add(company.PropertyCompany(compound_id=1, name="幸福物业"))
         assessment = company.Assessment(compound_id=1, period="2026Q3", opened_by=1, closes_at=now - timedelta(days=30),
                                         status=company.AssessmentStatus.CLOSED, grade="C", total="1187/20",
                                         details={"answers": 12})
