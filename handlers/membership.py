@@ -12,6 +12,7 @@ from bot.core.types import XLSX, Button, Incoming, Media, Replies, Reply, ToPers
 from storage import ledger as xlsx
 from storage import membership as store
 from storage.compounds import Compound, buildings_of, compound_by_invite, describe_room, rooms_of, units_of
+from storage.notifications import Notice, NoticeKind, Urgency
 from storage.people import GRANTABLE, Membership, MembershipStatus, Person, Role, compounds_of, roles_in
 
 router = Router("membership")
@@ -251,7 +252,14 @@ def _approval_request(st: Translator, name: str, membership: Membership, room: s
            phone=phone.number or st("not given"), verified=st("yes") if phone.verified else st("no")),
         buttons=((Button.do(st("Approve"), "membership.decide", membership=membership.id, approve=True),
                   Button.do(st("Reject"), "membership.decide", membership=membership.id, approve=False)),),
+        # A request the secretary must decide: never capped into the evening digest.
+        notice=Notice(NoticeKind.CASE_TO_ACT, f"membership:{membership.id}", "requested"),
     )
+
+
+def _decided(membership: Membership) -> Notice:
+    # The applicant is waiting for this answer: it passes the daily cap and quiet hours like an urgent notice.
+    return Notice(NoticeKind.OTHER, f"membership:{membership.id}", membership.status, urgency=Urgency.URGENT)
 
 
 @router.button("membership.decide", roles=[Role.SECRETARY])
@@ -272,11 +280,11 @@ async def decide(ctx: MemberContext, msg: Incoming) -> Replies:
     if approving:
         told = Reply(rt("Good news: the secretary approved you. You are now registered in {compound} ({room}). "
                         "Send /help to see what you can do.", compound=ctx.compound.name, room=room),
-                     to=ToPerson(membership.person_id))
+                     to=ToPerson(membership.person_id), notice=_decided(membership))
         return [Reply(t("Approved: {name}, {room}.", name=name, room=room), toast=t("Approved")), told]
     told = Reply(rt("Sorry, the secretary did not approve your request to join {compound} ({room}). If this is a "
                     "mistake, please contact your building leader.", compound=ctx.compound.name, room=room),
-                 to=ToPerson(membership.person_id))
+                 to=ToPerson(membership.person_id), notice=_decided(membership))
     return [Reply(t("Rejected: {name}, {room}.", name=name, room=room), toast=t("Rejected")), told]
 
 

@@ -279,3 +279,22 @@ async def test_the_weekly_board_posts_only_new_and_changed_entries(console: Cons
     await console.say("/board")
     board = [s.text for s in console.seen_by("王书记") if "红黑榜" in s.text][-1]
     assert "消防通道" in board and "东门" in board
+
+
+async def test_a_join_request_and_its_answer_pass_the_cap_and_the_quiet_hours(chat: Console) -> None:
+    app = chat.app
+    for n in range(1, 5):  # the secretary's budget for the day is spent
+        await notify(app, "王书记", f"公告{n}：电梯检修", subject=f"announcement:{n}")
+    await chat.clock_to("2026-11-23 22:30")  # and it is the quiet hours
+    chat.as_("路人甲")
+    await chat.say("/join XFL2026")
+    await chat.say("1")
+    await chat.say("1")
+    await chat.say("102")
+    await chat.press("租户")
+    await chat.press("跳过")
+    request = private(chat, "王书记")[-1]
+    assert "路人甲" in request.text and "通过" in request.labels
+    chat.as_("王书记")
+    await chat.press("通过")
+    assert private(chat, "路人甲")[-1].text.startswith("好消息：支部书记已通过您的申请")
