@@ -554,6 +554,16 @@ async def organisations_in(session: AsyncSession, compound_id: int) -> list[Grou
     return groups
 
 
+async def affiliations_in(session: AsyncSession, compound_id: int) -> dict[int, list[Group]]:
+    """person -> the groups (of `organisations_in`) they belong to, for the exports that show people by
+    organisation."""
+    found: dict[int, list[Group]] = {}
+    for group in await organisations_in(session, compound_id):
+        for person in group.people:
+            found.setdefault(person, []).append(group)
+    return found
+
+
 async def in_organisation(session: AsyncSession, compound_id: int) -> set[int]:
     """Everyone /members lists by organisation rather than by room."""
     return {person for group in await organisations_in(session, compound_id) for person in group.people}

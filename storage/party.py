@@ -360,7 +360,10 @@ async def member_year(session: AsyncSession, compound: Compound, person: Person,
                       await balance(session, compound.id, person.id))
 
 
-BRANCH_COLUMNS = (N_("Name"), N_("Employer"), N_("Reported at"), N_("Responsibility area (党员责任区)"), N_("Pledges"),
+# How the exports name an organisation's kind (a member of a street department, a property company's staff, a partner
+# unit's people).
+ORGANISATION_KINDS = {"department": N_("department"), "property": N_("property company"), "partner": N_("partner unit")}
+BRANCH_COLUMNS = (N_("Name"), N_("Organisation"), N_("Employer"), N_("Reported at"), N_("Responsibility area (党员责任区)"), N_("Pledges"),
                   N_("Pledges fulfilled"), N_("Days of leave"), N_("Volunteer tasks"), N_("Volunteer hours"),
                   N_("Points earned this year"), N_("Points balance"))
 
@@ -370,8 +373,12 @@ async def party_sheets(session: AsyncSession, compound: Compound, year: int, t: 
     """The branch summary sheet (支部汇总: one row per party member) and each member's own sheets (summary, 报到,
     承诺/践诺, 请假, volunteering, points), for the one ledger writer."""
     column, kind = xlsx.Column, xlsx.Kind
+    from storage.organisations import affiliations_in
+
     branch: list[tuple[object, ...]] = []
     members: dict[int, tuple[Person, list[xlsx.Sheet]]] = {}
+    # Party members who work in a street department, the property company or a partner unit are shown by it.
+    groups = await affiliations_in(session, compound.stored_id)
     for person_id in await people_with_role(session, compound.stored_id, Role.PARTY_MEMBER):
         person = await session.get(Person, person_id)
         if person is None:
@@ -386,10 +393,11 @@ async def party_sheets(session: AsyncSession, compound: Compound, year: int, t: 
                          for leave in record.leave)
         employer = record.reports[-1].employer if record.reports else ""
         reported = record.reports[-1].reported_at if record.reports else None
-        branch.append((person.name, employer, reported, mine, len(record.pledges), fulfilled, leave_days,
+        organisation = "、".join(f"{t(ORGANISATION_KINDS[g.kind])} {g.name}" for g in groups.get(person_id, []))
+        branch.append((person.name, organisation, employer, reported, mine, len(record.pledges), fulfilled, leave_days,
                        len(record.volunteering), hours_total, earned, record.points_balance))
         summary = [(t("Name"), person.name), (t("Compound"), compound.name), (t("Year"), year),
-                   (t("Employer"), employer), (t("Responsibility area (党员责任区)"), mine),
+                   (t("Organisation"), organisation), (t("Employer"), employer), (t("Responsibility area (党员责任区)"), mine),
                    (t("Pledges"), len(record.pledges)), (t("Pledges fulfilled"), fulfilled),
                    (t("Volunteer tasks"), len(record.volunteering)), (t("Volunteer hours"), hours_total),
                    (t("Points earned this year"), earned), (t("Points balance"), record.points_balance)]
@@ -415,8 +423,11 @@ async def party_sheets(session: AsyncSession, compound: Compound, year: int, t: 
                                       column(N_("Points"), kind.INT)],
                        [(entry.created_at, entry.reason, entry.amount) for entry in record.entries]),
         ])
-    columns = [column(header, kind.INT if index >= 4 and index != 8 else kind.NUMBER if index == 8 else
-                      kind.DATETIME if index == 2 else kind.TEXT) for index, header in enumerate(BRANCH_COLUMNS)]
+    kinds = (kind.TEXT, kind.TEXT, kind.TEXT, kind.DATETIME, kind.TEXT, kind.INT, kind.INT, kind.INT, kind.INT,
+             kind.NUMBER, kind.INT, kind.INT)
+    columns = [column(header, found) for header, found in zip(BRANCH_COLUMNS, kinds, strict=True)]
+    # By organisation: the residents first, then each organisation's party members together.
+    branch.sort(key=lambda row: str(row[1]))
     return [xlsx.Sheet(N_("Branch summary"), columns, branch)], members
 
 
