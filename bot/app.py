@@ -105,6 +105,7 @@ def build_app(
     engine = engine or make_engine(settings.database_url)
     core = Core(settings, engine, routers(), clock=clock)
     chosen: dict[str, Transport] = {t.platform: t for t in (transports or [ConsoleTransport()])}
+    core.capabilities.update({name: transport.caps for name, transport in chosen.items()})
     worker = OutboxWorker(core, chosen)
     core.on_outbox = worker.wake
     app = App(settings, engine, core, chosen, worker, Scheduler(core, worker))

@@ -29,6 +29,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.core.dispatcher import Core
+from bot.core.fallback import fit_capabilities
 from bot.core.types import Delivery, Media, OutMessage
 from bot.transports.base import Limits, Transport
 from storage import outbox as store
@@ -434,6 +435,13 @@ class OutboxWorker:
                             await store.mark_cancelled(session, row.id, self.worker_id,
                                                        "the original posting was not delivered", self.core.clock.now())
                         return 0
+                    if not transport.caps.edit:
+                        # The platform cannot change a posting: it keeps its first text (no call, no pace slot).
+                        async with self._write_lock, transaction(self.core.sessions) as session:
+                            await store.mark_cancelled(session, row.id, self.worker_id,
+                                                       "the platform cannot edit a posting", self.core.clock.now())
+                        return 0
+                message = fit_capabilities(message, transport.caps)
                 # Past half the lease another worker may soon think us dead: rather than send then, the row
                 # is given back unsent (and the slot left for the next row).
                 held = time.monotonic() - self._claimed.get(row.id, time.monotonic())

@@ -172,6 +172,13 @@ async def chat_at(session: AsyncSession, platform: str, platform_chat_id: str) -
     return result.first()
 
 
+async def chat_secrets(session: AsyncSession, platform: str, chat_id: str) -> dict[str, Any]:
+    """A chat's delivery settings (a WeCom robot's webhook key, the staff member who confirms customer-group
+    posts), for the transport that delivers there: {} for a chat unknown or without any."""
+    found = await session.exec(select(Chat.secrets).where(Chat.platform == platform, Chat.platform_chat_id == chat_id))
+    return dict(found.first() or {})
+
+
 async def group_chats(session: AsyncSession, compound_id: int, building_id: int | None = None) -> list[Chat]:
     query = select(Chat).where(
         Chat.compound_id == compound_id, Chat.kind == "group", col(Chat.active).is_(True)

@@ -76,6 +76,17 @@ class ButtonToken(SQLModel, table=True):
     expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
 
 
+class ParkedPress(SQLModel, table=True):
+    """A press answered only in the person's private chat, on a channel whose bot cannot write first (WeCom's HTTP
+    callback): it waits here for the person's next private message, whichever process receives it."""
+
+    __tablename__ = "parked_press"
+    platform: str = Field(max_length=16, primary_key=True)
+    user_id: str = Field(max_length=128, primary_key=True)
+    token: str = Field(max_length=16)
+    parked_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
 def new_key() -> str:
     return secrets.token_urlsafe(9)
 
@@ -203,6 +214,32 @@ async def typed_choice(session: AsyncSession, person_id: int, conversation_key: 
     return next((token for token in tokens if label_key(token.label or "") == typed), None)
 
 
+async def handled(session: AsyncSession, platform: str, update_id: str) -> bool:
+    """Whether the core has handled this update (in any process): a transport refuses a replay before handling."""
+    return await session.get(ProcessedUpdate, (platform, update_id)) is not None
+
+
+async def park_press(session: AsyncSession, platform: str, user_id: str, token: str, now: datetime) -> None:
+    """The press waits for the person's private chat; a later one replaces it (the person's last wish)."""
+    row = await session.get(ParkedPress, (platform, user_id), with_for_update=True)
+    if row is None:
+        row = ParkedPress(platform=platform, user_id=user_id, token=token)
+    row.token, row.parked_at = token, now
+    session.add(row)
+
+
+async def take_parked_press(session: AsyncSession, platform: str, user_id: str) -> str | None:
+    """The press waiting for this person's private chat, taken once: of two processes that get their messages at
+    the same moment, only one deletes the row and gets the token."""
+    row = await session.get(ParkedPress, (platform, user_id))
+    if row is None:
+        return None
+    taken = await session.exec(delete(ParkedPress).where(col(ParkedPress.platform) == platform,
+                                                         col(ParkedPress.user_id) == user_id,
+                                                         col(ParkedPress.token) == row.token))
+    return row.token if taken.rowcount == 1 else None
+
+
 async def prune(session: AsyncSession, now: datetime, keep_updates: timedelta = timedelta(days=7)) -> None:
     """Forget old update ids and expired buttons; both tables would otherwise grow forever."""
     await session.exec(delete(ProcessedUpdate).where(col(ProcessedUpdate.processed_at) < now - keep_updates))
@@ -211,3 +248,4 @@ async def prune(session: AsyncSession, now: datetime, keep_updates: timedelta = 
                                     _PROCESSED.c.processed_at >= now - ANSWER_KEPT - timedelta(days=1))
         .values(answer=sa.null()))
     await session.exec(delete(ButtonToken).where(col(ButtonToken.expires_at) < now))
+    await session.exec(delete(ParkedPress).where(col(ParkedPress.token).not_in(select(ButtonToken.token))))

@@ -18,11 +18,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.core.clock import Clock
 from bot.core.context import Context, Convo, JobContext
+from bot.core.fallback import fit_capabilities
 from bot.core.flows import ABANDON_ACTION, RESUME_ACTION, title_of
 from bot.core.i18n import N_, Catalogs, Translator, normalize_language
 from bot.core.router import Route, Router, Routes
 from bot.core.types import (
     Button,
+    Capabilities,
     Incoming,
     OutButton,
     OutMessage,
@@ -34,7 +36,7 @@ from bot.core.types import (
 )
 from bot.settings import Settings
 from storage import outbox as outbox_store
-from storage.compounds import Chat, Compound, group_chats
+from storage.compounds import Chat, Compound, chat_secrets, group_chats
 from storage.conversations import (
     ANSWER_KEPT,
     FLOOD_WINDOW,
@@ -44,11 +46,14 @@ from storage.conversations import (
     claim_update,
     earlier_answer,
     get_token,
+    handled,
     label_key,
     load_conversation,
     new_token,
+    park_press,
     remember_message,
     sent_since,
+    take_parked_press,
     typed_choice,
 )
 from storage.db import is_sqlite, make_sessionmaker, transaction
@@ -116,6 +121,9 @@ class Core:
         # Transports that can fetch a photo's bytes, by platform.
         self.file_fetchers: dict[str, Callable[[str], Awaitable[bytes]]] = {}
         self.bot_usernames: dict[str, str] = {}
+        # What each platform's transport can show (`Transport.caps`): the core chooses the fallback for what it
+        # cannot (bot/core/fallback.py), in direct answers here and in the outbox.
+        self.capabilities: dict[str, Capabilities] = {}
 
     # ---- intake -------------------------------------------------------------------------------------
 
@@ -138,7 +146,7 @@ class Core:
                             raise _Repeated
                     break
                 except _Repeated:
-                    return await self._earlier_answer(incoming, now)
+                    return self.fitted(incoming.platform, await self._earlier_answer(incoming, now))
                 except (IntegrityError, OperationalError):
                     # Another process created the same person or chat at the same moment, or the database
                     # asked us to retry: everything was rolled back, so doing it again is safe.
@@ -158,7 +166,12 @@ class Core:
             ]
         if enqueued:
             self.on_outbox()
-        return messages
+        return self.fitted(incoming.platform, messages)
+
+    def fitted(self, platform: str, messages: list[OutMessage]) -> list[OutMessage]:
+        """Messages as the platform can show them (its declared capabilities; as they are for one not declared)."""
+        caps = self.capabilities.get(platform)
+        return messages if caps is None else [fit_capabilities(message, caps) for message in messages]
 
     async def _earlier_answer(self, incoming: Incoming, now: datetime) -> list[OutMessage]:
         async with self.sessions() as session:
@@ -832,6 +845,28 @@ class Core:
         if fetch is None:
             raise LookupError(f"no transport can fetch files of {platform}")
         return await fetch(file_id)
+
+    # ---- what transports keep between messages (in the database, so another process can take over) ----------
+
+    async def handled(self, platform: str, update_id: str) -> bool:
+        """Whether this update was handled already, here or in another process (a replay is refused)."""
+        async with self.sessions() as session:
+            return await handled(session, platform, update_id)
+
+    async def chat_secrets(self, platform: str, chat_id: str) -> dict[str, Any]:
+        """A chat's delivery settings (a robot's webhook key, say), for the transport delivering there."""
+        async with self.sessions() as session:
+            return await chat_secrets(session, platform, chat_id)
+
+    async def park_press(self, platform: str, user_id: str, token: str) -> None:
+        """A press that only the person's private chat can answer waits for their next private message."""
+        async with transaction(self.sessions) as session:
+            await park_press(session, platform, user_id, token, self.clock.now())
+
+    async def take_parked_press(self, platform: str, user_id: str) -> str | None:
+        """The button token of the press waiting for this person's private chat, once; None when none waits."""
+        async with transaction(self.sessions) as session:
+            return await take_parked_press(session, platform, user_id)
 
 
 def _has_media(reply: Reply) -> bool:

@@ -34,7 +34,6 @@ from bot.core.types import Delivery
 from bot.transports.wecom.convert import PLATFORM, card_with_text, chat_of, update_key
 from bot.transports.wecom.crypto import CryptoError, WeComCrypto
 from bot.transports.wecom.transport import WeComTransport
-from storage.conversations import ProcessedUpdate
 
 log = logging.getLogger(__name__)
 
@@ -146,8 +145,7 @@ class CallbackChannel:
         self.seen[key] = now  # before the read below: a copy arriving meanwhile is refused here
         core = self.transport.core
         assert core is not None  # `receive` answers 503 until the transport is attached
-        async with core.sessions() as session:
-            return await session.get(ProcessedUpdate, (PLATFORM, key)) is None
+        return not await core.handled(PLATFORM, key)
 
     async def send(self, chat_id: str, bodies: list[dict[str, Any]], first_part: int = 0) -> Delivery:
         """One POST to the chat's latest response_url (the HTTP channel cannot start a conversation), of the

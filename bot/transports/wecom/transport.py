@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 import aiohttp
 from aibot.crypto_utils import decrypt_file
 from aiohttp import web
-from sqlmodel import select
 
 from bot.core.i18n import N_
 from bot.core.types import Capabilities, Delivery, Incoming, OutMessage
@@ -32,7 +31,6 @@ from bot.transports.wecom.convert import (
     spent_card,
     to_incoming,
 )
-from storage.compounds import Chat
 
 if TYPE_CHECKING:
     from bot.core.dispatcher import Core
@@ -82,8 +80,6 @@ class WeComTransport:
         self.cards: OrderedDict[str, dict[str, Any]] = OrderedDict()
         # A person's messages are handled one at a time: WeCom allows 3 in flight per person; queue the rest.
         self._person_locks: dict[str, asyncio.Lock] = {}
-        # HTTP channel only: a "continue privately" press waiting for the person's next single-chat message.
-        self.pending_private: dict[str, str] = {}
         self._http: aiohttp.ClientSession | None = None
         self._stopping = asyncio.Event()
         self._leader_task: asyncio.Task[None] | None = None
@@ -204,16 +200,18 @@ class WeComTransport:
             update = spent_card(self.cards.get(task_id), key)
             update["task_id"] = task_id
             if key.startswith(DEEPLINK_PREFIX) and not can_start_chats:
-                # The HTTP channel cannot write first: the press waits for the person's single chat.
-                self.pending_private[incoming.user_id] = key[len(DEEPLINK_PREFIX):]
+                # The HTTP channel cannot write first: the press waits for the person's single chat (in the
+                # database: their next message may reach another process).
+                await self.core.park_press(PLATFORM, incoming.user_id, key[len(DEEPLINK_PREFIX):])
                 return Answer("update", update, markdown_bodies(self.t(SINGLE_CHAT_HINT)), chat_of(body)[0])
             pressed = await self.core.handle(incoming)
             rest = [b for m in pressed for b in active_bodies(m, hint)]
             self.remember_cards(rest)
             return Answer("update", update, rest, incoming.chat_id)
         messages: list[OutMessage] = []
-        if incoming.chat_kind == "private" and incoming.user_id in self.pending_private:
-            token = self.pending_private.pop(incoming.user_id)
+        token = await self.core.take_parked_press(PLATFORM, incoming.user_id) \
+            if incoming.chat_kind == "private" and self.callback is not None else None
+        if token is not None:
             press = Incoming(PLATFORM, incoming.update_id + ":private", incoming.chat_id, "private",
                              incoming.user_id, incoming.user_name, button=token)
             messages.extend(await self.core.handle(press))
@@ -236,12 +234,7 @@ class WeComTransport:
     # ---- output (the outbox) ------------------------------------------------------------------------
 
     async def _secrets(self, chat_id: str) -> dict[str, Any]:
-        if self.core is None:
-            return {}
-        async with self.core.sessions() as session:
-            chat = (await session.exec(select(Chat).where(Chat.platform == PLATFORM,
-                                                          Chat.platform_chat_id == chat_id))).first()
-        return dict(chat.secrets or {}) if chat is not None else {}
+        return await self.core.chat_secrets(PLATFORM, chat_id) if self.core is not None else {}
 
     async def _webhook_key(self, chat_id: str) -> str | None:
         key = (await self._secrets(chat_id)).get("webhook_key")
