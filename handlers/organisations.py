@@ -91,6 +91,8 @@ async def join_organisation(ctx: Context, code: str) -> Replies | None:
 
 
 # ---- the street admin: departments and officials ----------------------------------------------------------------
+# The street admin holds no role in a compound, and the menus show commands by role: these carry a section (group=)
+# but no help line, so no resident's menu lists them; /street lists them for the admin.
 
 
 async def _street(ctx: Context) -> store.Street | Reply:
@@ -101,7 +103,7 @@ async def _street(ctx: Context) -> store.Street | Reply:
     return streets[0]
 
 
-@router.command("street", private=True)
+@router.command("street", group="members", private=True)
 async def street(ctx: Context, msg: Incoming) -> Replies:
     """The street admin's overview: departments with their officials, the compounds of the street."""
     t = ctx.t
@@ -123,7 +125,7 @@ async def street(ctx: Context, msg: Incoming) -> Replies:
     return Reply("\n".join(lines))
 
 
-@router.command("department", private=True)
+@router.command("department", group="members", private=True)
 async def department(ctx: Context, msg: Incoming) -> Replies:
     t = ctx.t
     found = await _street(ctx)
@@ -140,7 +142,7 @@ async def department(ctx: Context, msg: Incoming) -> Replies:
                    "first official.", department=created.name, street=found.name))
 
 
-@router.command("official", private=True)
+@router.command("official", group="members", private=True)
 async def official(ctx: Context, msg: Incoming) -> Replies:
     t = ctx.t
     found = await _street(ctx)
@@ -203,7 +205,7 @@ async def _remove_official(ctx: Context, found: store.Street, number: str) -> Re
 # ---- property company staff --------------------------------------------------------------------------------------
 
 
-@router.command("staffcode", private=True)
+@router.command("staffcode", group="members", private=True)
 async def staffcode(ctx: Context, msg: Incoming) -> Replies:
     """A one-time code for a property company's staff member: by the secretary of a compound it serves, or by the
     admin of the compound's street (naming the compound's code)."""
@@ -290,7 +292,7 @@ async def partner_phone(ctx: MemberContext, draft: NewPartner, phone: str) -> Ou
                             contact=unit.contact_name, phone=unit.contact_phone)))
 
 
-@router.command("partner", roles=[Role.SECRETARY, Role.COMMITTEE, Role.SUPERVISOR], private=True,
+@router.command("partner", group="members", roles=[Role.SECRETARY, Role.COMMITTEE, Role.SUPERVISOR], private=True,
                 help="Partner units (共驻共建单位)", order=66)
 async def partner(ctx: MemberContext, msg: Incoming) -> Replies:
     t = ctx.t

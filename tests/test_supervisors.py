@@ -1,7 +1,7 @@
 """Supervisors (业主监事会 / 监督组) read the case ledger and the monthly report with least privilege, through the
 console: the ledger they export names no reporter (anonymous or not) and so writes no access-log row, while the
 secretary's export names the named reporters and logs each name shown (via export); an anonymous reporter is in no
-ledger. The monthly report is figures only, for their own compound."""
+ledger. The monthly report is figures only, for their own compound. (And /partner sits in Management · 成员与角色.)"""
 
 from __future__ import annotations
 
@@ -66,3 +66,12 @@ async def test_a_supervisor_reads_the_monthly_report_of_their_compound_only(cons
     await console.say("/monthly HPY")
     assert "和平苑" in console.last.text and not console.last.has_image  # not theirs to oversee
     assert await access_rows(app, ids["陈阿姨"]) == []
+
+
+async def test_partner_units_are_under_members_and_roles_in_help(console: Console) -> None:
+    console.as_("王书记")
+    await console.say("/help")
+    sections = console.last.text.split("\n\n")
+    members = next(section for section in sections if section.startswith("管理 · 成员与角色"))
+    assert "/partner" in members
+    assert not any("/partner" in section for section in sections if section.startswith(("更多", "管理 · 更多")))
