@@ -232,6 +232,9 @@ COMPOUND_SETTINGS: dict[str, SettingSpec] = {
     "complaints.routing": SettingSpec(SettingKind.OBJECT, {}, example={"noise": {"level": 2, "role": "property"}}),
     "complaints.official_id": SettingSpec(SettingKind.INTEGER, None, minimum=1, example=12),
     "complaints.photo_retention_days": SettingSpec(SettingKind.INTEGER, 365, minimum=0),
+    # A department past its deadline is reminded again this often; the street department overdue cases go to.
+    "complaints.chase_hours": SettingSpec(SettingKind.NUMBER, 24, minimum=1),
+    "complaints.department": SettingSpec(SettingKind.TEXT, "", maximum=100, example="城管"),
     "points_per_hour": SettingSpec(SettingKind.INTEGER, 2, minimum=0),
     "points_per_activity": SettingSpec(SettingKind.INTEGER, 5, minimum=0),
     "yuan_per_point": SettingSpec(SettingKind.INTEGER, 1, minimum=0),

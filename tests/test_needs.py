@@ -364,7 +364,8 @@ async def test_a_private_link_is_its_persons_and_a_stranger_cannot_post_a_need(c
     await console._send(text=f"/start {link.data}", command="start", args=link.data)
     assert "给别人" in console.last.text
     await console.say("独居老人需要有人送餐")  # no conversation was opened for them
-    assert "出了点问题" not in console.last.text and "/help" in console.last.text
+    # Not a member anywhere: the plain text leads to joining, politely.
+    assert "出了点问题" not in console.last.text and "邀请码" in console.last.text
     await console.say("/need")
     assert "还没有加入小区" in console.last.text
     await console.say("独居老人需要有人送餐")
