@@ -566,6 +566,9 @@ async def export_members(ctx: MemberContext, msg: Incoming) -> Replies:
     sheets = [xlsx.Sheet(N_("All members"), columns, [row(line) for line in listed])]
     for building in dict.fromkeys(line.building for line in listed if line.building):
         sheets.append(xlsx.Sheet(building, columns, [row(line) for line in listed if line.building == building]))
+    from handlers.organisations import organisation_sheet  # officials, property staff, partner units: no room
+
+    sheets.append(await organisation_sheet(ctx.session, ctx.compound_id, phones))
     today = ctx.now.astimezone(ctx.zone(ctx.compound)).date()
     data = xlsx.render(t, xlsx.Ledger(N_("Member list"), ctx.compound.name, t("as of {day}", day=today.isoformat()),
                                       sheets, ctx.zone(ctx.compound)))

@@ -19,6 +19,7 @@ from bot.core.flows import Done, Draft, Flow, Go, Outcome, Stay
 from bot.core.i18n import N_, Translator
 from bot.core.router import Router
 from bot.core.types import Button, Incoming, Replies, Reply, ToPerson, rows
+from storage import ledger as xlsx
 from storage import organisations as store
 from storage.compounds import Compound, compound_by_code
 from storage.people import Person, Role, normalize_phone
@@ -339,6 +340,22 @@ async def organisation_lines(session: AsyncSession, t: Translator, compound_id: 
     return lines
 
 
+async def organisation_sheet(session: AsyncSession, compound_id: int, phones: bool) -> xlsx.Sheet:
+    """/export members: the people of the street's departments, the property company and the partner units, by
+    organisation (they have no room); an organisation nobody of which uses linli yet is a row without a name. Phone
+    numbers only when `phones` (the secretary's copy)."""
+    rows: list[tuple[object, ...]] = []
+    for group in await store.organisations_in(session, compound_id):
+        people: list[Person | None] = [await session.get(Person, person) for person in group.people]
+        named: list[Person | None] = [p for p in people if p is not None]
+        for person in named or [None]:
+            rows.append((group.kind, group.name, person.name if person else "",
+                         *([person.phone if person else ""] if phones else [])))
+    columns = [xlsx.Column(N_("Kind"), labels=GROUP_KINDS), xlsx.Column(N_("Organisation")), xlsx.Column(N_("Name")),
+               *([xlsx.Column(N_("Phone"), xlsx.Kind.CODE)] if phones else [])]
+    return xlsx.Sheet(N_("Organisations"), columns, rows)
+
+
 # ---- the shell: linli street / community / company / partner --------------------------------------------------
 
 
@@ -451,4 +468,4 @@ async def shell(session: AsyncSession, tr: Translator, args: Any, now: Any) -> l
 
 router.flow(partnering)
 
-__all__ = ["join_organisation", "official_refusal", "organisation_lines", "router", "shell"]
+__all__ = ["join_organisation", "official_refusal", "organisation_lines", "organisation_sheet", "router", "shell"]

@@ -1,6 +1,6 @@
 """The yearly party export shows organisations' people by organisation: a party member who is an official of a
 street department (no room in the compound) is listed with their department, after the compound's residents, on
-the branch summary and on their own record."""
+the branch summary and on their own record. The member export lists them by organisation, on a sheet of its own."""
 
 from __future__ import annotations
 
@@ -38,3 +38,19 @@ async def test_the_party_export_shows_an_officials_department(console: Console, 
     t = Catalogs().translator("zh_CN")
     summary = {row[0]: row[1] for row in load_workbook(record)[t("Summary")].iter_rows(min_row=4, values_only=True)}
     assert summary["所属组织"] == "职能部门 城管"
+
+
+async def test_the_member_export_lists_organisations_people_by_organisation(console: Console) -> None:
+    console.as_("王书记")
+    await console.say("/export members")
+    book = sheets(console)
+    organisations = book[-1]
+    assert organisations.title == "组织与单位"
+    listed = [(row["类型"], row["所属组织"], row["姓名"]) for row in rows(organisations)]
+    assert ("职能部门", "城管", "城管刘科长") in listed and ("物业公司", "幸福物业", "赵物业") in listed
+    assert ("共驻共建单位", "西陵小学", None) in listed or ("共驻共建单位", "西陵小学", "") in listed
+    assert "赵物业" not in {row["姓名"] for row in rows(book[0])}  # not a fake tenant
+    assert any(row["手机号"] for row in rows(organisations))
+    console.as_("孙委员")  # the committee's copy: no phone numbers
+    await console.say("/export members")
+    assert "手机号" not in rows(sheets(console)[-1])[0]
