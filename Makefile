@@ -40,13 +40,15 @@ lint: install
 typecheck: install
 	$(VENV)/bin/mypy bot handlers storage bench
 
-# pytest's exit code 5 ("no tests collected") is a failure here: there must be tests.
+# pytest's exit code 5 ("no tests collected") is a failure here: there must be tests. The suite runs on every
+# core (pytest-xdist), a test module to a worker, so a module's one `linli run` process is started once.
+PYTEST_WORKERS ?= -n auto --dist loadfile
 pytest: install chromium
-	@$(PY) -m pytest; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests were collected"; fi; exit $$rc
+	@$(PY) -m pytest $(PYTEST_WORKERS); rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests were collected"; fi; exit $$rc
 
 # The same suite again on a real PostgreSQL server that the script installs, starts on loopback and stops.
 pytest-postgres: install
-	PY=$(PY) tests/postgres.sh
+	PY=$(PY) tests/postgres.sh $(PYTEST_WORKERS)
 
 test: lint typecheck pytest pytest-postgres
 

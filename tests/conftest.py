@@ -44,7 +44,8 @@ def sqlite_url(path: Path) -> str:
 
 # Set by tests/postgres.sh: the suite then runs on a real PostgreSQL server, one fresh database per test.
 PG_ADMIN_URL = os.environ.get("LINLI_TEST_PG_ADMIN_URL", "")
-PG_TEMPLATE = "linli_template"
+# One template per pytest-xdist worker: the workers run side by side on the same server.
+PG_TEMPLATE = "linli_template_" + os.environ.get("PYTEST_XDIST_WORKER", "main")
 
 
 def on_postgres() -> bool:
