@@ -124,7 +124,7 @@ class ChaosFake(FakeTelegram):
             self._routed += 1
             # A flow's next question may replace the last one in place (tidy chats): an edit that brings new
             # buttons is a new message to the person; an edit that only retires buttons is not.
-            if call.ok and (call.method in SENDS or call.method == "editmessagetext" and call.buttons):
+            if call.ok and (call.method in SENDS or (call.method == "editmessagetext" and call.buttons)):
                 self.mailboxes[call.chat_id].put_nowait(call)
         await super()._notify()
 
