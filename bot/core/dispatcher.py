@@ -13,6 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -57,6 +58,7 @@ from storage.conversations import (
     typed_choice,
 )
 from storage.db import is_sqlite, make_sessionmaker, transaction
+from storage.intake import mark_seen, seen_is_stale
 from storage.notifications import OPTIONAL_KINDS, Notice, NoticeKind, Urgency, decide, recipient_compound
 from storage.people import Identity, Person, Role, compounds_of, roles_in
 from storage.schedule import claim_job
@@ -220,9 +222,12 @@ class Core:
             if incoming.user_name and not person.name:
                 person.name = incoming.user_name[:100]
                 session.add(person)
-        # Minute precision is enough for "last seen"; it saves an UPDATE on most messages of a conversation.
-        if identity.id is None or now - identity.last_seen_at >= timedelta(minutes=1):
+        # "Last seen" is written behind (storage.intake.SEEN_EVERY): an UPDATE on few messages, not on each.
+        if identity.id is None:
             identity.last_seen_at = now
+        elif seen_is_stale(identity.last_seen_at, now):
+            await mark_seen(session, identity.id, now)
+            set_committed_value(identity, "last_seen_at", now)
         if incoming.chat_kind == "private" and (identity.private_chat_id != incoming.chat_id or identity.unreachable):
             identity.private_chat_id = incoming.chat_id
             identity.unreachable = False
