@@ -73,6 +73,10 @@ class BaseContext:
     async def translator_for(self, person_id: int) -> Translator:
         return await self.core.translator_for(self.session, person_id)
 
+    async def translators_for(self, person_ids: Iterable[int]) -> dict[int, Translator]:
+        """Many people's translators in one query: for a fan-out, instead of `translator_for` in a loop."""
+        return await self.core.translators_for(self.session, person_ids)
+
     def translator(self, language: str | None) -> Translator:
         return self.core.catalogs.translator(language)
 
@@ -90,7 +94,9 @@ class BaseContext:
         for role in (roles,) if isinstance(roles, Role) else roles:
             people.update(dict.fromkeys(await people_with_role(self.session, compound_id, role)))
         skipped = set(skip)
-        return [(person_id, await self.translator_for(person_id)) for person_id in people if person_id not in skipped]
+        wanted = [person_id for person_id in people if person_id not in skipped]
+        translators = await self.core.translators_for(self.session, wanted)  # one query for them all
+        return [(person_id, translators[person_id]) for person_id in wanted]
 
     async def tell_role(self, roles: Role | Iterable[Role], compound_id: int,
                         message: str | Callable[[Translator], str | Reply], /, *, skip: Iterable[int | None] = (),

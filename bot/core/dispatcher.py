@@ -267,6 +267,17 @@ class Core:
     def language_of(self, person: Person) -> str:
         return person.language or person.platform_language or self.settings.default_language
 
+    async def translators_for(self, session: AsyncSession, person_ids: Iterable[int]) -> dict[int, Translator]:
+        """Each person's translator, in one query (a fan-out to many people must not read them one by one)."""
+        wanted = list(dict.fromkeys(person_ids))
+        if not wanted:
+            return {}
+        found = await session.exec(select(Person.id, Person.language, Person.platform_language)
+                                   .where(col(Person.id).in_(wanted)))
+        languages = {pid: language or hint for pid, language, hint in found.all()}
+        default = self.settings.default_language
+        return {pid: self.catalogs.translator(languages.get(pid) or default) for pid in wanted}
+
     async def translator_for(self, session: AsyncSession, person_id: int) -> Translator:
         person = await session.get(Person, person_id)
         return self.catalogs.translator(self.language_of(person) if person else self.settings.default_language)
@@ -611,31 +622,45 @@ class Core:
     async def _emit(self, ctx: Context, replies: list[Reply]) -> tuple[list[OutMessage], bool]:
         direct: list[OutMessage] = []
         enqueued = False
+        batch = await self._batch(ctx.session, replies)
         for reply in replies:
             if reply.to is None and reply.edit is None and reply.due_at is None:
                 direct.append(await self._render(ctx.session, reply, ctx, ctx.person_id if ctx.private else None,
-                                                 presser=ctx.person_id))
+                                                 presser=ctx.person_id, batch=batch))
             else:
                 target = reply.to if reply.to is not None else ToChat(ctx.chat.id or 0)
-                enqueued |= await self.enqueue(ctx.session, reply, target, ctx, ctx.now)
+                enqueued |= await self.enqueue(ctx.session, reply, target, ctx, ctx.now, batch)
+        await batch.write(ctx.session)
         return direct, enqueued
 
     async def emit_job(self, ctx: JobContext, replies: Replies) -> bool:
         enqueued = False
-        for reply in _as_list(replies):
+        listed = _as_list(replies)
+        batch = await self._batch(ctx.session, listed)
+        for reply in listed:
             if reply.to is None:
                 raise ValueError("a scheduled job's reply must name its target")
-            enqueued |= await self.enqueue(ctx.session, reply, reply.to, None, ctx.now)
+            enqueued |= await self.enqueue(ctx.session, reply, reply.to, None, ctx.now, batch)
+        await batch.write(ctx.session)
         return enqueued
 
+    async def _batch(self, session: AsyncSession, replies: list[Reply]) -> _Batch:
+        """A fan-out's writes gathered: the private addresses of everyone written to in one query, and (by
+        `_Batch.write`) all button tokens and outbox rows in one multi-row insert each."""
+        people = [r.to.person_id for r in replies if isinstance(r.to, ToPerson) and r.edit is None]
+        return _Batch(await self.private_addresses(session, people) if len(people) > 1 else None)
+
     async def _render(self, session: AsyncSession, reply: Reply, ctx: Context | None, person_id: int | None,
-                      compound_id: int | None = None, presser: int | None = None) -> OutMessage:
+                      compound_id: int | None = None, presser: int | None = None,
+                      batch: _Batch | None = None) -> OutMessage:
         """`person_id`: the one person who may press (a private reply); `presser`: the person this reply answers
         in the chat they wrote in, who alone may follow its "continue privately" links."""
         tokens: list[dict[str, Any]] = []
         rows = tuple(tuple(self._button(b, ctx, person_id, compound_id, tokens, presser) for b in row)
                      for row in reply.buttons)
-        if tokens:
+        if batch is not None:
+            batch.tokens += tokens
+        elif tokens:
             # One multi-row insert for a whole menu: a row of ORM objects each would cost more than the rest.
             await session.exec(sa.insert(ButtonToken), params=tokens)
         return OutMessage(reply.text, rows, reply.image, reply.document, reply.pin, reply.toast, asks=reply.asks)
@@ -669,6 +694,18 @@ class Core:
         # "Continue privately" is a deep link only from a group: in a private chat it is simply pressed there.
         kind: Any = "deeplink" if button.kind == "private" and person_id is None else "callback"
         return OutButton(button.label, kind, token["token"])
+
+    async def private_addresses(self, session: AsyncSession, person_ids: list[int]) -> dict[int, Identity]:
+        """`private_address` of many people in one query: each one's first identity in the same order."""
+        found = await session.exec(
+            select(Identity)
+            .where(col(Identity.person_id).in_(set(person_ids)), col(Identity.private_chat_id).is_not(None))
+            .order_by(col(Identity.person_id), col(Identity.unreachable), col(Identity.last_seen_at).desc())
+        )
+        addresses: dict[int, Identity] = {}
+        for identity in found.all():
+            addresses.setdefault(identity.person_id, identity)
+        return addresses
 
     async def private_address(self, session: AsyncSession, person_id: int) -> Identity | None:
         result = await session.exec(
@@ -712,14 +749,20 @@ class Core:
         return reply
 
     async def enqueue(self, session: AsyncSession, reply: Reply, target: Target, ctx: Context | None,
-                      now: datetime) -> bool:
-        """Write outbox rows for a reply to someone else, to a chat, or to a compound's groups."""
+                      now: datetime, batch: _Batch | None = None) -> bool:
+        """Write outbox rows for a reply to someone else, to a chat, or to a compound's groups (with `batch`: the
+        rows are gathered there and written together by `_Batch.write`)."""
         if reply.edit is not None:
+            if batch is not None:
+                await batch.write(session)  # an edit may be of a posting gathered just before
             return await self._enqueue_edit(session, reply, ctx)
         addresses: list[tuple[str, str, str, int | None, int | None]] = []  # platform, chat, kind, compound, person
         compound_id: int | None = None
         if isinstance(target, ToPerson):
-            identity = await self.private_address(session, target.person_id)
+            if batch is not None and batch.addresses is not None:
+                identity = batch.addresses.get(target.person_id)
+            else:
+                identity = await self.private_address(session, target.person_id)
             if identity is None or identity.private_chat_id is None:
                 log.info("person %s has no private chat yet; message not queued", target.person_id)
                 return False
@@ -742,11 +785,11 @@ class Core:
         if not addresses:
             return False
         personal_to = target.person_id if isinstance(target, ToPerson) else None
-        rendered = await self._render(session, reply, ctx, personal_to, compound_id)
+        rendered = await self._render(session, reply, ctx, personal_to, compound_id, batch=batch)
         media_id, media_kind = await self._store_media(session, rendered)
         payload = rendered.to_payload(media_id, media_kind)
         for platform, chat_id, kind, compound, person in addresses:
-            session.add(
+            (batch.outbox.append if batch is not None else session.add)(
                 outbox_store.OutboxMessage(
                     platform=platform,
                     chat_id=chat_id,
@@ -872,6 +915,25 @@ class Core:
         """The button token of the press waiting for this person's private chat, once; None when none waits."""
         async with transaction(self.sessions) as session:
             return await take_parked_press(session, platform, user_id)
+
+
+class _Batch:
+    """What one message's or job's replies write to the outbox, gathered to be written in one go."""
+
+    def __init__(self, addresses: dict[int, Identity] | None) -> None:
+        self.addresses = addresses  # the recipients' private addresses, read together (None: not read ahead)
+        self.tokens: list[dict[str, Any]] = []
+        self.outbox: list[outbox_store.OutboxMessage] = []
+
+    async def write(self, session: AsyncSession) -> None:
+        """One multi-row insert of the button tokens, one of the outbox rows (in the order they were made)."""
+        if self.tokens:
+            await session.exec(sa.insert(ButtonToken), params=self.tokens)
+            self.tokens = []
+        if self.outbox:
+            rows = [row.model_dump(exclude={"id"}) for row in self.outbox]
+            await session.exec(sa.insert(outbox_store.OutboxMessage), params=rows)
+            self.outbox = []
 
 
 def _has_media(reply: Reply) -> bool:
