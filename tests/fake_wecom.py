@@ -60,6 +60,30 @@ def seen_from(chat_id: str, body: dict[str, Any], channel: str) -> list[Seen]:
     return found
 
 
+ROBOT_CARDS = ("text_notice", "news_notice")  # what a group robot's template_card may be (path/99110)
+
+
+def card_problem(card: dict[str, Any], robot: bool = False) -> str:
+    """Why WeCom would refuse a template card's jumps ("" when it would not): a text_notice must open something
+    (card_action of type 1 with its url, or 2), a jump of type 1 needs its url, at most 3 jumps; a robot takes
+    notice cards only (it cannot receive a press)."""
+    kind = card.get("card_type")
+    if robot and kind not in ROBOT_CARDS:
+        return f"a group robot cannot send a {kind} card"
+    action = card.get("card_action")
+    if kind == "text_notice" and (action is None or action.get("type") not in (1, 2)):
+        return "text_notice needs card_action of type 1 or 2"
+    jumps = card.get("jump_list", [])
+    if len(jumps) > 3:
+        return "jump_list holds at most 3"
+    for jump in ([action] if action else []) + jumps:
+        if jump.get("type") == 1 and not str(jump.get("url", "")).startswith(("http://", "https://")):
+            return "a jump of type 1 needs its url"
+    if any(not jump.get("title") for jump in jumps):
+        return "a jump needs its title"
+    return ""
+
+
 @dataclass
 class Robot:
     posts: list[dict[str, Any]] = field(default_factory=list)
@@ -159,10 +183,16 @@ class FakeWeCom:
                 if chat is None:
                     await ws.send_json({"headers": {"req_id": req_id}, "errcode": 40008, "errmsg": "unknown req_id"})
                     continue
+                if problem := card_problem(body.get("template_card") or {}):
+                    await ws.send_json({"headers": {"req_id": req_id}, "errcode": 40058, "errmsg": problem})
+                    continue
                 await ws.send_json({"headers": {"req_id": req_id}, "errcode": 0, "errmsg": "ok"})
                 self.responded.setdefault(req_id, time.monotonic())
                 self._note(seen_from(chat, body, "ws"))
             elif cmd == "aibot_send_msg":
+                if problem := card_problem(body.get("template_card") or {}):
+                    await ws.send_json({"headers": {"req_id": req_id}, "errcode": 40058, "errmsg": problem})
+                    continue
                 await ws.send_json({"headers": {"req_id": req_id}, "errcode": 0, "errmsg": "ok"})
                 self._note(seen_from(str(body.get("chatid", "")), body, "ws"))
             else:
@@ -202,6 +232,8 @@ class FakeWeCom:
             data = base64.b64decode(body["image"]["base64"])
             if hashlib.md5(data).hexdigest() != body["image"]["md5"]:
                 return web.json_response({"errcode": 40009, "errmsg": "md5 mismatch"})
+        if body.get("msgtype") == "template_card" and (problem := card_problem(body["template_card"], robot=True)):
+            return web.json_response({"errcode": 40058, "errmsg": problem})
         robot.times.append(now)
         robot.posts.append(body)
         self.changed.set()
@@ -237,6 +269,8 @@ class FakeWeCom:
         if chat is None:  # one POST per response_url
             return web.json_response({"errcode": 60140, "errmsg": "response_url used"})
         body = await request.json()
+        if problem := card_problem(body.get("template_card") or {}):
+            return web.json_response({"errcode": 40058, "errmsg": problem})
         self.response_posts.append((chat, body))
         self._note(seen_from(chat, body, "response_url"))
         return web.json_response({"errcode": 0, "errmsg": "ok"})

@@ -30,6 +30,10 @@ QUESTION_KEY = "choice"
 DEEPLINK_PREFIX = "dl:"
 # The key of the one button left on a card after it was pressed: pressing it again is a stale press.
 SPENT_KEY = "spent"
+# A link button (a page on the web) is a jump on a card (text_notice: `jump_list` of type 1 with the url, at most
+# 3 a card, and `card_action` opening the first; path/101032 for the intelligent bot, path/99110 for group robots).
+CARD_MAX_JUMPS = 3
+JUMP_URL = 1
 
 _MENTION = re.compile(r"^\s*@\S+\s*")
 _LINK = re.compile(r"\]\s*\(")
@@ -201,27 +205,62 @@ class Rendered:
     cards: list[dict[str, Any]] = field(default_factory=list)
 
 
-def render(message: OutMessage, contact_hint: str = "", text_limit: int = STREAM_LIMIT) -> Rendered:
+def jump_cards(title: str, links: list[OutButton], sub_title: str = "", task_ids: bool = True
+               ) -> list[dict[str, Any]]:
+    """Text-notice cards whose jumps open the links (3 a card); a tap anywhere on the card opens its first."""
+    cards: list[dict[str, Any]] = []
+    for start in range(0, len(links), CARD_MAX_JUMPS):
+        chunk = links[start : start + CARD_MAX_JUMPS]
+        card: dict[str, Any] = {
+            "card_type": "text_notice",
+            "main_title": {"title": title or "…"},
+            "jump_list": [{"type": JUMP_URL, "title": b.label, "url": b.data} for b in chunk],
+            "card_action": {"type": JUMP_URL, "url": chunk[0].data},
+        }
+        if sub_title and not start:
+            card["sub_title_text"] = sub_title
+        if task_ids:
+            card["task_id"] = new_task_id()
+        cards.append(card)
+    return cards
+
+
+def render(message: OutMessage, contact_hint: str = "", text_limit: int = STREAM_LIMIT,
+           task_ids: bool = True) -> Rendered:
+    """The message's text (markdown parts) and cards: its buttons on a button or vote card, its links as jumps on a
+    text-notice card, or, beside buttons, as links in the text with the button card opening the first on a tap.
+    `task_ids`: False for a group robot, whose cards take no presses."""
     text = neutralise(message.text.strip())
     lines: list[str] = []
     card_buttons: list[OutButton] = []
+    links = [b for row in message.buttons for b in row if b.kind == "url"]
     for button in (b for row in message.buttons for b in row):
-        if button.kind == "url":
-            lines.append(f"[{neutralise(button.label)}]({button.data})")
-        elif button.kind == "contact":
+        if button.kind == "contact":
             # No shared-contact button in WeCom: say so instead of showing a button that does nothing.
             if contact_hint:
                 lines.append(contact_hint)
-        else:
+        elif button.kind != "url":
             card_buttons.append(button)
+    rendered = Rendered()
+    if links and not card_buttons:
+        if lines:
+            text = (text + "\n\n" + "\n".join(lines)).strip()
+        first_line, _, rest = text.partition("\n")
+        fits = len(first_line) <= CARD_TITLE_CHARS and len(rest.strip()) <= CARD_SUBTITLE_CHARS
+        if not fits:
+            rendered.texts = split_bytes(text, text_limit) if text else []
+        rendered.cards = jump_cards(_title(first_line), links, rest.strip() if fits else "", task_ids)
+        return rendered
+    # Beside buttons the links stay in the text, where they can be seen; the card itself opens the first.
+    lines[:0] = [f"[{neutralise(b.label)}]({b.data})" for b in links]
     if lines:
         text = (text + "\n\n" + "\n".join(lines)).strip()
-    rendered = Rendered()
     if not card_buttons:
         rendered.texts = split_bytes(text, text_limit) if text else []
         return rendered
     first_line, _, rest = text.partition("\n")
-    fits = len(first_line) <= CARD_TITLE_CHARS and len(rest) <= CARD_SUBTITLE_CHARS
+    # A text carrying a link goes as markdown, where the link is one; a card's text shows it raw.
+    fits = len(first_line) <= CARD_TITLE_CHARS and len(rest) <= CARD_SUBTITLE_CHARS and not links
     if not fits:
         rendered.texts = split_bytes(text, text_limit)
     title = _title(first_line)
@@ -253,6 +292,8 @@ def render(message: OutMessage, contact_hint: str = "", text_limit: int = STREAM
         }
         if fits and rest.strip():
             card["sub_title_text"] = rest.strip()
+        if links:
+            card["card_action"] = {"type": JUMP_URL, "url": links[0].data}
         rendered.cards.append(card)
     return rendered
 
@@ -343,6 +384,8 @@ def spent_card(card: dict[str, Any] | None, pressed_key: str) -> dict[str, Any]:
     }
     if card is not None and card.get("sub_title_text"):
         updated["sub_title_text"] = card["sub_title_text"]
+    if card is not None and card.get("card_action"):
+        updated["card_action"] = card["card_action"]  # the page still opens from the pressed card
     return updated
 
 

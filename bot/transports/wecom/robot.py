@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
+from dataclasses import replace
 from typing import Any
 
 import aiohttp
@@ -42,15 +43,19 @@ class RobotPoster:
             return dict(await resp.json(content_type=None))
 
     def bodies(self, message: OutMessage) -> list[dict[str, Any]]:
-        rendered = render(message, text_limit=MARKDOWN_LIMIT)
-        # A robot cannot receive presses: the buttons' labels stay visible as a hint to use the bot.
-        text = "\n\n".join(rendered.texts) if rendered.texts else message.text
+        """The posting's parts: its text (markdown), its poster, then its links as a card with jumps (text_notice,
+        which robots take; a short text rides on that card instead of going first)."""
+        # A robot cannot receive presses: only its links are kept as buttons.
+        links = tuple((b,) for row in message.buttons for b in row if b.kind == "url")
+        rendered = render(replace(message, buttons=links), text_limit=MARKDOWN_LIMIT, task_ids=False)
+        text = "\n\n".join(rendered.texts) if rendered.texts or rendered.cards else message.text
         bodies: list[dict[str, Any]] = [{"msgtype": "markdown", "markdown": {"content": part}}
                                         for part in split_bytes(text, MARKDOWN_LIMIT)] if text.strip() else []
         if message.image is not None and len(message.image.data) <= IMAGE_LIMIT:
             data = message.image.data
             bodies.append({"msgtype": "image", "image": {"base64": base64.b64encode(data).decode(),
                                                           "md5": hashlib.md5(data).hexdigest()}})
+        bodies.extend({"msgtype": "template_card", "template_card": card} for card in rendered.cards)
         return bodies
 
     async def post(self, key: str, message: OutMessage, first_part: int = 0) -> Delivery:
