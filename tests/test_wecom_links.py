@@ -122,3 +122,24 @@ async def test_a_group_robot_posting_carries_the_card_after_its_text_and_poster(
     finally:
         await http.close()
         await fake.stop()
+
+
+async def test_a_customer_group_post_carries_the_page_as_a_link_attachment() -> None:
+    from bot.transports.wecom.contact import ContactClient
+
+    fake = await FakeWeCom().start()
+    http = aiohttp.ClientSession()
+
+    async def session() -> aiohttp.ClientSession:
+        return http
+
+    try:
+        client = ContactClient(session, fake.base_url, "wwcorp", "contact-secret")
+        message = OutMessage("红黑榜已更新。", ((OutButton("提名", "callback", "tokN"), page_button()),))
+        assert (await client.mass_send("wangshuji", message)).ok
+        (sent,) = fake.templates
+        assert sent["text"]["content"] == "红黑榜已更新。"
+        assert sent["attachments"] == [{"msgtype": "link", "link": {"title": "打开页面", "url": URL}}]
+    finally:
+        await http.close()
+        await fake.stop()

@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 
 TOKEN_EXPIRED = {40014, 42001}  # invalid / expired access_token: fetch a new one and retry once
 TEXT_LIMIT = 4000
+MAX_ATTACHMENTS = 9
 
 
 class ContactClient:
@@ -62,6 +63,10 @@ class ContactClient:
         body: dict[str, Any] = {"chat_type": "group", "sender": sender, "text": {"content": text}}
         if chat_ids:
             body["chat_id_list"] = chat_ids
+        # A page's link goes as a link attachment (at most 9 attachments): WeChat users open it with a tap.
+        links = [b for row in message.buttons for b in row if b.kind == "url"][:MAX_ATTACHMENTS]
+        if links:
+            body["attachments"] = [{"msgtype": "link", "link": {"title": b.label, "url": b.data}} for b in links]
         try:
             result = await self._call("externalcontact/add_msg_template", body)
         except (aiohttp.ClientError, RuntimeError) as exc:
