@@ -10,7 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
-from sqlmodel import Field, SQLModel, col, update
+from sqlmodel import Field, SQLModel, col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.db import UTCDateTime, add_unless_exists
@@ -19,6 +19,12 @@ from storage.db import UTCDateTime, add_unless_exists
 class JobRun(SQLModel, table=True):
     name: str = Field(max_length=80, primary_key=True)
     last_run_at: datetime = Field(sa_type=UTCDateTime)
+
+
+async def last_runs(session: AsyncSession) -> dict[str, datetime]:
+    """When each job last ran, read once per round: a job whose interval has not passed is skipped without a
+    claim (most jobs, most rounds). A job that looks due still claims; the claim alone decides."""
+    return dict((await session.exec(select(JobRun.name, JobRun.last_run_at))).all())
 
 
 async def claim_job(session: AsyncSession, name: str, every: timedelta, now: datetime) -> bool:

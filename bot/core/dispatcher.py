@@ -61,7 +61,7 @@ from storage.db import is_sqlite, make_sessionmaker, transaction
 from storage.intake import mark_seen, seen_is_stale
 from storage.notifications import OPTIONAL_KINDS, Notice, NoticeKind, Urgency, decide, recipient_compound
 from storage.people import Identity, Person, Role, compounds_of, roles_in
-from storage.schedule import claim_job
+from storage.schedule import claim_job, last_runs
 
 log = logging.getLogger(__name__)
 
@@ -864,8 +864,16 @@ class Core:
             # failing job undoes only its own work) saves a commit per job. On PostgreSQL each job commits on
             # its own, so another process never waits for a claim held until the whole round ends.
             shared = await stack.enter_async_context(transaction(self.sessions)) if is_sqlite(self.engine) else None
+            if shared is not None:
+                last = await last_runs(shared)
+            else:
+                async with self.sessions() as session:
+                    last = await last_runs(session)
             for job in self.routes.jobs:
                 now = self.clock.now()
+                ran_at = last.get(job.name)
+                if not force and ran_at is not None and ran_at > now - job.every:
+                    continue  # not due: no claim, no savepoint
                 try:
                     async with self._job_unit(shared) as session:
                         if not await claim_job(session, job.name, timedelta(0) if force else job.every, now):
