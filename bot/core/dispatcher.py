@@ -103,6 +103,16 @@ def role_name(t: Translator, role: Role) -> str:
     return t(ROLE_NAMES[role])
 
 
+def any_of(t: Translator, names: list[str]) -> str:
+    """One of several, listed as the reader's language does: 支部书记、楼栋长或业委会委员; "a secretary, a building
+    leader or a committee member" (English needs the article; property staff are a group, not one person)."""
+    if t.language == "en":
+        names = [name if name.endswith("staff") else f"{'an' if name[:1] in 'aeiou' else 'a'} {name}" for name in names]
+    if len(names) < 2:
+        return "".join(names)
+    return t("{items} or {last}", items=t(", ").join(names[:-1]), last=names[-1])
+
+
 class Core:
     def __init__(
         self,
@@ -482,8 +492,8 @@ class Core:
         if roles is None:
             return Reply(t("Only members of {compound} can do that. Send /join with the invite code to join; a "
                            "secretary approves it.", compound=ctx.compound.name), toast=t("Not allowed"))
-        names = ("、" if ctx.lang != "en" else ", ").join(role_name(t, r) for r in sorted(roles))
-        return Reply(t("Sorry, only a {roles} can do that.", roles=names), toast=t("Not allowed"))
+        names = any_of(t, [role_name(t, r) for r in sorted(roles)])
+        return Reply(t("Sorry, only {roles} can do that.", roles=names), toast=t("Not allowed"))
 
     async def _command(self, ctx: Context, incoming: Incoming, name: str, args: str) -> Replies:
         t = ctx.t
