@@ -78,3 +78,56 @@ def test_every_catalogue_text_is_used_by_the_code_of_its_feature() -> None:
         catalog = load("zh_CN", path.stem)
         stale += [f"{path.stem}: {entry.id}" for entry in catalog if entry.id and entry.id not in found[path.stem]]
     assert stale == [], "run `python -m bot.core.i18n_tool DOMAIN` to drop them:\n" + "\n".join(stale)
+
+
+HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+# A deliberate gloss or an example of Chinese input stands in brackets: "the red and black list (红黑榜)".
+BRACKETED = re.compile(r"\([^()]*\)|（[^（）]*）")
+# Where the msgid names the product: not a command line (`linli migrate`, linli roster import) or a file (linli.db).
+CODE = re.compile(r"`[^`]*`|\S+://\S+|\blinli (?:migrate|run|console|compound|roster|person|export|audit|report|backup"
+                  r"|restore|street|community|company|partner)\b")
+PRODUCT = re.compile(r"\b[Ll]inli\b")
+
+
+def _catalogue_entries(language: str) -> dict[tuple[str, str], str]:
+    """(domain, msgid) → translation, read from each .po file (the merged view would hide a second domain)."""
+    from bot.core.i18n_tool import load
+
+    return {(path.stem, str(entry.id)): str(entry.string)
+            for path in sorted((LOCALES_DIR / language / "LC_MESSAGES").glob("*.po"))
+            for entry in load(language, path.stem) if entry.id and entry.string}
+
+
+def test_the_product_is_named_right_in_every_catalogue() -> None:
+    """邻里 in simplified Chinese, 鄰里 in traditional (never 鄰裡, the character conversion's mistake), linli in
+    English; the word 邻里 (neighbours, as in 邻里纠纷) follows the same rule."""
+    simplified, traditional, english = (_catalogue_entries(language) for language in LANGUAGES)
+    wrong = []
+    for key, text in simplified.items():
+        tw, en = traditional.get(key, ""), english.get(key, "")
+        if "鄰裡" in text + tw or "鄰里" in text or "邻里" in tw or text.count("邻里") != tw.count("鄰里"):
+            wrong.append(f"{key}: {text!r} / {tw!r}")
+        if PRODUCT.search(CODE.sub("", key[1])) and not ("邻里" in text and "鄰里" in tw and PRODUCT.search(en)):
+            wrong.append(f"{key}: names the product: {text!r} / {tw!r} / {en!r}")
+    assert wrong == [], "\n".join(wrong)
+
+
+def test_english_has_no_chinese_except_in_brackets() -> None:
+    """Chinese in an English text only as a deliberate gloss or example in brackets: "(for example 1栋1单元301)"."""
+    wrong = [f"{key}: {text!r}" for key, text in _catalogue_entries("en").items() if HAN.search(BRACKETED.sub("", text))]
+    assert wrong == [], f"{len(wrong)} English texts with Chinese outside brackets:\n" + "\n".join(wrong)
+
+
+def test_a_role_refusal_lists_the_roles_as_each_language_does() -> None:
+    from bot.core.dispatcher import ROLE_NAMES, any_of
+    from storage.people import Role
+
+    def refusal(language: str, *roles: Role) -> str:
+        t = CATALOGS.translator(language)
+        return t("Sorry, only {roles} can do that.", roles=any_of(t, [t(ROLE_NAMES[role]) for role in roles]))
+
+    roles = (Role.COMMITTEE, Role.OFFICIAL, Role.PROPERTY, Role.SECRETARY)
+    assert refusal("en", *roles) == "Sorry, only a committee member, an official, property staff or a secretary can do that."
+    assert refusal("en", Role.SECRETARY) == "Sorry, only a secretary can do that."
+    assert refusal("zh_CN", Role.COMMITTEE, Role.SECRETARY) == "抱歉，只有业委会委员或支部书记才能进行这个操作。"
+    assert refusal("zh_TW", *roles[:3]) == "抱歉，只有業委會委員、社區/街道工作人員或物業人員才能進行這個操作。"
