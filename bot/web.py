@@ -118,6 +118,7 @@ class Pages:
         self.limit = RateLimit(core.settings.pages_per_minute)
         self.files = Bytes()
         self.rendered: OrderedDict[tuple[str, str], tuple[float, pages.Page]] = OrderedDict()
+        self.kept = pages.Kept()
 
     async def _cached(self, request: web.Request, flags: pages.Flags,
                       make: Callable[[], Awaitable[pages.Page | None]]) -> pages.Page | None:
@@ -216,7 +217,7 @@ class Pages:
                     return None
                 chosen = self._flags(request, compound.language)
                 return await pages.board_page(session, compound, self._t(chosen), chosen, self.core.clock.now(),
-                                              poster_ready=cjk_font_path() is not None)
+                                              poster_ready=cjk_font_path() is not None, kept=self.kept)
 
         page = await self._cached(request, flags, make)
         return self._respond(request, page) if page is not None else self._missing(request)

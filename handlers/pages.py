@@ -10,6 +10,7 @@ never a phone number, a nominator or a reporter."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import time
@@ -26,7 +27,7 @@ from zoneinfo import ZoneInfo
 import jinja2
 import sqlalchemy as sa
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
-from sqlmodel import col, select
+from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.core.context import Context
@@ -253,8 +254,8 @@ class Page:
     public: bool = True
     status: int = 200
 
-    @property
-    def etag(self) -> str:
+    @functools.cached_property
+    def etag(self) -> str:  # once per rendering, not per response: a kept page answers many
         return '"' + hashlib.sha256(self.html.encode()).hexdigest()[:32] + '"'
 
 
@@ -320,6 +321,57 @@ def error_page(t: Translator, flags: Flags, kind: str, status: int, days: int = 
     return page
 
 
+# Last month's figures on a board are kept this long per compound (they only move with a late rating), instead of
+# eleven aggregate queries on every rendering.
+FIGURES_FOR = 600.0
+
+
+@dataclass
+class Kept:
+    """What a board shows that seldom changes, kept between renderings (one per web server): last month's figures
+    for FIGURES_FOR seconds, and the 红黑榜 history until its entries change (one aggregate query tells)."""
+
+    seconds: float = FIGURES_FOR
+    size: int = 1024
+    figures: dict[tuple[int, str], tuple[float, reports.MonthFigures]] = field(default_factory=dict)
+    history: dict[tuple[int, str, str], tuple[tuple[Any, ...], list[Section]]] = field(default_factory=dict)
+
+    def _keep(self, kept: dict[Any, Any], key: Any, value: Any) -> None:
+        kept.pop(key, None)
+        kept[key] = value
+        while len(kept) > self.size:
+            kept.pop(next(iter(kept)))
+
+    async def month(self, session: AsyncSession, compound: Compound, month: str) -> reports.MonthFigures:
+        key = (compound.stored_id, month)
+        found = self.figures.get(key)
+        if found is not None and time.monotonic() - found[0] < self.seconds:
+            return found[1]
+        figures = (await reports.month_figures(session, month, [compound.stored_id],
+                                               compound.timezone))[compound.stored_id]
+        self._keep(self.figures, key, (time.monotonic(), figures))
+        return figures
+
+    async def board(self, session: AsyncSession, compound: Compound, zone: ZoneInfo, t: Translator
+                    ) -> list[Section]:
+        # Posted entries change only by a new posting, a correction, its posting or a withdrawal: each moves one
+        # of these figures.
+        entry = board.BoardEntry
+        stamp = tuple((await session.execute(
+            sa.select(func.count(), func.max(col(entry.id)), func.count(col(entry.corrected_at)),
+                      func.max(col(entry.corrected_at)), func.count(col(entry.corrected_posted_at)),
+                      func.max(col(entry.posted_at)))
+            .where(col(entry.compound_id) == compound.stored_id, col(entry.status) == board.EntryStatus.APPROVED,
+                   col(entry.posted_at).is_not(None)))).one())
+        key = (compound.stored_id, t.language, zone.key)
+        found = self.history.get(key)
+        if found is not None and found[0] == stamp:
+            return found[1]
+        sections = await board_history(session, compound.stored_id, zone, t)
+        self._keep(self.history, key, (stamp, sections))
+        return sections
+
+
 def _bars(items: Iterable[tuple[str, int]]) -> list[Bar]:
     listed = [(label, value) for label, value in items if value]
     widest = max((value for _, value in listed), default=0)
@@ -332,11 +384,18 @@ async def board_history(session: AsyncSession, compound_id: int, zone: ZoneInfo,
     with the date it was corrected) and the corrected lines."""
     # Plain columns, not ORM rows: half a year of postings is hundreds of entries.
     entry = board.BoardEntry
+    posted = sa.and_(col(entry.compound_id) == compound_id, col(entry.status) == board.EntryStatus.APPROVED,
+                     col(entry.posted_at).is_not(None))
+    # Only the entries of the `limit` newest postings (and those corrected in them), not years of history.
+    oldest = (await session.execute(
+        sa.select(col(entry.posted_at)).where(posted).distinct().order_by(col(entry.posted_at).desc())
+        .offset(limit - 1).limit(1))).scalar()
+    shown = posted if oldest is None else sa.and_(posted, sa.or_(col(entry.posted_at) >= oldest,
+                                                                 col(entry.corrected_posted_at) >= oldest))
     found = await session.execute(
         sa.select(col(entry.color), col(entry.subject), col(entry.text), col(entry.posted_at),
                   col(entry.corrected_at), col(entry.corrected_posted_at))
-        .where(col(entry.compound_id) == compound_id, col(entry.status) == board.EntryStatus.APPROVED,
-               col(entry.posted_at).is_not(None)).order_by(col(entry.id)))
+        .where(shown).order_by(col(entry.id)))
     sections: dict[datetime, Section] = {}
 
     def section(moment: datetime) -> Section:
@@ -366,7 +425,8 @@ async def posting_entries(session: AsyncSession, compound_id: int, stamp: int) -
 
 
 async def board_page(session: AsyncSession, compound: Compound, t: Translator, flags: Flags, now: datetime,
-                     poster_ready: bool) -> Page:
+                     poster_ready: bool, kept: Kept | None = None) -> Page:
+    kept = kept or Kept(seconds=0)
     zone = ZoneInfo(compound.timezone)
     path = board_path(compound)
     announced = (await session.exec(select(Announcement).where(
@@ -382,17 +442,23 @@ async def board_page(session: AsyncSession, compound: Compound, t: Translator, f
                     "text": masked(d.text),
                     "file": f"{path}/disclosure/{d.id}/file" if d.media_id or d.media_file_id else "",
                     "image": d.media_kind != "document" and bool(d.media_file_id)} for d in disclosed]
-    history = await board_history(session, compound.stored_id, zone, t)
+    history = await kept.board(session, compound, zone, t)
     local = now.astimezone(zone)
     month = reports.previous_month(f"{local.year}-{local.month:02d}")
-    figures = (await reports.month_figures(session, month, [compound.stored_id], compound.timezone))[compound.stored_id]
+    figures = await kept.month(session, compound, month)
     categories = _bars((t(cases.CATEGORY_BY_CODE[c].label) if c in cases.CATEGORY_BY_CODE else c, n)
                        for c, n in figures.by_category.items())
     levels = _bars((t(LEVELS[level]), figures.by_level.get(level, 0)) for level in (1, 2, 3))
-    held = [a for a in await assemblies.assemblies_of(session, compound.stored_id, limit=20)
-            if a.status == assemblies.AssemblyStatus.CLOSED]
-    assembly_links = [{"title": a.title, "when": _local(a.closed_at or a.closes_at, zone, "%Y-%m-%d"),
-                       "url": assembly_path(compound, a.stored_id) + _query(flags)} for a in held]
+    # The columns the list shows, not whole assemblies: each carries its stored result.
+    held = (await session.execute(
+        sa.select(col(assemblies.Assembly.id), col(assemblies.Assembly.title), col(assemblies.Assembly.closed_at),
+                  col(assemblies.Assembly.closes_at))
+        .where(col(assemblies.Assembly.compound_id) == compound.stored_id,
+               col(assemblies.Assembly.status) == assemblies.AssemblyStatus.CLOSED)
+        .order_by(col(assemblies.Assembly.closes_at).desc()).limit(20))).all()
+    assembly_links = [{"title": title, "when": _local(closed_at or closes_at, zone, "%Y-%m-%d"),
+                       "url": assembly_path(compound, ident) + _query(flags)}
+                      for ident, title, closed_at, closes_at in held]
     return render(t, flags, "board.html", t("{compound} · notice board", compound=compound.name), path,
                   compound=compound, announcements=announcements, disclosures=disclosures, history=history,
                   poster_ready=poster_ready, poster_url=f"{path}/board", month=month,

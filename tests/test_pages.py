@@ -344,3 +344,36 @@ async def _number(app: App, case_id: int) -> str:
         case = await session.get(complaints.Case, case_id)
         assert case is not None
         return case.number
+
+
+async def test_the_board_shows_the_newest_postings_and_follows_new_corrections(app: App, client: TestClient) -> None:
+    """Half a year of weekly postings (26) is shown, not older ones; a correction posted this week of an entry
+    from an old posting shows in this week's posting; the history kept between renderings follows a new
+    correction at once."""
+    now = app.core.clock.now()
+    async with transaction(app.core.sessions) as session:
+        compound = (await session.exec(select(Compound).where(Compound.code == "XFL"))).one()
+        people = {p.name: p.id or 0 for p in (await session.exec(select(Person))).all()}
+        entries = []
+        for week in range(30, 0, -1):  # 30 postings, the oldest 30 weeks ago
+            posted = now - timedelta(days=7 * week)
+            entry = await board.nominate(session, compound.stored_id, people["张三"], board.BLACK, f"{week}周前",
+                                         f"第{week}周的黑榜条目", "", "", posted - timedelta(days=2))
+            await board.approve(session, entry, people["王书记"], posted - timedelta(days=1))
+            await board.mark_posted(session, [entry], [], posted)
+            entries.append(entry)
+        oldest = entries[0]  # posted 30 weeks ago, corrected and its correction posted last week
+        await board.mark_corrected(session, oldest, now - timedelta(days=10))
+        await board.mark_posted(session, [], [oldest], now - timedelta(days=7))
+    html = await text_of(await client.get("/c/XFL?lang=zh_CN"))
+    shown = re.findall(r"第(\d+)周的黑榜条目", html)
+    assert "第1周的黑榜条目" in html and "第26周的黑榜条目" in html
+    assert "第27周的黑榜条目" not in html.replace("第30周的黑榜条目", "")  # beyond half a year
+    assert shown.count("30") == 1  # only as last week's corrected line
+    async with transaction(app.core.sessions) as session:
+        recent = await session.get(board.BoardEntry, entries[-1].id)
+        assert recent is not None
+        await board.mark_corrected(session, recent, now - timedelta(hours=1))
+    again = await text_of(await client.get("/c/XFL?lang=zh_CN&n=2"))  # another address: rendered anew
+    assert not re.search(r"第1周的黑榜条目 <span class=\"fixed\">", html)
+    assert re.search(r"第1周的黑榜条目 <span class=\"fixed\">✓ [^<]*已整改", again)
