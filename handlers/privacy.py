@@ -30,7 +30,10 @@ PSEUDONYM = N_("Deleted user #{tag}")
 async def mydata(ctx: Context, msg: Incoming) -> Replies:
     t = ctx.t
     sheets = await store.my_data(ctx.session, ctx.person_id, ctx.zone(ctx.compound))
-    data = store.workbook([store.Sheet(t(s.title), tuple(t(h) for h in s.headers), s.rows) for s in sheets])
+    await store.log_own_export(ctx.session, ctx.person_id, ctx.compound.id if ctx.compound else None, ctx.now)
+    data = store.workbook([store.Sheet(t(s.title), tuple(t(h) for h in s.headers),
+                                       [[t(v) if isinstance(v, store.Label) else v for v in row] for row in s.rows])
+                           for s in sheets])
     day = ctx.local(ctx.now, ctx.compound, "%Y%m%d")
     return Reply(t("Everything this service holds about you, one sheet per kind of record. To leave a compound send "
                    "/leavecompound; to have your name, phone number and accounts erased send /forget."),

@@ -36,6 +36,7 @@ class Via(StrEnum):
     LOOKUP = "lookup"  # the person asked: /case NUMBER, or a button that shows a case
     NOTICE = "notice"  # the bot sent it: a case card to its new handler, or to the secretaries
     EXPORT = "export"  # a ledger exported in the chat (/export cases) named them
+    SELF = "self"  # the person's own data, sent to them (/mydata)
 
 
 class Access(SQLModel, table=True):

@@ -10,6 +10,7 @@ import json
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -21,18 +22,33 @@ from bot.cli import main
 from bot.core.i18n import Catalogs
 from bot.transports.console import Console
 from storage import points as ledger
-from storage.assembly import Assembly, assembly_turnout, export_xlsx, tally_assembly
+from storage.access_log import Access, Via
+from storage.assembly import (
+    Assembly,
+    Objection,
+    Proxy,
+    ProxyStatus,
+    assembly_turnout,
+    export_xlsx,
+    tally_assembly,
+)
 from storage.complaints import Case, ledger_xlsx
 from storage.compounds import Chat, compound_by_code
 from storage.conversations import Conversation
 from storage.db import transaction
+from storage.meetings import MeetingAttendance
 from storage.party import export_party
 from storage.people import Identity, Membership, MembershipStatus, Person, RoleGrant
 from storage.points import PointsEntry
-from storage.privacy import PHOTO_RETENTION
+from storage.privacy import ACTS, PERSONAL, PHOTO_RETENTION, Fate, my_data
+from storage.volunteering import TaskSignup, VolunteerTask
 from tests.conftest import START, person_ids
 from tests.test_assembly import _ballot, _open, _own
+from tests.test_assembly_proxy import _authorise
+from tests.test_assembly_proxy import _open as _open_for_proxies
+from tests.test_assembly_publicity import _closed_assembly, _object
 from tests.test_complaints import file_case
+from tests.test_meeting_signin import call_meeting, quietly_to
 from tests.test_points import _earn
 
 GROUP = "幸福里业主群"
@@ -300,3 +316,109 @@ async def test_complaint_photos_are_forgotten_after_the_retention_period(console
     await console.say("/mydata")
     complaints = _sheets(console.transport.documents[-1][1])["诉求"]
     assert complaints[1][11] == 0 and complaints[1][12].startswith(f"{closed.year}-")
+
+
+def test_every_column_that_names_a_person_is_known_to_the_privacy_module() -> None:
+    """A table added with a column referencing person.id must say, in storage.privacy.PERSONAL, which /mydata
+    sheet shows it and what /forget does with it, and why."""
+    import storage.tables  # noqa: F401  # every table in the metadata
+
+    missing = [f"{table.name}.{column.name}" for table in SQLModel.metadata.sorted_tables for column in table.columns
+               if any(fk.column.table.name == "person" for fk in column.foreign_keys)
+               and (table.name, column.name) not in PERSONAL]
+    assert missing == [], "add these to storage.privacy.PERSONAL: " + ", ".join(missing)
+    for (name, column), held in PERSONAL.items():
+        table = SQLModel.metadata.tables[name]
+        assert column in table.c, f"{name}.{column}"
+        assert held.why, f"{name}.{column}: say why"
+        if held.sheet == ACTS:
+            assert held.label and held.at in table.c, f"{name}.{column}"
+        if held.leave != Fate.KEPT and held.leave == Fate.ERASED:
+            assert "compound_id" in table.c, f"{name}.{column}: leaving erases the rows of one compound"
+
+
+async def test_mydata_has_a_sheet_for_every_kind_the_registry_names(console: Console, app: App) -> None:
+    people = await person_ids(app)
+    async with app.core.sessions() as session:
+        sheets = await my_data(session, people[NAME], ZoneInfo("Asia/Shanghai"))
+    assert {held.sheet for held in PERSONAL.values() if held.sheet} <= {sheet.title for sheet in sheets}
+
+
+async def test_proxies_sign_ins_and_objections_are_in_mydata_and_forgetting_keeps_them_anonymous(
+        console: Console, app: App) -> None:
+    people = await person_ids(app)
+    await _closed_assembly(console)  # 张三 voted; the result is published
+    await _object(console, NAME, f"面积登记有误。我是{NAME}，电话 13800000005")
+    await call_meeting(console, "2026-11-25 19:30", "停车难问题")
+    await quietly_to(app, "2026-11-25 19:00")
+    await console.clock_to("2026-11-25 19:05")
+    console.as_(NAME)
+    console.in_(GROUP)
+    await console.press("签到")
+    assert "已签到" in console.last_for(NAME).text
+    await _open_for_proxies(console)
+    await _authorise(console, NAME, "13800000007")  # 王五
+    assert "王五" in console.last.text
+
+    console.as_(NAME)
+    await console.say("/mydata")
+    sheets = _sheets(console.transport.documents[-1][1])
+    proxies = sheets["委托投票"]
+    assert proxies[1][1:3] == (NAME, "王五") and proxies[1][3] == "1栋1单元101" and proxies[1][4] == "active"
+    assert "面积登记有误" in sheets["异议"][1][1]
+    assert sheets["会议签到"][1][1] == "停车难问题"
+    assert any(row[0] == "发起业主大会表决" for row in sheets["我的操作"][1:]) is False  # 张三 called none
+    console.as_("王五")
+    await console.say("/mydata")
+    assert _sheets(console.transport.documents[-1][1])["委托投票"][1][1:3] == (NAME, "王五")
+    console.as_("孙委员")
+    await console.say("/mydata")
+    assert "发起业主大会表决" in [row[0] for row in _sheets(console.transport.documents[-1][1])["我的操作"][1:]]
+    # Each /mydata is in the access log, as the person's own.
+    async with app.core.sessions() as session:
+        own = (await session.exec(select(Access).where(Access.via == Via.SELF))).all()
+    assert sorted(a.subject_id for a in own) == sorted([people[NAME], people["王五"], people["孙委员"]])
+    assert all(a.viewer_id == a.subject_id and a.compound_id == 1 for a in own)
+
+    console.as_(NAME)
+    await console.say("/forget")
+    await console.press("删除我的信息")
+    async with app.core.sessions() as session:
+        pseudonym = (await session.get(Person, people[NAME]) or Person(name="")).name
+        proxy = (await session.exec(select(Proxy))).one()
+        objection = (await session.exec(select(Objection))).one()
+        signins = (await session.exec(select(MeetingAttendance).where(
+            MeetingAttendance.person_id == people[NAME]))).all()
+    assert pseudonym.startswith("已注销用户#")
+    # Kept for the record under the pseudonym; the proxy in an assembly still voting has ended.
+    assert proxy.owner_id == people[NAME] and proxy.status == ProxyStatus.ENDED
+    assert objection.person_id == people[NAME] and objection.reason == f"面积登记有误。我是{pseudonym}，电话 ***"
+    assert len(signins) == 1
+    assert await _leftovers(app, NAME, PHONE) == []
+    console.as_("王五")
+    await console.say("/mydata")
+    assert _sheets(console.transport.documents[-1][1])["委托投票"][1][1:3] == (pseudonym, "王五")
+
+
+async def test_leaving_gives_back_places_on_tasks_not_yet_started_and_ends_proxies_there(console: Console,
+                                                                                          app: App) -> None:
+    people = await person_ids(app)
+    await _open_for_proxies(console)
+    await _authorise(console, NAME, "13800000007")  # 王五 votes for 张三's rooms
+    await _earn(console)  # 张三 volunteered for a task that is over: it stays
+    async with transaction(app.core.sessions) as session:
+        task = VolunteerTask(compound_id=1, organiser_id=people["王书记"], title="周六代购",
+                             starts_at=START + timedelta(days=5), ends_at=START + timedelta(days=5, hours=2),
+                             wanted=3, rate=2, recurrence="weekly")
+        session.add(task)
+        await session.flush()
+        session.add(TaskSignup(task_id=task.id or 0, person_id=people["王五"]))
+    console.as_("王五")
+    await console.say("/leavecompound")
+    await console.press("退出幸福里")
+    assert "您已退出幸福里" in console.last.text
+    async with app.core.sessions() as session:
+        proxy = (await session.exec(select(Proxy))).one()
+        signups = {s.task_id: s.active for s in (await session.exec(select(TaskSignup))).all()}
+    assert proxy.status == ProxyStatus.ENDED and proxy.proxy_id == people["王五"]
+    assert signups[task.id or 0] is False and True in signups.values()  # 张三's past one is untouched
