@@ -673,7 +673,8 @@ def cmd_organisations(args: argparse.Namespace) -> int:
 # ---- linli audit: the personal-data access log ----------------------------------------------------------------
 
 _SHOWN_TEXTS = {"name": N_("name"), "room": N_("room"), "phone": N_("phone")}
-_VIA_TEXTS = {"lookup": N_("looked up"), "notice": N_("sent with the case"), "export": N_("in a ledger export")}
+_VIA_TEXTS = {"lookup": N_("looked up"), "notice": N_("sent with the case"), "export": N_("in a ledger export"),
+              "self": N_("their own data (/mydata)")}
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
