@@ -108,7 +108,9 @@ async def erase_old_photos(session: AsyncSession, now: datetime, limit: int = 50
             col(Case.closed_at) <= cutoff, sa.cast(col(Case.photos), sa.Text).contains('"ids"', autoescape=True),
         ).order_by(col(Case.id)).limit(limit - done))).all()
         for case in cases:
-            case.photos = {"erased_at": now.isoformat(), "erased": len(case.photos.get("ids", []))}
+            # The reporter's photos and the resolution's (its "resolution" entry) go together.
+            case.photos = {"erased_at": now.isoformat(),
+                           "erased": len(case.photos.get("ids", [])) + len(resolution_photos(case)[1])}
             session.add(case)
             done += 1
         if done >= limit:
