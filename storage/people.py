@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -121,8 +122,13 @@ ROLES_QUERY = _roles_query()
 async def roles_in(session: AsyncSession, person_id: int, compound_id: int | None) -> frozenset[Role]:
     if compound_id is None:
         return frozenset()
+    return roles_of((await session.exec(ROLES_QUERY, params={"person_id": person_id,
+                                                              "compound_id": compound_id})).all())
+
+
+def roles_of(rows: Iterable[tuple[str, str]]) -> frozenset[Role]:
+    """The roles ROLES_QUERY's rows give: an approved membership (m) makes a resident, or an owner too."""
     roles: set[Role] = set()
-    rows = (await session.exec(ROLES_QUERY, params={"person_id": person_id, "compound_id": compound_id})).all()
     for kind, value in rows:
         if kind == "m":
             roles.add(Role.RESIDENT)

@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+import itertools
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import pytest
+import sqlalchemy as sa
 from sqlalchemy import event
-from sqlmodel import select
+from sqlmodel import SQLModel, select
 
+from bot.app import App, build_app
+from bot.core.clock import Clock
+from bot.core.types import Incoming
+from bot.settings import Settings
 from bot.transports.console import Console
 from storage.demo import DEMO_INVITE
 from storage.people import Identity, Role
-from tests.conftest import add_console_person
+from tests.conftest import START, add_console_person, on_postgres, sqlite_url
+from tests.test_foundation import join_until_phone
 
 
 @contextmanager
@@ -67,6 +77,7 @@ async def skip_statements(console: Console, name: str) -> list[str]:
 
 
 async def test_join_request_fans_out_in_a_fixed_number_of_statements(console: Console) -> None:
+    console.app.core.intake = False  # every statement through the engine's events, where they are counted
     console.as_("路人甲")
     one = await skip_statements(console, "路人甲")
     for n in range(5):
@@ -78,3 +89,89 @@ async def test_join_request_fans_out_in_a_fixed_number_of_statements(console: Co
     assert len(six) == len(one)
     for n in range(5):
         assert "新成员申请：路人乙" in console.last_for(f"书记{n}").text
+
+
+# ---- the plain-SQL path against the ORM's ---------------------------------------------------------------------
+
+
+async def conversation_of_residents(console: Console) -> None:
+    """Newcomers joining (approved by the roster phone, and by the secretary), menus, a typed answer, a stale
+    button, a repeated update, someone who writes too fast, a group's message and a new group."""
+    await join_until_phone(console, "路人甲")
+    await console.press("跳过")
+    await join_until_phone(console, "路人乙", room="201", relation="业主")
+    await console.contact("13900000000")
+    console.as_("王书记")
+    await console.say("/start")
+    await console.press("通过")
+    await console.press("通过")  # a second press
+    for name in ("路人甲", "路人乙", "王书记"):
+        console.as_(name)
+        await console.say("/help")
+        await console.say("/start")
+        console.app.core.clock.advance(minutes=3)
+    console.as_("路人丙")
+    await console.say(f"/join {DEMO_INVITE}")
+    await console.say("2栋")  # the button's label typed
+    await console.say("这是什么")
+    console.app.core.clock.advance(minutes=40)
+    await console.say("3单元")  # after the conversation expired
+    console.app.core.clock.advance(minutes=2)
+    for _ in range(10):  # over the limit: one polite answer, then nothing
+        await console.say("/help")
+    console.as_("王书记")
+    console.chat = "group"
+    await console.say("/help")
+    console.chat = "private"
+
+
+async def every_row(app: App) -> dict[str, list[tuple[Any, ...]]]:
+    """Every table's rows, sorted (the update ids the console numbers per process, the delivery pace in real
+    time and the delivering worker's name are left out)."""
+    rows: dict[str, list[tuple[Any, ...]]] = {}
+    async with app.core.sessions() as session:
+        for table in SQLModel.metadata.sorted_tables:
+            columns = [c for c in table.columns if c.name != "update_id" and (table.name, c.name) not in (
+                ("outboxpace", "next_at"), ("outboxmessage", "claimed_by"))]
+            found = (await session.execute(sa.select(*columns))).all()
+            rows[table.name] = sorted((tuple(_bot_time(value) for value in row) for row in found), key=repr)
+    return rows
+
+
+def _bot_time(value: Any) -> Any:
+    """A moment stamped by the machine's clock (a row's default `created_at`), not the bot's, differs between two
+    runs whatever the path: it is compared as such."""
+    return "machine time" if isinstance(value, datetime) and value > START + timedelta(days=5) else value
+
+
+@pytest.mark.skipif(on_postgres(), reason="two databases of the same template are made for SQLite")
+async def test_the_plain_sql_path_writes_what_the_orm_path_writes(
+        template_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    written: list[dict[str, list[tuple[Any, ...]]]] = []
+    for plain in (True, False):
+        counter = itertools.count(1)
+        # Tokens and conversation keys numbered, so that both runs make the same ones.
+        monkeypatch.setattr("bot.core.dispatcher.new_token", lambda c=counter: f"t{next(c)}")
+        monkeypatch.setattr("bot.core.context.new_key", lambda c=counter: f"k{next(c)}")
+        path = tmp_path / f"{plain}.db"
+        shutil.copy(template_db, path)
+        settings = Settings(_env_file=None, database_url=sqlite_url(path),  # type: ignore[call-arg]
+                            flood_messages_per_minute=8)
+        app = build_app(settings, clock=Clock(START, frozen=True))
+        app.core.intake = plain
+        try:
+            console = Console(app)
+            await conversation_of_residents(console)
+            # A platform repeating an update gets the same answer, and nothing is done twice.
+            repeated = Incoming(platform="console", update_id="same", chat_id="p:路人甲", chat_kind="private",
+                                user_id="路人甲", user_name="路人甲", text="/help", command="help")
+            first = await app.core.handle(repeated)
+            assert await app.core.handle(repeated) == first
+            written.append(await every_row(app))
+        finally:
+            await app.close()
+    plain_rows, orm_rows = written
+    assert plain_rows.keys() == orm_rows.keys()
+    for table in plain_rows:
+        assert plain_rows[table] == orm_rows[table], table
+    assert len(plain_rows["processedupdate"]) > 30 and plain_rows["membership"] != []

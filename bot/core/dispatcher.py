@@ -36,6 +36,7 @@ from bot.core.types import (
     ToPerson,
 )
 from bot.settings import Settings
+from storage import intake
 from storage import outbox as outbox_store
 from storage.compounds import Chat, Compound, chat_secrets, group_chats
 from storage.conversations import (
@@ -136,6 +137,9 @@ class Core:
         # What each platform's transport can show (`Transport.caps`): the core chooses the fallback for what it
         # cannot (bot/core/fallback.py), in direct answers here and in the outbox.
         self.capabilities: dict[str, Capabilities] = {}
+        # The fixed per-message statements in plain SQL on the session's connection (storage/intake.py); False runs
+        # them through the ORM, which tests compare it with.
+        self.intake = True
 
     # ---- intake -------------------------------------------------------------------------------------
 
@@ -153,8 +157,8 @@ class Core:
                         # same answer again instead of none, and the handler's work is undone. It also counts
                         # as one of the sender's messages for flood control, dropped ones included.
                         answer = {"messages": [m.to_payload() for m in messages]}
-                        if not await claim_update(session, incoming.platform, incoming.update_id, now, answer,
-                                                  sender):
+                        claim = intake.claim if self.intake else claim_update
+                        if not await claim(session, incoming.platform, incoming.update_id, now, answer, sender):
                             raise _Repeated
                     break
                 except _Repeated:
@@ -206,14 +210,19 @@ class Core:
         )
         return result.first()
 
-    async def _person(self, session: AsyncSession, incoming: Incoming, now: datetime) -> tuple[Person, int]:
+    async def _person(self, session: AsyncSession, incoming: Incoming, now: datetime,
+                      arrived: intake.Arrival | None = None) -> tuple[Person, int]:
         """The sender (created on their first message), and how many messages they sent in the last minute when
-        flood control is on (else 0)."""
-        params: dict[str, Any] = {"platform": incoming.platform, "user_id": incoming.user_id}
+        flood control is on (else 0). `arrived`: the sender as the joined read found them (none: read them here)."""
         counted = bool(self.settings.flood_messages_per_minute)
-        if counted:
-            params["since"] = now - FLOOD_WINDOW
-        found: Any = (await session.exec(_SENDER_COUNTED if counted else _SENDER, params=params)).first()
+        found: Any
+        if self.intake:
+            found = arrived and (arrived.identity, arrived.person, arrived.compound, arrived.recent)
+        else:
+            params: dict[str, Any] = {"platform": incoming.platform, "user_id": incoming.user_id}
+            if counted:
+                params["since"] = now - FLOOD_WINDOW
+            found = (await session.exec(_SENDER_COUNTED if counted else _SENDER, params=params)).first()
         identity: Identity | None = found[0] if found is not None else None
         recent = int(found[3]) if counted and found is not None else 0
         hint = normalize_language(incoming.language)
@@ -244,8 +253,9 @@ class Core:
         session.add(identity)
         return person, recent
 
-    async def _chat(self, session: AsyncSession, incoming: Incoming) -> Chat:
-        chat = (await session.exec(_CHAT, params={"platform": incoming.platform, "chat_id": incoming.chat_id})).first()
+    async def _chat(self, session: AsyncSession, incoming: Incoming, arrived: intake.Arrival | None = None) -> Chat:
+        chat = arrived.chat if arrived is not None else (
+            await session.exec(_CHAT, params={"platform": incoming.platform, "chat_id": incoming.chat_id})).first()
         if chat is None:
             chat = Chat(
                 platform=incoming.platform,
@@ -310,20 +320,26 @@ class Core:
                       now: datetime) -> tuple[list[OutMessage], bool, int | None]:
         """What to answer, whether outbox rows were written, and the person to count the message for (None for a
         chat event: the platform's doing, not the person's, never refused)."""
-        person, recent = await self._person(session, incoming, now)
+        arrived = await intake.arrival(session, incoming.platform, incoming.user_id, incoming.chat_id, (
+            now - FLOOD_WINDOW) if self.settings.flood_messages_per_minute else None) if self.intake else None
+        person, recent = await self._person(session, incoming, now, arrived)
         assert person.id is not None  # flushed by _person
         sender = person.id if incoming.event is None else None
         if sender is not None:
             refused = self._too_fast(person, recent)
             if refused is not None:
                 return refused, False, sender
-        chat = await self._chat(session, incoming)
+        chat = await self._chat(session, incoming, arrived if arrived is not None and arrived.chat else None)
         compound = await self._compound_for(session, person, chat)
         assert chat.id is not None
-        roles = await roles_in(session, person.id, compound.id if compound else None)
+        roles = await (intake.roles if self.intake else roles_in)(session, person.id, compound.id if compound else None)
         t = self.catalogs.translator(self.language_of(person))
         # On PostgreSQL two processes may get the same person's messages at once: the row lock orders them.
-        row = await load_conversation(session, person.id, chat.id, lock=self.engine.dialect.name == "postgresql")
+        lock = self.engine.dialect.name == "postgresql"
+        if arrived is not None and arrived.chat is not None and not lock:
+            row = arrived.conversation  # read with the sender
+        else:
+            row = await load_conversation(session, person.id, chat.id, lock=lock)
         convo = Convo()
         notices: list[Reply] = []
         if row is not None:
