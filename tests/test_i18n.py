@@ -131,3 +131,13 @@ def test_a_role_refusal_lists_the_roles_as_each_language_does() -> None:
     assert refusal("en", Role.SECRETARY) == "Sorry, only a secretary can do that."
     assert refusal("zh_CN", Role.COMMITTEE, Role.SECRETARY) == "抱歉，只有业委会委员或支部书记才能进行这个操作。"
     assert refusal("zh_TW", *roles[:3]) == "抱歉，只有業委會委員、社區/街道工作人員或物業人員才能進行這個操作。"
+
+
+def test_traditional_drafts_use_taiwan_words_and_keep_mainland_institutions() -> None:
+    pytest.importorskip("opencc")
+    from bot.core.i18n_tool import to_taiwan
+
+    assert to_taiwan("欢迎使用邻里小区助手。请发送文件和手机号，个人信息不会泄露。") == \
+        "歡迎使用鄰里社區助手。請傳送檔案和手機號碼，個人資料不會洩露。"
+    assert to_taiwan("邻里纠纷；签字页；“业主大会”由业主委员会和居委会召集，最多只能选一名，确认并发起") == \
+        "鄰里糾紛；簽字頁；「業主大會」由業主委員會和居委會召集，最多只能選一名，確認並發起"
