@@ -91,6 +91,7 @@ LABELS = {
     "open_cases": N_("Open complaints"),
     "overdue_now": N_("Overdue now"),
     "opened_month": N_("Opened last month"),
+    "overdue_month": N_("Overdue last month"),
     "satisfaction": N_("Satisfaction"),
     "open_black": N_("Black entries not corrected"),
     "open_objections": N_("Objections waiting for an answer"),
@@ -620,34 +621,40 @@ async def street_page(session: AsyncSession, street: orgs.Street, t: Translator,
     objections = await _count_by_compound(session, select(assemblies.Assembly.compound_id).join(
         assemblies.Objection, col(assemblies.Objection.assembly_id) == assemblies.Assembly.id).where(
         col(assemblies.Assembly.compound_id).in_(ids), assemblies.Objection.status == assemblies.ObjectionStatus.OPEN))
+    # The street report's one rule and order (storage.reports.street_standings, its bounds): the page marks and
+    # ranks the compounds as the report's text and chart do, never by a rule of its own.
+    from handlers.charts import attention_rule, percent
+
+    names = {compound.stored_id: compound for compound in found}
+    standings = reports.street_standings([figures[cid] for cid in names if cid in figures])
     table: list[dict[str, Any]] = []
-    for compound in found:
-        f = figures.get(compound.stored_id)
-        satisfaction = f.satisfaction if f else None
+    for standing in standings:
+        f, compound = standing.figures, names[standing.figures.compound_id]
+        cid = compound.stored_id
         table.append({
             "name": compound.name, "url": board_path(compound) + _query(flags),
-            "cells": [(open_cases.get(compound.stored_id, 0), False),
-                      (overdue.get(compound.stored_id, 0), overdue.get(compound.stored_id, 0) > 0),
-                      (f.opened if f else 0, False),
-                      ("-" if satisfaction is None else f"{satisfaction * 100:.0f}%",
-                       satisfaction is not None and satisfaction < 0.8),
-                      (black.get(compound.stored_id, 0), black.get(compound.stored_id, 0) > 0),
-                      (objections.get(compound.stored_id, 0), objections.get(compound.stored_id, 0) > 0)]})
+            "attention": standing.needs_attention,
+            "cells": [(open_cases.get(cid, 0), False),
+                      (overdue.get(cid, 0), overdue.get(cid, 0) > 0),
+                      (f.opened, False),
+                      ("-" if f.overdue_rate is None else percent(f.overdue_rate), standing.overdue_high),
+                      ("-" if f.satisfaction is None else percent(f.satisfaction), standing.satisfaction_low),
+                      (black.get(cid, 0), black.get(cid, 0) > 0),
+                      (objections.get(cid, 0), objections.get(cid, 0) > 0)]})
     for row in table:
         row["alarms"] = sum(1 for _, alarm in row["cells"] if alarm)
-    # The compounds needing most attention first.
-    table.sort(key=lambda row: -row["alarms"])
     return render(t, flags, "street.html", t("{street}: compounds side by side", street=street.name), path,
-                  public=False, rows=table, month=month, zip=zip,
-                  headers=[t(LABELS[k]) for k in ("open_cases", "overdue_now", "opened_month", "satisfaction",
-                                                  "open_black", "open_objections")])
+                  public=False, rows=table, month=month, zip=zip, rule=attention_rule(t),
+                  headers=[t(LABELS[k]) for k in ("open_cases", "overdue_now", "opened_month", "overdue_month",
+                                                  "satisfaction", "open_black", "open_objections")])
 
 
 async def _count_by_compound(session: AsyncSession, query: Any) -> dict[int, int]:
-    counts: dict[int, int] = {}
-    for (compound_id,) in (await session.execute(query)).all():
-        counts[compound_id] = counts.get(compound_id, 0) + 1
-    return counts
+    """Rows of the query per compound, counted by the database (not one row per case fetched)."""
+    found = query.subquery()
+    compound_id = next(iter(found.c))
+    counted = await session.execute(sa.select(compound_id, func.count()).group_by(compound_id))
+    return {int(cid): int(n) for cid, n in counted.all()}
 
 
 async def compound_at(session: AsyncSession, code: str) -> Compound | None:

@@ -377,3 +377,48 @@ async def test_the_board_shows_the_newest_postings_and_follows_new_corrections(a
     again = await text_of(await client.get("/c/XFL?lang=zh_CN&n=2"))  # another address: rendered anew
     assert not re.search(r"第1周的黑榜条目 <span class=\"fixed\">", html)
     assert re.search(r"第1周的黑榜条目 <span class=\"fixed\">✓ [^<]*已整改", again)
+
+
+async def test_the_street_page_ranks_and_marks_as_the_street_report_does(app: App, client: TestClient) -> None:
+    """The street report's one rule (storage.reports.street_standings and its bounds): 幸福里 had 2 of 10 cases
+    overdue last month (above 10 %) with every rating good, 和平苑 none overdue and 9 of 10 ratings good. The
+    report puts 幸福里 first and marks it; so does the page, and the page's order is the report's."""
+    from handlers.charts import street_lines
+    from storage import reports
+    from storage.organisations import CompoundPlace
+    from tests.conftest import second_compound
+
+    hpy = await second_compound(app)
+    now = app.core.clock.now()
+    month_start = datetime(2026, 10, 5, 9, 0, tzinfo=ZONE)
+    async with transaction(app.core.sessions) as session:
+        street = (await session.exec(select(Street))).one()
+        if await session.get(CompoundPlace, hpy) is None:
+            session.add(CompoundPlace(compound_id=hpy, street_id=street.id or 0))
+        xfl = (await session.exec(select(Compound).where(Compound.code == "XFL"))).one()
+        reporter = (await session.exec(select(Person).where(Person.name == "张三"))).one().id or 0
+        for compound_id, code, overdue, low in ((xfl.stored_id, "XFL", 2, 0), (hpy, "HPY", 0, 1)):
+            for i in range(10):
+                case = complaints.Case(compound_id=compound_id, number=f"{code}-2026-9{i:03d}", reporter_id=reporter,
+                                       category="parking", description="诉求", level=1,
+                                       state=complaints.State.CLOSED, opened_at=month_start + timedelta(hours=i),
+                                       overdue_count=int(i < overdue))
+                session.add(case)
+                await session.flush()
+                session.add(complaints.CaseEvent(case_id=case.id or 0, at=month_start + timedelta(days=2, hours=i),
+                                                 event=complaints.Event.RATE, note="2" if i < low else "5",
+                                                 to_state=complaints.State.CLOSED))
+        street_id = street.id or 0
+    async with app.core.sessions() as session:
+        ids = [xfl.stored_id, hpy]
+        standings = reports.street_standings(list((await reports.month_figures(session, "2026-10", ids)).values()))
+    t = app.core.catalogs.translator("zh_CN")
+    lines = street_lines(t, "西陵街道", "2026-10", standings, {xfl.stored_id: "幸福里", hpy: "和平苑"}, {})
+    assert lines[2].startswith("▲ 幸福里") and lines[3].startswith("和平苑")  # the report's order and mark
+    link = (pages.street_link(app.core.settings, street_id, now) or "").removeprefix(BASE)
+    html = await text_of(await client.get(link + "?lang=zh_CN"))
+    assert re.findall(r"<h2>(?:<span class=\"mark\">▲</span> )?<a [^>]*>([^<]+)</a></h2>", html) == ["幸福里", "和平苑"]
+    assert '<span class="mark">▲</span> <a href="/c/XFL' in html and "▲</span> <a href=\"/c/HPY" not in html
+    assert '<dd class="alarm">20% ⚠</dd>' in html  # last month's overdue rate, above the report's 10 %
+    assert "<dd>90%</dd>" in html  # satisfaction at or above the report's 80 %: not marked
+    assert lines[1] in html  # the report's own sentence of the rule
