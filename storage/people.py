@@ -202,7 +202,21 @@ async def grant_role(
         return False
     session.add(RoleGrant(person_id=person_id, compound_id=compound_id, role=role, building_id=building_id, granted_by=by))
     await session.flush()
+    note_roles_changed(session, person_id)
     return True
+
+
+# Whose roles a transaction changed (in `session.info`): after the commit the core tells the transports, which set
+# those people's command menus (bot/core/menus.py).
+ROLES_CHANGED = "linli.roles_changed"
+
+
+def note_roles_changed(session: AsyncSession, person_id: int) -> None:
+    session.info.setdefault(ROLES_CHANGED, set()).add(person_id)
+
+
+def roles_changed(session: AsyncSession) -> frozenset[int]:
+    return frozenset(session.info.get(ROLES_CHANGED, ()))
 
 
 async def revoke_role(session: AsyncSession, person_id: int, compound_id: int, role: Role, now: datetime) -> int:
@@ -218,6 +232,8 @@ async def revoke_role(session: AsyncSession, person_id: int, compound_id: int, r
     for grant in grants:
         grant.revoked_at = now
         session.add(grant)
+    if grants:
+        note_roles_changed(session, person_id)
     return len(grants)
 
 
@@ -307,6 +323,8 @@ async def revoke_all_roles(session: AsyncSession, person_id: int, compound_id: i
     for grant in grants:
         grant.revoked_at = now
         session.add(grant)
+    if grants:
+        note_roles_changed(session, person_id)
     return len(grants)
 
 

@@ -459,6 +459,9 @@ class FakeTelegram:
                     "pending_update_count": len(self.updates)}
         if method == "setmycommands":
             return self._set_commands(p)
+        if method == "deletemycommands":
+            self.commands.pop((self._scope(p), str(p.get("language_code") or "")), None)
+            return True
         if method == "sendmessage":
             text, entities = self._text(p, "text", 4096)
             return self._store(p, text=text, entities=entities)
@@ -515,15 +518,24 @@ class FakeTelegram:
                     break
         return self.updates[:limit]
 
+    @staticmethod
+    def _scope(p: dict[str, Any]) -> str:
+        """The scope's key in `commands`: its type, and for one chat "chat:<chat_id>"."""
+        scope = p.get("scope") or {"type": "default"}
+        if scope["type"] == "chat_administrators":
+            return f"admins:{scope['chat_id']}"
+        return f"chat:{scope['chat_id']}" if scope["type"] == "chat" else str(scope["type"])
+
     def _set_commands(self, p: dict[str, Any]) -> bool:
         commands = p.get("commands") or []
+        if len(commands) > 100:
+            raise ApiError(400, "Bad Request: too many commands")
         for command in commands:
             name, description = command.get("command", ""), command.get("description", "")
             if not (1 <= len(name) <= 32 and name.replace("_", "").isalnum() and name.islower()
                     and 1 <= len(description) <= 256):
                 raise ApiError(400, "Bad Request: BOT_COMMAND_INVALID")
-        scope = (p.get("scope") or {"type": "default"})["type"]
-        self.commands[(scope, str(p.get("language_code") or ""))] = commands
+        self.commands[(self._scope(p), str(p.get("language_code") or ""))] = commands
         return True
 
     def _text(self, p: dict[str, Any], key: str, limit: int, required: bool = True) -> tuple[str, list[Any]]:

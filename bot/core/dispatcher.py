@@ -3,6 +3,7 @@ database, inside the same transaction as the handler's own writes, so `kill -9` 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -22,6 +23,8 @@ from bot.core.context import Context, Convo, JobContext
 from bot.core.fallback import fit_capabilities
 from bot.core.flows import ABANDON_ACTION, RESUME_ACTION, title_of
 from bot.core.i18n import N_, Catalogs, Translator, normalize_language
+from bot.core.menus import ChatMenu
+from bot.core.menus import menus as chat_menus
 from bot.core.router import Route, Router, Routes
 from bot.core.types import (
     Button,
@@ -61,7 +64,7 @@ from storage.conversations import (
 from storage.db import is_sqlite, make_sessionmaker, transaction
 from storage.intake import mark_seen, seen_is_stale
 from storage.notifications import OPTIONAL_KINDS, Notice, NoticeKind, Urgency, decide, recipient_compound
-from storage.people import Identity, Person, Role, compounds_of, roles_in
+from storage.people import Identity, Person, Role, compounds_of, roles_changed, roles_in
 from storage.schedule import claim_job, last_runs
 
 log = logging.getLogger(__name__)
@@ -131,6 +134,9 @@ class Core:
         self.catalogs = catalogs or Catalogs()
         # Told when new outbox rows exist, so delivery starts at once instead of at the next tick.
         self.on_outbox: Callable[[], None] = lambda: None
+        # Told after a commit that changed people's roles (their ids): a transport sets their command menus.
+        self.on_roles_changed: list[Callable[[frozenset[int]], Awaitable[None]]] = []
+        self._told: set[asyncio.Task[None]] = set()
         # Transports that can fetch a photo's bytes, by platform.
         self.file_fetchers: dict[str, Callable[[str], Awaitable[bytes]]] = {}
         self.bot_usernames: dict[str, str] = {}
@@ -147,11 +153,13 @@ class Core:
         """Process one update; returns what to send back into the same chat right away."""
         now = self.clock.now()
         enqueued = False
+        changed: frozenset[int] = frozenset()
         try:
             for attempt in range(3):
                 try:
                     async with transaction(self.sessions) as session:
                         messages, enqueued, sender = await self._handle(session, incoming, now)
+                        changed = roles_changed(session)
                         # The claim comes last and carries the answer: a repeat of this update (the platform
                         # saw no acknowledgement, perhaps because this process died before sending) gets the
                         # same answer again instead of none, and the handler's work is undone. It also counts
@@ -182,7 +190,30 @@ class Core:
             ]
         if enqueued:
             self.on_outbox()
+        if changed:
+            self.roles_changed(changed)
         return self.fitted(incoming.platform, messages)
+
+    def roles_changed(self, people: frozenset[int]) -> None:
+        """After the commit: each hook runs on its own (a platform call must not hold up the answer)."""
+        for hook in self.on_roles_changed:
+            task = asyncio.create_task(self._tell(hook, people))
+            self._told.add(task)
+            task.add_done_callback(self._told.discard)
+
+    @staticmethod
+    async def _tell(hook: Callable[[frozenset[int]], Awaitable[None]], people: frozenset[int]) -> None:
+        try:
+            await hook(people)
+        except Exception:  # a menu left as it was; the next start sets it again
+            log.exception("telling a transport of changed roles failed")
+
+    async def command_menus(self, platform: str, people: Iterable[int] | None = None) -> list[ChatMenu]:
+        """The private chats' command menus of these people (everyone who is or was staff with None), for a
+        transport that sets menus per chat (bot/core/menus.py)."""
+        async with self.sessions() as session:
+            return await chat_menus(session, self.routes, platform, people,
+                                    lambda person: self.catalogs.translator(self.language_of(person)))
 
     def fitted(self, platform: str, messages: list[OutMessage]) -> list[OutMessage]:
         """Messages as the platform can show them (its declared capabilities; as they are for one not declared)."""

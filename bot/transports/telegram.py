@@ -27,6 +27,7 @@ from telegram import (
     BotCommandScopeAllChatAdministrators,
     BotCommandScopeAllGroupChats,
     BotCommandScopeAllPrivateChats,
+    BotCommandScopeChat,
     CallbackQuery,
     ChatMember,
     InlineKeyboardButton,
@@ -293,6 +294,7 @@ class TelegramTransport:
         self._stopping = False
         self._stop_polling = asyncio.Event()
         self._poller: asyncio.Task[None] | None = None
+        self._menus: asyncio.Task[None] | None = None
         # Per chat: its lock and how many updates hold or wait for it (the entry goes when none do).
         self._chat_locks: dict[str, tuple[asyncio.Lock, int]] = {}
 
@@ -310,6 +312,10 @@ class TelegramTransport:
             await self.register_commands(core)
         except TelegramError:
             log.exception("setMyCommands failed; the command menus stay as they were")
+        # Staff's own menus: for everyone at start (every process may: it is idempotent), then for whoever's
+        # roles a commit changed.
+        core.on_roles_changed.append(self.set_chat_menus)
+        self._menus = asyncio.create_task(self._all_chat_menus())
         if self.webhook:
             await self.application.bot.set_webhook(
                 self.settings.telegram_webhook_url,
@@ -350,6 +356,9 @@ class TelegramTransport:
         """Stop taking updates, let the ones in progress finish (the updater confirms the polling offset)."""
         self._stopping = True
         self._stop_polling.set()
+        if self._menus is not None and not self._menus.done():
+            self._menus.cancel()
+            await asyncio.gather(self._menus, return_exceptions=True)
         if self._poller is not None:
             await asyncio.gather(self._poller, return_exceptions=True)
         if self.application.running:
@@ -377,6 +386,31 @@ class TelegramTransport:
                 await self.application.bot.set_my_commands(commands, scope=scope, language_code=code)
                 if index == 0:  # The lists for every other language: the default one.
                     await self.application.bot.set_my_commands(commands, scope=scope)
+
+    async def set_chat_menus(self, people: frozenset[int] | None) -> None:
+        """Each staff member's private chat lists their own commands (setMyCommands with a chat scope, which comes
+        before the private chats' lists); a chat whose person holds no staff role any more is reset to those
+        (deleteMyCommands). `people`: whose roles changed, None for everyone who is or was staff."""
+        if self.core is None:
+            return
+        for menu in await self.core.command_menus(PLATFORM, people):
+            scope = BotCommandScopeChat(int(menu.chat_id)) if menu.chat_id.lstrip("-").isdigit() else None
+            if scope is None:
+                continue
+            try:
+                if menu.commands:
+                    await self.sender.set_my_commands([BotCommand(name, text) for name, text in menu.commands],
+                                                      scope=scope)
+                else:
+                    await self.sender.delete_my_commands(scope=scope)
+            except TelegramError as error:  # a chat the bot cannot reach keeps the default list
+                log.warning("setting the commands of chat %s failed: %s", menu.chat_id, error)
+
+    async def _all_chat_menus(self) -> None:
+        try:
+            await self.set_chat_menus(None)
+        except Exception:
+            log.exception("setting the staff's command menus failed; they are set again at the next start")
 
     # ---- webhook ----------------------------------------------------------------------------------------
 
