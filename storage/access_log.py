@@ -1,8 +1,8 @@
 """The personal-data access log: one row each time someone is shown another person's contact details (a
 complaint's named reporter: name, room and phone) or an identity the case otherwise hides (an anonymous
 reporter, shown to the secretary only), and each time a person is sent their own (/mydata). Append-only: this
-module writes rows and reads them, and has nothing that changes or deletes one. It keeps who read, whose data, in which compound and case, which fields (never their
-values) and when; `linli audit` prints it."""
+module writes rows and reads them, and has nothing that changes or deletes one. It keeps who read, whose data,
+in which compound and case, which fields (never their values) and when; `linli audit` prints it."""
 
 from __future__ import annotations
 
