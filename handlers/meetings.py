@@ -355,8 +355,13 @@ async def list_meetings(ctx: MemberContext, msg: Incoming) -> Replies:
     mine = await store.rsvp_of(ctx.session, [m.stored_id for m in meetings], ctx.person_id)
     replies: list[Reply] = []
     may_manage = ctx.has(*ORGANISER_ROLES)
+    # Sign-in opens before the start: a meeting not begun yet is shown once, its card with the sign-in added.
+    opening: set[int] = set()
     for meeting in await store.signing_in(ctx.session, ctx.compound_id, ctx.now):
-        replies.append(await _signin_card(ctx, meeting))
+        if any(m.stored_id == meeting.stored_id for m in meetings):
+            opening.add(meeting.stored_id)
+        else:
+            replies.append(await _signin_card(ctx, meeting))
     if not meetings and not replies:
         replies.append(Reply(t("No meetings are planned at the moment.")))
     for meeting in meetings:
@@ -370,6 +375,11 @@ async def list_meetings(ctx: MemberContext, msg: Incoming) -> Replies:
             if meeting.recurrence:
                 manage.append(Button.do(t("End the series"), "meetings.cancel", meeting=meeting.id, series=True))
             buttons.append(tuple(manage))
+        if meeting.stored_id in opening:
+            signin_line, signin_buttons = await _signin_part(ctx, meeting)
+            line += "\n" + signin_line
+            if signin_buttons:
+                buttons.insert(0, tuple(signin_buttons))
         replies.append(Reply(await describe(ctx, t, meeting, ctx.compound) + "\n" + line, buttons=tuple(buttons)))
     if may_manage and ctx.private:
         for meeting in await store.recent_of_organiser(ctx.session, ctx.compound_id, ctx.person_id, ctx.now):
@@ -389,8 +399,9 @@ def signin_button(tr: Translator, meeting_id: int) -> tuple[tuple[Button, ...], 
     return ((Button.do(tr("Sign in (签到)"), "meetings.signin", meeting=meeting_id),),)
 
 
-async def _signin_card(ctx: MemberContext, meeting: Meeting) -> Reply:
-    """A meeting whose sign-in is open, in /meetings: 签到 for everyone, the sheet for its organiser."""
+async def _signin_part(ctx: MemberContext, meeting: Meeting) -> tuple[str, list[Button]]:
+    """The sign-in line and buttons of a meeting whose sign-in is open: 签到 for everyone, the sheet for its
+    organiser."""
     t = ctx.t
     signed = await store.attendance_of(ctx.session, meeting.stored_id, ctx.person_id)
     line = (t("You signed in at {time}.", time=ctx.local(signed.signed_at, ctx.compound, "%H:%M")) if signed
@@ -398,7 +409,13 @@ async def _signin_card(ctx: MemberContext, meeting: Meeting) -> Reply:
     buttons: list[Button] = [] if signed else [*signin_button(t, meeting.stored_id)[0]]
     if ctx.private and _may_manage(ctx, meeting):
         buttons.append(Button.do(t("Sign-in sheet"), "meetings.sheet", meeting=meeting.id))
-    return Reply(await describe(ctx, t, meeting, ctx.compound) + "\n" + line, buttons=rows(*buttons, per_row=2))
+    return line, buttons
+
+
+async def _signin_card(ctx: MemberContext, meeting: Meeting) -> Reply:
+    """A meeting begun whose sign-in is still open, in /meetings."""
+    line, buttons = await _signin_part(ctx, meeting)
+    return Reply(await describe(ctx, ctx.t, meeting, ctx.compound) + "\n" + line, buttons=rows(*buttons, per_row=2))
 
 
 async def _private_answer(ctx: MemberContext, text: str, toast: str) -> Reply:
