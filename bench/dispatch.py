@@ -7,6 +7,7 @@ Our cost is printed as a ratio to both.
 
     .venv/bin/python -m bench.dispatch                  # 5,000 messages
     .venv/bin/python -m bench.dispatch --messages 20000 --profile
+    .venv/bin/python -m bench.dispatch --orm            # the fixed statements through the ORM, to compare
 """
 
 from __future__ import annotations
@@ -411,6 +412,7 @@ async def main(args: argparse.Namespace) -> None:
     migrate.upgrade(url)  # a template seeded before the newest migrations is brought up to date
     settings = Settings(_env_file=None, database_url=url, demo=False)  # type: ignore[call-arg]
     app = build_app(settings, clock=Clock())
+    app.core.intake = not args.orm
     profiler = cProfile.Profile() if args.profile else None
     try:
         if profiler:
@@ -454,6 +456,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--residents", type=int, default=10_000)
     parser.add_argument("--db-dir", help="where to put the database (default: a new temporary directory)")
     parser.add_argument("--profile", action="store_true", help="cProfile the core run and print the top")
+    parser.add_argument("--orm", action="store_true",
+                        help="the per-message statements through the ORM (Core.intake off), to compare")
     return parser.parse_args(argv)
 
 

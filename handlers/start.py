@@ -6,7 +6,7 @@ from bot.core import answers
 from bot.core.context import Context, MemberContext
 from bot.core.dispatcher import COMMAND_ACTION
 from bot.core.i18n import LANGUAGE_NAMES, LANGUAGES, N_, language_named
-from bot.core.router import Route, Router
+from bot.core.router import Route, Router, Routes
 from bot.core.types import Button, Incoming, Replies, Reply, rows
 from handlers import membership
 from handlers.complaints import Complaint, complain_flow
@@ -68,13 +68,24 @@ def for_staff(route: Route) -> bool:
     return route.roles is not None and not route.roles & RESIDENT_ROLES
 
 
+# The sections depend only on the routes, whether the person acts in a compound and their roles there: worked out
+# once for each such case, not on every /help and /start (about 150 route checks each). Each entry holds its
+# routes, so that their id is not reused by other routes while it is cached.
+_SECTIONS: dict[tuple[int, bool, frozenset[Role], bool], tuple[Routes, list[tuple[str | None, list[Route]]]]] = {}
+
+
 def sections(ctx: Context, staff: bool) -> list[tuple[str | None, list[Route]]]:
     """The person's commands by section (key, routes), in the sections' order; `staff`: the Management ones."""
+    case = (id(ctx.core.routes), ctx.compound is None, ctx.roles, staff)
+    if (known := _SECTIONS.get(case)) is not None:
+        return known[1]
     chosen = [r for r in allowed_commands(ctx) if for_staff(r) == staff and r.name not in ("start", "help")]
     keys = [*GROUPS, JOIN_GROUP, None]
     found = {key: [r for r in chosen if (r.group if r.group in GROUPS or r.group == JOIN_GROUP else None) == key]
              for key in keys}
-    return [(key, found[key]) for key in keys if found[key]]
+    made = [(key, found[key]) for key in keys if found[key]]
+    _SECTIONS[case] = (ctx.core.routes, made)
+    return made
 
 
 def section_title(ctx: Context, key: str | None) -> str:
