@@ -38,7 +38,17 @@ from storage import announcements as documents
 from storage import complaints as store
 from storage import property as property_store
 from storage.access_log import Via
-from storage.complaints import ACTIVE, DEPARTMENT_RATINGS, LEVEL_NAMES, STATE_NAMES, Acted, Case, Event, Sight
+from storage.complaints import (
+    ACTIVE,
+    DEPARTMENT_RATINGS,
+    LEVEL_NAMES,
+    STATE_NAMES,
+    Acted,
+    Case,
+    Event,
+    Sight,
+    State,
+)
 from storage.compounds import Building, Compound, buildings_of
 from storage.conversations import open_for
 from storage.notifications import Notice, NoticeKind
@@ -1185,9 +1195,14 @@ async def _chased(ctx: JobContext, compound: Compound, case: Case) -> list[Reply
     for official in officials:
         tr = await ctx.translator_for(official)
         roles = await roles_in(ctx.session, official, compound.stored_id)
-        replies.append(Reply(tr("Reminder: case {number} has passed its deadline at the department level ({n} "
-                                "reminder(s) so far). Please accept and resolve it.", number=case.number,
-                                n=case.chases) + "\n\n" + await _card(ctx, tr, compound, case, official, roles),
+        # Not accepted yet, it missed the time to respond (its resolution deadline may be days away); accepted, the
+        # time to resolve.
+        chase = (tr("Reminder: case {number} has not been accepted in time at the department level (reminders so "
+                    "far: {n}). Please accept it, and resolve it by its deadline.", number=case.number, n=case.chases)
+                 if case.state == State.OPEN else
+                 tr("Reminder: case {number} has passed its deadline to be resolved at the department level "
+                    "(reminders so far: {n}). Please resolve it.", number=case.number, n=case.chases))
+        replies.append(Reply(chase + "\n\n" + await _card(ctx, tr, compound, case, official, roles),
                              to=ToPerson(official), buttons=_buttons(tr, case, official, roles),
                              notice=Notice(NoticeKind.CASE_TO_ACT, f"case:{case.id}:chase", day)))
     reminded = N_("Case {number} is past its deadline at the department level ({department}); the department was "
