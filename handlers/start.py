@@ -14,7 +14,9 @@ from handlers.needs import NeedDraft, need_flow
 from storage import announcements as announcements_store
 from storage import assembly as assembly_store
 from storage import complaints as complaints_store
+from storage import membership as membership_store
 from storage import needs as needs_store
+from storage import organisations as organisations_store
 from storage import volunteering as volunteering_store
 from storage.compounds import compound_by_invite
 from storage.people import Role, compounds_of
@@ -52,8 +54,8 @@ LABEL = 18  # characters of a title shown on a button
 def visible(ctx: Context, route: Route) -> bool:
     if route.help is None:
         return False
-    if (route.member or route.roles is not None) and ctx.compound is None:
-        return False
+    if (route.member or route.roles is not None) and (ctx.compound is None or not ctx.roles):
+        return False  # a member's command is no use to someone who holds nothing there (a street admin, an applicant)
     if route.group == JOIN_GROUP and ctx.compound is not None and ctx.roles:
         return False  # joining is not offered to members
     return route.roles is None or bool(ctx.roles & route.roles)
@@ -109,11 +111,7 @@ async def main_menu(ctx: Context) -> Replies:
     if not ctx.private:
         return _group_help(ctx)
     if ctx.compound is None or not ctx.roles:
-        return Reply(
-            t("Welcome to linli (邻里), your compound's assistant. To join your compound, send /join followed by "
-              "the invite code your secretary or building leader gave you, for example: /join ABCD2345"),
-            buttons=((Button.do(t("Join a compound"), COMMAND_ACTION, command="join"),),),
-        )
+        return await _not_a_member(ctx)
     current = await _current(ctx.as_member())
     text = t("{compound}: what would you like to do?", compound=ctx.compound.name)
     if current:
@@ -123,6 +121,26 @@ async def main_menu(ctx: Context) -> Replies:
     if sections(ctx, True):
         buttons.append(Button.do(t(MANAGEMENT), "start.menu", group="", staff=True))
     return Reply(text, buttons=(*((button,) for _, button in current), *rows(*buttons, per_row=2)))
+
+
+async def _not_a_member(ctx: Context) -> Reply:
+    """Someone who holds no role in a compound: an applicant hears that their request waits, a street admin is led
+    to /street (their commands are in no compound's menu), anyone else to joining."""
+    t = ctx.t
+    waiting = await membership_store.waiting_in(ctx.session, ctx.person_id)
+    if waiting:
+        return Reply(t("Your request to join {compound} is waiting for the secretary's approval; you will hear here "
+                       "as soon as it is decided.", compound="、".join(waiting)))
+    streets = await organisations_store.streets_administered(ctx.session, ctx.person_id)
+    if streets:
+        return Reply(t("You administer {street}: /street shows its compounds, departments and officials, and what "
+                       "you can do.", street=streets[0].name),
+                     buttons=((Button.do(t("Street overview"), COMMAND_ACTION, command="street"),),))
+    return Reply(
+        t("Welcome to linli (邻里), your compound's assistant. To join your compound, send /join followed by "
+          "the invite code your secretary or building leader gave you, for example: /join ABCD2345"),
+        buttons=((Button.do(t("Join a compound"), COMMAND_ACTION, command="join"),),),
+    )
 
 
 async def _current(ctx: MemberContext) -> list[tuple[str, Button]]:

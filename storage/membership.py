@@ -281,6 +281,14 @@ async def pending_requests(session: AsyncSession, person_id: int, compound_id: i
     return list(result.all())
 
 
+async def waiting_in(session: AsyncSession, person_id: int) -> list[str]:
+    """The names of the compounds where the person's request to join still waits for a secretary."""
+    result = await session.exec(select(Compound.name).join(Membership, col(Membership.compound_id) == Compound.id)
+                                .where(Membership.person_id == person_id,
+                                       Membership.status == MembershipStatus.PENDING).order_by(col(Membership.id)))
+    return list(dict.fromkeys(result.all()))
+
+
 async def member_of(session: AsyncSession, person_id: int, compound_id: int, pending: bool = False) -> Person | None:
     """The person, if they belong to the compound (with `pending`, also if they are waiting for approval there):
     only they can be managed by its secretaries."""
