@@ -71,7 +71,7 @@ async def turn_on(ctx: Context, msg: Incoming) -> Replies:
     return Reply(t("Done: you get {kind} again.", kind=name), toast=t("Turned on"))
 
 
-@router.command("notifications", private=True, help="Which notices you get, and when", order=91)
+@router.command("notifications", group="account", private=True, help="Which notices you get, and when", order=91)
 async def notifications(ctx: Context, msg: Incoming) -> Replies:
     t = ctx.t
     budget = store.Budget.of(ctx.compound, ctx.settings.timezone)

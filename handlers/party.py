@@ -355,7 +355,7 @@ def _area_lines(t: Translator, found: list[tuple[store.PartyArea, Person, Buildi
     return [t("#{id} {name}: {area}", id=a.id, name=p.name, area=store.area_name(t, b, a.floor)) for a, p, b in found]
 
 
-@router.command("areas", roles=[Role.SECRETARY, Role.PARTY_MEMBER], private=True,
+@router.command("areas", group="party", roles=[Role.SECRETARY, Role.PARTY_MEMBER], private=True,
                 help="Party members' responsibility areas (党员责任区)", order=44)
 async def areas(ctx: MemberContext, msg: Incoming) -> Replies:
     t = ctx.t

@@ -37,7 +37,7 @@ async def _line(ctx: Context, t: Translator, row: Resource) -> str:
     return line + (f"\n  {row.description}" if row.description else "")
 
 
-@router.command("resources", member=True, help="Resources offered to the compound (资源清单)", order=33)
+@router.command("resources", group="cases", member=True, help="Resources offered to the compound (资源清单)", order=33)
 async def resources(ctx: MemberContext, msg: Incoming) -> Replies:
     t = ctx.t
     listed = await store.active(ctx.session, ctx.compound_id)

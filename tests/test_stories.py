@@ -56,6 +56,18 @@ async def wake_at(console: Console, when: str) -> None:
     await app.worker.drain()
 
 
+def help_sections(text: str) -> dict[str, list[str]]:
+    """/help's reply as {section: [command, ...]} (a line not starting with a command is a section's title)."""
+    sections: dict[str, list[str]] = {}
+    current = ""
+    for line in text.splitlines()[1:]:
+        if line.startswith("/"):
+            sections.setdefault(current, []).append(line.split(" — ")[0])
+        else:
+            current = line
+    return sections
+
+
 async def set_setting(console: Console, key: str, value: str) -> None:
     async with transaction(console.app.core.sessions) as session:
         compound = (await session.exec(select(Compound).where(Compound.code == "XFL"))).one()
@@ -459,6 +471,10 @@ async def test_start_and_help_for_each_role(console: Console) -> None:
         assert console.last.labels[-1] == "返回菜单", person
         await console.say("/help")
         assert console.last.text.startswith("您可以使用的功能"), person
+    console.as_("陈阿姨")  # each command in the section it belongs to, not under 更多
+    await console.say("/help")
+    found = help_sections(console.last.text)
+    assert "/areas" in found["党员"] and "/resources" in found["诉求"] and "/notifications" in found["我的账户"]
     console.as_("王五")  # a tenant: no proxy voting
     await console.say("/help")
     assert "/proxy" not in console.last.text and "/complain" in console.last.text
