@@ -444,6 +444,14 @@ async def test_partner_units_resource_is_matched_to_a_residents_need(console: Co
     await console.press("西陵小学")
     assert "已加入资源清单" in console.last.text
 
+    # A resident offers a skill: the secretary names them by their number, as the bot asks, typed in the console.
+    await console.say("/addresource")
+    await console.press("技能")
+    await console.say("家电维修，周末上门")
+    await console.press("跳过")
+    await console.line("#5")
+    assert "已加入资源清单" in console.last.text and "张三" in console.last.text
+
     console.as_("陈阿姨")
     await console.say("/need")
     await console.press("儿童托管")
@@ -451,6 +459,7 @@ async def test_partner_units_resource_is_matched_to_a_residents_need(console: Co
     await console.press("跳过")
     console.as_("王书记")
     await console.press("对接资源")
+    assert len(console.last.labels) == 2
     await console.press("#1 西陵小学操场，周末开放")
     assert "何老师" in console.last.text  # the contact does not use linli yet: call them
     assert "已对接到西陵小学" in console.last_for("陈阿姨").text

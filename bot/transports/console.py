@@ -200,7 +200,8 @@ class Console:
     async def line(self, line: str) -> list[Shown]:
         before = len(self.transport.shown)
         stripped = line.strip()
-        if not stripped or stripped.startswith("#"):
+        # A script's comment; but #12 is a member's number, which the bot asks people to type.
+        if not stripped or (stripped.startswith("#") and not stripped[1:2].isdigit()):
             return []
         if stripped.startswith(":"):
             await self._meta(stripped)
