@@ -147,15 +147,16 @@ def _attach(session: AsyncSession, model: type[SQLModel], names: list[str], read
 
 async def _driver(session: AsyncSession) -> sqlite3.Connection | None:
     """The session's own SQLite connection (its transaction begun), or None on another database. Kept in the
-    session's `info` for the message's next statement (a session lives for one transaction here)."""
-    if "intake.driver" in session.info:
-        return session.info["intake.driver"]
+    session's `info` for the message's next statement, as long as the same transaction lasts."""
+    cached = session.info.get("intake.driver")
+    if cached is not None and cached[0] is session.sync_session.get_transaction():
+        return cached[1]
     connection = await session.connection()
     driver: sqlite3.Connection | None = None
     if connection.dialect.name == "sqlite":
         # Already connected: no I/O, so no round through SQLAlchemy's greenlet.
         driver = connection.sync_connection.connection.driver_connection._connection  # type: ignore[union-attr]
-    session.info["intake.driver"] = driver
+    session.info["intake.driver"] = (session.sync_session.get_transaction(), driver)
     return driver
 
 
