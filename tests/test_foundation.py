@@ -316,7 +316,7 @@ async def test_lang_switches_texts(console: Console) -> None:
     assert console.last.text.startswith("What you can do here:")
     await console.say("/lang zh_TW")
     await console.say("/help")
-    assert "/start — 主菜單" in console.last.text and "主菜单" not in console.last.text
+    assert "/start — 主選單" in console.last.text and "主菜单" not in console.last.text
     await console.say("/lang klingon")
     assert "不支援" in console.last.text or "不支持" in console.last.text
     await console.say("/lang zh")
