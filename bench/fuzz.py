@@ -211,9 +211,16 @@ INVARIANTS = {
     "a role granted twice": "SELECT person_id, compound_id, role FROM rolegrant WHERE revoked_at IS NULL "
                             "GROUP BY person_id, compound_id, role HAVING COUNT(*) > 1",
     "a conversation in a compound the person never joined": (
-        "SELECT c.id FROM conversation c WHERE c.compound_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM membership m "
+        # The join flow is bound to the compound being joined, before any membership exists.
+        "SELECT c.id FROM conversation c WHERE c.compound_id IS NOT NULL AND c.flow <> 'join' AND NOT EXISTS "
+        "(SELECT 1 FROM membership m "
         "WHERE m.person_id = c.person_id AND m.compound_id = c.compound_id) AND NOT EXISTS (SELECT 1 FROM rolegrant "
-        "g WHERE g.person_id = c.person_id AND g.compound_id = c.compound_id)"),
+        "g WHERE g.person_id = c.person_id AND g.compound_id = c.compound_id) AND NOT EXISTS (SELECT 1 FROM "
+        # Officials, street admins and property staff belong through their organisation, with no room.
+        "affiliation a LEFT JOIN department d ON d.id = a.department_id LEFT JOIN compound_place p ON "
+        "p.compound_id = c.compound_id LEFT JOIN organisation_compound oc ON oc.organisation_id = a.organisation_id "
+        "AND oc.compound_id = c.compound_id WHERE a.person_id = c.person_id AND (oc.compound_id IS NOT NULL OR "
+        "d.street_id = p.street_id OR a.street_id = p.street_id))"),
 }
 
 
