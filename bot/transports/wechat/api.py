@@ -6,11 +6,11 @@ files. Checked against wechatpy's `WeChatKF`."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
+
+from bot.transports.wecom.contact import CorpClient
 
 TOKEN_EXPIRED = {40014, 42001}
 # kf/send_msg: the 5-message budget is spent (95001); the 48 hours are over (95002, as we read the error list);
@@ -29,29 +29,9 @@ class KfError(RuntimeError):
         super().__init__(f"{path} errcode {self.code}: {result.get('errmsg', '')}"[:400])
 
 
-class KfClient:
-    def __init__(self, session: Callable[[], Awaitable[aiohttp.ClientSession]], base_url: str, corp_id: str,
-                 secret: str) -> None:
-        self._session = session
-        self.base_url = base_url.rstrip("/")
-        self.corp_id = corp_id
-        self.secret = secret
-        self._token = ""
-        self._token_until = 0.0
-
-    async def token(self, fresh: bool = False) -> str:
-        """The access token, cached for its 7200 s less a margin."""
-        if not fresh and self._token and time.monotonic() < self._token_until:
-            return self._token
-        session = await self._session()
-        async with session.get(f"{self.base_url}/cgi-bin/gettoken",
-                               params={"corpid": self.corp_id, "corpsecret": self.secret}) as resp:
-            result = await resp.json(content_type=None)
-        if result.get("errcode", 0) != 0 or not result.get("access_token"):
-            raise KfError("gettoken", result)
-        self._token = str(result["access_token"])
-        self._token_until = time.monotonic() + max(int(result.get("expires_in", 7200)) - 300, 60)
-        return self._token
+class KfClient(CorpClient):
+    def refused(self, path: str, result: dict[str, Any]) -> Exception:
+        return KfError(path, result)
 
     async def call(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         """POST one call; an expired token is fetched again once. Raises KfError on any other errcode."""
