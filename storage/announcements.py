@@ -13,7 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.core.i18n import N_
 from storage.compounds import Room
-from storage.db import UTCDateTime, status_field, utcnow
+from storage.db import Prepared, UTCDateTime, status_field, utcnow
 from storage.outbox import cancel_posting
 from storage.people import Membership, MembershipStatus
 
@@ -229,7 +229,7 @@ async def publish_disclosure(session: AsyncSession, compound_id: int, author_id:
 UNREAD_FOR = timedelta(days=14)
 
 
-def _for_person(person_id: int, compound_id: int, now: datetime, owner: bool, party: bool) -> Any:
+def _for_person(person_id: Any, compound_id: Any, now: Any, owner: bool, party: bool, since: Any = None) -> Any:
     """The compound's announcements that have gone out to this person (by audience) in the last UNREAD_FOR."""
     buildings = (select(Room.building_id).join(Membership, col(Membership.room_id) == Room.id)
                  .where(Membership.person_id == person_id, Membership.compound_id == compound_id,
@@ -242,18 +242,32 @@ def _for_person(person_id: int, compound_id: int, now: datetime, owner: bool, pa
         audiences.append(audience == "party")
     return select(Announcement).where(
         Announcement.compound_id == compound_id, Announcement.status != AnnouncementStatus.CANCELLED,
-        col(Announcement.due_at) <= now, col(Announcement.due_at) > now - UNREAD_FOR, sa.or_(*audiences))
+        col(Announcement.due_at) <= now, col(Announcement.due_at) > (now - UNREAD_FOR if since is None else since),
+        sa.or_(*audiences))
 
 
 async def unread(session: AsyncSession, person_id: int, compound_id: int, now: datetime, *, owner: bool = False,
                  party: bool = False) -> Announcement | None:
     """The newest announcement for this person they have not read yet (None: nothing new)."""
+    found = await _UNREAD[owner, party].objects(session, person_id=person_id, compound_id=compound_id, now=now,
+                                                 since=now - UNREAD_FOR)
+    return found[0] if found else None
+
+
+def _unread(owner: bool, party: bool) -> Prepared:
+    """`unread`'s query for one kind of reader, a fixed query on the driver: it runs on every /start."""
+    person: sa.BindParameter[int] = sa.bindparam("person_id")
+    compound: sa.BindParameter[int] = sa.bindparam("compound_id")
     seen = (select(AnnouncementRead.announcement_id)
-            .where(AnnouncementRead.person_id == person_id, AnnouncementRead.compound_id == compound_id)
+            .where(AnnouncementRead.person_id == person, AnnouncementRead.compound_id == compound)
             .scalar_subquery())
-    query = _for_person(person_id, compound_id, now, owner, party).where(
-        col(Announcement.id) > sa.func.coalesce(seen, 0)).order_by(col(Announcement.id).desc()).limit(1)
-    return (await session.exec(query)).first()
+    query = _for_person(person, compound, sa.bindparam("now", type_=UTCDateTime), owner, party,
+                        since=sa.bindparam("since", type_=UTCDateTime))
+    return Prepared(query.where(col(Announcement.id) > sa.func.coalesce(seen, 0))
+                    .order_by(col(Announcement.id).desc()).limit(1), Announcement)
+
+
+_UNREAD = {(owner, party): _unread(owner, party) for owner in (False, True) for party in (False, True)}
 
 
 async def read_announcement(session: AsyncSession, announcement_id: int, person_id: int, compound_id: int,

@@ -32,7 +32,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import ledger as xlsx
 from storage.compounds import Building, Compound, Room, RosterOwner, Unit, compound_setting, room_label
-from storage.db import JSONDict, Stored, UTCDateTime, add_unless_exists, status_field, utcnow
+from storage.db import JSONDict, Prepared, Stored, UTCDateTime, add_unless_exists, status_field, utcnow
 from storage.ledger import N_
 from storage.people import Membership, MembershipStatus, Person, Role
 
@@ -2026,8 +2026,17 @@ async def export_assembly_cli(database_url: str, assembly_id: int, out: Path | N
     return 0
 
 
+_OPEN_NOW = Prepared(select(Assembly.id).where(
+    Assembly.compound_id == sa.bindparam("compound_id"), Assembly.status == AssemblyStatus.OPEN,
+    col(Assembly.opens_at) <= sa.bindparam("now", type_=UTCDateTime),
+    col(Assembly.closes_at) > sa.bindparam("now", type_=UTCDateTime)).limit(1))
+
+
 async def awaiting_ballot(session: AsyncSession, person_id: int, compound_id: int, now: datetime) -> list[Assembly]:
     """Assemblies open for voting now in which a room the person owns has no ballot yet, closing soonest first."""
+    # Asked by every /start: most of the time no vote is open, which one fixed query on the driver says.
+    if not await _OPEN_NOW.rows(session, compound_id=compound_id, now=now):
+        return []
     rooms = await owned_rooms(session, person_id, compound_id)
     if not rooms:
         return []

@@ -35,7 +35,16 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from storage import access_log
 from storage.access_log import Piece, Via
 from storage.compounds import Building, Compound, Room, compound_setting, describe_room
-from storage.db import JSONDict, StatusText, Stored, UTCDateTime, add_unless_exists, status_field, utcnow
+from storage.db import (
+    JSONDict,
+    Prepared,
+    StatusText,
+    Stored,
+    UTCDateTime,
+    add_unless_exists,
+    status_field,
+    utcnow,
+)
 from storage.organisations import Department, departments_of_compound, officials_of
 from storage.people import STAFF, Person, Role, own_rooms, people_with_role
 
@@ -1039,11 +1048,13 @@ def compound_role_of(compound: Compound, case: Case) -> Role:
 
 
 async def cases_of_reporter(session: AsyncSession, person_id: int, compound_id: int, limit: int = 20) -> list[Case]:
-    result = await session.exec(
-        select(Case).where(Case.reporter_id == person_id, Case.compound_id == compound_id)
-        .order_by(col(Case.id).desc()).limit(limit)
-    )
-    return list(result.all())
+    return await _OF_REPORTER.objects(session, person_id=person_id, compound_id=compound_id, limit=limit)
+
+
+# Asked by every /start (its "open for you now" lines): a fixed query on the driver.
+_OF_REPORTER = Prepared(
+    select(Case).where(Case.reporter_id == sa.bindparam("person_id"), Case.compound_id == sa.bindparam("compound_id"))
+    .order_by(col(Case.id).desc()).limit(sa.bindparam("limit")), Case)
 
 
 async def queue(session: AsyncSession, compound_id: int, person_id: int, roles: frozenset[Role], now: datetime,

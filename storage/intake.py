@@ -5,7 +5,6 @@ They run for every message, so they are kept few and cheap; feature code never c
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -21,7 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.compounds import Chat, Compound
 from storage.conversations import Conversation, claim_update
-from storage.db import JSONDict, UTCDateTime
+from storage.db import JSONDict, UTCDateTime, sqlite_driver
 from storage.people import ROLES_QUERY, Identity, Person, Role, roles_in, roles_of
 
 # "Last seen" is written behind: at most once per identity in this long, not on every message.
@@ -145,21 +144,6 @@ def _attach(session: AsyncSession, model: type[SQLModel], names: list[str], read
     return instance
 
 
-async def _driver(session: AsyncSession) -> sqlite3.Connection | None:
-    """The session's own SQLite connection (its transaction begun), or None on another database. Kept in the
-    session's `info` for the message's next statement, as long as the same transaction lasts."""
-    cached = session.info.get("intake.driver")
-    if cached is not None and cached[0] is session.sync_session.get_transaction():
-        return cached[1]
-    connection = await session.connection()
-    driver: sqlite3.Connection | None = None
-    if connection.dialect.name == "sqlite":
-        # Already connected: no I/O, so no round through SQLAlchemy's greenlet.
-        driver = connection.sync_connection.connection.driver_connection._connection  # type: ignore[union-attr]
-    session.info["intake.driver"] = (session.sync_session.get_transaction(), driver)
-    return driver
-
-
 async def arrival(session: AsyncSession, platform: str, user_id: str, chat_id: str,
                   since: datetime | None) -> Arrival | None:
     """The joined read of a message's sender, chat and conversation; None for a person never seen. `since`: count
@@ -168,7 +152,7 @@ async def arrival(session: AsyncSession, platform: str, user_id: str, chat_id: s
     sql = ARRIVAL_SQL
     if since is not None:
         sql = ARRIVAL_COUNTED_SQL
-    driver = await _driver(session)
+    driver = await sqlite_driver(session)
     if driver is not None:
         if since is not None:
             params["since"] = since.astimezone(UTC).replace(tzinfo=None).strftime(_SQLITE_TIME)
@@ -202,7 +186,7 @@ ROLES_SQL, _ROLES_CONSTANTS = _compiled_roles()
 
 async def roles(session: AsyncSession, person_id: int, compound_id: int | None) -> frozenset[Role]:
     """`storage.people.roles_in` on the driver."""
-    driver = await _driver(session) if compound_id is not None else None
+    driver = await sqlite_driver(session) if compound_id is not None else None
     if driver is None:
         return await roles_in(session, person_id, compound_id)
     rows = driver.execute(ROLES_SQL, {**_ROLES_CONSTANTS, "person_id": person_id, "compound_id": compound_id})
@@ -212,7 +196,7 @@ async def roles(session: AsyncSession, person_id: int, compound_id: int | None) 
 async def claim(session: AsyncSession, platform: str, update_id: str, now: datetime, answer: dict[str, Any] | None,
                 person_id: int | None) -> bool:
     """`storage.conversations.claim_update` in plain SQL: True the first time the update is seen."""
-    driver = await _driver(session)
+    driver = await sqlite_driver(session)
     if driver is None:
         return await claim_update(session, platform, update_id, now, answer, person_id)
     # As SQLAlchemy's JSON type writes it (`storage.db.JSONDict` first makes the value plain JSON).

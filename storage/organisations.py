@@ -188,8 +188,10 @@ async def derived_holders(session: AsyncSession, role: str, compound_ids: list[i
     return [(person_id, compound_id) for person_id, compound_id in result.all()]
 
 
-async def derived_compounds(session: AsyncSession, person_id: int) -> list[int]:
-    """The compounds a person acts in through their departments and property companies (no room needed)."""
+def derived_compound_queries(person_id: Any) -> tuple[Any, Any]:
+    """The compounds a person acts in through their departments, then through their property companies (no room
+    needed): two selects of compound ids, for `storage.people.compounds_of` (`person_id`: a value or a bind
+    parameter)."""
     official = (
         select(CompoundPlace.compound_id)
         .join(Department, col(Department.street_id) == CompoundPlace.street_id)
@@ -203,6 +205,12 @@ async def derived_compounds(session: AsyncSession, person_id: int) -> list[int]:
         .where(Affiliation.person_id == person_id, col(Affiliation.removed_at).is_(None),
                Organisation.kind == OrganisationKind.PROPERTY, col(Organisation.retired_at).is_(None))
     )
+    return official, staff
+
+
+async def derived_compounds(session: AsyncSession, person_id: int) -> list[int]:
+    """The compounds a person acts in through their departments and property companies (no room needed)."""
+    official, staff = derived_compound_queries(person_id)
     rows = [*(await session.exec(official)).all(), *(await session.exec(staff)).all()]
     return list(dict.fromkeys(rows))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from datetime import datetime
@@ -13,7 +14,7 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.db import UTCDateTime, status_field, utcnow
+from storage.db import Prepared, UTCDateTime, status_field, utcnow
 
 
 class Role(StrEnum):
@@ -247,15 +248,25 @@ async def approved_members(session: AsyncSession, compound_id: int) -> list[int]
 
 
 async def compounds_of(session: AsyncSession, person_id: int) -> list[int]:
-    result = await session.exec(
-        select(Membership.compound_id).where(Membership.person_id == person_id, Membership.status == MembershipStatus.APPROVED)
-    )
-    grants = await session.exec(
-        select(RoleGrant.compound_id).where(RoleGrant.person_id == person_id, col(RoleGrant.revoked_at).is_(None))
-    )
-    from storage.organisations import derived_compounds
+    """The compounds a person acts in: by their approved rooms, then their role grants, then their departments
+    and property companies. One fixed query: it runs on every message of someone without a compound yet (a
+    newcomer joining)."""
+    return list(dict.fromkeys(row[1] for row in await _compounds_of().rows(session, person_id=person_id)))
 
-    return list(dict.fromkeys([*result.all(), *grants.all(), *await derived_compounds(session, person_id)]))
+
+@functools.cache
+def _compounds_of() -> Prepared:
+    from storage.organisations import derived_compound_queries
+
+    person: sa.BindParameter[int] = sa.bindparam("person_id")
+    parts = (select(Membership.compound_id).where(Membership.person_id == person,
+                                                  Membership.status == MembershipStatus.APPROVED),
+             select(RoleGrant.compound_id).where(RoleGrant.person_id == person, col(RoleGrant.revoked_at).is_(None)),
+             *derived_compound_queries(person))
+    # Each part's rows in turn, as the parts' order says which compound comes first.
+    return Prepared(sa.union_all(*(part.with_only_columns(sa.literal_column(str(order)).label("part"),
+                                                      *part.selected_columns)
+                                   for order, part in enumerate(parts))).order_by(sa.text("part")))
 
 
 def normalize_phone(phone: str) -> str:

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel, col, func, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.db import Stored, UTCDateTime, add_unless_exists, status_field, utcnow
+from storage.db import Prepared, Stored, UTCDateTime, add_unless_exists, status_field, utcnow
 from storage.people import Membership, MembershipStatus, Person
 from storage.schedule import next_fire
 
@@ -426,9 +426,13 @@ async def set_skills(session: AsyncSession, person: Person, codes: list[str]) ->
 async def signed_up_tasks(session: AsyncSession, person_id: int, compound_id: int, now: datetime,
                           limit: int = 3) -> list[VolunteerTask]:
     """Open tasks of the compound the person is signed up for that have not ended yet, soonest first."""
-    result = await session.exec(
-        select(VolunteerTask).join(TaskSignup, col(TaskSignup.task_id) == VolunteerTask.id)
-        .where(TaskSignup.person_id == person_id, col(TaskSignup.active), VolunteerTask.compound_id == compound_id,
-               VolunteerTask.status == TaskStatus.OPEN, col(VolunteerTask.ends_at) > now)
-        .order_by(col(VolunteerTask.starts_at)).limit(limit))
-    return list(result.all())
+    return await _SIGNED_UP.objects(session, person_id=person_id, compound_id=compound_id, now=now, limit=limit)
+
+
+# Asked by every /start (its "open for you now" lines): a fixed query on the driver.
+_SIGNED_UP = Prepared(
+    select(VolunteerTask).join(TaskSignup, col(TaskSignup.task_id) == VolunteerTask.id)
+    .where(TaskSignup.person_id == sa.bindparam("person_id"), col(TaskSignup.active),
+           VolunteerTask.compound_id == sa.bindparam("compound_id"), VolunteerTask.status == TaskStatus.OPEN,
+           col(VolunteerTask.ends_at) > sa.bindparam("now", type_=UTCDateTime))
+    .order_by(col(VolunteerTask.starts_at)).limit(sa.bindparam("limit")), VolunteerTask)

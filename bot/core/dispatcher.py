@@ -61,7 +61,7 @@ from storage.conversations import (
     take_parked_press,
     typed_choice,
 )
-from storage.db import is_sqlite, make_sessionmaker, transaction
+from storage.db import PreparedInsert, is_sqlite, make_sessionmaker, transaction
 from storage.intake import mark_seen, seen_is_stale
 from storage.notifications import OPTIONAL_KINDS, Notice, NoticeKind, Urgency, decide, recipient_compound
 from storage.people import Identity, Person, Role, compounds_of, roles_changed, roles_in
@@ -719,7 +719,7 @@ class Core:
             batch.tokens += tokens
         elif tokens:
             # One multi-row insert for a whole menu: a row of ORM objects each would cost more than the rest.
-            await session.exec(sa.insert(ButtonToken), params=tokens)
+            await _TOKENS.run(session, tokens)
         return OutMessage(reply.text, rows, reply.image, reply.document, reply.pin, reply.toast, asks=reply.asks)
 
     def _button(self, button: Button, ctx: Context | None, person_id: int | None, compound_id: int | None,
@@ -993,12 +993,15 @@ class _Batch:
     async def write(self, session: AsyncSession) -> None:
         """One multi-row insert of the button tokens, one of the outbox rows (in the order they were made)."""
         if self.tokens:
-            await session.exec(sa.insert(ButtonToken), params=self.tokens)
+            await _TOKENS.run(session, self.tokens)
             self.tokens = []
         if self.outbox:
-            rows = [row.model_dump(exclude={"id"}) for row in self.outbox]
-            await session.exec(sa.insert(outbox_store.OutboxMessage), params=rows)
+            await _OUTBOX.run(session, [row.model_dump(exclude={"id"}) for row in self.outbox])
             self.outbox = []
+
+
+_TOKENS = PreparedInsert(ButtonToken)
+_OUTBOX = PreparedInsert(outbox_store.OutboxMessage)
 
 
 def _has_media(reply: Reply) -> bool:
