@@ -285,9 +285,16 @@ async def transaction(maker: async_sessionmaker[AsyncSession]) -> AsyncIterator[
 # objects as if the ORM had loaded them. On PostgreSQL they go through the session as usual.
 
 
+# Set in a session's `info`: its fixed queries go through the ORM as any other (to compare the two paths).
+ORM_ONLY = "db.orm_only"
+
+
 async def sqlite_driver(session: AsyncSession) -> sqlite3.Connection | None:
-    """The session's own SQLite connection (its transaction begun), or None on another database. Kept in the
-    session's `info` for the message's next statement, as long as the same transaction lasts."""
+    """The session's own SQLite connection (its transaction begun), or None on another database (or when the
+    session says ORM_ONLY). Kept in the session's `info` for the message's next statement, as long as the same
+    transaction lasts."""
+    if session.info.get(ORM_ONLY):
+        return None
     transaction_now = session.sync_session.get_transaction()
     cached = session.info.get("db.driver")
     if cached is not None and cached[0] is transaction_now and transaction_now is not None:

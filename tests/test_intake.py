@@ -175,3 +175,57 @@ async def test_the_plain_sql_path_writes_what_the_orm_path_writes(
     for table in plain_rows:
         assert plain_rows[table] == orm_rows[table], table
     assert len(plain_rows["processedupdate"]) > 30 and plain_rows["membership"] != []
+
+
+# ---- the fixed queries of storage.db.Prepared against the ORM's ---------------------------------------------
+
+
+async def test_the_fixed_queries_find_what_the_orm_finds(console: Console, app: App) -> None:
+    """Each Prepared query of /start and of a newcomer's messages, run on the driver and through the ORM (a
+    session marked ORM_ONLY), finds the same rows, with the same values, for everyone of the demo."""
+    from storage import announcements, assembly, complaints, volunteering
+    from storage.compounds import compound_by_code
+    from storage.db import ORM_ONLY, transaction
+    from storage.people import compounds_of
+    from tests.conftest import person_ids
+    from tests.test_menus import _open_vote
+
+    now = app.core.clock.now()
+    people = await person_ids(app)
+    await _open_vote(app)
+    async with transaction(app.core.sessions) as session:
+        compound = await compound_by_code(session, "XFL")
+        assert compound is not None
+        session.add(announcements.Announcement(compound_id=1, author_id=1, text="停水", due_at=now, created_at=now,
+                                               status=announcements.AnnouncementStatus.SENT))
+        session.add(announcements.Announcement(compound_id=1, author_id=1, text="党员学习会", audience="party",
+                                               due_at=now, created_at=now,
+                                               status=announcements.AnnouncementStatus.SENT))
+        task = await volunteering.post_task(
+            session, compound_id=1, organiser_id=people["王书记"], title="清扫", description="", place="小广场",
+            starts_at=now + timedelta(days=1), ends_at=now + timedelta(days=1, hours=2), wanted=3, skills=[],
+            mode="activity", rate=10, now=now)
+        assert task is not None
+        await volunteering.sign_up(session, task, people["张三"], now)
+        await complaints.file_case(session, compound, people["张三"], "环境卫生", "楼道堆物", now)
+
+    async def found(orm: bool, person_id: int) -> list[Any]:
+        async with app.core.sessions() as session:
+            if orm:
+                session.info[ORM_ONLY] = True
+            results = [
+                await assembly.awaiting_ballot(session, person_id, 1, now),
+                await volunteering.signed_up_tasks(session, person_id, 1, now),
+                await complaints.cases_of_reporter(session, person_id, 1),
+                *[await announcements.unread(session, person_id, 1, now, owner=owner, party=party)
+                  for owner in (False, True) for party in (False, True)],
+                await compounds_of(session, person_id),
+            ]
+            return [[row.model_dump() if hasattr(row, "model_dump") else row for row in (
+                part if isinstance(part, list) else [part])] for part in results]
+
+    for person_id in people.values():
+        assert await found(False, person_id) == await found(True, person_id), person_id
+    # Not an empty comparison: the resident has a vote, a task, a case and the announcements open.
+    seen = await found(False, people["张三"])
+    assert all(part != [] and part != [None] for part in seen[:5]), seen

@@ -61,7 +61,7 @@ from storage.conversations import (
     take_parked_press,
     typed_choice,
 )
-from storage.db import PreparedInsert, is_sqlite, make_sessionmaker, transaction
+from storage.db import ORM_ONLY, PreparedInsert, is_sqlite, make_sessionmaker, transaction
 from storage.intake import mark_seen, seen_is_stale
 from storage.notifications import OPTIONAL_KINDS, Notice, NoticeKind, Urgency, decide, recipient_compound
 from storage.people import Identity, Person, Role, compounds_of, roles_changed, roles_in
@@ -143,7 +143,8 @@ class Core:
         # What each platform's transport can show (`Transport.caps`): the core chooses the fallback for what it
         # cannot (bot/core/fallback.py), in direct answers here and in the outbox.
         self.capabilities: dict[str, Capabilities] = {}
-        # The fixed per-message statements in plain SQL on the session's connection (storage/intake.py); False runs
+        # The fixed per-message statements in plain SQL on the session's connection (storage/intake.py, and the
+        # fixed queries of storage.db.Prepared); False runs
         # them through the ORM, which tests compare it with.
         self.intake = True
 
@@ -158,6 +159,8 @@ class Core:
             for attempt in range(3):
                 try:
                     async with transaction(self.sessions) as session:
+                        if not self.intake:
+                            session.info[ORM_ONLY] = True
                         messages, enqueued, sender = await self._handle(session, incoming, now)
                         changed = roles_changed(session)
                         # The claim comes last and carries the answer: a repeat of this update (the platform
