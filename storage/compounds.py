@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.db import JSONDict, Stored, UTCDateTime, utcnow
+from storage.db import JSONDict, Prepared, Stored, UTCDateTime, utcnow
 
 # Codes are read aloud and typed on phones: no 0/O or 1/I/L.
 _CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
@@ -110,9 +110,12 @@ async def compound_by_code(session: AsyncSession, code: str) -> Compound | None:
     return result.first()
 
 
+_BY_INVITE = Prepared(select(Compound).where(Compound.invite_code == sa.bindparam("invite")), Compound)
+
+
 async def compound_by_invite(session: AsyncSession, invite: str) -> Compound | None:
-    result = await session.exec(select(Compound).where(Compound.invite_code == invite.strip().upper()))
-    return result.first()
+    found = await _BY_INVITE.objects(session, invite=invite.strip().upper())
+    return found[0] if found else None
 
 
 async def create_compound(
@@ -131,35 +134,34 @@ async def create_compound(
     return compound
 
 
+# The lists a newcomer picks their room from, step by step: fixed queries on the driver (storage.db.Prepared).
+_BUILDINGS = Prepared(select(Building).where(Building.compound_id == sa.bindparam("compound_id"))
+                      .order_by(col(Building.sort), col(Building.id)), Building)
+_UNITS = Prepared(select(Unit).where(Unit.building_id == sa.bindparam("building_id"))
+                  .order_by(col(Unit.sort), col(Unit.id)), Unit)
+_ROOMS = Prepared(select(Room).where(Room.unit_id == sa.bindparam("unit_id"))
+                  .order_by(col(Room.floor), col(Room.number)), Room)
+
+
 async def buildings_of(session: AsyncSession, compound_id: int) -> list[Building]:
-    result = await session.exec(
-        select(Building).where(Building.compound_id == compound_id).order_by(col(Building.sort), col(Building.id))
-    )
-    return list(result.all())
+    return await _BUILDINGS.objects(session, compound_id=compound_id)
 
 
 async def units_of(session: AsyncSession, building_id: int) -> list[Unit]:
-    result = await session.exec(
-        select(Unit).where(Unit.building_id == building_id).order_by(col(Unit.sort), col(Unit.id))
-    )
-    return list(result.all())
+    return await _UNITS.objects(session, building_id=building_id)
 
 
 async def rooms_of(session: AsyncSession, unit_id: int) -> list[Room]:
-    result = await session.exec(select(Room).where(Room.unit_id == unit_id).order_by(col(Room.floor), col(Room.number)))
-    return list(result.all())
+    return await _ROOMS.objects(session, unit_id=unit_id)
 
 
 async def describe_room(session: AsyncSession, room_id: int) -> str:
-    row = (
-        await session.exec(
-            select(Building.name, Unit.name, Room.number)
-            .join(Unit, col(Unit.building_id) == Building.id)
-            .join(Room, col(Room.unit_id) == Unit.id)
-            .where(Room.id == room_id)
-        )
-    ).first()
-    return room_label(*row) if row else "?"
+    rows = await _ROOM_NAMES.rows(session, room_id=room_id)
+    return room_label(*rows[0]) if rows else "?"
+
+
+_ROOM_NAMES = Prepared(select(Building.name, Unit.name, Room.number).join(Unit, col(Unit.building_id) == Building.id)
+                       .join(Room, col(Room.unit_id) == Unit.id).where(Room.id == sa.bindparam("room_id")))
 
 
 async def all_compounds(session: AsyncSession) -> list[Compound]:

@@ -13,6 +13,7 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlmodel import Field, SQLModel, col, delete, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage import db
 from storage.compounds import Chat
 from storage.db import JSONDict, UTCDateTime, add_unless_exists, utcnow
 from storage.people import Identity
@@ -192,7 +193,7 @@ async def remember_message(session: AsyncSession, key: str, step: str, message_i
 
 
 async def get_token(session: AsyncSession, token: str) -> ButtonToken | None:
-    return await session.get(ButtonToken, token)
+    return await db.get(session, ButtonToken, token)
 
 
 def label_key(text: str) -> str:

@@ -18,10 +18,11 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
-from sqlmodel import Field
+from sqlmodel import Field, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 E = TypeVar("E", bound=StrEnum)
+T = TypeVar("T")
 
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
@@ -331,7 +332,8 @@ class Prepared:
     run on the session's driver connection; on other databases run through the session. Pending ORM changes are
     flushed first, as the ORM's autoflush would."""
 
-    def __init__(self, statement: sa.Select[Any] | sa.CompoundSelect[Any], model: type[Any] | None = None) -> None:
+    # `statement`: a select or a union of selects (typed loosely: SQLModel's selects are not SQLAlchemy's generics).
+    def __init__(self, statement: Any, model: type[Any] | None = None) -> None:
         self.statement = statement
         self.model = model
         self._sqlite: tuple[str, dict[str, Any], dict[str, Any], list[Any], list[str]] | None = None
@@ -376,7 +378,7 @@ class Prepared:
         if await sqlite_driver(session) is None:
             if session.sync_session.autoflush and not session.sync_session._is_clean():
                 await session.flush()
-            return list((await session.exec(self.statement, params=params)).all())  # type: ignore[call-overload]
+            return list((await session.exec(self.statement, params=params)).all())
         rows = await self.rows(session, **params)
         names = self._compiled()[4]
         return [attach(session, self.model, dict(zip(names, row, strict=True))) for row in rows]
@@ -429,3 +431,22 @@ class PreparedInsert:
                 values[name] = process(value) if process is not None else value
             bound.append(values)
         driver.executemany(sql, bound)
+
+
+_BY_KEY: dict[type[Any], Prepared] = {}
+
+
+async def get(session: AsyncSession, model: type[T], key: Any) -> T | None:
+    """`session.get` for a model with a one-column key, as a fixed query on the driver: the session's own object
+    when it has it, else the row read by its key."""
+    from sqlalchemy.orm.util import identity_key
+
+    known = session.sync_session.identity_map.get(identity_key(model, key))
+    if known is not None:
+        return known
+    prepared = _BY_KEY.get(model)
+    if prepared is None:
+        (column,) = sa.inspect(model).primary_key
+        prepared = _BY_KEY[model] = Prepared(select(model).where(column == sa.bindparam("key")), model)
+    found = await prepared.objects(session, key=key)
+    return found[0] if found else None

@@ -39,7 +39,7 @@ from bot.core.types import (
     ToPerson,
 )
 from bot.settings import Settings
-from storage import intake
+from storage import db, intake
 from storage import outbox as outbox_store
 from storage.compounds import Chat, Compound, chat_secrets, group_chats
 from storage.conversations import (
@@ -306,16 +306,16 @@ class Core:
 
     async def _compound_for(self, session: AsyncSession, person: Person, chat: Chat) -> Compound | None:
         if chat.kind == "group" and chat.compound_id is not None:
-            return await session.get(Compound, chat.compound_id)
+            return await db.get(session, Compound, chat.compound_id)
         # In a private chat, or a group not bound yet: the compound the person acts in.
         if person.current_compound_id is not None:
-            return await session.get(Compound, person.current_compound_id)  # loaded with the person: no query
+            return await db.get(session, Compound, person.current_compound_id)  # loaded with the person: no query
         assert person.id is not None
         joined = await compounds_of(session, person.id)
         if joined:
             person.current_compound_id = joined[0]
             session.add(person)
-            return await session.get(Compound, joined[0])
+            return await db.get(session, Compound, joined[0])
         return None
 
     def language_of(self, person: Person) -> str:
@@ -333,7 +333,7 @@ class Core:
         return {pid: self.catalogs.translator(languages.get(pid) or default) for pid in wanted}
 
     async def translator_for(self, session: AsyncSession, person_id: int) -> Translator:
-        person = await session.get(Person, person_id)
+        person = await db.get(session, Person, person_id)
         return self.catalogs.translator(self.language_of(person) if person else self.settings.default_language)
 
     def _too_fast(self, person: Person, recent: int) -> list[OutMessage] | None:
@@ -510,7 +510,7 @@ class Core:
         bound = ctx.convo.compound_id
         if bound is None or (ctx.compound is not None and ctx.compound.id == bound):
             return
-        ctx.compound = await ctx.session.get(Compound, bound)
+        ctx.compound = await db.get(ctx.session, Compound, bound)
         ctx.roles = await roles_in(ctx.session, ctx.person_id, bound)
 
     @staticmethod
@@ -600,7 +600,7 @@ class Core:
             if not ctx.private:
                 return stale
             # A notification about another of the person's compounds: act there, with the roles held there.
-            ctx.compound = await ctx.session.get(Compound, token.compound_id)
+            ctx.compound = await db.get(ctx.session, Compound, token.compound_id)
             ctx.roles = await roles_in(ctx.session, ctx.person_id, token.compound_id)
         if token.action == COMMAND_ACTION:
             route = self.routes.commands.get(str(token.args.get("command", "")))
@@ -789,7 +789,7 @@ class Core:
         if not self.settings.notification_budget:
             return reply
         if notice.compound_id is not None:
-            compound = await session.get(Compound, notice.compound_id)
+            compound = await db.get(session, Compound, notice.compound_id)
         else:
             compound = ctx.compound if ctx is not None and ctx.compound is not None else await recipient_compound(
                 session, person_id)
@@ -833,7 +833,7 @@ class Core:
             reply = budgeted
             addresses.append((identity.platform, identity.private_chat_id, "private", compound_id, target.person_id))
         elif isinstance(target, ToChat):
-            chat = await session.get(Chat, target.chat_id)
+            chat = await db.get(session, Chat, target.chat_id)
             if chat is None or not chat.active:
                 return False
             compound_id = chat.compound_id
