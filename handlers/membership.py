@@ -136,9 +136,15 @@ def _place(limit: int, refusal: str) -> answers.Either:
     return answers.Either((answers.Choice(), answers.Text(limit)), refusal=refusal)
 
 
-@joining.step("building", ask=_ask_building, answer=_place(64, BUILDING_REFUSAL), next=("unit", "room"))
+@joining.step("building", ask=_ask_building, answer=_place(64, BUILDING_REFUSAL), next=("unit", "room", "relation"))
 async def join_building(ctx: Context, draft: Joining, answer: int | str) -> Outcome:
     building = await store.pick_building(ctx.session, draft.compound, answer)
+    if (building is None or building.id is None) and isinstance(answer, str):
+        # The whole address typed at once (1栋1单元301, 1棟1單元301室): building, unit and room are answered.
+        room = await store.room_by_address(ctx.session, draft.compound, answer)
+        if room is not None and room.id is not None:
+            return await _room_chosen(ctx, draft.model_copy(update={"building": room.building_id,
+                                                                   "unit": room.unit_id}), room.id)
     if building is None or building.id is None:
         return Stay(Reply(ctx.t(BUILDING_REFUSAL)))
     draft = draft.model_copy(update={"building": building.id})
@@ -174,11 +180,16 @@ async def join_room(ctx: Context, draft: Joining, answer: int | str) -> Outcome:
     room = await store.pick_room(ctx.session, draft.unit, answer)
     if room is None or room.id is None:
         return Stay(Reply(t(ROOM_REFUSAL)))
-    existing = await store.existing_membership(ctx.session, ctx.person_id, room.id)
+    return await _room_chosen(ctx, draft, room.id)
+
+
+async def _room_chosen(ctx: Context, draft: Joining, room_id: int) -> Outcome:
+    t = ctx.t
+    existing = await store.existing_membership(ctx.session, ctx.person_id, room_id)
     if existing is not None:
         return Done(Reply(t("You are already registered for this room.") if existing.status == MembershipStatus.APPROVED
                           else t("Your request for this room is already waiting for the secretary's approval.")))
-    return Go("relation", draft.model_copy(update={"room": room.id}))
+    return Go("relation", draft.model_copy(update={"room": room_id}))
 
 
 def _ask_relation(ctx: Context, draft: Joining) -> Reply:

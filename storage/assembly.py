@@ -35,6 +35,7 @@ from storage.compounds import Building, Compound, Room, RosterOwner, Unit, compo
 from storage.db import JSONDict, Prepared, Stored, UTCDateTime, add_unless_exists, status_field, utcnow
 from storage.ledger import N_
 from storage.people import Membership, MembershipStatus, Person, Role
+from storage.places import label_key
 
 
 class MotionKind(StrEnum):
@@ -932,11 +933,11 @@ async def due_to_close(session: AsyncSession, now: datetime) -> list[Assembly]:
 
 
 async def room_by_label(session: AsyncSession, compound_id: int, typed: str) -> int | None:
-    """The compound's room a person typed as the roster writes it (1栋1单元301); spaces and full-width digits
-    are forgiven."""
-    wanted = _label_key(typed)
+    """The compound's room a person typed as the roster writes it (1栋1单元301); spaces, full-width digits,
+    traditional characters and 室 are forgiven (1棟1單元301室), as when joining (storage/places.py)."""
+    wanted = label_key(typed)
     return next((room_id for room_id, (label, _area) in (await room_labels(session, compound_id)).items()
-                 if _label_key(label) == wanted), None) if wanted else None
+                 if label_key(label) == wanted), None) if wanted else None
 
 
 def _label_key(text: str) -> str:

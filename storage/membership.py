@@ -4,8 +4,6 @@ roles, binding group chats. Each domain action checks what it may do and says wh
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,6 +20,7 @@ from storage.compounds import (
     RosterOwner,
     Unit,
     buildings_of,
+    room_label,
     rooms_of,
     units_of,
 )
@@ -37,28 +36,22 @@ from storage.people import (
     revoke_role,
     roles_in,
 )
+from storage.places import label_key, place_key
 
 # ---- the places a newcomer names ------------------------------------------------------------------------------
 
-# "2", "2栋" and "2号楼" name the same building; "1" and "1单元" the same unit; "1502" and "1502室" the same room.
-_PLACE_SUFFIX = re.compile(r"(?:号楼|號樓|单元|單元|栋|棟|幢|座|楼|樓|号|號|室)$")
-
-
-def _place_key(name: str) -> str:
-    text = unicodedata.normalize("NFKC", name).strip().casefold().replace(" ", "")
-    return _PLACE_SUFFIX.sub("", text) or text
-
 
 def match_place(options: Mapping[int, str], typed: str) -> int | None:
-    """The option (id → name) a person typed: the exact name, or the name with or without its 栋/单元/号/室;
+    """The option (id → name) a person typed: the exact name, or the name with or without its 栋/单元/号/室, in
+    simplified or traditional characters (1棟, 1單元, 12號樓), full-width digits forgiven (storage/places.py);
     None when nothing or more than one option fits."""
     if not typed.strip() or len(typed) > 64:
         return None
     exact = [option for option, name in options.items() if name == typed.strip()]
     if len(exact) == 1:
         return exact[0]
-    key = _place_key(typed)
-    found = [option for option, name in options.items() if _place_key(name) == key]
+    key = place_key(typed)
+    found = [option for option, name in options.items() if place_key(name) == key]
     return found[0] if len(found) == 1 else None
 
 
@@ -86,6 +79,19 @@ async def pick_room(session: AsyncSession, unit_id: int, answer: int | str) -> R
     rooms = {r.id or 0: r for r in await rooms_of(session, unit_id)}
     picked = _pick({i: r.number for i, r in rooms.items()}, answer)
     return rooms[picked] if picked is not None else None
+
+
+async def room_by_address(session: AsyncSession, compound_id: int, typed: str) -> Room | None:
+    """The compound's one room whose whole label a person typed (1栋1单元301, 1棟1單元301室, ...); None when no
+    room, or more than one, fits."""
+    if not typed.strip() or len(typed) > 64:
+        return None
+    wanted = label_key(typed)
+    rows = await session.exec(select(Room, Building.name, Unit.name)
+                              .join(Unit, col(Unit.id) == Room.unit_id).join(Building, col(Building.id) == Room.building_id)
+                              .where(Room.compound_id == compound_id))
+    found = [room for room, building, unit in rows.all() if label_key(room_label(building, unit, room.number)) == wanted]
+    return found[0] if len(found) == 1 else None
 
 
 async def building_named(session: AsyncSession, compound_id: int, name: str) -> Building | None:

