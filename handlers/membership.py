@@ -19,15 +19,24 @@ router = Router("membership")
 
 MAX_ROOM_BUTTONS = 30
 RELATIONS = {"owner": N_("owner"), "tenant": N_("tenant")}
+# The words /grant and /revoke take for a role: its code, and how people write it in simplified and traditional
+# characters (a Taiwan or Hong Kong keyboard types 樓棟長, 黨員, 業委會), the role names /members shows included.
 ROLE_WORDS = {
-    "secretary": Role.SECRETARY, "书记": Role.SECRETARY, "支部书记": Role.SECRETARY,
-    "building_leader": Role.BUILDING_LEADER, "楼栋长": Role.BUILDING_LEADER, "楼長": Role.BUILDING_LEADER,
+    "secretary": Role.SECRETARY, "书记": Role.SECRETARY, "書記": Role.SECRETARY, "支部书记": Role.SECRETARY,
+    "支部書記": Role.SECRETARY,
+    "building_leader": Role.BUILDING_LEADER, "楼栋长": Role.BUILDING_LEADER, "樓棟長": Role.BUILDING_LEADER,
+    "楼长": Role.BUILDING_LEADER, "樓長": Role.BUILDING_LEADER,
     "party_member": Role.PARTY_MEMBER, "党员": Role.PARTY_MEMBER, "黨員": Role.PARTY_MEMBER,
-    "committee": Role.COMMITTEE, "业委会": Role.COMMITTEE, "業委會": Role.COMMITTEE,
-    "property": Role.PROPERTY, "物业": Role.PROPERTY, "物業": Role.PROPERTY,
-    "official": Role.OFFICIAL, "社区": Role.OFFICIAL, "街道": Role.OFFICIAL, "官员": Role.OFFICIAL,
+    "committee": Role.COMMITTEE, "业委会": Role.COMMITTEE, "業委會": Role.COMMITTEE, "业委会委员": Role.COMMITTEE,
+    "業委會委員": Role.COMMITTEE,
+    "property": Role.PROPERTY, "物业": Role.PROPERTY, "物業": Role.PROPERTY, "物业人员": Role.PROPERTY,
+    "物業人員": Role.PROPERTY,
+    "official": Role.OFFICIAL, "社区": Role.OFFICIAL, "社區": Role.OFFICIAL, "街道": Role.OFFICIAL,
+    "官员": Role.OFFICIAL, "官員": Role.OFFICIAL,
     "supervisor": Role.SUPERVISOR, "监事": Role.SUPERVISOR, "監事": Role.SUPERVISOR, "监督组": Role.SUPERVISOR,
+    "監督組": Role.SUPERVISOR,
     "mediator": Role.MEDIATOR, "调解员": Role.MEDIATOR, "調解員": Role.MEDIATOR, "调解委员会": Role.MEDIATOR,
+    "調解委員會": Role.MEDIATOR,
 }
 # A person's number on /grant, /revoke (as /members shows it, #12 or 12).
 MAX_PERSON_ID = 10**12

@@ -11,8 +11,9 @@ from bot.transports.console import Console
 from storage.assembly import Ballot
 from storage.compounds import Room
 from storage.demo import DEMO_INVITE
-from storage.people import Membership, MembershipStatus
+from storage.people import Membership, MembershipStatus, Role, roles_in
 from storage.places import label_key, place_key
+from tests.conftest import person_ids
 from tests.test_assembly import _paper_ballot_begun
 
 
@@ -79,3 +80,34 @@ async def test_a_paper_ballot_for_a_room_typed_in_traditional_characters(console
         [ballot] = (await session.exec(select(Ballot))).all()
     assert await _room(app, ballot.room_id) == ("1栋2单元201", "201")
 
+
+# ---- 2. /grant's role words in traditional characters --------------------------------------------------------
+
+
+async def test_a_taiwan_secretary_grants_each_role_the_help_names(console: Console, app: App) -> None:
+    """The zh_TW usage names the roles as a Taiwan secretary types them; each of them is understood, and so are the
+    names the replies use (樓棟長, 業委會委員, 物業人員)."""
+    zhang = (await person_ids(app))["张三"]
+    console.as_("王书记")
+    await console.say("/lang zh_TW")
+    await console.say("/grant")
+    usage = console.last.text
+    assert usage.startswith("用法：/grant") and "樓棟長" in usage and "building_leader（" not in usage
+    words = usage.split("角色：")[1].split("（")[0].split("、")
+    assert words == ["書記", "樓棟長", "黨員", "業委會", "物業", "監事", "調解員"]
+    for word in words:
+        if word == "書記":
+            continue  # a second secretary is granted below, and revoked last
+        await console.say(f"/grant {zhang} {word} 1棟")
+        assert console.last.text.startswith("张三 現在是"), word
+        await console.say(f"/revoke {zhang} {word}")
+        assert console.last.text.startswith("张三 已不再是"), word
+    for word in ("業委會委員", "物業人員", "樓長", "支部書記", "監督組", "調解委員會"):
+        await console.say(f"/grant {zhang} {word} 1棟")
+        assert console.last.text.startswith("张三 現在是"), word
+    async with app.core.sessions() as session:
+        held = await roles_in(session, zhang, 1)
+    assert {Role.COMMITTEE, Role.PROPERTY, Role.BUILDING_LEADER, Role.SECRETARY, Role.SUPERVISOR,
+            Role.MEDIATOR} <= held
+    await console.say(f"/revoke {zhang} 書記")
+    assert console.last.text.startswith("张三 已不再是")
