@@ -372,6 +372,18 @@ class Prepared:
         return [tuple(read(value) if read is not None else value for read, value in zip(readers, row, strict=True))
                 for row in found]
 
+    async def run(self, session: AsyncSession, **params: Any) -> int:
+        """Run a fixed UPDATE or DELETE: the number of rows it changed."""
+        driver = await sqlite_driver(session)
+        if driver is None:
+            result = await (await session.connection()).execute(self.statement, params)
+            return int(result.rowcount)
+        sql, constants, processors, _readers, _names = self._compiled()
+        bound = {**constants, **params}
+        for name, process in processors.items():
+            bound[name] = process(bound[name])
+        return int(driver.execute(sql, bound).rowcount)
+
     async def objects(self, session: AsyncSession, **params: Any) -> list[Any]:
         """The rows as the session's ORM objects of `model`."""
         assert self.model is not None, "objects() needs the model the query selects"

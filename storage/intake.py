@@ -20,7 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.compounds import Chat, Compound
 from storage.conversations import Conversation, claim_update
-from storage.db import JSONDict, UTCDateTime, sqlite_driver
+from storage.db import JSONDict, Prepared, UTCDateTime, sqlite_driver
 from storage.people import ROLES_QUERY, Identity, Person, Role, roles_in, roles_of
 
 # "Last seen" is written behind: at most once per identity in this long, not on every message.
@@ -28,7 +28,7 @@ SEEN_EVERY = timedelta(minutes=5)
 
 _identity = Identity.__table__  # type: ignore[attr-defined]
 # The age check is in the statement itself, so two processes handling the same person's messages write it once.
-_SEEN = (
+_SEEN = Prepared(
     sa.update(_identity)
     .where(_identity.c.id == sa.bindparam("identity_id"),
            _identity.c.last_seen_at < sa.bindparam("stale_before", type_=UTCDateTime))
@@ -42,8 +42,7 @@ def seen_is_stale(last_seen_at: datetime, now: datetime) -> bool:
 
 async def mark_seen(session: AsyncSession, identity_id: int, now: datetime) -> None:
     """Write the identity's `last_seen_at`, unless another message wrote it within `SEEN_EVERY`."""
-    await session.exec(_SEEN, params={"identity_id": identity_id, "stale_before": now - SEEN_EVERY,
-                                      "now": now})
+    await _SEEN.run(session, identity_id=identity_id, stale_before=now - SEEN_EVERY, now=now)
 
 
 # ---- the joined read and the claim, in plain SQL ------------------------------------------------------------
