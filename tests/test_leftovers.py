@@ -7,6 +7,7 @@ from __future__ import annotations
 from sqlmodel import select
 
 from bot.app import App
+from bot.core.i18n import Catalogs
 from bot.transports.console import Console
 from storage.assembly import Ballot
 from storage.compounds import Room
@@ -111,3 +112,32 @@ async def test_a_taiwan_secretary_grants_each_role_the_help_names(console: Conso
             Role.MEDIATOR} <= held
     await console.say(f"/revoke {zhang} 書記")
     assert console.last.text.startswith("张三 已不再是")
+
+
+# ---- 3. the pages catalogue and the shared texts in Taiwan usage -----------------------------------------------
+
+
+def _zh_tw(domain: str) -> dict[str, str]:
+    from babel.messages.pofile import read_po
+
+    from bot.core.i18n import LOCALES_DIR
+
+    with (LOCALES_DIR / "zh_TW" / "LC_MESSAGES" / f"{domain}.po").open("rb") as handle:
+        return {str(m.id): str(m.string) for m in read_po(handle, locale="zh_TW") if m.id and m.string}
+
+
+def test_the_pages_and_the_shared_texts_speak_taiwan_usage() -> None:
+    """小區 and 發送 are mainland words (Taiwan: 社區, 傳送); the web pages name the owners' assembly, owners,
+    complaints and corrections with the words the bot uses in chat (業主大會, 業主, 陳情, 已整改)."""
+    for domain in ("pages", "board", "party", "reports"):
+        mainland = {msgid: text for msgid, text in _zh_tw(domain).items() if "小區" in text or "發送" in text}
+        assert mainland == {}, domain
+    t = Catalogs().translator("zh_TW")
+    assert t("Compound") == "社區"
+    assert t("Nominate with /nominate · 小区党支部") == "傳送 /nominate 提名 · 社區黨支部"
+    assert t("Owners' assemblies") == "業主大會" and "業主大會" in t("Owners' assemblies and their results")
+    assert t("Owners") == "業主人數" and t("Decided by the owners of {scope} only.", scope="1栋") == "僅由 1栋 的業主表決。"
+    assert t("Complaints by category") == "陳情分類" and t("Case {number}", number=3).startswith("陳情")
+    assert t("Black entries not corrected") == "黑榜未整改" and t("Corrected (已整改)") == "已整改"
+    pages = " ".join(_zh_tw("pages").values())
+    assert "所有權人" not in pages and "訴求" not in pages and "改善" not in pages
