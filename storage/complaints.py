@@ -283,13 +283,20 @@ def reporter_sight(anonymous: bool, viewer_is_reporter: bool, viewer_is_handler:
                    viewer_roles: frozenset[Role]) -> Sight:
     """Least privilege (`viewer_roles`: held in the case's compound). The reporter sees themselves and the secretary
     sees every reporter; an anonymous reporter nobody else; a named reporter's name, room and phone also the case's
-    current handler, who has to reach them, while any other staff (a past handler, a supervising official) sees
-    实名住户 and the building."""
+    current handler while handling it (`handling`), who has to reach them, while any other staff (a past handler, a
+    supervising official, the handler of a case resolved or closed) sees 实名住户 and the building."""
     if viewer_is_reporter or Role.SECRETARY in viewer_roles:
         return Sight.IDENTITY
     if anonymous:
         return Sight.ANONYMOUS
     return Sight.IDENTITY if viewer_is_handler else Sight.NAMED
+
+
+def handling(case: Case, person_id: int) -> bool:
+    """The person handles the case now: they are its handler and it is open, accepted or waiting for the reporter's
+    answer. A resolved or closed case is no longer handled (a reopened one is again), so its handler no longer needs
+    to reach the reporter."""
+    return person_id == case.handler_id and case.state in ACTIVE
 
 
 def satisfaction_rate(ratings: list[int]) -> float | None:
@@ -543,7 +550,7 @@ async def show_reporter(session: AsyncSession, case: Case, viewer_id: int, roles
     mediation is open: they have to bring the parties together."""
     mediating = Role.MEDIATOR in roles and (found := await mediation_of(session, case.stored_id)) is not None \
         and found.outcome == MediationOutcome.REFERRED
-    sight = reporter_sight(case.anonymous, viewer_id == case.reporter_id, viewer_id == case.handler_id or mediating,
+    sight = reporter_sight(case.anonymous, viewer_id == case.reporter_id, handling(case, viewer_id) or mediating,
                            roles)
     if sight == Sight.ANONYMOUS:
         return ReporterShown(sight)
@@ -1220,7 +1227,7 @@ async def ledger_reporters(session: AsyncSession, cases: Sequence[Case], names: 
                            reader: LedgerReader | None, anonymous: str, named: str) -> dict[int, str]:
     """The Reporter column, case id -> what it shows. An anonymous case's reporter is never in a ledger (it travels
     as a file); a named one is shown by name where `reporter_sight` allows it (the secretary, the case's current
-    handler) and as `named` to anyone else (a supervisor: 业主监事会 reads the ledger, not who complained). A name
+    handler while handling it) and as `named` to anyone else (a supervisor: 业主监事会 reads the ledger, not who complained). A name
     shown to someone other than the reporter writes a row of the access log (via export) in the same transaction.
     Without a reader (the operator's `linli export cases`) names are shown, unlogged, as the shell has no person."""
     shown: dict[int, str] = {}
@@ -1231,7 +1238,7 @@ async def ledger_reporters(session: AsyncSession, cases: Sequence[Case], names: 
         if reader is None:
             shown[case.stored_id] = names.get(case.reporter_id, "")
             continue
-        sight = reporter_sight(False, reader.person_id == case.reporter_id, reader.person_id == case.handler_id,
+        sight = reporter_sight(False, reader.person_id == case.reporter_id, handling(case, reader.person_id),
                                reader.roles)
         if sight != Sight.IDENTITY:
             shown[case.stored_id] = named

@@ -10,12 +10,14 @@ from bot.app import App
 from bot.core.i18n import Catalogs
 from bot.transports.console import Console
 from storage.assembly import Ballot
+from storage.complaints import State
 from storage.compounds import Room
 from storage.demo import DEMO_INVITE
 from storage.people import Membership, MembershipStatus, Role, roles_in
 from storage.places import label_key, place_key
 from tests.conftest import person_ids
 from tests.test_assembly import _paper_ballot_begun
+from tests.test_complaints import access_rows, cases, file_case, named_resident_only, official_in
 
 
 async def _room(app: App, room_id: int) -> tuple[str, str]:
@@ -141,3 +143,45 @@ def test_the_pages_and_the_shared_texts_speak_taiwan_usage() -> None:
     assert t("Black entries not corrected") == "黑榜未整改" and t("Corrected (已整改)") == "已整改"
     pages = " ".join(_zh_tw("pages").values())
     assert "所有權人" not in pages and "訴求" not in pages and "改善" not in pages
+
+
+# ---- 4. a closed case's reporter and the official who handled it ------------------------------------------------
+
+
+async def test_an_official_sees_the_reporter_only_while_handling_the_case(console: Console) -> None:
+    """The department's official sees 李四's name, room and phone while the case is theirs to handle; once it is
+    resolved and closed they see 实名住户 and the building, as any official who does not handle it does (and nothing
+    is written to the access log); the secretary still sees who it was."""
+    await official_in(console, "刘官员", "市场监管")
+    leak = await file_case(console, "李四", "房屋漏水", "卫生间天花板一直在滴水，已经两天了。")
+    console.as_("赵物业")
+    await console.press("移交/上报")
+    await console.press("不加说明")
+    console.as_("王书记")
+    await console.press("吹哨（呼叫部门）")
+    await console.press("市场监管")
+    await console.press("不加说明")
+    reporter = ("李四", "13800000006", "1单元201", "2栋")
+    console.as_("刘官员")
+    await console.say(f"/case {leak}")
+    assert "李四" in console.last.text and "13800000006" in console.last.text  # handling it: may reach them
+    await console.press("受理")
+    await console.press("办结")
+    await console.say("已更换破损的排水管，天花板不再滴水。")
+    await console.press("不附照片")
+    await console.say(f"/case {leak}")  # resolved: waiting for the reporter's rating, no longer theirs to handle
+    assert named_resident_only(console.last.text, *reporter), console.last.text
+    console.as_("王书记")
+    await console.press("满意")
+    console.as_("李四")
+    await console.press("5")
+    [case] = await cases(console)
+    assert case.state == State.CLOSED
+    before = len(await access_rows(console))
+    console.as_("刘官员")
+    await console.say(f"/case {leak}")
+    assert leak in console.last.text and named_resident_only(console.last.text, *reporter), console.last.text
+    assert len(await access_rows(console)) == before
+    console.as_("王书记")
+    await console.say(f"/case {leak}")
+    assert "李四" in console.last.text and "13800000006" in console.last.text
