@@ -309,6 +309,17 @@ async def sqlite_driver(session: AsyncSession) -> sqlite3.Connection | None:
     return driver
 
 
+def on_driver(driver: sqlite3.Connection, sql: str, params: Any, many: bool = False) -> sqlite3.Cursor:
+    """Run a statement on the SQLite driver, its errors raised as SQLAlchemy's (the core retries a message on
+    SQLAlchemy's IntegrityError and OperationalError, whichever path the statement took)."""
+    try:
+        return driver.executemany(sql, params) if many else driver.execute(sql, params)
+    except sqlite3.IntegrityError as error:
+        raise sa.exc.IntegrityError(sql, params, error) from error
+    except sqlite3.OperationalError as error:
+        raise sa.exc.OperationalError(sql, params, error) from error
+
+
 def attach(session: AsyncSession, model: type[Any], row: dict[str, Any]) -> Any:
     """The row as a persistent ORM object of the session, as though the ORM had loaded it (unless the session
     has it already: then that one, unchanged, as the ORM's own loading does)."""
@@ -366,7 +377,7 @@ class Prepared:
         bound = {**constants, **params}
         for name, process in processors.items():
             bound[name] = process(bound[name])
-        found = driver.execute(sql, bound).fetchall()
+        found = on_driver(driver, sql, bound).fetchall()
         if not any(readers):
             return found
         return [tuple(read(value) if read is not None else value for read, value in zip(readers, row, strict=True))
@@ -382,7 +393,7 @@ class Prepared:
         bound = {**constants, **params}
         for name, process in processors.items():
             bound[name] = process(bound[name])
-        return int(driver.execute(sql, bound).rowcount)
+        return int(on_driver(driver, sql, bound).rowcount)
 
     async def objects(self, session: AsyncSession, **params: Any) -> list[Any]:
         """The rows as the session's ORM objects of `model`."""
@@ -442,7 +453,7 @@ class PreparedInsert:
                 process = processors.get(name)
                 values[name] = process(value) if process is not None else value
             bound.append(values)
-        driver.executemany(sql, bound)
+        on_driver(driver, sql, bound, many=True)
 
 
 _BY_KEY: dict[type[Any], Prepared] = {}

@@ -20,7 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.compounds import Chat, Compound
 from storage.conversations import Conversation, claim_update
-from storage.db import JSONDict, Prepared, UTCDateTime, sqlite_driver
+from storage.db import JSONDict, Prepared, UTCDateTime, on_driver, sqlite_driver
 from storage.people import ROLES_QUERY, Identity, Person, Role, roles_in, roles_of
 
 # "Last seen" is written behind: at most once per identity in this long, not on every message.
@@ -155,7 +155,7 @@ async def arrival(session: AsyncSession, platform: str, user_id: str, chat_id: s
     if driver is not None:
         if since is not None:
             params["since"] = since.astimezone(UTC).replace(tzinfo=None).strftime(_SQLITE_TIME)
-        found = driver.execute(sql, params).fetchone()
+        found = on_driver(driver, sql, params).fetchone()
     else:
         if since is not None:
             params["since"] = since
@@ -188,7 +188,7 @@ async def roles(session: AsyncSession, person_id: int, compound_id: int | None) 
     driver = await sqlite_driver(session) if compound_id is not None else None
     if driver is None:
         return await roles_in(session, person_id, compound_id)
-    rows = driver.execute(ROLES_SQL, {**_ROLES_CONSTANTS, "person_id": person_id, "compound_id": compound_id})
+    rows = on_driver(driver, ROLES_SQL, {**_ROLES_CONSTANTS, "person_id": person_id, "compound_id": compound_id})
     return roles_of(rows.fetchall())
 
 
@@ -200,7 +200,7 @@ async def claim(session: AsyncSession, platform: str, update_id: str, now: datet
         return await claim_update(session, platform, update_id, now, answer, person_id)
     # As SQLAlchemy's JSON type writes it (`storage.db.JSONDict` first makes the value plain JSON).
     stored = json.dumps(json.loads(json.dumps(answer or {}, ensure_ascii=False, default=str)))
-    cursor = driver.execute(CLAIM_SQL, {
+    cursor = on_driver(driver, CLAIM_SQL, {
         "platform": platform, "update_id": update_id, "processed_at": now.astimezone(UTC).replace(
             tzinfo=None).strftime(_SQLITE_TIME), "answer": stored, "person_id": person_id})
     return cursor.rowcount == 1

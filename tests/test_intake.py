@@ -230,3 +230,16 @@ async def test_the_fixed_queries_find_what_the_orm_finds(console: Console, app: 
     # Not an empty comparison: the resident has a vote, a task, a case and the announcements open.
     seen = await found(False, people["张三"])
     assert all(part != [] and part != [None] for part in seen[:5]), seen
+
+
+async def test_a_fixed_statement_fails_as_sqlalchemy_would(app: App) -> None:
+    """The core retries a message on SQLAlchemy's IntegrityError: a driver statement raises that, not sqlite3's."""
+    from sqlalchemy.exc import IntegrityError
+
+    from storage.conversations import ButtonToken
+    from storage.db import PreparedInsert, transaction
+
+    row = {"token": "same", "action": "x", "created_at": app.core.clock.now()}
+    with pytest.raises(IntegrityError):
+        async with transaction(app.core.sessions) as session:
+            await PreparedInsert(ButtonToken).run(session, [row, row])
