@@ -273,8 +273,19 @@ async def add_unless_exists(session: AsyncSession, row: Any) -> bool:
 @asynccontextmanager
 async def transaction(maker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
     """One unit of work: committed when the block ends, rolled back on any error."""
-    async with maker() as session, session.begin():
-        yield session
+    session = maker()
+    if session.bind is None or session.bind.dialect.name != "sqlite":
+        async with session, session.begin():
+            yield session
+        return
+    # SQLAlchemy closes a session in a task of its own, shielded from cancellation, because closing waits for
+    # the database; SQLite's calls run on the loop's thread without waiting (InlineSQLite), so nothing can
+    # interrupt closing here and the task (a loop round each message) is not needed.
+    try:
+        async with session.begin():
+            yield session
+    finally:
+        await session.close()
 
 
 # ---- fixed queries on the driver ----------------------------------------------------------------------------
