@@ -6,6 +6,7 @@ from bot.core import answers
 from bot.core.context import Context, MemberContext
 from bot.core.dispatcher import COMMAND_ACTION
 from bot.core.i18n import LANGUAGE_NAMES, LANGUAGES, N_, language_named
+from bot.core.menus import STREET_SECTION, street_commands, usable
 from bot.core.router import Route, Router, Routes
 from bot.core.types import Button, Incoming, Replies, Reply, rows
 from handlers import membership
@@ -58,7 +59,8 @@ def visible(ctx: Context, route: Route) -> bool:
         return False  # a member's command is no use to someone who holds nothing there (a street admin, an applicant)
     if route.group == JOIN_GROUP and ctx.compound is not None and ctx.roles:
         return False  # joining is not offered to members
-    return route.roles is None or bool(ctx.roles & route.roles)
+    # A role's command to its roles; a resident's own matters not to an official or property staff with no room.
+    return usable(route, ctx.roles)
 
 
 def allowed_commands(ctx: Context) -> list[Route]:
@@ -134,8 +136,9 @@ async def _not_a_member(ctx: Context) -> Reply:
     streets = await organisations_store.streets_administered(ctx.session, ctx.person_id)
     if streets:
         return Reply(t("You administer {street}: /street shows its compounds, departments and officials, and what "
-                       "you can do.", street=streets[0].name),
-                     buttons=((Button.do(t("Street overview"), COMMAND_ACTION, command="street"),),))
+                       "you can do.", street=streets[0].name), buttons=rows(*(
+                           Button.do(t(label), COMMAND_ACTION, command=name)
+                           for name, label in street_commands(ctx.core.routes)), per_row=2))
     return Reply(
         t("Welcome to linli (邻里), your compound's assistant. To join your compound, send /join followed by "
           "the invite code your secretary or building leader gave you, for example: /join ABCD2345"),
@@ -230,8 +233,11 @@ async def help_(ctx: Context, msg: Incoming) -> Replies:
             title = section_title(ctx, key)
             lines += ["", f"{t(MANAGEMENT)} · {title}" if staff else title]
             lines += [f"/{r.name} — {t(r.help or r.name)}" for r in routes]
+    street = bool(await organisations_store.streets_administered(ctx.session, ctx.person_id))
+    if street:  # their commands are in no role's section
+        lines += ["", t(STREET_SECTION), *(f"/{name} — {t(label)}" for name, label in street_commands(ctx.core.routes))]
     lines += ["", f"/start — {t('Main menu')}"]
-    if ctx.compound is None:
+    if ctx.compound is None and not street:
         lines.append(t("Join your compound first with /join and its invite code to see more."))
     return Reply("\n".join(lines))
 

@@ -8,6 +8,7 @@ from sqlmodel import select
 
 from bot.app import App
 from bot.core.i18n import Catalogs
+from bot.core.menus import commands_for
 from bot.transports.console import Console
 from storage.assembly import Ballot
 from storage.complaints import State
@@ -185,3 +186,67 @@ async def test_an_official_sees_the_reporter_only_while_handling_the_case(consol
     console.as_("王书记")
     await console.say(f"/case {leak}")
     assert "李四" in console.last.text and "13800000006" in console.last.text
+
+
+# ---- 5. the menus of street admins, and of officials and property staff with no room --------------------------
+
+
+def _help_commands(text: str) -> set[str]:
+    return {line.split(" — ")[0] for line in text.splitlines() if line.startswith("/")}
+
+
+async def test_a_street_admins_start_and_help_offer_their_commands(console: Console) -> None:
+    console.as_("周主任")
+    await console.say("/start")
+    assert console.last.labels == ["街道概况", "新建职能部门", "邀请或添加部门人员", "邀请物业公司员工"]
+    await console.press("新建职能部门")
+    assert console.last.text.startswith("用法：/department")
+    await console.say("/start")
+    await console.press("邀请或添加部门人员")
+    assert console.last.text.startswith("用法：/official")
+    await console.say("/help")
+    assert "街道管理" in console.last.text and "加入小区后，可以使用更多功能" not in console.last.text
+    assert {"/street", "/department", "/official", "/staffcode"} <= _help_commands(console.last.text)
+    assert "/complain" not in console.last.text
+    await console.say("/lang zh_TW")
+    await console.say("/start")
+    assert console.last.labels == ["街道概況", "新增職能部門", "邀請或新增部門人員", "邀請物業公司員工"]
+
+
+RESIDENTS_OWN = {"/complain", "/mycases", "/need", "/services", "/myorders", "/skills", "/export points",
+                 "/nominate", "/objection", "/leavecompound"}
+
+
+async def test_officials_and_property_staff_with_no_room_see_only_what_they_can_use(console: Console,
+                                                                                    app: App) -> None:
+    for person, own in (("城管刘科长", {"/cases", "/stats", "/monthly"}), ("赵物业", {"/cases", "/stats"})):
+        console.as_(person)
+        await console.say("/help")
+        shown = _help_commands(console.last.text)
+        assert own <= shown, person
+        assert not shown & RESIDENTS_OWN, (person, shown & RESIDENTS_OWN)
+        assert {"/case", "/board", "/results", "/disclosures", "/lang"} <= shown, person
+        await console.say("/start")
+        assert "便民服务" not in console.last.labels and "管理" in console.last.labels, person
+        await console.press("诉求")
+        assert "提交诉求" not in console.last.labels and "查看一件诉求及其全部办理记录" in console.last.labels
+    # A resident, and a secretary who lives in the compound, keep every section.
+    for person in ("张三", "王书记"):
+        console.as_(person)
+        await console.say("/help")
+        assert RESIDENTS_OWN - {"/objection", "/export points"} <= _help_commands(console.last.text), person
+        await console.say("/start")
+        assert "便民服务" in console.last.labels
+
+
+def test_chat_menus_of_a_street_admin_and_an_official(app: App) -> None:
+    t = Catalogs().translator("zh_CN")
+    routes = app.core.routes
+    official = dict(commands_for(routes, frozenset({Role.OFFICIAL}), t))
+    assert "cases" in official and "complain" not in official and "leavecompound" not in official
+    resident = dict(commands_for(routes, frozenset({Role.RESIDENT, Role.OWNER, Role.PROPERTY}), t))
+    assert "complain" in resident  # property staff who live here: a resident's own matters too
+    street = commands_for(routes, frozenset(), t, street=True)
+    assert [name for name, _ in street[:4]] == ["street", "department", "official", "staffcode"]
+    assert street[0][1] == "街道概况" and "complain" not in dict(street)
+    assert commands_for(routes, frozenset(), t) == ()
