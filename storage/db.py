@@ -374,7 +374,22 @@ class Prepared:
                 if names != wanted:
                     raise ValueError(f"{self.model.__name__}: a prepared query must select the whole row")
             constants = {name: value for name, value in compiled.params.items() if not compiled.binds[name].required}
-            self._sqlite = (str(compiled), constants, processors, readers, names)
+            sql = str(compiled)
+            for bind, name in compiled.bind_names.items():
+                if not bind.expanding:
+                    continue
+                # A constant IN list (`col.in_([...])`) is left to expand at execution: spelt out here, once.
+                if bind.required:
+                    raise ValueError(f"a prepared query cannot take a list ({name}) as a parameter")
+                values = constants.pop(name)
+                spelt = [f"{name}_{i}" for i in range(len(values))]
+                sql = sql.replace(f"__[POSTCOMPILE_{name}]", ", ".join(f":{each}" for each in spelt))
+                process = processors.pop(name, None)
+                for each, value in zip(spelt, values, strict=True):
+                    constants[each] = value
+                    if process is not None:
+                        processors[each] = process
+            self._sqlite = (sql, constants, processors, readers, names)
         return self._sqlite
 
     async def rows(self, session: AsyncSession, **params: Any) -> list[tuple[Any, ...]]:

@@ -55,7 +55,7 @@ from sqlmodel import Field, SQLModel, col, delete, func, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.compounds import Compound, compound_setting
-from storage.db import JSONDict, UTCDateTime, status_field
+from storage.db import JSONDict, Prepared, UTCDateTime, status_field
 from storage.people import Person
 
 
@@ -272,26 +272,31 @@ class Verdict:
 # ---- decisions -------------------------------------------------------------------------------------------------
 
 
+# The budget's reads run for every message someone did not ask for (a join request to each secretary, a case to
+# its handler): fixed queries on the driver (storage.db.Prepared).
+_OPTED_OUT = Prepared(select(NoticeOptOut.kind).where(NoticeOptOut.person_id == sa.bindparam("person_id")))
+_DIRECT_COUNT = Prepared(select(func.count()).select_from(NoticeLog).where(
+    NoticeLog.person_id == sa.bindparam("person_id"), NoticeLog.day == sa.bindparam("day", type_=sa.Date),
+    col(NoticeLog.decision).in_([Decision.SEND, Decision.HOLD]), NoticeLog.urgency != Urgency.URGENT,
+    NoticeLog.kind != NoticeKind.DIGEST))
+_EARLIER = Prepared(select(NoticeLog).where(
+    NoticeLog.person_id == sa.bindparam("person_id"), NoticeLog.kind == sa.bindparam("kind"),
+    NoticeLog.subject == sa.bindparam("subject"), NoticeLog.content_key == sa.bindparam("key"),
+    col(NoticeLog.decision).in_(list(DELIVERED))), NoticeLog)
+
+
 async def opted_out(session: AsyncSession, person_id: int) -> set[NoticeKind]:
-    rows = await session.exec(select(NoticeOptOut.kind).where(NoticeOptOut.person_id == person_id))
-    return {NoticeKind(kind) for kind in rows.all()}
+    return {NoticeKind(kind) for kind, in await _OPTED_OUT.rows(session, person_id=person_id)}
 
 
 async def _direct_count(session: AsyncSession, person_id: int, day: date) -> int:
     """Non-urgent messages the person gets on `day` outside the digest."""
-    found = await session.exec(
-        select(func.count()).select_from(NoticeLog).where(
-            NoticeLog.person_id == person_id, NoticeLog.day == day, col(NoticeLog.decision).in_(
-                [Decision.SEND, Decision.HOLD]),
-            NoticeLog.urgency != Urgency.URGENT, NoticeLog.kind != NoticeKind.DIGEST))
-    return int(found.one())
+    return int((await _DIRECT_COUNT.rows(session, person_id=person_id, day=day))[0][0])
 
 
 async def _earlier(session: AsyncSession, person_id: int, notice: Notice, key: str) -> list[NoticeLog]:
-    found = await session.exec(select(NoticeLog).where(
-        NoticeLog.person_id == person_id, NoticeLog.kind == notice.kind, NoticeLog.subject == notice.subject[:120],
-        NoticeLog.content_key == key, col(NoticeLog.decision).in_(list(DELIVERED))))
-    return list(found.all())
+    return await _EARLIER.objects(session, person_id=person_id, kind=notice.kind.value,
+                                  subject=notice.subject[:120], key=key)
 
 
 async def decide(session: AsyncSession, person_id: int, notice: Notice, now: datetime, compound: Compound | None,
