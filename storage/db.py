@@ -359,6 +359,7 @@ class Prepared:
         self.statement = statement
         self.model = model
         self._sqlite: tuple[str, dict[str, Any], dict[str, Any], list[Any], list[str]] | None = None
+        self._tables: set[sa.Table] | None = None
 
     def _compiled(self) -> tuple[str, dict[str, Any], dict[str, Any], list[Any], list[str]]:
         if self._sqlite is None:
@@ -392,9 +393,22 @@ class Prepared:
             self._sqlite = (sql, constants, processors, readers, names)
         return self._sqlite
 
+    def _reads_pending(self, session: AsyncSession) -> bool:
+        """Whether the session holds unflushed changes to a table this query reads (only those need the flush
+        the ORM's autoflush would make: flushing is the dearest step of a message)."""
+        pending = session.sync_session
+        if not pending.autoflush or pending._is_clean():
+            return False
+        if self._tables is None:
+            from sqlalchemy.sql import visitors
+
+            self._tables = {element for element in visitors.iterate(self.statement) if isinstance(element, sa.Table)}
+        states = [*pending._new, *pending._deleted, *pending.identity_map._modified]
+        return any(state.mapper.persist_selectable in self._tables for state in states)
+
     async def rows(self, session: AsyncSession, **params: Any) -> list[tuple[Any, ...]]:
         """The result rows, each value as SQLAlchemy would read it."""
-        if session.sync_session.autoflush and not session.sync_session._is_clean():
+        if self._reads_pending(session):
             await session.flush()
         driver = await sqlite_driver(session)
         if driver is None:
@@ -411,6 +425,8 @@ class Prepared:
 
     async def run(self, session: AsyncSession, **params: Any) -> int:
         """Run a fixed UPDATE or DELETE: the number of rows it changed."""
+        if self._reads_pending(session):
+            await session.flush()
         driver = await sqlite_driver(session)
         if driver is None:
             result = await (await session.connection()).execute(self.statement, params)
@@ -425,8 +441,6 @@ class Prepared:
         """The rows as the session's ORM objects of `model`."""
         assert self.model is not None, "objects() needs the model the query selects"
         if await sqlite_driver(session) is None:
-            if session.sync_session.autoflush and not session.sync_session._is_clean():
-                await session.flush()
             return list((await session.exec(self.statement, params=params)).all())
         rows = await self.rows(session, **params)
         names = self._compiled()[4]

@@ -55,7 +55,7 @@ from sqlmodel import Field, SQLModel, col, delete, func, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.compounds import Compound, compound_setting
-from storage.db import JSONDict, Prepared, UTCDateTime, status_field
+from storage.db import JSONDict, Prepared, PreparedInsert, UTCDateTime, status_field
 from storage.people import Person
 
 
@@ -285,6 +285,9 @@ _EARLIER = Prepared(select(NoticeLog).where(
     col(NoticeLog.decision).in_(list(DELIVERED))), NoticeLog)
 
 
+_LOG = PreparedInsert(NoticeLog)
+
+
 async def opted_out(session: AsyncSession, person_id: int) -> set[NoticeKind]:
     return {NoticeKind(kind) for kind, in await _OPTED_OUT.rows(session, person_id=person_id)}
 
@@ -309,11 +312,12 @@ async def decide(session: AsyncSession, person_id: int, notice: Notice, now: dat
     key = content_key(notice, text)
     verdict = await _verdict(session, person_id, notice, level, key, budget, now)
     line = verdict.decision is Decision.DIGEST
-    session.add(NoticeLog(
+    # Written at once, not left to the ORM's flush: the next recipient's decision reads this table.
+    await _LOG.run(session, [dict(
         person_id=person_id, compound_id=compound.id if compound is not None else None, kind=notice.kind,
         subject=notice.subject[:120], content_key=key, urgency=level, decision=verdict.decision,
         day=budget.day(verdict.due_at or now), decided_at=now, due_at=verdict.due_at,
-        text=digest_line(text) if line else "", buttons={"rows": buttons or []} if line else {}))
+        text=digest_line(text) if line else "", buttons={"rows": buttons or []} if line else {})])
     return verdict
 
 
