@@ -9,9 +9,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage import db
 from storage.compounds import (
     Building,
     Chat,
@@ -24,6 +26,7 @@ from storage.compounds import (
     rooms_of,
     units_of,
 )
+from storage.db import Prepared
 from storage.people import (
     Membership,
     MembershipStatus,
@@ -102,27 +105,29 @@ async def building_named(session: AsyncSession, compound_id: int, name: str) -> 
 # ---- joining -----------------------------------------------------------------------------------------------
 
 
+_ROSTER = Prepared(select(RosterOwner).where(RosterOwner.room_id == sa.bindparam("room_id")), RosterOwner)
+
+
 async def roster_match(session: AsyncSession, room_id: int, phone: str) -> RosterOwner | None:
     """The roster owner of this room with this phone number, if any (numbers compared as digits)."""
     wanted = normalize_phone(phone)
     if not wanted:
         return None
-    owners = await session.exec(select(RosterOwner).where(RosterOwner.room_id == room_id))
-    for owner in owners.all():
+    for owner in await _ROSTER.objects(session, room_id=room_id):
         if normalize_phone(owner.phone) == wanted:
             return owner
     return None
 
 
 async def existing_membership(session: AsyncSession, person_id: int, room_id: int) -> Membership | None:
-    result = await session.exec(
-        select(Membership).where(
-            Membership.person_id == person_id,
-            Membership.room_id == room_id,
-            col(Membership.status).in_([MembershipStatus.PENDING, MembershipStatus.APPROVED]),
-        )
-    )
-    return result.first()
+    found = await _EXISTING.objects(session, person_id=person_id, room_id=room_id)
+    return found[0] if found else None
+
+
+# Asked at a newcomer's room step and again at their request: a fixed query on the driver (storage.db.Prepared).
+_EXISTING = Prepared(select(Membership).where(
+    Membership.person_id == sa.bindparam("person_id"), Membership.room_id == sa.bindparam("room_id"),
+    col(Membership.status).in_([MembershipStatus.PENDING, MembershipStatus.APPROVED])).limit(1), Membership)
 
 
 class Joined(StrEnum):
@@ -149,8 +154,8 @@ async def request_join(session: AsyncSession, person_id: int, room_id: int, rela
     if existing is not None:
         return JoinRequest(Joined.ALREADY_MEMBER if existing.status == MembershipStatus.APPROVED
                            else Joined.ALREADY_WAITING, existing)
-    room = await session.get(Room, room_id)
-    person = await session.get(Person, person_id)
+    room = await db.get(session, Room, room_id)
+    person = await db.get(session, Person, person_id)
     if room is None or person is None or relation not in ("owner", "tenant"):
         raise ValueError("a join request needs a stored room, a stored person and owner or tenant")
     match = None
