@@ -204,3 +204,44 @@ async def claim(session: AsyncSession, platform: str, update_id: str, now: datet
         "platform": platform, "update_id": update_id, "processed_at": now.astimezone(UTC).replace(
             tzinfo=None).strftime(_SQLITE_TIME), "answer": stored, "person_id": person_id})
     return cursor.rowcount == 1
+
+
+# ---- a newcomer's rows ------------------------------------------------------------------------------------------
+#
+# Someone's first message creates their person, identity and chat: through the ORM each is a flush of its own
+# (its id is needed at once). Here each is one INSERT ... RETURNING on the driver.
+
+_INSERTS: dict[type[SQLModel], tuple[str, list[sa.Column[Any]], dict[str, Any]]] = {}
+
+
+def _insert_of(model: type[SQLModel]) -> tuple[str, list[sa.Column[Any]], dict[str, Any]]:
+    if model not in _INSERTS:
+        table = model.__table__  # type: ignore[attr-defined]
+        columns = [c for c in table.columns if c is not table.autoincrement_column]
+        compiled = sa.insert(table).returning(table.autoincrement_column).compile(
+            dialect=sqlite_dialect.dialect(paramstyle="named"), column_keys=[c.name for c in columns])
+        _INSERTS[model] = (str(compiled), columns, dict(compiled._bind_processors))
+    return _INSERTS[model]
+
+
+async def insert_row(session: AsyncSession, row: SQLModel) -> None:
+    """Store a new row at once (its id set), as `session.add(row)` and a flush would, and keep it in the
+    session as a persistent object."""
+    driver = await sqlite_driver(session)
+    if driver is None:
+        session.add(row)
+        await session.flush()
+        return
+    sql, columns, processors = _insert_of(type(row))
+    values = {}
+    for column in columns:
+        value = getattr(row, column.key)
+        if value is None and column.default is not None:
+            value = column.default.arg(None) if column.default.is_callable else column.default.arg
+            setattr(row, column.key, value)
+        process = processors.get(column.name)
+        values[column.name] = process(value) if process is not None else value
+    (new_id,) = on_driver(driver, sql, values).fetchone()
+    row.__dict__["id"] = new_id
+    make_transient_to_detached(row)
+    session.add(row)
