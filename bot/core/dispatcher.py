@@ -262,11 +262,13 @@ class Core:
         hint = normalize_language(incoming.language)
         if identity is None:
             person = Person(name=incoming.user_name[:100], platform_language=hint)
-            session.add(person)
-            await session.flush()
+            await intake.insert_row(session, person)
             assert person.id is not None
-            identity = Identity(person_id=person.id, platform=incoming.platform, platform_user_id=incoming.user_id)
-            session.add(identity)
+            identity = Identity(person_id=person.id, platform=incoming.platform, platform_user_id=incoming.user_id,
+                                last_seen_at=now)
+            if incoming.chat_kind == "private":
+                identity.private_chat_id = incoming.chat_id
+            await intake.insert_row(session, identity)
         else:
             person = found[1]
             if hint and person.platform_language != hint:
@@ -276,15 +278,13 @@ class Core:
                 person.name = incoming.user_name[:100]
                 session.add(person)
         # "Last seen" is written behind (storage.intake.SEEN_EVERY): an UPDATE on few messages, not on each.
-        if identity.id is None:
-            identity.last_seen_at = now
-        elif seen_is_stale(identity.last_seen_at, now):
+        if identity.last_seen_at != now and seen_is_stale(identity.last_seen_at, now):
             await mark_seen(session, identity.id, now)
             set_committed_value(identity, "last_seen_at", now)
         if incoming.chat_kind == "private" and (identity.private_chat_id != incoming.chat_id or identity.unreachable):
             identity.private_chat_id = incoming.chat_id
             identity.unreachable = False
-        session.add(identity)
+            session.add(identity)
         return person, recent
 
     async def _chat(self, session: AsyncSession, incoming: Incoming, arrived: intake.Arrival | None = None) -> Chat:
@@ -297,8 +297,7 @@ class Core:
                 kind=incoming.chat_kind,
                 title=incoming.chat_title[:200],
             )
-            session.add(chat)
-            await session.flush()
+            await intake.insert_row(session, chat)
         elif incoming.chat_title and chat.title != incoming.chat_title[:200]:
             chat.title = incoming.chat_title[:200]
             session.add(chat)
