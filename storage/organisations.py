@@ -30,7 +30,7 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.db import Stored, UTCDateTime, status_field, utcnow
+from storage.db import Prepared, Stored, UTCDateTime, status_field, utcnow
 
 INVITE_DAYS = 7
 
@@ -358,9 +358,14 @@ async def street_admins(session: AsyncSession, street_id: int) -> list[int]:
 
 
 async def streets_administered(session: AsyncSession, person_id: int) -> list[Street]:
-    result = await session.exec(select(Street).join(Affiliation, col(Affiliation.street_id) == Street.id).where(
-        Affiliation.person_id == person_id, col(Affiliation.removed_at).is_(None)).order_by(col(Street.id)))
-    return list({street.stored_id: street for street in result.all()}.values())
+    found = await _ADMINISTERED.objects(session, person_id=person_id)
+    return list({street.stored_id: street for street in found}.values())
+
+
+# Asked by every /help (a street admin's commands are listed there): a fixed query on the driver.
+_ADMINISTERED = Prepared(select(Street).join(Affiliation, col(Affiliation.street_id) == Street.id).where(
+    Affiliation.person_id == sa.bindparam("person_id"), col(Affiliation.removed_at).is_(None))
+    .order_by(col(Street.id)), Street)
 
 
 async def officials_of(session: AsyncSession, department_id: int) -> list[int]:
