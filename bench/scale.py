@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import itertools
 import json
 import os
@@ -93,7 +94,7 @@ async def fix_sequences(url: str) -> None:
 
 
 async def dispatch_worker(url: str, index: int, run: int, messages: int, warmup: int, compounds: int,
-                          residents: int) -> None:
+                          residents: int, orm: bool = False, profile: str | None = None) -> None:
     """One process: warm up, say "ready", wait for "go" on stdin, then handle `messages` one after another."""
     from bench.dispatch import Mix, timed
     from bot.app import build_app
@@ -102,6 +103,7 @@ async def dispatch_worker(url: str, index: int, run: int, messages: int, warmup:
 
     settings = Settings(_env_file=None, database_url=url, demo=False)  # type: ignore[call-arg]
     app = build_app(settings, clock=Clock())
+    app.core.intake = not orm
     mix = Mix(compounds, residents, seed=1000 * run + index)
     # Update ids and newcomers of their own: another process's update is not a repeat of this one's.
     mix.ids = itertools.count(10_000_000 * (10 * run + index) + 1)
@@ -109,20 +111,29 @@ async def dispatch_worker(url: str, index: int, run: int, messages: int, warmup:
 
     async def one(_: int) -> None:
         incoming, flow = mix.next()
+        t0 = time.perf_counter()
         answer = await app.core.handle(incoming)
+        mix.kinds["join" if flow is not None else incoming.command or "help"].append(time.perf_counter() - t0)
         if answer and "出了点问题" in answer[0].text:
             raise RuntimeError(f"the core failed on {incoming}")
         mix.answered(flow, answer)
 
     try:
         await timed("warm-up", warmup, one)
+        mix.kinds = {kind: [] for kind in mix.kinds}
         print("ready", flush=True)
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+        profiler = cProfile.Profile() if profile else None
+        if profiler:
+            profiler.enable()
         result = await timed("run", messages, one)
+        if profiler:
+            profiler.disable()
+            profiler.dump_stats(f"{profile}.{index}")
     finally:
         await app.close()
     print(json.dumps({"messages": result.messages, "seconds": result.seconds, "cpu": result.cpu_seconds,
-                      "latencies": result.latencies, "joins": mix.completed}), flush=True)
+                      "latencies": result.latencies, "joins": mix.completed, "kinds": mix.kinds}), flush=True)
 
 
 async def dispatch_run(template: str, run: int, processes: int, args: argparse.Namespace) -> dict[str, Any]:
@@ -130,7 +141,8 @@ async def dispatch_run(template: str, run: int, processes: int, args: argparse.N
     children = [await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bench.scale", "--dispatch-worker", str(index), "--run", str(run), "--url", url,
         "--messages", str(args.messages), "--warmup", str(args.warmup), "--compounds", str(args.compounds),
-        "--dispatch-residents", str(args.dispatch_residents), cwd=ROOT,
+        "--dispatch-residents", str(args.dispatch_residents), *(["--orm"] if args.orm else []),
+        *(["--profile", args.profile] if args.profile else []), cwd=ROOT,
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE) for index in range(processes)]
     for child in children:
         assert child.stdout is not None
@@ -157,6 +169,11 @@ async def dispatch_run(template: str, run: int, processes: int, args: argparse.N
         "p99 ms": round(latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))] * 1000, 2),
         "cpu ms/msg (workers)": round(cpu / total * 1000, 2), "joins completed": sum(r["joins"] for r in results),
     }
+    for kind in ("help", "start", "join"):
+        times = sorted(t for result in results for t in result["kinds"][kind])
+        if times:
+            figures[f"{kind} mean ms"] = round(sum(times) / len(times) * 1000, 2)
+            figures[f"{kind} p99 ms"] = round(times[min(len(times) - 1, int(0.99 * len(times)))] * 1000, 2)
     print("  dispatch: " + "  ".join(f"{k}={v}" for k, v in figures.items()), flush=True)
     await admin(f"DROP DATABASE IF EXISTS scale_dispatch_{processes} WITH (FORCE)")
     return figures
@@ -352,6 +369,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--talkers", type=int, default=200, help="memory: residents who write to the bot")
     parser.add_argument("--rounds", type=int, default=3, help="memory: messages each talker sends")
     parser.add_argument("--json", help="write every figure to this file")
+    parser.add_argument("--orm", action="store_true",
+                        help="dispatch: the per-message statements through the ORM (Core.intake off), to compare")
+    parser.add_argument("--profile", help="dispatch: cProfile each worker's run into PROFILE.<worker>")
     parser.add_argument("--dispatch-worker", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--run", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
@@ -361,7 +381,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 async def main(args: argparse.Namespace) -> None:
     if args.dispatch_worker is not None:
         await dispatch_worker(args.url, args.dispatch_worker, args.run, args.messages, args.warmup, args.compounds,
-                              args.dispatch_residents)
+                              args.dispatch_residents, args.orm, args.profile)
         return
     print(f"{os.cpu_count()} cores; load average {os.getloadavg()[0]:.1f}", flush=True)
     figures: dict[str, Any] = {}

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as postgresql_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import manager_of_class
@@ -19,8 +20,17 @@ from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.compounds import Chat, Compound
-from storage.conversations import Conversation, claim_update
-from storage.db import JSONDict, Prepared, UTCDateTime, on_driver, sqlite_driver
+from storage.conversations import Conversation, ProcessedUpdate, claim_update
+from storage.db import (
+    JSONDict,
+    PgStatement,
+    Prepared,
+    UTCDateTime,
+    asyncpg_driver,
+    on_driver,
+    pg_compiled,
+    sqlite_driver,
+)
 from storage.people import ROLES_QUERY, Identity, Person, Role, roles_in, roles_of
 
 # "Last seen" is written behind: at most once per identity in this long, not on every message.
@@ -159,7 +169,12 @@ async def arrival(session: AsyncSession, platform: str, user_id: str, chat_id: s
     else:
         if since is not None:
             params["since"] = since
-        found = (await session.execute(sa.text(sql), params)).first()
+        pg = await asyncpg_driver(session)
+        if pg is not None:
+            rows = await pg.rows(_on_postgres(sql, lambda: sa.text(sql), pg.dialect), params)
+            found = rows[0] if rows else None
+        else:
+            found = (await session.execute(sa.text(sql), params)).first()
     if found is None:
         return None
     objects: list[Any] = []
@@ -187,6 +202,8 @@ async def roles(session: AsyncSession, person_id: int, compound_id: int | None) 
     """`storage.people.roles_in` on the driver."""
     driver = await sqlite_driver(session) if compound_id is not None else None
     if driver is None:
+        if compound_id is not None and await asyncpg_driver(session) is not None:
+            return roles_of(await _ROLES.rows(session, person_id=person_id, compound_id=compound_id))
         return await roles_in(session, person_id, compound_id)
     rows = on_driver(driver, ROLES_SQL, {**_ROLES_CONSTANTS, "person_id": person_id, "compound_id": compound_id})
     return roles_of(rows.fetchall())
@@ -197,6 +214,11 @@ async def claim(session: AsyncSession, platform: str, update_id: str, now: datet
     """`storage.conversations.claim_update` in plain SQL: True the first time the update is seen."""
     driver = await sqlite_driver(session)
     if driver is None:
+        pg = await asyncpg_driver(session)
+        if pg is not None:
+            statement = _on_postgres("claim", lambda: _CLAIM_POSTGRESQL, pg.dialect, column_keys=list(_CLAIMED))
+            return await pg.run(statement, {"platform": platform, "update_id": update_id, "processed_at": now,
+                                            "answer": answer, "person_id": person_id}) == 1
         return await claim_update(session, platform, update_id, now, answer, person_id)
     # As SQLAlchemy's JSON type writes it (`storage.db.JSONDict` first makes the value plain JSON).
     stored = json.dumps(json.loads(json.dumps(answer or {}, ensure_ascii=False, default=str)))
@@ -204,6 +226,22 @@ async def claim(session: AsyncSession, platform: str, update_id: str, now: datet
         "platform": platform, "update_id": update_id, "processed_at": now.astimezone(UTC).replace(
             tzinfo=None).strftime(_SQLITE_TIME), "answer": stored, "person_id": person_id})
     return cursor.rowcount == 1
+
+
+# ---- on PostgreSQL: the same statements on asyncpg's connection (storage.db.asyncpg_driver) --------------------
+
+_ROLES = Prepared(ROLES_QUERY)
+_CLAIMED = ("platform", "update_id", "processed_at", "answer", "person_id")
+_CLAIM_POSTGRESQL = postgresql_dialect.insert(ProcessedUpdate.__table__).on_conflict_do_nothing()  # type: ignore[attr-defined]
+_COMPILED: dict[str, PgStatement] = {}
+
+
+def _on_postgres(key: str, statement: Any, dialect: Any, **kwargs: Any) -> PgStatement:
+    """The statement (built by `statement()` the first time) compiled for asyncpg, once."""
+    compiled = _COMPILED.get(key)
+    if compiled is None:
+        compiled = _COMPILED[key] = pg_compiled(statement(), dialect, **kwargs)
+    return compiled
 
 
 # ---- a newcomer's rows ------------------------------------------------------------------------------------------

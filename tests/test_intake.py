@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import shutil
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -22,7 +23,7 @@ from bot.settings import Settings
 from bot.transports.console import Console
 from storage.demo import DEMO_INVITE
 from storage.people import Identity, Role
-from tests.conftest import START, add_console_person, on_postgres, sqlite_url
+from tests.conftest import START, _pg_admin, _pg_url, add_console_person, on_postgres, sqlite_url
 from tests.test_foundation import join_until_phone
 
 
@@ -145,7 +146,17 @@ def _bot_time(value: Any) -> Any:
     return "machine time" if isinstance(value, datetime) and value > START + timedelta(days=5) else value
 
 
-@pytest.mark.skipif(on_postgres(), reason="two databases of the same template are made for SQLite")
+async def database_of(template_db: str, path: Path) -> str:
+    """A fresh database made from the template: a file on SQLite, a database of the test server on PostgreSQL
+    (dropped with the test server)."""
+    if on_postgres():
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        await _pg_admin(f"CREATE DATABASE {name} TEMPLATE {template_db}")
+        return _pg_url(name)
+    shutil.copy(template_db, path)
+    return sqlite_url(path)
+
+
 async def test_the_plain_sql_path_writes_what_the_orm_path_writes(
         template_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     written: list[dict[str, list[tuple[Any, ...]]]] = []
@@ -154,9 +165,8 @@ async def test_the_plain_sql_path_writes_what_the_orm_path_writes(
         # Tokens and conversation keys numbered, so that both runs make the same ones.
         monkeypatch.setattr("bot.core.dispatcher.new_token", lambda c=counter: f"t{next(c)}")
         monkeypatch.setattr("bot.core.context.new_key", lambda c=counter: f"k{next(c)}")
-        path = tmp_path / f"{plain}.db"
-        shutil.copy(template_db, path)
-        settings = Settings(_env_file=None, database_url=sqlite_url(path),  # type: ignore[call-arg]
+        url = await database_of(template_db, tmp_path / f"{plain}.db")
+        settings = Settings(_env_file=None, database_url=url,  # type: ignore[call-arg]
                             flood_messages_per_minute=8)
         app = build_app(settings, clock=Clock(START, frozen=True))
         app.core.intake = plain

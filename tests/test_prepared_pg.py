@@ -1,0 +1,115 @@
+"""The fixed statements' driver path on either database (storage.db: `sqlite_driver`, `asyncpg_driver`): it runs
+in the session's own transaction and reads and writes what the ORM would."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlmodel import select
+
+from bot.app import App
+from bot.transports.console import Console
+from storage import db
+from storage.compounds import Compound, Room
+from storage.conversations import ButtonToken
+from storage.db import ORM_ONLY, Prepared, PreparedInsert, asyncpg_driver, sqlite_driver, transaction
+from storage.people import Identity, Person
+from tests.conftest import on_postgres
+
+
+@contextmanager
+def through_sqlalchemy(app: App) -> Iterator[list[str]]:
+    """The statements that go through SQLAlchemy's engine inside the block (not those on the driver)."""
+    seen: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen.append(" ".join(statement.split()))
+
+    engine = app.core.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+async def test_the_fixed_statements_take_the_driver_of_either_database(console: Console, app: App) -> None:
+    """A message's sender, roles and update claim are read and written on the driver, not through SQLAlchemy."""
+    async with transaction(app.core.sessions) as session:
+        assert (await sqlite_driver(session) is None) == on_postgres()
+        assert (await asyncpg_driver(session) is None) != on_postgres()
+        session.info[ORM_ONLY] = True
+    console.as_("张三")
+    await console.say("/help")
+    with through_sqlalchemy(app) as run:
+        await console.say("/help")
+    assert "/start" in console.last.text
+    mine = run[: next((i for i, s in enumerate(run) if "outbox" in s), len(run))]
+    assert not [s for s in mine if "processedupdate" in s or "FROM identity" in s or "FROM role" in s], mine
+    app.core.intake = False  # the control: the same message through the ORM shows them
+    with through_sqlalchemy(app) as run:
+        await console.say("/help")
+    assert [s for s in run if s.startswith("INSERT INTO processedupdate")]
+
+
+async def test_driver_statements_are_in_the_session_transaction(app: App) -> None:
+    now = app.core.clock.now()
+    tokens = PreparedInsert(ButtonToken)
+    with pytest.raises(RuntimeError):
+        async with transaction(app.core.sessions) as session:
+            session.add(ButtonToken(token="orm", action="x", created_at=now))
+            # A fixed query sees what the ORM has not flushed yet (as autoflush would), and its insert is undone.
+            found = await db.get(session, ButtonToken, "orm")
+            assert found is not None and found.action == "x"
+            await tokens.run(session, [{"token": "driver", "action": "y", "created_at": now}])
+            assert [row.action for row in await Prepared(select(ButtonToken).where(
+                ButtonToken.token == sa.bindparam("token")), ButtonToken).objects(session, token="driver")] == ["y"]
+            raise RuntimeError("undo")
+    async with transaction(app.core.sessions) as session:
+        assert (await session.exec(select(ButtonToken.token).where(
+            sa.or_(ButtonToken.token == "orm", ButtonToken.token == "driver")))).all() == []
+        await tokens.run(session, [{"token": "kept", "action": "y", "created_at": now}])
+    async with app.core.sessions() as session:
+        assert (await session.get(ButtonToken, "kept")) is not None
+
+
+def _plain(row: Any) -> dict[str, Any]:
+    return {key: value for key, value in row.model_dump().items()}
+
+
+async def test_the_driver_reads_and_writes_every_kind_of_value_as_the_orm(app: App) -> None:
+    """JSON, timestamps, booleans, numerics and None, inserted and read on the driver and through the ORM."""
+    now = app.core.clock.now()
+    rows = [{"token": "a", "action": "投票", "args": {"n": 1, "名": ["x", None], "f": 1.5}, "person_id": 1,
+             "compound_id": 1, "conversation_key": "k", "step": "s", "label": "二楼", "created_at": now,
+             "expires_at": now + timedelta(days=2)},
+            {"token": "b", "action": "x"}]  # the rest left to their defaults
+    for orm in (False, True):
+        async with transaction(app.core.sessions) as session:
+            if orm:
+                session.info[ORM_ONLY] = True
+            await PreparedInsert(ButtonToken).run(session, [{**row, "token": f"{orm}{row['token']}"} for row in rows])
+    read: dict[bool, list[dict[str, Any]]] = {}
+    for orm in (False, True):
+        async with app.core.sessions() as session:
+            if orm:
+                session.info[ORM_ONLY] = True
+            found = [await db.get(session, ButtonToken, f"{written}{row['token']}")
+                     for written in (False, True) for row in rows]
+            found += [await db.get(session, model, key) for model, key in (
+                (Room, 1), (Compound, 1), (Person, 1), (Identity, 1), (Room, 10**9))]
+            read[orm] = [_plain(row) if row is not None else None for row in found]
+    assert read[False] == read[True]
+    tokens = read[False][:4]
+    assert tokens[0] is not None and tokens[0]["args"] == {"n": 1, "名": ["x", None], "f": 1.5}
+    assert tokens[0]["expires_at"] == now + timedelta(days=2)
+    # Defaults filled as the ORM fills them (the created_at a machine time, so compared by kind only).
+    assert tokens[1] is not None and tokens[1]["args"] == {} and tokens[1]["expires_at"] is None
+    assert {key for key, value in tokens[1].items() if value != tokens[3][key]} <= {"token", "created_at"}
+    assert read[False][-1] is None and read[False][4]["area"] is not None
