@@ -453,19 +453,28 @@ def pg_compiled(statement: Any, dialect: sa.Dialect, **kwargs: Any) -> PgStateme
 def attach(session: AsyncSession, model: type[Any], row: dict[str, Any]) -> Any:
     """The row as a persistent ORM object of the session, as though the ORM had loaded it (unless the session
     has it already: then that one, unchanged, as the ORM's own loading does)."""
+    return attach_rows(session, model, [row])[0]
+
+
+def attach_rows(session: AsyncSession, model: type[Any], rows: list[dict[str, Any]]) -> list[Any]:
+    """`attach` for many rows of one model (a list a person picks from): the model's mapping looked up once."""
     from sqlalchemy.orm import make_transient_to_detached
     from sqlalchemy.orm.attributes import manager_of_class
-    from sqlalchemy.orm.util import identity_key
 
     mapper = sa.inspect(model)
-    known = session.sync_session.identity_map.get(identity_key(model, tuple(row[c.key] for c in mapper.primary_key)))
-    if known is not None:
-        return known
-    instance = manager_of_class(model).new_instance()
-    instance.__dict__.update(row)
-    make_transient_to_detached(instance)
-    session.add(instance)
-    return instance
+    keys = [column.key for column in mapper.primary_key]
+    identity_map = session.sync_session.identity_map
+    new_instance = manager_of_class(model).new_instance
+    attached = []
+    for row in rows:
+        known = identity_map.get(mapper.identity_key_from_primary_key([row[key] for key in keys]))
+        if known is None:
+            known = new_instance()
+            known.__dict__.update(row)
+            make_transient_to_detached(known)
+            session.add(known)
+        attached.append(known)
+    return attached
 
 
 class Prepared:
@@ -583,7 +592,7 @@ class Prepared:
             return list((await session.exec(self.statement, params=params)).all())
         rows = await self.rows(session, **params)
         names = self._compiled()[4]
-        return [attach(session, self.model, dict(zip(names, row, strict=True))) for row in rows]
+        return attach_rows(session, self.model, [dict(zip(names, row, strict=True)) for row in rows])
 
 
 class PreparedInsert:
