@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import sqlite3
+import time
 import weakref
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -104,7 +105,32 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
         engine = create_async_engine(url, async_creator=_sqlite_creator(url), **kwargs)
         _configure_sqlite(engine)
         return engine
-    return create_async_engine(url, pool_pre_ping=True, **kwargs)
+    engine = create_async_engine(url, **kwargs)
+    _ping_when_idle(engine)
+    return engine
+
+
+# A pooled connection is checked before use only after it has sat idle this long (the server restarted, a
+# firewall dropped it). SQLAlchemy's pre-ping checks it at every checkout: three round trips (BEGIN, a ping,
+# ROLLBACK) on every message, a third of a /help's.
+PING_IDLE_SECONDS = 10.0
+_IDLE_SINCE = "db.idle_since"
+
+
+def _ping_when_idle(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _idle(dbapi_connection: Any, record: Any) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        if time.monotonic() - record.info.get(_IDLE_SINCE, 0.0) < PING_IDLE_SECONDS:
+            return
+        try:
+            dbapi_connection.ping()
+        except Exception as error:  # the pool drops it and checks out another (SQLAlchemy's own recipe)
+            raise sa.exc.DisconnectionError() from error
 
 
 # ---- SQLite on the event loop's thread ---------------------------------------------------------------------

@@ -113,3 +113,33 @@ async def test_the_driver_reads_and_writes_every_kind_of_value_as_the_orm(app: A
     assert tokens[1] is not None and tokens[1]["args"] == {} and tokens[1]["expires_at"] is None
     assert {key for key, value in tokens[1].items() if value != tokens[3][key]} <= {"token", "created_at"}
     assert read[False][-1] is None and read[False][4]["area"] is not None
+
+
+@pytest.mark.skipif(not on_postgres(), reason="a pooled connection to a database server")
+async def test_a_pooled_connection_is_checked_only_after_sitting_idle(app: App,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """No ping (three round trips) before each message; a connection idle long enough is checked first, and one
+    the server dropped meanwhile is replaced without the message failing."""
+    from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection
+
+    from tests.conftest import _pg_admin
+
+    pings: list[int] = []
+    ping = AsyncAdapt_asyncpg_connection.ping
+
+    def counted(self: Any) -> None:
+        pings.append(1)
+        ping(self)
+
+    monkeypatch.setattr(AsyncAdapt_asyncpg_connection, "ping", counted)
+    backend = sa.text("SELECT pg_backend_pid()")
+    async with transaction(app.core.sessions) as session:
+        first = (await session.execute(backend)).scalar_one()
+    async with transaction(app.core.sessions) as session:
+        assert (await session.execute(backend)).scalar_one() == first
+    assert pings == []  # busy: used a moment ago
+    await _pg_admin(f"SELECT pg_terminate_backend({first})")
+    monkeypatch.setattr(db, "PING_IDLE_SECONDS", 0.0)
+    async with transaction(app.core.sessions) as session:
+        assert (await session.execute(backend)).scalar_one() != first
+    assert pings != []
