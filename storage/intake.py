@@ -88,6 +88,12 @@ WHERE i.platform = :platform AND i.platform_user_id = :user_id
 _COUNTED = ", (SELECT count(*) FROM processedupdate AS u WHERE u.person_id = i.person_id AND u.processed_at > :since)"
 ARRIVAL_SQL = _ARRIVAL.format(counted="")
 ARRIVAL_COUNTED_SQL = _ARRIVAL.format(counted=_COUNTED)
+# On PostgreSQL the conversation is locked by the same read (two processes may have the same person's messages:
+# the lock orders them), in a subquery, as a lock cannot reach the outer join's nullable side.
+_LOCKED = ("LEFT OUTER JOIN LATERAL (SELECT * FROM conversation WHERE conversation.person_id = i.person_id "
+           "AND conversation.chat_id = ch.id FOR UPDATE) AS cv ON true")
+_UNLOCKED = "LEFT OUTER JOIN conversation AS cv ON cv.person_id = i.person_id AND cv.chat_id = ch.id"
+assert _UNLOCKED in _ARRIVAL
 CLAIM_SQL = ("INSERT INTO processedupdate (platform, update_id, processed_at, answer, person_id) "
              "VALUES (:platform, :update_id, :processed_at, :answer, :person_id) ON CONFLICT DO NOTHING")
 # SQLAlchemy stores a timestamp in SQLite as this text (naive UTC; `storage.db.UTCDateTime`).
@@ -132,6 +138,8 @@ class Arrival:
     chat: Chat | None
     conversation: Conversation | None
     recent: int
+    # The conversation's row is locked by the read (PostgreSQL), as `load_conversation(lock=True)` would.
+    locked: bool = False
 
 
 def _attach(session: AsyncSession, model: type[SQLModel], names: list[str], readers: list[Any],
@@ -161,6 +169,7 @@ async def arrival(session: AsyncSession, platform: str, user_id: str, chat_id: s
     sql = ARRIVAL_SQL
     if since is not None:
         sql = ARRIVAL_COUNTED_SQL
+    locked = False
     driver = await sqlite_driver(session)
     if driver is not None:
         if since is not None:
@@ -171,8 +180,9 @@ async def arrival(session: AsyncSession, platform: str, user_id: str, chat_id: s
             params["since"] = since
         pg = await asyncpg_driver(session)
         if pg is not None:
+            sql = sql.replace(_UNLOCKED, _LOCKED)
             rows = await pg.rows(_on_postgres(sql, lambda: sa.text(sql), pg.dialect), params)
-            found = rows[0] if rows else None
+            found, locked = (rows[0] if rows else None), True
         else:
             found = (await session.execute(sa.text(sql), params)).first()
     if found is None:
@@ -183,7 +193,8 @@ async def arrival(session: AsyncSession, platform: str, user_id: str, chat_id: s
         objects.append(_attach(session, model, names, readers, found[start: start + len(names)]))
         start += len(names)
     identity, person, compound, chat, conversation = objects
-    return Arrival(identity, person, compound, chat, conversation, int(found[start]) if since is not None else 0)
+    return Arrival(identity, person, compound, chat, conversation, int(found[start]) if since is not None else 0,
+                   locked)
 
 
 def _compiled_roles() -> tuple[str, dict[str, Any]]:

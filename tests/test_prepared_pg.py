@@ -143,3 +143,31 @@ async def test_a_pooled_connection_is_checked_only_after_sitting_idle(app: App,
     async with transaction(app.core.sessions) as session:
         assert (await session.execute(backend)).scalar_one() != first
     assert pings != []
+
+
+@pytest.mark.skipif(not on_postgres(), reason="row locks of a database server (SQLite has one writer)")
+async def test_the_joined_read_locks_the_conversation_and_reads_it_after_the_lock(console: Console, app: App) -> None:
+    """Two processes may have the same person's messages at once: the second waits for the first's conversation
+    and then works on what the first wrote, not on what it read before waiting."""
+    import asyncio
+
+    from storage import intake
+    from storage.conversations import Conversation
+    from storage.demo import DEMO_INVITE
+
+    console.as_("路人甲")
+    await console.say(f"/join {DEMO_INVITE}")
+    async with app.core.sessions() as first, first.begin():
+        row = (await first.exec(select(Conversation).join(Identity, Identity.person_id == Conversation.person_id)
+                                .where(Identity.platform_user_id == "路人甲").with_for_update())).one()
+        row.step = "elsewhere"
+        first.add(row)
+        await first.flush()
+        async with app.core.sessions() as second, second.begin():
+            reading = asyncio.create_task(intake.arrival(second, "console", "路人甲", "p:路人甲", None))
+            await asyncio.sleep(0.3)
+            assert not reading.done()  # waits for the first's lock
+            await first.commit()
+            arrived = await reading
+            assert arrived is not None and arrived.locked
+            assert arrived.conversation is not None and arrived.conversation.step == "elsewhere"

@@ -368,7 +368,7 @@ class Core:
         roles = await (intake.roles if self.intake else roles_in)(session, person.id, compound.id if compound else None)
         t = self.catalogs.translator(self.language_of(person))
         # On PostgreSQL two processes may get the same person's messages at once: the row lock orders them.
-        lock = self.engine.dialect.name == "postgresql"
+        lock = self.engine.dialect.name == "postgresql" and not (arrived is not None and arrived.locked)
         if arrived is not None and arrived.chat is not None and not lock:
             row = arrived.conversation  # read with the sender
         else:
