@@ -1575,6 +1575,17 @@ async def to_vet(session: AsyncSession, compound_id: int, level: str) -> list[tu
     return [(assembly, vetting) for assembly, vetting in rows.all()]
 
 
+def vetted_text(text: str, nominated: Sequence[str], approved: Sequence[str]) -> str:
+    """An election's text once vetting is done: the nominated names it was drafted with ("选举：赵大、钱二、孙三",
+    joined with 、 in every language) become the approved ones, so that the group posting, the ballot and the
+    printed ballot never name a rejected candidate. Set once, when the list is final, before voting opens."""
+    joined = "、".join(nominated)
+    at = text.rfind(joined) if joined else -1
+    if at < 0:
+        return text
+    return (text[:at] + "、".join(approved) + text[at + len(joined):])[:1000]
+
+
 class Vetted(StrEnum):
     """What a vetting decision did."""
 
@@ -1612,8 +1623,9 @@ async def decide_candidate(session: AsyncSession, vetting_id: int, compound: Com
     for motion in await motions_of(session, assembly.stored_id):
         mine = [v for v in everyone if v.motion_id == motion.id]
         if mine:
-            motion.options = {**motion.options, "nominated": [v.name for v in mine],
-                              "candidates": [v.name for v in mine if v.status == Vetting.APPROVED]}
+            approved = [v.name for v in mine if v.status == Vetting.APPROVED]
+            motion.text = vetted_text(motion.text, motion.candidates, approved)
+            motion.options = {**motion.options, "nominated": [v.name for v in mine], "candidates": approved}
             session.add(motion)
     await session.flush()
     return Vetted.LIST_DONE, vetting

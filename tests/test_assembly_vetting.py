@@ -13,6 +13,7 @@ from storage.compounds import Compound
 from storage.db import transaction
 from storage.people import Role
 from tests.conftest import add_console_person
+from tests.test_pdfs import text_of
 
 GROUP = "幸福里业主群"
 
@@ -73,10 +74,20 @@ async def test_a_rejected_candidate_is_absent_from_the_ballot(console: Console, 
     assembly = await _assembly(app)
     assert assembly.status == AssemblyStatus.OPEN
 
+    # The motion names the approved candidates only, wherever it is shown: the group posting, the ballot's title
+    # and the printed paper ballot.
+    posting = [s for s in console.seen_by("王书记", GROUP) if "业主大会" in s.text and "投票时间" in s.text][-1].text
+    assert "赵大、孙三" in posting and "钱二" not in posting
     console.as_("张三")
     await console.press("投票")
     labels = console.last.labels
     assert "赵大" in labels and "孙三" in labels and "钱二" not in labels
+    assert "选举：赵大、孙三" in console.last.text and "钱二" not in console.last.text
+    console.as_("王书记")
+    await console.say("/results")
+    await console.press("打印表决票 #1（PDF）")
+    pages = text_of(console.transport.documents[-1][1])
+    assert "赵大" in pages[0] and "孙三" in pages[0] and "钱二" not in pages[0]
     async with app.core.sessions() as session:
         vettings = (await session.exec(select(CandidateVetting).order_by(CandidateVetting.position))).all()
     assert [v.status for v in vettings] == [Vetting.APPROVED, Vetting.REJECTED, Vetting.APPROVED]
