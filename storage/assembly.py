@@ -2046,16 +2046,37 @@ _OPEN_NOW = Prepared(select(Assembly.id).where(
 
 
 async def awaiting_ballot(session: AsyncSession, person_id: int, compound_id: int, now: datetime) -> list[Assembly]:
-    """Assemblies open for voting now in which a room the person owns has no ballot yet, closing soonest first."""
+    """Assemblies open for voting now that ask a room the person owns which has no ballot yet, closing soonest
+    first: only the rooms of the assembly's scope count, and of those only the ones some motion asks (a motion of
+    one building or unit asks its rooms alone), so neither an owner outside a unit's vote nor one who voted for
+    their room in it is led to it."""
     # Asked by every /start: most of the time no vote is open, which one fixed query on the driver says.
     if not await _OPEN_NOW.rows(session, compound_id=compound_id, now=now):
         return []
     rooms = await owned_rooms(session, person_id, compound_id)
     if not rooms:
         return []
-    ballots = (select(sa.func.count()).select_from(Ballot)
-               .where(Ballot.assembly_id == Assembly.id, col(Ballot.room_id).in_(rooms)).scalar_subquery())
     result = await session.exec(select(Assembly).where(
         Assembly.compound_id == compound_id, Assembly.status == AssemblyStatus.OPEN, col(Assembly.opens_at) <= now,
-        col(Assembly.closes_at) > now, ballots < len(rooms)).order_by(col(Assembly.closes_at)))
-    return list(result.all())
+        col(Assembly.closes_at) > now).order_by(col(Assembly.closes_at)))
+    waiting = []
+    for assembly in result.all():
+        asked = await _asked_rooms(session, assembly, rooms)
+        if not asked:
+            continue
+        ballots = await session.exec(select(sa.func.count()).select_from(Ballot).where(
+            Ballot.assembly_id == assembly.id, col(Ballot.room_id).in_(asked)))
+        if ballots.one() < len(asked):
+            waiting.append(assembly)
+    return waiting
+
+
+async def _asked_rooms(session: AsyncSession, assembly: Assembly, rooms: Sequence[int]) -> list[int]:
+    """Those of `rooms` the assembly asks: inside its scope (`electorate`), and in the scope of one of its motions."""
+    mine = in_scope(rooms, await electorate(session, assembly))
+    if not mine:
+        return []
+    scopes = await motion_electorates(session, assembly, await motions_of(session, assembly.stored_id))
+    if any(scoped is None for scoped in scopes):
+        return mine
+    return [room for room in mine if any(room in scoped for scoped in scopes if scoped is not None)]

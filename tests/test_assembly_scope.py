@@ -174,3 +174,49 @@ async def test_one_unit_scoped_motion_in_a_compound_assembly(console: Console, a
     assert "仅由1栋2单元的业主表决" in unit_motion
     assert "面积 270.00 / 360.00 m²（75.0%" in unit_motion and "业主 3 / 4 人（75.0%" in unit_motion
     assert "特别事项" in unit_motion and "结果：通过" in unit_motion
+
+
+async def test_start_leads_with_a_vote_only_for_the_owners_it_asks(console: Console, app: App,
+                                                                   tmp_path: Path) -> None:
+    """/start's 投票进行中 line follows the scope: not for an owner outside the unit; for 老周, who owns a room in
+    the unit and one in 2栋, only until he has voted for the room in the unit (the other is not asked)."""
+    await roster_compound(app, tmp_path, roster=ROSTER, members={**MEMBERS, "老周": ("1栋", "2单元", "401",
+                                                                                    "13900000009")})
+    await _unit_vote(console)
+    console.as_("丁")
+    await console.say("/start")
+    assert "投票进行中" not in console.last.text
+    console.as_("老周")
+    await console.say("/start")
+    assert f"投票进行中：{TITLE}" in console.last.text
+    await console.press(f"投票：{TITLE}")
+    await console.press("同意")
+    await console.press("提交")
+    assert "1栋2单元401" in console.last.text and "2栋" not in console.last.text
+    await console.say("/start")
+    assert "投票进行中" not in console.last.text
+
+
+async def test_start_leaves_out_a_vote_whose_only_motion_is_another_units(console: Console, app: App,
+                                                                          tmp_path: Path) -> None:
+    """A compound assembly whose one motion is decided by 1栋2单元 asks 丁 (1栋1单元) nothing: /start does not
+    lead him to it; 甲, in the unit, is led to it."""
+    await roster_compound(app, tmp_path, roster=ROSTER, members=MEMBERS)
+    console.as_("周书记")
+    await console.say("/assembly")
+    await console.say(TITLE)
+    await console.say("1栋2单元加装电梯，费用由本单元业主按专有面积分摊")
+    await console.press("（七）")
+    await console.press("设置第 1 项的表决范围")
+    await console.press("1栋")
+    await console.press("2单元")
+    await console.press("事项录入完毕")
+    await console.press("立即开始")
+    await console.say("2026-11-24 21:00")
+    await console.press("确认并发起")
+    console.as_("丁")
+    await console.say("/start")
+    assert "投票进行中" not in console.last.text
+    console.as_("甲")
+    await console.say("/start")
+    assert f"投票进行中：{TITLE}" in console.last.text
