@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import cProfile
 import itertools
 import json
@@ -214,6 +215,187 @@ async def broadcast(args: argparse.Namespace) -> list[dict[str, Any]]:
     return results
 
 
+# ---- group commit -------------------------------------------------------------------------------------------
+#
+# Would committing the updates that arrive together in one transaction pay? Each update here is a message's
+# fixed writes on asyncpg (read the sender, claim the update with its answer, write last seen), `--in-flight` of
+# them at a time, as a transport hands a process its updates. "each": one transaction per update on a pool of
+# as many connections. "grouped": one committer takes whatever has arrived, runs each update in a savepoint of
+# one transaction (a failing update rolls back to its savepoint; the others stay) and commits them together.
+# One update in a hundred repeats an earlier update id and fails, in both modes.
+
+_SENDER = ("SELECT i.id, i.person_id, p.name FROM identity AS i JOIN person AS p ON p.id = i.person_id "
+           "WHERE i.platform = $1 AND i.platform_user_id = $2")
+_CLAIM = ("INSERT INTO processedupdate (platform, update_id, processed_at, answer, person_id) "
+          "VALUES ($1, $2, now(), $3::json, $4)")
+_SEEN = "UPDATE identity SET last_seen_at = now() WHERE id = $1"
+
+
+async def _update(connection: Any, user: str, update_id: str) -> None:
+    sender = await connection.fetchrow(_SENDER, "console", user)
+    await connection.execute(_CLAIM, "console", update_id, '{"messages": [{"text": "ok"}]}', sender["person_id"])
+    await connection.execute(_SEEN, sender["id"])
+
+
+async def group_commit_run(url: str, grouped: bool, in_flight: int, updates: int, residents: int,
+                           run: int) -> dict[str, Any]:
+    import asyncpg
+
+    dsn = url.replace("postgresql+asyncpg", "postgresql")
+    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=1 if grouped else in_flight + 1)
+    rng = random.Random(run)
+    jobs = [(f"r{rng.randint(1, residents)}", f"gc{run}-{i}" if i % 100 != 99 else f"gc{run}-{i - 1}")
+            for i in range(updates)]
+    latencies: list[float] = []
+    failed = 0
+    commits = 0
+    queue: asyncio.Queue[tuple[str, str, asyncio.Future[None]]] = asyncio.Queue()
+
+    async def committer() -> None:
+        nonlocal commits
+        async with pool.acquire() as connection:
+            while True:
+                batch = [await queue.get()]
+                while not queue.empty():
+                    batch.append(queue.get_nowait())
+                outcomes: list[BaseException | None] = []
+                async with connection.transaction():
+                    for user, update_id, _ in batch:
+                        try:
+                            async with connection.transaction():  # a savepoint
+                                await _update(connection, user, update_id)
+                            outcomes.append(None)
+                        except asyncpg.PostgresError as error:
+                            outcomes.append(error)
+                commits += 1
+                for (_, _, done), outcome in zip(batch, outcomes, strict=True):
+                    if outcome is None:
+                        done.set_result(None)
+                    else:
+                        done.set_exception(outcome)
+
+    async def one(connection: Any, user: str, update_id: str) -> None:
+        nonlocal commits
+        if grouped:
+            done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            queue.put_nowait((user, update_id, done))
+            await done
+            return
+        async with connection.transaction():
+            await _update(connection, user, update_id)
+        commits += 1
+
+    async def client(mine: list[tuple[str, str]]) -> None:
+        nonlocal failed
+        # A connection of its own (as a session's, with no reset query between updates), or the committer's.
+        async with contextlib.AsyncExitStack() as stack:
+            connection = None if grouped else await stack.enter_async_context(pool.acquire())
+            for user, update_id in mine:
+                t0 = time.perf_counter()
+                try:
+                    await one(connection, user, update_id)
+                except asyncpg.UniqueViolationError:
+                    failed += 1
+                latencies.append(time.perf_counter() - t0)
+
+    # How many times the server flushed its log to disk (it groups the commits of concurrent transactions itself),
+    # read by a connection of its own after the others have closed (a server process reports its counts then).
+    async def wal_flushes() -> int:
+        await asyncio.sleep(0.5)
+        connection = await asyncpg.connect(dsn)
+        try:
+            return int(await connection.fetchval("SELECT wal_sync FROM pg_stat_wal"))
+        finally:
+            await connection.close()
+
+    flushes = await wal_flushes()
+    committing = asyncio.create_task(committer()) if grouped else None
+    started, cpu = time.perf_counter(), time.process_time()
+    await asyncio.gather(*(client(jobs[i::in_flight]) for i in range(in_flight)))
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    if committing is not None:
+        committing.cancel()
+    async with pool.acquire() as connection:
+        stored = await connection.fetchval("SELECT count(*) FROM processedupdate WHERE update_id LIKE $1", f"gc{run}-%")
+    await pool.close()
+    flushes = await wal_flushes() - flushes
+    latencies.sort()
+    figures = {
+        "mode": "grouped" if grouped else "each", "in flight": in_flight, "updates": updates,
+        "updates/s": round(updates / seconds, 1), "p50 ms": round(latencies[len(latencies) // 2] * 1000, 2),
+        "p99 ms": round(latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))] * 1000, 2),
+        "commits": commits, "WAL flushes": flushes, "failed": failed, "stored": stored, "cpu ms/update": round(cpu / updates * 1000, 3),
+    }
+    # Every update that did not fail is stored once, whichever mode: a failing one undid only itself.
+    assert stored == updates - failed, figures
+    print("  group commit: " + "  ".join(f"{k}={v}" for k, v in figures.items()), flush=True)
+    return figures
+
+
+def durable_server() -> tuple[str, Any]:
+    """A second throwaway server beside the test server, with PostgreSQL's default durability (fsync and
+    synchronous_commit on; the test server has them off, and a setting on its command line cannot be changed):
+    its admin URL and a function that stops it."""
+    import glob
+    import shutil
+    import socket
+    import subprocess
+
+    bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
+    if not bins:
+        raise SystemExit("PostgreSQL's pg_ctl not found")
+    pgbin = os.path.dirname(bins[-1])
+    data = tempfile.mkdtemp(prefix="linli-pg-durable.")
+    runas: list[str] = []
+    if os.getuid() == 0:  # the server refuses to run as root
+        runas = ["runuser", "-u", "postgres", "--"]
+        shutil.chown(data, "postgres")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    subprocess.run([*runas, f"{pgbin}/initdb", "-D", f"{data}/db", "-U", "postgres", "--auth=trust", "-E", "UTF8",
+                    "--locale=C.UTF-8"], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([*runas, f"{pgbin}/pg_ctl", "-D", f"{data}/db", "-l", f"{data}/log", "-w", "-o",
+                    f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={data}", "start"],
+                   check=True, stdout=subprocess.DEVNULL)
+
+    def stop() -> None:
+        subprocess.run([*runas, f"{pgbin}/pg_ctl", "-D", f"{data}/db", "-m", "immediate", "stop"],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        shutil.rmtree(data, ignore_errors=True)
+
+    return f"postgresql+asyncpg://postgres@127.0.0.1:{port}/postgres", stop
+
+
+async def group_commit(args: argparse.Namespace) -> list[dict[str, Any]]:
+    from bench.dispatch import seed
+    from storage import migrate
+
+    results = []
+    run = 0
+    test_server = admin_url()
+    durable_url, stop = durable_server()
+    try:
+        for durable in (True, False):
+            os.environ["LINLI_TEST_PG_ADMIN_URL"] = durable_url if durable else test_server
+            url = await fresh_database("scale_group_commit")
+            migrate.upgrade(url)
+            await seed(url, 10, args.dispatch_residents)
+            await fix_sequences(url)
+            print(f"group commit: fsync and synchronous_commit {'on' if durable else 'off'}", flush=True)
+            for in_flight in args.in_flight:
+                for grouped in (False, True):
+                    run += 1
+                    figures = await group_commit_run(url, grouped, in_flight, args.updates, args.dispatch_residents,
+                                                     run)
+                    results.append({"durable": durable, **figures})
+            await admin("DROP DATABASE IF EXISTS scale_group_commit WITH (FORCE)")
+    finally:
+        os.environ["LINLI_TEST_PG_ADMIN_URL"] = test_server
+        stop()
+    return results
+
+
 # ---- memory at district scale ------------------------------------------------------------------------------
 
 
@@ -357,7 +539,7 @@ async def memory(args: argparse.Namespace) -> dict[str, Any]:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", choices=["dispatch", "broadcast", "memory"])
+    parser.add_argument("--only", choices=["dispatch", "broadcast", "memory", "group-commit"])
     parser.add_argument("--processes", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--messages", type=int, default=2000, help="dispatch: messages per process")
     parser.add_argument("--warmup", type=int, default=200)
@@ -369,6 +551,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--talkers", type=int, default=200, help="memory: residents who write to the bot")
     parser.add_argument("--rounds", type=int, default=3, help="memory: messages each talker sends")
     parser.add_argument("--json", help="write every figure to this file")
+    parser.add_argument("--in-flight", type=int, nargs="+", default=[1, 8, 32],
+                        help="group commit: updates in flight at once")
+    parser.add_argument("--updates", type=int, default=3000, help="group commit: updates per run")
     parser.add_argument("--orm", action="store_true",
                         help="dispatch: the per-message statements through the ORM (Core.intake off), to compare")
     parser.add_argument("--profile", help="dispatch: cProfile each worker's run into PROFILE.<worker>")
@@ -391,6 +576,8 @@ async def main(args: argparse.Namespace) -> None:
         figures["broadcast"] = await broadcast(args)
     if args.only in (None, "memory"):
         figures["memory"] = await memory(args)
+    if args.only == "group-commit":  # not in the default run: a measurement made once, see docs/benchmarks.md
+        figures["group commit"] = await group_commit(args)
     if args.json:
         out = Path(args.json)
         out.write_text(json.dumps(figures, ensure_ascii=False, indent=1, default=str))  # noqa: ASYNC240 - at the end
