@@ -1265,21 +1265,39 @@ def _object_button(t: Translator, assembly: store.Assembly) -> tuple[tuple[Butto
 class ObjectionDraft(Draft):
     assembly: int
     title: str
+    reason: str = ""  # typed with /objection before the result was chosen: lodged once it is
 
 
 objecting = Flow("objection", ObjectionDraft, title=N_("lodging an objection to a result"))
 
 
-@router.command("objection", member=True, private=True, help="Object to an assembly's published result (异议)",
-                order=45)
+async def _published(ctx: MemberContext) -> list[store.Assembly]:
+    """The compound's results in their publication period now."""
+    return [a for a in await store.assemblies_of(ctx.session, ctx.compound_id)
+            if (p := await store.publicity_of(ctx.session, a.stored_id)) is not None and ctx.now < p.ends_at]
+
+
+@router.command("objection", member=True, private=True, flow=True,
+                help="Object to an assembly's published result (异议)", order=45)
 async def objection_command(ctx: MemberContext, msg: Incoming) -> Replies:
+    """/objection, or /objection with the reason: one published result takes the reason at once (or asks for it);
+    of several, the person chooses which, and a reason typed with the command is kept for it."""
     t = ctx.t
-    published = [a for a in await store.assemblies_of(ctx.session, ctx.compound_id)
-                 if (p := await store.publicity_of(ctx.session, a.stored_id)) is not None and ctx.now < p.ends_at]
+    published = await _published(ctx)
     if not published:
         return Reply(t("No result of {compound} is in its publication period now.", compound=ctx.compound.name))
-    return Reply(t("Which result do you object to?"), buttons=rows(*(
-        Button.do(a.title, "assembly.object", assembly=a.id) for a in published)))
+    typed = answers.clean_text(str(ctx.args.get("command_args", ""))[:4 * OBJECTION_LIMIT])
+    said: list[Reply] = []
+    if len(typed) > OBJECTION_LIMIT:
+        said, typed = [Reply(t("Your objection is {length} characters; please send it again within {limit}.",
+                               length=len(typed), limit=OBJECTION_LIMIT))], ""
+    if len(published) > 1:
+        asked = await objecting.begin(ctx, ObjectionDraft(assembly=0, title="", reason=typed), step="which")
+    elif typed:
+        return await _lodge(ctx, ObjectionDraft(assembly=published[0].stored_id, title=published[0].title), typed)
+    else:
+        asked = await objecting.begin(ctx, ObjectionDraft(assembly=published[0].stored_id, title=published[0].title))
+    return [*said, *(asked if isinstance(asked, list) else [asked])]
 
 
 @router.button("assembly.object", member=True, private=True)
@@ -1290,19 +1308,45 @@ async def object_pressed(ctx: MemberContext, msg: Incoming) -> Replies:
     return await objecting.begin(ctx, ObjectionDraft(assembly=assembly.stored_id, title=assembly.title))
 
 
-@objecting.step("reason", answer=answers.Text(1000, what=N_("objection")), ask=lambda ctx, draft: Reply(ctx.t(
-    "What is your objection to the result of {title}? Please give the reason; the committee answers it and I tell "
-    "you the answer.", title=draft.title)))
+OBJECTION_LIMIT = 1000
+
+
+@objecting.step("reason", answer=answers.Text(OBJECTION_LIMIT, what=N_("objection")), ask=lambda ctx, draft: Reply(
+    ctx.t("What is your objection to the result of {title}? Please give the reason; the committee answers it and I "
+          "tell you the answer.", title=draft.title)))
 async def objection_reason(ctx: MemberContext, draft: ObjectionDraft, reason: str) -> Outcome:
+    return Done(await _lodge(ctx, draft, reason))
+
+
+async def _ask_which(ctx: MemberContext, draft: ObjectionDraft) -> Reply:
+    return Reply(ctx.t("Which result do you object to?"), buttons=rows(*(
+        Button.choice(a.title, a.id) for a in await _published(ctx))))
+
+
+@objecting.step("which", ask=_ask_which, next=("reason",), answer=answers.Choice(
+    refusal=N_("Please choose the result with the buttons above.")))
+async def objection_which(ctx: MemberContext, draft: ObjectionDraft, assembly_id: int) -> Outcome:
+    # The buttons carry this compound's published results; lodging checks the period again.
+    assembly = await store.assembly_of(ctx.session, assembly_id, ctx.compound_id)
+    if assembly is None:
+        return Stay(Reply(ctx.t("Please choose the result with the buttons above.")))
+    chosen = draft.model_copy(update={"assembly": assembly.stored_id, "title": assembly.title})
+    if draft.reason:
+        return Done(await _lodge(ctx, chosen, draft.reason))
+    return Go("reason", chosen)
+
+
+async def _lodge(ctx: MemberContext, draft: ObjectionDraft, reason: str) -> list[Reply]:
+    """The objection recorded (or refused, and why), and the committee told with an Answer button."""
     t = ctx.t
     lodged = await store.lodge_objection(ctx.session, draft.assembly, ctx.compound_id, ctx.person_id, reason, ctx.now)
     if isinstance(lodged, store.ObjectionRefusal):
-        return Done(Reply(t(OBJECTION_REFUSED[lodged], title=draft.title)))
+        return [Reply(t(OBJECTION_REFUSED[lodged], title=draft.title))]
     told = await ctx.tell_role(STAFF, ctx.compound_id, lambda tr: Reply(
         tr("Objection #{n} to the result of {title}, from {name}: {reason}", n=lodged.id, title=draft.title,
            name=ctx.person.name, reason=lodged.reason),
         buttons=((Button.do(tr("Answer the objection"), "assembly.answer", objection=lodged.id),),)))
-    return Done([Reply(t("Your objection #{n} is recorded; the committee will answer it.", n=lodged.id)), *told])
+    return [Reply(t("Your objection #{n} is recorded; the committee will answer it.", n=lodged.id)), *told]
 
 
 class AnswerDraft(Draft):

@@ -28,11 +28,11 @@ async def _at(console: Console, when: str) -> None:
     await console.clock_to("+20m")
 
 
-async def _closed_assembly(console: Console) -> None:
+async def _open(console: Console, title: str = TITLE) -> None:
     console.as_("孙委员")
     await console.say("/assembly")
-    await console.say(TITLE)
-    await console.say("在2栋旁增设电动自行车充电桩")
+    await console.say(title)
+    await console.say(f"{title}，费用由公共收益支出")
     await console.press("一般事项")
     await console.press("事项录入完毕")
     await console.press("立即开始")
@@ -42,13 +42,18 @@ async def _closed_assembly(console: Console) -> None:
     await console.press("投票")
     await console.press("同意")
     await console.press("提交")
+
+
+async def _closed_assembly(console: Console) -> None:
+    await _open(console)
     await _at(console, CLOSES)
 
 
 async def _object(console: Console, person: str, reason: str) -> None:
+    """One result is published: /objection asks for the reason at once."""
     console.as_(person)
     await console.say("/objection")
-    await console.press(TITLE)
+    assert f"您对“{TITLE}”的表决结果有什么异议" in console.last.text, console.last.text
     await console.say(reason)
 
 
@@ -97,7 +102,12 @@ async def test_an_objection_is_answered_inside_the_period_and_the_result_is_fina
     await console.say("/results")
     await console.press("结果")
     assert "结果已于 2026-12-01 21:" in console.last.text
-    await _object(console, "李四", "再提一条")
+    console.as_("李四")
+    await console.say("/objection")
+    assert "没有处于公示期的表决结果" in console.last.text
+    console.in_(GROUP)  # the published result's button, pressed after the period
+    await console.press("提出异议")
+    await console.say("再提一条")
     assert "不在公示期内" in console.last.text
     async with app.core.sessions() as session:
         objections = (await session.exec(select(Objection))).all()
@@ -116,3 +126,28 @@ async def test_an_unanswered_objection_holds_the_result_back(console: Console, a
     await console.say("已复核，计票无误")
     await console.clock_to("+10m")
     assert len(_finals(console)) == 1
+
+
+async def test_a_reason_typed_with_the_command_is_lodged_at_once(console: Console) -> None:
+    await _closed_assembly(console)
+    console.as_("李四")
+    await console.say("/objection " + "计票" * 600)  # too long: said so, and the reason is asked again
+    assert "1200" in console.seen_by()[-2].text and "有什么异议" in console.last.text
+    await console.say("/cancel")
+    await console.say("/objection 书面表决票未经两人核对")
+    assert "已登记" in console.last.text
+    assert "书面表决票未经两人核对" in console.last_for("孙委员").text
+
+
+async def test_with_two_results_published_the_typed_reason_waits_for_the_choice(console: Console) -> None:
+    await _open(console)
+    await _open(console, "更换小区门禁系统")
+    await _at(console, CLOSES)
+    console.as_("李四")
+    await console.say("/objection 计票时未公开唱票")
+    assert "您对哪一项表决结果有异议" in console.last.text
+    assert sorted(console.last.labels) == sorted([TITLE, "更换小区门禁系统"])
+    await console.press("更换小区门禁系统")
+    assert "已登记" in console.last.text
+    notice = console.last_for("孙委员").text
+    assert "更换小区门禁系统" in notice and "计票时未公开唱票" in notice
