@@ -823,7 +823,7 @@ def _proxy_refused(ctx: Context, why: store.ProxyRefusal, title: str) -> Reply:
     return Reply(ctx.t(PROXY_REFUSED[why], title=title), toast=ctx.t("Not changed"))
 
 
-@router.command("proxy", roles=[Role.OWNER], private=True, help="Authorise someone to vote for your rooms (委托投票)",
+@router.command("proxy", group="civic", roles=[Role.OWNER], private=True, help="Authorise someone to vote for your rooms (委托投票)",
                 order=44)
 async def proxy_command(ctx: MemberContext, msg: Incoming) -> Replies:
     t = ctx.t
@@ -1277,7 +1277,7 @@ async def _published(ctx: MemberContext) -> list[store.Assembly]:
             if (p := await store.publicity_of(ctx.session, a.stored_id)) is not None and ctx.now < p.ends_at]
 
 
-@router.command("objection", member=True, private=True, flow=True,
+@router.command("objection", group="civic", member=True, private=True, flow=True,
                 help="Object to an assembly's published result (异议)", order=45)
 async def objection_command(ctx: MemberContext, msg: Incoming) -> Replies:
     """/objection, or /objection with the reason: one published result takes the reason at once (or asks for it);

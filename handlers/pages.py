@@ -208,7 +208,7 @@ def street_link(settings: Settings, street_id: int, now: datetime) -> str | None
     return f"{base_url(settings)}/street/{sign(settings, 'street', street_id, now)}"
 
 
-@router.command("pages", private=True, help="Links to the compound's pages on the web", order=95)
+@router.command("pages", group="notices", private=True, help="Links to the compound's pages on the web", order=95)
 async def pages(ctx: Context, msg: Incoming) -> Replies:
     """The board's link (and for a street's admin or official, the street page's), when the pages are served."""
     t = ctx.t

@@ -483,6 +483,8 @@ async def test_start_and_help_for_each_role(console: Console) -> None:
     await console.say("/help")
     found = help_sections(console.last.text)
     assert "/areas" in found["党员"] and "/resources" in found["诉求"] and "/notifications" in found["我的账户"]
+    assert {"/proxy", "/objection"} <= set(found["议事与投票"]) and "/pages" in found["公告与公示"]
+    assert "/link" in found["我的账户"] and "更多" not in found
     console.as_("王五")  # a tenant: no proxy voting
     await console.say("/help")
     assert "/proxy" not in console.last.text and "/complain" in console.last.text

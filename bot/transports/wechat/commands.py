@@ -13,7 +13,7 @@ from storage import wechat as store
 router = Router("wechat")
 
 
-@router.command("link", private=True, order=96,
+@router.command("link", group="account", private=True, order=96,
                 help="Use linli from another app as the same person: /link gives a one-time code, /link CODE there")
 async def link(ctx: Context, msg: Incoming) -> Replies:
     t = ctx.t
