@@ -139,6 +139,16 @@ async def dispatch_worker(url: str, index: int, run: int, messages: int, warmup:
 
 async def dispatch_run(template: str, run: int, processes: int, args: argparse.Namespace) -> dict[str, Any]:
     url = await fresh_database(f"scale_dispatch_{processes}", template)
+    if args.unix_socket:  # the server's Unix socket instead of TCP on loopback
+        import asyncpg
+
+        connection = await asyncpg.connect(admin_url().replace("postgresql+asyncpg", "postgresql"))
+        try:
+            directory = (await connection.fetchval("SHOW unix_socket_directories")).split(",")[0].strip()
+            port = await connection.fetchval("SHOW port")
+        finally:
+            await connection.close()
+        url = f"postgresql+asyncpg://postgres@/scale_dispatch_{processes}?host={directory}&port={port}"
     children = [await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bench.scale", "--dispatch-worker", str(index), "--run", str(run), "--url", url,
         "--messages", str(args.messages), "--warmup", str(args.warmup), "--compounds", str(args.compounds),
@@ -554,6 +564,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--in-flight", type=int, nargs="+", default=[1, 8, 32],
                         help="group commit: updates in flight at once")
     parser.add_argument("--updates", type=int, default=3000, help="group commit: updates per run")
+    parser.add_argument("--unix-socket", action="store_true", help="dispatch: connect by the server's Unix socket")
     parser.add_argument("--orm", action="store_true",
                         help="dispatch: the per-message statements through the ORM (Core.intake off), to compare")
     parser.add_argument("--profile", help="dispatch: cProfile each worker's run into PROFILE.<worker>")
