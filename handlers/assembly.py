@@ -721,7 +721,7 @@ async def _summary(ctx: MemberContext, draft: BallotDraft) -> Reply:
     motions = await store.motions_of(ctx.session, draft.assembly)
     rooms = _named(await store.room_names(ctx.session, ctx.compound_id), draft.rooms)
     lines = [t("Paper ballot for {rooms}:", rooms=rooms) if draft.paper else t("Your ballot for {rooms}:", rooms=rooms)]
-    lines += [f"{n}. {motion.text}: {_choice_text(t, motion, choice)}"
+    lines += [t("{n}. {text}: {choice}", n=n, text=motion.text, choice=_choice_text(t, motion, choice))
               for n, (motion, choice) in enumerate(zip(motions, draft.choices, strict=False), 1) if choice is not None]
     lines.append(t("Press Submit to cast it. You can change it until the close; the last ballot counts."))
     return Reply("\n".join(lines), buttons=((Button.choice(t("Submit"), "submit"),

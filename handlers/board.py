@@ -162,7 +162,7 @@ def _review_request(st: Translator, entry: BoardEntry, nominator: str, image: Me
     label = st("🔴 Red list") if entry.color == RED else st("⚫ Black list")
     return Reply(
         st("New 红黑榜 nomination #{id} from {name}:", id=entry.id, name=nominator or st("(no name given)"))
-        + f"\n{label}: " + _entry_line(entry),
+        + "\n" + st("{label}: {entry}", label=label, entry=_entry_line(entry)),
         image=image,
         buttons=((Button.do(st("Approve"), "board.approve", entry=entry.id),
                   Button.do(st("Edit text"), "board.edit", entry=entry.id),

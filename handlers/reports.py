@@ -90,7 +90,7 @@ async def compound_report(ctx: Context | JobContext, t: Translator, compound: Co
                                   previous.get(compound.stored_id))
     xlsx = render_xlsx(t, [(compound.name, figures)], previous)
     summary = "\n".join([t("{compound} · {month} monthly report", compound=compound.name, month=month),
-                         *(f"{label}: {value}" for label, value in figure_rows(t, figures))])
+                         *(t("{label}: {value}", label=label, value=value) for label, value in figure_rows(t, figures))])
     return [Reply(summary, image=Media(png, f"report-{compound.code}-{month}.png", "image/png")),
             Reply(t("The figures as a spreadsheet."),
                   document=Media(xlsx, f"report-{compound.code}-{month}.xlsx", XLSX))]

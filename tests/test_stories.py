@@ -34,10 +34,18 @@ def stray_english(shown: list[Shown]) -> list[str]:
     return found
 
 
+def ascii_colons(shown: list[Shown]) -> list[str]:
+    """Lines of Chinese replies with an ASCII colon after a Chinese word (全角 "：" is the Chinese colon); a time
+    (20:00) and a link (https://) are not that."""
+    return [f"{message.to}: {line}" for message in shown for line in message.text.splitlines()
+            if re.search(r"[\u4e00-\u9fff）」”]:", line)]
+
+
 def check_clean(console: Console) -> None:
     shown = console.transport.shown
     assert not [s.text for s in shown if CRASH in s.text]
     assert stray_english(shown) == []
+    assert ascii_colons(shown) == []
 
 
 def texts_to(console: Console, person: str, since: int = 0, chat: str = "private") -> str:
