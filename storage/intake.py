@@ -23,6 +23,7 @@ from storage.compounds import Chat, Compound
 from storage.conversations import Conversation, ProcessedUpdate, claim_update
 from storage.db import (
     JSONDict,
+    PgDriver,
     PgStatement,
     Prepared,
     UTCDateTime,
@@ -278,6 +279,10 @@ async def insert_row(session: AsyncSession, row: SQLModel) -> None:
     session as a persistent object."""
     driver = await sqlite_driver(session)
     if driver is None:
+        pg = await asyncpg_driver(session)
+        if pg is not None:
+            await _insert_on_postgres(session, pg, row)
+            return
         session.add(row)
         await session.flush()
         return
@@ -291,6 +296,25 @@ async def insert_row(session: AsyncSession, row: SQLModel) -> None:
         process = processors.get(column.name)
         values[column.name] = process(value) if process is not None else value
     (new_id,) = on_driver(driver, sql, values).fetchone()
+    row.__dict__["id"] = new_id
+    make_transient_to_detached(row)
+    session.add(row)
+
+
+async def _insert_on_postgres(session: AsyncSession, pg: PgDriver, row: SQLModel) -> None:
+    """`insert_row` on asyncpg: the same INSERT ... RETURNING, compiled for PostgreSQL."""
+    table = row.__table__  # type: ignore[attr-defined]
+    columns = [c for c in table.columns if c is not table.autoincrement_column]
+    statement = _on_postgres(f"insert {table.name}", lambda: sa.insert(table).returning(table.autoincrement_column),
+                             pg.dialect, column_keys=[c.name for c in columns])
+    values = {}
+    for column in columns:
+        value = getattr(row, column.key)
+        if value is None and column.default is not None:
+            value = column.default.arg(None) if column.default.is_callable else column.default.arg
+            setattr(row, column.key, value)
+        values[column.name] = value
+    ((new_id,),) = await pg.rows(statement, values)
     row.__dict__["id"] = new_id
     make_transient_to_detached(row)
     session.add(row)
