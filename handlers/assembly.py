@@ -1383,6 +1383,8 @@ async def answer_step(ctx: MemberContext, draft: AnswerDraft, answer: str) -> Ou
 OBJECTION_ANSWERED = N_("The committee's answer to your objection to the result of {title} (“{reason}”): {answer}")
 RESULT_FINAL = N_("The publication period of the result of {title} has ended ({n} objections, all answered): the "
                   "result is final.")
+RESULT_FINAL_UNOPPOSED = N_("The publication period of the result of {title} has ended (no objections): the result is "
+                            "final.")
 
 
 @router.job("finalise", every=timedelta(minutes=5))
@@ -1392,7 +1394,8 @@ async def finalise(ctx: JobContext) -> Replies:
         compound = await ctx.session.get(Compound, assembly.compound_id)
         tr = ctx.translator(compound.language if compound else None)
         count = len(await store.objections_of(ctx.session, assembly.stored_id))
-        replies.append(Reply(tr(RESULT_FINAL, title=assembly.title, n=count), to=ToGroups(assembly.compound_id)))
+        replies.append(Reply(tr(RESULT_FINAL if count else RESULT_FINAL_UNOPPOSED, title=assembly.title, n=count),
+                             to=ToGroups(assembly.compound_id)))
     return replies
 
 

@@ -151,3 +151,10 @@ async def test_with_two_results_published_the_typed_reason_waits_for_the_choice(
     assert "已登记" in console.last.text
     notice = console.last_for("孙委员").text
     assert "更换小区门禁系统" in notice and "计票时未公开唱票" in notice
+
+
+async def test_a_result_without_objections_is_final_with_none_named(console: Console) -> None:
+    await _closed_assembly(console)
+    await _at(console, "2026-12-01 21:00")
+    [final] = _finals(console)
+    assert "（无异议）" in final and "0 条" not in final
