@@ -716,10 +716,20 @@ def _choice_text(t: Translator, motion: store.Motion, choice: Any) -> str:
     return t(CHOICE_LABELS.get(str(choice), "?"))
 
 
+async def _voted_for(ctx: MemberContext, t: Translator, rooms: Sequence[int], proxied: dict[int, int]) -> str:
+    """The rooms in words, each one voted for as a proxy with whose it is: 2栋1单元102（受陈阿姨委托）."""
+    labels = await store.room_names(ctx.session, ctx.compound_id)
+    owners = await _names(ctx, {proxied[r] for r in rooms if r in proxied})
+    return "、".join(t("{room} (on behalf of {owner})", room=labels.get(r, "?"), owner=owners.get(proxied[r], "?"))
+                    if r in proxied else labels.get(r, "?") for r in rooms)
+
+
 async def _summary(ctx: MemberContext, draft: BallotDraft) -> Reply:
     t = ctx.t
     motions = await store.motions_of(ctx.session, draft.assembly)
-    rooms = _named(await store.room_names(ctx.session, ctx.compound_id), draft.rooms)
+    proxied = {} if draft.paper else await store.proxied_rooms(ctx.session, draft.assembly, ctx.person_id,
+                                                                 ctx.compound_id)
+    rooms = await _voted_for(ctx, t, draft.rooms, proxied)
     lines = [t("Paper ballot for {rooms}:", rooms=rooms) if draft.paper else t("Your ballot for {rooms}:", rooms=rooms)]
     lines += [t("{n}. {text}: {choice}", n=n, text=motion.text, choice=_choice_text(t, motion, choice))
               for n, (motion, choice) in enumerate(zip(motions, draft.choices, strict=False), 1) if choice is not None]
@@ -775,7 +785,7 @@ async def submit_step(ctx: MemberContext, draft: BallotDraft, value: str) -> Out
         replies += await _tell(ctx, [cast.ended_proxy.proxy_id], PROXY_ENDED, name=ctx.person.name,
                                title=assembly.title)
     lines = []
-    if recorded := _named(labels, cast.rooms_with(*store.TAKEN)):
+    if recorded := await _voted_for(ctx, t, cast.rooms_with(*store.TAKEN), proxied):
         lines.append(t("The paper ballot is recorded for {rooms}.", rooms=recorded) if draft.paper else
                      t("Thank you! The ballot is recorded for {rooms}. You can change it until {closes} by pressing "
                        "Vote again; the last ballot counts.", rooms=recorded,

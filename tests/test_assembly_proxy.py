@@ -65,8 +65,9 @@ async def test_a_proxy_ballot_is_marked_and_counted_once_for_the_room(console: C
     console.as_("王五")
     await console.press("投票")
     await console.press("同意")
+    assert "1栋1单元101（受张三委托）" in console.last.text  # the summary says whose room it is voted for
     await console.press("提交")
-    assert "已记录" in console.last.text and "1栋1单元101" in console.last.text
+    assert "已记录" in console.last.text and "1栋1单元101（受张三委托）" in console.last.text
     assert "代您" in console.last_for("张三").text
 
     # The owner can no longer override the proxy's ballot, nor revoke after it.

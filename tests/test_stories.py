@@ -303,8 +303,9 @@ async def test_unit_owners_decide_on_an_elevator_with_a_proxy_paper_ballots_and_
     console.as_("张三")
     await console.press("投票")
     await console.press("同意")
-    assert "2栋1单元102" in console.last.text
+    assert "2栋1单元102（受陈阿姨委托）" in console.last.text
     await console.press("提交")
+    assert "2栋1单元102（受陈阿姨委托）" in console.last.text and "已记录" in console.last.text
     assert "您委托的张三已代您" in console.last_for("陈阿姨").text
 
     console.as_("李四")
