@@ -460,10 +460,15 @@ async def asyncpg_driver(session: AsyncSession) -> PgDriver | None:
     cached = session.info.get("db.asyncpg")
     if cached is not None and cached[0] is transaction_now and transaction_now is not None:
         return cast(PgDriver | None, cached[1])
-    connection = await session.connection()
+    # The connection the transaction holds already (`sqlite_driver` asked for it): no round through the greenlet.
+    held = transaction_now._connections_boundary._connections if transaction_now is not None else {}
+    if len(held) == 1:
+        ((connection, *_),) = held.values()
+    else:
+        connection = (await session.connection()).sync_connection  # type: ignore[assignment]
     driver: PgDriver | None = None
     if connection.dialect.name == "postgresql" and connection.dialect.driver == "asyncpg":
-        adapted = connection.sync_connection.connection.dbapi_connection  # type: ignore[union-attr]
+        adapted = connection.connection.dbapi_connection
         # SQLAlchemy's adapter begins the transaction with its first statement: begun here when this is the first.
         if adapted._transaction is None:  # type: ignore[union-attr]
             await adapted._start_transaction()  # type: ignore[union-attr]
