@@ -1027,10 +1027,10 @@ async def test_the_revocation_recommendation_carries_its_evidence_as_one_workboo
     name, data = console.transport.documents[-1]
     assert name.endswith(".xlsx")
     book = load_workbook(io.BytesIO(data))
-    assert book.sheetnames == ["考核等级", "整改令", "逾期诉求"]
+    assert book.sheetnames == ["考核等级", "整改单", "逾期诉求"]
     grades = list(book["考核等级"].iter_rows(values_only=True))
     assert grades[0][:2] == ("考核期", "等级") and grades[1][:3] == ("2026Q3", "C", 59.4)
-    orders = list(book["整改令"].iter_rows(values_only=True))
+    orders = list(book["整改单"].iter_rows(values_only=True))
     assert orders[1][1] == "response,repair" and orders[1][3] == "已上报" and orders[1][4] == "正在安排"
     overdue = list(book["逾期诉求"].iter_rows(values_only=True))
     assert [row[0] for row in overdue[1:]] == [leak] and overdue[1][2] == "房屋漏水"

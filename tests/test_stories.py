@@ -383,8 +383,11 @@ async def test_households_assess_the_property_company_which_is_sent_to_rectify_t
     assert "已逾期，已上报社区和街道" in console.last_for("城管刘科长").text
     console.as_("王书记")
     await console.say("/revocation")
+    assert "整改单 #1 未通过" in console.last.text
     await console.say("整改逾期未完成，居民满意度持续低下")
     assert "已记录" in console.last.text and console.last.has_document
+    # One word for the rectification order throughout: 整改单, as the assessment issued it.
+    assert not [s.text for s in console.transport.shown if "整改令" in s.text]
     assert "建议取消幸福物业的经营资质" in console.last_for("城管刘科长").text
     check_clean(console)
 
