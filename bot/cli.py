@@ -784,8 +784,10 @@ def build_parser() -> argparse.ArgumentParser:
     party.add_argument("--year", type=int, required=True)
     party.add_argument("--out", default=".", help="directory to write the files into")
     party.set_defaults(func=cmd_export_party)
-    assembly = exports.add_parser("assembly", help="every ballot of an owners' assembly (room, area, owner, choice, "
-                                  "online/paper, time)")
+    assembly = exports.add_parser("assembly", help="an owners' assembly's ledger for 公示, in the compound's language "
+                                  "and time: the tally sheet (every Art. 278 figure and the outcome per motion and "
+                                  "candidate) and every ballot (room, area, owners, choice, online / paper / by "
+                                  "proxy, who entered it, when)")
     assembly.add_argument("id", type=int, help="the assembly's number, as /results shows it")
     assembly.add_argument("--out", help="the XLSX file to write (default: assembly-ID.xlsx)")
     assembly.set_defaults(func=cmd_export_assembly)

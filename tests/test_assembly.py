@@ -10,11 +10,13 @@ from fractions import Fraction
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
 from openpyxl import load_workbook
 from openpyxl.worksheet.worksheet import Worksheet
 from sqlmodel import col, select
 
 from bot.app import App
+from bot.cli import build_parser
 from bot.transports.console import Console
 from storage.assembly import (
     Assembly,
@@ -563,3 +565,11 @@ async def test_the_motion_the_property_grades_prepare_opens_an_assembly(console:
     async with app.core.sessions() as session:
         [motion] = await assembly_motions(session, assembly.id or 0)
     assert assembly.status == AssemblyStatus.OPEN and "更换物业服务企业" in motion.text
+
+
+def test_the_export_command_says_what_it_writes(capsys: pytest.CaptureFixture[str]) -> None:
+    """`linli export --help` describes the assembly's ledger as it is: the tally and the ballots, for 公示."""
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["export", "--help"])
+    described = " ".join(capsys.readouterr().out.split())
+    assert "tally sheet" in described and "proxy" in described and "公示" in described
