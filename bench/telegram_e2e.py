@@ -67,13 +67,14 @@ async def prepare(workdir: Path) -> str:
 
 
 async def through_process(url: str, workdir: Path, messages: int, users: int, webhook: bool,
-                          limited: bool) -> dict[str, float | str]:
+                          limited: bool, profile: Path | None = None) -> dict[str, float | str]:
     # Update ids are unique per bot, and the database remembers the ones it has processed.
     fake = await FakeTelegram(first_update_id=10_000_001 if webhook else 100_001).start()
     # The outbox's default tick (the tests use a faster one), and the limiter off unless asked for.
     env = {"OUTBOX_TICK_SECONDS": "1"} if limited else {"OUTBOX_TICK_SECONDS": "1", "TELEGRAM_GLOBAL_PER_SECOND": "0"}
     env["FLOOD_MESSAGES_PER_MINUTE"] = "0"  # each bench user sends far more than a person would in a minute
-    bot = BotProcess(url, fake, workdir, webhook_secret="bench-secret" if webhook else "", extra_env=env)
+    bot = BotProcess(url, fake, workdir, webhook_secret="bench-secret" if webhook else "", extra_env=env,
+                     profile=profile / f"bot-{'webhook' if webhook else 'polling'}.prof" if profile else None)
     await bot.start()
     latencies: list[float] = []
     per_user = max(1, messages // users)
@@ -91,15 +92,18 @@ async def through_process(url: str, workdir: Path, messages: int, users: int, we
         await asyncio.gather(*(person(i) for i in range(users)))
         latencies.clear()
         assert bot.process is not None
-        cpu_before = process_cpu(bot.process.pid)
+        cpu_before, fake_before = process_cpu(bot.process.pid), time.process_time()
         started = time.perf_counter()
         await asyncio.gather(*(person(i) for i in range(users)))
         elapsed = time.perf_counter() - started
         cpu = process_cpu(bot.process.pid) - cpu_before
+        fake_cpu = time.process_time() - fake_before
     finally:
         await bot.stop()
         await fake.stop()
-    return summary("webhook" if webhook else "polling", latencies, elapsed, cpu)
+    result = summary("webhook" if webhook else "polling", latencies, elapsed, cpu)
+    result["fake_ms"] = fake_cpu / len(latencies) * 1000  # this process: the fake Telegram and the people
+    return result
 
 
 async def in_process(url: str, messages: int, users: int) -> dict[str, float | str]:
@@ -133,22 +137,29 @@ async def in_process(url: str, messages: int, users: int) -> dict[str, float | s
     return summary("Core.handle in process", latencies, elapsed, cpu)
 
 
-async def main(messages: int, users: int, limited: bool) -> None:
+MODES = ("polling", "webhook", "core")
+
+
+async def main(messages: int, users: int, limited: bool, modes: tuple[str, ...], profile: Path | None) -> None:
     with tempfile.TemporaryDirectory(prefix="linli-tg-bench-") as tmp:
         workdir = Path(tmp)
         url = await prepare(workdir)
-        results = [
-            await through_process(url, workdir, messages, users, webhook=False, limited=limited),
-            await through_process(url, workdir, messages, users, webhook=True, limited=limited),
-            await in_process(url, messages, users),
-        ]
+        results = [await through_process(url, workdir, messages, users, webhook=mode == "webhook", limited=limited,
+                                         profile=profile)
+                   for mode in modes if mode != "core"]
+        results.append(await in_process(url, messages, users))
     core = results[-1]
-    print(f"{messages} messages per mode, {users} users at once, limiter {'on' if limited else 'off'}\n")
-    print(f"{'mode':<24}{'msg/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'mean ms':>9}{'CPU ms/msg':>12}  transport's CPU share")
+    print(f"{messages} messages per mode, {users} users at once, limiter {'on' if limited else 'off'}, "
+          f"load average {os.getloadavg()[0]:.2f}\n")
+    print(f"{'mode':<24}{'msg/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'mean ms':>9}{'CPU ms/msg':>12}"
+          f"{'fake ms/msg':>13}  transport's CPU share")
     for r in results:
         share = (1 - float(core["cpu_ms"]) / float(r["cpu_ms"])) * 100
         print(f"{r['mode']!s:<24}{float(r['per_second']):>8.1f}{float(r['p50_ms']):>9.1f}"
-              f"{float(r['p99_ms']):>9.1f}{float(r['mean_ms']):>9.1f}{float(r['cpu_ms']):>12.2f}  {share:5.0f}%")
+              f"{float(r['p99_ms']):>9.1f}{float(r['mean_ms']):>9.1f}{float(r['cpu_ms']):>12.2f}"
+              f"{float(r.get('fake_ms', 0)):>13.2f}  {share:5.0f}%")
+    if profile is not None:
+        print(f"\nprofiles of the bot process: {profile}/bot-*.prof (python -m pstats)")
 
 
 if __name__ == "__main__":
@@ -156,5 +167,14 @@ if __name__ == "__main__":
     parser.add_argument("--messages", type=int, default=300)
     parser.add_argument("--users", type=int, default=8)
     parser.add_argument("--limited", action="store_true", help="keep the 30 messages/s outgoing limiter")
+    parser.add_argument("--modes", default="polling,webhook",
+                        help="comma-separated: polling, webhook (Core.handle in process always runs last)")
+    parser.add_argument("--profile", type=Path, help="run the bot under cProfile, its statistics into this folder")
     args = parser.parse_args()
-    asyncio.run(main(args.messages, args.users, args.limited))
+    chosen = tuple(m.strip() for m in args.modes.split(",") if m.strip())
+    if unknown := set(chosen) - set(MODES):
+        parser.error(f"unknown modes: {', '.join(sorted(unknown))}")
+    if args.profile is not None:
+        args.profile.mkdir(parents=True, exist_ok=True)
+        args.profile = args.profile.resolve()
+    asyncio.run(main(args.messages, args.users, args.limited, chosen, args.profile))

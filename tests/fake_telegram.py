@@ -2,7 +2,9 @@
 
 It speaks the Bot API's shapes (`{"ok": true, "result": ...}` / `{"ok": false, "error_code": ..., "description":
 ..., "parameters": {...}}`), takes form-encoded, JSON and multipart bodies, long-polls `getUpdates` and pushes to a
-webhook once one is set. Tests drive it from Python (`inject`, `wait_for`, `arm`) or over HTTP (`/control/*`).
+webhook once one is set. Like Telegram, it executes a method call the bot returns in the webhook's response
+(`{"method": "sendMessage", ...}`); such a call is recorded with `webhook=True`, its failure too (Telegram tells
+the bot nothing of it, so a test looks here). Tests drive it from Python (`inject`, `wait_for`, `arm`) or over HTTP (`/control/*`).
 HTML in sent texts is parsed the way Telegram does, so a test sees the text a person would read and its entities.
 """
 
@@ -109,6 +111,8 @@ class Call:
     result: Any = None
     error: dict[str, Any] | None = None
     files: dict[str, bytes] = field(default_factory=dict)
+    # Made by returning it in the webhook's response, not by a request of its own.
+    webhook: bool = False
 
     @property
     def chat_id(self) -> str:
@@ -357,6 +361,10 @@ class FakeTelegram:
                 except TimeoutError:
                     pass
 
+    async def pushed(self, wait: float = 10.0) -> None:
+        """Every update queued for the webhook delivered, and the calls its responses carried made."""
+        await asyncio.wait_for(self._push_queue.join(), wait)
+
     async def reply_to(self, chat_id: str | int, after: int, wait: float = 10.0, contains: str = "") -> Call:
         """The next message the bot sends into `chat_id` after call index `after`."""
         return await self.wait_for(lambda c: c.method in ("sendmessage", "sendphoto", "senddocument") and c.ok
@@ -395,7 +403,14 @@ class FakeTelegram:
         except (ValueError, json.JSONDecodeError):
             return web.json_response({"ok": False, "error_code": 400, "description": "Bad Request: bad body"},
                                      status=400)
-        call = Call(method, params, time.perf_counter(), files=files)
+        call = await self._call(method, params, files)
+        if call.error is not None:
+            return web.json_response(call.error, status=call.error["error_code"])
+        return web.json_response({"ok": True, "result": call.result})
+
+    async def _call(self, method: str, params: dict[str, Any], files: dict[str, bytes],
+                    webhook: bool = False) -> Call:
+        call = Call(method, params, time.perf_counter(), files=files, webhook=webhook)
         try:
             await self._maybe_fail(method, params)
             self._refuse_migrated(params)
@@ -405,9 +420,7 @@ class FakeTelegram:
         if method != "getupdates":
             self.calls.append(call)
             await self._notify()
-        if call.error is not None:
-            return web.json_response(call.error, status=call.error["error_code"])
-        return web.json_response({"ok": True, "result": call.result})
+        return call
 
     async def _maybe_fail(self, method: str, params: dict[str, Any]) -> None:
         for failure in self.failures:
@@ -612,8 +625,11 @@ class FakeTelegram:
                 update = await self._push_queue.get()
                 chat = str((update.get("message") or update.get("callback_query", {}).get("message") or
                             update.get("my_chat_member") or {}).get("chat", {}).get("id", ""))
-                async with chat_locks.setdefault(chat, asyncio.Lock()):
-                    await self._push(update)
+                try:
+                    async with chat_locks.setdefault(chat, asyncio.Lock()):
+                        await self._push(update)
+                finally:
+                    self._push_queue.task_done()
 
         await asyncio.gather(*(connection() for _ in range(WEBHOOK_CONNECTIONS)))
 
@@ -626,10 +642,21 @@ class FakeTelegram:
                     headers={"X-Telegram-Bot-Api-Secret-Token": self.webhook.get("secret_token", "")},
                 ) as response:
                     if response.status == 200:
+                        await self._answered(await response.read())
                         return
             except (aiohttp.ClientError, KeyError):
                 pass
             await asyncio.sleep(0.25)
+
+    async def _answered(self, body: bytes) -> None:
+        """A method call in the webhook's response is executed like a request (only JSON: no files there)."""
+        try:
+            answer = json.loads(body) if body else None
+        except ValueError:
+            return
+        if isinstance(answer, dict) and isinstance(answer.get("method"), str):
+            params = {k: v for k, v in answer.items() if k != "method"}
+            await self._call(answer["method"].lower(), params, {}, webhook=True)
 
     # ---- control endpoints (for a bot or a benchmark in another process) ----------------------------------
 
@@ -639,7 +666,7 @@ class FakeTelegram:
     async def _control_calls(self, request: web.Request) -> web.Response:
         since = int(request.query.get("since", 0))
         return web.json_response([{"method": c.method, "params": c.params, "ok": c.ok, "result": c.result,
-                                   "error": c.error} for c in self.calls[since:]])
+                                   "error": c.error, "webhook": c.webhook} for c in self.calls[since:]])
 
     async def _control_arm(self, request: web.Request) -> web.Response:
         self.arm(**await request.json())
@@ -700,6 +727,8 @@ class BotProcess:
     extra_env: dict[str, str] = field(default_factory=dict)
     http_port: int = field(default_factory=free_port)
     process: asyncio.subprocess.Process | None = None
+    # cProfile's statistics of the whole process, written here when it stops (bench.telegram_e2e --profile).
+    profile: Path | None = None
 
     @property
     def log_path(self) -> Path:
@@ -728,8 +757,9 @@ class BotProcess:
         polls = self.fake.polls
         log = open(self.log_path, "ab")  # noqa: ASYNC230 - handed to the child process
         # A working directory of its own: no developer's `.env` leaks into the test.
+        profiling = ("-m", "cProfile", "-o", str(self.profile)) if self.profile is not None else ()
         self.process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", "run", cwd=self.workdir, env=self.env(), stdout=log, stderr=log)
+            sys.executable, *profiling, "-m", "bot", "run", cwd=self.workdir, env=self.env(), stdout=log, stderr=log)
         log.close()
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:

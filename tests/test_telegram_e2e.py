@@ -285,6 +285,7 @@ async def test_webhook_accepts_only_the_right_secret(
         await fake.say(user, None, "/help")
         helped = await fake.reply_to(3001, after)
         assert "/join" in helped.text
+        assert helped.webhook  # answered in the webhook's response, not by a request of the bot's
         after = len(fake.calls)
         await fake.say(stranger, None, "/cancel")
         await fake.reply_to(3002, after)

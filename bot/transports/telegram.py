@@ -1,10 +1,18 @@
 """Telegram (python-telegram-bot 22): turns updates into `Incoming` and `OutMessage` into Bot API calls.
 It converts and nothing else: what a message means is the core's business.
 
-Intake is long polling, or our aiohttp server's `/telegram/webhook` route feeding `Application.process_update`.
-Direct replies go out at once through the application's bot, which has `AIORateLimiter(max_retries=3)` as a
-safety net; outbox deliveries use a second bot without the limiter, so a 429 comes back to the outbox as
-`retry_after` and the outbox does the pacing (the limiter would stall every chat while it sleeps).
+Intake is long polling, or our aiohttp server's `/telegram/webhook` route. Direct replies go out at once through
+the application's bot, which has `AIORateLimiter(max_retries=3)` as a safety net; outbox deliveries use a second
+bot without the limiter, so a 429 comes back to the outbox as `retry_after` and the outbox does the pacing (the
+limiter would stall every chat while it sleeps).
+
+The webhook answers in its HTTP response where it can (Bot API, "Making requests when getting updates"): an
+update whose one reply is one Bot API call whose result the bot never needs — a text message in one part with
+no file, no pin and no question whose message id the core must remember, or a tidy chat's edit of the very text
+message that was pressed — goes back as `{"method": ..., ...}` in the response instead of a second request. It
+waits for the limiter like any request. Telegram reports nothing about such a call: a failure (the person
+blocked the bot a moment before) is lost, where a request would only have logged it. Everything else is sent
+as requests, as with polling.
 """
 
 from __future__ import annotations
@@ -184,6 +192,39 @@ def to_incoming(update: Update, bot_username: str) -> Incoming | None:
 
 
 # ---- output: OutMessage → Bot API calls -------------------------------------------------------------------
+
+
+def webhook_answer(chat_id: str, message: OutMessage, bot_username: str, query: CallbackQuery | None = None,
+                   remove_keyboard: bool = False) -> dict[str, Any] | None:
+    """`message` as the one Bot API call a webhook's response may carry (`{"method": ..., parameters}`), or None
+    when it cannot: a file (the response cannot upload one), more than one call (a long text, text and a
+    phone-number keyboard, a pin), or a call whose result the bot needs (the id of a flow's question, which the
+    core remembers; an edit that may fail and then be sent anew). A tidy chat's edit rides on the response only
+    for the text message that was pressed: that one is there to edit."""
+    if message.image is not None or message.document is not None or message.pin:
+        return None
+    inline = inline_keyboard(message.buttons, bot_username)
+    if message.replaces:
+        pressed = query.message if query is not None else None
+        if not (isinstance(pressed, Message) and pressed.text and str(pressed.message_id) == message.replaces):
+            return None
+        edit: dict[str, Any] = {"method": "editMessageText", "chat_id": chat_id, "message_id": int(message.replaces),
+                                "text": escape(message.text[:TEXT_LIMIT]), "parse_mode": ParseMode.HTML.value}
+        if inline is not None:
+            edit["reply_markup"] = inline.to_dict()
+        return edit
+    if message.asks or not message.text.strip() or len(message.text) > TEXT_LIMIT:
+        return None
+    contact = contact_keyboard(message.buttons)
+    if inline is not None and contact is not None:
+        return None
+    markup: Any = inline or contact or (ReplyKeyboardRemove() if remove_keyboard else None)
+    send: dict[str, Any] = {"method": "sendMessage", "chat_id": chat_id, "text": escape(message.text),
+                            "parse_mode": ParseMode.HTML.value}
+    if markup is not None:
+        send["reply_markup"] = markup.to_dict()
+    return send
+
 
 
 def deep_link(bot_username: str, payload: str) -> str:
@@ -432,14 +473,24 @@ class TelegramTransport:
         except Exception:
             log.warning("unreadable webhook body")
             return web.Response(status=400, text="bad update")
-        # Processed before answering: Telegram re-sends what was not acknowledged, the core drops repeats.
-        await self.application.process_update(update)
-        return web.json_response({"ok": True})
+        # Processed before answering: Telegram re-sends what was not acknowledged, the core drops repeats (and
+        # gives a repeat the same answer, so a reply lost with a response that never arrived comes again).
+        answer: dict[str, Any] | None = None
+        try:
+            answer = await self._take(update, answering=True)
+        except Exception:
+            log.exception("Telegram update %s failed", update.update_id)
+        return web.json_response(answer if answer is not None else {"ok": True})
 
     # ---- intake -----------------------------------------------------------------------------------------
 
     async def _on_update(self, update: object, _context: ContextTypes.DEFAULT_TYPE) -> None:
-        assert isinstance(update, Update) and self.core is not None
+        assert isinstance(update, Update)
+        await self._take(update)
+
+    async def _take(self, update: Update, answering: bool = False) -> dict[str, Any] | None:
+        """One update, in order within its chat. `answering`: the webhook's, which may carry the reply back."""
+        assert self.core is not None
         self._in_flight += 1
         self._idle.clear()
         chat = update.effective_chat
@@ -448,7 +499,7 @@ class TelegramTransport:
         self._chat_locks[key] = (lock, users + 1)
         try:
             async with lock:
-                await self._process(update)
+                return await self._process(update, answering)
         finally:
             lock, users = self._chat_locks[key]
             if users <= 1:
@@ -459,19 +510,28 @@ class TelegramTransport:
             if self._in_flight == 0:
                 self._idle.set()
 
-    async def _process(self, update: Update) -> None:
+    async def _process(self, update: Update, answering: bool = False) -> dict[str, Any] | None:
+        """Hands the update to the core and sends its replies; with `answering`, returns the one reply that can
+        ride on the webhook's response instead (`webhook_answer`), after anything that must go before it."""
         assert self.core is not None
         incoming = to_incoming(update, self.username)
         query = update.callback_query
         if incoming is None:
             if query is not None:
                 await self._answer(query.id, "")
-            return
+            return None
         messages = await self.core.handle(incoming)
         if query is not None:
             # Always answered, refused or not, so the button stops spinning.
             await self._answer(query.id, next((m.toast for m in messages if m.toast), "") or "")
         remove_keyboard = incoming.contact is not None
+        if answering and len(messages) == 1:
+            answer = webhook_answer(incoming.chat_id, messages[0], self.username, query, remove_keyboard)
+            if answer is not None:
+                if messages[0].spent:
+                    await self._retire(incoming.chat_id, messages[0].spent, query)
+                await self._paced(answer)
+                return answer
         for message in messages:
             if message.spent:
                 await self._retire(incoming.chat_id, message.spent, query)
@@ -486,6 +546,18 @@ class TelegramTransport:
             elif message.asks and result.message_id and result.message_id != message.replaces:
                 await self.core.remember_step(message.asks, result.message_id)
             remove_keyboard = False
+        return None
+
+    async def _paced(self, answer: dict[str, Any]) -> None:
+        """A webhook answer waits for the application bot's limiter as its request would have."""
+        limiter = self.application.bot.rate_limiter
+        if limiter is None:
+            return
+
+        async def nothing() -> bool:
+            return True
+
+        await limiter.process_request(nothing, (), {}, answer["method"], {"chat_id": answer["chat_id"]}, None)
 
     async def _retire(self, chat_id: str, message_ids: Sequence[str], query: CallbackQuery | None) -> None:
         """Tidy chats: an answered step's message loses its buttons; the pressed one also shows the answer."""
