@@ -4,11 +4,12 @@ They run for every message, so they are kept few and cheap; feature code never c
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as postgresql_dialect
@@ -95,6 +96,34 @@ _LOCKED = ("LEFT OUTER JOIN LATERAL (SELECT * FROM conversation WHERE conversati
            "AND conversation.chat_id = ch.id FOR UPDATE) AS cv ON true")
 _UNLOCKED = "LEFT OUTER JOIN conversation AS cv ON cv.person_id = i.person_id AND cv.chat_id = ch.id"
 assert _UNLOCKED in _ARRIVAL
+# On PostgreSQL the same read also brings the sender's roles (ROLES_QUERY) in the compound they most likely act in
+# (the group's, else their current one: as the core chooses it), each as "kind/value": `roles` uses them when
+# asked for that compound, and asks the database otherwise. One round trip fewer on every message.
+_ACTING_IN = "COALESCE(CASE WHEN ch.kind = 'group' THEN ch.compound_id END, p.current_compound_id)"
+
+
+@functools.cache
+def _on_postgres_sql(sql: str) -> str:
+    """The joined read as PostgreSQL runs it: the conversation locked, the roles read with the sender."""
+    return sql.replace(_UNLOCKED, _LOCKED).replace("\nFROM identity AS i", _arrival_roles_sql(), 1)
+
+
+def _arrival_roles_sql() -> str:
+    from sqlalchemy.sql import visitors
+
+    def outer(element: Any, **_: Any) -> Any:
+        if isinstance(element, sa.BindParameter) and element.key == "person_id":
+            return sa.literal_column("i.person_id")
+        if isinstance(element, sa.BindParameter) and element.key == "compound_id":
+            return sa.literal_column(_ACTING_IN)
+        return None
+
+    query = visitors.replacement_traverse(ROLES_QUERY, {}, outer)
+    roles = query.compile(dialect=postgresql_dialect.dialect(), compile_kwargs={"literal_binds": True})
+    return f", ARRAY(SELECT r.kind || '/' || r.value FROM ({roles}) AS r), {_ACTING_IN}\nFROM identity AS i"
+
+
+_ROLES_READ = "intake.roles"
 CLAIM_SQL = ("INSERT INTO processedupdate (platform, update_id, processed_at, answer, person_id) "
              "VALUES (:platform, :update_id, :processed_at, :answer, :person_id) ON CONFLICT DO NOTHING")
 # SQLAlchemy stores a timestamp in SQLite as this text (naive UTC; `storage.db.UTCDateTime`).
@@ -126,6 +155,7 @@ def _reader(column: sa.Column[Any]) -> Any:
 
 # Per model: (its columns' names, their readers), in the order of the joined read.
 _LAYOUT = [(model, [c.name for c in _columns(model)], [_reader(c) for c in _columns(model)]) for _, model in _TABLES]
+_PERSON_AT = [c.name for c in _columns(Identity)].index("person_id")  # the sender's person in the joined read
 
 
 @dataclass(slots=True)
@@ -181,9 +211,13 @@ async def arrival(session: AsyncSession, platform: str, user_id: str, chat_id: s
             params["since"] = since
         pg = await asyncpg_driver(session)
         if pg is not None:
-            sql = sql.replace(_UNLOCKED, _LOCKED)
+            sql = _on_postgres_sql(sql)
             rows = await pg.rows(_on_postgres(sql, lambda: sa.text(sql), pg.dialect), params)
             found, locked = (rows[0] if rows else None), True
+            if found is not None:
+                *found, held, acting_in = found
+                session.info[_ROLES_READ] = (session.sync_session.get_transaction(), found[_PERSON_AT],
+                                             acting_in, roles_of(value.split("/", 1) for value in held))
         else:
             found = (await session.execute(sa.text(sql), params)).first()
     if found is None:
@@ -215,6 +249,10 @@ async def roles(session: AsyncSession, person_id: int, compound_id: int | None) 
     driver = await sqlite_driver(session) if compound_id is not None else None
     if driver is None:
         if compound_id is not None and await asyncpg_driver(session) is not None:
+            read = session.info.pop(_ROLES_READ, None)  # with the sender (arrival), for the compound they act in
+            if read is not None and read[0] is session.sync_session.get_transaction() and read[1:3] == (
+                    person_id, compound_id):
+                return cast(frozenset[Role], read[3])
             return roles_of(await _ROLES.rows(session, person_id=person_id, compound_id=compound_id))
         return await roles_in(session, person_id, compound_id)
     rows = on_driver(driver, ROLES_SQL, {**_ROLES_CONSTANTS, "person_id": person_id, "compound_id": compound_id})

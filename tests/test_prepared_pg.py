@@ -171,3 +171,30 @@ async def test_the_joined_read_locks_the_conversation_and_reads_it_after_the_loc
             arrived = await reading
             assert arrived is not None and arrived.locked
             assert arrived.conversation is not None and arrived.conversation.step == "elsewhere"
+
+
+async def test_the_roles_read_with_the_sender_are_the_roles(app: App) -> None:
+    """On PostgreSQL the joined read brings the sender's roles in the compound they act in (the group's, else their
+    own); `intake.roles` gives the same as `roles_in` for everyone, in private and in the group, and for another
+    compound than the one read with them."""
+    from storage import intake
+    from storage.demo import DEMO_GROUP
+    from storage.people import Role, roles_in
+    from tests.conftest import second_compound
+
+    second = await second_compound(app, ("张三", (Role.SECRETARY,)))
+    async with app.core.sessions() as session:
+        people = (await session.exec(select(Identity.platform_user_id, Person.id, Person.current_compound_id).join(
+            Person, Person.id == Identity.person_id).where(Identity.platform == "console"))).all()
+    seen: set[Any] = set()
+    for user, person_id, current in people:
+        for chat_id, acting_in in ((f"p:{user}", current), (f"g:{DEMO_GROUP}", 1)):
+            for compound_id in {acting_in, 1, second} - {None}:
+                async with transaction(app.core.sessions) as session:
+                    assert await intake.arrival(session, "console", user, chat_id, None) is not None
+                    assert (intake._ROLES_READ in session.info) == on_postgres()
+                    got = await intake.roles(session, person_id, compound_id)
+                async with app.core.sessions() as session:
+                    assert got == await roles_in(session, person_id, compound_id), (user, chat_id, compound_id)
+                seen |= got
+    assert len(seen) >= 4, seen
