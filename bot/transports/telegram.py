@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import hmac
 import html
+import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
@@ -28,6 +29,7 @@ from datetime import timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+import aiohttp
 from aiohttp import web
 from telegram import (
     Bot,
@@ -48,9 +50,17 @@ from telegram import (
     Update,
 )
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Forbidden,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
 from telegram.ext import AIORateLimiter, Application, ContextTypes, TypeHandler
-from telegram.request import HTTPXRequest
+from telegram.request import BaseRequest, RequestData
 
 from bot.core.types import (
     Capabilities,
@@ -86,6 +96,79 @@ COMMAND_LANGUAGES = (("zh", "zh_CN"), ("en", "en"))
 PRESENT = {ChatMember.MEMBER, ChatMember.ADMINISTRATOR, ChatMember.OWNER, ChatMember.RESTRICTED}
 GONE = {ChatMember.LEFT, ChatMember.BANNED}
 CONCURRENT_UPDATES = 16
+
+
+class AiohttpRequest(BaseRequest):
+    """python-telegram-bot's HTTP backend on aiohttp instead of httpx: the same Bot API calls at a fraction of the
+    CPU (httpx cost about 1 ms a request here, aiohttp about 0.1 ms). Parameters go as a JSON body, files as
+    multipart form data. Proxies from the environment (HTTPS_PROXY, ...) are honoured, as httpx did."""
+
+    def __init__(self, connection_pool_size: int = 256, read_timeout: float | None = 5.0,
+                 write_timeout: float | None = 5.0, connect_timeout: float | None = 5.0,
+                 pool_timeout: float | None = 1.0, media_write_timeout: float | None = 20.0) -> None:
+        self._pool_size = connection_pool_size
+        self._read_timeout = read_timeout
+        self._write_timeout = write_timeout
+        self._connect_timeout = connect_timeout
+        self._pool_timeout = pool_timeout
+        self._media_write_timeout = media_write_timeout
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def read_timeout(self) -> float | None:
+        return self._read_timeout
+
+    async def initialize(self) -> None:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=self._pool_size),
+                                                  headers={"User-Agent": self.USER_AGENT}, trust_env=True)
+
+    async def shutdown(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def do_request(self, url: str, method: str, request_data: RequestData | None = None,
+                         read_timeout: Any = BaseRequest.DEFAULT_NONE, write_timeout: Any = BaseRequest.DEFAULT_NONE,
+                         connect_timeout: Any = BaseRequest.DEFAULT_NONE,
+                         pool_timeout: Any = BaseRequest.DEFAULT_NONE) -> tuple[int, bytes]:
+        if self._session is None or self._session.closed:
+            raise RuntimeError("This AiohttpRequest is not initialized!")
+        files = request_data is not None and request_data.contains_files
+        read = self._read_timeout if read_timeout is BaseRequest.DEFAULT_NONE else read_timeout
+        write = (self._media_write_timeout if files else self._write_timeout) \
+            if write_timeout is BaseRequest.DEFAULT_NONE else write_timeout
+        connect = self._connect_timeout if connect_timeout is BaseRequest.DEFAULT_NONE else connect_timeout
+        pool = self._pool_timeout if pool_timeout is BaseRequest.DEFAULT_NONE else pool_timeout
+        # aiohttp has no write timeout of its own: sending the body counts against the read timeout's wait.
+        timeout = aiohttp.ClientTimeout(total=None, connect=(pool or 0) + (connect or 0) or None,
+                                        sock_connect=connect, sock_read=_sum(read, write))
+        body: Any = None
+        headers: dict[str, str] | None = None
+        if request_data is not None:
+            if files:
+                form = aiohttp.FormData()
+                for name, value in request_data.json_parameters.items():
+                    form.add_field(name, value)
+                for name, part in request_data.multipart_data.items():
+                    filename, content, *mime = part
+                    form.add_field(name, content, filename=filename,
+                                   content_type=mime[0] if mime else "application/octet-stream")
+                body = form
+            else:
+                body = json.dumps(request_data.parameters).encode()
+                headers = {"Content-Type": "application/json"}
+        try:
+            async with self._session.request(method, url, data=body, headers=headers, timeout=timeout) as response:
+                return response.status, await response.read()
+        except TimeoutError as exc:
+            raise TimedOut from exc
+        except aiohttp.ClientError as exc:
+            raise NetworkError(f"aiohttp.{type(exc).__name__}: {exc}") from exc
+
+
+def _sum(*timeouts: float | None) -> float | None:
+    return None if any(t is None for t in timeouts) else sum(t or 0.0 for t in timeouts)
 
 
 def api_urls(base: str) -> tuple[str, str]:
@@ -311,6 +394,8 @@ class TelegramTransport:
             .token(settings.telegram_bot_token.get_secret_value())
             .base_url(base_url)
             .base_file_url(file_url)
+            .request(AiohttpRequest())
+            .get_updates_request(AiohttpRequest(connection_pool_size=1))
             .rate_limiter(limiter)
             # Updates of different chats overlap (one chat's database work with another's sending);
             # a lock per chat keeps each chat's messages in order.
@@ -325,7 +410,7 @@ class TelegramTransport:
         # The outbox's bot: no limiter, so 429s come back to the outbox.
         token = settings.telegram_bot_token.get_secret_value()
         self.sender = Bot(token, base_url=base_url, base_file_url=file_url,
-                          request=HTTPXRequest(connection_pool_size=32))
+                          request=AiohttpRequest(connection_pool_size=32))
         self.username = ""
         self.bot_id: int | None = None
         self.core: Core | None = None
