@@ -143,6 +143,7 @@ class ChaosFake(FakeTelegram):
                     timeout=aiohttp.ClientTimeout(total=60),
                 ) as response:
                     if response.status == 200:
+                        await self._answered(await response.read())  # an answer in the response, as Telegram
                         self.acknowledged[int(update["update_id"])] = time.monotonic()
                         return
             except (aiohttp.ClientError, TimeoutError, KeyError):
