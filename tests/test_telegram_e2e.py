@@ -292,3 +292,6 @@ async def test_webhook_accepts_only_the_right_secret(
         assert len(fake.sent(3002)) == 1  # the forged /help never ran
     finally:
         assert await hook.stop() == 0
+    # The access log keeps the refusals and leaves out the pushes that were taken (one line per message).
+    lines = [line for line in hook.log().splitlines() if "/telegram/webhook HTTP" in line]
+    assert any('" 401 ' in line for line in lines) and not any('" 200 ' in line for line in lines), lines

@@ -10,7 +10,7 @@ from telegram import Update
 
 from bot.core.types import Contact, Media, OutButton, OutMessage
 from bot.settings import Settings
-from bot.transports.telegram import TelegramTransport, api_urls, to_incoming
+from bot.transports.telegram import TelegramTransport, api_urls, text_incoming, to_incoming
 from tests.fake_telegram import FakeTelegram, chat_member, render_html
 
 USER = {"id": 42, "is_bot": False, "first_name": "张", "last_name": "三", "language_code": "en"}
@@ -59,6 +59,35 @@ def test_commands_text_and_addressing() -> None:
     assert to_incoming(update(message=message(GROUP, text="/join@other_bot")), "linli_bot") is None
     plain = to_incoming(update(message=message(text="hello")), "linli_bot")
     assert plain is not None and plain.text == "hello" and plain.command is None and plain.chat_kind == "private"
+
+
+def test_text_read_straight_from_json_is_what_the_full_conversion_gives() -> None:
+    """The webhook reads text messages from the JSON itself (`text_incoming`): the same Incoming as through
+    python-telegram-bot's objects, and None (the full way) for anything else."""
+    channel = {"id": -100999, "type": "channel", "title": "news"}
+    no_last = {"id": 43, "is_bot": False, "first_name": "李"}
+    texts = [
+        {"message": message(text="hello")},
+        {"message": message(text="/start join-XFL")},
+        {"message": message(GROUP, text="/Join@Linli_Bot XFL2026")},
+        {"message": message(GROUP, text="3号楼的灯", reply_to_message=message(GROUP, text="x"))},
+        {"message": {**message(text="/help"), "from": no_last, "entities": [{"type": "bot_command", "offset": 0,
+                                                                             "length": 5}]}},
+    ]
+    for content in texts:
+        data = {"update_id": 9, **content}
+        quick = text_incoming(data, "linli_bot")
+        assert quick is not None and quick == to_incoming(Update.de_json(data, None), "linli_bot"), content
+    others = [
+        {"message": message(GROUP, text="/join@other_bot")},  # someone else's: the full way drops it
+        {"message": message(channel, text="post")},
+        {"message": message(photo=[{"file_id": "f", "file_unique_id": "u", "width": 1, "height": 1}])},
+        {"edited_message": message(text="edited")},
+        {"message": message(text="hi"), "callback_query": {}},
+        {"message": {"message_id": 5, "date": 0, "chat": PRIVATE, "text": "no sender"}},
+    ]
+    assert [text_incoming({"update_id": 9, **content}, "linli_bot") for content in others] == [None] * len(others)
+    assert text_incoming([], "b") is None and text_incoming({"update_id": "x", "message": message(text="a")}, "b") is None
 
 
 def test_photo_contact_and_other_content() -> None:
