@@ -181,7 +181,7 @@ async def test_the_assembly_result_page_has_the_article_278_figures_and_the_obje
     assert link.startswith(BASE + "/c/XFL/assembly/")
     path = link.removeprefix(BASE)
     html = await text_of(await client.get(path))
-    assert "增设电动自行车充电桩" in html and "在2栋旁增设电动自行车充电桩" in html
+    assert "增设电动自行车充电桩" in html and "增设电动自行车充电桩，费用由公共收益支出" in html
     assert "参与" in html and "同意" in html and "反对" in html and "弃权" in html
     assert "2/3" in html and "1/2" in html and ("未通过" in html or "通过" in html)
     assert "公示期" in html and "面积登记有误" in html and "面积无误，计票不变" in html
