@@ -1224,9 +1224,9 @@ async def unvoted_owners(session: AsyncSession, assembly: Assembly) -> dict[int,
     """Every owner of the assembly's scope with rooms that have not voted yet, and those rooms."""
     assert assembly.id is not None
     voted = await ballots_of(session, assembly.id)
-    missing = {person: [r for r in rooms if r not in voted]
-               for person, rooms in (await owner_people(session, assembly.compound_id,
-                                                        await electorate(session, assembly))).items()}
+    owners = await owner_people(session, assembly.compound_id, await electorate(session, assembly))
+    asked = set(await _asked_rooms(session, assembly, [room for rooms in owners.values() for room in rooms]))
+    missing = {person: [r for r in rooms if r not in voted and r in asked] for person, rooms in owners.items()}
     return {person: rooms for person, rooms in missing.items() if rooms}
 
 
@@ -1333,8 +1333,8 @@ async def ballot_rooms(session: AsyncSession, assembly: Assembly, person_id: int
     rooms = await owned_rooms(session, person_id, assembly.compound_id)
     rooms += [r for r in await proxied_rooms(session, assembly.stored_id, person_id, assembly.compound_id)
               if r not in rooms]
-    scoped = await electorate(session, assembly)  # one building's or unit's vote: only its rooms
-    if scoped is not None and rooms and not (rooms := in_scope(rooms, scoped)):
+    # One building's or unit's vote (or one whose every motion is a building's or unit's): only its rooms.
+    if rooms and not (rooms := await _asked_rooms(session, assembly, rooms)):
         return Voting.NOT_IN_SCOPE, []
     if not rooms and await proxies_taken_back(session, assembly.stored_id, person_id):
         return Voting.PROXY_REVOKED, []

@@ -220,3 +220,30 @@ async def test_start_leaves_out_a_vote_whose_only_motion_is_another_units(consol
     console.as_("甲")
     await console.say("/start")
     assert f"投票进行中：{TITLE}" in console.last.text
+
+
+async def test_a_vote_whose_only_motion_is_another_units_is_not_pressed_on_outsiders(
+        console: Console, app: App, tmp_path: Path) -> None:
+    """The same assembly: 丁 (1栋1单元) gets no ballot when he asks for one and no reminder over the whole vote;
+    甲, in the unit, is reminded."""
+    await roster_compound(app, tmp_path, roster=ROSTER, members=MEMBERS)
+    console.as_("周书记")
+    await console.say("/assembly")
+    await console.say(TITLE)
+    await console.say("1栋2单元加装电梯，费用由本单元业主按专有面积分摊")
+    await console.press("（七）")
+    await console.press("设置第 1 项的表决范围")
+    await console.press("1栋")
+    await console.press("2单元")
+    await console.press("事项录入完毕")
+    await console.press("立即开始")
+    await console.say("2026-11-24 21:00")
+    await console.press("确认并发起")
+    console.as_("丁")
+    console.in_(GROUP)
+    await console.press("投票")
+    assert "仅由相关楼栋或单元的业主表决" in console.last.text, console.last.text
+    before = {name: len(_about(console, name)) for name in ("丁", "甲")}
+    await console.clock_to("2026-11-24 22:00")
+    assert len(_about(console, "丁")) == before["丁"], _about(console, "丁")[before["丁"]:]
+    assert len(_about(console, "甲")) > before["甲"]
