@@ -397,20 +397,36 @@ class PgDriver:
     """The session's asyncpg connection inside its transaction, with SQLAlchemy's prepared-statement cache of that
     connection and its errors raised as SQLAlchemy's."""
 
-    __slots__ = ("adapted", "dialect")
+    __slots__ = ("adapted", "connection", "dialect")
 
-    def __init__(self, adapted: Any, dialect: Any) -> None:
-        self.adapted = adapted
-        self.dialect = dialect  # the engine's PGDialect_asyncpg
+    def __init__(self, connection: sa.Connection) -> None:
+        self.connection = connection  # the session's (synchronous) Connection
+        self.adapted: Any = connection.connection.dbapi_connection  # SQLAlchemy's adapter of asyncpg's connection
+        self.dialect: Any = connection.dialect  # the engine's PGDialect_asyncpg
+
+    async def begin(self) -> None:
+        """Begin the transaction, unless a statement of the session has (the adapter begins with the first)."""
+        if self.adapted._transaction is None:
+            try:
+                await self.adapted._start_transaction()
+            except Exception as error:
+                raise self._error(error, "BEGIN", ()) from error
 
     def _error(self, error: Exception, sql: str, args: Any) -> Exception:
         try:
             self.adapted._handle_exception(error)  # the dialect's translation of asyncpg's errors
         except Exception as translated:
             base = self.dialect.loaded_dbapi.Error
-            if isinstance(translated, base):
-                return sa.exc.DBAPIError.instance(sql, args, translated, base, dialect=self.dialect)
-            return translated
+            if not isinstance(translated, base):
+                return translated
+            # A connection the server dropped is thrown away with every other one made before it, as SQLAlchemy
+            # does for its own statements: else the pool would hand out the dead connection again.
+            lost = self.dialect.is_disconnect(translated, self.adapted, None)
+            if lost and not self.connection.invalidated:
+                self.connection.engine.pool._invalidate(self.connection.connection, translated)
+                self.connection.invalidate(translated)
+            return sa.exc.DBAPIError.instance(sql, args, translated, base, connection_invalidated=lost,
+                                              dialect=self.dialect)
         return error  # pragma: no cover - _handle_exception always raises
 
     async def _run(self, statement: PgStatement, params: dict[str, Any]) -> tuple[Any, list[Any]]:
@@ -468,11 +484,8 @@ async def asyncpg_driver(session: AsyncSession) -> PgDriver | None:
         connection = (await session.connection()).sync_connection  # type: ignore[assignment]
     driver: PgDriver | None = None
     if connection.dialect.name == "postgresql" and connection.dialect.driver == "asyncpg":
-        adapted = connection.connection.dbapi_connection
-        # SQLAlchemy's adapter begins the transaction with its first statement: begun here when this is the first.
-        if adapted._transaction is None:  # type: ignore[union-attr]
-            await adapted._start_transaction()  # type: ignore[union-attr]
-        driver = PgDriver(adapted, connection.dialect)
+        driver = PgDriver(connection)
+        await driver.begin()
     session.info["db.asyncpg"] = (session.sync_session.get_transaction(), driver)
     return driver
 

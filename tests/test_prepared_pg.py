@@ -198,3 +198,30 @@ async def test_the_roles_read_with_the_sender_are_the_roles(app: App) -> None:
                     assert got == await roles_in(session, person_id, compound_id), (user, chat_id, compound_id)
                 seen |= got
     assert len(seen) >= 4, seen
+
+
+@pytest.mark.skipif(not on_postgres(), reason="a pooled connection to a database server")
+async def test_a_connection_the_server_dropped_is_not_used_again(app: App) -> None:
+    """A connection found dead by a fixed statement (it was used too recently to be pinged) fails that one
+    transaction and is thrown away with the pool's others, as SQLAlchemy does when its own statement finds it."""
+    import asyncio
+
+    from tests.conftest import _pg_admin
+
+    backends: list[int] = []
+
+    async def hold() -> None:
+        async with transaction(app.core.sessions) as session:
+            backends.append((await session.execute(sa.text("SELECT pg_backend_pid()"))).scalar_one())
+            await asyncio.sleep(0.2)  # several connections in the pool
+
+    await asyncio.gather(hold(), hold(), hold())
+    await _pg_admin(*[f"SELECT pg_terminate_backend({pid})" for pid in backends])
+    await asyncio.sleep(0.2)
+    with pytest.raises(sa.exc.DBAPIError) as failed:
+        async with transaction(app.core.sessions) as session:
+            await db.get(session, Person, 1)
+    assert failed.value.connection_invalidated
+    for _ in range(3):
+        async with transaction(app.core.sessions) as session:
+            assert await db.get(session, Person, 1) is not None
