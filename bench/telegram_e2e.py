@@ -3,14 +3,17 @@ server to the bot's reply arriving there, through the real `linli run` process o
 polling and with the webhook; then the same messages through `Core.handle` in process, for the transport's
 share of the cost.
 
-    .venv/bin/python -m bench.telegram_e2e                    # 300 messages per mode
-    .venv/bin/python -m bench.telegram_e2e --messages 1000 --users 16
+    .venv/bin/python -m bench.telegram_e2e                    # 300 messages per mode, 8 people at once
+    .venv/bin/python -m bench.telegram_e2e --messages 1600 --users 8 --modes webhook
+    .venv/bin/python -m bench.telegram_e2e --modes polling --profile /tmp/tgprof   # cProfile of the bot process
 
 Each virtual user sends `/help` in their private chat and waits for the answer before sending the next
-(closed loop); `--users` of them run at once. Besides wall-clock figures it reports the CPU time the bot
-process spends per message, against `Core.handle`'s alone: the transport's share of the cost, robust to a
-busy machine. The bot's outgoing limiter (30 messages/s, Telegram's guidance)
-is switched off, since it would measure the limit rather than the bot; `--limited` keeps it.
+(closed loop); `--users` of them run at once. The answer counts when the fake executes it: a request of the
+bot's, or (webhook) the method call returned in the webhook's response. Besides wall-clock figures it reports
+the CPU time the bot process spends per message, against `Core.handle`'s alone: the transport's share of the
+cost, robust to a busy machine; and this process's CPU per message (the fake Telegram and the people), which
+shares the machine with the bot. The bot's outgoing limiter (30 messages/s, Telegram's guidance) is switched
+off, since it would measure the limit rather than the bot; `--limited` keeps it.
 """
 
 from __future__ import annotations
