@@ -225,3 +225,17 @@ async def test_a_connection_the_server_dropped_is_not_used_again(app: App) -> No
     for _ in range(3):
         async with transaction(app.core.sessions) as session:
             assert await db.get(session, Person, 1) is not None
+
+
+async def test_a_fixed_query_with_a_constant_list_finds_what_the_orm_finds(app: App) -> None:
+    """A constant IN list is spelt out once (SQLAlchemy expands it at each execution); a bound value beside it."""
+    query = Prepared(select(Person).where(Person.id.in_([1, 2, 3, 10**9]),  # type: ignore[union-attr]
+                                          Person.id != sa.bindparam("other")).order_by(Person.id), Person)
+    found: dict[bool, list[dict[str, Any]]] = {}
+    for orm in (False, True):
+        async with app.core.sessions() as session:
+            if orm:
+                session.info[ORM_ONLY] = True
+            found[orm] = [_plain(row) for row in await query.objects(session, other=2)]
+    assert found[False] == found[True]
+    assert [row["id"] for row in found[False]] == [1, 3]
