@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlmodel import select
+from sqlmodel import col, select
 
 from bot.app import App
 from bot.transports.console import Console
@@ -73,7 +73,7 @@ async def test_driver_statements_are_in_the_session_transaction(app: App) -> Non
             raise RuntimeError("undo")
     async with transaction(app.core.sessions) as session:
         assert (await session.exec(select(ButtonToken.token).where(
-            sa.or_(ButtonToken.token == "orm", ButtonToken.token == "driver")))).all() == []
+            col(ButtonToken.token).in_(["orm", "driver"])))).all() == []
         await tokens.run(session, [{"token": "kept", "action": "y", "created_at": now}])
     async with app.core.sessions() as session:
         assert (await session.get(ButtonToken, "kept")) is not None
@@ -86,7 +86,7 @@ def _plain(row: Any) -> dict[str, Any]:
 async def test_the_driver_reads_and_writes_every_kind_of_value_as_the_orm(app: App) -> None:
     """JSON, timestamps, booleans, numerics and None, inserted and read on the driver and through the ORM."""
     now = app.core.clock.now()
-    rows = [{"token": "a", "action": "投票", "args": {"n": 1, "名": ["x", None], "f": 1.5}, "person_id": 1,
+    rows: list[dict[str, Any]] = [{"token": "a", "action": "投票", "args": {"n": 1, "名": ["x", None], "f": 1.5}, "person_id": 1,
              "compound_id": 1, "conversation_key": "k", "step": "s", "label": "二楼", "created_at": now,
              "expires_at": now + timedelta(days=2)},
             {"token": "b", "action": "x"}]  # the rest left to their defaults
@@ -95,15 +95,16 @@ async def test_the_driver_reads_and_writes_every_kind_of_value_as_the_orm(app: A
             if orm:
                 session.info[ORM_ONLY] = True
             await PreparedInsert(ButtonToken).run(session, [{**row, "token": f"{orm}{row['token']}"} for row in rows])
-    read: dict[bool, list[dict[str, Any]]] = {}
+    read: dict[bool, list[Any]] = {}
     for orm in (False, True):
         async with app.core.sessions() as session:
             if orm:
                 session.info[ORM_ONLY] = True
-            found = [await db.get(session, ButtonToken, f"{written}{row['token']}")
-                     for written in (False, True) for row in rows]
-            found += [await db.get(session, model, key) for model, key in (
-                (Room, 1), (Compound, 1), (Person, 1), (Identity, 1), (Room, 10**9))]
+            found: list[Any] = [await db.get(session, ButtonToken, f"{written}{row['token']}")
+                                for written in (False, True) for row in rows]
+            models: list[tuple[type[Any], int]] = [(Room, 1), (Compound, 1), (Person, 1), (Identity, 1),
+                                                   (Room, 10**9)]
+            found += [await db.get(session, model, key) for model, key in models]
             read[orm] = [_plain(row) if row is not None else None for row in found]
     assert read[False] == read[True]
     tokens = read[False][:4]
@@ -158,7 +159,7 @@ async def test_the_joined_read_locks_the_conversation_and_reads_it_after_the_loc
     console.as_("路人甲")
     await console.say(f"/join {DEMO_INVITE}")
     async with app.core.sessions() as first, first.begin():
-        row = (await first.exec(select(Conversation).join(Identity, Identity.person_id == Conversation.person_id)
+        row = (await first.exec(select(Conversation).join(Identity, col(Identity.person_id) == Conversation.person_id)
                                 .where(Identity.platform_user_id == "路人甲").with_for_update())).one()
         row.step = "elsewhere"
         first.add(row)
@@ -185,11 +186,12 @@ async def test_the_roles_read_with_the_sender_are_the_roles(app: App) -> None:
     second = await second_compound(app, ("张三", (Role.SECRETARY,)))
     async with app.core.sessions() as session:
         people = (await session.exec(select(Identity.platform_user_id, Person.id, Person.current_compound_id).join(
-            Person, Person.id == Identity.person_id).where(Identity.platform == "console"))).all()
+            Person, col(Person.id) == Identity.person_id).where(Identity.platform == "console"))).all()
     seen: set[Any] = set()
     for user, person_id, current in people:
+        assert person_id is not None
         for chat_id, acting_in in ((f"p:{user}", current), (f"g:{DEMO_GROUP}", 1)):
-            for compound_id in {acting_in, 1, second} - {None}:
+            for compound_id in {c for c in (acting_in, 1, second) if c is not None}:
                 async with transaction(app.core.sessions) as session:
                     assert await intake.arrival(session, "console", user, chat_id, None) is not None
                     assert (intake._ROLES_READ in session.info) == on_postgres()
@@ -230,7 +232,7 @@ async def test_a_connection_the_server_dropped_is_not_used_again(app: App) -> No
 async def test_a_fixed_query_with_a_constant_list_finds_what_the_orm_finds(app: App) -> None:
     """A constant IN list is spelt out once (SQLAlchemy expands it at each execution); a bound value beside it."""
     query = Prepared(select(Person).where(Person.id.in_([1, 2, 3, 10**9]),  # type: ignore[union-attr]
-                                          Person.id != sa.bindparam("other")).order_by(Person.id), Person)
+                                          Person.id != sa.bindparam("other")).order_by(col(Person.id)), Person)
     found: dict[bool, list[dict[str, Any]]] = {}
     for orm in (False, True):
         async with app.core.sessions() as session:
