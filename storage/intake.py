@@ -328,8 +328,9 @@ async def insert_row(session: AsyncSession, row: SQLModel) -> None:
     values = {}
     for column in columns:
         value = getattr(row, column.key)
-        if value is None and column.default is not None:
-            value = column.default.arg(None) if column.default.is_callable else column.default.arg
+        default: Any = column.default
+        if value is None and default is not None:
+            value = default.arg(None) if default.is_callable else default.arg
             setattr(row, column.key, value)
         process = processors.get(column.name)
         values[column.name] = process(value) if process is not None else value
@@ -348,8 +349,9 @@ async def _insert_on_postgres(session: AsyncSession, pg: PgDriver, row: SQLModel
     values = {}
     for column in columns:
         value = getattr(row, column.key)
-        if value is None and column.default is not None:
-            value = column.default.arg(None) if column.default.is_callable else column.default.arg
+        default: Any = column.default
+        if value is None and default is not None:
+            value = default.arg(None) if default.is_callable else default.arg
             setattr(row, column.key, value)
         values[column.name] = value
     ((new_id,),) = await pg.rows(statement, values)

@@ -278,7 +278,7 @@ class Core:
                 person.name = incoming.user_name[:100]
                 session.add(person)
         # "Last seen" is written behind (storage.intake.SEEN_EVERY): an UPDATE on few messages, not on each.
-        if identity.last_seen_at != now and seen_is_stale(identity.last_seen_at, now):
+        if identity.id is not None and seen_is_stale(identity.last_seen_at, now):
             await mark_seen(session, identity.id, now)
             set_committed_value(identity, "last_seen_at", now)
         if incoming.chat_kind == "private" and (identity.private_chat_id != incoming.chat_id or identity.unreachable):
