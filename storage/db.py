@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.orm.attributes import instance_state
 from sqlmodel import Field, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -502,7 +503,6 @@ def attach(session: AsyncSession, model: type[Any], row: dict[str, Any]) -> Any:
 
 def attach_rows(session: AsyncSession, model: type[Any], rows: list[dict[str, Any]]) -> list[Any]:
     """`attach` for many rows of one model (a list a person picks from): the model's mapping looked up once."""
-    from sqlalchemy.orm import make_transient_to_detached
     from sqlalchemy.orm.attributes import manager_of_class
 
     mapper = sa.inspect(model)
@@ -511,14 +511,25 @@ def attach_rows(session: AsyncSession, model: type[Any], rows: list[dict[str, An
     new_instance = manager_of_class(model).new_instance
     attached = []
     for row in rows:
-        known = identity_map.get(mapper.identity_key_from_primary_key([row[key] for key in keys]))
+        key = mapper.identity_key_from_primary_key([row[name] for name in keys])
+        known = identity_map.get(key)
         if known is None:
             known = new_instance()
             known.__dict__.update(row)
-            make_transient_to_detached(known)
-            session.add(known)
+            persist_loaded(session, known, key)
         attached.append(known)
     return attached
+
+
+def persist_loaded(session: AsyncSession, instance: Any, key: Any) -> None:
+    """A new instance whose dict holds a whole row (every column) made a persistent object of the session under
+    `key`, with no history: what `make_transient_to_detached` and `session.add` do, less their general work (the
+    unloaded attributes to expire, the cascades to follow: our table models have no relationships), which cost
+    more than the rest of reading a row."""
+    state = instance_state(instance)
+    state.key = key
+    state._commit_all(state.dict)
+    session.sync_session._update_impl(state)
 
 
 class Prepared:

@@ -30,6 +30,7 @@ from storage.db import (
     UTCDateTime,
     asyncpg_driver,
     on_driver,
+    persist_loaded,
     pg_compiled,
     sqlite_driver,
 )
@@ -179,7 +180,8 @@ def _attach(session: AsyncSession, model: type[SQLModel], names: list[str], read
     has it already: then that one, unchanged)."""
     if values[0] is None:  # an outer join found nothing
         return None
-    known = session.sync_session.identity_map.get(identity_key(model, values[0]))
+    key = identity_key(model, values[0])
+    known = session.sync_session.identity_map.get(key)
     if known is not None:
         return known
     row = {name: (read(value) if read is not None else value) for name, read, value in zip(names, readers, values,
@@ -187,8 +189,7 @@ def _attach(session: AsyncSession, model: type[SQLModel], names: list[str], read
     # As the ORM's loading does: a bare instance, its loaded values in its dict, then a key and no history.
     instance = manager_of_class(model).new_instance()
     instance.__dict__.update(row)
-    make_transient_to_detached(instance)
-    session.add(instance)
+    persist_loaded(session, instance, key)
     return instance
 
 

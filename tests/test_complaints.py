@@ -579,7 +579,7 @@ async def test_stats_and_the_monthly_report_give_the_same_figures(console: Conso
         figures = (await month_figures(session, "2026-11", [1]))[1]
     assert (figures.opened, figures.resolved, figures.rated, figures.satisfied) == (2, 3, 2, 1)
     assert "办结：3 件" in stats and "50%（共 2 " in stats
-    assert "办结诉求: 3" in monthly and "满意率: 50.0%" in monthly
+    assert "办结诉求：3" in monthly and "满意率：50.0%" in monthly
 
 
 async def test_a_revoked_role_ends_the_handlers_note_and_writes_nothing(console: Console, app: App) -> None:
