@@ -598,6 +598,14 @@ class Prepared:
         states = [*pending._new, *pending._deleted, *pending.identity_map._modified]
         return any(state.mapper.persist_selectable in self._tables for state in states)
 
+    def _bound(self, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """The SQLite statement and its parameters, the constants with them, each through its bind processor."""
+        sql, constants, processors, _readers, _names = self._compiled()
+        bound = {**constants, **params}
+        for name, process in processors.items():
+            bound[name] = process(bound[name])
+        return sql, bound
+
     async def rows(self, session: AsyncSession, **params: Any) -> list[tuple[Any, ...]]:
         """The result rows, each value as SQLAlchemy would read it."""
         if self._reads_pending(session):
@@ -608,11 +616,9 @@ class Prepared:
             if pg is not None:
                 return await pg.rows(self._postgres(pg.dialect), params)
             return [tuple(row) for row in (await (await session.connection()).execute(self.statement, params)).all()]
-        sql, constants, processors, readers, _names = self._compiled()
-        bound = {**constants, **params}
-        for name, process in processors.items():
-            bound[name] = process(bound[name])
+        sql, bound = self._bound(params)
         found = on_driver(driver, sql, bound).fetchall()
+        readers = self._compiled()[3]
         if not any(readers):
             return found
         return [tuple(read(value) if read is not None else value for read, value in zip(readers, row, strict=True))
@@ -629,10 +635,7 @@ class Prepared:
                 return await pg.run(self._postgres(pg.dialect), params)
             result = await (await session.connection()).execute(self.statement, params)
             return int(result.rowcount)
-        sql, constants, processors, _readers, _names = self._compiled()
-        bound = {**constants, **params}
-        for name, process in processors.items():
-            bound[name] = process(bound[name])
+        sql, bound = self._bound(params)
         return int(on_driver(driver, sql, bound).rowcount)
 
     async def objects(self, session: AsyncSession, **params: Any) -> list[Any]:

@@ -326,27 +326,17 @@ async def insert_row(session: AsyncSession, row: SQLModel) -> None:
         await session.flush()
         return
     sql, columns, processors = _insert_of(type(row))
-    values = {}
-    for column in columns:
-        value = getattr(row, column.key)
-        default: Any = column.default
-        if value is None and default is not None:
-            value = default.arg(None) if default.is_callable else default.arg
-            setattr(row, column.key, value)
-        process = processors.get(column.name)
-        values[column.name] = process(value) if process is not None else value
+    values = {name: (process(value) if (process := processors.get(name)) is not None else value)
+              for name, value in _filled(row, columns).items()}
     (new_id,) = on_driver(driver, sql, values).fetchone()
     row.__dict__["id"] = new_id
     make_transient_to_detached(row)
     session.add(row)
 
 
-async def _insert_on_postgres(session: AsyncSession, pg: PgDriver, row: SQLModel) -> None:
-    """`insert_row` on asyncpg: the same INSERT ... RETURNING, compiled for PostgreSQL."""
-    table = row.__table__  # type: ignore[attr-defined]
-    columns = [c for c in table.columns if c is not table.autoincrement_column]
-    statement = _on_postgres(f"insert {table.name}", lambda: sa.insert(table).returning(table.autoincrement_column),
-                             pg.dialect, column_keys=[c.name for c in columns])
+def _filled(row: SQLModel, columns: list[sa.Column[Any]]) -> dict[str, Any]:
+    """The new row's values by column, a column left empty taking its default (set on the row too, as a flush
+    would)."""
     values = {}
     for column in columns:
         value = getattr(row, column.key)
@@ -355,7 +345,16 @@ async def _insert_on_postgres(session: AsyncSession, pg: PgDriver, row: SQLModel
             value = default.arg(None) if default.is_callable else default.arg
             setattr(row, column.key, value)
         values[column.name] = value
-    ((new_id,),) = await pg.rows(statement, values)
+    return values
+
+
+async def _insert_on_postgres(session: AsyncSession, pg: PgDriver, row: SQLModel) -> None:
+    """`insert_row` on asyncpg: the same INSERT ... RETURNING, compiled for PostgreSQL."""
+    table = row.__table__  # type: ignore[attr-defined]
+    columns = [c for c in table.columns if c is not table.autoincrement_column]
+    statement = _on_postgres(f"insert {table.name}", lambda: sa.insert(table).returning(table.autoincrement_column),
+                             pg.dialect, column_keys=[c.name for c in columns])
+    ((new_id,),) = await pg.rows(statement, _filled(row, columns))
     row.__dict__["id"] = new_id
     make_transient_to_detached(row)
     session.add(row)
