@@ -17,6 +17,7 @@ from typing import Any, TypeVar, cast
 import aiosqlite
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy.util import await_only
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm.attributes import instance_state
@@ -274,7 +275,13 @@ async def checkpoint(engine: AsyncEngine) -> None:
 def _configure_sqlite(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Straight to the connection (InlineSQLite takes the writer's turn on a BEGIN), not through
+        # exec_driver_sql: an execution context and a cursor for a statement every message runs.
+        inline: InlineSQLite = conn.connection.driver_connection
+        try:
+            await_only(inline._execute(inline._conn.execute, "BEGIN IMMEDIATE"))
+        except sqlite3.Error as error:  # as SQLAlchemy raises it for a statement (the core retries on it)
+            raise sa.exc.DBAPIError.instance("BEGIN IMMEDIATE", None, error, sqlite3.Error) from error
 
 
 def is_sqlite(engine: AsyncEngine) -> bool:
