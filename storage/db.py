@@ -17,10 +17,10 @@ from typing import Any, TypeVar, cast
 import aiosqlite
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.util import await_only
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm.attributes import instance_state
+from sqlalchemy.util import await_only
 from sqlmodel import Field, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
