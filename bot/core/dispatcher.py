@@ -54,12 +54,16 @@ from storage.conversations import (
     handled,
     label_key,
     load_conversation,
+    move_on,
     new_token,
     park_press,
     remember_message,
     sent_since,
     take_parked_press,
     typed_choice,
+)
+from storage.conversations import (
+    end as end_conversation,
 )
 from storage.db import ORM_ONLY, PreparedInsert, is_sqlite, make_sessionmaker, transaction
 from storage.intake import mark_seen, seen_is_stale
@@ -456,17 +460,16 @@ class Core:
         convo = ctx.convo
         if convo.ended or convo.flow is None:
             if row is not None:
-                await ctx.session.delete(row)
+                await end_conversation(ctx.session, row)
             return
         if row is None:
-            row = Conversation(person_id=ctx.person_id, chat_id=ctx.chat.id or 0, key=convo.key or "", flow=convo.flow,
-                               step=convo.step or "", draft=convo.draft, compound_id=convo.compound_id)
-        else:
-            row.key, row.flow, row.step, row.draft = convo.key or "", convo.flow, convo.step or "", dict(convo.draft)
-            row.compound_id = convo.compound_id
+            ctx.session.add(Conversation(
+                person_id=ctx.person_id, chat_id=ctx.chat.id or 0, key=convo.key or "", flow=convo.flow,
+                step=convo.step or "", draft=convo.draft, compound_id=convo.compound_id, updated_at=ctx.now))
+            return
         # Any message inside a conversation keeps it alive, even one that was refused.
-        row.updated_at = ctx.now
-        ctx.session.add(row)
+        await move_on(ctx.session, row, key=convo.key or "", flow=convo.flow, step=convo.step or "",
+                      draft=convo.draft, compound_id=convo.compound_id, now=ctx.now)
 
     # ---- routing ------------------------------------------------------------------------------------
 
