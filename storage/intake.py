@@ -271,8 +271,9 @@ async def claim(session: AsyncSession, platform: str, update_id: str, now: datet
             return await pg.run(statement, {"platform": platform, "update_id": update_id, "processed_at": now,
                                             "answer": answer, "person_id": person_id}) == 1
         return await claim_update(session, platform, update_id, now, answer, person_id)
-    # As SQLAlchemy's JSON type writes it (`storage.db.JSONDict` first makes the value plain JSON).
-    stored = json.dumps(json.loads(json.dumps(answer or {}, ensure_ascii=False, default=str)))
+    # The text SQLAlchemy's JSON type writes (`storage.db.JSONDict` makes the value plain JSON first, then
+    # json.dumps): for an answer, which is plain already, the same as one json.dumps.
+    stored = json.dumps(answer or {}, default=str)
     cursor = on_driver(driver, CLAIM_SQL, {
         "platform": platform, "update_id": update_id, "processed_at": now.astimezone(UTC).replace(
             tzinfo=None).strftime(_SQLITE_TIME), "answer": stored, "person_id": person_id})
