@@ -540,8 +540,9 @@ def persist_loaded(session: AsyncSession, instance: Any, key: Any) -> None:
 
 
 class Prepared:
-    """One fixed query (a SQLAlchemy select with `sa.bindparam`s for what varies), compiled once for SQLite and
-    run on the session's driver connection; on other databases run through the session. Pending ORM changes are
+    """One fixed query (a SQLAlchemy select, or an UPDATE or DELETE, with `sa.bindparam`s for what varies),
+    compiled once and run on the session's own driver connection (SQLite's, or asyncpg's: `asyncpg_driver`); on
+    any other driver, or with ORM_ONLY, through the session. Pending ORM changes to the tables it reads are
     flushed first, as the ORM's autoflush would."""
 
     # `statement`: a select or a union of selects (typed loosely: SQLModel's selects are not SQLAlchemy's generics).
@@ -662,7 +663,8 @@ class Prepared:
 
 class PreparedInsert:
     """A multi-row insert of `model`'s rows given as dicts of its columns (those left out take their default),
-    compiled once for SQLite and run on the session's driver connection; elsewhere through the session."""
+    compiled once and run on the session's own driver connection (SQLite's or asyncpg's); elsewhere through the
+    session."""
 
     def __init__(self, model: type[Any]) -> None:
         self.model = model
