@@ -180,7 +180,7 @@ async def move_on(session: AsyncSession, row: Conversation, *, key: str, flow: s
         set_committed_value(row, name, value)
 
 
-async def end(session: AsyncSession, row: Conversation) -> None:
+async def end_conversation(session: AsyncSession, row: Conversation) -> None:
     """Delete a finished or abandoned conversation."""
     await _END.run(session, row_id=row.id)
     session.expunge(row)

@@ -19,7 +19,8 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
-from sqlalchemy.orm.attributes import instance_state
+from sqlalchemy.orm.attributes import instance_state, manager_of_class
+from sqlalchemy.orm.util import identity_key
 from sqlalchemy.util import await_only
 from sqlmodel import Field, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -335,16 +336,24 @@ async def transaction(maker: async_sessionmaker[AsyncSession]) -> AsyncIterator[
 ORM_ONLY = "db.orm_only"
 
 
+def _kept(session: AsyncSession, slot: str) -> tuple[bool, Any]:
+    """(True, the driver) when the session's `info` keeps one under `slot` for its current transaction."""
+    transaction_now = session.sync_session.get_transaction()
+    cached = session.info.get(slot)
+    if cached is not None and transaction_now is not None and cached[0] is transaction_now:
+        return True, cached[1]
+    return False, None
+
+
 async def sqlite_driver(session: AsyncSession) -> sqlite3.Connection | None:
     """The session's own SQLite connection (its transaction begun), or None on another database (or when the
     session says ORM_ONLY). Kept in the session's `info` for the message's next statement, as long as the same
     transaction lasts."""
     if session.info.get(ORM_ONLY):
         return None
-    transaction_now = session.sync_session.get_transaction()
-    cached = session.info.get("db.driver")
-    if cached is not None and cached[0] is transaction_now and transaction_now is not None:
-        return cached[1]
+    kept, cached = _kept(session, "db.driver")
+    if kept:
+        return cast(sqlite3.Connection | None, cached)
     connection = await session.connection()
     driver: sqlite3.Connection | None = None
     if connection.dialect.name == "sqlite":
@@ -480,10 +489,10 @@ async def asyncpg_driver(session: AsyncSession) -> PgDriver | None:
     `sqlite_driver` keeps SQLite's."""
     if session.info.get(ORM_ONLY):
         return None
+    kept, cached = _kept(session, "db.asyncpg")
+    if kept:
+        return cast(PgDriver | None, cached)
     transaction_now = session.sync_session.get_transaction()
-    cached = session.info.get("db.asyncpg")
-    if cached is not None and cached[0] is transaction_now and transaction_now is not None:
-        return cast(PgDriver | None, cached[1])
     # The connection the transaction holds already (`sqlite_driver` asked for it): no round through the greenlet.
     held = transaction_now._connections_boundary._connections if transaction_now is not None else {}
     if len(held) == 1:
@@ -510,8 +519,6 @@ def attach(session: AsyncSession, model: type[Any], row: dict[str, Any]) -> Any:
 
 def attach_rows(session: AsyncSession, model: type[Any], rows: list[dict[str, Any]]) -> list[Any]:
     """`attach` for many rows of one model (a list a person picks from): the model's mapping looked up once."""
-    from sqlalchemy.orm.attributes import manager_of_class
-
     mapper = sa.inspect(model)
     keys = [column.key for column in mapper.primary_key]
     identity_map = session.sync_session.identity_map
@@ -649,15 +656,10 @@ class Prepared:
     async def objects(self, session: AsyncSession, **params: Any) -> list[Any]:
         """The rows as the session's ORM objects of `model`."""
         assert self.model is not None, "objects() needs the model the query selects"
-        if await sqlite_driver(session) is None:
-            pg = await asyncpg_driver(session)
-            if pg is not None:
-                names = self._postgres(pg.dialect).columns
-                return [attach(session, self.model, dict(zip(names, row, strict=True)))
-                        for row in await self.rows(session, **params)]
+        if await sqlite_driver(session) is None and await asyncpg_driver(session) is None:
             return list((await session.exec(self.statement, params=params)).all())
+        names = self._compiled()[4]  # the model's columns in order, on either driver (checked when compiled)
         rows = await self.rows(session, **params)
-        names = self._compiled()[4]
         return attach_rows(session, self.model, [dict(zip(names, row, strict=True)) for row in rows])
 
 
@@ -736,8 +738,6 @@ _BY_KEY: dict[type[Any], Prepared] = {}
 async def get(session: AsyncSession, model: type[T], key: Any) -> T | None:
     """`session.get` for a model with a one-column key, as a fixed query on the driver: the session's own object
     when it has it, else the row read by its key."""
-    from sqlalchemy.orm.util import identity_key
-
     known = session.sync_session.identity_map.get(identity_key(model, key))
     if known is not None:
         return known

@@ -15,8 +15,6 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as postgresql_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.orm import make_transient_to_detached
-from sqlalchemy.orm.attributes import manager_of_class
-from sqlalchemy.orm.util import identity_key
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -29,8 +27,8 @@ from storage.db import (
     Prepared,
     UTCDateTime,
     asyncpg_driver,
+    attach,
     on_driver,
-    persist_loaded,
     pg_compiled,
     sqlite_driver,
 )
@@ -180,17 +178,8 @@ def _attach(session: AsyncSession, model: type[SQLModel], names: list[str], read
     has it already: then that one, unchanged)."""
     if values[0] is None:  # an outer join found nothing
         return None
-    key = identity_key(model, values[0])
-    known = session.sync_session.identity_map.get(key)
-    if known is not None:
-        return known
-    row = {name: (read(value) if read is not None else value) for name, read, value in zip(names, readers, values,
-                                                                                          strict=True)}
-    # As the ORM's loading does: a bare instance, its loaded values in its dict, then a key and no history.
-    instance = manager_of_class(model).new_instance()
-    instance.__dict__.update(row)
-    persist_loaded(session, instance, key)
-    return instance
+    return attach(session, model, {name: (read(value) if read is not None else value)
+                                   for name, read, value in zip(names, readers, values, strict=True)})
 
 
 async def arrival(session: AsyncSession, platform: str, user_id: str, chat_id: str,

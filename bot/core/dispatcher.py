@@ -50,6 +50,7 @@ from storage.conversations import (
     Conversation,
     claim_update,
     earlier_answer,
+    end_conversation,
     get_token,
     handled,
     label_key,
@@ -61,9 +62,6 @@ from storage.conversations import (
     sent_since,
     take_parked_press,
     typed_choice,
-)
-from storage.conversations import (
-    end as end_conversation,
 )
 from storage.db import ORM_ONLY, PreparedInsert, is_sqlite, make_sessionmaker, transaction
 from storage.intake import mark_seen, seen_is_stale
