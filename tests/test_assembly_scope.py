@@ -197,10 +197,8 @@ async def test_start_leads_with_a_vote_only_for_the_owners_it_asks(console: Cons
     assert "投票进行中" not in console.last.text
 
 
-async def test_start_leaves_out_a_vote_whose_only_motion_is_another_units(console: Console, app: App,
-                                                                          tmp_path: Path) -> None:
-    """A compound assembly whose one motion is decided by 1栋2单元 asks 丁 (1栋1单元) nothing: /start does not
-    lead him to it; 甲, in the unit, is led to it."""
+async def _unit_motion_vote(console: Console, app: App, tmp_path: Path) -> None:
+    """A compound assembly whose one motion is decided by 1栋2单元 alone."""
     await roster_compound(app, tmp_path, roster=ROSTER, members=MEMBERS)
     console.as_("周书记")
     await console.say("/assembly")
@@ -214,6 +212,13 @@ async def test_start_leaves_out_a_vote_whose_only_motion_is_another_units(consol
     await console.press("立即开始")
     await console.say("2026-11-24 21:00")
     await console.press("确认并发起")
+
+
+async def test_start_leaves_out_a_vote_whose_only_motion_is_another_units(console: Console, app: App,
+                                                                          tmp_path: Path) -> None:
+    """A compound assembly whose one motion is decided by 1栋2单元 asks 丁 (1栋1单元) nothing: /start does not
+    lead him to it; 甲, in the unit, is led to it."""
+    await _unit_motion_vote(console, app, tmp_path)
     console.as_("丁")
     await console.say("/start")
     assert "投票进行中" not in console.last.text
@@ -226,19 +231,7 @@ async def test_a_vote_whose_only_motion_is_another_units_is_not_pressed_on_outsi
         console: Console, app: App, tmp_path: Path) -> None:
     """The same assembly: 丁 (1栋1单元) gets no ballot when he asks for one and no reminder over the whole vote;
     甲, in the unit, is reminded."""
-    await roster_compound(app, tmp_path, roster=ROSTER, members=MEMBERS)
-    console.as_("周书记")
-    await console.say("/assembly")
-    await console.say(TITLE)
-    await console.say("1栋2单元加装电梯，费用由本单元业主按专有面积分摊")
-    await console.press("（七）")
-    await console.press("设置第 1 项的表决范围")
-    await console.press("1栋")
-    await console.press("2单元")
-    await console.press("事项录入完毕")
-    await console.press("立即开始")
-    await console.say("2026-11-24 21:00")
-    await console.press("确认并发起")
+    await _unit_motion_vote(console, app, tmp_path)
     console.as_("丁")
     console.in_(GROUP)
     await console.press("投票")
