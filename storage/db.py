@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import sqlite3
@@ -17,8 +18,9 @@ from typing import Any, TypeVar, cast
 import aiosqlite
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm.attributes import instance_state, manager_of_class
 from sqlalchemy.orm.util import identity_key
 from sqlalchemy.util import await_only
@@ -27,6 +29,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 E = TypeVar("E", bound=StrEnum)
 T = TypeVar("T")
+_SQLITE_DIALECT = sqlite_dialect.dialect(paramstyle="named")
 
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
@@ -101,6 +104,66 @@ class JSONDict(sa.types.TypeDecorator[dict[str, Any]]):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+# ---- our column types on SQLite's driver, in one step each --------------------------------------------------
+#
+# Through SQLAlchemy a timestamp is bound in two steps (UTCDateTime, then SQLite's DATETIME formatting) and read
+# in two (a regular expression, then UTC re-attached), and a JSON object is serialised three times (JSONDict's
+# normalising round trip, then the JSON type's own). The fixed statements of storage.db.Prepared and
+# storage/intake.py run on nearly every message and do each in one step, with the same text and values.
+
+
+@functools.lru_cache(maxsize=256)  # a message binds the same few moments many times (now, now + a button's life)
+def sqlite_time(value: datetime) -> str:
+    """A timestamp as SQLAlchemy stores it in SQLite (naive UTC, always with microseconds)."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to a UTC column")
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _bind_time(value: datetime | None) -> str | None:
+    return None if value is None else sqlite_time(value)
+
+
+def _bind_dict(value: dict[str, Any] | None) -> str:
+    return json.dumps(value or {}, default=str)
+
+
+def _read_time(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return cast(datetime, value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC))
+
+
+def _read_dict(value: Any) -> dict[str, Any]:
+    return dict((json.loads(value) if isinstance(value, str) else value) or {})
+
+
+def _read_json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def sqlite_binder(kind: sa.types.TypeEngine[Any]) -> Callable[[Any], Any] | None:
+    """How a value of a column of this type is bound on SQLite's driver (None: as it is)."""
+    if isinstance(kind, UTCDateTime):
+        return _bind_time
+    if isinstance(kind, JSONDict):
+        return _bind_dict
+    return cast(Callable[[Any], Any] | None, kind._cached_bind_processor(_SQLITE_DIALECT))
+
+
+def sqlite_reader(kind: sa.types.TypeEngine[Any]) -> Callable[[Any], Any] | None:
+    """How SQLite's raw value of a column of this type becomes what the ORM would have loaded (None: as it is)."""
+    if isinstance(kind, UTCDateTime):
+        return _read_time
+    if isinstance(kind, JSONDict):
+        return _read_dict
+    if isinstance(kind, sa.JSON):
+        return _read_json
+    return cast(Callable[[Any], Any] | None, kind._cached_result_processor(_SQLITE_DIALECT, None))
 
 
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
@@ -190,19 +253,26 @@ class InlineSQLite(aiosqlite.Connection):
             raise ValueError("Connection closed")
         begins = bool(args) and isinstance(args[0], str) and args[0].startswith("BEGIN")
         if begins and self._lock is None:
-            lock = _writer_lock(self._path)
-            try:
-                async with asyncio.timeout(SQLITE_BUSY_SECONDS):  # not wait_for: see bot.leader.wait_event
-                    await lock.acquire()
-            except TimeoutError:
-                raise sqlite3.OperationalError("database is locked") from None
-            self._lock = lock
+            await self.take_turn()
         try:
             return fn(*args, **kwargs)
         except BaseException:
             if begins:
                 self._release()
             raise
+
+    async def take_turn(self) -> None:
+        """Wait for the file's writer turn (this process's other connections finish their transactions first)."""
+        lock = _writer_lock(self._path)
+        if lock.locked():  # (a free lock is taken at once: no timer to arm)
+            try:
+                async with asyncio.timeout(SQLITE_BUSY_SECONDS):  # not wait_for: see bot.leader.wait_event
+                    await lock.acquire()
+            except TimeoutError:
+                raise sqlite3.OperationalError("database is locked") from None
+        else:
+            await lock.acquire()
+        self._lock = lock
 
     def _release(self) -> None:
         if self._lock is not None and (self._connection is None or not self._connection.in_transaction):
@@ -279,10 +349,18 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         # Straight to the connection (InlineSQLite takes the writer's turn on a BEGIN), not through
         # exec_driver_sql: an execution context and a cursor for a statement every message runs.
         inline: InlineSQLite = conn.connection.driver_connection
+        if inline._conn.in_transaction:  # the writer's transaction, begun on its driver (`transaction`)
+            return
         try:
             await_only(inline._execute(inline._conn.execute, "BEGIN IMMEDIATE"))
         except sqlite3.Error as error:  # as SQLAlchemy raises it for a statement (the core retries on it)
             raise sa.exc.DBAPIError.instance("BEGIN IMMEDIATE", None, error, sqlite3.Error) from error
+
+    @event.listens_for(engine.sync_engine, "engine_disposed")
+    def _on_dispose(sync_engine: sa.Engine) -> None:
+        writer = sync_engine.__dict__.pop(_WRITER, None)
+        if writer is not None:
+            writer.discard()
 
 
 def is_sqlite(engine: AsyncEngine) -> bool:
@@ -308,19 +386,111 @@ async def add_unless_exists(session: AsyncSession, row: Any) -> bool:
 @asynccontextmanager
 async def transaction(maker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
     """One unit of work: committed when the block ends, rolled back on any error."""
-    session = maker()
-    if session.bind is None or session.bind.dialect.name != "sqlite":
+    engine = maker.kw.get("bind")
+    if not isinstance(engine, AsyncEngine) or not _has_writer(engine):
+        session = maker()
         async with session, session.begin():
             yield session
         return
-    # SQLAlchemy closes a session in a task of its own, shielded from cancellation, because closing waits for
-    # the database; SQLite's calls run on the loop's thread without waiting (InlineSQLite), so nothing can
-    # interrupt closing here and the task (a loop round each message) is not needed.
+    writer = await _Writer.turn(engine)
+    driver = writer.inline._conn
+    session = maker(bind=writer.connection, join_transaction_mode="rollback_only")
+    session.info[_WRITER] = driver
     try:
-        async with session.begin():
-            yield session
+        yield session
+        if driver.in_transaction and not session.sync_session._is_clean():
+            await session.flush()
+        if driver.in_transaction:  # (not when an error the block caught made the session roll it back)
+            on_driver(driver, "COMMIT", ())
     finally:
-        await session.close()
+        # SQLAlchemy closes a session in a task of its own, shielded from cancellation, because closing may wait
+        # for the database; this session never holds the transaction, so there is nothing to wait for, and when
+        # it never used its connection (the message ran on the driver alone) not even SQLAlchemy's greenlet.
+        held = session.sync_session._transaction
+        if held is None or not held._connections:
+            session.sync_session.close()
+        else:
+            await session.close()
+        writer.end()
+
+
+# ---- SQLite's writing connection ----------------------------------------------------------------------------
+#
+# Every SQLite transaction takes the file's one writer turn (BEGIN IMMEDIATE under the lock above), so a process
+# runs one at a time and needs one connection for them, not a pool's. Checking a connection out of the pool and
+# beginning and committing through SQLAlchemy's session cost 0.15 ms a message; on the driver, 0.01 ms. So
+# `transaction` keeps one connection of the engine checked out (per event loop), begins and commits on its
+# driver and lends it to the session, which joins that transaction (join_transaction_mode "rollback_only": the
+# session never commits it; a flush is all it adds). Sessions outside `transaction` use the pool as before.
+
+_WRITER = "db.writer"  # the sync engine's writer (its __dict__), and the driver in a session's `info`
+
+
+def _has_writer(engine: AsyncEngine) -> bool:
+    """SQLite in a file (an in-memory database has one connection, shared by every session: nothing to keep)."""
+    return engine.dialect.name == "sqlite" and not isinstance(engine.sync_engine.pool, sa.pool.StaticPool)
+
+
+class _Writer:
+    def __init__(self, connection: AsyncConnection, loop: asyncio.AbstractEventLoop) -> None:
+        self.connection = connection
+        self.inline: InlineSQLite = connection.sync_connection.connection.driver_connection  # type: ignore[union-attr, assignment]
+        self.loop = loop
+
+    @classmethod
+    async def turn(cls, engine: AsyncEngine) -> _Writer:
+        """The engine's writer, its transaction begun: this process's writer turn is ours until `end`."""
+        loop = asyncio.get_running_loop()
+        kept: _Writer | None = engine.sync_engine.__dict__.get(_WRITER)
+        if kept is not None and (kept.loop is not loop or kept.connection.closed or kept.connection.invalidated):
+            kept.discard()  # left by a loop that has ended (tests run one a test), or broken
+            kept = None
+        if kept is None:
+            connection = await engine.connect()
+            kept = engine.sync_engine.__dict__.get(_WRITER)
+            if kept is None:
+                kept = engine.sync_engine.__dict__[_WRITER] = cls(connection, loop)
+            else:  # another transaction made it meanwhile
+                await connection.close()
+        try:
+            await kept.inline.take_turn()
+        except sqlite3.OperationalError as error:
+            raise sa.exc.OperationalError("BEGIN IMMEDIATE", None, error) from error
+        try:
+            on_driver(kept.inline._conn, "BEGIN IMMEDIATE", ())
+        except BaseException:
+            kept.inline._release()
+            raise
+        sync = kept.connection.sync_connection
+        assert sync is not None
+        if not sync.in_transaction():  # the first time, or a session rolled it back: SQLAlchemy's view of it
+            sync.begin()
+        return kept
+
+    def end(self) -> None:
+        """Roll back what an error left, and give up the writer turn."""
+        driver = self.inline._conn
+        if driver.in_transaction:
+            driver.rollback()
+        self.inline._release()
+        sync = self.connection.sync_connection
+        if sync is None or sync.in_nested_transaction():
+            # A savepoint SQLAlchemy still counts as open would be joined by the next session in place of the
+            # transaction: such a writer is not kept.
+            self.connection.sync_engine.__dict__.pop(_WRITER, None)
+            self.discard()
+
+    def discard(self) -> None:
+        """Close the connection for good (not back to the pool: a checked-out connection of an ended loop or a
+        disposed pool)."""
+        self.inline.stop()
+        sync = self.connection.sync_connection
+        if sync is not None:
+            try:
+                sync.invalidate()
+                sync.close()
+            except Exception:  # outside SQLAlchemy's greenlet: the driver is closed, the rest is garbage
+                pass
 
 
 # ---- fixed queries on the driver ----------------------------------------------------------------------------
@@ -351,6 +521,9 @@ async def sqlite_driver(session: AsyncSession) -> sqlite3.Connection | None:
     transaction lasts."""
     if session.info.get(ORM_ONLY):
         return None
+    writer = session.info.get(_WRITER)
+    if writer is not None:
+        return cast(sqlite3.Connection, writer)
     kept, cached = _kept(session, "db.driver")
     if kept:
         return cast(sqlite3.Connection | None, cached)
@@ -511,6 +684,10 @@ def pg_compiled(statement: Any, dialect: sa.Dialect, **kwargs: Any) -> PgStateme
     return PgStatement(statement.compile(dialect=dialect, **kwargs))
 
 
+# Per table model: what attaching its rows needs of its mapping (identity class, key columns, instance factory).
+_MAPPED: dict[type[Any], tuple[type[Any], list[str], Callable[[], Any]]] = {}
+
+
 def attach(session: AsyncSession, model: type[Any], row: dict[str, Any]) -> Any:
     """The row as a persistent ORM object of the session, as though the ORM had loaded it (unless the session
     has it already: then that one, unchanged, as the ORM's own loading does)."""
@@ -519,13 +696,17 @@ def attach(session: AsyncSession, model: type[Any], row: dict[str, Any]) -> Any:
 
 def attach_rows(session: AsyncSession, model: type[Any], rows: list[dict[str, Any]]) -> list[Any]:
     """`attach` for many rows of one model (a list a person picks from): the model's mapping looked up once."""
-    mapper = sa.inspect(model)
-    keys = [column.key for column in mapper.primary_key]
+    mapped = _MAPPED.get(model)
+    if mapped is None:
+        mapper = sa.inspect(model)
+        mapped = _MAPPED[model] = (mapper._identity_class, [column.key for column in mapper.primary_key],
+                                   manager_of_class(model).new_instance)
+    identity_class, keys, new_instance = mapped
     identity_map = session.sync_session.identity_map
-    new_instance = manager_of_class(model).new_instance
     attached = []
     for row in rows:
-        key = mapper.identity_key_from_primary_key([row[name] for name in keys])
+        # The identity key as the mapper makes it (identity_key_from_primary_key), without its lookups per row.
+        key = (identity_class, tuple([row[name] for name in keys]), None)
         known = identity_map.get(key)
         if known is None:
             known = new_instance()
@@ -570,12 +751,10 @@ class Prepared:
 
     def _compiled(self) -> tuple[str, dict[str, Any], dict[str, Any], list[Any], list[str]]:
         if self._sqlite is None:
-            from sqlalchemy.dialects import sqlite as sqlite_dialect
-
-            dialect = sqlite_dialect.dialect(paramstyle="named")
-            compiled = self.statement.compile(dialect=dialect)
-            processors = dict(compiled._bind_processors)
-            readers = [kind._cached_result_processor(dialect, None) for *_, kind in compiled._result_columns]
+            compiled = self.statement.compile(dialect=_SQLITE_DIALECT)
+            processors = {name: binder for name in compiled._bind_processors
+                          if (binder := sqlite_binder(compiled.binds[name].type)) is not None}
+            readers = [sqlite_reader(kind) for *_, kind in compiled._result_columns]
             names = [name for name, *_ in compiled._result_columns]
             if self.model is not None:
                 wanted = [c.key for c in sa.inspect(self.model).column_attrs]
@@ -675,12 +854,10 @@ class PreparedInsert:
 
     def _compiled(self) -> tuple[str, list[str], dict[str, Any], dict[str, Any]]:
         if self._sqlite is None:
-            from sqlalchemy.dialects import sqlite as sqlite_dialect
-
-            dialect = sqlite_dialect.dialect(paramstyle="named")
             names = [c.name for c in self.table.columns if c is not self.table.autoincrement_column]
-            compiled = sa.insert(self.table).compile(dialect=dialect, column_keys=names)
-            processors = {name: process for name, process in compiled._bind_processors.items() if name in names}
+            compiled = sa.insert(self.table).compile(dialect=_SQLITE_DIALECT, column_keys=names)
+            processors = {name: binder for name in compiled._bind_processors
+                          if name in names and (binder := sqlite_binder(compiled.binds[name].type)) is not None}
             defaults: dict[str, Any] = {}
             for column in self.table.columns:
                 if column.name in names and column.default is not None:

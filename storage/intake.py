@@ -5,10 +5,9 @@ They run for every message, so they are kept few and cheap; feature code never c
 from __future__ import annotations
 
 import functools
-import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 import sqlalchemy as sa
@@ -30,7 +29,10 @@ from storage.db import (
     attach,
     on_driver,
     pg_compiled,
+    sqlite_binder,
     sqlite_driver,
+    sqlite_reader,
+    sqlite_time,
 )
 from storage.people import ROLES_QUERY, Identity, Person, Role, roles_in, roles_of
 
@@ -123,37 +125,13 @@ def _arrival_roles_sql() -> str:
 
 
 _ROLES_READ = "intake.roles"
+_ANSWER_TEXT = cast(Callable[[Any], str], sqlite_binder(JSONDict()))  # processedupdate.answer as the ORM writes it
 CLAIM_SQL = ("INSERT INTO processedupdate (platform, update_id, processed_at, answer, person_id) "
              "VALUES (:platform, :update_id, :processed_at, :answer, :person_id) ON CONFLICT DO NOTHING")
-# SQLAlchemy stores a timestamp in SQLite as this text (naive UTC; `storage.db.UTCDateTime`).
-_SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"
-
-
-def _reader(column: sa.Column[Any]) -> Any:
-    """How a column's raw driver value becomes what the ORM would have loaded."""
-    kind = column.type
-    if isinstance(kind, UTCDateTime):
-        def moment(value: Any) -> datetime | None:
-            if value is None:
-                return None
-            if isinstance(value, str):
-                value = datetime.fromisoformat(value)
-            return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-        return moment
-    if isinstance(kind, (sa.JSON, JSONDict)):
-        plain = isinstance(kind, JSONDict)
-
-        def document(value: Any) -> Any:
-            loaded = json.loads(value) if isinstance(value, str) else value
-            return dict(loaded or {}) if plain else loaded
-        return document
-    if isinstance(kind, sa.Boolean):
-        return lambda value: None if value is None else bool(value)
-    return None
 
 
 # Per model: (its columns' names, their readers), in the order of the joined read.
-_LAYOUT = [(model, [c.name for c in _columns(model)], [_reader(c) for c in _columns(model)]) for _, model in _TABLES]
+_LAYOUT = [(model, [c.name for c in _columns(model)], [sqlite_reader(c.type) for c in _columns(model)]) for _, model in _TABLES]
 _PERSON_AT = [c.name for c in _columns(Identity)].index("person_id")  # the sender's person in the joined read
 
 
@@ -194,7 +172,7 @@ async def arrival(session: AsyncSession, platform: str, user_id: str, chat_id: s
     driver = await sqlite_driver(session)
     if driver is not None:
         if since is not None:
-            params["since"] = since.astimezone(UTC).replace(tzinfo=None).strftime(_SQLITE_TIME)
+            params["since"] = sqlite_time(since)
         found = on_driver(driver, sql, params).fetchone()
     else:
         if since is not None:
@@ -260,12 +238,9 @@ async def claim(session: AsyncSession, platform: str, update_id: str, now: datet
             return await pg.run(statement, {"platform": platform, "update_id": update_id, "processed_at": now,
                                             "answer": answer, "person_id": person_id}) == 1
         return await claim_update(session, platform, update_id, now, answer, person_id)
-    # The text SQLAlchemy's JSON type writes (`storage.db.JSONDict` makes the value plain JSON first, then
-    # json.dumps): for an answer, which is plain already, the same as one json.dumps.
-    stored = json.dumps(answer or {}, default=str)
-    cursor = on_driver(driver, CLAIM_SQL, {
-        "platform": platform, "update_id": update_id, "processed_at": now.astimezone(UTC).replace(
-            tzinfo=None).strftime(_SQLITE_TIME), "answer": stored, "person_id": person_id})
+    cursor = on_driver(driver, CLAIM_SQL, {"platform": platform, "update_id": update_id,
+                                           "processed_at": sqlite_time(now), "answer": _ANSWER_TEXT(answer),
+                                           "person_id": person_id})
     return cursor.rowcount == 1
 
 

@@ -172,8 +172,8 @@ async def _order_for_property(console: Console, app: App) -> int:
 
 async def _start_report(console: Console, app: App) -> int:
     order_id = await _order_for_property(console, app)
+    ctx_ids = await person_ids(app)
     async with transaction(app.core.sessions) as session:
-        ctx_ids = await person_ids(app)
         # The button the closing job sends, made the way the core makes every button.
         from bot.core.context import JobContext
         from bot.core.types import Button, Reply, ToPerson
