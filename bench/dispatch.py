@@ -41,7 +41,7 @@ from bot.scheduler import CHECKPOINT_SECONDS
 from bot.settings import Settings
 from storage import migrate
 from storage.compounds import Building, Chat, Compound, Room, RosterOwner, Unit
-from storage.db import checkpoint, make_engine, make_sessionmaker, transaction
+from storage.db import checkpoint, make_engine, make_sessionmaker, sqlite_driver, transaction
 from storage.people import Identity, Membership, MembershipStatus, Person, RoleGrant
 
 PLATFORM = "console"
@@ -348,13 +348,19 @@ async def bench_ptb(count: int, warmup: int) -> Result:
 
 async def bench_stack(app: App, path: Path, count: int) -> list[Result]:
     """What every message pays before any of its own work, on the same database: a SQLAlchemy transaction
-    that takes the write lock and commits with nothing in it, and one ORM select by primary key; then the
-    same two on bare sqlite3. The difference is SQLAlchemy's share of a message."""
+    that takes the write lock and commits with nothing in it (as a session begins and commits one), the same
+    through `storage.db.transaction` (the kept writer connection, begun and committed on its driver), and one
+    ORM select by primary key; then the same on bare sqlite3. The difference is SQLAlchemy's share."""
     sessions = app.core.sessions
 
     async def orm_transaction(_: int) -> None:
-        async with transaction(sessions) as session:
+        session = sessions()
+        async with session, session.begin():
             await session.connection()  # BEGIN IMMEDIATE, as a message's first statement does
+
+    async def our_transaction(_: int) -> None:
+        async with transaction(sessions) as session:
+            await sqlite_driver(session)
 
     async def orm_get(i: int) -> None:
         async with sessions() as session:
@@ -371,7 +377,8 @@ async def bench_stack(app: App, path: Path, count: int) -> list[Result]:
 
     try:
         return [await timed(name, count, step) for name, step in (
-            ("SQLAlchemy: empty transaction", orm_transaction), ("SQLAlchemy: ORM get by key", orm_get),
+            ("SQLAlchemy: empty transaction", orm_transaction), ("linli: empty transaction", our_transaction),
+            ("SQLAlchemy: ORM get by key", orm_get),
             ("sqlite3: empty transaction", bare_transaction), ("sqlite3: select by key", bare_get))]
     finally:
         raw.close()

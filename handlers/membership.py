@@ -9,6 +9,7 @@ from bot.core.flows import Done, Draft, Flow, Go, Outcome, Stay
 from bot.core.i18n import N_, Translator
 from bot.core.router import Router
 from bot.core.types import XLSX, Button, Incoming, Media, Replies, Reply, ToPerson, rows
+from storage import db
 from storage import ledger as xlsx
 from storage import membership as store
 from storage.compounds import Compound, buildings_of, compound_by_invite, describe_room, rooms_of, units_of
@@ -237,7 +238,7 @@ async def _request(ctx: Context, draft: Joining, phone: answers.SharedPhone) -> 
     t = ctx.t
     request = await store.request_join(ctx.session, ctx.person_id, draft.room, draft.relation, phone.number,
                                        phone.verified, ctx.now)
-    compound = await ctx.session.get(Compound, draft.compound)
+    compound = await db.get(ctx.session, Compound, draft.compound)
     membership = request.membership
     if compound is None or compound.id is None or membership is None:
         return Done(Reply(t("That conversation cannot continue any more. Please start again.")))

@@ -154,11 +154,15 @@ _CONVERSATION = select(Conversation).where(Conversation.person_id == sa.bindpara
 _CONVERSATION_LOCKED = _CONVERSATION.with_for_update()
 
 
+# Read on a message whose chat the joined read (storage/intake.py) did not find, and by PostgreSQL's lock.
+_LOAD = {False: db.Prepared(_CONVERSATION, Conversation), True: db.Prepared(_CONVERSATION_LOCKED, Conversation)}
+
+
 async def load_conversation(
     session: AsyncSession, person_id: int, chat_id: int, lock: bool = False
 ) -> Conversation | None:
-    query = _CONVERSATION_LOCKED if lock else _CONVERSATION
-    return (await session.exec(query, params={"person_id": person_id, "chat_id": chat_id})).first()
+    found = await _LOAD[lock].objects(session, person_id=person_id, chat_id=chat_id)
+    return found[0] if found else None
 
 
 _CONVERSATIONS = Conversation.__table__  # type: ignore[attr-defined]

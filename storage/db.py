@@ -717,14 +717,16 @@ def attach_rows(session: AsyncSession, model: type[Any], rows: list[dict[str, An
 
 
 def persist_loaded(session: AsyncSession, instance: Any, key: Any) -> None:
-    """A new instance whose dict holds a whole row (every column) made a persistent object of the session under
-    `key`, with no history: what `make_transient_to_detached` and `session.add` do, less their general work (the
-    unloaded attributes to expire, the cascades to follow: our table models have no relationships), which cost
-    more than the rest of reading a row."""
+    """A new instance whose dict holds a whole row (every column, set without instrumentation: nothing modified)
+    made a persistent object of the session under `key`, as the ORM's own loading does it (loading.py: the key,
+    the session, the identity map; no attach events, which loading does not fire either). `session.add` would
+    also follow cascades and check for a deleted twin, which cost more than the rest of reading a row."""
     state = instance_state(instance)
     state.key = key
-    state._commit_all(state.dict)
-    session.sync_session._update_impl(state)
+    sync = session.sync_session
+    sync._autobegin_t()
+    state.session_id = sync.hash_key
+    sync.identity_map._add_unpresent(state, key)
 
 
 class Prepared:

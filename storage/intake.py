@@ -274,7 +274,8 @@ def _insert_of(model: type[SQLModel]) -> tuple[str, list[sa.Column[Any]], dict[s
         columns = [c for c in table.columns if c is not table.autoincrement_column]
         compiled = sa.insert(table).returning(table.autoincrement_column).compile(
             dialect=sqlite_dialect.dialect(paramstyle="named"), column_keys=[c.name for c in columns])
-        _INSERTS[model] = (str(compiled), columns, dict(compiled._bind_processors))
+        _INSERTS[model] = (str(compiled), columns, {name: binder for name in compiled._bind_processors
+                                                    if (binder := sqlite_binder(compiled.binds[name].type))})
     return _INSERTS[model]
 
 

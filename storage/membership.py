@@ -27,6 +27,7 @@ from storage.compounds import (
     units_of,
 )
 from storage.db import Prepared
+from storage.intake import insert_row
 from storage.people import (
     Membership,
     MembershipStatus,
@@ -165,14 +166,12 @@ async def request_join(session: AsyncSession, person_id: int, room_id: int, rela
         match = await roster_match(session, room_id, phone)
     membership = Membership(person_id=person_id, compound_id=room.compound_id, room_id=room_id,
                             relation="owner" if match is not None else relation, created_at=now)
-    session.add(membership)
-    await session.flush()
-    if match is None:
-        return JoinRequest(Joined.WAITING, membership)
-    _decide(membership, MembershipStatus.APPROVED, None, now)
-    person.current_compound_id = room.compound_id
-    session.add(person)
-    return JoinRequest(Joined.APPROVED, membership)
+    if match is not None:  # approved by the roster: stored so at once
+        _decide(membership, MembershipStatus.APPROVED, None, now)
+        person.current_compound_id = room.compound_id
+        session.add(person)
+    await insert_row(session, membership)
+    return JoinRequest(Joined.WAITING if match is None else Joined.APPROVED, membership)
 
 
 class Decision(StrEnum):

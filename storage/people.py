@@ -155,14 +155,19 @@ async def led_buildings(session: AsyncSession, person_id: int, compound_id: int)
 async def people_with_role(
     session: AsyncSession, compound_id: int, role: Role, building_id: int | None = None
 ) -> list[int]:
-    query = select(RoleGrant.person_id).where(
-        RoleGrant.compound_id == compound_id, RoleGrant.role == role, col(RoleGrant.revoked_at).is_(None)
-    )
     if building_id is not None:
-        query = query.where(RoleGrant.building_id == building_id)
-    result = await session.exec(query.order_by(col(RoleGrant.id)))
-    derived = [] if building_id is not None else await _derived(session, role, [compound_id])
-    return list(dict.fromkeys([*result.all(), *derived]))
+        result = await session.exec(select(RoleGrant.person_id).where(
+            RoleGrant.compound_id == compound_id, RoleGrant.role == role, col(RoleGrant.revoked_at).is_(None),
+            RoleGrant.building_id == building_id).order_by(col(RoleGrant.id)))
+        return list(dict.fromkeys(result.all()))
+    granted = [person_id for person_id, in await _WITH_ROLE.rows(session, compound_id=compound_id, role=role)]
+    return list(dict.fromkeys([*granted, *await _derived(session, role, [compound_id])]))
+
+
+# Asked whenever the secretaries are told of something (a join request, a new case): a fixed query on the driver.
+_WITH_ROLE = Prepared(select(RoleGrant.person_id).where(
+    RoleGrant.compound_id == sa.bindparam("compound_id"), RoleGrant.role == sa.bindparam("role"),
+    col(RoleGrant.revoked_at).is_(None)).order_by(col(RoleGrant.id)))
 
 
 async def _derived(session: AsyncSession, role: Role, compound_ids: list[int]) -> list[int]:

@@ -98,7 +98,8 @@ _SENDER = (
 )
 # With flood control on, the same read also counts the person's messages of the last minute (`sent_since`).
 _SENDER_COUNTED: Any = _SENDER.add_columns(sent_since(Identity.person_id))
-_CHAT = select(Chat).where(Chat.platform == sa.bindparam("platform"), Chat.platform_chat_id == sa.bindparam("chat_id"))
+_CHAT = db.Prepared(select(Chat).where(Chat.platform == sa.bindparam("platform"),
+                                       Chat.platform_chat_id == sa.bindparam("chat_id")), Chat)
 
 
 class _Repeated(Exception):
@@ -289,9 +290,14 @@ class Core:
             session.add(identity)
         return person, recent
 
-    async def _chat(self, session: AsyncSession, incoming: Incoming, arrived: intake.Arrival | None = None) -> Chat:
-        chat = arrived.chat if arrived is not None else (
-            await session.exec(_CHAT, params={"platform": incoming.platform, "chat_id": incoming.chat_id})).first()
+    async def _chat(self, session: AsyncSession, incoming: Incoming,
+                    arrived: intake.Arrival | None = None) -> tuple[Chat, bool]:
+        """The chat the message came in (and True when it was stored just now)."""
+        if arrived is not None:
+            chat = arrived.chat
+        else:
+            found = await _CHAT.objects(session, platform=incoming.platform, chat_id=incoming.chat_id)
+            chat = found[0] if found else None
         if chat is None:
             chat = Chat(
                 platform=incoming.platform,
@@ -300,10 +306,11 @@ class Core:
                 title=incoming.chat_title[:200],
             )
             await intake.insert_row(session, chat)
-        elif incoming.chat_title and chat.title != incoming.chat_title[:200]:
+            return chat, True
+        if incoming.chat_title and chat.title != incoming.chat_title[:200]:
             chat.title = incoming.chat_title[:200]
             session.add(chat)
-        return chat
+        return chat, False
 
     async def _compound_for(self, session: AsyncSession, person: Person, chat: Chat) -> Compound | None:
         if chat.kind == "group" and chat.compound_id is not None:
@@ -364,7 +371,8 @@ class Core:
             refused = self._too_fast(person, recent)
             if refused is not None:
                 return refused, False, sender
-        chat = await self._chat(session, incoming, arrived if arrived is not None and arrived.chat else None)
+        chat, new_chat = await self._chat(session, incoming,
+                                          arrived if arrived is not None and arrived.chat else None)
         compound = await self._compound_for(session, person, chat)
         assert chat.id is not None
         roles = await (intake.roles if self.intake else roles_in)(session, person.id, compound.id if compound else None)
@@ -373,6 +381,8 @@ class Core:
         lock = self.engine.dialect.name == "postgresql" and not (arrived is not None and arrived.locked)
         if arrived is not None and arrived.chat is not None and not lock:
             row = arrived.conversation  # read with the sender
+        elif new_chat or (self.intake and arrived is None):
+            row = None  # a chat stored just now, or a newcomer (none was found): no conversation can be there yet
         else:
             row = await load_conversation(session, person.id, chat.id, lock=lock)
         convo = Convo()
@@ -461,7 +471,7 @@ class Core:
                 await end_conversation(ctx.session, row)
             return
         if row is None:
-            ctx.session.add(Conversation(
+            await intake.insert_row(ctx.session, Conversation(
                 person_id=ctx.person_id, chat_id=ctx.chat.id or 0, key=convo.key or "", flow=convo.flow,
                 step=convo.step or "", draft=convo.draft, compound_id=convo.compound_id, updated_at=ctx.now))
             return
@@ -849,21 +859,14 @@ class Core:
         media_id, media_kind = await self._store_media(session, rendered)
         payload = rendered.to_payload(media_id, media_kind)
         for platform, chat_id, kind, compound, person in addresses:
-            (batch.outbox.append if batch is not None else session.add)(
-                outbox_store.OutboxMessage(
-                    platform=platform,
-                    chat_id=chat_id,
-                    chat_kind=kind,
-                    compound_id=compound,
-                    person_id=person,
-                    payload=payload,
-                    posting_key=reply.posting,
-                    due_at=reply.due_at or now,
-                    next_attempt_at=reply.due_at or now,
-                    expires_at=reply.expires_at,
-                    created_at=now,
-                )
-            )
+            row = outbox_store.outbox_row(platform=platform, chat_id=chat_id, chat_kind=kind, compound_id=compound,
+                                          person_id=person, payload=payload, posting_key=reply.posting,
+                                          due_at=reply.due_at or now, next_attempt_at=reply.due_at or now,
+                                          expires_at=reply.expires_at, created_at=now)
+            if batch is not None:
+                batch.outbox.append(row)
+            else:
+                session.add(outbox_store.OutboxMessage(**row))
         return True
 
     async def _store_media(self, session: AsyncSession, message: OutMessage) -> tuple[int | None, str | None]:
@@ -991,7 +994,7 @@ class _Batch:
     def __init__(self, addresses: dict[int, Identity] | None) -> None:
         self.addresses = addresses  # the recipients' private addresses, read together (None: not read ahead)
         self.tokens: list[dict[str, Any]] = []
-        self.outbox: list[outbox_store.OutboxMessage] = []
+        self.outbox: list[dict[str, Any]] = []  # rows as `storage.outbox.outbox_row` makes them
 
     async def write(self, session: AsyncSession) -> None:
         """One multi-row insert of the button tokens, one of the outbox rows (in the order they were made)."""
@@ -999,7 +1002,7 @@ class _Batch:
             await _TOKENS.run(session, self.tokens)
             self.tokens = []
         if self.outbox:
-            await _OUTBOX.run(session, [row.model_dump(exclude={"id"}) for row in self.outbox])
+            await _OUTBOX.run(session, self.outbox)
             self.outbox = []
 
 
