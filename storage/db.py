@@ -385,7 +385,8 @@ async def add_unless_exists(session: AsyncSession, row: Any) -> bool:
 
 @asynccontextmanager
 async def transaction(maker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
-    """One unit of work: committed when the block ends, rolled back on any error."""
+    """One unit of work: committed when the block ends, rolled back on any error. On SQLite it takes the
+    writer's turn as it begins (see below): code inside it must not open another session."""
     engine = maker.kw.get("bind")
     if not isinstance(engine, AsyncEngine) or not _has_writer(engine):
         session = maker()
@@ -394,7 +395,11 @@ async def transaction(maker: async_sessionmaker[AsyncSession]) -> AsyncIterator[
         return
     writer = await _Writer.turn(engine)
     driver = writer.inline._conn
-    session = maker(bind=writer.connection, join_transaction_mode="rollback_only")
+    try:
+        session = maker(bind=writer.connection, join_transaction_mode="rollback_only")
+    except BaseException:
+        await writer.end()
+        raise
     session.info[_WRITER] = driver
     try:
         yield session
@@ -406,12 +411,14 @@ async def transaction(maker: async_sessionmaker[AsyncSession]) -> AsyncIterator[
         # SQLAlchemy closes a session in a task of its own, shielded from cancellation, because closing may wait
         # for the database; this session never holds the transaction, so there is nothing to wait for, and when
         # it never used its connection (the message ran on the driver alone) not even SQLAlchemy's greenlet.
-        held = session.sync_session._transaction
-        if held is None or not held._connections:
-            session.sync_session.close()
-        else:
-            await session.close()
-        writer.end()
+        try:
+            held = session.sync_session._transaction
+            if held is None or not held._connections:
+                session.sync_session.close()
+            else:
+                await session.close()
+        finally:
+            await writer.end()
 
 
 # ---- SQLite's writing connection ----------------------------------------------------------------------------
@@ -443,7 +450,8 @@ class _Writer:
         loop = asyncio.get_running_loop()
         kept: _Writer | None = engine.sync_engine.__dict__.get(_WRITER)
         if kept is not None and (kept.loop is not loop or kept.connection.closed or kept.connection.invalidated):
-            kept.discard()  # left by a loop that has ended (tests run one a test), or broken
+            engine.sync_engine.__dict__.pop(_WRITER, None)
+            await kept.drop()  # left by a loop that has ended (tests run one a test), or broken
             kept = None
         if kept is None:
             connection = await engine.connect()
@@ -467,7 +475,7 @@ class _Writer:
             sync.begin()
         return kept
 
-    def end(self) -> None:
+    async def end(self) -> None:
         """Roll back what an error left, and give up the writer turn."""
         driver = self.inline._conn
         if driver.in_transaction:
@@ -478,19 +486,27 @@ class _Writer:
             # A savepoint SQLAlchemy still counts as open would be joined by the next session in place of the
             # transaction: such a writer is not kept.
             self.connection.sync_engine.__dict__.pop(_WRITER, None)
-            self.discard()
+            await self.drop()
+
+    async def drop(self) -> None:
+        """Close the connection for good, invalidated so that the pool makes a new one in its place (not put back
+        as it is: a checked-out connection of a loop that has ended, or one left in a savepoint)."""
+        try:
+            await self.connection.invalidate()
+            await self.connection.close()
+        except Exception:  # the driver is closed at least; the rest is garbage
+            self.inline.stop()
 
     def discard(self) -> None:
-        """Close the connection for good (not back to the pool: a checked-out connection of an ended loop or a
-        disposed pool)."""
-        self.inline.stop()
+        """`drop` from the engine's disposal (called in SQLAlchemy's greenlet, where waiting is allowed)."""
         sync = self.connection.sync_connection
-        if sync is not None:
-            try:
-                sync.invalidate()
-                sync.close()
-            except Exception:  # outside SQLAlchemy's greenlet: the driver is closed, the rest is garbage
-                pass
+        try:
+            if sync is None:
+                raise ValueError("closed")
+            sync.invalidate()
+            sync.close()
+        except Exception:
+            self.inline.stop()
 
 
 # ---- fixed queries on the driver ----------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -133,3 +133,65 @@ async def test_the_log_reaches_the_database_file_by_the_background_checkpoint(se
     assert _size(database) > before
     async with sessions() as session:
         assert len((await session.exec(select(ProcessedUpdate))).all()) == 2001
+
+
+# ---- the kept writer connection (storage.db.transaction on SQLite) ------------------------------------------
+
+
+async def _stored(sessions: Sessions) -> list[str]:
+    async with sessions() as session:
+        return sorted(row.update_id for row in (await session.exec(select(ProcessedUpdate))).all())
+
+
+async def test_the_writer_is_kept_through_a_failed_transaction_and_a_caught_error(sessions: Sessions) -> None:
+    now = datetime.now(UTC)
+    with pytest.raises(ValueError):
+        async with transaction(sessions) as session:
+            await claim_update(session, "t", "undone", now)
+            raise ValueError("the handler failed")
+    async with transaction(sessions) as session:
+        await claim_update(session, "t", "kept", now)
+        # A duplicate in a savepoint is refused and leaves the rest of the transaction as it was.
+        assert not await db.add_unless_exists(session, ProcessedUpdate(platform="t", update_id="kept"))
+        session.add(ProcessedUpdate(platform="t", update_id="flushed at the end", processed_at=now))
+    assert await _stored(sessions) == ["flushed at the end", "kept"]
+    # A flush that fails outside a savepoint rolls the whole transaction back; the block that caught the error
+    # ends without committing anything, and the next transaction runs as usual.
+    async with transaction(sessions) as session:
+        await claim_update(session, "t", "lost with the failed flush", now)
+        session.add(ProcessedUpdate(platform="t", update_id="kept", processed_at=now))
+        with pytest.raises(IntegrityError):
+            await session.flush()
+    async with transaction(sessions) as session:
+        await claim_update(session, "t", "after", now)
+    assert await _stored(sessions) == ["after", "flushed at the end", "kept"]
+    writer = sessions.kw["bind"].sync_engine.__dict__[db._WRITER]
+    assert not writer.inline._conn.in_transaction and writer.inline._lock is None
+
+
+def test_one_engine_on_two_event_loops_and_disposed(tmp_path: Path) -> None:
+    """Tests run one loop each: a writer left by a loop that has ended is replaced, and disposing of the engine
+    closes the writer's connection."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'loops.db'}"
+    migrate.upgrade(url)
+    engine = make_engine(url)
+    sessions = make_sessionmaker(engine)
+    now = datetime.now(UTC)
+
+    async def write(update_id: str) -> None:
+        async with transaction(sessions) as session:
+            await claim_update(session, "t", update_id, now)
+
+    asyncio.run(write("first loop"))
+    first = engine.sync_engine.__dict__[db._WRITER]
+
+    async def second_loop() -> list[str]:
+        await write("second loop")
+        assert engine.sync_engine.__dict__[db._WRITER] is not first
+        stored = await _stored(sessions)
+        await engine.dispose()
+        return stored
+
+    assert asyncio.run(second_loop()) == ["first loop", "second loop"]
+    assert db._WRITER not in engine.sync_engine.__dict__
+    assert first.inline._connection is None  # the first loop's writer was closed when it was replaced
