@@ -5,7 +5,7 @@ from __future__ import annotations
 from bot.core import answers
 from bot.core.context import Context, MemberContext
 from bot.core.dispatcher import COMMAND_ACTION
-from bot.core.i18n import LANGUAGE_NAMES, LANGUAGES, N_, language_named
+from bot.core.i18n import LANGUAGE_NAMES, LANGUAGES, N_, Translator, language_named
 from bot.core.menus import STREET_SECTION, street_commands, usable
 from bot.core.router import Route, Router, Routes
 from bot.core.types import Button, Incoming, Replies, Reply, rows
@@ -227,19 +227,30 @@ async def help_(ctx: Context, msg: Incoming) -> Replies:
     t = ctx.t
     if not ctx.private:
         return _group_help(ctx)
+    street = bool(await organisations_store.streets_administered(ctx.session, ctx.person_id))
+    case = (id(ctx.core.routes), id(t), ctx.compound is None, ctx.roles, street)
+    if (known := _HELP.get(case)) is not None:
+        return Reply(known[2])
     lines = [t("What you can do here:")]
     for staff in (False, True):
         for key, routes in sections(ctx, staff):
             title = section_title(ctx, key)
             lines += ["", f"{t(MANAGEMENT)} · {title}" if staff else title]
             lines += [f"/{r.name} — {t(r.help or r.name)}" for r in routes]
-    street = bool(await organisations_store.streets_administered(ctx.session, ctx.person_id))
     if street:  # their commands are in no role's section
         lines += ["", t(STREET_SECTION), *(f"/{name} — {t(label)}" for name, label in street_commands(ctx.core.routes))]
     lines += ["", f"/start — {t('Main menu')}"]
     if ctx.compound is None and not street:
         lines.append(t("Join your compound first with /join and its invite code to see more."))
-    return Reply("\n".join(lines))
+    text = "\n".join(lines)
+    _HELP[case] = (ctx.core.routes, t, text)
+    return Reply(text)
+
+
+# The private /help's text depends only on the routes, the language, whether the person acts in a compound, their
+# roles there and whether they administer a street: made once for each such case (as `sections` are). Each entry
+# holds its routes and translator, so that their ids are not reused while it is cached.
+_HELP: dict[tuple[int, int, bool, frozenset[Role], bool], tuple[Routes, Translator, str]] = {}
 
 
 GROUP_COMMANDS = 5  # commands named in a group's /help

@@ -3,6 +3,7 @@ person's messages for flood control), button tokens."""
 
 from __future__ import annotations
 
+import functools
 import secrets
 import time
 from datetime import datetime, timedelta
@@ -104,8 +105,12 @@ def new_token() -> str:
     one page of the token index, not a random page each (on SQLite, half the pages a /start's commit writes to
     the log: 41 → 22 KiB with 200,000 tokens stored)."""
     moment = time.monotonic_ns() >> 22  # 4 ms steps; wraps every seven weeks, which only breaks the order once
-    prefix = "".join(_SORTED_DIGITS[(moment >> shift) & 63] for shift in (24, 18, 12, 6, 0))
-    return prefix + secrets.token_urlsafe(8)
+    return _prefix(moment & (64**5 - 1)) + secrets.token_urlsafe(8)
+
+
+@functools.lru_cache(maxsize=4)  # a message's tokens share their moment
+def _prefix(moment: int) -> str:
+    return "".join(_SORTED_DIGITS[(moment >> shift) & 63] for shift in (24, 18, 12, 6, 0))
 
 
 # How long an answer is kept to be sent again (platforms repeat an unacknowledged update within minutes).

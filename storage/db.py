@@ -126,8 +126,11 @@ def _bind_time(value: datetime | None) -> str | None:
     return None if value is None else sqlite_time(value)
 
 
+_JSON_TEXT = json.JSONEncoder(default=str).encode  # json.dumps(..., default=str) without a new encoder each call
+
+
 def _bind_dict(value: dict[str, Any] | None) -> str:
-    return json.dumps(value or {}, default=str)
+    return _JSON_TEXT(value or {})
 
 
 def _read_time(value: Any) -> datetime | None:
