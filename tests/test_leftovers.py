@@ -132,7 +132,9 @@ def _zh_tw(domain: str) -> dict[str, str]:
 def test_the_pages_and_the_shared_texts_speak_taiwan_usage() -> None:
     """小區 and 發送 are mainland words (Taiwan: 社區, 傳送); the web pages name the owners' assembly, owners,
     complaints and corrections with the words the bot uses in chat (業主大會, 業主, 陳情, 已整改)."""
-    for domain in ("pages", "board", "party", "reports"):
+    from bot.core.i18n import LOCALES_DIR
+
+    for domain in sorted(path.stem for path in (LOCALES_DIR / "zh_TW" / "LC_MESSAGES").glob("*.po")):
         mainland = {msgid: text for msgid, text in _zh_tw(domain).items() if "小區" in text or "發送" in text}
         assert mainland == {}, domain
     t = Catalogs().translator("zh_TW")
