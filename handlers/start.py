@@ -122,7 +122,25 @@ async def main_menu(ctx: Context) -> Replies:
     buttons = [Button.do(section_title(ctx, key), "start.menu", group=key or "") for key, _ in sections(ctx, False)]
     if sections(ctx, True):
         buttons.append(Button.do(t(MANAGEMENT), "start.menu", group="", staff=True))
+    if await organisations_store.streets_administered(ctx.session, ctx.person_id):  # a street admin living here
+        buttons.append(Button.do(t(STREET_SECTION), "start.street"))
     return Reply(text, buttons=(*((button,) for _, button in current), *rows(*buttons, per_row=2)))
+
+
+def _street_buttons(ctx: Context) -> tuple[tuple[Button, ...], ...]:
+    """A street admin's commands, as buttons (their commands are in no role's section)."""
+    return rows(*(Button.do(ctx.t(label), COMMAND_ACTION, command=name)
+                  for name, label in street_commands(ctx.core.routes)), per_row=2)
+
+
+@router.button("start.street")
+async def street_menu(ctx: Context, msg: Incoming) -> Replies:
+    """The street admin's commands, from the main menu of a compound they also live in."""
+    t = ctx.t
+    back = Button.do(t("Back to the menu"), COMMAND_ACTION, command="start")
+    if not await organisations_store.streets_administered(ctx.session, ctx.person_id):
+        return Reply(t("Nothing here is open to you any more."), buttons=((back,),))
+    return Reply(t(STREET_SECTION), buttons=(*_street_buttons(ctx), (back,)))
 
 
 async def _not_a_member(ctx: Context) -> Reply:
@@ -136,9 +154,7 @@ async def _not_a_member(ctx: Context) -> Reply:
     streets = await organisations_store.streets_administered(ctx.session, ctx.person_id)
     if streets:
         return Reply(t("You administer {street}: /street shows its compounds, departments and officials, and what "
-                       "you can do.", street=streets[0].name), buttons=rows(*(
-                           Button.do(t(label), COMMAND_ACTION, command=name)
-                           for name, label in street_commands(ctx.core.routes)), per_row=2))
+                       "you can do.", street=streets[0].name), buttons=_street_buttons(ctx))
     return Reply(
         t("Welcome to linli (邻里), your compound's assistant. To join your compound, send /join followed by "
           "the invite code your secretary or building leader gave you, for example: /join ABCD2345"),

@@ -215,6 +215,33 @@ async def test_a_street_admins_start_and_help_offer_their_commands(console: Cons
     assert console.last.labels == ["街道概況", "新增職能部門", "邀請或新增部門人員", "邀請物業公司員工"]
 
 
+async def test_a_street_admin_who_lives_in_a_compound_finds_their_commands_in_its_menu(console: Console,
+                                                                                      app: App) -> None:
+    from storage import organisations as orgs
+    from storage.db import transaction
+
+    secretary = (await person_ids(app))["王书记"]
+    async with transaction(app.core.sessions) as session:
+        street = await orgs.street_of_compound(session, 1)
+        assert street is not None and street.id is not None
+        await orgs.add_member(session, secretary, None, street_id=street.id)
+    console.as_("王书记")
+    await console.say("/start")
+    assert "街道管理" in console.last.labels and "管理" in console.last.labels  # beside the compound's sections
+    await console.press("街道管理")
+    assert console.last.labels == ["街道概况", "新建职能部门", "邀请或添加部门人员", "邀请物业公司员工", "返回菜单"]
+    await console.press("新建职能部门")
+    assert console.last.text.startswith("用法：/department")
+    # The office ends: the menu's button, pressed again, says so.
+    await console.say("/start")
+    async with transaction(app.core.sessions) as session:
+        assert await orgs.remove_member(session, secretary, app.core.clock.now(), street_id=street.id)
+    await console.press("街道管理")
+    assert console.last.text == "这里已经没有您可以办的事了。"
+    await console.say("/start")
+    assert "街道管理" not in console.last.labels
+
+
 RESIDENTS_OWN = {"/complain", "/mycases", "/need", "/services", "/myorders", "/skills", "/export points",
                  "/nominate", "/objection", "/leavecompound"}
 
