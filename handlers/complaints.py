@@ -370,8 +370,9 @@ async def tell_handler(ctx: BaseContext, compound: Compound, case: Case, why: st
         return [Reply((st("Case {number} went to {department}, which has no official on linli yet. Please ask the "
                           "street admin to add one; the case waits there and the department is reminded when its "
                           "deadline passes.", number=case.number, department=department) if department else
-                       st("Case {number} has no one to handle it at the {level} level. Please grant that role (for "
-                          "example /grant N official) and hand the case on.", number=case.number,
+                       st("Case {number} has no one to handle it at the {level} level. Please give someone that "
+                          "role with /grant (a department's officials are added by the street admin) and hand the "
+                          "case on.", number=case.number,
                           level=st(LEVEL_NAMES[case.level]))) + "\n\n"
                       + await _card(ctx, st, compound, case, secretary, frozenset({Role.SECRETARY})),
                       to=ToPerson(secretary), notice=Notice(NoticeKind.CASE_TO_ACT, f"case:{case.id}:nobody",
@@ -506,8 +507,8 @@ async def escalate(ctx: MemberContext, case: Case, event: Event) -> Replies:
                      buttons=rows(*(Button.do(d.name, "complaints.whistle", case=case.id, v=case.version,
                                               department=d.id) for d in streets), per_row=2))
     if not (departments := await store.officials(ctx.session, ctx.compound_id)):
-        return Reply(ctx.t("No department (official) is registered in this compound yet. Grant the role with "
-                           "/grant N official first."))
+        return Reply(ctx.t("No department serves this compound yet. The street admin creates the street's "
+                           "departments (/department) and adds their officials (/official)."))
     return Reply(ctx.t("Which department should respond to case {number}?", number=case.number),
                  buttons=rows(*(Button.do(p.name, "complaints.whistle", case=case.id, v=case.version, official=p.id)
                                 for p in departments), per_row=2))
