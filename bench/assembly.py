@@ -1,7 +1,9 @@
 """Assembly tally benchmark: 10,000 rooms (5 % the developer's unsold, a tenth of the owners with two rooms, some
 co-owned), 10,000 ballots on three motions (ordinary, special, an election of 3 from 6). Reports the pure tally
 and turnout (plain values in memory) and load + tally (a fresh session reading rooms, owners, motions and
-ballots from a migrated SQLite database, then tallying). Target: at most 50 ms per tally.
+ballots from a migrated SQLite database, then tallying). Target: at most 50 ms per tally. Also one voter's
+roster links (`owned_rooms`, asked on every /start during a vote), from the roster lines that may name them
+and from the whole roster.
 
     .venv/bin/python -m bench.assembly                  # 10,000 rooms and ballots
     .venv/bin/python -m bench.assembly --rooms 2000 --runs 5
@@ -21,6 +23,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
 from storage import migrate
 from storage.assembly import (
     ABSTAIN,
@@ -33,8 +38,12 @@ from storage.assembly import (
     AssemblyStatus,
     Ballot,
     Motion,
+    RosterLine,
+    _lines_that_may_name,
+    _roster_lines,
     assembly_turnout,
     motions_of,
+    roster_links,
     tally,
     tally_assembly,
     tally_ballots,
@@ -42,7 +51,7 @@ from storage.assembly import (
     tally_rooms,
     turnout,
 )
-from storage.compounds import Building, Room, Unit, create_compound
+from storage.compounds import Building, Room, RosterOwner, Unit, create_compound
 from storage.db import make_engine, make_sessionmaker, transaction
 from storage.people import Membership, MembershipStatus, Person
 
@@ -81,6 +90,12 @@ async def seed(url: str, rooms: int, rng: random.Random) -> int:
                 memberships.append(Membership(person_id=people[(index + 3) % rooms].id or 0, compound_id=compound.id,
                                               room_id=room.id, relation="owner", status=MembershipStatus.APPROVED, created_at=NOW))
         session.add_all(memberships)
+        # The roster names each sold room's owner by name and phone (what `owned_rooms` matches a voter against).
+        for index, room in enumerate(placed):
+            if not room.unsold:
+                owner = people[index - 1] if index % 10 == 1 else people[index]
+                owner.phone = f"139{int(owner.name[2:]):08d}"
+                session.add(RosterOwner(room_id=room.id or 0, name=owner.name, phone=owner.phone))
         assembly = Assembly(compound_id=compound.id, title="bench", status=AssemblyStatus.OPEN, opens_at=NOW,
                             closes_at=NOW + timedelta(days=7), created_by=people[0].id or 0)
         session.add(assembly)
@@ -168,6 +183,24 @@ async def main(rooms: int, runs: int) -> None:
                 assert loaded is not None
                 await assembly_turnout(fresh, loaded)
 
+        # One voter's rooms, as every /start and ballot press during a vote asks (`owned_rooms`): their roster
+        # links found in the lines that may name them, against (as before) in the whole compound's roster.
+        voter = rng.randrange(2, rooms - 2)
+        async with maker() as session:
+            person = await session.get(Person, voter)
+            assert person is not None
+            own = [room for room in (await session.exec(select(Membership.room_id).where(
+                Membership.person_id == voter))).all() if room is not None]
+            assert own, "the voter owns a room"
+
+        async def links(read: Callable[[AsyncSession], Awaitable[list[RosterLine]]]) -> None:
+            async with maker() as fresh:
+                roster_links({voter: (person.name, person.phone, own)}, await read(fresh))
+
+        report("one owner's roster links", await timed_async(
+            lambda: links(lambda fresh: _lines_that_may_name(fresh, 1, person.name, own)), runs))
+        report("  from the whole roster", await timed_async(lambda: links(lambda fresh: _roster_lines(fresh, 1)),
+                                                             runs))
         report("load + tally (SQLite)", await timed_async(load_and_tally, runs))
         report("load + turnout (SQLite)", await timed_async(load_and_turnout, runs))
         await engine.dispose()

@@ -803,18 +803,43 @@ async def owned_rooms(session: AsyncSession, person_id: int, compound_id: int) -
     person = await session.get(Person, person_id)
     if not rooms or person is None:
         return rooms
-    linked = roster_links({person_id: (person.name, person.phone, rooms)}, await _roster_lines(session, compound_id))
+    linked = roster_links({person_id: (person.name, person.phone, rooms)},
+                          await _lines_that_may_name(session, compound_id, person.name, rooms))
     return rooms + linked.get(person_id, [])
+
+
+async def _lines_that_may_name(session: AsyncSession, compound_id: int, name: str,
+                               rooms: Sequence[int]) -> list[RosterLine]:
+    """The roster lines `roster_links` needs for one owner, not the whole compound's (a /start during a vote asks
+    this): the lines on their rooms, and those elsewhere in the compound whose owner id or name contains one of
+    theirs (a superset of the lines with the same `roster_identity`: the database cannot strip text as Python
+    does, so it looks for the text inside)."""
+    own = await _roster_lines(session, compound_id, col(RosterOwner.room_id).in_(rooms))
+    refs = {ref.strip() for *_, ref in own if ref.strip()}
+    names = {line_name.strip() for _, _, line_name, _, _ in own if line_name.strip()} | (
+        {name.strip()} if (name or "").strip() else set())
+    wanted = [col(RosterOwner.owner_ref).contains(ref, autoescape=True) for ref in sorted(refs)] + [
+        col(RosterOwner.name).contains(each, autoescape=True) for each in sorted(names)]
+    if not wanted:
+        return own
+    elsewhere = await _roster_lines(session, compound_id, sa.and_(col(RosterOwner.room_id).not_in(rooms),
+                                                                  sa.or_(*wanted)))
+    return sorted(own + elsewhere, key=lambda line: (line[1], line[0]))
 
 
 # A roster line: (line id, room, name, phone, owner id).
 RosterLine = tuple[int, int, str, str, str]
 
 
-async def _roster_lines(session: AsyncSession, compound_id: int) -> list[RosterLine]:
-    rows = await (await session.connection()).execute(sa.text(
-        "SELECT r.id, r.room_id, r.name, r.phone, r.owner_ref FROM rosterowner r JOIN room ON room.id = r.room_id "
-        "WHERE room.compound_id = :c ORDER BY r.room_id, r.id"), {"c": compound_id})
+async def _roster_lines(session: AsyncSession, compound_id: int, where: Any = None) -> list[RosterLine]:
+    """The compound's roster lines (those `where` also says), by room."""
+    columns: list[Any] = [RosterOwner.id, RosterOwner.room_id, RosterOwner.name, RosterOwner.phone,
+                          RosterOwner.owner_ref]
+    query = (sa.select(*columns).join(Room, col(Room.id) == RosterOwner.room_id)
+             .where(col(Room.compound_id) == compound_id).order_by(col(RosterOwner.room_id), col(RosterOwner.id)))
+    if where is not None:
+        query = query.where(where)
+    rows = await (await session.connection()).execute(query)
     return [(line, room, name or "", phone or "", ref or "") for line, room, name, phone, ref in rows.all()]
 
 

@@ -19,7 +19,7 @@ from bot.app import App
 from bot.transports.console import Console
 from handlers.assembly import percent
 from storage.assembly import TallyRoom, owner_units, room_by_label, roster_links
-from storage.compounds import Chat, create_compound
+from storage.compounds import Chat, create_compound, describe_room
 from storage.db import transaction
 from storage.people import Membership, MembershipStatus, Person, Role
 from storage.roster import import_roster_cli, owner_keys, roster_identity
@@ -307,3 +307,60 @@ def test_roster_links_by_owner_id_and_by_name_and_phone() -> None:
     assert roster_links({7: ("老周", "13900000009", [10])}, lines) == {7: [11, 12]}
     # A joined co-owner of room 10 who is not 老周 gets none of his rooms.
     assert roster_links({8: ("周太太", "13900000008", [10])}, lines) == {}
+
+
+# 老周 by owner id on 301 and 302 (one line without his phone), by name and phone elsewhere; a 老周 by name alone and
+# another person's lines with the same name, the characters LIKE treats specially, and whitespace around.
+TRICKY_ROSTER = """楼栋,单元,房号,专有面积,业主姓名,联系电话,业主编号
+1,1,101,100,甲,13900000001,
+1,1,102,100,乙,13900000002,Y_2
+1,1,201,100,丙,13900000003,
+1,1,202,50,老周,13900000009,Z-9
+1,1,301,50,周建国,,Z-9
+1,1,302,50,老周,13900000009,Z-9
+1,1,401,50,老周,+86 139 0000 0009,
+1,1,402,50,老周,,
+1,1,501,50,老周,13900000008,
+1,1,502,50,100%乙,13900000002,
+1,1,601,50,乙,139 0000 0002,
+1,1,602,50,甲,13900000001,
+"""
+
+
+async def test_one_owners_rooms_read_from_their_own_roster_lines_are_those_of_the_whole_roster(
+        app: App, tmp_path: Path) -> None:
+    """`owned_rooms` (every /start and ballot during a vote) reads only the roster lines that may name the owner,
+    not the whole compound's: what it finds must be what `roster_links` finds in all of them."""
+    from sqlmodel import select
+
+    from storage.assembly import _roster_lines, owned_rooms
+    from storage.compounds import RosterOwner
+
+    members = {"甲": ("101", "13900000001"), "乙": ("102", "13900000002"), "老周": ("202", "13900000009"),
+               "丙": ("201", "13900000003")}
+    compound_id = await roster_compound(app, tmp_path, roster=TRICKY_ROSTER, members=members)
+    async with transaction(app.core.sessions) as session:
+        # Lines written by hand, with what an import would have stripped: whitespace that only Python strips.
+        room_602 = await room_by_label(session, compound_id, "1栋1单元602")
+        room_501 = await room_by_label(session, compound_id, "1栋1单元501")
+        assert room_602 is not None and room_501 is not None
+        session.add(RosterOwner(room_id=room_602, name="\u3000老周\t", phone="13900000009", owner_ref=""))
+        session.add(RosterOwner(room_id=room_501, name="", phone="", owner_ref=" Z-9\u3000"))
+    found: dict[str, list[int]] = {}
+    async with transaction(app.core.sessions) as session:
+        people = {p.name: p for p in (await session.exec(select(Person))).all() if p.name in members}
+        everything = await _roster_lines(session, compound_id)
+        for name, person in people.items():
+            rooms = await owned_rooms(session, (person.id or 0), compound_id)
+            own = rooms[:1]
+            expected = own + roster_links({(person.id or 0): (person.name, person.phone, own)}, everything).get(
+                (person.id or 0), [])
+            assert rooms == expected, name
+            found[name] = rooms
+    labels = {}
+    async with transaction(app.core.sessions) as session:
+        for name, rooms in found.items():
+            labels[name] = [await describe_room(session, room) for room in rooms]
+    assert labels["老周"] == ["1栋1单元202", "1栋1单元301", "1栋1单元302", "1栋1单元401", "1栋1单元501",
+                              "1栋1单元602"]
+    assert labels["乙"] == ["1栋1单元102", "1栋1单元601"] and labels["甲"] == ["1栋1单元101", "1栋1单元602"]
