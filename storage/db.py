@@ -758,9 +758,10 @@ class Prepared:
     def __init__(self, statement: Any, model: type[Any] | None = None) -> None:
         self.statement = statement
         self.model = model
-        self._sqlite: tuple[str, dict[str, Any], dict[str, Any], list[Any], list[str]] | None = None
+        self._sqlite: tuple[str, dict[str, Any], dict[str, Any], list[Any], list[str], dict[str, Any]] | None = None
         self._tables: set[sa.Table] | None = None
         self._pg: PgStatement | None = None
+        self._spelt: dict[tuple[int, ...], str] = {}  # the SQLite text for each length of its list parameters
 
     def _postgres(self, dialect: sa.Dialect) -> PgStatement:
         if self._pg is None:
@@ -770,7 +771,10 @@ class Prepared:
             self._pg = compiled
         return self._pg
 
-    def _compiled(self) -> tuple[str, dict[str, Any], dict[str, Any], list[Any], list[str]]:
+    def _compiled(self) -> tuple[str, dict[str, Any], dict[str, Any], list[Any], list[str], dict[str, Any]]:
+        """SQLite's text, the constants, the bind processors, the result readers, the selected columns' names and
+        the list parameters (`sa.bindparam(name, expanding=True)`: an IN list given at each run) with their
+        processors."""
         if self._sqlite is None:
             compiled = self.statement.compile(dialect=_SQLITE_DIALECT)
             processors = {name: binder for name in compiled._bind_processors
@@ -783,12 +787,14 @@ class Prepared:
                     raise ValueError(f"{self.model.__name__}: a prepared query must select the whole row")
             constants = {name: value for name, value in compiled.params.items() if not compiled.binds[name].required}
             sql = str(compiled)
+            lists: dict[str, Any] = {}
             for bind, name in compiled.bind_names.items():
                 if not bind.expanding:
                     continue
+                if bind.required:  # spelt out at each run, for the list's length (`_bound`)
+                    lists[name] = processors.pop(name, None)
+                    continue
                 # A constant IN list (`col.in_([...])`) is left to expand at execution: spelt out here, once.
-                if bind.required:
-                    raise ValueError(f"a prepared query cannot take a list ({name}) as a parameter")
                 values = constants.pop(name)
                 spelt = [f"{name}_{i}" for i in range(len(values))]
                 sql = sql.replace(f"__[POSTCOMPILE_{name}]", ", ".join(f":{each}" for each in spelt))
@@ -797,8 +803,13 @@ class Prepared:
                     constants[each] = value
                     if process is not None:
                         processors[each] = process
-            self._sqlite = (sql, constants, processors, readers, names)
+            self._sqlite = (sql, constants, processors, readers, names, lists)
         return self._sqlite
+
+    def _takes_lists(self) -> bool:
+        """Whether it has list parameters: those run through the session on PostgreSQL (asyncpg's statements are
+        compiled once, for one shape)."""
+        return bool(self._compiled()[5])
 
     def _reads_pending(self, session: AsyncSession) -> bool:
         """Whether the session holds unflushed changes to a table this query reads (only those need the flush
@@ -815,10 +826,24 @@ class Prepared:
 
     def _bound(self, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         """The SQLite statement and its parameters, the constants with them, each through its bind processor."""
-        sql, constants, processors, _readers, _names = self._compiled()
+        sql, constants, processors, _readers, _names, lists = self._compiled()
         bound = {**constants, **params}
         for name, process in processors.items():
             bound[name] = process(bound[name])
+        if lists:
+            lengths = tuple(len(bound[name]) for name in lists)
+            if 0 in lengths:
+                raise ValueError("a list parameter of a prepared query must not be empty")
+            spelt = self._spelt.get(lengths)
+            if spelt is None:
+                spelt = sql
+                for name, length in zip(lists, lengths, strict=True):
+                    spelt = spelt.replace(f"__[POSTCOMPILE_{name}]", ", ".join(f":{name}_{i}" for i in range(length)))
+                self._spelt[lengths] = spelt
+            sql = spelt
+            for name, process in lists.items():
+                for i, value in enumerate(bound.pop(name)):
+                    bound[f"{name}_{i}"] = process(value) if process is not None else value
         return sql, bound
 
     async def rows(self, session: AsyncSession, **params: Any) -> list[tuple[Any, ...]]:
@@ -827,7 +852,7 @@ class Prepared:
             await session.flush()
         driver = await sqlite_driver(session)
         if driver is None:
-            pg = await asyncpg_driver(session)
+            pg = None if self._takes_lists() else await asyncpg_driver(session)
             if pg is not None:
                 return await pg.rows(self._postgres(pg.dialect), params)
             return [tuple(row) for row in (await (await session.connection()).execute(self.statement, params)).all()]
@@ -845,7 +870,7 @@ class Prepared:
             await session.flush()
         driver = await sqlite_driver(session)
         if driver is None:
-            pg = await asyncpg_driver(session)
+            pg = None if self._takes_lists() else await asyncpg_driver(session)
             if pg is not None:
                 return await pg.run(self._postgres(pg.dialect), params)
             result = await (await session.connection()).execute(self.statement, params)
@@ -856,7 +881,7 @@ class Prepared:
     async def objects(self, session: AsyncSession, **params: Any) -> list[Any]:
         """The rows as the session's ORM objects of `model`."""
         assert self.model is not None, "objects() needs the model the query selects"
-        if await sqlite_driver(session) is None and await asyncpg_driver(session) is None:
+        if await sqlite_driver(session) is None and (self._takes_lists() or await asyncpg_driver(session) is None):
             return list((await session.exec(self.statement, params=params)).all())
         names = self._compiled()[4]  # the model's columns in order, on either driver (checked when compiled)
         rows = await self.rows(session, **params)

@@ -231,6 +231,12 @@ async def test_the_fixed_queries_find_what_the_orm_finds(console: Console, app: 
                 *[await announcements.unread(session, person_id, 1, now, owner=owner, party=party)
                   for owner in (False, True) for party in (False, True)],
                 await compounds_of(session, person_id),
+                # A fan-out's lists of people, of one and of several (each length is its own text on SQLite).
+                *[sorted((pid, t.language) for pid, t in (await app.core.translators_for(session, ids)).items())
+                  for ids in ([person_id], [person_id, *people.values()])],
+                *[sorted((pid, identity.model_dump()) for pid, identity in (
+                    await app.core.private_addresses(session, ids)).items())
+                  for ids in ([person_id], [person_id, *people.values()])],
             ]
             return [[row.model_dump() if hasattr(row, "model_dump") else row for row in (
                 part if isinstance(part, list) else [part])] for part in results]

@@ -63,7 +63,7 @@ from storage.conversations import (
     take_parked_press,
     typed_choice,
 )
-from storage.db import ORM_ONLY, PreparedInsert, is_sqlite, make_sessionmaker, transaction
+from storage.db import ORM_ONLY, Prepared, PreparedInsert, is_sqlite, make_sessionmaker, transaction
 from storage.intake import mark_seen, seen_is_stale
 from storage.notifications import OPTIONAL_KINDS, Notice, NoticeKind, Urgency, decide, recipient_compound
 from storage.people import Identity, Person, Role, compounds_of, roles_changed, roles_in
@@ -98,7 +98,7 @@ _SENDER = (
 )
 # With flood control on, the same read also counts the person's messages of the last minute (`sent_since`).
 _SENDER_COUNTED: Any = _SENDER.add_columns(sent_since(Identity.person_id))
-_CHAT = db.Prepared(select(Chat).where(Chat.platform == sa.bindparam("platform"),
+_CHAT = Prepared(select(Chat).where(Chat.platform == sa.bindparam("platform"),
                                        Chat.platform_chat_id == sa.bindparam("chat_id")), Chat)
 
 
@@ -334,9 +334,8 @@ class Core:
         wanted = list(dict.fromkeys(person_ids))
         if not wanted:
             return {}
-        found = await session.exec(select(Person.id, Person.language, Person.platform_language)
-                                   .where(col(Person.id).in_(wanted)))
-        languages = {pid: language or hint for pid, language, hint in found.all()}
+        found = await _LANGUAGES.rows(session, people=wanted)
+        languages = {pid: language or hint for pid, language, hint in found}
         default = self.settings.default_language
         return {pid: self.catalogs.translator(languages.get(pid) or default) for pid in wanted}
 
@@ -767,13 +766,10 @@ class Core:
 
     async def private_addresses(self, session: AsyncSession, person_ids: list[int]) -> dict[int, Identity]:
         """`private_address` of many people in one query: each one's first identity in the same order."""
-        found = await session.exec(
-            select(Identity)
-            .where(col(Identity.person_id).in_(set(person_ids)), col(Identity.private_chat_id).is_not(None))
-            .order_by(col(Identity.person_id), col(Identity.unreachable), col(Identity.last_seen_at).desc())
-        )
+        if not person_ids:
+            return {}
         addresses: dict[int, Identity] = {}
-        for identity in found.all():
+        for identity in await _ADDRESSES.objects(session, people=sorted(set(person_ids))):
             addresses.setdefault(identity.person_id, identity)
         return addresses
 
@@ -1007,6 +1003,14 @@ class _Batch:
 
 
 _TOKENS = PreparedInsert(ButtonToken)
+# A fan-out's recipients (a join request's secretaries, a case's handlers): their languages and private addresses,
+# each one fixed query for them all.
+_LANGUAGES = Prepared(select(Person.id, Person.language, Person.platform_language)
+                      .where(col(Person.id).in_(sa.bindparam("people", expanding=True))))
+_ADDRESSES = Prepared(select(Identity).where(col(Identity.person_id).in_(sa.bindparam("people", expanding=True)),
+                                             col(Identity.private_chat_id).is_not(None))
+                      .order_by(col(Identity.person_id), col(Identity.unreachable), col(Identity.last_seen_at).desc()),
+                      Identity)
 _OUTBOX = PreparedInsert(outbox_store.OutboxMessage)
 
 
