@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm.attributes import instance_state, manager_of_class
 from sqlalchemy.orm.util import identity_key
-from sqlalchemy.util import await_only
+from sqlalchemy.util import await_only, greenlet_spawn
 from sqlmodel import Field, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -492,23 +492,20 @@ class _Writer:
             await self.drop()
 
     async def drop(self) -> None:
-        """Close the connection for good, invalidated so that the pool makes a new one in its place (not put back
-        as it is: a checked-out connection of a loop that has ended, or one left in a savepoint)."""
-        try:
-            await self.connection.invalidate()
-            await self.connection.close()
-        except Exception:  # the driver is closed at least; the rest is garbage
-            self.inline.stop()
+        """`discard`, from a coroutine."""
+        await greenlet_spawn(self.discard)
 
     def discard(self) -> None:
-        """`drop` from the engine's disposal (called in SQLAlchemy's greenlet, where waiting is allowed)."""
+        """Close the connection for good, invalidated so that the pool makes a new one in its place (not put back
+        as it is: a checked-out connection of a loop that has ended, of a disposed pool, or one left in a
+        savepoint). In SQLAlchemy's greenlet (the engine's disposal calls it there; `drop` does)."""
         sync = self.connection.sync_connection
         try:
             if sync is None:
                 raise ValueError("closed")
             sync.invalidate()
             sync.close()
-        except Exception:
+        except Exception:  # the driver is closed at least; the rest is garbage
             self.inline.stop()
 
 
@@ -748,6 +745,13 @@ def persist_loaded(session: AsyncSession, instance: Any, key: Any) -> None:
     sync.identity_map._add_unpresent(state, key)
 
 
+def _spelt_out(sql: str, name: str, count: int) -> tuple[str, list[str]]:
+    """An IN list parameter of compiled SQLite text (SQLAlchemy leaves a placeholder to expand at execution)
+    written out as `count` named parameters, and their names."""
+    names = [f"{name}_{i}" for i in range(count)]
+    return sql.replace(f"__[POSTCOMPILE_{name}]", ", ".join(f":{each}" for each in names)), names
+
+
 class Prepared:
     """One fixed query (a SQLAlchemy select, or an UPDATE or DELETE, with `sa.bindparam`s for what varies),
     compiled once and run on the session's own driver connection (SQLite's, or asyncpg's: `asyncpg_driver`); on
@@ -796,8 +800,7 @@ class Prepared:
                     continue
                 # A constant IN list (`col.in_([...])`) is left to expand at execution: spelt out here, once.
                 values = constants.pop(name)
-                spelt = [f"{name}_{i}" for i in range(len(values))]
-                sql = sql.replace(f"__[POSTCOMPILE_{name}]", ", ".join(f":{each}" for each in spelt))
+                sql, spelt = _spelt_out(sql, name, len(values))
                 process = processors.pop(name, None)
                 for each, value in zip(spelt, values, strict=True):
                     constants[each] = value
@@ -838,7 +841,7 @@ class Prepared:
             if spelt is None:
                 spelt = sql
                 for name, length in zip(lists, lengths, strict=True):
-                    spelt = spelt.replace(f"__[POSTCOMPILE_{name}]", ", ".join(f":{name}_{i}" for i in range(length)))
+                    spelt = _spelt_out(spelt, name, length)[0]
                 self._spelt[lengths] = spelt
             sql = spelt
             for name, process in lists.items():
@@ -846,15 +849,25 @@ class Prepared:
                     bound[f"{name}_{i}"] = process(value) if process is not None else value
         return sql, bound
 
-    async def rows(self, session: AsyncSession, **params: Any) -> list[tuple[Any, ...]]:
-        """The result rows, each value as SQLAlchemy would read it."""
+    async def _drivers(self, session: AsyncSession) -> tuple[sqlite3.Connection | None, PgDriver | None]:
+        """Pending changes to what it reads flushed, then where it runs: on SQLite's driver, on asyncpg's (not with
+        list parameters), or (both None) through the session."""
         if self._reads_pending(session):
             await session.flush()
         driver = await sqlite_driver(session)
+        if driver is not None or self._takes_lists():
+            return driver, None
+        return None, await asyncpg_driver(session)
+
+    async def rows(self, session: AsyncSession, **params: Any) -> list[tuple[Any, ...]]:
+        """The result rows, each value as SQLAlchemy would read it."""
+        return await self._rows(session, *await self._drivers(session), params)
+
+    async def _rows(self, session: AsyncSession, driver: sqlite3.Connection | None, pg: PgDriver | None,
+                    params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        if pg is not None:
+            return await pg.rows(self._postgres(pg.dialect), params)
         if driver is None:
-            pg = None if self._takes_lists() else await asyncpg_driver(session)
-            if pg is not None:
-                return await pg.rows(self._postgres(pg.dialect), params)
             return [tuple(row) for row in (await (await session.connection()).execute(self.statement, params)).all()]
         sql, bound = self._bound(params)
         found = on_driver(driver, sql, bound).fetchall()
@@ -866,13 +879,10 @@ class Prepared:
 
     async def run(self, session: AsyncSession, **params: Any) -> int:
         """Run a fixed UPDATE or DELETE: the number of rows it changed."""
-        if self._reads_pending(session):
-            await session.flush()
-        driver = await sqlite_driver(session)
+        driver, pg = await self._drivers(session)
+        if pg is not None:
+            return await pg.run(self._postgres(pg.dialect), params)
         if driver is None:
-            pg = None if self._takes_lists() else await asyncpg_driver(session)
-            if pg is not None:
-                return await pg.run(self._postgres(pg.dialect), params)
             result = await (await session.connection()).execute(self.statement, params)
             return int(result.rowcount)
         sql, bound = self._bound(params)
@@ -881,10 +891,11 @@ class Prepared:
     async def objects(self, session: AsyncSession, **params: Any) -> list[Any]:
         """The rows as the session's ORM objects of `model`."""
         assert self.model is not None, "objects() needs the model the query selects"
-        if await sqlite_driver(session) is None and (self._takes_lists() or await asyncpg_driver(session) is None):
+        driver, pg = await self._drivers(session)
+        if driver is None and pg is None:
             return list((await session.exec(self.statement, params=params)).all())
         names = self._compiled()[4]  # the model's columns in order, on either driver (checked when compiled)
-        rows = await self.rows(session, **params)
+        rows = await self._rows(session, driver, pg, params)
         return attach_rows(session, self.model, [dict(zip(names, row, strict=True)) for row in rows])
 
 
