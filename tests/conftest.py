@@ -26,6 +26,7 @@ from storage.db import make_engine, make_sessionmaker, transaction
 from storage.demo import seed_demo
 from storage.outbox import OutboxMessage
 from storage.people import Identity, Person, Role, RoleGrant
+from tests.fake_telegram import FakeTelegram
 
 # Monday 2026-11-23 09:00 in Shanghai: every test starts here.
 START = datetime(2026, 11, 23, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
@@ -129,6 +130,15 @@ async def app(settings: Settings) -> AsyncIterator[App]:
 @pytest.fixture
 def console(app: App) -> Console:
     return Console(app)
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeTelegram]:
+    """The fake Telegram Bot API on loopback; a module that needs another (WeCom's, or one that knows some chats
+    already) defines its own `fake`."""
+    server = await FakeTelegram().start()
+    yield server
+    await server.stop()
 
 
 async def add_console_person(app: App, name: str, compound_id: int = 1, *roles: Role) -> int:

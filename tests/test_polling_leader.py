@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -15,13 +14,6 @@ from tests.conftest import on_postgres
 from tests.fake_telegram import TELEGRAM_PEOPLE, BotProcess, FakeTelegram, link_telegram
 
 pytestmark = pytest.mark.skipif(not on_postgres(), reason="leadership between processes needs PostgreSQL")
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeTelegram]:
-    server = await FakeTelegram().start()
-    yield server
-    await server.stop()
 
 
 async def test_only_the_leader_polls_and_another_takes_over_when_it_dies(

@@ -21,13 +21,6 @@ CHATS = {"王书记": "9001", "李四": "9002", "张三": "9003"}
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeTelegram]:
-    server = await FakeTelegram().start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
 async def telegram(fake: FakeTelegram, app: App) -> AsyncIterator[TelegramTransport]:
     settings = Settings(_env_file=None, telegram_bot_token=fake.token,  # type: ignore[call-arg]
                         telegram_api_base_url=fake.url)

@@ -28,13 +28,6 @@ SECRETARY = {"id": 1001, "is_bot": False, "first_name": "王书记", "language_c
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeTelegram]:
-    server = await FakeTelegram().start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
 async def live(db_url: str, fake: FakeTelegram) -> AsyncIterator[App]:
     """The app with the Telegram transport against the fake; no pacing, so a drain sends whatever is due."""
     settings = Settings(_env_file=None, database_url=db_url,  # type: ignore[call-arg]

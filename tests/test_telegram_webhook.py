@@ -27,13 +27,6 @@ SECRET = "hook-secret"
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeTelegram]:
-    server = await FakeTelegram().start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
 async def hooked(db_url: str, fake: FakeTelegram) -> AsyncIterator[TelegramTransport]:
     """The transport on its webhook route, the fake pushing updates to it."""
     port = free_port()

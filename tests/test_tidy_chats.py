@@ -22,13 +22,6 @@ from tests.fake_telegram import TELEGRAM_PEOPLE, Call, FakeTelegram
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeTelegram]:
-    server = await FakeTelegram().start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
 async def telegram(db_url: str, fake: FakeTelegram) -> AsyncIterator[TelegramTransport]:
     """The Telegram transport attached to the app's core, fed the fake's updates by `feed` (no polling task)."""
     settings = Settings(_env_file=None, database_url=db_url,  # type: ignore[call-arg]
