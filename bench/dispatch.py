@@ -117,6 +117,7 @@ class JoinFlow:
     last: OutMessage | None = None
     picked: list[str] = field(default_factory=list)
     match_phone: bool = True
+    waiting: bool = False  # a step of it is in flight (several messages at once): its next waits for the answer
 
 
 class Mix:
@@ -148,12 +149,12 @@ class Mix:
 
     def _join_step(self) -> tuple[Incoming, JoinFlow]:
         if len(self.flows) < 20:
-            compound = self.random.randint(1, self.compounds)
-            flow = JoinFlow(f"n{next(self.newcomers)}", compound, match_phone=self.random.random() < 0.5)
-            self.flows.append(flow)
-            code = invite(compound)
-            return self._incoming(flow.user, text=f"/join {code}", command="join", args=code), flow
-        flow = self.random.choice(self.flows)
+            return self._join_step_of_new_flow()
+        idle = [flow for flow in self.flows if not flow.waiting]
+        if not idle:
+            return self._join_step_of_new_flow()
+        flow = self.random.choice(idle)
+        flow.waiting = True
         if flow.step == 5:
             if flow.match_phone:
                 b, u, number = (int(flow.picked[0][0]), int(flow.picked[1][0]), flow.picked[2])
@@ -167,9 +168,17 @@ class Mix:
         flow.picked.append(button.label)
         return self._incoming(flow.user, button=button.data), flow
 
+    def _join_step_of_new_flow(self) -> tuple[Incoming, JoinFlow]:
+        compound = self.random.randint(1, self.compounds)
+        flow = JoinFlow(f"n{next(self.newcomers)}", compound, match_phone=self.random.random() < 0.5, waiting=True)
+        self.flows.append(flow)
+        code = invite(compound)
+        return self._incoming(flow.user, text=f"/join {code}", command="join", args=code), flow
+
     def answered(self, flow: JoinFlow | None, messages: list[OutMessage]) -> None:
         if flow is None:
             return
+        flow.waiting = False
         flow.last = messages[-1] if messages else None
         flow.step += 1
         if flow.step == 6:

@@ -33,6 +33,7 @@ import random
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -95,8 +96,9 @@ async def fix_sequences(url: str) -> None:
 
 
 async def dispatch_worker(url: str, index: int, run: int, messages: int, warmup: int, compounds: int,
-                          residents: int, orm: bool = False, profile: str | None = None) -> None:
-    """One process: warm up, say "ready", wait for "go" on stdin, then handle `messages` one after another."""
+                          residents: int, orm: bool = False, profile: str | None = None, concurrent: int = 1) -> None:
+    """One process: warm up, say "ready", wait for "go" on stdin, then handle `messages`, `concurrent` at a time
+    (one after another by default; several as a webhook serves the updates that arrive together)."""
     from bench.dispatch import Mix, timed
     from bot.app import build_app
     from bot.core.clock import Clock
@@ -127,7 +129,8 @@ async def dispatch_worker(url: str, index: int, run: int, messages: int, warmup:
         profiler = cProfile.Profile() if profile else None
         if profiler:
             profiler.enable()
-        result = await timed("run", messages, one)
+        result = await (timed("run", messages, one) if concurrent == 1
+                        else timed_concurrently("run", messages, concurrent, one))
         if profiler:
             profiler.disable()
             profiler.dump_stats(f"{profile}.{index}")
@@ -135,6 +138,26 @@ async def dispatch_worker(url: str, index: int, run: int, messages: int, warmup:
         await app.close()
     print(json.dumps({"messages": result.messages, "seconds": result.seconds, "cpu": result.cpu_seconds,
                       "latencies": result.latencies, "joins": mix.completed, "kinds": mix.kinds}), flush=True)
+
+
+async def timed_concurrently(name: str, count: int, concurrent: int,
+                             step: Callable[[int], Awaitable[None]]) -> Any:
+    """bench.dispatch's `timed` with `concurrent` messages in flight: each task takes the next message as soon as
+    its last is answered. Latencies are each message's own."""
+    from bench.dispatch import Result
+
+    latencies: list[float] = []
+    numbers = iter(range(count))
+
+    async def worker() -> None:
+        for i in numbers:
+            t0 = time.perf_counter()
+            await step(i)
+            latencies.append(time.perf_counter() - t0)
+
+    started, cpu = time.perf_counter(), time.process_time()
+    await asyncio.gather(*(worker() for _ in range(concurrent)))
+    return Result(name, count, time.perf_counter() - started, latencies, time.process_time() - cpu)
 
 
 async def dispatch_run(template: str, run: int, processes: int, args: argparse.Namespace) -> dict[str, Any]:
@@ -153,7 +176,7 @@ async def dispatch_run(template: str, run: int, processes: int, args: argparse.N
         sys.executable, "-m", "bench.scale", "--dispatch-worker", str(index), "--run", str(run), "--url", url,
         "--messages", str(args.messages), "--warmup", str(args.warmup), "--compounds", str(args.compounds),
         "--dispatch-residents", str(args.dispatch_residents), *(["--orm"] if args.orm else []),
-        *(["--profile", args.profile] if args.profile else []), cwd=ROOT,
+        *(["--profile", args.profile] if args.profile else []), "--concurrent", str(args.concurrent), cwd=ROOT,
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE) for index in range(processes)]
     for child in children:
         assert child.stdout is not None
@@ -175,7 +198,7 @@ async def dispatch_run(template: str, run: int, processes: int, args: argparse.N
     seconds = max(result["seconds"] for result in results)
     cpu = sum(result["cpu"] for result in results)
     figures = {
-        "processes": processes, "messages": total, "msg/s": round(total / seconds, 1),
+        "processes": processes, "in flight": args.concurrent, "messages": total, "msg/s": round(total / seconds, 1),
         "p50 ms": round(latencies[len(latencies) // 2] * 1000, 2),
         "p99 ms": round(latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))] * 1000, 2),
         "cpu ms/msg (workers)": round(cpu / total * 1000, 2), "joins completed": sum(r["joins"] for r in results),
@@ -567,6 +590,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--unix-socket", action="store_true", help="dispatch: connect by the server's Unix socket")
     parser.add_argument("--orm", action="store_true",
                         help="dispatch: the per-message statements through the ORM (Core.intake off), to compare")
+    parser.add_argument("--concurrent", type=int, default=1,
+                        help="dispatch: messages in flight at once in each process (1: one after another)")
     parser.add_argument("--profile", help="dispatch: cProfile each worker's run into PROFILE.<worker>")
     parser.add_argument("--dispatch-worker", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--run", type=int, default=0, help=argparse.SUPPRESS)
@@ -577,7 +602,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 async def main(args: argparse.Namespace) -> None:
     if args.dispatch_worker is not None:
         await dispatch_worker(args.url, args.dispatch_worker, args.run, args.messages, args.warmup, args.compounds,
-                              args.dispatch_residents, args.orm, args.profile)
+                              args.dispatch_residents, args.orm, args.profile, args.concurrent)
         return
     print(f"{os.cpu_count()} cores; load average {os.getloadavg()[0]:.1f}", flush=True)
     figures: dict[str, Any] = {}

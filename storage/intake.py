@@ -34,6 +34,7 @@ from storage.db import (
     sqlite_reader,
     sqlite_time,
 )
+from storage.organisations import ADMINISTERS_READ
 from storage.people import ROLES_QUERY, Identity, Person, Role, roles_in, roles_of
 
 # "Last seen" is written behind: at most once per identity in this long, not on every message.
@@ -78,8 +79,12 @@ def _columns(model: type[SQLModel]) -> list[sa.Column[Any]]:
 _SELECTED = ", ".join(f'{alias}."{column.name}"' for alias, model in _TABLES for column in _columns(model))
 # The sender's identity and person, the compound they act in, the chat and their open conversation in it: one
 # read. A chat seen for the first time (or a new person) leaves its part empty, and the core creates it.
+# With them, how many streets the sender administers (organisations.streets_administered: most /help and /start
+# ask it, of people who administer none).
+_STREETS = ("(SELECT count(*) FROM affiliation AS a WHERE a.person_id = i.person_id AND a.street_id IS NOT NULL "
+            "AND a.removed_at IS NULL)")
 _ARRIVAL = f"""
-SELECT {_SELECTED}{{counted}}
+SELECT {_SELECTED}, {_STREETS}{{counted}}
 FROM identity AS i
 JOIN person AS p ON p.id = i.person_id
 LEFT OUTER JOIN compound AS c ON c.id = p.current_compound_id
@@ -196,7 +201,8 @@ async def arrival(session: AsyncSession, platform: str, user_id: str, chat_id: s
         objects.append(_attach(session, model, names, readers, found[start: start + len(names)]))
         start += len(names)
     identity, person, compound, chat, conversation = objects
-    return Arrival(identity, person, compound, chat, conversation, int(found[start]) if since is not None else 0,
+    session.info[ADMINISTERS_READ] = (session.sync_session.get_transaction(), person.id, found[start])
+    return Arrival(identity, person, compound, chat, conversation, int(found[start + 1]) if since is not None else 0,
                    locked)
 
 

@@ -329,6 +329,7 @@ async def add_member(session: AsyncSession, person_id: int, by: int | None, *, s
     session.add(Affiliation(person_id=person_id, added_by=by, street_id=street_id, department_id=department_id,
                             organisation_id=organisation_id))
     await session.flush()
+    session.info.pop(ADMINISTERS_READ, None)
     return Added.ADDED
 
 
@@ -343,6 +344,7 @@ async def remove_member(session: AsyncSession, person_id: int, now: datetime, *,
     row.removed_at = now
     session.add(row)
     await session.flush()
+    session.info.pop(ADMINISTERS_READ, None)
     return True
 
 
@@ -357,7 +359,17 @@ async def street_admins(session: AsyncSession, street_id: int) -> list[int]:
     return await _members(session, street_id=street_id)
 
 
+# Whether the sender administers a street, read with them by the message's joined read (storage.intake.arrival):
+# (the session's transaction, their person id, how many streets). Every /help and /start asks it of people who
+# almost never do; an affiliation added or ended in the transaction forgets it.
+ADMINISTERS_READ = "organisations.administers"
+
+
 async def streets_administered(session: AsyncSession, person_id: int) -> list[Street]:
+    read = session.info.get(ADMINISTERS_READ)
+    if (read is not None and read[2] == 0 and read[1] == person_id
+            and read[0] is session.sync_session.get_transaction()):
+        return []
     found = await _ADMINISTERED.objects(session, person_id=person_id)
     return list({street.stored_id: street for street in found}.values())
 

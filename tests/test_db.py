@@ -167,6 +167,12 @@ async def test_the_writer_is_kept_through_a_failed_transaction_and_a_caught_erro
     assert await _stored(sessions) == ["after", "flushed at the end", "kept"]
     writer = sessions.kw["bind"].sync_engine.__dict__[db._WRITER]
     assert not writer.inline._conn.in_transaction and writer.inline._lock is None
+    # A savepoint left open is released with the commit, as the ORM's commit does; the writer stays.
+    async with transaction(sessions) as session:
+        await session.begin_nested()
+        session.add(ProcessedUpdate(platform="t", update_id="in a savepoint", processed_at=now))
+    assert await _stored(sessions) == ["after", "flushed at the end", "in a savepoint", "kept"]
+    assert sessions.kw["bind"].sync_engine.__dict__[db._WRITER] is writer
 
 
 def test_one_engine_on_two_event_loops_and_disposed(tmp_path: Path) -> None:

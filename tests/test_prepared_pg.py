@@ -202,6 +202,44 @@ async def test_the_roles_read_with_the_sender_are_the_roles(app: App) -> None:
     assert len(seen) >= 4, seen
 
 
+async def test_the_street_admin_read_with_the_sender_is_theirs(app: App, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The joined read also tells whether the sender administers a street: `streets_administered` then asks the
+    database only for those who do, and again once an affiliation is added or ended in the same transaction."""
+    from storage import intake
+    from storage import organisations as orgs
+
+    asked: list[int] = []
+    objects = orgs._ADMINISTERED.objects
+
+    async def counted(session: Any, **params: Any) -> Any:
+        asked.append(params["person_id"])
+        return await objects(session, **params)
+
+    monkeypatch.setattr(orgs._ADMINISTERED, "objects", counted)
+    async with transaction(app.core.sessions) as session:
+        arrived = await intake.arrival(session, "console", "张三", "p:张三", None)
+        assert arrived is not None and arrived.person.id is not None
+        person_id = arrived.person.id
+        assert await orgs.streets_administered(session, person_id) == []
+        assert await orgs.streets_administered(session, person_id + 1) == []  # another person: asked
+        assert asked == [person_id + 1]
+        street = await orgs.create_street(session, "测试街道")
+        assert street is not None
+        assert await orgs.add_member(session, person_id, None, street_id=street.stored_id) == orgs.Added.ADDED
+        assert [s.name for s in await orgs.streets_administered(session, person_id)] == ["测试街道"]
+    async with transaction(app.core.sessions) as session:
+        assert await intake.arrival(session, "console", "张三", "p:张三", None) is not None
+        assert [s.name for s in await orgs.streets_administered(session, person_id)] == ["测试街道"]
+        assert await orgs.remove_member(session, person_id, app.core.clock.now(), street_id=street.stored_id)
+        assert await orgs.streets_administered(session, person_id) == []
+    async with transaction(app.core.sessions) as session:
+        assert await intake.arrival(session, "console", "张三", "p:张三", None) is not None
+        assert session.info[orgs.ADMINISTERS_READ][1:] == (person_id, 0)
+        asked.clear()
+        assert await orgs.streets_administered(session, person_id) == []
+        assert asked == []
+
+
 @pytest.mark.skipif(not on_postgres(), reason="a pooled connection to a database server")
 async def test_a_connection_the_server_dropped_is_not_used_again(app: App) -> None:
     """A connection found dead by a fixed statement (it was used too recently to be pinged) fails that one
@@ -241,3 +279,76 @@ async def test_a_fixed_query_with_a_constant_list_finds_what_the_orm_finds(app: 
             found[orm] = [_plain(row) for row in await query.objects(session, other=2)]
     assert found[False] == found[True]
     assert [row["id"] for row in found[False]] == [1, 3]
+
+
+async def _backends(app: App) -> set[int]:
+    """The server processes connected to this test's database (its connections, wherever they are)."""
+    import asyncpg
+
+    from tests.conftest import PG_ADMIN_URL
+
+    connection = await asyncpg.connect(PG_ADMIN_URL.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        rows = await connection.fetch("SELECT pid FROM pg_stat_activity WHERE datname = $1",
+                                      app.core.engine.url.database)
+    finally:
+        await connection.close()
+    return {row[0] for row in rows}
+
+
+@pytest.mark.skipif(not on_postgres(), reason="a pooled connection to a database server")
+async def test_transactions_keep_their_connections_and_end_them_on_asyncpg(app: App) -> None:
+    """A transaction's connection is kept for the next one (not checked in and out of the pool), begun and
+    committed on asyncpg without SQLAlchemy; what a failed one wrote is rolled back before the connection is used
+    again; one left inside a savepoint is thrown away; disposing of the engine closes the kept ones."""
+    import asyncio
+
+    from storage.db import _KEPT
+
+    backend = sa.text("SELECT pg_backend_pid()")
+    pool = app.core.engine.sync_engine.pool
+    async with transaction(app.core.sessions) as session:
+        first = (await session.execute(backend)).scalar_one()
+    checked_out = pool.checkedout()
+    with through_sqlalchemy(app) as run:
+        async with transaction(app.core.sessions) as session:
+            assert (await session.execute(backend)).scalar_one() == first
+            assert await db.get(session, Person, 1) is not None
+    assert pool.checkedout() == checked_out  # still out: kept, not given back and taken again
+    assert not [s for s in run if s.split()[0] in ("BEGIN", "COMMIT", "ROLLBACK")], run
+    now = app.core.clock.now()
+    with pytest.raises(RuntimeError):
+        async with transaction(app.core.sessions) as session:
+            await PreparedInsert(ButtonToken).run(session, [{"token": "undone", "action": "y", "created_at": now}])
+            session.add(ButtonToken(token="undone too", action="x", created_at=now))
+            await session.flush()
+            raise RuntimeError("undo")
+    async with transaction(app.core.sessions) as session:
+        assert (await session.execute(backend)).scalar_one() == first
+        assert (await session.exec(select(ButtonToken.token).where(
+            col(ButtonToken.token).in_(["undone", "undone too"])))).all() == []
+    # A duplicate key in a savepoint is only that savepoint's; a savepoint left open is released with the commit,
+    # as the ORM's commit does.
+    async with transaction(app.core.sessions) as session:
+        session.add(ButtonToken(token="kept", action="x", created_at=now))
+        assert not await db.add_unless_exists(session, ButtonToken(token="kept", action="y", created_at=now))
+    async with transaction(app.core.sessions) as session:
+        assert (await session.get(ButtonToken, "kept")) is not None
+        await session.begin_nested()
+        session.add(ButtonToken(token="in a savepoint", action="x", created_at=now))
+    async with transaction(app.core.sessions) as session:
+        assert (await session.execute(backend)).scalar_one() == first
+        assert (await session.get(ButtonToken, "in a savepoint")) is not None
+    # Several at once: as many kept as the pool keeps (the rest go back to it), all closed with the engine.
+    async def hold() -> None:
+        async with transaction(app.core.sessions) as session:
+            await session.execute(backend)
+            await asyncio.sleep(0.1)
+
+    await asyncio.gather(*(hold() for _ in range(pool.size() + 3)))
+    assert len(app.core.engine.sync_engine.__dict__[_KEPT].idle) == pool.size()
+    assert len(await _backends(app)) >= pool.size()
+    await app.core.engine.dispose()
+    assert await _backends(app) == set()
+    async with transaction(app.core.sessions) as session:  # and the engine goes on with new ones
+        assert await db.get(session, Person, 1) is not None
