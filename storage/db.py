@@ -193,6 +193,11 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
         engine = create_async_engine(url, async_creator=_sqlite_creator(url), **kwargs)
         _configure_sqlite(engine)
         return engine
+    if "poolclass" not in kwargs:
+        # A process serves up to 16 updates at once (the Telegram transport's concurrent updates); up to
+        # POOL_SIZE of their transactions keep their connections (`transaction`), the rest and every other session
+        # use the pool.
+        kwargs = {"pool_size": POOL_SIZE, "max_overflow": POOL_OVERFLOW, **kwargs}
     engine = create_async_engine(url, **kwargs)
     _ping_when_idle(engine)
 
@@ -204,6 +209,10 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
 
     return engine
 
+
+# A database server's connections per process (PostgreSQL): kept by the pool, and more when many are busy at once.
+POOL_SIZE = 10
+POOL_OVERFLOW = 10
 
 # A pooled connection is checked before use only after it has sat idle this long (the server restarted, a
 # firewall dropped it). SQLAlchemy's pre-ping checks it at every checkout: three round trips (BEGIN, a ping,
