@@ -681,6 +681,9 @@ async def _on_kept_connection(maker: async_sessionmaker[AsyncSession],
         if not sync.in_transaction():  # the first time, or a session rolled it back: SQLAlchemy's view of it
             sync.begin()
         session = maker(bind=connection, join_transaction_mode="rollback_only")
+        # The session's transaction from the start (no I/O: it takes the connection when it first needs it), as
+        # the first statement began it before: what a fixed read keeps for the rest of the message is kept with it.
+        session.sync_session._autobegin_t()
     except BaseException:
         await kept.give_back(engine, connection)
         raise

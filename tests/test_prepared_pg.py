@@ -240,6 +240,28 @@ async def test_the_street_admin_read_with_the_sender_is_theirs(app: App, monkeyp
         assert asked == []
 
 
+@pytest.mark.skipif(not on_postgres(), reason="the statements on asyncpg's connection")
+async def test_a_help_is_two_statements_between_begin_and_commit(console: Console, app: App,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A /help of someone seen a moment ago: the joined read (sender, chat, conversation, roles, street admin) and
+    the claim with its answer; nothing else reaches the server between BEGIN and COMMIT."""
+    ran: list[str] = []
+    run = db.PgDriver._run
+
+    async def recorded(self: db.PgDriver, statement: db.PgStatement, params: dict[str, Any]) -> Any:
+        ran.append(" ".join(statement.sql.split())[:40])
+        return await run(self, statement, params)
+
+    console.as_("张三")
+    await console.say("/help")
+    monkeypatch.setattr(db.PgDriver, "_run", recorded)
+    with through_sqlalchemy(app) as orm:
+        await console.say("/help")
+    assert "/start" in console.last.text
+    assert len(ran) == 2 and ran[0].startswith("SELECT i.") and ran[1].startswith("INSERT INTO processedupdate"), ran
+    assert [s for s in orm if "outbox" not in s] == []
+
+
 @pytest.mark.skipif(not on_postgres(), reason="a pooled connection to a database server")
 async def test_a_connection_the_server_dropped_is_not_used_again(app: App) -> None:
     """A connection found dead by a fixed statement (it was used too recently to be pinged) fails that one
