@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import os
@@ -595,10 +596,11 @@ def _discard(connection: AsyncConnection) -> None:
     try:
         sync.invalidate()
         sync.close()
-    except Exception:  # the loop that made it is gone: drop its socket
+    except Exception:  # the loop that made it is gone: drop its socket, if that can still be done
         driver = getattr(sync.connection.dbapi_connection, "_connection", None)
-        if driver is not None:
-            driver.terminate()
+        with contextlib.suppress(Exception):
+            if driver is not None:
+                driver.terminate()
 
 
 class _KeptConnections:

@@ -374,3 +374,33 @@ async def test_transactions_keep_their_connections_and_end_them_on_asyncpg(app: 
     assert await _backends(app) == set()
     async with transaction(app.core.sessions) as session:  # and the engine goes on with new ones
         assert await db.get(session, Person, 1) is not None
+
+
+@pytest.mark.skipif(not on_postgres(), reason="a pooled connection to a database server")
+def test_one_engine_on_two_event_loops_keeps_its_connections_apart(db_url: str) -> None:
+    """A `linli` command runs one event loop after another on one engine: connections kept by a loop that has
+    ended are thrown away, not used on the next one, and disposing of the engine closes the rest."""
+    import asyncio
+
+    from storage.db import _KEPT, make_engine, make_sessionmaker
+
+    engine = make_engine(db_url)
+    sessions = make_sessionmaker(engine)
+    backend = sa.text("SELECT pg_backend_pid()")
+
+    async def pid() -> int:
+        async with transaction(sessions) as session:
+            return int((await session.execute(backend)).scalar_one())
+
+    first = asyncio.run(pid())
+    first_kept = engine.sync_engine.__dict__[_KEPT]
+
+    async def second_loop() -> tuple[int, int]:
+        second = await pid()
+        again = await pid()
+        await engine.dispose()
+        return second, again
+
+    second, again = asyncio.run(second_loop())
+    assert second != first and again == second
+    assert first_kept.idle == [] and _KEPT not in engine.sync_engine.__dict__
