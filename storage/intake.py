@@ -109,9 +109,18 @@ _ACTING_IN = "COALESCE(CASE WHEN ch.kind = 'group' THEN ch.compound_id END, p.cu
 
 
 @functools.cache
-def _on_postgres_sql(sql: str) -> str:
-    """The joined read as PostgreSQL runs it: the conversation locked, the roles read with the sender."""
-    return sql.replace(_UNLOCKED, _LOCKED).replace("\nFROM identity AS i", _arrival_roles_sql(), 1)
+def _on_postgres_sql(sql: str, seen: bool) -> str:
+    """The joined read as PostgreSQL runs it: the conversation locked, the roles read with the sender; `seen`:
+    "last seen" written by the same statement when it is stale (`mark_seen`), one round trip fewer."""
+    sql = sql.replace(_UNLOCKED, _LOCKED).replace("\nFROM identity AS i", _arrival_roles_sql(), 1)
+    if seen:
+        # The read sees the rows as they were before the statement: the identity's time is the one written.
+        sql = _SEEN_FIRST + sql.replace('i."last_seen_at"', 'COALESCE((SELECT last_seen_at FROM seen), i."last_seen_at")', 1)
+    return sql
+
+
+_SEEN_FIRST = ("WITH seen AS (UPDATE identity SET last_seen_at = :seen_at WHERE platform = :platform "
+               "AND platform_user_id = :user_id AND last_seen_at < :stale_before RETURNING last_seen_at)")
 
 
 def _arrival_roles_sql() -> str:
@@ -166,9 +175,10 @@ def _attach(session: AsyncSession, model: type[SQLModel], names: list[str], read
 
 
 async def arrival(session: AsyncSession, platform: str, user_id: str, chat_id: str,
-                  since: datetime | None) -> Arrival | None:
+                  since: datetime | None, now: datetime | None = None) -> Arrival | None:
     """The joined read of a message's sender, chat and conversation; None for a person never seen. `since`: count
-    the person's messages after it (flood control), else None."""
+    the person's messages after it (flood control), else None. `now`: on PostgreSQL the read also writes "last
+    seen" when it is stale, as `mark_seen` would (the identity read then says `now`)."""
     params: dict[str, Any] = {"platform": platform, "user_id": user_id, "chat_id": chat_id}
     sql = ARRIVAL_SQL
     if since is not None:
@@ -184,7 +194,9 @@ async def arrival(session: AsyncSession, platform: str, user_id: str, chat_id: s
             params["since"] = since
         pg = await asyncpg_driver(session)
         if pg is not None:
-            sql = _on_postgres_sql(sql)
+            sql = _on_postgres_sql(sql, now is not None)
+            if now is not None:
+                params.update(seen_at=now, stale_before=now - SEEN_EVERY)
             rows = await pg.rows(_on_postgres(sql, lambda: sa.text(sql), pg.dialect), params)
             found, locked = (rows[0] if rows else None), True
             if found is not None:

@@ -243,23 +243,36 @@ async def test_the_street_admin_read_with_the_sender_is_theirs(app: App, monkeyp
 @pytest.mark.skipif(not on_postgres(), reason="the statements on asyncpg's connection")
 async def test_a_help_is_two_statements_between_begin_and_commit(console: Console, app: App,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    """A /help of someone seen a moment ago: the joined read (sender, chat, conversation, roles, street admin) and
-    the claim with its answer; nothing else reaches the server between BEGIN and COMMIT."""
+    """A /help: the joined read (sender, chat, conversation, roles, street admin; "last seen" written by it when
+    stale) and the claim with its answer; nothing else reaches the server between BEGIN and COMMIT."""
     ran: list[str] = []
     run = db.PgDriver._run
 
     async def recorded(self: db.PgDriver, statement: db.PgStatement, params: dict[str, Any]) -> Any:
-        ran.append(" ".join(statement.sql.split())[:40])
+        ran.append(" ".join(statement.sql.split())[:400])
         return await run(self, statement, params)
 
+    async with transaction(app.core.sessions) as session:  # seen now by the test's clock (seeded by the real one)
+        await session.exec(sa.update(Identity).where(col(Identity.platform_user_id) == "张三")  # type: ignore[call-overload]
+                           .values(last_seen_at=app.core.clock.now()))
     console.as_("张三")
     await console.say("/help")
     monkeypatch.setattr(db.PgDriver, "_run", recorded)
     with through_sqlalchemy(app) as orm:
         await console.say("/help")
     assert "/start" in console.last.text
-    assert len(ran) == 2 and ran[0].startswith("SELECT i.") and ran[1].startswith("INSERT INTO processedupdate"), ran
+    assert len(ran) == 2 and "SELECT i." in ran[0] and ran[1].startswith("INSERT INTO processedupdate"), [r[:90] for r in ran]
     assert [s for s in orm if "outbox" not in s] == []
+    seen = select(Identity.last_seen_at).where(Identity.platform_user_id == "张三")
+    async with app.core.sessions() as session:
+        before = (await session.exec(seen)).one()
+    for minutes, written in ((4, False), (2, True)):  # written behind: at most once in five minutes
+        app.core.clock.advance(minutes=minutes)
+        ran.clear()
+        await console.say("/help")
+        assert len(ran) == 2, ran
+        async with app.core.sessions() as session:
+            assert (await session.exec(seen)).one() == (app.core.clock.now() if written else before)
 
 
 @pytest.mark.skipif(not on_postgres(), reason="a pooled connection to a database server")

@@ -362,7 +362,7 @@ class Core:
         """What to answer, whether outbox rows were written, and the person to count the message for (None for a
         chat event: the platform's doing, not the person's, never refused)."""
         arrived = await intake.arrival(session, incoming.platform, incoming.user_id, incoming.chat_id, (
-            now - FLOOD_WINDOW) if self.settings.flood_messages_per_minute else None) if self.intake else None
+            now - FLOOD_WINDOW) if self.settings.flood_messages_per_minute else None, now) if self.intake else None
         person, recent = await self._person(session, incoming, now, arrived)
         assert person.id is not None  # flushed by _person
         sender = person.id if incoming.event is None else None
