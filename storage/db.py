@@ -643,11 +643,12 @@ class _KeptConnections:
                 return False
         return True
 
-    async def give_back(self, engine: AsyncEngine, connection: AsyncConnection) -> None:
+    async def give_back(self, engine: AsyncEngine, connection: AsyncConnection, broken: bool = False) -> None:
         """Kept for the next transaction, what an error left rolled back; or back to the pool beyond the limit;
-        or thrown away when broken, left in a savepoint, or of another loop or engine disposal."""
+        or thrown away when broken (`broken`: its transaction was cancelled), left in a savepoint, or of another
+        loop or engine disposal."""
         sync = connection.sync_connection
-        fine = sync is not None and not sync.invalidated and not sync.in_nested_transaction()
+        fine = not broken and sync is not None and not sync.invalidated and not sync.in_nested_transaction()
         if fine and sync is not None:
             try:
                 await PgDriver(sync).end(commit=False)
@@ -686,20 +687,26 @@ async def _on_kept_connection(maker: async_sessionmaker[AsyncSession],
         # The session's transaction from the start (no I/O: it takes the connection when it first needs it), as
         # the first statement began it before: what a fixed read keeps for the rest of the message is kept with it.
         session.sync_session._autobegin_t()
-    except BaseException:
-        await kept.give_back(engine, connection)
+    except BaseException as error:
+        await kept.give_back(engine, connection, broken=not isinstance(error, Exception))
         raise
     session.info[_KEPT] = driver
+    broken = False
     try:
         yield session
         if driver.in_transaction:
             await _flush_lent(session)
         await driver.end(commit=True)
+    except BaseException as error:
+        # A cancellation (a stopped task, a timeout) can leave asyncpg in the middle of a statement or of the
+        # COMMIT: such a connection is not used again (the pool's reset would find it so and invalidate it).
+        broken = not isinstance(error, Exception)
+        raise
     finally:
         try:
             await _close_lent(session)
         finally:
-            await kept.give_back(engine, connection)
+            await kept.give_back(engine, connection, broken)
 
 
 # ---- fixed queries on the driver ----------------------------------------------------------------------------
