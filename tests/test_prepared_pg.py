@@ -419,13 +419,29 @@ def test_one_engine_on_two_event_loops_keeps_its_connections_apart(db_url: str) 
     assert first_kept.idle == [] and _KEPT not in engine.sync_engine.__dict__
 
 
+async def _cancel_midway(app: App, slow: Any, after: float) -> None:
+    """Run `slow` (a transaction) in a task, cancel it after `after` seconds, and check that the connection it
+    had (the one kept by the transaction before) is not used again: the next transactions run on another."""
+    import asyncio
+
+    backend = sa.text("SELECT pg_backend_pid()")
+    async with transaction(app.core.sessions) as session:
+        first = (await session.execute(backend)).scalar_one()
+    task = asyncio.create_task(slow())
+    await asyncio.sleep(after)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    for _ in range(3):
+        async with transaction(app.core.sessions) as session:
+            assert (await session.execute(backend)).scalar_one() != first
+            assert await db.get(session, Person, 1) is not None
+
+
 @pytest.mark.skipif(not on_postgres(), reason="a pooled connection to a database server")
 async def test_a_transaction_cancelled_in_a_statement_does_not_leave_its_connection_kept(app: App) -> None:
     """A task stopped while its statement runs (a worker's graceful stop, a timeout) leaves asyncpg in the middle
     of it: that connection is thrown away, and the next transactions run on a sound one."""
-    import asyncio
-
-    backend = sa.text("SELECT pg_backend_pid()")
 
     async def slow() -> None:
         async with transaction(app.core.sessions) as session:
@@ -433,28 +449,16 @@ async def test_a_transaction_cancelled_in_a_statement_does_not_leave_its_connect
                                                                  "created_at": app.core.clock.now()}])
             await session.execute(sa.text("SELECT pg_sleep(2)"))
 
+    await _cancel_midway(app, slow, 0.3)
     async with transaction(app.core.sessions) as session:
-        first = (await session.execute(backend)).scalar_one()
-    task = asyncio.create_task(slow())
-    await asyncio.sleep(0.3)
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    for _ in range(3):
-        async with transaction(app.core.sessions) as session:
-            assert (await session.execute(backend)).scalar_one() != first
-            assert await session.get(ButtonToken, "cancelled") is None
+        assert await session.get(ButtonToken, "cancelled") is None
 
 
 @pytest.mark.skipif(not on_postgres(), reason="a pooled connection to a database server")
 async def test_a_transaction_cancelled_in_its_commit_does_not_leave_its_connection_kept(app: App) -> None:
     """The same when the cancellation comes during the COMMIT (here one that waits for a deferred trigger): the
     transaction is over for asyncpg's adapter, but its connection is still busy with the COMMIT."""
-    import asyncio
-
-    backend = sa.text("SELECT pg_backend_pid()")
     async with transaction(app.core.sessions) as session:
-        first = (await session.execute(backend)).scalar_one()
         for statement in (
                 "CREATE TABLE slow_commit (x integer)",
                 "CREATE FUNCTION slow_commit_wait() RETURNS trigger LANGUAGE plpgsql AS "
@@ -467,12 +471,4 @@ async def test_a_transaction_cancelled_in_its_commit_does_not_leave_its_connecti
         async with transaction(app.core.sessions) as session:
             await session.execute(sa.text("INSERT INTO slow_commit VALUES (1)"))
 
-    task = asyncio.create_task(slow())
-    await asyncio.sleep(0.5)
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    for _ in range(3):
-        async with transaction(app.core.sessions) as session:
-            assert (await session.execute(backend)).scalar_one() != first
-            assert await db.get(session, Person, 1) is not None
+    await _cancel_midway(app, slow, 0.5)
