@@ -217,13 +217,23 @@ class Result:
                 f"cpu {self.cpu_seconds / self.messages * 1000:6.2f} ms/msg")
 
 
-async def timed(name: str, count: int, step: Callable[[int], Awaitable[None]]) -> Result:
+async def timed(name: str, count: int, step: Callable[[int], Awaitable[None]], concurrent: int = 1) -> Result:
+    """`count` steps, one after another, or `concurrent` in flight (each of as many tasks takes the next step as
+    soon as its last is done). Latencies are each step's own."""
     latencies: list[float] = []
+    numbers = iter(range(count))
+
+    async def worker() -> None:
+        for i in numbers:
+            t0 = time.perf_counter()
+            await step(i)
+            latencies.append(time.perf_counter() - t0)
+
     started, cpu = time.perf_counter(), time.process_time()
-    for i in range(count):
-        t0 = time.perf_counter()
-        await step(i)
-        latencies.append(time.perf_counter() - t0)
+    if concurrent == 1:
+        await worker()
+    else:
+        await asyncio.gather(*(worker() for _ in range(concurrent)))
     return Result(name, count, time.perf_counter() - started, latencies, time.process_time() - cpu)
 
 

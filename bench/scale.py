@@ -33,7 +33,6 @@ import random
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -129,8 +128,7 @@ async def dispatch_worker(url: str, index: int, run: int, messages: int, warmup:
         profiler = cProfile.Profile() if profile else None
         if profiler:
             profiler.enable()
-        result = await (timed("run", messages, one) if concurrent == 1
-                        else timed_concurrently("run", messages, concurrent, one))
+        result = await timed("run", messages, one, concurrent)
         if profiler:
             profiler.disable()
             profiler.dump_stats(f"{profile}.{index}")
@@ -138,26 +136,6 @@ async def dispatch_worker(url: str, index: int, run: int, messages: int, warmup:
         await app.close()
     print(json.dumps({"messages": result.messages, "seconds": result.seconds, "cpu": result.cpu_seconds,
                       "latencies": result.latencies, "joins": mix.completed, "kinds": mix.kinds}), flush=True)
-
-
-async def timed_concurrently(name: str, count: int, concurrent: int,
-                             step: Callable[[int], Awaitable[None]]) -> Any:
-    """bench.dispatch's `timed` with `concurrent` messages in flight: each task takes the next message as soon as
-    its last is answered. Latencies are each message's own."""
-    from bench.dispatch import Result
-
-    latencies: list[float] = []
-    numbers = iter(range(count))
-
-    async def worker() -> None:
-        for i in numbers:
-            t0 = time.perf_counter()
-            await step(i)
-            latencies.append(time.perf_counter() - t0)
-
-    started, cpu = time.perf_counter(), time.process_time()
-    await asyncio.gather(*(worker() for _ in range(concurrent)))
-    return Result(name, count, time.perf_counter() - started, latencies, time.process_time() - cpu)
 
 
 async def dispatch_run(template: str, run: int, processes: int, args: argparse.Namespace) -> dict[str, Any]:

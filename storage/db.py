@@ -42,9 +42,7 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
     def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
         if value is None:
             return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTC column")
-        value = value.astimezone(UTC)
+        value = as_utc(value)
         # SQLite compares timestamps as text, so every value must have the same shape.
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
@@ -107,6 +105,13 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def as_utc(value: datetime) -> datetime:
+    """A timestamp for a UTC column (a naive one is refused: its zone is unknown)."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to a UTC column")
+    return value.astimezone(UTC)
+
+
 # ---- our column types on SQLite's driver, in one step each --------------------------------------------------
 #
 # Through SQLAlchemy a timestamp is bound in two steps (UTCDateTime, then SQLite's DATETIME formatting) and read
@@ -118,9 +123,7 @@ def utcnow() -> datetime:
 @functools.lru_cache(maxsize=256)  # a message binds the same few moments many times (now, now + a button's life)
 def sqlite_time(value: datetime) -> str:
     """A timestamp as SQLAlchemy stores it in SQLite (naive UTC, always with microseconds)."""
-    if value.tzinfo is None:
-        raise ValueError("naive datetime given to a UTC column")
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+    return as_utc(value).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def _bind_time(value: datetime | None) -> str | None:
@@ -160,11 +163,7 @@ def sqlite_binder(kind: sa.types.TypeEngine[Any]) -> Callable[[Any], Any] | None
 
 
 def _bind_utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        raise ValueError("naive datetime given to a UTC column")
-    return value.astimezone(UTC)
+    return None if value is None else as_utc(value)
 
 
 def pg_binder(kind: sa.types.TypeEngine[Any], dialect: sa.Dialect) -> Callable[[Any], Any] | None:
@@ -193,6 +192,7 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     if url.startswith("sqlite"):
         engine = create_async_engine(url, async_creator=_sqlite_creator(url), **kwargs)
         _configure_sqlite(engine)
+        _close_kept_on_dispose(engine)
         return engine
     if "poolclass" not in kwargs:
         # A process serves up to 16 updates at once (the Telegram transport's concurrent updates); up to
@@ -201,14 +201,20 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
         kwargs = {"pool_size": POOL_SIZE, "max_overflow": POOL_OVERFLOW, **kwargs}
     engine = create_async_engine(url, **kwargs)
     _ping_when_idle(engine)
+    _close_kept_on_dispose(engine)
+    return engine
+
+
+def _close_kept_on_dispose(engine: AsyncEngine) -> None:
+    """Disposing of the engine closes the connections `transaction` keeps checked out (SQLite's writer,
+    PostgreSQL's kept ones): the pool's disposal closes only those checked in."""
 
     @event.listens_for(engine.sync_engine, "engine_disposed")
     def _on_dispose(sync_engine: sa.Engine) -> None:
-        kept = sync_engine.__dict__.pop(_KEPT, None)
-        if kept is not None:
-            kept.discard()
-
-    return engine
+        for slot in (_WRITER, _KEPT):
+            kept = sync_engine.__dict__.pop(slot, None)
+            if kept is not None:
+                kept.discard()
 
 
 # A database server's connections per process (PostgreSQL): kept by the pool, and more when many are busy at once.
@@ -395,12 +401,6 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         except sqlite3.Error as error:  # as SQLAlchemy raises it for a statement (the core retries on it)
             raise sa.exc.DBAPIError.instance("BEGIN IMMEDIATE", None, error, sqlite3.Error) from error
 
-    @event.listens_for(engine.sync_engine, "engine_disposed")
-    def _on_dispose(sync_engine: sa.Engine) -> None:
-        writer = sync_engine.__dict__.pop(_WRITER, None)
-        if writer is not None:
-            writer.discard()
-
 
 def is_sqlite(engine: AsyncEngine) -> bool:
     return engine.dialect.name == "sqlite"
@@ -427,16 +427,11 @@ async def transaction(maker: async_sessionmaker[AsyncSession]) -> AsyncIterator[
     """One unit of work: committed when the block ends, rolled back on any error. On SQLite it takes the
     writer's turn as it begins (see below): code inside it must not open another session."""
     engine = maker.kw.get("bind")
-    if not isinstance(engine, AsyncEngine):
-        session = maker()
-        async with session, session.begin():
-            yield session
-        return
-    if _keeps_connections(engine):
+    if isinstance(engine, AsyncEngine) and _keeps_connections(engine):
         async with _on_kept_connection(maker, engine) as session:
             yield session
         return
-    if not _has_writer(engine):
+    if not isinstance(engine, AsyncEngine) or not _has_writer(engine):
         session = maker()
         async with session, session.begin():
             yield session
@@ -555,17 +550,8 @@ class _Writer:
         await greenlet_spawn(self.discard)
 
     def discard(self) -> None:
-        """Close the connection for good, invalidated so that the pool makes a new one in its place (not put back
-        as it is: a checked-out connection of a loop that has ended, of a disposed pool, or one left in a
-        savepoint). In SQLAlchemy's greenlet (the engine's disposal calls it there; `drop` does)."""
-        sync = self.connection.sync_connection
-        try:
-            if sync is None:
-                raise ValueError("closed")
-            sync.invalidate()
-            sync.close()
-        except Exception:  # the driver is closed at least; the rest is garbage
-            self.inline.stop()
+        """`_discard` of the writer's connection (the engine's disposal calls it in SQLAlchemy's greenlet)."""
+        _discard(self.connection, self.inline.stop)
 
 
 # ---- PostgreSQL's connections kept between transactions -----------------------------------------------------
@@ -587,20 +573,23 @@ def _keeps_connections(engine: AsyncEngine) -> bool:
             and isinstance(engine.sync_engine.pool, sa.pool.QueuePool))
 
 
-def _discard(connection: AsyncConnection) -> None:
-    """Close a connection for good, invalidated so that the pool makes a new one in its place (one of a loop that
-    has ended, of a disposed pool, broken, or left in a savepoint). In SQLAlchemy's greenlet when it can be."""
+def _discard(connection: AsyncConnection, last_resort: Callable[[], None] | None = None) -> None:
+    """Close a connection `transaction` kept, for good: invalidated so that the pool makes a new one in its place
+    (not put back as it is: one of a loop that has ended, of a disposed pool, broken, or left in a savepoint). In
+    SQLAlchemy's greenlet when it can be. When that fails (the loop that made it is gone), `last_resort` closes
+    the driver's connection (else asyncpg's socket is dropped, if that can still be done)."""
     sync = connection.sync_connection
-    if sync is None:
-        return
     try:
+        if sync is None:
+            raise ValueError("closed")
         sync.invalidate()
         sync.close()
-    except Exception:  # the loop that made it is gone: drop its socket, if that can still be done
-        driver = getattr(sync.connection.dbapi_connection, "_connection", None)
+    except Exception:
         with contextlib.suppress(Exception):
-            if driver is not None:
-                driver.terminate()
+            if last_resort is not None:
+                last_resort()
+            elif sync is not None:
+                sync.connection.dbapi_connection._connection.terminate()  # type: ignore[union-attr]
 
 
 class _KeptConnections:
