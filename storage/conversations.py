@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import secrets
 import time
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -62,22 +63,81 @@ class ProcessedUpdate(SQLModel, table=True):
 LABEL_LIMIT = 64  # characters of a choice button's label that are kept
 
 
-class ButtonToken(SQLModel, table=True):
-    """What a button means, kept on the server; the platform only carries the token."""
+class ButtonSet(SQLModel, table=True):
+    """What the buttons of one message mean, kept on the server; the platform only carries a button's token: the
+    set's key and the button's place in it (`button_token`). Buttons of one message that differ in who may press
+    them, their conversation step or their lifetime are kept in sets of their own."""
 
-    token: str = Field(max_length=16, primary_key=True)
-    action: str = Field(max_length=60)
-    args: dict[str, Any] = Field(default_factory=dict, sa_type=JSONDict)
-    # Only this person may press it (None: anyone in the chat, roles still checked on press).
+    __tablename__ = "buttonset"
+    # Only step buttons have a conversation: the index leaves out the menus' (most sets), which never look it up.
+    __table_args__ = (sa.Index("ix_buttonset_conversation_key", "conversation_key",
+                               sqlite_where=sa.text("conversation_key IS NOT NULL"),
+                               postgresql_where=sa.text("conversation_key IS NOT NULL")),)
+    key: str = Field(max_length=16, primary_key=True)
+    # Each button's meaning by its place (one character): {"action": ..., "args": {...}, "label": ...}.
+    buttons: dict[str, Any] = Field(default_factory=dict, sa_type=JSONDict)
+    # Only this person may press them (None: anyone in the chat, roles still checked on press).
     person_id: int | None = Field(default=None, foreign_key="person.id")
     compound_id: int | None = Field(default=None, foreign_key="compound.id")
     # Step buttons belong to one conversation and one step of it.
-    conversation_key: str | None = Field(default=None, max_length=24, index=True)
+    conversation_key: str | None = Field(default=None, max_length=24)
     step: str | None = Field(default=None, max_length=40)
-    # A choice button's label: typing it in its step counts as pressing it.
-    label: str | None = Field(default=None, max_length=LABEL_LIMIT)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+
+
+TOKEN_LIMIT = 24  # characters of a button token (a set's key and its button's place)
+
+
+@dataclass(frozen=True)
+class ButtonToken:
+    """One button's meaning, as a press finds it."""
+
+    token: str
+    action: str
+    args: dict[str, Any]
+    person_id: int | None
+    compound_id: int | None
+    conversation_key: str | None
+    step: str | None
+    label: str | None
+    expires_at: datetime | None
+
+
+class ButtonSets:
+    """The button sets of one message, made as its buttons are rendered and inserted in one go (`rows`)."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, Any]] = []
+        self._open: dict[tuple[Any, ...], dict[str, Any]] = {}
+
+    def add(self, action: str, args: dict[str, Any], *, person_id: int | None, compound_id: int | None,
+            created_at: datetime, expires_at: datetime | None, conversation_key: str | None = None,
+            step: str | None = None, label: str | None = None) -> str:
+        """Keep a button's meaning; its token."""
+        kept = (person_id, compound_id, conversation_key, step, expires_at)
+        row = self._open.get(kept)
+        if row is None or len(row["buttons"]) == len(_SORTED_DIGITS):
+            row = self._open[kept] = {
+                "key": new_set_key(), "buttons": {}, "person_id": person_id, "compound_id": compound_id,
+                "conversation_key": conversation_key, "step": step, "created_at": created_at,
+                "expires_at": expires_at}
+            self.rows.append(row)
+        place = _SORTED_DIGITS[len(row["buttons"])]
+        meaning: dict[str, Any] = {"action": action, "args": args}
+        if label is not None:
+            meaning["label"] = label
+        row["buttons"][place] = meaning
+        return row["key"] + place
+
+
+def _meaning(row: ButtonSet, place: str) -> ButtonToken | None:
+    meaning = row.buttons.get(place)
+    if not isinstance(meaning, dict):
+        return None
+    return ButtonToken(row.key + place, str(meaning.get("action", "")), dict(meaning.get("args") or {}),
+                       row.person_id, row.compound_id, row.conversation_key, row.step, meaning.get("label"),
+                       row.expires_at)
 
 
 class ParkedPress(SQLModel, table=True):
@@ -87,7 +147,7 @@ class ParkedPress(SQLModel, table=True):
     __tablename__ = "parked_press"
     platform: str = Field(max_length=16, primary_key=True)
     user_id: str = Field(max_length=128, primary_key=True)
-    token: str = Field(max_length=16)
+    token: str = Field(max_length=TOKEN_LIMIT)
     parked_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
@@ -99,16 +159,17 @@ def new_key() -> str:
 _SORTED_DIGITS = "-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz"
 
 
-def new_token() -> str:
-    """64 bits of randomness in 11 characters (unguessable, far below Telegram's 64-byte callback limit) after 5
-    characters of the moment it was made: a message's tokens sort next to each other, so inserting them touches
-    one page of the token index, not a random page each (on SQLite, half the pages a /start's commit writes to
-    the log: 48 → 27 KiB with 200,000 tokens stored, `bench.tokens`)."""
+def new_set_key() -> str:
+    """A button set's key: 64 bits of randomness in 11 characters (unguessable; with the button's place, far below
+    Telegram's 64-byte callback limit) after 5 characters of the moment it was made: sets made one after another
+    sort next to each other, so inserting one touches the last page of the key's index, not a random page (when a
+    message's buttons had a row each, half the pages a /start's commit wrote to the log: 48 → 27 KiB with 200,000
+    stored, `bench.tokens`)."""
     moment = time.monotonic_ns() >> 22  # 4 ms steps; wraps every seven weeks, which only breaks the order once
     return _prefix(moment & (64**5 - 1)) + secrets.token_urlsafe(8)
 
 
-@functools.lru_cache(maxsize=4)  # a message's tokens share their moment
+@functools.lru_cache(maxsize=4)  # a message's sets share their moment
 def _prefix(moment: int) -> str:
     return "".join(_SORTED_DIGITS[(moment >> shift) & 63] for shift in (24, 18, 12, 6, 0))
 
@@ -238,7 +299,11 @@ async def remember_message(session: AsyncSession, key: str, step: str, message_i
 
 
 async def get_token(session: AsyncSession, token: str) -> ButtonToken | None:
-    return await db.get(session, ButtonToken, token)
+    """The meaning of the button whose token a press carried (None: unknown, or its set was pruned)."""
+    if not 2 <= len(token) <= TOKEN_LIMIT:
+        return None
+    row = await db.get(session, ButtonSet, token[:-1])
+    return _meaning(row, token[-1]) if row is not None else None
 
 
 def label_key(text: str) -> str:
@@ -253,11 +318,15 @@ async def typed_choice(session: AsyncSession, person_id: int, conversation_key: 
     typed = label_key(text)
     if not typed or len(typed) > LABEL_LIMIT:  # no kept label is that long: a free-text answer, no query
         return None
-    tokens = (await session.exec(
-        select(ButtonToken).where(ButtonToken.conversation_key == conversation_key, ButtonToken.step == step,
-                                  ButtonToken.person_id == person_id, col(ButtonToken.label).is_not(None))
-        .order_by(col(ButtonToken.created_at).desc()))).all()
-    return next((token for token in tokens if label_key(token.label or "") == typed), None)
+    sets = (await session.exec(
+        select(ButtonSet).where(ButtonSet.conversation_key == conversation_key, ButtonSet.step == step,
+                                ButtonSet.person_id == person_id)
+        .order_by(col(ButtonSet.created_at).desc()))).all()
+    for row in sets:
+        for place, meaning in row.buttons.items():
+            if isinstance(meaning, dict) and label_key(str(meaning.get("label") or "")) == typed:
+                return _meaning(row, place)
+    return None
 
 
 async def handled(session: AsyncSession, platform: str, update_id: str) -> bool:
@@ -293,5 +362,6 @@ async def prune(session: AsyncSession, now: datetime, keep_updates: timedelta = 
         sa.update(_PROCESSED).where(_PROCESSED.c.processed_at < now - ANSWER_KEPT,
                                     _PROCESSED.c.processed_at >= now - ANSWER_KEPT - timedelta(days=1))
         .values(answer=sa.null()))
-    await session.exec(delete(ButtonToken).where(col(ButtonToken.expires_at) < now))
-    await session.exec(delete(ParkedPress).where(col(ParkedPress.token).not_in(select(ButtonToken.token))))
+    await session.exec(delete(ButtonSet).where(col(ButtonSet.expires_at) < now))
+    set_key = sa.func.substr(ParkedPress.token, 1, sa.func.length(ParkedPress.token) - 1)
+    await session.exec(delete(ParkedPress).where(set_key.not_in(select(ButtonSet.key))))

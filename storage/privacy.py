@@ -45,7 +45,7 @@ from storage.assembly import (
 from storage.board import BoardEntry
 from storage.complaints import Case, CaseEvent, Mediation, State, resolution_photos
 from storage.compounds import Building, Chat, Compound, RosterOwner, compound_setting, describe_room
-from storage.conversations import ButtonToken, Conversation, ParkedPress, ProcessedUpdate
+from storage.conversations import ButtonSet, Conversation, ParkedPress, ProcessedUpdate
 from storage.meetings import Meeting, MeetingAttendance, MeetingRsvp
 from storage.needs import Need, NeedSupport
 from storage.notifications import NoticeLog, NoticeOptOut
@@ -192,7 +192,7 @@ PERSONAL: dict[tuple[str, str], Held] = {
                                     "again"),
     ("conversation", "person_id"): Held("", Fate.ERASED, "an unfinished conversation's draft, no record; it "
                                         "expires on its own", leave=Fate.ERASED),
-    ("buttontoken", "person_id"): Held("", Fate.ERASED, "buttons meant for them alone, no record; they expire"),
+    ("buttonset", "person_id"): Held("", Fate.ERASED, "buttons meant for them alone, no record; they expire"),
     ("outboxmessage", "person_id"): Held("", Fate.ERASED, "messages still to be delivered to them; what they "
                                          "record is in the other sheets"),
     ("wechat_link_code", "person_id"): Held("", Fate.ERASED, "a one-time code valid 15 minutes: a secret that "
@@ -324,7 +324,7 @@ async def leave_compound(session: AsyncSession, person_id: int, compound_id: int
 
 
 # Deleted by `forget` itself, in their order (a conversation in `keep_chat` stays, queued edits go first).
-_ERASED_FIRST = {"identity", "conversation", "buttontoken", "outboxmessage"}
+_ERASED_FIRST = {"identity", "conversation", "buttonset", "outboxmessage"}
 
 
 async def _erase(session: AsyncSession, person_id: int, compound_id: int | None) -> None:
@@ -440,7 +440,7 @@ FREE_TEXT: tuple[tuple[type[SQLModel], tuple[str, ...]], ...] = (
     (VolunteerTask, ("title", "description", "place")),
     (ProcessedUpdate, ("answer",)),
     (Conversation, ("draft",)),
-    (ButtonToken, ("args", "label")),
+    (ButtonSet, ("buttons",)),
     (Objection, ("reason", "answer")),
     (CandidateVetting, ("branch_reason", "street_reason")),
     (Resource, ("title", "description")),
@@ -505,7 +505,7 @@ async def forget(session: AsyncSession, person_id: int, pseudonym: str, now: dat
     for identity in identities:
         await session.exec(sa.delete(ParkedPress).where(
             col(ParkedPress.platform) == identity.platform, col(ParkedPress.user_id) == identity.platform_user_id))
-    await session.exec(sa.delete(ButtonToken).where(col(ButtonToken.person_id) == person_id))
+    await session.exec(sa.delete(ButtonSet).where(col(ButtonSet.person_id) == person_id))
     theirs = select(OutboxMessage.id).where(OutboxMessage.person_id == person_id)
     await session.exec(sa.delete(OutboxMessage).where(col(OutboxMessage.edit_of).in_(theirs)))
     await session.exec(sa.delete(OutboxMessage).where(col(OutboxMessage.person_id) == person_id))

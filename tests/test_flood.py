@@ -18,7 +18,7 @@ from bot.core.clock import Clock
 from bot.core.types import Incoming
 from bot.settings import Settings
 from bot.transports.console import Console
-from storage.conversations import ButtonToken, Conversation
+from storage.conversations import ButtonSet, Conversation
 from storage.outbox import OutboxMessage
 from storage.people import Identity
 from tests.conftest import START
@@ -61,7 +61,7 @@ async def test_a_hundred_messages_in_a_minute_get_one_refusal_and_no_work(chat: 
         shown = await chat.say("/start")
         assert shown and shown[-1].buttons  # the menu, each time
 
-    tokens, queued = await rows(app, ButtonToken), await rows(app, OutboxMessage)
+    tokens, queued = await rows(app, ButtonSet), await rows(app, OutboxMessage)
     # The first message over the limit: answered once, politely, and not handled (no complaint flow opens).
     shown = await chat.say("/complain")
     assert [(s.to, s.text, s.buttons) for s in shown] == [("张三", TOO_FAST, ())]
@@ -70,12 +70,12 @@ async def test_a_hundred_messages_in_a_minute_get_one_refusal_and_no_work(chat: 
             chat.as_("李四")
             shown = await chat.say("/start")
             assert shown and shown[-1].to == "李四" and shown[-1].buttons and TOO_FAST not in shown[-1].text
-            tokens, queued = await rows(app, ButtonToken), await rows(app, OutboxMessage)
+            tokens, queued = await rows(app, ButtonSet), await rows(app, OutboxMessage)
             chat.as_("张三")
         said = ("/complain", "/start", "楼上漏水了")[n % 3]
         assert await chat.say(said) == [], f"message {n} ({said}) was answered"
-    # Dropped without work: no menu rendered (no button tokens), nothing queued, no conversation opened.
-    assert await rows(app, ButtonToken) == tokens
+    # Dropped without work: no menu rendered (no button sets), nothing queued, no conversation opened.
+    assert await rows(app, ButtonSet) == tokens
     assert await rows(app, OutboxMessage) == queued
     assert await conversations_of(app, "张三") == []
 

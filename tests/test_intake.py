@@ -162,8 +162,8 @@ async def test_the_plain_sql_path_writes_what_the_orm_path_writes(
     written: list[dict[str, list[tuple[Any, ...]]]] = []
     for plain in (True, False):
         counter = itertools.count(1)
-        # Tokens and conversation keys numbered, so that both runs make the same ones.
-        monkeypatch.setattr("bot.core.dispatcher.new_token", lambda c=counter: f"t{next(c)}")
+        # Button sets' and conversations' keys numbered, so that both runs make the same ones.
+        monkeypatch.setattr("storage.conversations.new_set_key", lambda c=counter: f"t{next(c)}")
         monkeypatch.setattr("bot.core.context.new_key", lambda c=counter: f"k{next(c)}")
         url = await database_of(template_db, tmp_path / f"{plain}.db")
         settings = Settings(_env_file=None, database_url=url,  # type: ignore[call-arg]
@@ -252,10 +252,10 @@ async def test_a_fixed_statement_fails_as_sqlalchemy_would(app: App) -> None:
     """The core retries a message on SQLAlchemy's IntegrityError: a driver statement raises that, not sqlite3's."""
     from sqlalchemy.exc import IntegrityError
 
-    from storage.conversations import ButtonToken
+    from storage.conversations import ButtonSet
     from storage.db import PreparedInsert, transaction
 
-    row = {"token": "same", "action": "x", "created_at": app.core.clock.now()}
+    row = {"key": "same", "created_at": app.core.clock.now()}
     with pytest.raises(IntegrityError):
         async with transaction(app.core.sessions) as session:
-            await PreparedInsert(ButtonToken).run(session, [row, row])
+            await PreparedInsert(ButtonSet).run(session, [row, row])

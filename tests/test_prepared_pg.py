@@ -17,7 +17,7 @@ from bot.app import App
 from bot.transports.console import Console
 from storage import db
 from storage.compounds import Compound, Room
-from storage.conversations import ButtonToken
+from storage.conversations import ButtonSet
 from storage.db import ORM_ONLY, Prepared, PreparedInsert, asyncpg_driver, sqlite_driver, transaction
 from storage.people import Identity, Person
 from tests.conftest import on_postgres
@@ -60,23 +60,23 @@ async def test_the_fixed_statements_take_the_driver_of_either_database(console: 
 
 async def test_driver_statements_are_in_the_session_transaction(app: App) -> None:
     now = app.core.clock.now()
-    tokens = PreparedInsert(ButtonToken)
+    sets = PreparedInsert(ButtonSet)
     with pytest.raises(RuntimeError):
         async with transaction(app.core.sessions) as session:
-            session.add(ButtonToken(token="orm", action="x", created_at=now))
+            session.add(ButtonSet(key="orm", buttons={"a": "x"}, created_at=now))
             # A fixed query sees what the ORM has not flushed yet (as autoflush would), and its insert is undone.
-            found = await db.get(session, ButtonToken, "orm")
-            assert found is not None and found.action == "x"
-            await tokens.run(session, [{"token": "driver", "action": "y", "created_at": now}])
-            assert [row.action for row in await Prepared(select(ButtonToken).where(
-                ButtonToken.token == sa.bindparam("token")), ButtonToken).objects(session, token="driver")] == ["y"]
+            found = await db.get(session, ButtonSet, "orm")
+            assert found is not None and found.buttons == {"a": "x"}
+            await sets.run(session, [{"key": "driver", "buttons": {"a": "y"}, "created_at": now}])
+            assert [row.buttons["a"] for row in await Prepared(select(ButtonSet).where(
+                ButtonSet.key == sa.bindparam("key")), ButtonSet).objects(session, key="driver")] == ["y"]
             raise RuntimeError("undo")
     async with transaction(app.core.sessions) as session:
-        assert (await session.exec(select(ButtonToken.token).where(
-            col(ButtonToken.token).in_(["orm", "driver"])))).all() == []
-        await tokens.run(session, [{"token": "kept", "action": "y", "created_at": now}])
+        assert (await session.exec(select(ButtonSet.key).where(
+            col(ButtonSet.key).in_(["orm", "driver"])))).all() == []
+        await sets.run(session, [{"key": "kept", "buttons": {"a": "y"}, "created_at": now}])
     async with app.core.sessions() as session:
-        assert (await session.get(ButtonToken, "kept")) is not None
+        assert (await session.get(ButtonSet, "kept")) is not None
 
 
 def _plain(row: Any) -> dict[str, Any]:
@@ -86,33 +86,33 @@ def _plain(row: Any) -> dict[str, Any]:
 async def test_the_driver_reads_and_writes_every_kind_of_value_as_the_orm(app: App) -> None:
     """JSON, timestamps, booleans, numerics and None, inserted and read on the driver and through the ORM."""
     now = app.core.clock.now()
-    rows: list[dict[str, Any]] = [{"token": "a", "action": "投票", "args": {"n": 1, "名": ["x", None], "f": 1.5}, "person_id": 1,
-             "compound_id": 1, "conversation_key": "k", "step": "s", "label": "二楼", "created_at": now,
+    rows: list[dict[str, Any]] = [{"key": "a", "buttons": {"n": 1, "名": ["x", None], "f": 1.5, "投票": "二楼"},
+             "person_id": 1, "compound_id": 1, "conversation_key": "k", "step": "s", "created_at": now,
              "expires_at": now + timedelta(days=2)},
-            {"token": "b", "action": "x"}]  # the rest left to their defaults
+            {"key": "b"}]  # the rest left to their defaults
     for orm in (False, True):
         async with transaction(app.core.sessions) as session:
             if orm:
                 session.info[ORM_ONLY] = True
-            await PreparedInsert(ButtonToken).run(session, [{**row, "token": f"{orm}{row['token']}"} for row in rows])
+            await PreparedInsert(ButtonSet).run(session, [{**row, "key": f"{orm}{row['key']}"} for row in rows])
     read: dict[bool, list[Any]] = {}
     for orm in (False, True):
         async with app.core.sessions() as session:
             if orm:
                 session.info[ORM_ONLY] = True
-            found: list[Any] = [await db.get(session, ButtonToken, f"{written}{row['token']}")
+            found: list[Any] = [await db.get(session, ButtonSet, f"{written}{row['key']}")
                                 for written in (False, True) for row in rows]
             models: list[tuple[type[Any], int]] = [(Room, 1), (Compound, 1), (Person, 1), (Identity, 1),
                                                    (Room, 10**9)]
             found += [await db.get(session, model, key) for model, key in models]
             read[orm] = [_plain(row) if row is not None else None for row in found]
     assert read[False] == read[True]
-    tokens = read[False][:4]
-    assert tokens[0] is not None and tokens[0]["args"] == {"n": 1, "名": ["x", None], "f": 1.5}
-    assert tokens[0]["expires_at"] == now + timedelta(days=2)
+    sets = read[False][:4]
+    assert sets[0] is not None and sets[0]["buttons"] == {"n": 1, "名": ["x", None], "f": 1.5, "投票": "二楼"}
+    assert sets[0]["expires_at"] == now + timedelta(days=2)
     # Defaults filled as the ORM fills them (the created_at a machine time, so compared by kind only).
-    assert tokens[1] is not None and tokens[1]["args"] == {} and tokens[1]["expires_at"] is None
-    assert {key for key, value in tokens[1].items() if value != tokens[3][key]} <= {"token", "created_at"}
+    assert sets[1] is not None and sets[1]["buttons"] == {} and sets[1]["expires_at"] is None
+    assert {key for key, value in sets[1].items() if value != sets[3][key]} <= {"key", "created_at"}
     assert read[False][-1] is None and read[False][4]["area"] is not None
 
 
@@ -354,26 +354,26 @@ async def test_transactions_keep_their_connections_and_end_them_on_asyncpg(app: 
     now = app.core.clock.now()
     with pytest.raises(RuntimeError):
         async with transaction(app.core.sessions) as session:
-            await PreparedInsert(ButtonToken).run(session, [{"token": "undone", "action": "y", "created_at": now}])
-            session.add(ButtonToken(token="undone too", action="x", created_at=now))
+            await PreparedInsert(ButtonSet).run(session, [{"key": "undone", "buttons": {"a": "y"}, "created_at": now}])
+            session.add(ButtonSet(key="undone too", buttons={"a": "x"}, created_at=now))
             await session.flush()
             raise RuntimeError("undo")
     async with transaction(app.core.sessions) as session:
         assert (await session.execute(backend)).scalar_one() == first
-        assert (await session.exec(select(ButtonToken.token).where(
-            col(ButtonToken.token).in_(["undone", "undone too"])))).all() == []
+        assert (await session.exec(select(ButtonSet.key).where(
+            col(ButtonSet.key).in_(["undone", "undone too"])))).all() == []
     # A duplicate key in a savepoint is only that savepoint's; a savepoint left open is released with the commit,
     # as the ORM's commit does.
     async with transaction(app.core.sessions) as session:
-        session.add(ButtonToken(token="kept", action="x", created_at=now))
-        assert not await db.add_unless_exists(session, ButtonToken(token="kept", action="y", created_at=now))
+        session.add(ButtonSet(key="kept", buttons={"a": "x"}, created_at=now))
+        assert not await db.add_unless_exists(session, ButtonSet(key="kept", buttons={"a": "y"}, created_at=now))
     async with transaction(app.core.sessions) as session:
-        assert (await session.get(ButtonToken, "kept")) is not None
+        assert (await session.get(ButtonSet, "kept")) is not None
         await session.begin_nested()
-        session.add(ButtonToken(token="in a savepoint", action="x", created_at=now))
+        session.add(ButtonSet(key="in a savepoint", buttons={"a": "x"}, created_at=now))
     async with transaction(app.core.sessions) as session:
         assert (await session.execute(backend)).scalar_one() == first
-        assert (await session.get(ButtonToken, "in a savepoint")) is not None
+        assert (await session.get(ButtonSet, "in a savepoint")) is not None
     # Several at once: as many kept as the pool keeps (the rest go back to it), all closed with the engine.
     async def hold() -> None:
         async with transaction(app.core.sessions) as session:
@@ -445,13 +445,13 @@ async def test_a_transaction_cancelled_in_a_statement_does_not_leave_its_connect
 
     async def slow() -> None:
         async with transaction(app.core.sessions) as session:
-            await db.PreparedInsert(ButtonToken).run(session, [{"token": "cancelled", "action": "y",
+            await db.PreparedInsert(ButtonSet).run(session, [{"key": "cancelled", "buttons": {"a": "y"},
                                                                  "created_at": app.core.clock.now()}])
             await session.execute(sa.text("SELECT pg_sleep(2)"))
 
     await _cancel_midway(app, slow, 0.3)
     async with transaction(app.core.sessions) as session:
-        assert await session.get(ButtonToken, "cancelled") is None
+        assert await session.get(ButtonSet, "cancelled") is None
 
 
 @pytest.mark.skipif(not on_postgres(), reason="a pooled connection to a database server")

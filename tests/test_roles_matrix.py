@@ -14,7 +14,7 @@ from bot.app import App, routers
 from bot.core.router import Route, Routes
 from bot.transports.console import Console
 from storage.compounds import Building, Compound
-from storage.conversations import ButtonToken, new_token
+from storage.conversations import ButtonSet, ButtonSets
 from storage.db import transaction
 from storage.demo import DEMO_GROUP
 from storage.people import GRANTABLE, Person, Role, RoleGrant, roles_in
@@ -102,11 +102,11 @@ async def test_buttons_refused_without_the_role(console: Console) -> None:
     tokens: dict[str, str] = {}
     async with transaction(console.app.core.sessions) as session:
         compound = (await session.exec(select(Compound).where(Compound.code == "XFL"))).one()
+        sets = ButtonSets()
         for action in GUARDED_BUTTONS:
-            token = ButtonToken(token=new_token(), action=action, args={"id": 1}, compound_id=compound.id,
-                                created_at=console.app.core.clock.now())
-            session.add(token)
-            tokens[action] = token.token
+            tokens[action] = sets.add(action, {"id": 1}, person_id=None, compound_id=compound.id,
+                                      created_at=console.app.core.clock.now(), expires_at=None)
+        session.add_all([ButtonSet(**row) for row in sets.rows])
     before = await snapshot(console.app)
     wrong: list[tuple[str, str, str]] = []
     for action in GUARDED_BUTTONS:
@@ -162,11 +162,12 @@ async def test_member_routes_refuse_a_person_who_never_joined(console: Console) 
     tokens: dict[str, str] = {}
     async with transaction(console.app.core.sessions) as session:
         compound = (await session.exec(select(Compound).where(Compound.code == "XFL"))).one()
+        sets = ButtonSets()
         for action in MEMBER_BUTTONS:
-            token = ButtonToken(token=new_token(), action=action, args={"id": 1, "need": 1, "task": 1, "case": 1},
-                                compound_id=compound.id, created_at=console.app.core.clock.now())
-            session.add(token)
-            tokens[action] = token.token
+            tokens[action] = sets.add(action, {"id": 1, "need": 1, "task": 1, "case": 1}, person_id=None,
+                                      compound_id=compound.id, created_at=console.app.core.clock.now(),
+                                      expires_at=None)
+        session.add_all([ButtonSet(**row) for row in sets.rows])
     before = await snapshot(console.app)
     wrong: list[tuple[str, str, str]] = []
     for chat in ("private", DEMO_GROUP):

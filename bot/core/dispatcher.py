@@ -46,7 +46,8 @@ from storage.conversations import (
     ANSWER_KEPT,
     FLOOD_WINDOW,
     LABEL_LIMIT,
-    ButtonToken,
+    ButtonSet,
+    ButtonSets,
     Conversation,
     claim_update,
     earlier_answer,
@@ -56,7 +57,6 @@ from storage.conversations import (
     label_key,
     load_conversation,
     move_on,
-    new_token,
     park_press,
     remember_message,
     sent_since,
@@ -715,7 +715,7 @@ class Core:
 
     async def _batch(self, session: AsyncSession, replies: list[Reply]) -> _Batch:
         """A fan-out's writes gathered: the private addresses of everyone written to in one query, and (by
-        `_Batch.write`) all button tokens and outbox rows in one multi-row insert each."""
+        `_Batch.write`) all button sets and outbox rows in one multi-row insert each."""
         people = [r.to.person_id for r in replies if isinstance(r.to, ToPerson) and r.edit is None]
         return _Batch(await self.private_addresses(session, people) if len(people) > 1 else None)
 
@@ -724,18 +724,17 @@ class Core:
                       batch: _Batch | None = None) -> OutMessage:
         """`person_id`: the one person who may press (a private reply); `presser`: the person this reply answers
         in the chat they wrote in, who alone may follow its "continue privately" links."""
-        tokens: list[dict[str, Any]] = []
-        rows = tuple(tuple(self._button(b, ctx, person_id, compound_id, tokens, presser) for b in row)
+        sets = ButtonSets()
+        rows = tuple(tuple(self._button(b, ctx, person_id, compound_id, sets, presser) for b in row)
                      for row in reply.buttons)
         if batch is not None:
-            batch.tokens += tokens
-        elif tokens:
-            # One multi-row insert for a whole menu: a row of ORM objects each would cost more than the rest.
-            await _TOKENS.run(session, tokens)
+            batch.sets += sets.rows
+        elif sets.rows:
+            await _SETS.run(session, sets.rows)
         return OutMessage(reply.text, rows, reply.image, reply.document, reply.pin, reply.toast, asks=reply.asks)
 
     def _button(self, button: Button, ctx: Context | None, person_id: int | None, compound_id: int | None,
-                tokens: list[dict[str, Any]], presser: int | None = None) -> OutButton:
+                sets: ButtonSets, presser: int | None = None) -> OutButton:
         if button.kind == "url":
             return OutButton(button.label, "url", button.url)
         if button.kind == "contact":
@@ -743,26 +742,26 @@ class Core:
         now = ctx.now if ctx else self.clock.now()
         if compound_id is None and ctx is not None and ctx.compound is not None:
             compound_id = ctx.compound.id
-        token: dict[str, Any] = {"token": new_token(), "action": button.action, "args": dict(button.args),
-                                 "compound_id": compound_id, "conversation_key": None, "step": None,
-                                 "label": None, "created_at": now}
         if button.kind == "choice":
             if ctx is None or not ctx.convo.active:
                 raise ValueError("a choice button needs an open conversation")
-            token.update(action=STEP_ACTION, conversation_key=ctx.convo.key, step=ctx.convo.step,
-                         person_id=ctx.person_id, expires_at=now + timedelta(days=1), label=button.label[:LABEL_LIMIT])
-        elif button.kind == "private" and presser is not None:
-            # "Continue privately" in answer to someone carries on what they began: nobody else may open it. In a
-            # group posting (a vote, a task) it is for anyone in the group, and the route's checks still apply.
-            token.update(person_id=presser, expires_at=now + timedelta(days=self.settings.button_ttl_days))
+            token = sets.add(STEP_ACTION, dict(button.args), person_id=ctx.person_id, compound_id=compound_id,
+                             created_at=now, expires_at=now + timedelta(days=1), conversation_key=ctx.convo.key,
+                             step=ctx.convo.step, label=button.label[:LABEL_LIMIT])
         else:
-            personal = button.personal if button.personal is not None else person_id is not None
-            token.update(person_id=person_id if personal else None,
-                         expires_at=now + timedelta(days=self.settings.button_ttl_days))
-        tokens.append(token)
+            pressed_by: int | None
+            if button.kind == "private" and presser is not None:
+                # "Continue privately" in answer to someone carries on what they began: nobody else may open it.
+                # In a group posting (a vote, a task) it is for anyone in the group, and the route's checks apply.
+                pressed_by = presser
+            else:
+                personal = button.personal if button.personal is not None else person_id is not None
+                pressed_by = person_id if personal else None
+            token = sets.add(button.action, dict(button.args), person_id=pressed_by, compound_id=compound_id,
+                             created_at=now, expires_at=now + timedelta(days=self.settings.button_ttl_days))
         # "Continue privately" is a deep link only from a group: in a private chat it is simply pressed there.
         kind: Any = "deeplink" if button.kind == "private" and person_id is None else "callback"
-        return OutButton(button.label, kind, token["token"])
+        return OutButton(button.label, kind, token)
 
     async def private_addresses(self, session: AsyncSession, person_ids: list[int]) -> dict[int, Identity]:
         """`private_address` of many people in one query: each one's first identity in the same order."""
@@ -989,20 +988,20 @@ class _Batch:
 
     def __init__(self, addresses: dict[int, Identity] | None) -> None:
         self.addresses = addresses  # the recipients' private addresses, read together (None: not read ahead)
-        self.tokens: list[dict[str, Any]] = []
+        self.sets: list[dict[str, Any]] = []  # rows as `storage.conversations.ButtonSets` makes them
         self.outbox: list[dict[str, Any]] = []  # rows as `storage.outbox.outbox_row` makes them
 
     async def write(self, session: AsyncSession) -> None:
-        """One multi-row insert of the button tokens, one of the outbox rows (in the order they were made)."""
-        if self.tokens:
-            await _TOKENS.run(session, self.tokens)
-            self.tokens = []
+        """One multi-row insert of the button sets, one of the outbox rows (in the order they were made)."""
+        if self.sets:
+            await _SETS.run(session, self.sets)
+            self.sets = []
         if self.outbox:
             await _OUTBOX.run(session, self.outbox)
             self.outbox = []
 
 
-_TOKENS = PreparedInsert(ButtonToken)
+_SETS = PreparedInsert(ButtonSet)
 # A fan-out's recipients (a join request's secretaries, a case's handlers): their languages and private addresses,
 # each one fixed query for them all.
 _LANGUAGES = Prepared(select(Person.id, Person.language, Person.platform_language)
