@@ -18,6 +18,7 @@ from storage import complaints as complaints_store
 from storage import membership as membership_store
 from storage import needs as needs_store
 from storage import organisations as organisations_store
+from storage import start as start_store
 from storage import volunteering as volunteering_store
 from storage.compounds import compound_by_invite
 from storage.people import Role, compounds_of
@@ -163,29 +164,32 @@ async def _not_a_member(ctx: Context) -> Reply:
 
 
 async def _current(ctx: MemberContext) -> list[tuple[str, Button]]:
-    """(line, button) for what is open for the person now, each feature's storage asked with a small read."""
+    """(line, button) for what is open for the person now: one read says which kinds there are, then each is read
+    by its feature's storage."""
     t, session = ctx.t, ctx.session
+    owner, party = ctx.has(Role.OWNER), ctx.has(Role.PARTY_MEMBER)
+    there = await start_store.open_now(session, ctx.person_id, ctx.compound_id, ctx.now, owner=owner, party=party)
     found: list[tuple[str, Button]] = []
-    for assembly in (await assembly_store.awaiting_ballot(session, ctx.person_id, ctx.compound_id, ctx.now))[
-            :CURRENT_EACH]:
-        found.append((t("Vote open: {title}, until {closes}", title=assembly.title,
-                        closes=ctx.local(assembly.closes_at, ctx.compound, "%m-%d %H:%M")),
-                      Button.do(t("Vote: {title}", title=_short(assembly.title)), "assembly.vote",
-                                assembly=assembly.id)))
-    for task in await volunteering_store.signed_up_tasks(session, ctx.person_id, ctx.compound_id, ctx.now,
-                                                         CURRENT_EACH):
-        found.append((t("You signed up for: {title}, {starts}", title=task.title,
-                        starts=ctx.local(task.starts_at, ctx.compound, "%m-%d %H:%M")),
-                      Button.do(t("Task: {title}", title=_short(task.title)), COMMAND_ACTION, command="tasks")))
-    cases = [c for c in await complaints_store.cases_of_reporter(session, ctx.person_id, ctx.compound_id)
-             if c.state in (*complaints_store.ACTIVE, complaints_store.State.RESOLVED)]
-    for case in cases[:CURRENT_EACH]:
-        state = t(complaints_store.STATE_NAMES[case.state])
-        found.append((t("Your case {number}: {state}", number=case.number, state=state),
-                      Button.do(t("Case {number}", number=case.number), "complaints.view", case=case.id)))
-    item = await announcements_store.unread(session, ctx.person_id, ctx.compound_id, ctx.now,
-                                            owner=ctx.has(Role.OWNER), party=ctx.has(Role.PARTY_MEMBER))
-    if item is not None:
+    if there.vote:
+        for assembly in (await assembly_store.awaiting_ballot(session, ctx.person_id, ctx.compound_id, ctx.now))[
+                :CURRENT_EACH]:
+            found.append((t("Vote open: {title}, until {closes}", title=assembly.title,
+                            closes=ctx.local(assembly.closes_at, ctx.compound, "%m-%d %H:%M")),
+                          Button.do(t("Vote: {title}", title=_short(assembly.title)), "assembly.vote",
+                                    assembly=assembly.id)))
+    if there.task:
+        for task in await volunteering_store.signed_up_tasks(session, ctx.person_id, ctx.compound_id, ctx.now,
+                                                             CURRENT_EACH):
+            found.append((t("You signed up for: {title}, {starts}", title=task.title,
+                            starts=ctx.local(task.starts_at, ctx.compound, "%m-%d %H:%M")),
+                          Button.do(t("Task: {title}", title=_short(task.title)), COMMAND_ACTION, command="tasks")))
+    if there.case:
+        for case in await complaints_store.current_cases(session, ctx.person_id, ctx.compound_id, CURRENT_EACH):
+            state = t(complaints_store.STATE_NAMES[case.state])
+            found.append((t("Your case {number}: {state}", number=case.number, state=state),
+                          Button.do(t("Case {number}", number=case.number), "complaints.view", case=case.id)))
+    if there.announcement and (item := await announcements_store.unread(
+            session, ctx.person_id, ctx.compound_id, ctx.now, owner=owner, party=party)) is not None:
         found.append((t("New announcement: {text}", text=_short(item.text, 40)),
                       Button.do(t("Read the new announcement"), "start.announcement", announcement=item.id)))
     return found

@@ -249,7 +249,7 @@ def _for_person(person_id: Any, compound_id: Any, now: Any, owner: bool, party: 
 async def unread(session: AsyncSession, person_id: int, compound_id: int, now: datetime, *, owner: bool = False,
                  party: bool = False) -> Announcement | None:
     """The newest announcement for this person they have not read yet (None: nothing new)."""
-    found = await _UNREAD[owner, party].objects(session, person_id=person_id, compound_id=compound_id, now=now,
+    found = await UNREAD[owner, party].objects(session, person_id=person_id, compound_id=compound_id, now=now,
                                                  since=now - UNREAD_FOR)
     return found[0] if found else None
 
@@ -267,7 +267,8 @@ def _unread(owner: bool, party: bool) -> Prepared:
                     .order_by(col(Announcement.id).desc()).limit(1), Announcement)
 
 
-_UNREAD = {(owner, party): _unread(owner, party) for owner in (False, True) for party in (False, True)}
+# By kind of reader (owner, party member); asked by every /start with the menu's other lines (storage/start.py).
+UNREAD = {(owner, party): _unread(owner, party) for owner in (False, True) for party in (False, True)}
 
 
 async def read_announcement(session: AsyncSession, announcement_id: int, person_id: int, compound_id: int,

@@ -2064,7 +2064,8 @@ async def export_assembly_cli(database_url: str, assembly_id: int, out: Path | N
     return 0
 
 
-_OPEN_NOW = Prepared(select(Assembly.id).where(
+# Whether the compound has a vote open now: asked by every /start, with the menu's other lines (storage/start.py).
+OPEN_NOW = Prepared(select(Assembly.id).where(
     Assembly.compound_id == sa.bindparam("compound_id"), Assembly.status == AssemblyStatus.OPEN,
     col(Assembly.opens_at) <= sa.bindparam("now", type_=UTCDateTime),
     col(Assembly.closes_at) > sa.bindparam("now", type_=UTCDateTime)).limit(1))
@@ -2076,7 +2077,7 @@ async def awaiting_ballot(session: AsyncSession, person_id: int, compound_id: in
     one building or unit asks its rooms alone), so neither an owner outside a unit's vote nor one who voted for
     their room in it is led to it."""
     # Asked by every /start: most of the time no vote is open, which one fixed query on the driver says.
-    if not await _OPEN_NOW.rows(session, compound_id=compound_id, now=now):
+    if not await OPEN_NOW.rows(session, compound_id=compound_id, now=now):
         return []
     rooms = await owned_rooms(session, person_id, compound_id)
     if not rooms:

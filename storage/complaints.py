@@ -1058,9 +1058,19 @@ async def cases_of_reporter(session: AsyncSession, person_id: int, compound_id: 
     return await _OF_REPORTER.objects(session, person_id=person_id, compound_id=compound_id, limit=limit)
 
 
+async def current_cases(session: AsyncSession, person_id: int, compound_id: int, limit: int) -> list[Case]:
+    """The person's cases still being handled or waiting for their confirmation, newest first."""
+    return await CURRENT.objects(session, person_id=person_id, compound_id=compound_id, limit=limit)
+
+
 # Asked by every /start (its "open for you now" lines): a fixed query on the driver.
 _OF_REPORTER = Prepared(
     select(Case).where(Case.reporter_id == sa.bindparam("person_id"), Case.compound_id == sa.bindparam("compound_id"))
+    .order_by(col(Case.id).desc()).limit(sa.bindparam("limit")), Case)
+# Asked by every /start (its "open for you now" lines, storage/start.py).
+CURRENT = Prepared(
+    select(Case).where(Case.reporter_id == sa.bindparam("person_id"), Case.compound_id == sa.bindparam("compound_id"),
+                       col(Case.state).in_([*ACTIVE, State.RESOLVED]))
     .order_by(col(Case.id).desc()).limit(sa.bindparam("limit")), Case)
 
 

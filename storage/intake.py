@@ -102,17 +102,23 @@ _LOCKED = ("LEFT OUTER JOIN LATERAL (SELECT * FROM conversation WHERE conversati
            "AND conversation.chat_id = ch.id FOR UPDATE) AS cv ON true")
 _UNLOCKED = "LEFT OUTER JOIN conversation AS cv ON cv.person_id = i.person_id AND cv.chat_id = ch.id"
 assert _UNLOCKED in _ARRIVAL
-# On PostgreSQL the same read also brings the sender's roles (ROLES_QUERY) in the compound they most likely act in
-# (the group's, else their current one: as the core chooses it), each as "kind/value": `roles` uses them when
-# asked for that compound, and asks the database otherwise. One round trip fewer on every message.
+# The same read also brings the sender's roles (ROLES_QUERY) in the compound they most likely act in (the group's,
+# else their current one: as the core chooses it), each as "kind/value": `roles` uses them when asked for that
+# compound, and asks the database otherwise. One statement fewer on every message.
 _ACTING_IN = "COALESCE(CASE WHEN ch.kind = 'group' THEN ch.compound_id END, p.current_compound_id)"
+
+
+@functools.cache
+def _on_sqlite_sql(sql: str) -> str:
+    """The joined read as SQLite runs it: the roles read with the sender."""
+    return sql.replace("\nFROM identity AS i", _arrival_roles_sql(postgresql=False), 1)
 
 
 @functools.cache
 def _on_postgres_sql(sql: str, seen: bool) -> str:
     """The joined read as PostgreSQL runs it: the conversation locked, the roles read with the sender; `seen`:
     "last seen" written by the same statement when it is stale (`mark_seen`), one round trip fewer."""
-    sql = sql.replace(_UNLOCKED, _LOCKED).replace("\nFROM identity AS i", _arrival_roles_sql(), 1)
+    sql = sql.replace(_UNLOCKED, _LOCKED).replace("\nFROM identity AS i", _arrival_roles_sql(postgresql=True), 1)
     if seen:
         # The read sees the rows as they were before the statement: the identity's time is the one written.
         sql = _SEEN_FIRST + sql.replace('i."last_seen_at"', 'COALESCE((SELECT last_seen_at FROM seen), i."last_seen_at")', 1)
@@ -123,7 +129,7 @@ _SEEN_FIRST = ("WITH seen AS (UPDATE identity SET last_seen_at = :seen_at WHERE 
                "AND platform_user_id = :user_id AND last_seen_at < :stale_before RETURNING last_seen_at)")
 
 
-def _arrival_roles_sql() -> str:
+def _arrival_roles_sql(postgresql: bool) -> str:
     from sqlalchemy.sql import visitors
 
     def outer(element: Any, **_: Any) -> Any:
@@ -134,8 +140,14 @@ def _arrival_roles_sql() -> str:
         return None
 
     query = visitors.replacement_traverse(ROLES_QUERY, {}, outer)
-    roles = query.compile(dialect=postgresql_dialect.dialect(), compile_kwargs={"literal_binds": True})
-    return f", ARRAY(SELECT r.kind || '/' || r.value FROM ({roles}) AS r), {_ACTING_IN}\nFROM identity AS i"
+    dialect = postgresql_dialect.dialect() if postgresql else sqlite_dialect.dialect()
+    roles = query.compile(dialect=dialect, compile_kwargs={"literal_binds": True})
+    # PostgreSQL gives a list; SQLite has none, so its are joined by commas (no kind or role has one).
+    held = "ARRAY(SELECT {} FROM ({}) AS r)" if postgresql else "(SELECT group_concat({}, ',') FROM ({}) AS r)"
+    return f", {held.format(_HELD, roles)}, {_ACTING_IN}\nFROM identity AS i"
+
+
+_HELD = "r.kind || '/' || r.value"
 
 
 _ROLES_READ = "intake.roles"
@@ -184,11 +196,16 @@ async def arrival(session: AsyncSession, platform: str, user_id: str, chat_id: s
     if since is not None:
         sql = ARRIVAL_COUNTED_SQL
     locked = False
+    held: list[str] | None = None  # the roles read with the sender (not through the ORM)
+    acting_in: int | None = None
     driver = await sqlite_driver(session)
     if driver is not None:
         if since is not None:
             params["since"] = sqlite_time(since)
-        found = on_driver(driver, sql, params).fetchone()
+        found = on_driver(driver, _on_sqlite_sql(sql), params).fetchone()
+        if found is not None:
+            *found, joined, acting_in = found
+            held = joined.split(",") if joined else []
     else:
         if since is not None:
             params["since"] = since
@@ -201,8 +218,6 @@ async def arrival(session: AsyncSession, platform: str, user_id: str, chat_id: s
             found, locked = (rows[0] if rows else None), True
             if found is not None:
                 *found, held, acting_in = found
-                session.info[_ROLES_READ] = (session.sync_session.get_transaction(), found[_PERSON_AT],
-                                             acting_in, roles_of(value.split("/", 1) for value in held))
         else:
             found = (await session.execute(sa.text(sql), params)).first()
     if found is None:
@@ -213,7 +228,12 @@ async def arrival(session: AsyncSession, platform: str, user_id: str, chat_id: s
         objects.append(_attach(session, model, names, readers, found[start: start + len(names)]))
         start += len(names)
     identity, person, compound, chat, conversation = objects
-    session.info[ADMINISTERS_READ] = (session.sync_session.get_transaction(), person.id, found[start])
+    # Kept for this transaction (which attaching the rows began).
+    transaction = session.sync_session.get_transaction()
+    session.info[ADMINISTERS_READ] = (transaction, person.id, found[start])
+    if held is not None:
+        session.info[_ROLES_READ] = (transaction, person.id, acting_in, roles_of(
+            cast(tuple[str, str], value.split("/", 1)) for value in held))
     return Arrival(identity, person, compound, chat, conversation, int(found[start + 1]) if since is not None else 0,
                    locked)
 
@@ -231,18 +251,22 @@ ROLES_SQL, _ROLES_CONSTANTS = _compiled_roles()
 
 
 async def roles(session: AsyncSession, person_id: int, compound_id: int | None) -> frozenset[Role]:
-    """`storage.people.roles_in` on the driver."""
-    driver = await sqlite_driver(session) if compound_id is not None else None
-    if driver is None:
-        if compound_id is not None and await asyncpg_driver(session) is not None:
-            read = session.info.pop(_ROLES_READ, None)  # with the sender (arrival), for the compound they act in
-            if read is not None and read[0] is session.sync_session.get_transaction() and read[1:3] == (
-                    person_id, compound_id):
-                return cast(frozenset[Role], read[3])
-            return roles_of(await _ROLES.rows(session, person_id=person_id, compound_id=compound_id))
-        return await roles_in(session, person_id, compound_id)
-    rows = on_driver(driver, ROLES_SQL, {**_ROLES_CONSTANTS, "person_id": person_id, "compound_id": compound_id})
-    return roles_of(rows.fetchall())
+    """`storage.people.roles_in` on the driver: as the joined read brought them when they are for this person and
+    compound (`arrival`), else read."""
+    if compound_id is None:
+        return frozenset()
+    read = session.info.pop(_ROLES_READ, None)
+    if read is not None and read[0] is session.sync_session.get_transaction() and read[1:3] == (
+            person_id, compound_id):
+        return cast(frozenset[Role], read[3])
+    driver = await sqlite_driver(session)
+    if driver is not None:
+        rows = on_driver(driver, ROLES_SQL, {**_ROLES_CONSTANTS, "person_id": person_id,
+                                             "compound_id": compound_id})
+        return roles_of(rows.fetchall())
+    if await asyncpg_driver(session) is not None:
+        return roles_of(await _ROLES.rows(session, person_id=person_id, compound_id=compound_id))
+    return await roles_in(session, person_id, compound_id)
 
 
 async def claim(session: AsyncSession, platform: str, update_id: str, now: datetime, answer: dict[str, Any] | None,

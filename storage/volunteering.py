@@ -426,11 +426,11 @@ async def set_skills(session: AsyncSession, person: Person, codes: list[str]) ->
 async def signed_up_tasks(session: AsyncSession, person_id: int, compound_id: int, now: datetime,
                           limit: int = 3) -> list[VolunteerTask]:
     """Open tasks of the compound the person is signed up for that have not ended yet, soonest first."""
-    return await _SIGNED_UP.objects(session, person_id=person_id, compound_id=compound_id, now=now, limit=limit)
+    return await SIGNED_UP.objects(session, person_id=person_id, compound_id=compound_id, now=now, limit=limit)
 
 
-# Asked by every /start (its "open for you now" lines): a fixed query on the driver.
-_SIGNED_UP = Prepared(
+# Asked by every /start (its "open for you now" lines, storage/start.py): a fixed query on the driver.
+SIGNED_UP = Prepared(
     select(VolunteerTask).join(TaskSignup, col(TaskSignup.task_id) == VolunteerTask.id)
     .where(TaskSignup.person_id == sa.bindparam("person_id"), col(TaskSignup.active),
            VolunteerTask.compound_id == sa.bindparam("compound_id"), VolunteerTask.status == TaskStatus.OPEN,

@@ -15,6 +15,7 @@ from bot.core.router import Router
 from bot.core.types import Incoming, Replies, Reply
 from bot.transports.console import Console
 from handlers import start
+from storage import complaints, volunteering
 from storage.announcements import Announcement, AnnouncementStatus
 from storage.assembly import MotionSpec, open_assembly
 from storage.compounds import compound_by_code
@@ -153,3 +154,34 @@ async def test_a_new_command_appears_in_its_section_by_itself(console: Console, 
     await console.say("/help")
     assert "/recycle — Recycling days" in console.last.text
     assert start.GROUPS["volunteer"]  # the section it named
+
+
+async def test_the_menu_shows_the_task_signed_up_for_and_the_cases_still_open(console: Console, app: App) -> None:
+    """Each kind of "open for you now" line, from the one read that says which kinds there are: a task signed up
+    for, and the cases being handled or waiting for a rating (newest first), not one already closed."""
+    now = app.core.clock.now()
+    async with transaction(app.core.sessions) as session:
+        compound = await compound_by_code(session, "XFL")
+        zhang = (await session.exec(select(Person).where(Person.name == "张三"))).one()
+        assert compound is not None and zhang.id is not None
+        task = await volunteering.post_task(
+            session, compound_id=1, organiser_id=zhang.id, title="周二为独居老人代购", description="", place="",
+            starts_at=now + timedelta(days=1), ends_at=now + timedelta(days=1, hours=2), wanted=3, skills=[],
+            mode="hour", rate=10, now=now)
+        assert task is not None
+        await volunteering.sign_up(session, task, zhang.id, now)
+        cases = [await complaints.file_case(session, compound, zhang.id, "other", text, now)
+                 for text in ("楼道灯坏了", "垃圾桶满了", "电梯异响")]
+        await complaints.transition(session, cases[1], complaints.Event.RESOLVE, None, now)
+        await complaints.transition(session, cases[1], complaints.Event.RATE, zhang.id, now)  # closed
+        await complaints.transition(session, cases[2], complaints.Event.RESOLVE, None, now)
+        numbers = [case.number for case in cases]
+    console.as_("张三")
+    await console.say("/start")
+    lines = console.last.text.splitlines()
+    assert lines[0] == "幸福里：现在有这些事等您"
+    assert lines[1].startswith("• 您报名的志愿任务：周二为独居老人代购")
+    assert lines[2:] == [f"• 您的诉求 {numbers[2]}：已办结，待评价", f"• 您的诉求 {numbers[0]}：待受理"]
+    console.as_("李四")  # nothing of theirs
+    await console.say("/start")
+    assert console.last.text == "幸福里：您想做什么？"

@@ -175,9 +175,9 @@ async def test_the_joined_read_locks_the_conversation_and_reads_it_after_the_loc
 
 
 async def test_the_roles_read_with_the_sender_are_the_roles(app: App) -> None:
-    """On PostgreSQL the joined read brings the sender's roles in the compound they act in (the group's, else their
-    own); `intake.roles` gives the same as `roles_in` for everyone, in private and in the group, and for another
-    compound than the one read with them."""
+    """The joined read brings the sender's roles in the compound they act in (the group's, else their own);
+    `intake.roles` gives the same as `roles_in` for everyone, in private and in the group, and for another
+    compound than the one read with them (then read)."""
     from storage import intake
     from storage.demo import DEMO_GROUP
     from storage.people import Role, roles_in
@@ -194,10 +194,13 @@ async def test_the_roles_read_with_the_sender_are_the_roles(app: App) -> None:
             for compound_id in {c for c in (acting_in, 1, second) if c is not None}:
                 async with transaction(app.core.sessions) as session:
                     assert await intake.arrival(session, "console", user, chat_id, None) is not None
-                    assert (intake._ROLES_READ in session.info) == on_postgres()
+                    _, _, read_in, read = session.info[intake._ROLES_READ]
+                    assert read_in == acting_in, (user, chat_id)
                     got = await intake.roles(session, person_id, compound_id)
                 async with app.core.sessions() as session:
                     assert got == await roles_in(session, person_id, compound_id), (user, chat_id, compound_id)
+                if compound_id == acting_in:
+                    assert read == got
                 seen |= got
     assert len(seen) >= 4, seen
 
