@@ -776,8 +776,11 @@ class PgStatement:
         self.names: list[str] = list(expanded.positiontup or ())
         fused = {name: pg_binder(bind.type, compiled.dialect) for bind, name in compiled.bind_names.items()
                  if isinstance(bind.type, UTCDateTime | JSONDict)}
-        self.processors: dict[str, Any] = {**compiled._bind_processors, **fused, **expanded.processors}
-        self.constants = {name: value for name, value in expanded.parameters.items() if name not in required}
+        processors: dict[str, Any] = {**compiled._bind_processors, **fused, **expanded.processors}
+        # The constants (a status, a kind) bound once, here; only the parameters at each run.
+        self.constants = {name: _processed(processors.pop(name, None), value)
+                          for name, value in expanded.parameters.items() if name not in required}
+        self.processors = processors
         # The selected columns; their result processors are settled by the first result's column types.
         self.columns: list[str] = [name for name, *_ in compiled._result_columns]
         self.kinds: list[Any] = [kind for *_, kind in compiled._result_columns]
@@ -910,6 +913,10 @@ async def asyncpg_driver(session: AsyncSession) -> PgDriver | None:
     return driver
 
 
+def _processed(process: Callable[[Any], Any] | None, value: Any) -> Any:
+    return process(value) if process is not None else value
+
+
 def pg_compiled(statement: Any, dialect: sa.Dialect, **kwargs: Any) -> PgStatement:
     return PgStatement(statement.compile(dialect=dialect, **kwargs))
 
@@ -1020,6 +1027,8 @@ class Prepared:
                     constants[each] = value
                     if process is not None:
                         processors[each] = process
+            # The constants (a status, a kind) bound once, here; only the parameters at each run.
+            constants = {name: _processed(processors.pop(name, None), value) for name, value in constants.items()}
             self._sqlite = (sql, constants, processors, readers, names, lists)
         return self._sqlite
 
