@@ -275,10 +275,18 @@ class Verdict:
 # The budget's reads run for every message someone did not ask for (a join request to each secretary, a case to
 # its handler): fixed queries on the driver (storage.db.Prepared).
 _OPTED_OUT = Prepared(select(NoticeOptOut.kind).where(NoticeOptOut.person_id == sa.bindparam("person_id")))
+# What counts against the daily cap: a non-urgent message sent (or held for the morning) outside the digest.
+_DIRECT = (col(NoticeLog.decision).in_([Decision.SEND, Decision.HOLD]), NoticeLog.urgency != Urgency.URGENT,
+           NoticeLog.kind != NoticeKind.DIGEST)
+
+
+def _counts_direct(decision: Decision, urgency: Urgency, kind: NoticeKind) -> bool:
+    """`_DIRECT` for a decision just made (kept in `Known`)."""
+    return decision in (Decision.SEND, Decision.HOLD) and urgency is not Urgency.URGENT and kind is not NoticeKind.DIGEST
+
+
 _DIRECT_COUNT = Prepared(select(func.count()).select_from(NoticeLog).where(
-    NoticeLog.person_id == sa.bindparam("person_id"), NoticeLog.day == sa.bindparam("day", type_=sa.Date),
-    col(NoticeLog.decision).in_([Decision.SEND, Decision.HOLD]), NoticeLog.urgency != Urgency.URGENT,
-    NoticeLog.kind != NoticeKind.DIGEST))
+    NoticeLog.person_id == sa.bindparam("person_id"), NoticeLog.day == sa.bindparam("day", type_=sa.Date), *_DIRECT))
 _EARLIER = Prepared(select(NoticeLog).where(
     NoticeLog.person_id == sa.bindparam("person_id"), NoticeLog.kind == sa.bindparam("kind"),
     NoticeLog.subject == sa.bindparam("subject"), NoticeLog.content_key == sa.bindparam("key"),
@@ -288,47 +296,106 @@ _EARLIER = Prepared(select(NoticeLog).where(
 _LOG = PreparedInsert(NoticeLog)
 
 
-async def opted_out(session: AsyncSession, person_id: int) -> set[NoticeKind]:
+@dataclass
+class Known:
+    """What the budget's decisions read about a fan-out's recipients, read for all of them at once (`known_of`)
+    and kept up to date by each decision made with it: a notice to a hundred people is not three hundred reads.
+    A person, notice or day it was not read for is asked of the database as usual."""
+
+    opted_out: dict[int, set[NoticeKind]]
+    # Delivered rows by (person, kind, subject), for the (kind, subject)s read.
+    delivered: dict[tuple[int, str, str], list[NoticeLog]]
+    notices: set[tuple[str, str]]
+    # Messages counting against the cap, by (person, day), for days from `since`.
+    direct: dict[tuple[int, date], int]
+    since: date
+
+    def covers(self, person_id: int) -> bool:
+        return person_id in self.opted_out
+
+    def note(self, row: NoticeLog) -> None:
+        """A decision just logged: a later one for the same person sees it."""
+        if row.decision in DELIVERED:
+            self.delivered.setdefault((row.person_id, row.kind.value, row.subject), []).append(row)
+        if _counts_direct(row.decision, row.urgency, row.kind):
+            self.direct[row.person_id, row.day] = self.direct.get((row.person_id, row.day), 0) + 1
+
+
+async def known_of(session: AsyncSession, people: list[int], notices: list[Notice], since: date) -> Known:
+    """`Known` for these people and notices, with the days from `since`: three queries whatever their number."""
+    wanted = sorted(set(people))
+    opted: dict[int, set[NoticeKind]] = {person: set() for person in wanted}
+    for person, kind in (await session.exec(select(NoticeOptOut.person_id, NoticeOptOut.kind).where(
+            col(NoticeOptOut.person_id).in_(wanted)))).all():
+        opted[person].add(NoticeKind(kind))
+    pairs = {(notice.kind.value, notice.subject[:120]) for notice in notices}
+    delivered: dict[tuple[int, str, str], list[NoticeLog]] = {}
+    for row in (await session.exec(select(NoticeLog).where(
+            col(NoticeLog.person_id).in_(wanted), col(NoticeLog.kind).in_(sorted({kind for kind, _ in pairs})),
+            col(NoticeLog.subject).in_(sorted({subject for _, subject in pairs})),
+            col(NoticeLog.decision).in_(list(DELIVERED))).order_by(col(NoticeLog.id)))).all():
+        if (row.kind.value, row.subject) in pairs:
+            delivered.setdefault((row.person_id, row.kind.value, row.subject), []).append(row)
+    direct = {(person, day): int(count) for person, day, count in (await session.exec(
+        select(col(NoticeLog.person_id), col(NoticeLog.day), func.count()).where(
+            col(NoticeLog.person_id).in_(wanted), col(NoticeLog.day) >= since, *_DIRECT)
+        .group_by(col(NoticeLog.person_id), col(NoticeLog.day)))).all()}
+    return Known(opted, delivered, pairs, direct, since)
+
+
+async def opted_out(session: AsyncSession, person_id: int, known: Known | None = None) -> set[NoticeKind]:
+    if known is not None and known.covers(person_id):
+        return known.opted_out[person_id]
     return {NoticeKind(kind) for kind, in await _OPTED_OUT.rows(session, person_id=person_id)}
 
 
-async def _direct_count(session: AsyncSession, person_id: int, day: date) -> int:
+async def _direct_count(session: AsyncSession, person_id: int, day: date, known: Known | None = None) -> int:
     """Non-urgent messages the person gets on `day` outside the digest."""
+    if known is not None and known.covers(person_id) and day >= known.since:
+        return known.direct.get((person_id, day), 0)
     return int((await _DIRECT_COUNT.rows(session, person_id=person_id, day=day))[0][0])
 
 
-async def _earlier(session: AsyncSession, person_id: int, notice: Notice, key: str) -> list[NoticeLog]:
-    return await _EARLIER.objects(session, person_id=person_id, kind=notice.kind.value,
-                                  subject=notice.subject[:120], key=key)
+async def _earlier(session: AsyncSession, person_id: int, notice: Notice, key: str,
+                   known: Known | None = None) -> list[NoticeLog]:
+    subject = notice.subject[:120]
+    if known is not None and known.covers(person_id) and (notice.kind.value, subject) in known.notices:
+        return [row for row in known.delivered.get((person_id, notice.kind.value, subject), [])
+                if row.content_key == key]
+    return await _EARLIER.objects(session, person_id=person_id, kind=notice.kind.value, subject=subject, key=key)
 
 
 async def decide(session: AsyncSession, person_id: int, notice: Notice, now: datetime, compound: Compound | None,
                  text: str, buttons: list[list[dict[str, Any]]] | None = None,
-                 default_zone: str = "Asia/Shanghai") -> Verdict:
+                 default_zone: str = "Asia/Shanghai", known: Known | None = None) -> Verdict:
     """Whether the notice goes to the person now, in the morning, in the evening digest, or not at all; recorded.
-    `text` and `buttons` (action buttons as {"label", "action", "args"}) are kept for a digest line."""
+    `text` and `buttons` (action buttons as {"label", "action", "args"}) are kept for a digest line; `known`:
+    what was read ahead for a fan-out's recipients (`known_of`)."""
     budget = Budget.of(compound, default_zone)
     level = notice.level
     key = content_key(notice, text)
-    verdict = await _verdict(session, person_id, notice, level, key, budget, now)
+    verdict = await _verdict(session, person_id, notice, level, key, budget, now, known)
     line = verdict.decision is Decision.DIGEST
-    # Written at once, not left to the ORM's flush: the next recipient's decision reads this table.
-    await _LOG.run(session, [dict(
+    row: dict[str, Any] = dict(
         person_id=person_id, compound_id=compound.id if compound is not None else None, kind=notice.kind,
         subject=notice.subject[:120], content_key=key, urgency=level, decision=verdict.decision,
         day=budget.day(verdict.due_at or now), decided_at=now, due_at=verdict.due_at,
-        text=digest_line(text) if line else "", buttons={"rows": buttons or []} if line else {})])
+        text=digest_line(text) if line else "", buttons={"rows": buttons or []} if line else {})
+    # Written at once, not left to the ORM's flush: the next recipient's decision reads this table.
+    await _LOG.run(session, [row])
+    if known is not None:
+        known.note(NoticeLog(**row))
     return verdict
 
 
 async def _verdict(session: AsyncSession, person_id: int, notice: Notice, level: Urgency, key: str, budget: Budget,
-                   now: datetime) -> Verdict:
+                   now: datetime, known: Known | None) -> Verdict:
     if notice.kind is NoticeKind.DIGEST:
         # The digest is the day's last non-urgent message: only the quiet hours hold it.
         return Verdict(Decision.HOLD, budget.morning(now)) if budget.quiet(now) else Verdict(Decision.SEND)
-    if level is not Urgency.URGENT and notice.kind in await opted_out(session, person_id):
+    if level is not Urgency.URGENT and notice.kind in await opted_out(session, person_id, known):
         return Verdict(Decision.OPTED_OUT)
-    earlier = await _earlier(session, person_id, notice, key)
+    earlier = await _earlier(session, person_id, notice, key, known)
     if earlier:
         if notice.kind is NoticeKind.ESCALATION:
             # Still escalated, still nobody: one line in the day's digest, never another message.
@@ -339,7 +406,7 @@ async def _verdict(session: AsyncSession, person_id: int, notice: Notice, level:
     if level is Urgency.URGENT:
         return Verdict(Decision.SEND)
     moment = budget.morning(now)
-    if level is not Urgency.LOW and await _direct_count(session, person_id, budget.day(moment)) < budget.cap - 1:
+    if level is not Urgency.LOW and await _direct_count(session, person_id, budget.day(moment), known) < budget.cap - 1:
         return Verdict(Decision.HOLD, moment) if moment > now else Verdict(Decision.SEND)
     return Verdict(Decision.DIGEST, budget.next_digest(moment))
 

@@ -6,20 +6,24 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlmodel import select
+import sqlalchemy as sa
+from sqlmodel import col, select
 
 from bot.app import App, build_app
 from bot.core.clock import Clock
+from bot.core.context import JobContext
 from bot.core.types import Button, Reply, ToPerson
 from bot.settings import Settings
 from bot.transports.console import Console, Shown
+from storage import notifications
 from storage.compounds import Compound, set_compound_setting
 from storage.db import transaction
-from storage.notifications import Budget, Decision, Notice, NoticeKind, NoticeLog, Urgency
-from tests.conftest import START, person_ids
+from storage.notifications import Budget, Decision, Notice, NoticeKind, NoticeLog, NoticeOptOut, Urgency
+from tests.conftest import START, add_console_person, person_ids
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 OFF_LABEL = "不再接收此类通知"
@@ -298,3 +302,60 @@ async def test_a_join_request_and_its_answer_pass_the_cap_and_the_quiet_hours(ch
     chat.as_("王书记")
     await chat.press("通过")
     assert private(chat, "路人甲")[-1].text.startswith("好消息：支部书记已通过您的申请")
+
+
+async def test_a_fan_out_decides_as_one_notice_at_a_time_would_with_the_budget_read_once(
+        budget_app: App, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A job's notice to many people reads what the budget decides on for all of them at once (`known_of`), and
+    decides for each what one notice at a time would: turned off, an unchanged repeat, over the day's cap (the
+    digest), sent, and the same person twice (the second a repeat)."""
+    app = budget_app
+    now = app.core.clock.now()
+    groups = {way: {role: await add_console_person(app, f"{role}{way}") for role in ("关", "重", "满", "新")}
+              for way in ("逐个", "一起")}
+    async with transaction(app.core.sessions) as session:
+        for way in groups:
+            session.add(NoticeOptOut(person_id=groups[way]["关"], kind=NoticeKind.ANNOUNCEMENT, created_at=now))
+    for way in groups:
+        await notify(app, f"重{way}", "周六停水", subject="停水")  # already told
+        for n in range(2):  # two today: the third goes to the digest
+            await notify(app, f"满{way}", f"通知{n}", subject=f"其他{n}")
+
+    read: list[str] = []
+    for name in ("_OPTED_OUT", "_DIRECT_COUNT", "_EARLIER"):
+        prepared = getattr(notifications, name)
+        for method in ("rows", "objects"):
+            original = getattr(prepared, method)
+
+            async def counted(session: Any, _name: str = name, _original: Any = original, **params: Any) -> Any:
+                read.append(_name)
+                return await _original(session, **params)
+            monkeypatch.setattr(prepared, method, counted)
+
+    def told(person: int) -> Reply:
+        return Reply("周六停水", to=ToPerson(person), notice=Notice(NoticeKind.ANNOUNCEMENT, "停水"))
+
+    decided: dict[str, list[tuple[str, Decision]]] = {}
+    for way, people in groups.items():
+        replies = [told(person) for person in [*people.values(), people["新"]]]
+        read.clear()
+        async with app.core.sessions() as session:
+            before = (await session.exec(select(sa.func.max(NoticeLog.id)))).one() or 0
+        async with transaction(app.core.sessions) as session:
+            job = JobContext(app.core, session, now)
+            for part in ([replies] if way == "一起" else [[reply] for reply in replies]):
+                await app.core.emit_job(job, part)
+        reads = list(read)
+        async with app.core.sessions() as session:
+            rows = (await session.exec(select(NoticeLog).where(
+                col(NoticeLog.person_id).in_(list(people.values())), col(NoticeLog.id) > before)
+                .order_by(col(NoticeLog.id)))).all()
+        names = {person: role for role, person in people.items()}
+        decided[way] = [(names[row.person_id], row.decision) for row in rows]
+        if way == "一起":
+            assert reads == [], reads
+        else:
+            assert reads, "one at a time reads the budget for each"
+    assert decided["一起"] == decided["逐个"] == [
+        ("关", Decision.OPTED_OUT), ("重", Decision.REPEAT), ("满", Decision.DIGEST), ("新", Decision.SEND),
+        ("新", Decision.REPEAT)]

@@ -65,7 +65,16 @@ from storage.conversations import (
 )
 from storage.db import ORM_ONLY, Prepared, PreparedInsert, is_sqlite, make_sessionmaker, transaction
 from storage.intake import mark_seen, seen_is_stale
-from storage.notifications import OPTIONAL_KINDS, Notice, NoticeKind, Urgency, decide, recipient_compound
+from storage.notifications import (
+    OPTIONAL_KINDS,
+    Known,
+    Notice,
+    NoticeKind,
+    Urgency,
+    decide,
+    known_of,
+    recipient_compound,
+)
 from storage.people import Identity, Person, Role, compounds_of, roles_changed, roles_in
 from storage.schedule import claim_job, last_runs
 
@@ -691,7 +700,7 @@ class Core:
     async def _emit(self, ctx: Context, replies: list[Reply]) -> tuple[list[OutMessage], bool]:
         direct: list[OutMessage] = []
         enqueued = False
-        batch = await self._batch(ctx.session, replies)
+        batch = await self._batch(ctx.session, replies, ctx.now)
         for reply in replies:
             if reply.to is None and reply.edit is None and reply.due_at is None:
                 direct.append(await self._render(ctx.session, reply, ctx, ctx.person_id if ctx.private else None,
@@ -705,7 +714,7 @@ class Core:
     async def emit_job(self, ctx: JobContext, replies: Replies) -> bool:
         enqueued = False
         listed = _as_list(replies)
-        batch = await self._batch(ctx.session, listed)
+        batch = await self._batch(ctx.session, listed, ctx.now)
         for reply in listed:
             if reply.to is None:
                 raise ValueError("a scheduled job's reply must name its target")
@@ -713,11 +722,20 @@ class Core:
         await batch.write(ctx.session)
         return enqueued
 
-    async def _batch(self, session: AsyncSession, replies: list[Reply]) -> _Batch:
-        """A fan-out's writes gathered: the private addresses of everyone written to in one query, and (by
-        `_Batch.write`) all button sets and outbox rows in one multi-row insert each."""
-        people = [r.to.person_id for r in replies if isinstance(r.to, ToPerson) and r.edit is None]
-        return _Batch(await self.private_addresses(session, people) if len(people) > 1 else None)
+    async def _batch(self, session: AsyncSession, replies: list[Reply], now: datetime) -> _Batch:
+        """A fan-out's reads and writes gathered: the private addresses of everyone written to in one query, what
+        the notification budget decides on read for them all at once, and (by `_Batch.write`) all button sets
+        and outbox rows in one multi-row insert each."""
+        to_people = [(r, r.to.person_id) for r in replies if isinstance(r.to, ToPerson) and r.edit is None]
+        if len(to_people) <= 1:
+            return _Batch(None)
+        people = [person for _, person in to_people]
+        known = None
+        if self.settings.notification_budget:
+            # A day before now: the days a budget counts are compound-local.
+            known = await known_of(session, people, [r.notice or Notice(NoticeKind.OTHER) for r, _ in to_people],
+                                   (now - timedelta(days=1)).date())
+        return _Batch(await self.private_addresses(session, people), known)
 
     async def _render(self, session: AsyncSession, reply: Reply, ctx: Context | None, person_id: int | None,
                       compound_id: int | None = None, presser: int | None = None,
@@ -781,7 +799,7 @@ class Core:
         return result.first()
 
     async def _budget(self, session: AsyncSession, reply: Reply, person_id: int, ctx: Context | None,
-                      now: datetime) -> Reply | None:
+                      now: datetime, known: Known | None = None) -> Reply | None:
         """The notification budget (storage/notifications.py) on a private message nobody asked for: the reply to
         queue (held until the quiet hours end, with a 不再接收此类通知 button on a kind that may be turned off), or
         None when it went into the evening digest or was dropped. An unmarked message from a job or to someone
@@ -802,7 +820,7 @@ class Core:
                    for row in reply.buttons]
         moment = max(now, reply.due_at) if reply.due_at is not None else now
         verdict = await decide(session, person_id, notice, moment, compound, reply.text, buttons,
-                               self.settings.timezone)
+                               self.settings.timezone, known)
         if not verdict.queued:
             return None
         if verdict.due_at is not None:
@@ -832,7 +850,8 @@ class Core:
                 log.info("person %s has no private chat yet; message not queued", target.person_id)
                 return False
             compound_id = ctx.compound.id if ctx and ctx.compound else None
-            budgeted = await self._budget(session, reply, target.person_id, ctx, now)
+            budgeted = await self._budget(session, reply, target.person_id, ctx, now,
+                                          batch.known if batch is not None else None)
             if budgeted is None:
                 return False
             reply = budgeted
@@ -986,8 +1005,9 @@ class Core:
 class _Batch:
     """What one message's or job's replies write to the outbox, gathered to be written in one go."""
 
-    def __init__(self, addresses: dict[int, Identity] | None) -> None:
+    def __init__(self, addresses: dict[int, Identity] | None, known: Known | None = None) -> None:
         self.addresses = addresses  # the recipients' private addresses, read together (None: not read ahead)
+        self.known = known  # what the notification budget decides on, read together (None: not read ahead)
         self.sets: list[dict[str, Any]] = []  # rows as `storage.conversations.ButtonSets` makes them
         self.outbox: list[dict[str, Any]] = []  # rows as `storage.outbox.outbox_row` makes them
 
