@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
@@ -309,6 +309,8 @@ class Known:
     # Messages counting against the cap, by (person, day), for days from `since`.
     direct: dict[tuple[int, date], int]
     since: date
+    # The decisions' log rows, written together by `log_known`.
+    rows: list[dict[str, Any]] = field(default_factory=list)
 
     def covers(self, person_id: int) -> bool:
         return person_id in self.opted_out
@@ -322,12 +324,15 @@ class Known:
 
 
 async def known_of(session: AsyncSession, people: list[int], notices: list[Notice], since: date) -> Known:
-    """`Known` for these people and notices, with the days from `since`: three queries whatever their number."""
+    """`Known` for these people and notices, with the days from `since`: three queries whatever their number (one
+    when every notice is urgent: those pass opt-outs and the cap)."""
     wanted = sorted(set(people))
+    budgeted = any(notice.level is not Urgency.URGENT for notice in notices)
     opted: dict[int, set[NoticeKind]] = {person: set() for person in wanted}
-    for person, kind in (await session.exec(select(NoticeOptOut.person_id, NoticeOptOut.kind).where(
-            col(NoticeOptOut.person_id).in_(wanted)))).all():
-        opted[person].add(NoticeKind(kind))
+    if budgeted:
+        for person, kind in (await session.exec(select(NoticeOptOut.person_id, NoticeOptOut.kind).where(
+                col(NoticeOptOut.person_id).in_(wanted)))).all():
+            opted[person].add(NoticeKind(kind))
     pairs = {(notice.kind.value, notice.subject[:120]) for notice in notices}
     delivered: dict[tuple[int, str, str], list[NoticeLog]] = {}
     for row in (await session.exec(select(NoticeLog).where(
@@ -339,8 +344,15 @@ async def known_of(session: AsyncSession, people: list[int], notices: list[Notic
     direct = {(person, day): int(count) for person, day, count in (await session.exec(
         select(col(NoticeLog.person_id), col(NoticeLog.day), func.count()).where(
             col(NoticeLog.person_id).in_(wanted), col(NoticeLog.day) >= since, *_DIRECT)
-        .group_by(col(NoticeLog.person_id), col(NoticeLog.day)))).all()}
+        .group_by(col(NoticeLog.person_id), col(NoticeLog.day)))).all()} if budgeted else {}
     return Known(opted, delivered, pairs, direct, since)
+
+
+async def log_known(session: AsyncSession, known: Known) -> None:
+    """Write the log rows of the decisions made with `known`, in one insert."""
+    if known.rows:
+        await _LOG.run(session, known.rows)
+        known.rows = []
 
 
 async def opted_out(session: AsyncSession, person_id: int, known: Known | None = None) -> set[NoticeKind]:
@@ -381,10 +393,11 @@ async def decide(session: AsyncSession, person_id: int, notice: Notice, now: dat
         subject=notice.subject[:120], content_key=key, urgency=level, decision=verdict.decision,
         day=budget.day(verdict.due_at or now), decided_at=now, due_at=verdict.due_at,
         text=digest_line(text) if line else "", buttons={"rows": buttons or []} if line else {})
-    # Written at once, not left to the ORM's flush: the next recipient's decision reads this table.
-    await _LOG.run(session, [row])
-    if known is not None:
+    if known is not None:  # the next recipient's decision reads `known`; the rows are written together
+        known.rows.append(row)
         known.note(NoticeLog(**row))
+    else:  # written at once, not left to the ORM's flush: the next decision reads this table
+        await _LOG.run(session, [row])
     return verdict
 
 

@@ -73,6 +73,7 @@ from storage.notifications import (
     Urgency,
     decide,
     known_of,
+    log_known,
     recipient_compound,
 )
 from storage.people import Identity, Person, Role, compounds_of, roles_changed, roles_in
@@ -1012,7 +1013,10 @@ class _Batch:
         self.outbox: list[dict[str, Any]] = []  # rows as `storage.outbox.outbox_row` makes them
 
     async def write(self, session: AsyncSession) -> None:
-        """One multi-row insert of the button sets, one of the outbox rows (in the order they were made)."""
+        """One multi-row insert of the button sets, one of the outbox rows (in the order they were made), one of
+        the notification budget's decisions."""
+        if self.known is not None:
+            await log_known(session, self.known)
         if self.sets:
             await _SETS.run(session, self.sets)
             self.sets = []
