@@ -65,7 +65,7 @@ LABEL_LIMIT = 64  # characters of a choice button's label that are kept
 
 class ButtonSet(SQLModel, table=True):
     """What the buttons of one message mean, kept on the server; the platform only carries a button's token: the
-    set's key and the button's place in it (`button_token`). Buttons of one message that differ in who may press
+    set's key and the button's place in it (`ButtonSets.add`). Buttons of one message that differ in who may press
     them, their conversation step or their lifetime are kept in sets of their own."""
 
     __tablename__ = "buttonset"

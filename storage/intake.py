@@ -142,7 +142,7 @@ def _arrival_roles_sql(postgresql: bool) -> str:
     query = visitors.replacement_traverse(ROLES_QUERY, {}, outer)
     dialect = postgresql_dialect.dialect() if postgresql else sqlite_dialect.dialect()
     roles = query.compile(dialect=dialect, compile_kwargs={"literal_binds": True})
-    # PostgreSQL gives a list; SQLite has none, so its are joined by commas (no kind or role has one).
+    # PostgreSQL gives an array; SQLite has none, so its rows are joined by commas (no kind or role has one).
     held = "ARRAY(SELECT {} FROM ({}) AS r)" if postgresql else "(SELECT group_concat({}, ',') FROM ({}) AS r)"
     return f", {held.format(_HELD, roles)}, {_ACTING_IN}\nFROM identity AS i"
 
