@@ -221,8 +221,10 @@ async def step_confirm(ctx: MemberContext, draft: Announce, value: str) -> Outco
                        when=answers.moment_text(t, item.due_at, ctx)) if scheduled else t("Sent."),
                      buttons=((Button.do(t("Print for the notice board (PDF)"), "announcements.print",
                                          item=item.id),),))]
-    for target in await _targets(ctx, item.audience, item.building_id):
-        pt = await ctx.translator_for(target.person_id) if isinstance(target, ToPerson) else tr
+    targets = await _targets(ctx, item.audience, item.building_id)
+    translators = await ctx.translators_for(target.person_id for target in targets if isinstance(target, ToPerson))
+    for target in targets:
+        pt = translators[target.person_id] if isinstance(target, ToPerson) else tr
         # Only what went to the whole compound is on its public board.
         link = pages.link_buttons(pt, ctx.settings, pages.board_path(ctx.compound) + "#announcements") \
             if item.audience == "all" else ()

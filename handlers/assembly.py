@@ -449,8 +449,10 @@ async def _tell(ctx: BaseContext, people: Iterable[int], message: str | Callable
     """A private message to each of `people` in their own language: a text marked with N_() and translated with
     `values`, or made (the text, or a Reply with buttons) with the person's translator."""
     replies = []
+    people = list(people)
+    translators = await ctx.translators_for(people)
     for person_id in people:
-        tr = await ctx.translator_for(person_id)
+        tr = translators[person_id]
         made = tr(message, **values) if isinstance(message, str) else message(tr)
         replies.append(replace(Reply(made) if isinstance(made, str) else made, to=ToPerson(person_id)))
     return replies
@@ -482,8 +484,9 @@ async def send_reminders(ctx: BaseContext, assembly: store.Assembly, compound: C
         return []
     labels = await store.room_names(ctx.session, assembly.compound_id)
     replies = []
+    translators = await ctx.translators_for(due.owners)
     for person_id, missing in due.owners.items():
-        pt = await ctx.translator_for(person_id)
+        pt = translators[person_id]
         text = OPENED if store.OPENING in due.slots else REMINDED
         replies.append(Reply(
             pt(text, title=assembly.title, closes=ctx.local(assembly.closes_at, compound), rooms=_named(labels, missing)),

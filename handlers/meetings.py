@@ -75,9 +75,10 @@ async def audience_targets(c: BaseContext, meeting: Meeting) -> list[Target]:
 
 async def announcement(c: BaseContext, meeting: Meeting, compound: Compound) -> list[Reply]:
     replies: list[Reply] = []
-    for target in await audience_targets(c, meeting):
-        tr = await c.translator_for(target.person_id) if isinstance(target, ToPerson) else c.translator(
-            compound.language)
+    targets = await audience_targets(c, meeting)
+    translators = await c.translators_for(target.person_id for target in targets if isinstance(target, ToPerson))
+    for target in targets:
+        tr = translators[target.person_id] if isinstance(target, ToPerson) else c.translator(compound.language)
         counts = await _counts(c, tr, meeting)
         text = "\n".join(part for part in (await describe(c, tr, meeting, compound), counts) if part)
         replies.append(Reply(text, buttons=rsvp_buttons(tr, meeting.stored_id), to=target,
@@ -634,9 +635,10 @@ async def minutes_text(ctx: MemberContext, draft: Minutes, text: str) -> Outcome
     if result != Result.DONE:
         return Done(_refused(ctx, result))
     replies = [Reply(t("The minutes are posted."))]
-    for target in await audience_targets(ctx, meeting):
-        tr = await ctx.translator_for(target.person_id) if isinstance(target, ToPerson) else ctx.translator(
-            ctx.compound.language)
+    targets = await audience_targets(ctx, meeting)
+    translators = await ctx.translators_for(target.person_id for target in targets if isinstance(target, ToPerson))
+    for target in targets:
+        tr = translators[target.person_id] if isinstance(target, ToPerson) else ctx.translator(ctx.compound.language)
         # The attendance (签到) belongs to the minutes, as on a paper record.
         present = await _attendance_lines(ctx, tr, meeting, ctx.compound)
         replies.append(Reply(tr("Minutes (纪要) of {title}, {when}:", title=meeting.title,
@@ -700,17 +702,20 @@ async def _reminder(ctx: JobContext, meeting: Meeting) -> list[Reply]:
         if isinstance(target, ToGroups):
             tr = ctx.translator(compound.language)
             replies.append(Reply(await text(tr), to=target, expires_at=meeting.starts_at))
-    for answer in await store.rsvps(ctx.session, meeting.id):
+    answers_given = await store.rsvps(ctx.session, meeting.id)
+    party = await store.audience_people(ctx.session, meeting) if meeting.audience == "party" else []
+    translators = await ctx.translators_for([*(a.person_id for a in answers_given if a.attending), *party])
+    for answer in answers_given:
         if answer.attending:  # with 签到 to press on arrival (refused politely before sign-in opens)
-            pt = await ctx.translator_for(answer.person_id)
+            pt = translators[answer.person_id]
             replies.append(Reply(await text(pt) + "\n" + pt("Press 签到 when you arrive."),
                                  buttons=signin_button(pt, meeting.id), to=ToPerson(answer.person_id),
                                  expires_at=meeting.starts_at, notice=notice))
     if meeting.audience == "party":
-        answered = {a.person_id for a in await store.rsvps(ctx.session, meeting.id)}
-        for person_id in await store.audience_people(ctx.session, meeting):
+        answered = {a.person_id for a in answers_given}
+        for person_id in party:
             if person_id not in answered:
-                pt = await ctx.translator_for(person_id)
+                pt = translators[person_id]
                 replies.append(Reply(await text(pt), buttons=rsvp_buttons(pt, meeting.id), to=ToPerson(person_id),
                                      expires_at=meeting.starts_at, notice=notice))
     return replies
@@ -752,9 +757,10 @@ async def open_signin(ctx: JobContext) -> Replies:
         compound = await ctx.session.get(Compound, meeting.compound_id)
         assert compound is not None
         _opens, closes = store.signin_window(meeting.starts_at)
-        for target in await audience_targets(ctx, meeting):
-            tr = await ctx.translator_for(target.person_id) if isinstance(target, ToPerson) else ctx.translator(
-                compound.language)
+        targets = await audience_targets(ctx, meeting)
+        translators = await ctx.translators_for(t.person_id for t in targets if isinstance(t, ToPerson))
+        for target in targets:
+            tr = translators[target.person_id] if isinstance(target, ToPerson) else ctx.translator(compound.language)
             replies.append(Reply(tr("Sign-in (签到): {title} starts at {time} at {place}. Press 签到 when you are there "
                                     "(open until {until}).", title=meeting.title,
                                     time=ctx.local(meeting.starts_at, compound, "%H:%M"), place=meeting.place,

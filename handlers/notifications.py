@@ -107,11 +107,13 @@ def digest_reply(t: Translator, digest: store.Digest) -> Reply:
 @router.job("digest", every=timedelta(minutes=10))
 async def digest(ctx: JobContext) -> Replies:
     """Each person's digest, once it is due: the database is the schedule, and each is claimed before it is sent."""
+    due = await store.due_digests(ctx.session, ctx.now)
+    translators = await ctx.translators_for(due)
     replies = []
-    for person_id in await store.due_digests(ctx.session, ctx.now):
+    for person_id in due:
         found = await store.claim_digest(ctx.session, person_id, ctx.now)
         if found is not None and found.lines:
-            replies.append(digest_reply(await ctx.translator_for(person_id), found))
+            replies.append(digest_reply(translators[person_id], found))
     return replies
 
 

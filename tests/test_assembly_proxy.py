@@ -23,6 +23,7 @@ from storage.assembly import (
     tally_rooms,
 )
 from storage.assembly import motions_of as assembly_motions
+from storage.db import transaction
 from tests.conftest import person_ids
 from tests.test_assembly import ledger_rows
 
@@ -141,3 +142,23 @@ async def test_the_export_shows_the_proxy(console: Console, app: App, tmp_path: 
     assert await export_assembly_cli(app.settings.database_url, assembly.id or 0, out) == 0
     [row] = ledger_rows(load_workbook(out)["投票明细"])
     assert row["投票方式"] == "代投：王五（受张三委托）" and row["提交人"] == "王五" and row["业主"] == "张三"
+
+
+async def test_a_word_to_several_owners_is_in_each_ones_language(app: App) -> None:
+    """`_tell` reads the languages of everyone it writes to at once, and each hears it in their own."""
+    from bot.core.context import JobContext
+    from handlers.assembly import PROXY_ENDED, _tell
+    from storage.people import Person
+
+    people = await person_ids(app)
+    async with transaction(app.core.sessions) as session:
+        english = await session.get(Person, people["张三"])
+        assert english is not None
+        english.language = "en"
+        session.add(english)
+    async with transaction(app.core.sessions) as session:
+        replies = await _tell(JobContext(app.core, session, app.core.clock.now()), [people["张三"], people["李四"]],
+                              PROXY_ENDED, name="王五", title="更换电梯")
+    assert [reply.text for reply in replies] == [
+        "王五 voted in 更换电梯 themselves, so your authorisation to vote for their rooms has ended.",
+        "王五已在“更换电梯”中亲自投票，您代其投票的委托随之终止。"]
