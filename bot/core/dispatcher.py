@@ -731,12 +731,14 @@ class Core:
         if len(to_people) <= 1:
             return _Batch(None)
         people = [person for _, person in to_people]
-        known = None
+        known = translators = None
         if self.settings.notification_budget:
+            notices = [r.notice or Notice(NoticeKind.OTHER) for r, _ in to_people]
             # A day before now: the days a budget counts are compound-local.
-            known = await known_of(session, people, [r.notice or Notice(NoticeKind.OTHER) for r, _ in to_people],
-                                   (now - timedelta(days=1)).date())
-        return _Batch(await self.private_addresses(session, people), known)
+            known = await known_of(session, people, notices, (now - timedelta(days=1)).date())
+            if any(n.kind in OPTIONAL_KINDS and n.level is not Urgency.URGENT for n in notices):
+                translators = await self.translators_for(session, people)  # for the 不再接收此类通知 button
+        return _Batch(await self.private_addresses(session, people), known, translators)
 
     async def _render(self, session: AsyncSession, reply: Reply, ctx: Context | None, person_id: int | None,
                       compound_id: int | None = None, presser: int | None = None,
@@ -800,7 +802,7 @@ class Core:
         return result.first()
 
     async def _budget(self, session: AsyncSession, reply: Reply, person_id: int, ctx: Context | None,
-                      now: datetime, known: Known | None = None) -> Reply | None:
+                      now: datetime, batch: _Batch | None = None) -> Reply | None:
         """The notification budget (storage/notifications.py) on a private message nobody asked for: the reply to
         queue (held until the quiet hours end, with a 不再接收此类通知 button on a kind that may be turned off), or
         None when it went into the evening digest or was dropped. An unmarked message from a job or to someone
@@ -821,13 +823,14 @@ class Core:
                    for row in reply.buttons]
         moment = max(now, reply.due_at) if reply.due_at is not None else now
         verdict = await decide(session, person_id, notice, moment, compound, reply.text, buttons,
-                               self.settings.timezone, known)
+                               self.settings.timezone, batch.known if batch is not None else None)
         if not verdict.queued:
             return None
         if verdict.due_at is not None:
             reply = replace(reply, due_at=verdict.due_at)
         if notice.kind in OPTIONAL_KINDS and notice.level is not Urgency.URGENT:
-            t = await self.translator_for(session, person_id)
+            read = batch.translators if batch is not None else None
+            t = read[person_id] if read and person_id in read else await self.translator_for(session, person_id)
             off = Button.do(t("No more notices like this"), "notify.off", kind=notice.kind.value)
             reply = replace(reply, buttons=(*reply.buttons, (off,)))
         return reply
@@ -851,8 +854,7 @@ class Core:
                 log.info("person %s has no private chat yet; message not queued", target.person_id)
                 return False
             compound_id = ctx.compound.id if ctx and ctx.compound else None
-            budgeted = await self._budget(session, reply, target.person_id, ctx, now,
-                                          batch.known if batch is not None else None)
+            budgeted = await self._budget(session, reply, target.person_id, ctx, now, batch)
             if budgeted is None:
                 return False
             reply = budgeted
@@ -1006,9 +1008,11 @@ class Core:
 class _Batch:
     """What one message's or job's replies write to the outbox, gathered to be written in one go."""
 
-    def __init__(self, addresses: dict[int, Identity] | None, known: Known | None = None) -> None:
+    def __init__(self, addresses: dict[int, Identity] | None, known: Known | None = None,
+                 translators: dict[int, Translator] | None = None) -> None:
         self.addresses = addresses  # the recipients' private addresses, read together (None: not read ahead)
         self.known = known  # what the notification budget decides on, read together (None: not read ahead)
+        self.translators = translators  # the recipients' languages, when the budget adds its button
         self.sets: list[dict[str, Any]] = []  # rows as `storage.conversations.ButtonSets` makes them
         self.outbox: list[dict[str, Any]] = []  # rows as `storage.outbox.outbox_row` makes them
 
