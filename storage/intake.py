@@ -35,7 +35,7 @@ from storage.db import (
     sqlite_time,
 )
 from storage.organisations import ADMINISTERS_READ
-from storage.people import ROLES_QUERY, Identity, Person, Role, roles_in, roles_of
+from storage.people import ROLES_QUERY, Identity, Person, Role, roles_of
 
 # "Last seen" is written behind: at most once per identity in this long, not on every message.
 SEEN_EVERY = timedelta(minutes=5)
@@ -238,18 +238,6 @@ async def arrival(session: AsyncSession, platform: str, user_id: str, chat_id: s
                    locked)
 
 
-def _compiled_roles() -> tuple[str, dict[str, Any]]:
-    """`storage.people.ROLES_QUERY` (the one definition of who holds which role) as SQLite text, with its
-    constants."""
-    compiled = ROLES_QUERY.compile(dialect=sqlite_dialect.dialect(paramstyle="named"))
-    constants = {name: str(value) for name, value in compiled.params.items() if name not in ("person_id",
-                                                                                              "compound_id")}
-    return str(compiled), constants
-
-
-ROLES_SQL, _ROLES_CONSTANTS = _compiled_roles()
-
-
 async def roles(session: AsyncSession, person_id: int, compound_id: int | None) -> frozenset[Role]:
     """`storage.people.roles_in` on the driver: as the joined read brought them when they are for this person and
     compound (`arrival`), else read."""
@@ -259,14 +247,7 @@ async def roles(session: AsyncSession, person_id: int, compound_id: int | None) 
     if read is not None and read[0] is session.sync_session.get_transaction() and read[1:3] == (
             person_id, compound_id):
         return cast(frozenset[Role], read[3])
-    driver = await sqlite_driver(session)
-    if driver is not None:
-        rows = on_driver(driver, ROLES_SQL, {**_ROLES_CONSTANTS, "person_id": person_id,
-                                             "compound_id": compound_id})
-        return roles_of(rows.fetchall())
-    if await asyncpg_driver(session) is not None:
-        return roles_of(await _ROLES.rows(session, person_id=person_id, compound_id=compound_id))
-    return await roles_in(session, person_id, compound_id)
+    return roles_of(await _ROLES.rows(session, person_id=person_id, compound_id=compound_id))
 
 
 async def claim(session: AsyncSession, platform: str, update_id: str, now: datetime, answer: dict[str, Any] | None,
