@@ -1063,15 +1063,13 @@ async def current_cases(session: AsyncSession, person_id: int, compound_id: int,
     return await CURRENT.objects(session, person_id=person_id, compound_id=compound_id, limit=limit)
 
 
-# Asked by every /start (its "open for you now" lines): a fixed query on the driver.
-_OF_REPORTER = Prepared(
-    select(Case).where(Case.reporter_id == sa.bindparam("person_id"), Case.compound_id == sa.bindparam("compound_id"))
-    .order_by(col(Case.id).desc()).limit(sa.bindparam("limit")), Case)
-# Asked by every /start (its "open for you now" lines, storage/start.py).
-CURRENT = Prepared(
-    select(Case).where(Case.reporter_id == sa.bindparam("person_id"), Case.compound_id == sa.bindparam("compound_id"),
-                       col(Case.state).in_([*ACTIVE, State.RESOLVED]))
-    .order_by(col(Case.id).desc()).limit(sa.bindparam("limit")), Case)
+# A reporter's cases, newest first: fixed queries on the driver.
+_REPORTERS = (select(Case).where(Case.reporter_id == sa.bindparam("person_id"),
+                                 Case.compound_id == sa.bindparam("compound_id"))
+              .order_by(col(Case.id).desc()).limit(sa.bindparam("limit")))
+_OF_REPORTER = Prepared(_REPORTERS, Case)
+# Those still open: asked by every /start (its "open for you now" lines, storage/start.py).
+CURRENT = Prepared(_REPORTERS.where(col(Case.state).in_([*ACTIVE, State.RESOLVED])), Case)
 
 
 async def queue(session: AsyncSession, compound_id: int, person_id: int, roles: frozenset[Role], now: datetime,
